@@ -1,0 +1,64 @@
+# Generates C++ from proto/ (our protos) and the google/api annotation protos
+# shipped by Debian's golang-github-gogo-googleapis-dev. Generated code lives in
+# the build tree only (a build product, never committed).
+set(DKV_GOOGLEAPIS_DIR "/usr/share/gocode/src/github.com/gogo/googleapis"
+    CACHE PATH "Directory holding google/api/annotations.proto")
+find_program(PROTOC protoc REQUIRED)
+set(DKV_PROTO_OUT "${CMAKE_BINARY_DIR}/gen")
+file(MAKE_DIRECTORY "${DKV_PROTO_OUT}")
+
+set(DKV_GOOGLE_PROTOS google/api/annotations.proto google/api/http.proto)
+file(GLOB_RECURSE DKV_OWN_PROTOS RELATIVE "${CMAKE_SOURCE_DIR}/proto" "${CMAKE_SOURCE_DIR}/proto/*.proto")
+
+set(DKV_PROTO_SRCS)
+set(DKV_GRPC_SRCS)
+foreach(p ${DKV_GOOGLE_PROTOS} ${DKV_OWN_PROTOS})
+  string(REGEX REPLACE "\\.proto$" "" base "${p}")
+  list(APPEND DKV_PROTO_SRCS "${DKV_PROTO_OUT}/${base}.pb.cc")
+endforeach()
+
+add_custom_command(
+  OUTPUT ${DKV_PROTO_SRCS}
+  COMMAND ${PROTOC} -I "${CMAKE_SOURCE_DIR}/proto" -I "${DKV_GOOGLEAPIS_DIR}"
+          --cpp_out "${DKV_PROTO_OUT}" ${DKV_GOOGLE_PROTOS} ${DKV_OWN_PROTOS}
+  DEPENDS ${DKV_OWN_PROTOS_ABS}
+  COMMENT "Generating protobuf code"
+  VERBATIM)
+foreach(p ${DKV_OWN_PROTOS})
+  set_property(SOURCE ${DKV_PROTO_SRCS} APPEND PROPERTY OBJECT_DEPENDS "${CMAKE_SOURCE_DIR}/proto/${p}")
+endforeach()
+
+# Messages only (no gRPC): usable by kv/, node/ and the REST gateway.
+add_library(dkv_proto STATIC ${DKV_PROTO_SRCS})
+target_include_directories(dkv_proto SYSTEM PUBLIC "${DKV_PROTO_OUT}")
+target_link_libraries(dkv_proto PUBLIC PkgConfig::PROTOBUF)
+target_compile_options(dkv_proto PRIVATE -w)
+
+if(NOT DKV_UNIT_ONLY)
+  find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+  set(DKV_SERVICE_PROTOS)
+  foreach(p ${DKV_OWN_PROTOS})
+    file(READ "${CMAKE_SOURCE_DIR}/proto/${p}" content)
+    if(content MATCHES "\nservice ")
+      list(APPEND DKV_SERVICE_PROTOS "${p}")
+      string(REGEX REPLACE "\\.proto$" "" base "${p}")
+      list(APPEND DKV_GRPC_SRCS "${DKV_PROTO_OUT}/${base}.grpc.pb.cc")
+    endif()
+  endforeach()
+  add_custom_command(
+    OUTPUT ${DKV_GRPC_SRCS}
+    COMMAND ${PROTOC} -I "${CMAKE_SOURCE_DIR}/proto" -I "${DKV_GOOGLEAPIS_DIR}"
+            --grpc_out "${DKV_PROTO_OUT}" --plugin=protoc-gen-grpc=${GRPC_CPP_PLUGIN}
+            ${DKV_SERVICE_PROTOS}
+    COMMENT "Generating gRPC code"
+    VERBATIM)
+  foreach(p ${DKV_SERVICE_PROTOS})
+    set_property(SOURCE ${DKV_GRPC_SRCS} APPEND PROPERTY OBJECT_DEPENDS "${CMAKE_SOURCE_DIR}/proto/${p}")
+  endforeach()
+  # Services (gRPC stubs): only the few files that need gRPC link this.
+  add_library(dkv_grpc_proto STATIC ${DKV_GRPC_SRCS})
+  target_link_libraries(dkv_grpc_proto PUBLIC dkv_proto PkgConfig::GRPCPP)
+  target_compile_options(dkv_grpc_proto PRIVATE -w)
+endif()
+
+add_custom_target(proto-gen DEPENDS ${DKV_PROTO_SRCS} ${DKV_GRPC_SRCS})
