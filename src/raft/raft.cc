@@ -1,0 +1,809 @@
+#include "raft/raft.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "util/assert.h"
+
+namespace dkv::raft {
+
+namespace {
+constexpr char kTransferContext[] = "transfer";
+
+bool is_local(MessageType t) {
+  return t == MessageType::kHup || t == MessageType::kBeat || t == MessageType::kCheckQuorum ||
+         t == MessageType::kUnreachable || t == MessageType::kSnapStatus;
+}
+
+bool is_response(MessageType t) {
+  return t == MessageType::kAppResp || t == MessageType::kVoteResp ||
+         t == MessageType::kPreVoteResp || t == MessageType::kHeartbeatResp;
+}
+
+// Messages that depend on durable state (a granted vote, a persisted append,
+// the term that backs an ack) wait for persistence; the leader's appends and
+// heartbeats may leave at once (thesis §10.2.1), as may pre-votes, which
+// change no state, and forwarded requests.
+bool must_wait_for_persist(MessageType t) {
+  switch (t) {
+    case MessageType::kVote:
+    case MessageType::kVoteResp:
+    case MessageType::kAppResp:
+    case MessageType::kHeartbeatResp:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+std::string_view state_name(StateType s) {
+  switch (s) {
+    case StateType::kFollower:
+      return "follower";
+    case StateType::kPreCandidate:
+      return "pre-candidate";
+    case StateType::kCandidate:
+      return "candidate";
+    case StateType::kLeader:
+      return "leader";
+  }
+  return "?";
+}
+
+Raft::Raft(const Config& config, const Storage& storage)
+    : config_(config),
+      id_(config.id),
+      log_(storage),
+      tracker_(config.max_inflight_msgs, config.max_inflight_bytes) {
+  DKV_ASSERT(config_.id != kNoNode);
+  DKV_ASSERT(config_.heartbeat_ticks > 0);
+  DKV_ASSERT(config_.election_ticks > config_.heartbeat_ticks);
+  DKV_ASSERT(config_.max_inflight_msgs > 0);
+  DKV_ASSERT(static_cast<bool>(config_.rng));
+  const auto [hs, cs] = storage.initial_state();
+  tracker_.set_conf_state(cs, log_.last_index() + 1);
+  if (!hs.empty()) {
+    DKV_ASSERT(hs.commit <= log_.last_index());
+    term_ = hs.term;
+    vote_ = hs.vote;
+    log_.commit_to(hs.commit);
+  }
+  if (config_.applied > 0) log_.applied_to(std::min(config_.applied, log_.committed()));
+  become_follower(term_, kNoNode);
+  const int first =
+      config_.initial_election_ticks > 0 ? config_.initial_election_ticks : config_.election_ticks;
+  reset_randomized_election_timeout(first);
+}
+
+// ---- Roles ---------------------------------------------------------------
+
+void Raft::reset(Term term) {
+  if (term_ != term) {
+    DKV_ASSERT(term > term_);  // Terms only grow (§5.1).
+    term_ = term;
+    vote_ = kNoNode;
+  }
+  lead_ = kNoNode;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  reset_randomized_election_timeout(config_.election_ticks);
+  lead_transferee_ = kNoNode;
+  tracker_.reset_votes();
+  tracker_.reset_all(log_.last_index() + 1);
+  pending_conf_index_ = 0;
+  pending_reads_.clear();
+  reads_before_commit_.clear();
+}
+
+void Raft::reset_randomized_election_timeout(int base_ticks) {
+  const auto spread = static_cast<std::uint64_t>(config_.election_ticks);
+  randomized_election_timeout_ = base_ticks + static_cast<int>(config_.rng() % spread);
+}
+
+void Raft::become_follower(Term term, NodeId lead) {
+  reset(term);
+  lead_ = lead;
+  state_ = StateType::kFollower;
+}
+
+void Raft::become_pre_candidate() {
+  DKV_ASSERT(state_ != StateType::kLeader);  // invalid transition [leader -> pre-candidate]
+  // A pre-candidate changes neither term nor vote (thesis §9.6).
+  tracker_.reset_votes();
+  lead_ = kNoNode;
+  state_ = StateType::kPreCandidate;
+}
+
+void Raft::become_candidate() {
+  DKV_ASSERT(state_ != StateType::kLeader);  // invalid transition [leader -> candidate]
+  reset(term_ + 1);
+  vote_ = id_;
+  state_ = StateType::kCandidate;
+}
+
+void Raft::become_leader() {
+  DKV_ASSERT(state_ != StateType::kFollower);  // invalid transition [follower -> leader]
+  reset(term_);
+  lead_ = id_;
+  state_ = StateType::kLeader;
+  Progress* self = tracker_.get(id_);
+  DKV_ASSERT(self != nullptr);
+  self->become_replicate();
+  // §5.4.2: a no-op of this term lets the leader commit its predecessors'
+  // entries; the leader counts only what it has persisted (thesis §10.2.1).
+  append_entries({Entry{}});
+  // The 2015 fix: no configuration change until an entry of this term is
+  // committed and applied (every earlier one is then resolved).
+  pending_conf_index_ = config_.canaries.skip_conf_change_fix ? 0 : log_.last_index();
+}
+
+// ---- Ticks ----------------------------------------------------------------
+
+void Raft::tick() {
+  if (state_ == StateType::kLeader) {
+    tick_heartbeat();
+  } else {
+    tick_election();
+  }
+}
+
+void Raft::tick_election() {
+  ++election_elapsed_;
+  if (!promotable() || election_elapsed_ < randomized_election_timeout_) return;
+  election_elapsed_ = 0;
+  (void)step(Message{.type = MessageType::kHup, .from = id_});
+}
+
+void Raft::tick_heartbeat() {
+  DKV_ASSERT(state_ == StateType::kLeader);
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= config_.election_ticks) {
+    election_elapsed_ = 0;
+    if (config_.check_quorum) {
+      (void)step(Message{.type = MessageType::kCheckQuorum, .from = id_});
+    }
+    // A transfer that did not finish within an election timeout is abandoned.
+    if (state_ == StateType::kLeader) lead_transferee_ = kNoNode;
+  }
+  if (state_ != StateType::kLeader) return;
+  if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    (void)step(Message{.type = MessageType::kBeat, .from = id_});
+  }
+}
+
+bool Raft::promotable() const { return tracker_.is_voter(id_); }
+
+// ---- Elections ----------------------------------------------------------------
+
+void Raft::hup(bool transfer) {
+  if (state_ == StateType::kLeader) return;
+  if (!promotable()) return;
+  // A configuration change committed but not applied may change who votes:
+  // wait until it is applied (etcd does the same).
+  if (log_.committed() > log_.applied()) {
+    auto ents = log_.slice(log_.applied() + 1, log_.committed() + 1,
+                           std::numeric_limits<std::uint64_t>::max());
+    if (!ents) return;
+    for (const Entry& e : *ents) {
+      if (e.type == EntryType::kConfChange) return;
+    }
+  }
+  campaign(config_.pre_vote && !transfer, transfer);
+}
+
+void Raft::campaign(bool pre, bool transfer) {
+  Term vote_term = 0;
+  if (pre) {
+    become_pre_candidate();
+    vote_term = term_ + 1;  // Ask "would you vote for me at term+1?".
+  } else {
+    become_candidate();
+    vote_term = term_;
+  }
+  if (poll(id_, true) == VoteResult::kWon) {
+    // Single voter: the self vote wins at once.
+    if (pre) {
+      campaign(false, transfer);
+    } else {
+      become_leader();
+    }
+    return;
+  }
+  for (NodeId to : tracker_.conf_state().voters) {
+    if (to == id_) continue;
+    send(Message{.type = pre ? MessageType::kPreVote : MessageType::kVote,
+                 .to = to,
+                 .term = vote_term,
+                 .log_term = log_.last_term(),
+                 .index = log_.last_index(),
+                 .context = transfer ? kTransferContext : ""});
+  }
+}
+
+VoteResult Raft::poll(NodeId from, bool granted) {
+  tracker_.record_vote(from, granted);
+  return tracker_.tally_votes();
+}
+
+// ---- step ------------------------------------------------------------------
+
+util::Status Raft::step(const Message& m) {
+  if (!step_term(m)) return {};
+  switch (m.type) {
+    case MessageType::kHup:
+      hup(false);
+      return {};
+    case MessageType::kVote:
+    case MessageType::kPreVote:
+      step_vote(m);
+      return {};
+    default:
+      break;
+  }
+  switch (state_) {
+    case StateType::kLeader:
+      return step_leader(m);
+    case StateType::kCandidate:
+    case StateType::kPreCandidate:
+      return step_candidate(m);
+    case StateType::kFollower:
+      return step_follower(m);
+  }
+  return {};
+}
+
+// Term rules common to all roles (§5.1, thesis §4.2.3, §9.6). Returns false
+// if m must be dropped.
+bool Raft::step_term(const Message& m) {
+  if (m.term == 0 || m.term == term_) return true;  // Local or current.
+  if (m.term > term_) {
+    if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
+      // Thesis §4.2.3: while we hear from a leader, ignore vote requests, so a
+      // removed or partitioned server cannot disrupt it; TimeoutNow overrides.
+      const bool forced = m.context == kTransferContext;
+      const bool in_lease =
+          config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
+      if (!forced && in_lease) return false;
+    }
+    if (m.type == MessageType::kPreVote) return true;  // Never changes our term.
+    if (m.type == MessageType::kPreVoteResp && !m.reject) {
+      return true;  // We bump the term ourselves if the pre-vote wins.
+    }
+    const bool from_leader = m.type == MessageType::kApp || m.type == MessageType::kHeartbeat ||
+                             m.type == MessageType::kSnap;
+    become_follower(m.term, from_leader ? m.from : kNoNode);
+    return true;
+  }
+  // m.term < term_: stale.
+  if ((config_.check_quorum || config_.pre_vote) &&
+      (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp)) {
+    // A leader cut off by a partition may never learn our term otherwise
+    // (with PreVote nobody bumps its term): tell it, so it steps down.
+    send(Message{.type = MessageType::kAppResp, .to = m.from});
+  } else if (m.type == MessageType::kPreVote) {
+    send(Message{.type = MessageType::kPreVoteResp, .to = m.from, .reject = true});
+  }
+  return false;
+}
+
+// §5.2, §5.4.1: grant if we have not voted for someone else this term (or,
+// for a pre-vote, the asked term is higher) and the candidate's log is at
+// least as up-to-date as ours.
+void Raft::step_vote(const Message& m) {
+  const bool pre = m.type == MessageType::kPreVote;
+  const bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
+  const MessageType resp = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
+  if (!can_vote || !log_.is_up_to_date(m.index, m.log_term)) {
+    send(Message{.type = resp, .to = m.from, .term = term_, .reject = true});
+    return;
+  }
+  // Answer with the asked term: a pre-vote grant is for term+1.
+  send(Message{.type = resp, .to = m.from, .term = m.term});
+  if (!pre) {
+    DKV_ASSERT(m.term == term_);
+    election_elapsed_ = 0;
+    vote_ = m.from;
+  }
+}
+
+util::Status Raft::step_candidate(const Message& m) {
+  const MessageType my_resp =
+      state_ == StateType::kPreCandidate ? MessageType::kPreVoteResp : MessageType::kVoteResp;
+  switch (m.type) {
+    case MessageType::kProp:
+      return util::unavailable("no leader: election in progress");
+    case MessageType::kApp:
+      become_follower(m.term, m.from);
+      handle_append(m);
+      return {};
+    case MessageType::kHeartbeat:
+      become_follower(m.term, m.from);
+      handle_heartbeat(m);
+      return {};
+    case MessageType::kSnap:
+      become_follower(m.term, m.from);
+      handle_snapshot(m);
+      return {};
+    case MessageType::kReadIndex:
+      return util::unavailable("no leader: election in progress");
+    default:
+      break;
+  }
+  if (m.type != my_resp) return {};
+  switch (poll(m.from, !m.reject)) {
+    case VoteResult::kWon:
+      if (state_ == StateType::kPreCandidate) {
+        campaign(false, false);
+      } else {
+        become_leader();
+        bcast_append();
+      }
+      break;
+    case VoteResult::kLost:
+      // A rejection carries a term >= ours; stay in it as a follower.
+      become_follower(std::max(term_, m.term), kNoNode);
+      break;
+    case VoteResult::kPending:
+      break;
+  }
+  return {};
+}
+
+util::Status Raft::step_follower(const Message& m) {
+  switch (m.type) {
+    case MessageType::kProp:
+      if (lead_ == kNoNode) return util::unavailable("no leader");
+      if (config_.disable_proposal_forwarding) {
+        return util::unavailable("not the leader; forwarding disabled");
+      }
+      {
+        Message fwd = m;
+        fwd.to = lead_;
+        send(std::move(fwd));
+      }
+      return {};
+    case MessageType::kApp:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_append(m);
+      return {};
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_heartbeat(m);
+      return {};
+    case MessageType::kSnap:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      handle_snapshot(m);
+      return {};
+    case MessageType::kTransferLeader:
+    case MessageType::kReadIndex:
+      if (lead_ == kNoNode) return util::unavailable("no leader");
+      {
+        Message fwd = m;
+        fwd.to = lead_;
+        if (fwd.type == MessageType::kReadIndex) fwd.from = id_;
+        send(std::move(fwd));
+      }
+      return {};
+    case MessageType::kTimeoutNow:
+      // Thesis §3.10: campaign at once, skipping PreVote and the lease.
+      hup(true);
+      return {};
+    case MessageType::kReadIndexResp:
+      read_states_.push_back({m.index, m.context});
+      return {};
+    default:
+      return {};
+  }
+}
+
+// ---- Leader -------------------------------------------------------------------
+
+util::Status Raft::step_leader(const Message& m) {
+  switch (m.type) {
+    case MessageType::kBeat:
+      bcast_heartbeat(pending_reads_.empty() ? std::string() : pending_reads_.back().req.context);
+      return {};
+    case MessageType::kCheckQuorum:
+      if (!tracker_.quorum_active()) {
+        become_follower(term_, kNoNode);  // Thesis §6.2: step down.
+        return {};
+      }
+      for (auto& [id, pr] : tracker_.progress()) pr.recent_active = id == id_;
+      return {};
+    case MessageType::kProp:
+      return propose(m);
+    case MessageType::kReadIndex:
+      read_index(m);
+      return {};
+    case MessageType::kTransferLeader:
+      leader_transfer(m);
+      return {};
+    default:
+      break;
+  }
+  Progress* pr = tracker_.get(m.from);
+  if (pr == nullptr || m.from == id_) return {};
+  switch (m.type) {
+    case MessageType::kAppResp:
+      pr->recent_active = true;
+      leader_app_resp(m, *pr);
+      break;
+    case MessageType::kHeartbeatResp:
+      pr->recent_active = true;
+      leader_heartbeat_resp(m, *pr);
+      break;
+    case MessageType::kSnapStatus:
+      if (pr->state != ProgressState::kSnapshot) break;
+      if (m.reject) pr->pending_snapshot = 0;
+      pr->become_probe();
+      pr->probe_sent = true;  // Wait for a heartbeat response before probing.
+      break;
+    case MessageType::kUnreachable:
+      if (pr->state == ProgressState::kReplicate) pr->become_probe();
+      break;
+    default:
+      break;
+  }
+  return {};
+}
+
+util::Status Raft::propose(const Message& m) {
+  DKV_ASSERT(!m.entries.empty());
+  if (!tracker_.is_voter(id_) && !tracker_.is_learner(id_)) {
+    return util::unavailable("leader is being removed");
+  }
+  if (lead_transferee_ != kNoNode) {
+    return util::unavailable("leadership transfer in progress");  // Thesis §3.10.
+  }
+  Index next = log_.last_index() + 1;
+  std::vector<Entry> ents = m.entries;
+  for (Entry& e : ents) {
+    if (e.type == EntryType::kConfChange) {
+      // One change at a time, and (the 2015 fix) not before an entry of
+      // this term is applied: pending_conf_index_ starts at the no-op.
+      if (pending_conf_index_ > log_.applied()) {
+        return {util::Code::kFailedPrecondition, "a configuration change is pending"};
+      }
+      pending_conf_index_ = next;
+    }
+    ++next;
+  }
+  append_entries(std::move(ents));
+  pending_bcast_ = true;  // Sent by flush_appends(), batched.
+  return {};
+}
+
+void Raft::leader_app_resp(const Message& m, Progress& pr) {
+  if (m.reject) {
+    // Fast backtracking: skip every entry of the follower's conflicting term.
+    Index probe = m.reject_hint;
+    if (m.log_term > 0) probe = log_.find_conflict_by_term(m.reject_hint, m.log_term).first;
+    if (pr.maybe_decr_to(m.index, probe)) {
+      if (pr.state == ProgressState::kReplicate) pr.become_probe();
+      send_append(m.from);
+    }
+    return;
+  }
+  const bool was_paused = pr.is_paused();
+  if (pr.maybe_update(m.index)) {
+    if (pr.state == ProgressState::kProbe) {
+      pr.become_replicate();
+    } else if (pr.state == ProgressState::kSnapshot && pr.match + 1 >= log_.first_index()) {
+      pr.become_probe();
+      pr.become_replicate();
+    } else if (pr.state == ProgressState::kReplicate) {
+      pr.inflights.free_le(m.index);
+    }
+    if (maybe_commit()) {
+      pending_bcast_ = true;  // Spread the new commit index.
+    } else if (was_paused) {
+      send_append(m.from);
+    }
+    while (maybe_send_append(m.from, false)) {
+    }
+    if (m.from == lead_transferee_ && pr.match == log_.last_index()) send_timeout_now(m.from);
+  }
+}
+
+void Raft::leader_heartbeat_resp(const Message& m, Progress& pr) {
+  if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
+  if (pr.match < log_.last_index()) send_append(m.from);
+  if (m.context.empty() || pending_reads_.empty()) return;
+  // ReadIndex: a heartbeat round confirms leadership for every request
+  // queued up to the acknowledged one (thesis §6.4, batched).
+  auto it = std::find_if(pending_reads_.begin(), pending_reads_.end(),
+                         [&](const ReadRequest& r) { return r.req.context == m.context; });
+  if (it == pending_reads_.end()) return;
+  if (std::find(it->acks.begin(), it->acks.end(), m.from) == it->acks.end()) {
+    it->acks.push_back(m.from);
+  }
+  if (!tracker_.has_quorum(it->acks)) return;
+  const auto done = std::next(it);
+  std::vector<ReadRequest> ready(pending_reads_.begin(), done);
+  pending_reads_.erase(pending_reads_.begin(), done);
+  for (const ReadRequest& r : ready) respond_read(r.req, r.index);
+}
+
+void Raft::leader_transfer(const Message& m) {
+  const NodeId target = m.from;
+  if (!tracker_.is_voter(target)) return;  // Learners cannot lead.
+  if (target == id_) return;
+  if (lead_transferee_ == target) return;  // Already under way.
+  election_elapsed_ = 0;                   // The transfer must finish within an election timeout.
+  lead_transferee_ = target;
+  Progress* pr = tracker_.get(target);
+  DKV_ASSERT(pr != nullptr);
+  if (pr->match == log_.last_index()) {
+    send_timeout_now(target);
+  } else {
+    send_append(target);
+  }
+}
+
+void Raft::append_entries(std::vector<Entry> ents) {
+  DKV_ASSERT(state_ == StateType::kLeader);
+  Index i = log_.last_index();
+  for (Entry& e : ents) {
+    e.term = term_;
+    e.index = ++i;
+  }
+  log_.append(ents);
+  // The leader's own match moves only when the node reports persistence.
+  update_self_progress();
+}
+
+void Raft::update_self_progress() {
+  Progress* self = tracker_.get(id_);
+  if (self == nullptr) return;  // Removed from the configuration.
+  self->maybe_update(std::min(log_.persisted(), log_.last_index()));
+}
+
+bool Raft::maybe_commit() {
+  DKV_ASSERT(state_ == StateType::kLeader);
+  const Index quorum_index = tracker_.committed_index();
+  if (config_.canaries.commit_old_term_by_counting) {
+    if (quorum_index <= log_.committed()) return false;
+    log_.commit_to(quorum_index);  // Canary: ignores Figure 8.
+  } else if (!log_.maybe_commit(quorum_index, term_)) {
+    return false;
+  }
+  release_pending_reads();
+  return true;
+}
+
+bool Raft::committed_entry_in_current_term() const {
+  return log_.term_or_zero(log_.committed()) == term_;
+}
+
+bool Raft::maybe_send_append(NodeId to, bool send_if_empty) {
+  Progress* pr = tracker_.get(to);
+  DKV_ASSERT(pr != nullptr);
+  if (pr->is_paused()) return false;
+  const Index prev = pr->next - 1;
+  const std::optional<Term> prev_term = log_.term(prev);
+  auto ents = log_.entries_from(pr->next, config_.max_msg_bytes);
+  if (!prev_term || !ents) return send_snapshot(to, *pr);  // Compacted away (§7).
+  if (ents->empty() && !send_if_empty) return false;
+  std::uint64_t bytes = 0;
+  for (const Entry& e : *ents) bytes += entry_size_bytes(e);
+  const Index last = ents->empty() ? prev : ents->back().index;
+  pr->sent_entries(last, ents->size(), bytes);
+  send(Message{.type = MessageType::kApp,
+               .to = to,
+               .log_term = *prev_term,
+               .index = prev,
+               .entries = std::move(*ents),
+               .commit = log_.committed()});
+  return true;
+}
+
+bool Raft::send_snapshot(NodeId to, Progress& pr) {
+  if (!pr.recent_active) return false;  // Don't stream to a peer that seems down.
+  Snapshot snap = log_.snapshot();
+  if (snap.empty()) return false;  // Not available yet.
+  pr.become_snapshot(snap.metadata.index);
+  send(Message{.type = MessageType::kSnap, .to = to, .snapshot = std::move(snap)});
+  return true;
+}
+
+void Raft::bcast_append() {
+  for (auto& [id, pr] : tracker_.progress()) {
+    if (id != id_) send_append(id);
+  }
+}
+
+void Raft::bcast_heartbeat(const std::string& context) {
+  for (auto& [id, pr] : tracker_.progress()) {
+    if (id != id_) send_heartbeat(id, context);
+  }
+}
+
+void Raft::send_heartbeat(NodeId to, const std::string& context) {
+  // Only commit up to what the follower is known to hold, so it never
+  // commits past its log.
+  const Progress* pr = tracker_.get(to);
+  const Index commit = std::min(pr->match, log_.committed());
+  send(Message{.type = MessageType::kHeartbeat, .to = to, .commit = commit, .context = context});
+}
+
+void Raft::send_timeout_now(NodeId to) {
+  send(Message{.type = MessageType::kTimeoutNow, .to = to});
+}
+
+// ---- ReadIndex ------------------------------------------------------------------
+
+void Raft::read_index(const Message& m) {
+  if (tracker_.is_single_voter(id_)) {
+    respond_read(m, log_.committed());
+    return;
+  }
+  // Thesis §6.4 step 1: the leader's commit index is only known to cover
+  // every committed entry once an entry of its own term is committed.
+  if (!committed_entry_in_current_term()) {
+    reads_before_commit_.push_back(m);
+    return;
+  }
+  if (config_.canaries.read_index_without_heartbeat) {
+    respond_read(m, log_.committed());  // Canary: no leadership check.
+    return;
+  }
+  pending_reads_.push_back(ReadRequest{m, log_.committed(), {id_}});
+  bcast_heartbeat(m.context);
+}
+
+void Raft::respond_read(const Message& req, Index index) {
+  if (req.from == kNoNode || req.from == id_) {
+    read_states_.push_back({index, req.context});
+    return;
+  }
+  send(Message{
+      .type = MessageType::kReadIndexResp, .to = req.from, .index = index, .context = req.context});
+}
+
+void Raft::release_pending_reads() {
+  if (reads_before_commit_.empty() || !committed_entry_in_current_term()) return;
+  std::vector<Message> reads;
+  reads.swap(reads_before_commit_);
+  for (const Message& m : reads) read_index(m);
+}
+
+// ---- Follower handlers -------------------------------------------------------------
+
+void Raft::handle_append(const Message& m) {
+  if (m.index < log_.committed()) {
+    // Already committed here: tell the leader where we are.
+    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = log_.committed()});
+    return;
+  }
+  if (auto last_new = log_.maybe_append(m.index, m.log_term, m.commit, m.entries)) {
+    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = *last_new});
+    return;
+  }
+  // Reject with a hint (fast backtracking): the largest index <= m.index
+  // whose term is <= m.log_term; the leader skips the whole conflicting term.
+  const Index hint = std::min(m.index, log_.last_index());
+  const auto [hint_index, hint_term] = log_.find_conflict_by_term(hint, m.log_term);
+  send(Message{.type = MessageType::kAppResp,
+               .to = m.from,
+               .log_term = hint_term,
+               .index = m.index,
+               .reject = true,
+               .reject_hint = hint_index});
+}
+
+void Raft::handle_heartbeat(const Message& m) {
+  log_.commit_to(std::min(m.commit, log_.last_index()));
+  send(Message{.type = MessageType::kHeartbeatResp, .to = m.from, .context = m.context});
+}
+
+void Raft::handle_snapshot(const Message& m) {
+  DKV_ASSERT(m.snapshot.has_value());
+  if (restore(*m.snapshot)) {
+    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = log_.last_index()});
+  } else {
+    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = log_.committed()});
+  }
+}
+
+bool Raft::restore(const Snapshot& snap) {
+  const Index i = snap.metadata.index;
+  if (i <= log_.committed()) return false;
+  DKV_ASSERT(state_ == StateType::kFollower);
+  if (log_.match_term(i, snap.metadata.term)) {
+    // We already have the entries: just fast-forward commit.
+    log_.commit_to(i);
+    return false;
+  }
+  log_.restore(snap);
+  tracker_.set_conf_state(snap.metadata.conf_state, log_.last_index() + 1);
+  return true;
+}
+
+// ---- Persistence and configuration ---------------------------------------------------------
+
+void Raft::on_persisted(Index index, Term term) {
+  log_.stable_to(index, term);
+  if (state_ != StateType::kLeader) return;
+  update_self_progress();
+  if (maybe_commit()) pending_bcast_ = true;
+}
+
+void Raft::flush_appends() {
+  if (!pending_bcast_) return;
+  pending_bcast_ = false;
+  if (state_ == StateType::kLeader) bcast_append();
+}
+
+void Raft::on_snapshot_persisted(Index index) { log_.stable_snap_to(index); }
+
+ConfState Raft::apply_conf_change(const ConfChange& cc) {
+  ConfState cs = tracker_.conf_state();
+  auto erase = [](std::vector<NodeId>& v, NodeId id) {
+    v.erase(std::remove(v.begin(), v.end(), id), v.end());
+  };
+  switch (cc.type) {
+    case ConfChangeType::kAddNode:
+      erase(cs.learners, cc.node_id);  // Promotion.
+      if (!tracker_.is_voter(cc.node_id)) cs.voters.push_back(cc.node_id);
+      break;
+    case ConfChangeType::kAddLearner:
+      if (tracker_.is_voter(cc.node_id)) break;  // No demotion of voters.
+      if (!tracker_.is_learner(cc.node_id)) cs.learners.push_back(cc.node_id);
+      break;
+    case ConfChangeType::kRemoveNode:
+      erase(cs.voters, cc.node_id);
+      erase(cs.learners, cc.node_id);
+      break;
+  }
+  tracker_.set_conf_state(cs, log_.last_index() + 1);
+  if (state_ != StateType::kLeader) return tracker_.conf_state();
+  if (!tracker_.is_voter(id_)) {
+    // Thesis §4.2.2: a removed leader steps down once the change that
+    // removes it is committed (it is: we are applying it).
+    become_follower(term_, kNoNode);
+    return tracker_.conf_state();
+  }
+  if (lead_transferee_ != kNoNode && !tracker_.is_voter(lead_transferee_)) {
+    lead_transferee_ = kNoNode;
+  }
+  Progress* self = tracker_.get(id_);
+  if (self->state != ProgressState::kReplicate) self->become_replicate();
+  update_self_progress();
+  // The quorum changed: commit may move, and new members need the log.
+  if (maybe_commit()) {
+    pending_bcast_ = true;
+  } else {
+    for (auto& [id, pr] : tracker_.progress()) {
+      if (id != id_ && pr.match == 0) maybe_send_append(id, true);
+    }
+  }
+  return tracker_.conf_state();
+}
+
+void Raft::send(Message m) {
+  DKV_ASSERT(m.to != kNoNode);
+  DKV_ASSERT(!is_local(m.type));
+  m.from = m.from == kNoNode ? id_ : m.from;
+  // Proposals and read requests are forwarded with term 0; votes carry the
+  // term they ask for; everything else carries ours.
+  if (m.type != MessageType::kProp && m.type != MessageType::kReadIndex && m.term == 0 &&
+      m.type != MessageType::kVote && m.type != MessageType::kPreVote && !is_response(m.type)) {
+    m.term = term_;
+  }
+  if (is_response(m.type) && m.term == 0) m.term = term_;
+  if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) DKV_ASSERT(m.term != 0);
+  if (must_wait_for_persist(m.type)) {
+    msgs_after_persist_.push_back(std::move(m));
+  } else {
+    msgs_.push_back(std::move(m));
+  }
+}
+
+}  // namespace dkv::raft

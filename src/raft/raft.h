@@ -1,0 +1,228 @@
+// Raft: the consensus state machine (Raft paper; Ongaro's thesis). It owns
+// the term, vote, role, log view, replication progress and ReadIndex queue;
+// it consumes ticks and messages and produces messages, log entries and a
+// hard state for RawNode to hand out in a Ready. Use it through RawNode.
+// Must not do I/O, read clocks, start threads or use global randomness: the
+// random election timeout comes from Config::rng.
+// Threading: not thread-safe; only the raft thread.
+// Lifetime: the Storage passed in must outlive the Raft.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raft/progress.h"
+#include "raft/raft_log.h"
+#include "raft/storage.h"
+#include "raft/types.h"
+#include "util/status.h"
+
+namespace dkv::raft {
+
+// Test-only switches that each break one Raft rule, so that tests can show
+// the simulator catches the breakage. All default to off; production code
+// must never set them.
+struct TestCanaries {
+  // Commit an entry of an older term by counting replicas (breaks §5.4.2 /
+  // Figure 8).
+  bool commit_old_term_by_counting = false;
+  // Report the vote as kNoNode in Ready::hard_state, so it is never
+  // persisted (breaks §5.2 / Figure 2's "persist votedFor").
+  bool forget_vote = false;
+  // Answer ReadIndex at once, without the heartbeat round that confirms
+  // leadership (breaks thesis §6.4).
+  bool read_index_without_heartbeat = false;
+  // Let a new leader propose a configuration change before an entry of its
+  // own term commits (breaks the fix in Ongaro's 2015 raft-dev note).
+  bool skip_conf_change_fix = false;
+};
+
+struct Config {
+  NodeId id = kNoNode;  // This node; must be non-zero.
+  // A follower that hears no leader for a random [election_ticks,
+  // 2*election_ticks) ticks starts an election (§5.2).
+  int election_ticks = 10;
+  // A leader sends heartbeats every heartbeat_ticks (< election_ticks).
+  int heartbeat_ticks = 1;
+  // If > 0, the first election timeout after start is random in
+  // [initial_election_ticks, initial_election_ticks + election_ticks). The
+  // node gives the first member of DKV_CLUSTER election_ticks and the others
+  // a multiple, so that the first member leads first.
+  int initial_election_ticks = 0;
+  // Last applied index the state machine already holds (restart).
+  Index applied = 0;
+  // Upper bound on the entries' bytes in one MsgApp (the transport's limit
+  // minus headroom); at least one entry is always sent.
+  std::uint64_t max_msg_bytes = 1 << 20;
+  // Upper bound on committed entries' bytes handed out in one Ready.
+  std::uint64_t max_committed_bytes_per_ready = 64 << 20;
+  // In-flight MsgApp window per follower (kReplicate), by count and bytes
+  // (0 bytes = unlimited).
+  std::size_t max_inflight_msgs = 256;
+  std::uint64_t max_inflight_bytes = 0;
+  bool pre_vote = true;      // Thesis §9.6.
+  bool check_quorum = true;  // Thesis §6.2 (also enables the vote lease of §4.2.3).
+  // Followers reject proposals instead of forwarding them to the leader.
+  bool disable_proposal_forwarding = false;
+  // The only source of randomness. Must be set.
+  std::function<std::uint64_t()> rng;
+  TestCanaries canaries;  // Test only.
+};
+
+enum class StateType : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+std::string_view state_name(StateType s);
+
+// Volatile state, reported when it changes (never persisted).
+struct SoftState {
+  NodeId lead = kNoNode;
+  StateType state = StateType::kFollower;
+  bool operator==(const SoftState&) const = default;
+};
+
+// A completed ReadIndex request (thesis §6.4): once applied >= index, a read
+// issued with `context` may be served from the local state machine.
+struct ReadState {
+  Index index = 0;
+  std::string context;
+  bool operator==(const ReadState&) const = default;
+};
+
+class Raft {
+ public:
+  Raft(const Config& config, const Storage& storage);
+  Raft(const Raft&) = delete;
+  Raft& operator=(const Raft&) = delete;
+
+  void tick();
+  // Feeds one message (local or from a peer). Errors are for proposals that
+  // cannot be accepted (no leader, transfer in flight, conf change pending).
+  util::Status step(const Message& m);
+  // The node persisted everything up to (index, term) (thesis §10.2.1).
+  void on_persisted(Index index, Term term);
+  void on_snapshot_persisted(Index index);
+  // Apply a committed configuration change; returns the new ConfState.
+  ConfState apply_conf_change(const ConfChange& cc);
+
+  // Accessors for RawNode and tests.
+  NodeId id() const { return id_; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId lead() const { return lead_; }
+  StateType state() const { return state_; }
+  HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+  SoftState soft_state() const { return {lead_, state_}; }
+  RaftLog& log() { return log_; }
+  const RaftLog& log() const { return log_; }
+  ProgressTracker& tracker() { return tracker_; }
+  NodeId lead_transferee() const { return lead_transferee_; }
+  const Config& config() const { return config_; }
+  int randomized_election_timeout() const { return randomized_election_timeout_; }
+
+  // Batching: proposals and commit changes only mark that followers need
+  // appends; RawNode::ready() flushes them once, so many proposals between
+  // two Readys share one MsgApp per follower (bounded by max_msg_bytes).
+  bool has_unsent_appends() const { return pending_bcast_; }
+  void flush_appends();
+
+  // Output queues, drained by RawNode::ready().
+  std::vector<Message>& msgs() { return msgs_; }
+  std::vector<Message>& msgs_after_persist() { return msgs_after_persist_; }
+  std::vector<ReadState>& read_states() { return read_states_; }
+
+ private:
+  // Roles (§5.2). Each transition is asserted.
+  void become_follower(Term term, NodeId lead);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void reset(Term term);
+  void reset_randomized_election_timeout(int base_ticks);
+
+  void tick_election();
+  void tick_heartbeat();
+  bool promotable() const;
+  void hup(bool transfer);
+  void campaign(bool pre, bool transfer);
+  VoteResult poll(NodeId from, bool granted);
+
+  // step() helpers.
+  bool step_term(const Message& m);  // false: drop m.
+  void step_vote(const Message& m);
+  util::Status step_leader(const Message& m);
+  util::Status step_candidate(const Message& m);
+  util::Status step_follower(const Message& m);
+  util::Status propose(const Message& m);
+  void leader_app_resp(const Message& m, Progress& pr);
+  void leader_heartbeat_resp(const Message& m, Progress& pr);
+  void leader_transfer(const Message& m);
+
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
+  bool restore(const Snapshot& snap);
+
+  // Leader replication.
+  void append_entries(std::vector<Entry> ents);
+  bool maybe_send_append(NodeId to, bool send_if_empty);
+  bool send_snapshot(NodeId to, Progress& pr);
+  void send_append(NodeId to) { maybe_send_append(to, true); }
+  void bcast_append();
+  void bcast_heartbeat(const std::string& context);
+  void send_heartbeat(NodeId to, const std::string& context);
+  void send_timeout_now(NodeId to);
+  bool maybe_commit();
+  void update_self_progress();
+  bool committed_entry_in_current_term() const;
+
+  // ReadIndex (thesis §6.4).
+  void read_index(const Message& m);
+  void respond_read(const Message& req, Index index);
+  void release_pending_reads();
+
+  void send(Message m);
+
+  struct ReadRequest {
+    Message req;
+    Index index = 0;
+    std::vector<NodeId> acks;
+  };
+
+  Config config_;
+  NodeId id_;
+  // Persistent state (Figure 2), handed out via hard_state().
+  Term term_ = 0;
+  NodeId vote_ = kNoNode;
+  RaftLog log_;
+  // Volatile state.
+  StateType state_ = StateType::kFollower;
+  NodeId lead_ = kNoNode;
+  ProgressTracker tracker_;
+  // Ticks since the last election timeout reset (followers, candidates) or
+  // since the last CheckQuorum (leader).
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+  // Leader: the member leadership is being transferred to, if any.
+  NodeId lead_transferee_ = kNoNode;
+  // Leader: index of the latest conf change entry; another may be proposed
+  // only once applied >= pending_conf_index_ (one change at a time).
+  Index pending_conf_index_ = 0;
+  // Leader: ReadIndex requests awaiting their heartbeat quorum, in order.
+  std::deque<ReadRequest> pending_reads_;
+  // Leader: ReadIndex requests received before an entry of this term committed.
+  std::vector<Message> reads_before_commit_;
+
+  bool pending_bcast_ = false;               // Leader: followers may need appends.
+  std::vector<Message> msgs_;                // May be sent before persisting.
+  std::vector<Message> msgs_after_persist_;  // Only after persisting.
+  std::vector<ReadState> read_states_;
+};
+
+}  // namespace dkv::raft

@@ -1,0 +1,131 @@
+// RawNode: the public face of the raft core, in the spirit of etcd-io/raft's
+// RawNode. The caller drives it: tick() on a timer, step(msg) for every
+// message from a peer, propose()/read_index()/... for local requests; then,
+// whenever has_ready(), takes a Ready, does the I/O it asks for, and calls
+// advance() (once per Ready, after that I/O).
+//
+// Persistence contract (thesis §10.2.1, asynchronous local persistence):
+//   1. Ready::messages may be sent AT ONCE, in parallel with the fsync of
+//      Ready::hard_state/entries/snapshot: they are the leader's appends and
+//      heartbeats, pre-votes and forwarded requests, none of which promises
+//      anything about this node's durable state.
+//   2. Persist hard_state, entries (replacing any stored suffix from
+//      entries.front().index on) and snapshot, atomically, in one fsync.
+//   3. Then send Ready::messages_after_persist (votes, append and heartbeat
+//      acks: promises about durable state).
+//   4. Apply committed_entries in order (after step 2: they may include
+//      entries of this very Ready). Configuration changes among them are
+//      applied with apply_conf_change().
+//   5. advance(): reports "persisted up to the last entry of this Ready" to
+//      the core and marks committed_entries applied. Only now does a leader
+//      count itself toward the quorum for those entries.
+//
+// No I/O, clocks, threads or global randomness (see Config::rng).
+// Threading: not thread-safe; only the raft thread.
+// Lifetime: `storage` must outlive the RawNode.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raft/raft.h"
+#include "raft/storage.h"
+#include "raft/types.h"
+#include "util/status.h"
+
+namespace dkv::raft {
+
+struct Ready {
+  // Set when leader or role changed since the last Ready. Volatile: never
+  // persisted; for logs, metrics and routing requests to the leader.
+  std::optional<SoftState> soft_state;
+  // Set when term, vote or commit changed. MUST be persisted (with entries and
+  // snapshot, atomically) before messages_after_persist are sent.
+  std::optional<HardState> hard_state;
+  // Completed ReadIndex requests, in request order. A read with a given
+  // context may be served once the applied index reaches its index.
+  std::vector<ReadState> read_states;
+  // New log entries. MUST be persisted before messages_after_persist are
+  // sent. Contiguous; an existing stored suffix from entries.front().index on
+  // is replaced by them.
+  std::vector<Entry> entries;
+  // A snapshot from the leader (empty() if none). MUST be persisted before
+  // messages_after_persist, and the state machine restored from it.
+  Snapshot snapshot;
+  // Entries to apply to the state machine, in order, after this Ready's
+  // hard_state/entries/snapshot are persisted. Each one exactly once.
+  std::vector<Entry> committed_entries;
+  // May be sent immediately, before or while persisting (thesis §10.2.1).
+  std::vector<Message> messages;
+  // MUST be sent only after this Ready's hard_state/entries/snapshot are
+  // durable: they vouch for that durable state (votes, acks).
+  std::vector<Message> messages_after_persist;
+
+  bool must_persist() const { return hard_state || !entries.empty() || !snapshot.empty(); }
+};
+
+// A snapshot of the core's state for status pages and tests.
+struct Status {
+  NodeId id = kNoNode;
+  HardState hard_state;
+  SoftState soft_state;
+  Index applied = 0;
+  Index persisted = 0;
+  Index last_index = 0;
+  ConfState conf_state;
+};
+
+class RawNode {
+ public:
+  RawNode(const Config& config, const Storage& storage);
+  RawNode(const RawNode&) = delete;
+  RawNode& operator=(const RawNode&) = delete;
+
+  // Advances logical time by one tick (heartbeat_ticks/election_ticks).
+  void tick();
+  // Starts an election now (PreVote first if enabled).
+  void campaign();
+  // Proposes a state-machine command. Accepted means appended (leader) or
+  // forwarded (follower), not committed. UNAVAILABLE if there is no leader
+  // or a leadership transfer is under way.
+  util::Status propose(std::string data);
+  // Proposes a single-server membership change. FAILED_PRECONDITION while
+  // another change (or this leader's first entry) is not yet applied.
+  util::Status propose_conf_change(const ConfChange& cc);
+  // Feeds a message from a peer. Local-only message types are refused.
+  util::Status step(const Message& m);
+  // Requests a linearizable read point; the answer arrives as a ReadState
+  // with the same context (which must be unique and non-empty).
+  void read_index(std::string context);
+  // Asks the leader to hand leadership to `to` (thesis §3.10).
+  void transfer_leader(NodeId to);
+  // Applies a committed kConfChange entry; returns the new membership,
+  // which the caller persists with the applied state.
+  ConfState apply_conf_change(const ConfChange& cc);
+  void report_unreachable(NodeId id);
+  void report_snapshot(NodeId id, bool ok);
+
+  bool has_ready() const;
+  // Takes the pending Ready. Not again until advance().
+  Ready ready();
+  // The last Ready was handled (persisted, sent, applied).
+  void advance();
+
+  Status status() const;
+  const Raft& raft() const { return *raft_; }
+  Raft& raft_for_test() { return *raft_; }
+
+ private:
+  std::unique_ptr<Raft> raft_;
+  SoftState prev_soft_;
+  HardState prev_hard_;
+  bool ready_outstanding_ = false;
+  // What the outstanding Ready holds, for advance().
+  std::optional<Entry> ready_last_entry_;  // Index and term only.
+  Index ready_snapshot_index_ = 0;
+  Index ready_applied_to_ = 0;
+};
+
+}  // namespace dkv::raft

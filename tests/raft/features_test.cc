@@ -1,0 +1,241 @@
+// ReadIndex (thesis §6.4), leadership transfer (§3.10), snapshots (§5), and
+// membership changes (§4: single-server, learners, the 2015 fix, removing
+// the leader).
+#include <gtest/gtest.h>
+
+#include "test_cluster.h"
+
+namespace dkv::raft {
+namespace {
+
+using testing::TestCluster;
+
+TEST(ReadIndex, LeaderAnswersAfterAHeartbeatQuorum) {
+  TestCluster c(3);
+  c.elect(1);
+  const Index commit = c[1].raft().log().committed();
+  c.isolate(1);
+  c[1].node->read_index("r1");
+  c.stabilize();
+  EXPECT_TRUE(c[1].read_states.empty());  // No quorum, no answer.
+  c.heal();
+  c[1].node->read_index("r2");
+  c.stabilize();
+  // One heartbeat round answers both, in order (batched).
+  ASSERT_EQ(c[1].read_states.size(), 2u);
+  EXPECT_EQ(c[1].read_states[0], (ReadState{commit, "r1"}));
+  EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "r2"}));
+}
+
+TEST(ReadIndex, CanaryAnswersWithoutHeartbeatRound) {
+  TestCluster c(3, [](Config& cfg) { cfg.canaries.read_index_without_heartbeat = true; });
+  c.elect(1);
+  c.isolate(1);
+  c[1].node->read_index("r1");
+  c.stabilize();
+  EXPECT_EQ(c[1].read_states.size(), 1u);  // Unsafe: 1 may be deposed.
+}
+
+TEST(ReadIndex, FollowerForwardsToLeader) {
+  TestCluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  c.stabilize();
+  c[3].node->read_index("f1");
+  c.stabilize();
+  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(c[3].read_states[0].context, "f1");
+  EXPECT_EQ(c[3].read_states[0].index, c[1].raft().log().committed());
+}
+
+TEST(ReadIndex, NewLeaderWaitsForAnEntryOfItsTerm) {
+  TestCluster c(3, [](Config& cfg) { cfg.check_quorum = false; });  // No vote lease.
+  c.elect(1);
+  c.drop_filter = [](const Message& m) { return m.type == MessageType::kAppResp; };
+  c[2].node->campaign();
+  c.stabilize();
+  ASSERT_EQ(c.leader(), 2u);
+  c[2].node->read_index("early");
+  c.stabilize();
+  EXPECT_TRUE(c[2].read_states.empty());  // Its no-op is not committed yet.
+  c.drop_filter = nullptr;
+  c.tick(2);
+  c.stabilize();
+  ASSERT_EQ(c[2].read_states.size(), 1u);
+  EXPECT_EQ(c[2].read_states[0].index, c[2].raft().log().committed());
+}
+
+TEST(Transfer, HandsLeadershipToAnUpToDateFollower) {
+  TestCluster c(3);
+  c.elect(1);
+  c[1].node->transfer_leader(2);
+  c.stabilize();
+  EXPECT_EQ(c.leader(), 2u);
+  EXPECT_EQ(c[1].raft().state(), StateType::kFollower);
+}
+
+TEST(Transfer, CatchesTheTargetUpFirstAndRefusesProposalsMeanwhile) {
+  TestCluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  c.stabilize();
+  c[1].node->transfer_leader(3);
+  EXPECT_EQ(c[1].raft().lead_transferee(), 3u);
+  EXPECT_EQ(c[1].node->propose("y").code(), util::Code::kUnavailable);
+  c.heal();
+  c.tick(1);
+  c.stabilize();
+  EXPECT_EQ(c.leader(), 3u);
+}
+
+TEST(Transfer, AbandonedAfterAnElectionTimeout) {
+  TestCluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  c[1].node->transfer_leader(3);
+  for (int i = 0; i < 10; ++i) {
+    c.tick(1);
+    c.tick(2);
+    c.stabilize();
+  }
+  EXPECT_EQ(c[1].raft().lead_transferee(), kNoNode);
+  EXPECT_TRUE(c[1].node->propose("z").is_ok());
+}
+
+TEST(Snapshot, LaggingFollowerCatchesUpFromSnapshot) {
+  TestCluster c(3);
+  c.elect(1);
+  c.isolate(3);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c[1].node->propose("v" + std::to_string(i)).is_ok());
+  c.stabilize();
+  const Index applied = c[1].raft().log().applied();
+  MemoryStorage& s1 = *c[1].storage;
+  ASSERT_TRUE(s1.create_snapshot(applied, s1.initial_state().second, "image").is_ok());
+  ASSERT_TRUE(s1.compact(applied).is_ok());
+  c.heal();
+  c.tick(1);
+  c.stabilize();
+  EXPECT_EQ(c[3].storage->snapshot().metadata.index, applied);
+  EXPECT_EQ(c[3].storage->snapshot().data, "image");
+  EXPECT_EQ(c[3].raft().log().applied(), applied);
+  ASSERT_TRUE(c[1].node->propose("after").is_ok());
+  c.stabilize();
+  ASSERT_FALSE(c[3].applied.empty());
+  EXPECT_EQ(c[3].applied.back().data, "after");
+  EXPECT_EQ(c[1].raft().tracker().get(3)->state, ProgressState::kReplicate);
+}
+
+ConfChange cc(ConfChangeType t, NodeId id) { return ConfChange{.type = t, .node_id = id}; }
+
+TEST(Membership, AddVoterThenItCanLead) {
+  TestCluster c(3);
+  c.elect(1);
+  c.add_node(4, ConfState{{1, 2, 3}, {}});  // Joins with the current config.
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kAddNode, 4)).is_ok());
+  c.stabilize();
+  for (NodeId id : c.ids()) {
+    EXPECT_EQ(c[id].raft().tracker().conf_state().voters, (std::vector<NodeId>{1, 2, 3, 4})) << id;
+  }
+  c[4].node->transfer_leader(4);
+  c.stabilize();
+  EXPECT_EQ(c.leader(), 4u);
+}
+
+TEST(Membership, OneChangeAtATime) {
+  TestCluster c(3);
+  c.elect(1);
+  c.add_node(4, ConfState{{1, 2, 3}, {}});  // Joins with the current config.
+  c.add_node(5, ConfState{{1, 2, 3}, {}});
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kAddNode, 4)).is_ok());
+  EXPECT_EQ(c[1].node->propose_conf_change(cc(ConfChangeType::kAddNode, 5)).code(),
+            util::Code::kFailedPrecondition);
+  c.stabilize();
+  EXPECT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kAddNode, 5)).is_ok());
+}
+
+class ConfChangeFix : public ::testing::TestWithParam<bool> {};
+
+// Ongaro's 2015 note: a new leader may not propose a configuration change
+// before an entry of its own term is committed.
+TEST_P(ConfChangeFix, NewLeaderWaitsForItsFirstEntry) {
+  const bool canary = GetParam();
+  TestCluster c(3, [canary](Config& cfg) { cfg.canaries.skip_conf_change_fix = canary; });
+  c.isolate(2);
+  c.isolate(3);
+  c[1].node->campaign();
+  c.heal();
+  // Deliver only the election; the no-op stays unreplicated.
+  c.drop_filter = [](const Message& m) { return m.type == MessageType::kApp; };
+  c.stabilize();
+  ASSERT_EQ(c.leader(), 1u);
+  const auto st = c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 3));
+  if (canary) {
+    EXPECT_TRUE(st.is_ok());
+  } else {
+    EXPECT_EQ(st.code(), util::Code::kFailedPrecondition);
+    c.drop_filter = nullptr;
+    c.tick(1);
+    c.stabilize();
+    EXPECT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 3)).is_ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Canary, ConfChangeFix, ::testing::Values(false, true));
+
+TEST(Membership, LearnerReceivesLogNeverCampaignsAndCanBePromoted) {
+  TestCluster c(3, {}, 1);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  c.stabilize();
+  EXPECT_EQ(c[4].applied.back().data, "x");
+  const Term term = c[4].raft().term();
+  c.isolate(4);
+  c.tick(4, 100);
+  c.stabilize();
+  EXPECT_EQ(c[4].raft().term(), term);
+  EXPECT_EQ(c[4].raft().state(), StateType::kFollower);
+  c.heal();
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kAddNode, 4)).is_ok());
+  c.stabilize();
+  EXPECT_TRUE(c[1].raft().tracker().is_voter(4));
+  EXPECT_TRUE(c[4].raft().tracker().is_voter(4));
+}
+
+TEST(Membership, RemovedLeaderStepsDownAndOthersContinue) {
+  TestCluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 1)).is_ok());
+  c.stabilize();
+  EXPECT_NE(c[1].raft().state(), StateType::kLeader);
+  EXPECT_EQ(c[2].raft().tracker().conf_state().voters, (std::vector<NodeId>{2, 3}));
+  c.isolate(1);
+  for (int i = 0; i < 30 && c.leader() == kNoNode; ++i) {
+    c.tick(2);
+    c.tick(3);
+    c.stabilize();
+  }
+  const NodeId lead = c.leader();
+  ASSERT_TRUE(lead == 2 || lead == 3);
+  ASSERT_TRUE(c[lead].node->propose("after").is_ok());
+  c.stabilize();
+  EXPECT_EQ(c[2].applied.back().data, "after");
+  EXPECT_EQ(c[3].applied.back().data, "after");
+}
+
+TEST(Membership, RemoveFollowerShrinksQuorum) {
+  TestCluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 3)).is_ok());
+  c.stabilize();
+  c.isolate(3);
+  c.cut(1, 2);  // 1 alone must now be... no: quorum of {1,2} is 2.
+  c.heal();
+  c.isolate(3);
+  ASSERT_TRUE(c[1].node->propose("y").is_ok());
+  c.stabilize();
+  EXPECT_EQ(c[2].applied.back().data, "y");
+}
+
+}  // namespace
+}  // namespace dkv::raft

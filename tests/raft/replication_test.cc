@@ -1,0 +1,224 @@
+// Log replication (§5.3), commitment (§5.4.2, Figure 8), fast backtracking,
+// flow control and asynchronous local persistence (thesis §10.2.1).
+#include <gtest/gtest.h>
+
+#include "test_cluster.h"
+
+namespace dkv::raft {
+namespace {
+
+using testing::TestCluster;
+
+std::vector<Entry> log_of(std::vector<Term> terms) {
+  std::vector<Entry> out;
+  Index i = 1;
+  for (Term t : terms) {
+    out.push_back(
+        Entry{.term = t, .index = i, .data = "t" + std::to_string(t) + "i" + std::to_string(i)});
+    ++i;
+  }
+  return out;
+}
+
+// Restarts every node of c on the given logs, all at hard-state term `term`.
+void load_logs(TestCluster& c, const std::map<NodeId, std::vector<Term>>& logs, Term term) {
+  for (const auto& [id, terms] : logs) {
+    ASSERT_TRUE(c[id].storage->append(log_of(terms)).is_ok());
+    c[id].storage->set_hard_state({term, 0, 0});
+    c[id].node = std::make_unique<RawNode>(c.make_config(id), *c[id].storage);
+  }
+}
+
+std::vector<Entry> stored(TestCluster& c, NodeId id) {
+  std::vector<Entry> out;
+  MemoryStorage& s = *c[id].storage;
+  EXPECT_TRUE(s.entries(s.first_index(), s.last_index() + 1, ~0ULL, &out).is_ok());
+  return out;
+}
+
+// Raft paper Figure 7: whatever the followers' logs, the leader of term 8
+// brings each of them to its own log.
+TEST(Replication, Figure7FollowersConvergeOnLeadersLog) {
+  TestCluster c(7);
+  const std::map<NodeId, std::vector<Term>> logs = {
+      {1, {1, 1, 1, 4, 4, 5, 5, 6, 6, 6}},        // Leader.
+      {2, {1, 1, 1, 4, 4, 5, 5, 6, 6}},           // (a)
+      {3, {1, 1, 1, 4}},                          // (b)
+      {4, {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6}},     // (c)
+      {5, {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7}},  // (d)
+      {6, {1, 1, 1, 4, 4, 4, 4}},                 // (e)
+      {7, {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3}},     // (f)
+  };
+  load_logs(c, logs, 7);
+  c.elect(1);
+  ASSERT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c[1].raft().term(), 8u);
+  ASSERT_TRUE(c[1].node->propose("p").is_ok());
+  c.stabilize();
+  const auto want = stored(c, 1);
+  ASSERT_EQ(want.size(), 12u);  // 10 + the no-op + "p".
+  for (NodeId id : c.ids()) EXPECT_EQ(stored(c, id), want) << "follower " << id;
+  for (NodeId id : c.ids()) EXPECT_EQ(c[id].raft().log().committed(), 12u) << id;
+}
+
+// Fast backtracking: follower (f) of Figure 7 diverges over 8 entries of
+// two terms; the leader needs a rejection per term, not per entry.
+TEST(Replication, FastBacktrackingTakesRoundTripsPerTermNotPerEntry) {
+  TestCluster c(3);
+  load_logs(c,
+            {{1, {1, 1, 1, 4, 4, 5, 5, 6, 6, 6}},
+             {2, {1, 1, 1, 4, 4, 5, 5, 6, 6, 6}},
+             {3, {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3}}},
+            7);
+  c.elect(1);
+  ASSERT_EQ(c.leader(), 1u);
+  int rejections = 0;
+  for (const Message& m : c.history) {
+    if (m.type == MessageType::kAppResp && m.from == 3 && m.reject) ++rejections;
+  }
+  EXPECT_GE(rejections, 1);
+  EXPECT_LE(rejections, 3);
+  EXPECT_EQ(stored(c, 3), stored(c, 1));
+}
+
+// Figure 8: an entry of an older term replicated on a majority is not
+// committed by counting; only through an entry of the current term.
+class Figure8 : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Figure8, OldTermEntryIsNotCommittedByCounting) {
+  const bool canary = GetParam();
+  TestCluster c(5, [canary](Config& cfg) {
+    cfg.max_msg_bytes = 1;  // One entry per MsgApp, to stop between them.
+    cfg.canaries.commit_old_term_by_counting = canary;
+  });
+  // (c) of Figure 8: S1 holds index 2 of term 2, S5 index 2 of term 3.
+  load_logs(c, {{1, {1, 2}}, {2, {1, 2}}, {3, {1}}, {4, {1}}, {5, {1, 3}}}, 3);
+  c.isolate(5);
+  // Index 3 (S1's no-op of term 4) never leaves S1.
+  c.drop_filter = [](Message& m) {
+    if (m.type != MessageType::kApp) return false;
+    std::erase_if(m.entries, [](const Entry& e) { return e.index >= 3; });
+    return false;
+  };
+  c.elect(1);
+  ASSERT_EQ(c.leader(), 1u);
+  ASSERT_EQ(c[1].raft().term(), 4u);
+  // Index 2 (term 2) is now on S1, S2, S3 and S4: a majority.
+  for (NodeId id : {1, 2, 3, 4}) ASSERT_EQ(c[id].storage->last_index() >= 2, true) << id;
+  if (canary) {
+    EXPECT_EQ(c[1].raft().log().committed(), 2u);  // The broken rule.
+  } else {
+    EXPECT_LT(c[1].raft().log().committed(), 2u);
+    // Once the term-4 entry reaches a majority, both commit.
+    c.drop_filter = nullptr;
+    c.tick(1);
+    c.stabilize();
+    EXPECT_EQ(c[1].raft().log().committed(), 3u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Canary, Figure8, ::testing::Values(false, true));
+
+// Thesis §10.2.1: the leader sends its entries before persisting them but
+// counts itself toward the quorum only once they are persisted.
+TEST(AsyncPersistence, LeaderCountsItselfOnlyAfterPersisting) {
+  TestCluster c(3);
+  c.elect(1);
+  const Index before = c[1].raft().log().committed();
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  Ready rd = c[1].node->ready();
+  ASSERT_EQ(rd.entries.size(), 1u);
+  const Index idx = rd.entries[0].index;
+  // The appends may go out at once, before the leader's fsync.
+  int apps = 0;
+  for (const Message& m : rd.messages) {
+    if (m.type == MessageType::kApp && !m.entries.empty()) {
+      ++apps;
+      if (m.to == 2) (void)c[2].node->step(m);
+    }
+  }
+  EXPECT_EQ(apps, 2);
+  c.process_ready(2);  // Follower 2 persists and acks.
+  c.deliver_if([](const Message& m) { return m.to == 1 && m.from == 2; });
+  // Leader (unpersisted) + follower 2 is not a majority of persisted copies.
+  EXPECT_EQ(c[1].raft().log().committed(), before);
+  ASSERT_TRUE(c[1].storage->append(rd.entries).is_ok());
+  if (rd.hard_state) c[1].storage->set_hard_state(*rd.hard_state);
+  c[1].node->advance();
+  EXPECT_EQ(c[1].raft().log().committed(), idx);
+}
+
+TEST(AsyncPersistence, FollowerAcksWaitForPersistence) {
+  TestCluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  c.process_ready(1);
+  c.deliver_if([](const Message& m) { return m.to == 2; });
+  Ready rd = c[2].node->ready();
+  ASSERT_FALSE(rd.entries.empty());
+  for (const Message& m : rd.messages) EXPECT_NE(m.type, MessageType::kAppResp);
+  bool ack = false;
+  for (const Message& m : rd.messages_after_persist) ack |= m.type == MessageType::kAppResp;
+  EXPECT_TRUE(ack);
+  ASSERT_TRUE(c[2].storage->append(rd.entries).is_ok());
+  c[2].node->advance();
+}
+
+TEST(AsyncPersistence, FiveNodesCommitWithoutTheLeadersCopy) {
+  TestCluster c(5);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  Ready rd = c[1].node->ready();
+  const Index idx = rd.entries.back().index;
+  for (const Message& m : rd.messages) (void)c[m.to].node->step(m);
+  for (NodeId id : {2, 3, 4}) c.process_ready(id);
+  c.deliver_if([](const Message& m) { return m.to == 1; });
+  EXPECT_EQ(c[1].raft().log().committed(), idx);  // Three followers suffice.
+  ASSERT_TRUE(c[1].storage->append(rd.entries).is_ok());
+  c[1].node->advance();
+}
+
+// Batching: many proposals become one append, bounded by max_msg_bytes.
+TEST(Batching, ProposalsShareAppendsBoundedByMaxMsgBytes) {
+  const std::string payload(100, 'v');
+  const std::uint64_t limit = 5 * entry_size_bytes(Entry{.data = payload});
+  TestCluster c(3, [limit](Config& cfg) { cfg.max_msg_bytes = limit; });
+  c.elect(1);
+  c.history.clear();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(c[1].node->propose(payload).is_ok());
+  c.stabilize();
+  std::size_t apps = 0;
+  for (const Message& m : c.history) {
+    if (m.type != MessageType::kApp || m.from != 1) continue;
+    std::uint64_t bytes = 0;
+    for (const Entry& e : m.entries) bytes += entry_size_bytes(e);
+    EXPECT_LE(bytes, limit);
+    ++apps;
+  }
+  EXPECT_EQ(c[2].applied.size(), 51u);
+  // 50 proposals in one Ready went out as ~10 appends per follower, not 50.
+  EXPECT_LE(apps, 2u * 12u);
+}
+
+TEST(FlowControl, InflightWindowLimitsUnackedAppends) {
+  TestCluster c(3, [](Config& cfg) {
+    cfg.max_msg_bytes = 1;  // One entry per append.
+    cfg.max_inflight_msgs = 4;
+  });
+  c.elect(1);
+  c.cut(2, 1);  // Acks from 2 never arrive; 1 -> 2 flows.
+  c.history.clear();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c[1].node->propose("p").is_ok());
+  c.stabilize();
+  int apps_to_2 = 0;
+  for (const Message& m : c.history) {
+    if (m.type == MessageType::kApp && m.to == 2 && !m.entries.empty()) ++apps_to_2;
+  }
+  EXPECT_EQ(apps_to_2, 4);
+  const Progress* pr = c[1].raft().tracker().get(2);
+  EXPECT_EQ(pr->state, ProgressState::kReplicate);
+  EXPECT_TRUE(pr->inflights.full());
+}
+
+}  // namespace
+}  // namespace dkv::raft
