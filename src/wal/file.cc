@@ -1,0 +1,39 @@
+#include "wal/file.h"
+
+namespace dkv::wal {
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  std::string p(dir);
+  if (!p.empty() && p.back() != '/') p += '/';
+  p += name;
+  return p;
+}
+
+std::string parent_dir(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  const auto slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+util::Status read_whole_file(File& file, std::string* out) {
+  std::uint64_t size_bytes = 0;
+  if (auto s = file.size(&size_bytes); !s.is_ok()) return s;
+  out->resize(size_bytes);
+  if (auto s = file.read_at(0, out); !s.is_ok()) return s;
+  if (out->size() != size_bytes) return util::internal_error("short read of a whole file");
+  return util::Status::ok();
+}
+
+util::Status ensure_dir(FileSystem& fs, const std::string& dir) {
+  if (fs.exists(dir)) return util::Status::ok();
+  const std::string parent = parent_dir(dir);
+  if (parent != dir) {
+    if (auto s = ensure_dir(fs, parent); !s.is_ok()) return s;
+  }
+  if (auto s = fs.create_dir(dir); !s.is_ok()) return s;
+  return fs.sync_dir(parent_dir(dir));
+}
+
+}  // namespace dkv::wal
