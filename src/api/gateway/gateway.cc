@@ -1,0 +1,211 @@
+#include "api/gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "api/gateway/http_session.h"
+#include "api/gateway/server_state.h"
+#include "util/assert.h"
+
+namespace dkv::api {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using gateway::HttpSession;
+
+namespace {
+// After a failed accept (e.g. out of file descriptors), wait this long
+// before accepting again instead of spinning.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// How often stop() looks whether the last connection has closed.
+constexpr std::chrono::milliseconds kStopPollInterval{5};
+}  // namespace
+
+// Member order matters: `state` outlives the io_context (sessions refer to
+// it from their destructors), and the io_context outlives the objects bound
+// to it, which are declared after it.
+struct Gateway::Impl {
+  Impl(const MethodRegistry& registry, GatewayOptions options)
+      : state(registry, std::move(options)) {}
+
+  util::Status listen();
+  void do_accept();
+  void on_accept(boost::system::error_code ec, tcp::socket socket);
+  void run_thread();
+  void stop();
+
+  gateway::ServerState state;
+  std::vector<std::pair<std::string, std::string>> plain_routes;  // (method, path)
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  // The acceptor, its retry timer and `sessions` live on this strand.
+  net::strand<net::io_context::executor_type> accept_strand{ioc.get_executor()};
+  tcp::acceptor acceptor{accept_strand};
+  net::steady_timer accept_retry{accept_strand};
+  // Connections, for stop() to close the idle ones. Pruned as they end.
+  std::vector<std::weak_ptr<HttpSession>> sessions;
+  size_t sessions_pruned_at = 0;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool started = false;
+  bool stopped = false;
+};
+
+Gateway::Gateway(const MethodRegistry& registry, GatewayOptions options)
+    : impl_(std::make_unique<Impl>(registry, std::move(options))) {}
+
+Gateway::~Gateway() { stop(); }
+
+void Gateway::add_plain_route(std::string http_method, std::string path, PlainHandler handler) {
+  DKV_ASSERT(!impl_->started);
+  DKV_ASSERT(handler != nullptr);
+  impl_->plain_routes.emplace_back(std::move(http_method), std::move(path));
+  impl_->state.plain_handlers.push_back(std::move(handler));
+}
+
+util::Status Gateway::start() {
+  Impl& impl = *impl_;
+  DKV_ASSERT(!impl.started);
+  const GatewayOptions& o = impl.state.options;
+  if (o.threads < 1) return util::invalid_argument("gateway: threads must be at least 1");
+  if (o.body_bytes_max == 0) return util::invalid_argument("gateway: body_bytes_max is 0");
+  if (o.inflight_requests_max == 0) return util::invalid_argument("gateway: no requests in flight");
+  if (auto st = impl.state.routes.add_registry(impl.state.registry); !st.is_ok()) return st;
+  for (size_t i = 0; i < impl.plain_routes.size(); ++i) {
+    const auto& [method, path] = impl.plain_routes[i];
+    if (auto st = impl.state.routes.add_plain(method, path, static_cast<int>(i)); !st.is_ok()) {
+      return st;
+    }
+  }
+  if (auto st = impl.listen(); !st.is_ok()) return st;
+  impl.started = true;
+  impl.work.emplace(impl.ioc.get_executor());
+  net::post(impl.accept_strand, [&impl] { impl.do_accept(); });
+  for (int i = 0; i < o.threads; ++i) impl.threads.emplace_back([&impl] { impl.run_thread(); });
+  spdlog::info("REST gateway listening on {}:{} ({} routes, {} threads)", o.listen_host, impl.port,
+               impl.state.routes.routes().size(), o.threads);
+  return {};
+}
+
+uint16_t Gateway::port() const { return impl_->port; }
+
+void Gateway::stop() { impl_->stop(); }
+
+util::Status Gateway::Impl::listen() {
+  const GatewayOptions& o = state.options;
+  boost::system::error_code ec;
+  tcp::endpoint endpoint;
+  const auto address = net::ip::make_address(o.listen_host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, o.port);
+  } else {
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(o.listen_host, std::to_string(o.port), ec);
+    if (ec || results.empty()) {
+      return util::invalid_argument("gateway: cannot resolve listen host '" + o.listen_host +
+                                    "': " + ec.message());
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  const std::string where = o.listen_host + ":" + std::to_string(o.port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) port = acceptor.local_endpoint(ec).port();
+  if (ec) {
+    return util::unavailable("gateway: cannot listen on " + where + ": " + ec.message());
+  }
+  return {};
+}
+
+void Gateway::Impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc),
+                        [this](boost::system::error_code ec, tcp::socket socket) {
+                          on_accept(ec, std::move(socket));
+                        });
+}
+
+void Gateway::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (state.stopping.load() || !acceptor.is_open()) return;  // `socket` closes.
+  if (ec) {
+    spdlog::warn("REST gateway: accept failed: {}", ec.message());
+    accept_retry.expires_after(kAcceptRetryDelay);
+    accept_retry.async_wait([this](boost::system::error_code ec) {
+      if (!ec) do_accept();
+    });
+    return;
+  }
+  auto session = std::make_shared<HttpSession>(std::move(socket), state);
+  // Forget ended sessions once the list has doubled since the last sweep.
+  if (sessions.size() >= 2 * sessions_pruned_at + 64) {
+    std::erase_if(sessions, [](const auto& w) { return w.expired(); });
+    sessions_pruned_at = sessions.size();
+  }
+  sessions.push_back(session);
+  session->run();
+  do_accept();
+}
+
+void Gateway::Impl::run_thread() {
+  // A throwing handler must not end the thread (nor the process): log it
+  // and keep serving the other connections.
+  while (true) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("REST gateway: exception on an I/O thread: {}", e.what());
+    }
+  }
+}
+
+void Gateway::Impl::stop() {
+  if (!started || stopped) return;
+  stopped = true;
+  spdlog::info("REST gateway stopping ({} requests in flight)", state.calls->inflight());
+  state.stopping.store(true);
+  // 1. Stop accepting; close idle connections, mark busy ones to close after
+  //    their reply.
+  std::promise<void> nudged;
+  net::post(accept_strand, [this, &nudged] {
+    boost::system::error_code ec;
+    acceptor.close(ec);
+    accept_retry.cancel();
+    for (const auto& weak : sessions) {
+      if (auto s = weak.lock()) net::post(s->executor(), [s] { s->shutdown(); });
+    }
+    sessions.clear();
+    nudged.set_value();
+  });
+  nudged.get_future().wait();
+  // 2. Let in-flight requests finish, within the grace period.
+  const auto give_up = std::chrono::steady_clock::now() + state.options.shutdown_grace;
+  while (state.sessions_alive.load() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(kStopPollInterval);
+  }
+  const int left = state.sessions_alive.load();
+  // 3. Stop the loop and join. Late completions are dropped from now on;
+  //    sessions still waiting end with the io_context.
+  work.reset();
+  ioc.stop();
+  for (auto& t : threads) t.join();
+  threads.clear();
+  state.calls->close();
+  if (left > 0) {
+    spdlog::warn("REST gateway stopped with {} connections still busy after {} ms", left,
+                 state.options.shutdown_grace.count());
+  } else {
+    spdlog::info("REST gateway stopped");
+  }
+}
+
+}  // namespace dkv::api

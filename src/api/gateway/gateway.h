@@ -1,0 +1,97 @@
+// Gateway: the REST side of dkv's public API (grpc-gateway v2 conventions).
+// It serves HTTP/1.1 with keep-alive on Boost.Beast and, for every method in
+// a MethodRegistry whose descriptor has a google.api.http rule, transcodes
+// JSON/path/query to the request message, calls the handler in-process (no
+// loopback gRPC hop) and maps the reply or util::Status back to HTTP and JSON
+// (see route_table.h, request_builder.h, json_mapping.h). Plain routes serve
+// non-proto endpoints: /livez, /readyz, /metrics.
+// Must not: touch storage or know about Raft; it only calls handlers.
+//
+// Threading: an io_context run by `options.threads` threads; each connection
+// lives on its own strand, and a handler's completion, from whatever thread,
+// is posted back to it. No thread per request, no blocking on I/O threads.
+// The public methods are called from one owner thread: add_plain_route()
+// before start(); stop() (also run by the destructor) once after start().
+// Lifetime: `registry` must outlive the Gateway and not change after start().
+// A handler may call `done` after the Gateway is gone: the completion is then
+// dropped, and the request/response it was given stay valid until it calls.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/method_registry.h"
+#include "util/status.h"
+
+namespace dkv::api {
+
+struct GatewayOptions {
+  // Address to listen on: an IP literal or a host name. All interfaces by
+  // default, as the original dkv did (DKV_LISTEN_HOST narrows it).
+  std::string listen_host = "0.0.0.0";
+  // 0 picks a free port; Gateway::port() tells which.
+  uint16_t port = 0;
+  // Threads running the io_context.
+  int threads = 2;
+  // Largest request body accepted: a 1 MiB value is 1.33 MiB of base64 plus
+  // the key and the JSON around them. A bigger body is answered 400.
+  size_t body_bytes_max = 2 * 1024 * 1024;
+  // Requests handed to handlers and not yet completed; beyond this a new one
+  // is answered 429 RESOURCE_EXHAUSTED at once.
+  size_t inflight_requests_max = 10'000;
+  // CallContext::deadline when the client sends no Grpc-Timeout header.
+  std::chrono::milliseconds default_deadline{5'000};
+  // If a handler has not called `done` this long after the deadline, the
+  // client gets 504 DEADLINE_EXCEEDED anyway (handlers should answer first).
+  std::chrono::milliseconds deadline_backstop{1'000};
+  // A connection may take this long to send a request (or to read a reply)
+  // and may idle this long between keep-alive requests.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // stop() waits this long for in-flight requests before closing everything.
+  std::chrono::milliseconds shutdown_grace{3'000};
+};
+
+// The reply of a plain route.
+struct PlainResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+// Runs on an I/O thread for each request: must be quick, must not block,
+// and must be safe to call from several threads at once.
+using PlainHandler = std::function<PlainResponse()>;
+
+class Gateway {
+ public:
+  Gateway(const MethodRegistry& registry, GatewayOptions options);
+  ~Gateway();  // stop()s if running.
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Serves `handler` for `http_method` ("GET") on the literal `path`
+  // ("/livez"). Before start() only.
+  void add_plain_route(std::string http_method, std::string path, PlainHandler handler);
+
+  // Builds the routes, binds, listens and starts the threads. Fails if a
+  // google.api.http rule or plain path is bad, or the address cannot be
+  // bound. Call once.
+  util::Status start();
+
+  // The bound port (useful with options.port == 0). Valid after start().
+  uint16_t port() const;
+
+  // Stops accepting, closes idle connections, lets in-flight requests finish
+  // for up to options.shutdown_grace, then closes the rest and joins the
+  // threads. Returns when all threads are joined. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dkv::api

@@ -1,0 +1,273 @@
+#include "api/gateway/http_session.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include <string_view>
+
+#include "api/gateway/json_mapping.h"
+#include "api/gateway/request_builder.h"
+#include "api/gateway/url_codec.h"
+#include "util/assert.h"
+
+namespace dkv::api::gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+// How long a connection we are closing after an unreadable request may keep
+// sending before we cut it; reading it lets the client see our reply instead
+// of a reset.
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr size_t kDrainBufferBytes = 16 * 1024;
+
+bool is_http_parse_error(const beast::error_code& ec) {
+  return ec.category() == beast::error_code(http::error::bad_method).category();
+}
+
+}  // namespace
+
+// One request handed to a handler. Owned by the session (while current) and
+// by the handler's `done` (until it runs), so the messages stay valid for
+// the handler however late it answers.
+struct HttpSession::Call {
+  const Method* method = nullptr;
+  std::unique_ptr<google::protobuf::Message> request;
+  std::unique_ptr<google::protobuf::Message> response;
+  CallContext context;
+  std::atomic<bool> done{false};  // `done` runs exactly once.
+};
+
+HttpSession::HttpSession(net::ip::tcp::socket&& socket, ServerState& state)
+    : state_(state), stream_(std::move(socket)), call_timer_(stream_.get_executor()) {
+  state_.sessions_alive.fetch_add(1);
+}
+
+HttpSession::~HttpSession() { state_.sessions_alive.fetch_sub(1); }
+
+void HttpSession::run() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+}
+
+void HttpSession::shutdown() {
+  shutting_down_ = true;
+  // An idle connection closes now; a busy one after its reply (send()).
+  if (phase_ == Phase::kReading) close();
+}
+
+void HttpSession::do_read() {
+  phase_ = Phase::kReading;
+  if (shutting_down_ || state_.stopping.load()) return close();
+  parser_.emplace();
+  parser_->body_limit(state_.options.body_bytes_max);
+  stream_.expires_after(state_.options.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
+}
+
+void HttpSession::on_header(beast::error_code ec, size_t) {
+  if (ec) return on_read_error(ec);
+  const auto& req = parser_->get();
+  if (!beast::iequals(req[http::field::expect], "100-continue")) return read_body();
+  // The client waits for a go-ahead before sending the body.
+  continue_res_ =
+      std::make_unique<http::response<http::empty_body>>(http::status::continue_, req.version());
+  http::async_write(stream_, *continue_res_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      self->continue_res_.reset();
+                      if (ec) return self->close();
+                      self->read_body();
+                    });
+}
+
+void HttpSession::read_body() {
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+}
+
+void HttpSession::on_read(beast::error_code ec, size_t) {
+  if (ec) return on_read_error(ec);
+  handle_request();
+}
+
+void HttpSession::on_read_error(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    // Answer instead of dropping the connection; the rest of the body is
+    // drained so that the client reads this reply.
+    keep_alive_ = false;
+    return reply_error(
+        util::invalid_argument("request body is larger than the limit of " +
+                               std::to_string(state_.options.body_bytes_max) + " bytes"),
+        /*linger=*/true);
+  }
+  if (is_http_parse_error(ec) && ec != http::error::end_of_stream &&
+      ec != http::error::partial_message) {
+    keep_alive_ = false;
+    return reply_error(util::invalid_argument("malformed HTTP request: " + ec.message()),
+                       /*linger=*/true);
+  }
+  // End of stream, timeout, reset, or shutdown: nothing to answer.
+  close();
+}
+
+void HttpSession::handle_request() {
+  const Request& req = parser_->get();
+  request_version_ = req.version();
+  keep_alive_ = req.keep_alive();
+  const std::string_view target = req.target();
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+
+  RouteMatch match;
+  std::vector<std::string> allowed;
+  switch (state_.routes.lookup(req.method_string(), path, &match, &allowed)) {
+    case LookupResult::kBadPath:
+      return reply_error(util::invalid_argument("malformed request path"));
+    case LookupResult::kNotFound:
+      return reply_error(util::not_found("Not Found"));
+    case LookupResult::kMethodNotAllowed: {
+      std::string allow;
+      for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
+      Response res{http::status::method_not_allowed, request_version_};
+      res.set(http::field::allow, allow);
+      res.set(http::field::content_type, "application/json");
+      res.body() = error_json({util::Code::kUnimplemented, "Method Not Allowed"});
+      return send(std::move(res), false);
+    }
+    case LookupResult::kFound:
+      break;
+  }
+  if (match.route->method != nullptr) return start_call(match, query);
+
+  const PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)();
+  Response res{static_cast<http::status>(plain.status), request_version_};
+  res.set(http::field::content_type, plain.content_type);
+  res.body() = plain.body;
+  send(std::move(res), false);
+}
+
+void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
+  const Method& method = *match.route->method;
+  const Request& req = parser_->get();
+  auto call = std::make_shared<Call>();
+  call->method = &method;
+  call->request.reset(method.request_prototype->New());
+  call->response.reset(method.response_prototype->New());
+  if (auto st = build_request(*match.route, match.bindings, query, req.body(), call->request.get());
+      !st.is_ok()) {
+    return reply_error(st);
+  }
+  auto timeout =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(state_.options.default_deadline);
+  if (const auto it = req.find("Grpc-Timeout"); it != req.end()) {
+    const auto parsed = parse_grpc_timeout(it->value());
+    if (!parsed) return reply_error(util::invalid_argument("malformed Grpc-Timeout header"));
+    timeout = *parsed;
+  }
+  if (!state_.calls->try_acquire(state_.options.inflight_requests_max)) {
+    return reply_error(util::resource_exhausted("too many requests in flight"));
+  }
+  call->context.deadline = std::chrono::steady_clock::now() + timeout;
+
+  phase_ = Phase::kCalling;
+  call_ = call;
+  stream_.expires_never();  // The handler may take its time; the backstop bounds it.
+  call_timer_.expires_at(call->context.deadline + state_.options.deadline_backstop);
+  call_timer_.async_wait(
+      [self = shared_from_this(), call](beast::error_code ec) { self->on_call_timeout(call, ec); });
+
+  // `done` holds the Call (so the messages outlive the handler's use) but
+  // only a weak reference to the session: the pending timer keeps it alive.
+  std::weak_ptr<HttpSession> weak = weak_from_this();
+  UnaryDone done = [weak, call, calls = state_.calls](util::Status status) {
+    const bool first = !call->done.exchange(true);
+    DKV_ASSERT(first);  // A handler calls `done` exactly once.
+    calls->release();
+    calls->run_if_open([&] {
+      auto self = weak.lock();
+      if (self == nullptr) return;
+      net::post(self->stream_.get_executor(), [self, call, status = std::move(status)]() mutable {
+        self->on_call_done(call, std::move(status));
+      });
+    });
+  };
+  method.handler(call->context, *call->request, call->response.get(), std::move(done));
+}
+
+void HttpSession::on_call_done(const std::shared_ptr<Call>& call, util::Status status) {
+  if (call != call_) return;  // The backstop answered already.
+  call_.reset();
+  call_timer_.cancel();
+  if (!status.is_ok()) return reply_error(status);
+  reply_json(200, message_to_json(*call->response));
+}
+
+void HttpSession::on_call_timeout(const std::shared_ptr<Call>& call, beast::error_code ec) {
+  if (ec || call != call_) return;  // Cancelled: the handler answered.
+  call_.reset();
+  spdlog::warn("REST gateway: {} did not answer within its deadline",
+               call->method->descriptor->full_name());
+  reply_error({util::Code::kDeadlineExceeded, "the request did not finish within its deadline"});
+}
+
+void HttpSession::reply_json(unsigned status, std::string body, bool linger) {
+  Response res{static_cast<http::status>(status), request_version_};
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  send(std::move(res), linger);
+}
+
+void HttpSession::reply_error(const util::Status& status, bool linger) {
+  reply_json(http_status_for(status.code()), error_json(status), linger);
+}
+
+void HttpSession::send(Response res, bool linger) {
+  phase_ = Phase::kWriting;
+  res.keep_alive(keep_alive_ && !linger && !shutting_down_ && !state_.stopping.load());
+  res.prepare_payload();
+  res_ = std::make_unique<Response>(std::move(res));
+  stream_.expires_after(state_.options.idle_timeout);
+  http::async_write(stream_, *res_,
+                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
+                                              res_->need_eof(), linger));
+}
+
+void HttpSession::on_write(bool close_after, bool linger, beast::error_code ec, size_t) {
+  res_.reset();
+  if (ec) return close();
+  if (linger) return linger_close();
+  if (close_after) return close();
+  do_read();
+}
+
+void HttpSession::close() {
+  phase_ = Phase::kClosing;
+  call_timer_.cancel();
+  beast::error_code ec;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  stream_.close();
+}
+
+void HttpSession::linger_close() {
+  phase_ = Phase::kClosing;
+  beast::error_code ec;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  drain_buf_ = std::make_unique<char[]>(kDrainBufferBytes);
+  stream_.expires_after(kLingerTimeout);
+  drain();
+}
+
+void HttpSession::drain() {
+  stream_.async_read_some(net::buffer(drain_buf_.get(), kDrainBufferBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) return self->close();  // EOF, timeout, or reset.
+                            self->drain();
+                          });
+}
+
+}  // namespace dkv::api::gateway
