@@ -9,7 +9,8 @@ void MethodRegistry::add_method(Method method) {
   DKV_ASSERT(method.handler != nullptr);
   DKV_ASSERT(method.request_prototype->GetDescriptor() == method.descriptor->input_type());
   DKV_ASSERT(method.response_prototype->GetDescriptor() == method.descriptor->output_type());
-  const std::string name = method.descriptor->service()->full_name() + "/" + method.descriptor->name();
+  const std::string name =
+      method.descriptor->service()->full_name() + "/" + method.descriptor->name();
   const bool inserted = methods_.emplace(name, std::move(method)).second;
   DKV_ASSERT(inserted);
 }

@@ -29,9 +29,9 @@ struct CallContext {
 };
 
 using UnaryDone = std::function<void(util::Status)>;
-using UnaryHandler = std::function<void(const CallContext& ctx,
-                                        const google::protobuf::Message& request,
-                                        google::protobuf::Message* response, UnaryDone done)>;
+using UnaryHandler =
+    std::function<void(const CallContext& ctx, const google::protobuf::Message& request,
+                       google::protobuf::Message* response, UnaryDone done)>;
 
 struct Method {
   const google::protobuf::MethodDescriptor* descriptor = nullptr;

@@ -9,8 +9,8 @@ namespace dkv::util {
 [[noreturn]] void assert_fail(const char* condition, const char* file, int line);
 }  // namespace dkv::util
 
-#define DKV_ASSERT(cond)                                     \
-  do {                                                       \
-    if (!(cond)) [[unlikely]]                                \
-      ::dkv::util::assert_fail(#cond, __FILE__, __LINE__);   \
+#define DKV_ASSERT(cond)                                   \
+  do {                                                     \
+    if (!(cond)) [[unlikely]]                              \
+      ::dkv::util::assert_fail(#cond, __FILE__, __LINE__); \
   } while (0)

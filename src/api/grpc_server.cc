@@ -1,0 +1,141 @@
+#include "api/grpc_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "dkv/v0/cluster.grpc.pb.h"
+#include "dkv/v0/kv.grpc.pb.h"
+#include "util/assert.h"
+
+namespace dkv::api {
+namespace {
+
+grpc::Status to_grpc(const util::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+}
+
+CallContext context_of(grpc::CallbackServerContext* ctx) {
+  CallContext call;
+  const auto deadline = ctx->deadline();  // system_clock; far future when unset.
+  const auto now_sys = std::chrono::system_clock::now();
+  if (deadline < now_sys + std::chrono::hours(24 * 365)) {
+    call.deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now_sys);
+  }
+  return call;
+}
+
+// Runs the registered handler of `method` and finishes the call with its status.
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* dispatch(const Method* method, grpc::CallbackServerContext* ctx,
+                                   const Req* req, Resp* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  method->handler(context_of(ctx), *req, resp,
+                  [reactor](util::Status s) { reactor->Finish(to_grpc(s)); });
+  return reactor;
+}
+
+const Method* must_find(const MethodRegistry& registry, const std::string& name) {
+  const Method* m = registry.find(name);
+  DKV_ASSERT(m != nullptr);
+  return m;
+}
+
+class KvService final : public v0::KV::CallbackService {
+ public:
+  explicit KvService(const MethodRegistry& r)
+      : put_(must_find(r, "dkv.v0.KV/Put")),
+        get_(must_find(r, "dkv.v0.KV/Get")),
+        delete_(must_find(r, "dkv.v0.KV/Delete")) {}
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v0::PutRequest* req,
+                                v0::PutResponse* resp) override {
+    return dispatch(put_, ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v0::GetRequest* req,
+                                v0::GetResponse* resp) override {
+    return dispatch(get_, ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v0::DeleteRequest* req,
+                                   v0::DeleteResponse* resp) override {
+    return dispatch(delete_, ctx, req, resp);
+  }
+
+ private:
+  const Method* put_;
+  const Method* get_;
+  const Method* delete_;
+};
+
+class ClusterService final : public v0::Cluster::CallbackService {
+ public:
+  explicit ClusterService(const MethodRegistry& r)
+      : status_(must_find(r, "dkv.v0.Cluster/Status")) {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v0::StatusRequest* req,
+                                   v0::StatusResponse* resp) override {
+    return dispatch(status_, ctx, req, resp);
+  }
+
+ private:
+  const Method* status_;
+};
+
+}  // namespace
+
+struct GrpcServer::Impl {
+  std::unique_ptr<KvService> kv;
+  std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<grpc::Server> server;
+};
+
+GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GrpcServer::~GrpcServer() {
+  if (impl_->server) shutdown(std::chrono::system_clock::now());
+}
+
+util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerOptions& options,
+                               std::unique_ptr<GrpcServer>* out) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  auto impl = std::make_unique<Impl>();
+  impl->kv = std::make_unique<KvService>(registry);
+  impl->cluster = std::make_unique<ClusterService>(registry);
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  const std::string address = options.host + ":" + std::to_string(options.port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  // gRPC enables SO_REUSEPORT by default: a second dkv on the same port would
+  // silently share it. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.message_bytes_max);
+  builder.SetMaxSendMessageSize(options.message_bytes_max);
+  builder.RegisterService(impl->kv.get());
+  builder.RegisterService(impl->cluster.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || bound_port == 0) {
+    return util::unavailable("cannot listen for gRPC on " + address);
+  }
+  out->reset(new GrpcServer(std::move(impl)));
+  (*out)->set_serving(false);
+  return util::Status::ok();
+}
+
+void GrpcServer::set_serving(bool serving) {
+  auto* health = impl_->server->GetHealthCheckService();
+  if (health != nullptr) health->SetServingStatus(serving);
+}
+
+void GrpcServer::shutdown(std::chrono::system_clock::time_point deadline) {
+  if (!impl_->server) return;
+  set_serving(false);
+  impl_->server->Shutdown(deadline);
+  impl_->server->Wait();
+  impl_->server.reset();
+}
+
+}  // namespace dkv::api

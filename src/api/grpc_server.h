@@ -1,0 +1,45 @@
+// GrpcServer: the public gRPC endpoint. Serves dkv.v0.KV and dkv.v0.Cluster
+// by dispatching into the MethodRegistry (callback API: no thread per call),
+// plus server reflection and the standard grpc.health.v1.Health service,
+// whose status follows the node's readiness (set_serving).
+//
+// This is the only file that includes gRPC headers besides the generated code.
+// Lifetime: `registry` must outlive the server.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/method_registry.h"
+
+namespace dkv::api {
+
+struct GrpcServerOptions {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 0;
+  // Largest request or response: a 1 MiB value plus key and framing.
+  int message_bytes_max = 2 * 1024 * 1024;
+};
+
+class GrpcServer {
+ public:
+  // Binds and starts serving; non-OK if the port cannot be bound.
+  static util::Status start(const MethodRegistry& registry, const GrpcServerOptions& options,
+                            std::unique_ptr<GrpcServer>* out);
+  ~GrpcServer();
+
+  // Health status for grpc.health.v1.Health (overall and per service).
+  void set_serving(bool serving);
+  // Stops accepting calls; calls still running at `deadline` are cancelled
+  // (clients see UNAVAILABLE/CANCELLED). Returns when all calls are done.
+  void shutdown(std::chrono::system_clock::time_point deadline);
+
+ private:
+  struct Impl;
+  explicit GrpcServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dkv::api

@@ -1,0 +1,27 @@
+// The public services' logic, transport-neutral: validates requests against
+// the API contract (kv/limits.h) and calls the node. Registered into a
+// MethodRegistry that both the gRPC server and the REST gateway dispatch
+// through. Bad input is refused here, before anything reaches the node.
+//
+// Lifetime: `node` must outlive the registry's handlers.
+#pragma once
+
+#include "api/method_registry.h"
+#include "node/node.h"
+
+namespace dkv::api {
+
+struct ServiceOptions {
+  // Longest a request may wait (DKV_REQUEST_TIMEOUT_MS), whatever its deadline.
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+// Registers dkv.v0.KV (Put, Get, Delete) and dkv.v0.Cluster (Status).
+void register_services(MethodRegistry* registry, node::Node* node, ServiceOptions options);
+
+// INVALID_ARGUMENT unless 1 <= key size <= kKeyBytesMax (exposed for tests).
+util::Status validate_key(const std::string& key);
+// INVALID_ARGUMENT if value size > kValueBytesMax.
+util::Status validate_value(const std::string& value);
+
+}  // namespace dkv::api

@@ -1,0 +1,128 @@
+// dkv: one node of the replicated key-value store. Reads DKV_* variables (or
+// the same-named flags), opens the node, serves gRPC and REST until SIGTERM or
+// SIGINT, then shuts down cleanly. Wiring only: the logic lives in modules.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "api/grpc_server.h"
+#include "api/kv_service.h"
+#include "api/method_registry.h"
+#include "node/config.h"
+#include "node/node.h"
+
+extern char** environ;
+
+namespace {
+
+constexpr int kExitBadConfig = 2;
+
+std::map<std::string, std::string> dkv_environment() {
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos || entry.rfind("DKV_", 0) != 0) continue;
+    vars[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return vars;
+}
+
+// Environment first; flags of the same names override it.
+int load_config(int argc, char** argv, dkv::node::Config* config) {
+  CLI::App app{"dkv: a strongly consistent, replicated key-value store node"};
+  std::map<std::string, std::string> flags;
+  for (const auto& v : dkv::node::config_variables()) {
+    app.add_option(v.flag, flags[v.name], std::string(v.help) + " [env " + v.name + "]");
+  }
+  app.set_version_flag("--version", "dkv 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? -1 : kExitBadConfig;  // -1: --help/--version printed.
+  }
+  const auto env = dkv_environment();
+  auto vars = env;
+  for (const auto& v : dkv::node::config_variables()) {
+    if (app.get_option(v.flag)->count() > 0) vars[v.name] = flags[v.name];
+  }
+  if (auto s = dkv::node::parse_config(vars, config); !s.is_ok()) {
+    std::cerr << "dkv: " << s.message() << "\n";
+    return kExitBadConfig;
+  }
+  for (const auto& name : dkv::node::unknown_variables(env)) {
+    std::cerr << "dkv: warning: unknown variable " << name << " ignored\n";
+  }
+  return 0;
+}
+
+int wait_for_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread; main waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  dkv::node::Config config;
+  if (const int rc = load_config(argc, argv, &config); rc != 0) return rc < 0 ? 0 : rc;
+
+  // One line per event: time, level, node id, message.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ node=" + config.node_id + " %v");
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  dkv::node::NodeOptions node_options;
+  node_options.node_id = config.node_id;
+  node_options.members = config.cluster;
+  node_options.db_path = config.db_path;
+  node_options.quota_bytes = config.quota_bytes;
+  std::unique_ptr<dkv::node::Node> node;
+  if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
+    spdlog::critical("cannot open node: {}", s.to_string());
+    return 1;
+  }
+
+  dkv::api::MethodRegistry registry;
+  dkv::api::ServiceOptions service_options;
+  service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
+  dkv::api::register_services(&registry, node.get(), service_options);
+
+  dkv::api::GrpcServerOptions grpc_options;
+  grpc_options.host = config.listen_host;
+  grpc_options.port = config.rpc_port;
+  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
+  if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  spdlog::info("serving gRPC on {}:{}", config.listen_host, config.rpc_port);
+  grpc_server->set_serving(node->ready());
+
+  const int sig = wait_for_signal();
+  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(3);
+  grpc_server->shutdown(deadline);
+  node->stop();
+  spdlog::info("stopped");
+  return 0;
+}

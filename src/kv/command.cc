@@ -1,0 +1,57 @@
+#include "kv/command.h"
+
+namespace dkv::kv {
+namespace {
+
+void put_varint(std::string* out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view* in, std::uint64_t* v) {
+  std::uint64_t result = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<std::uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string encode_command(const Command& command) {
+  std::string out;
+  out.reserve(1 + 5 + command.key.size() + command.value.size());
+  out.push_back(static_cast<char>(command.op));
+  put_varint(&out, command.key.size());
+  out += command.key;
+  if (command.op == Op::kPut) out += command.value;
+  return out;
+}
+
+util::Status decode_command(std::string_view data, Command* out) {
+  if (data.empty()) return util::invalid_argument("empty command");
+  const auto op = static_cast<Op>(data.front());
+  data.remove_prefix(1);
+  if (op != Op::kPut && op != Op::kDelete) return util::invalid_argument("unknown command op");
+  std::uint64_t key_len = 0;
+  if (!get_varint(&data, &key_len) || key_len > data.size()) {
+    return util::invalid_argument("malformed command key length");
+  }
+  out->op = op;
+  out->key.assign(data.substr(0, key_len));
+  data.remove_prefix(key_len);
+  if (op == Op::kDelete && !data.empty()) return util::invalid_argument("delete with a value");
+  out->value.assign(data);
+  return util::Status::ok();
+}
+
+}  // namespace dkv::kv

@@ -1,0 +1,180 @@
+#include "kv/store.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "kv/limits.h"
+#include "util/assert.h"
+
+namespace dkv::kv {
+namespace {
+
+constexpr char kAppliedIndexKey[] = "applied_index";
+// Pages a put may dirty beyond its own bytes (copy-on-write of the path from
+// the root, a split): used to keep a batch from reaching the map limit.
+constexpr std::uint64_t kPutOverheadBytes = 4 * 4096;
+
+util::Status lmdb_error(const char* what, int rc) {
+  const auto code = rc == MDB_MAP_FULL ? util::Code::kResourceExhausted : util::Code::kInternal;
+  return {code, std::string(what) + ": " + mdb_strerror(rc)};
+}
+
+MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+
+// Aborts a transaction unless it was committed.
+class TxnGuard {
+ public:
+  explicit TxnGuard(MDB_txn* txn) : txn_(txn) {}
+  ~TxnGuard() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+  }
+  MDB_txn* get() const { return txn_; }
+  int commit() {
+    const int rc = mdb_txn_commit(txn_);
+    txn_ = nullptr;  // Freed by commit whatever its outcome.
+    return rc;
+  }
+
+ private:
+  MDB_txn* txn_;
+};
+
+}  // namespace
+
+struct Store::Env {
+  MDB_env* env = nullptr;
+  MDB_dbi kv = 0;
+  MDB_dbi meta = 0;
+  std::uint64_t page_bytes = 4096;
+  std::atomic<std::uint64_t> applied_index{0};
+
+  ~Env() {
+    if (env != nullptr) mdb_env_close(env);
+  }
+};
+
+Store::Store(StoreOptions options, std::unique_ptr<Env> env)
+    : options_(std::move(options)), env_(std::move(env)) {}
+
+Store::~Store() = default;
+
+util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* out) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return util::internal_error("create " + options.dir + ": " + ec.message());
+
+  auto env = std::make_unique<Env>();
+  int rc = mdb_env_create(&env->env);
+  if (rc != 0) return lmdb_error("mdb_env_create", rc);
+  // Headroom above the quota absorbs copy-on-write pages and the free list,
+  // so that a batch admitted under the quota never hits the map limit.
+  const std::uint64_t headroom = std::max<std::uint64_t>(options.quota_bytes / 8, 64ull << 20);
+  rc = mdb_env_set_mapsize(env->env, options.quota_bytes + headroom);
+  if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
+  rc = mdb_env_set_maxdbs(env->env, 2);
+  if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (!options.sync_commits) flags |= MDB_NOMETASYNC;
+  rc = mdb_env_open(env->env, options.dir.c_str(), flags, 0644);
+  if (rc != 0) return lmdb_error(("open LMDB in " + options.dir).c_str(), rc);
+  DKV_ASSERT(static_cast<std::size_t>(mdb_env_get_maxkeysize(env->env)) >= kKeyBytesMax);
+
+  MDB_stat stat;
+  mdb_env_stat(env->env, &stat);
+  env->page_bytes = stat.ms_psize;
+
+  MDB_txn* txn = nullptr;
+  rc = mdb_txn_begin(env->env, nullptr, 0, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  if ((rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &env->kv)) != 0) return lmdb_error("open kv", rc);
+  if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &env->meta)) != 0) {
+    return lmdb_error("open meta", rc);
+  }
+  MDB_val key = as_val(kAppliedIndexKey);
+  MDB_val val;
+  rc = mdb_get(txn, env->meta, &key, &val);
+  if (rc == 0) {
+    if (val.mv_size != sizeof(std::uint64_t)) {
+      return {util::Code::kDataLoss, "corrupt applied index in " + options.dir};
+    }
+    std::uint64_t index = 0;
+    std::memcpy(&index, val.mv_data, sizeof index);
+    env->applied_index = index;
+  } else if (rc != MDB_NOTFOUND) {
+    return lmdb_error("read applied index", rc);
+  }
+  if ((rc = guard.commit()) != 0) return lmdb_error("commit open txn", rc);
+
+  out->reset(new Store(options, std::move(env)));
+  return util::Status::ok();
+}
+
+util::Status Store::apply(std::span<const Command> commands, std::uint64_t applied_index,
+                          std::vector<ApplyResult>* results) {
+  DKV_ASSERT(applied_index > env_->applied_index.load());
+  results->assign(commands.size(), ApplyResult{});
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    const Command& c = commands[i];
+    DKV_ASSERT(c.key.size() >= kKeyBytesMin);
+    DKV_ASSERT(c.key.size() <= kKeyBytesMax);
+    MDB_val key = as_val(c.key);
+    if (c.op == Op::kPut) {
+      MDB_val val = as_val(c.value);
+      if ((rc = mdb_put(txn, env_->kv, &key, &val, 0)) != 0) return lmdb_error("mdb_put", rc);
+    } else {
+      rc = mdb_del(txn, env_->kv, &key, nullptr);
+      if (rc == 0) {
+        (*results)[i].deleted = 1;
+      } else if (rc != MDB_NOTFOUND) {
+        return lmdb_error("mdb_del", rc);
+      }
+    }
+  }
+  MDB_val key = as_val(kAppliedIndexKey);
+  MDB_val val{sizeof applied_index, &applied_index};
+  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {
+    return lmdb_error("record applied index", rc);
+  }
+  if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
+  env_->applied_index = applied_index;
+  return util::Status::ok();
+}
+
+util::Status Store::get(std::string_view key_bytes, std::string* value) const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  MDB_val key = as_val(key_bytes);
+  MDB_val val;
+  rc = mdb_get(txn, env_->kv, &key, &val);
+  if (rc == MDB_NOTFOUND) return util::not_found("key not found");
+  if (rc != 0) return lmdb_error("mdb_get", rc);
+  value->assign(static_cast<const char*>(val.mv_data), val.mv_size);
+  return util::Status::ok();
+}
+
+std::uint64_t Store::applied_index() const { return env_->applied_index.load(); }
+
+std::uint64_t Store::used_bytes() const {
+  MDB_envinfo info;
+  mdb_env_info(env_->env, &info);
+  return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * env_->page_bytes;
+}
+
+std::uint64_t Store::put_cost_bytes(const Command& command) {
+  return command.key.size() + command.value.size() + kPutOverheadBytes;
+}
+
+}  // namespace dkv::kv

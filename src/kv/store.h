@@ -1,0 +1,78 @@
+// Store: the LMDB state machine. It owns one LMDB environment in a directory
+// (data.mdb + lock.mdb), with two named databases: "kv" (the user's keys) and
+// "meta" (the last applied log index). A batch of commands is applied in ONE
+// write transaction that also records the applied index, so the data and the
+// index can never disagree after a crash.
+//
+// Durability: with `sync_commits` the commit returns only after fsync (a
+// single node acknowledges writes on that); without it (once the WAL is the
+// durable record) LMDB may lose the last transactions on a crash, which the
+// node replays from the WAL from applied_index() on.
+//
+// Quota: the caller admits puts against quota_bytes() before they are
+// proposed (put_cost_bytes() estimates a put's pages), so that apply() -- which
+// must be deterministic on every replica -- never refuses one. The map size is
+// the quota plus headroom for copy-on-write pages and the free list.
+//
+// Threading: apply() from one thread at a time (LMDB has one writer); get()
+// and the accessors from any thread, concurrently (MDB_NOTLS read txns).
+// Knows nothing of the network or of Raft beyond an applied index.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kv/command.h"
+#include "util/status.h"
+
+namespace dkv::kv {
+
+struct StoreOptions {
+  std::string dir;                         // Created if missing.
+  std::uint64_t quota_bytes = 2ull << 30;  // DKV_QUOTA_BYTES; etcd's default.
+  bool sync_commits = true;                // fsync on every commit.
+};
+
+// The outcome of one command in an applied batch.
+struct ApplyResult {
+  std::int64_t deleted = 0;  // For deletes: 1 if the key existed.
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the store in options.dir.
+  static util::Status open(const StoreOptions& options, std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Applies `commands` in order in one transaction that also sets the applied
+  // index to `applied_index` (> applied_index()). On a non-OK return nothing
+  // was applied (MDB_MAP_FULL maps to RESOURCE_EXHAUSTED). `results` gets one
+  // entry per command.
+  util::Status apply(std::span<const Command> commands, std::uint64_t applied_index,
+                     std::vector<ApplyResult>* results);
+
+  // NOT_FOUND if the key is absent.
+  util::Status get(std::string_view key, std::string* value) const;
+
+  std::uint64_t applied_index() const;
+  // Bytes of the data file in use (high-water mark of pages), as etcd's db size.
+  std::uint64_t used_bytes() const;
+  std::uint64_t quota_bytes() const { return options_.quota_bytes; }
+  // Upper estimate of the bytes a put adds to used_bytes().
+  static std::uint64_t put_cost_bytes(const Command& command);
+
+ private:
+  struct Env;
+  explicit Store(StoreOptions options, std::unique_ptr<Env> env);
+
+  const StoreOptions options_;
+  std::unique_ptr<Env> env_;
+};
+
+}  // namespace dkv::kv

@@ -1,0 +1,228 @@
+#include "node/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <limits>
+#include <optional>
+#include <set>
+
+namespace dkv::node {
+namespace {
+
+util::Status bad(const std::string& var, const std::string& problem) {
+  return util::invalid_argument(var + ": " + problem);
+}
+
+// Parses a whole decimal number in [min, max].
+bool parse_uint(const std::string& text, std::uint64_t min, std::uint64_t max, std::uint64_t* out) {
+  if (text.empty() || text.size() > 20) return false;
+  std::uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return false;
+  if (v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+util::Status parse_port(const std::string& var, const std::string& text, std::uint16_t* out) {
+  std::uint64_t v = 0;
+  if (!parse_uint(text, 1, 65535, &v)) return bad(var, "not a port number 1-65535: '" + text + "'");
+  *out = static_cast<std::uint16_t>(v);
+  return util::Status::ok();
+}
+
+util::Status parse_number(const std::string& var, const std::string& text, std::uint64_t min,
+                          std::uint64_t max, std::uint64_t* out) {
+  if (!parse_uint(text, min, max, out)) {
+    return bad(var, "must be a whole number from " + std::to_string(min) + " to " +
+                        std::to_string(max) + ", got '" + text + "'");
+  }
+  return util::Status::ok();
+}
+
+const std::string* find(const std::map<std::string, std::string>& vars, const char* name) {
+  auto it = vars.find(name);
+  return it == vars.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+const std::vector<VariableInfo>& config_variables() {
+  static const std::vector<VariableInfo> vars = {
+      {"DKV_NODE_ID", "--node-id", "this node's id in DKV_CLUSTER (default a)"},
+      {"DKV_CLUSTER", "--cluster",
+       "members as id@host:port,... (RPC addresses); first leads first"},
+      {"DKV_RPC_PORT", "--rpc-port", "gRPC port (default: this node's port in DKV_CLUSTER)"},
+      {"DKV_REST_PORT", "--rest-port", "REST port (default: RPC port + 1)"},
+      {"DKV_DB_PATH", "--db-path", "data directory (default <id>.db)"},
+      {"DKV_LOG_LEVEL", "--log-level", "trace|debug|info|warn|error (default info)"},
+      {"DKV_LISTEN_HOST", "--listen-host", "address to listen on (default 0.0.0.0: all)"},
+      {"DKV_HEARTBEAT_MS", "--heartbeat-ms", "leader heartbeat interval (default 100)"},
+      {"DKV_ELECTION_MS", "--election-ms", "election timeout base (default 1000)"},
+      {"DKV_REQUEST_TIMEOUT_MS", "--request-timeout-ms", "longest a request waits (default 5000)"},
+      {"DKV_QUOTA_BYTES", "--quota-bytes", "database size quota (default 2147483648)"},
+      {"DKV_SNAPSHOT_ENTRIES", "--snapshot-entries",
+       "log entries between snapshots (default 10000)"},
+  };
+  return vars;
+}
+
+std::vector<std::string> unknown_variables(const std::map<std::string, std::string>& environ_vars) {
+  // Variables of other dkv tools, not of the server.
+  static const std::set<std::string> others = {"DKV_ENDPOINTS"};
+  std::vector<std::string> unknown;
+  for (const auto& [name, value] : environ_vars) {
+    if (name.rfind("DKV_", 0) != 0 || others.count(name)) continue;
+    const auto& known = config_variables();
+    if (std::none_of(known.begin(), known.end(),
+                     [&](const VariableInfo& v) { return name == v.name; })) {
+      unknown.push_back(name);
+    }
+  }
+  return unknown;
+}
+
+util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* out) {
+  const std::string var = "DKV_CLUSTER";
+  out->clear();
+  std::set<std::string> ids;
+  std::set<std::string> addresses;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    start = end + 1;
+    const std::size_t at = item.find('@');
+    if (at == std::string::npos) return bad(var, "member '" + item + "' is not id@host:port");
+    MemberAddress m;
+    m.id = item.substr(0, at);
+    const std::string hostport = item.substr(at + 1);
+    const std::size_t colon = hostport.rfind(':');
+    if (!valid_id(m.id)) return bad(var, "bad member id '" + m.id + "' (letters, digits, -_.)");
+    if (colon == std::string::npos || colon == 0) {
+      return bad(var, "member '" + item + "' has no host:port address");
+    }
+    m.host = hostport.substr(0, colon);
+    if (m.host.find_first_of(" /@") != std::string::npos) {
+      return bad(var, "bad host '" + m.host + "' in member '" + item + "'");
+    }
+    util::Status s = parse_port(var, hostport.substr(colon + 1), &m.port);
+    if (!s.is_ok()) return bad(var, "member '" + item + "': not a port number 1-65535");
+    if (!ids.insert(m.id).second) return bad(var, "member id '" + m.id + "' appears twice");
+    if (!addresses.insert(m.address()).second) {
+      return bad(var, "address " + m.address() + " appears twice");
+    }
+    out->push_back(std::move(m));
+  }
+  if (out->empty()) return bad(var, "no members");
+  return util::Status::ok();
+}
+
+util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out) {
+  Config c;
+  if (const auto* v = find(vars, "DKV_NODE_ID")) {
+    if (!valid_id(*v)) return bad("DKV_NODE_ID", "bad id '" + *v + "' (letters, digits, -_.)");
+    c.node_id = *v;
+  } else {
+    c.node_id = "a";
+  }
+
+  std::optional<std::uint16_t> rpc_port;
+  if (const auto* v = find(vars, "DKV_RPC_PORT")) {
+    std::uint16_t p = 0;
+    if (auto s = parse_port("DKV_RPC_PORT", *v, &p); !s.is_ok()) return s;
+    rpc_port = p;
+  }
+
+  if (const auto* v = find(vars, "DKV_CLUSTER")) {
+    if (auto s = parse_cluster(*v, &c.cluster); !s.is_ok()) return s;
+  } else {
+    c.cluster.push_back({c.node_id, "127.0.0.1", rpc_port.value_or(7070)});
+  }
+  const auto self = std::find_if(c.cluster.begin(), c.cluster.end(),
+                                 [&](const MemberAddress& m) { return m.id == c.node_id; });
+  if (self == c.cluster.end()) {
+    return bad("DKV_NODE_ID", "'" + c.node_id + "' is not a member of DKV_CLUSTER");
+  }
+  if (rpc_port && *rpc_port != self->port) {
+    return bad("DKV_RPC_PORT", std::to_string(*rpc_port) + " differs from this node's port " +
+                                   std::to_string(self->port) + " in DKV_CLUSTER");
+  }
+  c.rpc_port = self->port;
+
+  if (const auto* v = find(vars, "DKV_REST_PORT")) {
+    if (auto s = parse_port("DKV_REST_PORT", *v, &c.rest_port); !s.is_ok()) return s;
+  } else {
+    if (c.rpc_port == 65535) return bad("DKV_REST_PORT", "must be set when DKV_RPC_PORT is 65535");
+    c.rest_port = static_cast<std::uint16_t>(c.rpc_port + 1);
+  }
+  if (c.rest_port == c.rpc_port) return bad("DKV_REST_PORT", "must differ from DKV_RPC_PORT");
+
+  if (const auto* v = find(vars, "DKV_DB_PATH")) {
+    if (v->empty()) return bad("DKV_DB_PATH", "is empty");
+    c.db_path = *v;
+  } else {
+    c.db_path = c.node_id + ".db";
+  }
+
+  if (const auto* v = find(vars, "DKV_LOG_LEVEL")) {
+    static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+    std::string level = *v;
+    std::transform(level.begin(), level.end(), level.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    if (!levels.count(level)) {
+      return bad("DKV_LOG_LEVEL", "must be one of trace|debug|info|warn|error, got '" + *v + "'");
+    }
+    c.log_level = level;
+  }
+
+  if (const auto* v = find(vars, "DKV_LISTEN_HOST")) {
+    if (v->empty() || v->find_first_of(" /@") != std::string::npos) {
+      return bad("DKV_LISTEN_HOST", "not a host address: '" + *v + "'");
+    }
+    c.listen_host = *v;
+  }
+
+  std::uint64_t n = 0;
+  if (const auto* v = find(vars, "DKV_HEARTBEAT_MS")) {
+    if (auto s = parse_number("DKV_HEARTBEAT_MS", *v, 1, 60'000, &n); !s.is_ok()) return s;
+    c.heartbeat_ms = static_cast<std::uint32_t>(n);
+  }
+  if (const auto* v = find(vars, "DKV_ELECTION_MS")) {
+    if (auto s = parse_number("DKV_ELECTION_MS", *v, 1, 600'000, &n); !s.is_ok()) return s;
+    c.election_ms = static_cast<std::uint32_t>(n);
+  }
+  if (c.election_ms < 3 * c.heartbeat_ms) {
+    return bad("DKV_ELECTION_MS", std::to_string(c.election_ms) +
+                                      " must be at least 3x DKV_HEARTBEAT_MS (" +
+                                      std::to_string(c.heartbeat_ms) + ")");
+  }
+  if (const auto* v = find(vars, "DKV_REQUEST_TIMEOUT_MS")) {
+    if (auto s = parse_number("DKV_REQUEST_TIMEOUT_MS", *v, 1, 3'600'000, &n); !s.is_ok()) return s;
+    c.request_timeout_ms = static_cast<std::uint32_t>(n);
+  }
+  if (const auto* v = find(vars, "DKV_QUOTA_BYTES")) {
+    // At least 1 MiB; at most 64 GiB, far beyond a small machine's needs.
+    if (auto s = parse_number("DKV_QUOTA_BYTES", *v, 1ull << 20, 64ull << 30, &n); !s.is_ok()) {
+      return s;
+    }
+    c.quota_bytes = n;
+  }
+  if (const auto* v = find(vars, "DKV_SNAPSHOT_ENTRIES")) {
+    if (auto s = parse_number("DKV_SNAPSHOT_ENTRIES", *v, 1, 100'000'000, &n); !s.is_ok()) return s;
+    c.snapshot_entries = n;
+  }
+  *out = std::move(c);
+  return util::Status::ok();
+}
+
+}  // namespace dkv::node

@@ -1,0 +1,63 @@
+// Config: the node's configuration from DKV_* environment variables (the
+// original dkv's interface, kept exactly) and flags of the same names
+// (`--node-id` for DKV_NODE_ID, ...), which override the environment.
+// Validation is complete and up front: a bad value yields one Status whose
+// message names the variable and the problem; cmd/dkv prints it and exits 2.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace dkv::node {
+
+struct MemberAddress {
+  std::string id;    // As named in DKV_CLUSTER ("a").
+  std::string host;  // "127.0.0.1"
+  std::uint16_t port = 0;
+
+  std::string address() const { return host + ":" + std::to_string(port); }
+  bool operator==(const MemberAddress&) const = default;
+};
+
+struct Config {
+  std::string node_id;                      // DKV_NODE_ID
+  std::vector<MemberAddress> cluster;       // DKV_CLUSTER, in order; the first leads first.
+  std::uint16_t rpc_port = 0;               // DKV_RPC_PORT
+  std::uint16_t rest_port = 0;              // DKV_REST_PORT
+  std::string db_path;                      // DKV_DB_PATH
+  std::string log_level = "info";           // DKV_LOG_LEVEL
+  std::string listen_host = "0.0.0.0";      // DKV_LISTEN_HOST
+  std::uint32_t heartbeat_ms = 100;         // DKV_HEARTBEAT_MS
+  std::uint32_t election_ms = 1000;         // DKV_ELECTION_MS
+  std::uint32_t request_timeout_ms = 5000;  // DKV_REQUEST_TIMEOUT_MS
+  std::uint64_t quota_bytes = 2ull << 30;   // DKV_QUOTA_BYTES
+  std::uint64_t snapshot_entries = 10000;   // DKV_SNAPSHOT_ENTRIES
+};
+
+// Every variable the server reads, with a one-line description (for --help
+// and for warning about unknown DKV_* variables).
+struct VariableInfo {
+  const char* name;
+  const char* flag;
+  const char* help;
+};
+const std::vector<VariableInfo>& config_variables();
+
+// Builds and validates a Config from variable values (DKV_* names; flags
+// already merged in by the caller). Unset variables take their defaults:
+// DKV_NODE_ID "a", DKV_CLUSTER "<id>@127.0.0.1:<rpc port>", DKV_RPC_PORT the
+// node's own port in DKV_CLUSTER (else 7070), DKV_REST_PORT rpc port + 1,
+// DKV_DB_PATH "<id>.db".
+util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out);
+
+// Names of DKV_* variables in `environ_vars` that the server does not know.
+std::vector<std::string> unknown_variables(const std::map<std::string, std::string>& environ_vars);
+
+// Parses "a@127.0.0.1:7070,b@127.0.0.1:8080" (exposed for tests).
+util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* out);
+
+}  // namespace dkv::node

@@ -1,0 +1,92 @@
+#include "kv/store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace dkv::kv {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("store_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> open_store(std::uint64_t quota = 64ull << 20) {
+    StoreOptions options;
+    options.dir = dir_.string();
+    options.quota_bytes = quota;
+    std::unique_ptr<Store> store;
+    util::Status s = Store::open(options, &store);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return store;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(StoreTest, AppliesPutsAndDeletesAndRecordsTheIndex) {
+  auto store = open_store();
+  EXPECT_EQ(store->applied_index(), 0u);
+  std::vector<ApplyResult> results;
+  const std::vector<Command> batch = {
+      {Op::kPut, "a", "1"}, {Op::kPut, "b", "2"}, {Op::kDelete, "a", ""}, {Op::kDelete, "zz", ""}};
+  ASSERT_TRUE(store->apply(batch, 4, &results).is_ok());
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[2].deleted, 1);
+  EXPECT_EQ(results[3].deleted, 0);
+  EXPECT_EQ(store->applied_index(), 4u);
+
+  std::string value;
+  EXPECT_EQ(store->get("a", &value).code(), util::Code::kNotFound);
+  ASSERT_TRUE(store->get("b", &value).is_ok());
+  EXPECT_EQ(value, "2");
+}
+
+TEST_F(StoreTest, DataAndAppliedIndexSurviveReopen) {
+  {
+    auto store = open_store();
+    std::vector<ApplyResult> results;
+    ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, "k", "v1"}}, 1, &results).is_ok());
+    ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, "k", "v2"}}, 7, &results).is_ok());
+  }
+  auto store = open_store();
+  EXPECT_EQ(store->applied_index(), 7u);
+  std::string value;
+  ASSERT_TRUE(store->get("k", &value).is_ok());
+  EXPECT_EQ(value, "v2");
+}
+
+TEST_F(StoreTest, BinaryKeysAndEmptyValues) {
+  auto store = open_store();
+  const std::string key("\0\xff\x01", 3);
+  std::vector<ApplyResult> results;
+  ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, key, ""}}, 1, &results).is_ok());
+  std::string value = "x";
+  ASSERT_TRUE(store->get(key, &value).is_ok());
+  EXPECT_EQ(value, "");
+}
+
+TEST_F(StoreTest, PutCostCountsKeyAndValue) {
+  const Command small{Op::kPut, "k", "v"};
+  const Command big{Op::kPut, "k", std::string(100000, 'v')};
+  EXPECT_GE(Store::put_cost_bytes(big), Store::put_cost_bytes(small) + 99999);
+}
+
+TEST_F(StoreTest, UsedBytesGrowsWithData) {
+  auto store = open_store();
+  const std::uint64_t before = store->used_bytes();
+  std::vector<ApplyResult> results;
+  ASSERT_TRUE(
+      store->apply(std::vector<Command>{{Op::kPut, "big", std::string(1 << 20, 'x')}}, 1, &results)
+          .is_ok());
+  EXPECT_GE(store->used_bytes(), before + (1 << 20));
+}
+
+}  // namespace
+}  // namespace dkv::kv

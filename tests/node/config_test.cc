@@ -1,0 +1,114 @@
+#include "node/config.h"
+
+#include <gtest/gtest.h>
+
+namespace dkv::node {
+namespace {
+
+using Vars = std::map<std::string, std::string>;
+
+// The original dkv's README example, node a.
+Vars original_node_a() {
+  return {{"DKV_LOG_LEVEL", "info"},
+          {"DKV_RPC_PORT", "7070"},
+          {"DKV_REST_PORT", "7071"},
+          {"DKV_DB_PATH", "a.db"},
+          {"DKV_NODE_ID", "a"},
+          {"DKV_CLUSTER", "a@127.0.0.1:7070,b@127.0.0.1:8080,c@127.0.0.1:9090"}};
+}
+
+// Expects parse_config to fail with a message that starts with `variable`.
+void expect_rejected(const Vars& vars, const std::string& variable) {
+  Config c;
+  util::Status s = parse_config(vars, &c);
+  ASSERT_FALSE(s.is_ok()) << "accepted a bad " << variable;
+  EXPECT_EQ(s.code(), util::Code::kInvalidArgument);
+  EXPECT_EQ(s.message().rfind(variable + ":", 0), 0u) << s.message();
+  EXPECT_EQ(s.message().find('\n'), std::string::npos) << "one line: " << s.message();
+}
+
+TEST(ConfigTest, ParsesTheOriginalExample) {
+  Config c;
+  ASSERT_TRUE(parse_config(original_node_a(), &c).is_ok());
+  EXPECT_EQ(c.node_id, "a");
+  ASSERT_EQ(c.cluster.size(), 3u);
+  EXPECT_EQ(c.cluster[0], (MemberAddress{"a", "127.0.0.1", 7070}));
+  EXPECT_EQ(c.cluster[2].address(), "127.0.0.1:9090");
+  EXPECT_EQ(c.rpc_port, 7070);
+  EXPECT_EQ(c.rest_port, 7071);
+  EXPECT_EQ(c.db_path, "a.db");
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.listen_host, "0.0.0.0");
+  EXPECT_EQ(c.request_timeout_ms, 5000u);
+  EXPECT_EQ(c.quota_bytes, 2ull << 30);
+}
+
+TEST(ConfigTest, DefaultsMakeASingleNode) {
+  Config c;
+  ASSERT_TRUE(parse_config({}, &c).is_ok());
+  EXPECT_EQ(c.node_id, "a");
+  ASSERT_EQ(c.cluster.size(), 1u);
+  EXPECT_EQ(c.cluster[0].address(), "127.0.0.1:7070");
+  EXPECT_EQ(c.rpc_port, 7070);
+  EXPECT_EQ(c.rest_port, 7071);
+  EXPECT_EQ(c.db_path, "a.db");
+}
+
+TEST(ConfigTest, RpcPortDefaultsToTheNodesEntry) {
+  Vars v = original_node_a();
+  v.erase("DKV_RPC_PORT");
+  v.erase("DKV_REST_PORT");
+  v["DKV_NODE_ID"] = "b";
+  Config c;
+  ASSERT_TRUE(parse_config(v, &c).is_ok());
+  EXPECT_EQ(c.rpc_port, 8080);
+  EXPECT_EQ(c.rest_port, 8081);
+}
+
+TEST(ConfigTest, RejectsBadValuesNamingTheVariable) {
+  auto with = [](const std::string& name, const std::string& value) {
+    Vars v = original_node_a();
+    v[name] = value;
+    return v;
+  };
+  expect_rejected(with("DKV_RPC_PORT", "abc"), "DKV_RPC_PORT");
+  expect_rejected(with("DKV_RPC_PORT", "0"), "DKV_RPC_PORT");
+  expect_rejected(with("DKV_RPC_PORT", "65536"), "DKV_RPC_PORT");
+  expect_rejected(with("DKV_RPC_PORT", "8080"), "DKV_RPC_PORT");  // Not the node's own entry.
+  expect_rejected(with("DKV_REST_PORT", "-1"), "DKV_REST_PORT");
+  expect_rejected(with("DKV_REST_PORT", "7070"), "DKV_REST_PORT");  // Same as RPC.
+  expect_rejected(with("DKV_NODE_ID", "d"), "DKV_NODE_ID");
+  expect_rejected(with("DKV_NODE_ID", ""), "DKV_NODE_ID");
+  expect_rejected(with("DKV_LOG_LEVEL", "verbose"), "DKV_LOG_LEVEL");
+  expect_rejected(with("DKV_DB_PATH", ""), "DKV_DB_PATH");
+  expect_rejected(with("DKV_CLUSTER", ""), "DKV_CLUSTER");
+  expect_rejected(with("DKV_CLUSTER", "a@127.0.0.1"), "DKV_CLUSTER");
+  expect_rejected(with("DKV_CLUSTER", "a127.0.0.1:7070"), "DKV_CLUSTER");
+  expect_rejected(with("DKV_CLUSTER", "a@127.0.0.1:7070,a@127.0.0.1:8080"), "DKV_CLUSTER");
+  expect_rejected(with("DKV_CLUSTER", "a@127.0.0.1:7070,b@127.0.0.1:7070"), "DKV_CLUSTER");
+  expect_rejected(with("DKV_CLUSTER", "a@127.0.0.1:7070,"), "DKV_CLUSTER");
+  expect_rejected(with("DKV_CLUSTER", "a@127.0.0.1:99999"), "DKV_CLUSTER");
+  expect_rejected(with("DKV_HEARTBEAT_MS", "0"), "DKV_HEARTBEAT_MS");
+  expect_rejected(with("DKV_ELECTION_MS", "10"), "DKV_ELECTION_MS");  // < 3x heartbeat.
+  expect_rejected(with("DKV_REQUEST_TIMEOUT_MS", "1s"), "DKV_REQUEST_TIMEOUT_MS");
+  expect_rejected(with("DKV_QUOTA_BYTES", "1000"), "DKV_QUOTA_BYTES");
+  expect_rejected(with("DKV_SNAPSHOT_ENTRIES", "0"), "DKV_SNAPSHOT_ENTRIES");
+  expect_rejected(with("DKV_LISTEN_HOST", ""), "DKV_LISTEN_HOST");
+}
+
+TEST(ConfigTest, LogLevelIsCaseInsensitive) {
+  Vars v = original_node_a();
+  v["DKV_LOG_LEVEL"] = "DEBUG";
+  Config c;
+  ASSERT_TRUE(parse_config(v, &c).is_ok());
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+TEST(ConfigTest, UnknownVariablesAreListed) {
+  const Vars env = {
+      {"DKV_NODE_ID", "a"}, {"DKV_NODEID", "a"}, {"DKV_ENDPOINTS", "x"}, {"HOME", "/"}};
+  EXPECT_EQ(unknown_variables(env), std::vector<std::string>{"DKV_NODEID"});
+}
+
+}  // namespace
+}  // namespace dkv::node
