@@ -367,12 +367,16 @@ util::Status Log::open_active_after_recovery(std::uint64_t valid_bytes, bool has
   active_offset_bytes_ = valid_bytes;
   active_has_state_ = has_state;
   if (torn) {
-    // Cut the torn tail and zero the space again, durably, before anything
-    // new is written after it.
+    // Cut the torn tail and zero the space again before anything new is
+    // written after it.
     if (auto s = active_->truncate(valid_bytes); !s.is_ok()) return fail(s);
     if (auto s = active_->allocate(options_.segment_size_bytes); !s.is_ok()) return fail(s);
-    if (auto s = active_->sync(); !s.is_ok()) return fail(s);
   }
+  // What open() returns must be durable even if the previous process wrote
+  // it without syncing (it died between save() and sync()): the node will
+  // treat the recovered entries and hard state as persisted.
+  if (auto s = active_->sync(); !s.is_ok()) return fail(s);
+  if (auto s = fs_.sync_dir(wal_dir_); !s.is_ok()) return fail(s);
   if (!active_has_state_) {
     // Every segment must carry the state before compaction may delete the
     // segments before it.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -47,3 +48,14 @@ inline util::Status open_log(const Options& o, std::unique_ptr<Log>* log, Recove
 }
 
 }  // namespace dkv::wal::testing
+
+namespace dkv::raft {
+// Readable gtest output for entries and hard states.
+inline void PrintTo(const Entry& e, std::ostream* os) {
+  *os << "{" << e.index << "/" << e.term << (e.type == EntryType::kConfChange ? " conf" : "")
+      << " '" << e.data.substr(0, 24) << "'}";
+}
+inline void PrintTo(const HardState& h, std::ostream* os) {
+  *os << "{term " << h.term << " vote " << h.vote << " commit " << h.commit << "}";
+}
+}  // namespace dkv::raft
