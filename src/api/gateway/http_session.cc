@@ -204,7 +204,12 @@ void HttpSession::on_call_done(const std::shared_ptr<Call>& call, util::Status s
   call_.reset();
   call_timer_.cancel();
   if (!status.is_ok()) return reply_error(status);
-  reply_json(200, message_to_json(*call->response));
+  std::string body;
+  if (auto st = message_to_json(*call->response, &body); !st.is_ok()) {
+    spdlog::error("REST gateway: {}: {}", call->method->descriptor->full_name(), st.to_string());
+    return reply_error(st);
+  }
+  reply_json(200, std::move(body));
 }
 
 void HttpSession::on_call_timeout(const std::shared_ptr<Call>& call, beast::error_code ec) {

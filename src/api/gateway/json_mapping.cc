@@ -53,18 +53,15 @@ util::Status json_to_message(std::string_view json, google::protobuf::Message* m
   return util::invalid_argument("invalid JSON body: " + std::string(st.message()));
 }
 
-std::string message_to_json(const google::protobuf::Message& message) {
+util::Status message_to_json(const google::protobuf::Message& message, std::string* out) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = false;
-  std::string out;
-  const auto st = google::protobuf::util::MessageToJsonString(message, &out, options);
-  // Printing fails only on a message our handlers built badly (e.g. invalid
-  // UTF-8 in a string field); never on client input.
-  if (!st.ok()) {
-    return error_json(util::internal_error("cannot print response: " + std::string(st.message())));
-  }
-  return out;
+  out->clear();
+  const auto st = google::protobuf::util::MessageToJsonString(message, out, options);
+  if (st.ok()) return {};
+  return util::internal_error("cannot print " + message.GetDescriptor()->full_name() +
+                              " as JSON: " + std::string(st.message()));
 }
 
 unsigned http_status_for(util::Code code) {

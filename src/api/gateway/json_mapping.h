@@ -21,8 +21,9 @@ namespace dkv::api::gateway {
 // wrong type or bad base64 is INVALID_ARGUMENT. Unknown fields are ignored.
 util::Status json_to_message(std::string_view json, google::protobuf::Message* message);
 
-// Prints `message` as grpc-gateway's response JSON.
-std::string message_to_json(const google::protobuf::Message& message);
+// Prints `message` as grpc-gateway's response JSON into `out`. A failure
+// (INTERNAL) means our own handler built a bad message, never bad input.
+util::Status message_to_json(const google::protobuf::Message& message, std::string* out);
 
 // grpc-gateway's HTTP status for a code (HTTPStatusFromCode): OK 200,
 // CANCELLED 499, INVALID_ARGUMENT 400, NOT_FOUND 404, UNAVAILABLE 503, ...

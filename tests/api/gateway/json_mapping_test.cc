@@ -9,6 +9,13 @@
 namespace dkv::api::gateway {
 namespace {
 
+std::string message_to_json(const google::protobuf::Message& m) {
+  std::string out;
+  const auto st = gateway::message_to_json(m, &out);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  return out;
+}
+
 TEST(JsonMapping, PrintsLowerCamelCaseInt64AsStringAndUnpopulatedFields) {
   v0::StatusResponse status;
   status.set_node_id("a");
