@@ -27,13 +27,17 @@ util::Status read_whole_file(File& file, std::string* out) {
 }
 
 util::Status ensure_dir(FileSystem& fs, const std::string& dir) {
-  if (fs.exists(dir)) return util::Status::ok();
   const std::string parent = parent_dir(dir);
-  if (parent != dir) {
-    if (auto s = ensure_dir(fs, parent); !s.is_ok()) return s;
+  if (!fs.exists(dir)) {
+    if (parent != dir) {
+      if (auto s = ensure_dir(fs, parent); !s.is_ok()) return s;
+    }
+    if (auto s = fs.create_dir(dir); !s.is_ok()) return s;
   }
-  if (auto s = fs.create_dir(dir); !s.is_ok()) return s;
-  return fs.sync_dir(parent_dir(dir));
+  // Sync the parent even if the directory existed: a process that died
+  // between mkdir() and this sync left an entry a crash could still lose.
+  if (parent == dir) return util::Status::ok();
+  return fs.sync_dir(parent);
 }
 
 }  // namespace dkv::wal

@@ -83,7 +83,8 @@ std::string join_path(std::string_view dir, std::string_view name);
 std::string parent_dir(std::string_view path);
 // Reads a whole file into *out.
 util::Status read_whole_file(File& file, std::string* out);
-// Creates `dir` and missing parents (syncing each parent) if needed.
+// Creates `dir` and missing parents if needed, and syncs the parent of
+// each directory it created, and of `dir` itself in any case.
 util::Status ensure_dir(FileSystem& fs, const std::string& dir);
 
 }  // namespace dkv::wal

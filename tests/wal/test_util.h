@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,90 @@ inline std::vector<raft::Entry> make_entries(raft::Index first, std::size_t coun
   }
   return out;
 }
+
+// The logical content of a WAL, as the tests model it: what open() should
+// give back after the saves and markers applied to it.
+struct ModelState {
+  raft::HardState hard_state;
+  SnapshotMarker marker;
+  std::vector<raft::Entry> entries;  // Contiguous from marker.index + 1.
+
+  bool operator==(const ModelState&) const = default;
+
+  static ModelState from(const Recovered& r) { return {r.hard_state, r.snapshot, r.entries}; }
+
+  raft::Index last_index() const { return entries.empty() ? marker.index : entries.back().index; }
+  raft::Term term_at(raft::Index i) const {
+    if (i == marker.index) return marker.term;
+    if (entries.empty() || i <= marker.index || i > entries.back().index) return 0;
+    return entries[i - marker.index - 1].term;
+  }
+  raft::Term last_term() const { return term_at(last_index()); }
+
+  void save(const raft::HardState* hs, std::span<const raft::Entry> es) {
+    if (hs != nullptr) hard_state = *hs;
+    if (es.empty()) return;
+    while (!entries.empty() && entries.back().index >= es.front().index) entries.pop_back();
+    entries.insert(entries.end(), es.begin(), es.end());
+  }
+
+  void mark(SnapshotMarker m) {
+    if (m.index == marker.index) return;
+    const bool keep = m.index <= last_index() && term_at(m.index) == m.term;
+    if (keep) {
+      entries.erase(entries.begin(),
+                    entries.begin() + static_cast<std::ptrdiff_t>(m.index - marker.index));
+    } else {
+      entries.clear();
+    }
+    marker = m;
+  }
+
+  std::string describe() const {
+    std::string s = "hs{" + std::to_string(hard_state.term) + "," +
+                    std::to_string(hard_state.vote) + "," + std::to_string(hard_state.commit) +
+                    "} marker{" + std::to_string(marker.index) + "/" + std::to_string(marker.term) +
+                    "} entries[";
+    if (!entries.empty()) {
+      s += std::to_string(entries.front().index) + ".." + std::to_string(entries.back().index) +
+           " last term " + std::to_string(entries.back().term);
+    }
+    return s + "]";
+  }
+};
+
+// The states a crash may leave: every state reached by a save or marker
+// since the last one known durable (sync() or a marker returned OK).
+struct History {
+  std::vector<ModelState> states{ModelState{}};
+  std::size_t durable = 0;  // Index into states.
+
+  const ModelState& current() const { return states.back(); }
+  void saved(const raft::HardState* hs, std::span<const raft::Entry> es) {
+    ModelState next = current();
+    next.save(hs, es);
+    states.push_back(std::move(next));
+  }
+  void marking(SnapshotMarker m) {
+    ModelState next = current();
+    next.mark(m);
+    states.push_back(std::move(next));
+  }
+  void synced() { durable = states.size() - 1; }
+  // True if `got` is a state the log may legally recover to.
+  bool allows(const ModelState& got) const {
+    for (std::size_t j = durable; j < states.size(); ++j) {
+      if (states[j] == got) return true;
+    }
+    return false;
+  }
+  std::string describe_allowed() const {
+    std::string s;
+    for (std::size_t j = durable; j < states.size(); ++j)
+      s += "\n  allowed: " + states[j].describe();
+    return s;
+  }
+};
 
 inline Options mem_options(MemFileSystem& fs, std::uint64_t segment_size_bytes = 4096) {
   Options o;
