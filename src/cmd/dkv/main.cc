@@ -5,12 +5,15 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 
+#include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
 #include "api/method_registry.h"
@@ -116,12 +119,40 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("serving gRPC on {}:{}", config.listen_host, config.rpc_port);
-  grpc_server->set_serving(node->ready());
+
+  // Ready while not shutting down and the node can serve; /readyz and the
+  // gRPC health service follow it.
+  std::atomic<bool> shutting_down{false};
+  auto ready = [&] { return !shutting_down.load() && node->ready(); };
+  dkv::api::GatewayOptions gateway_options;
+  gateway_options.listen_host = config.listen_host;
+  gateway_options.port = config.rest_port;
+  gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
+  dkv::api::Gateway gateway(registry, gateway_options);
+  gateway.add_plain_route("GET", "/livez", [] {
+    return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
+  });
+  gateway.add_plain_route("GET", "/readyz", [&] {
+    return ready() ? dkv::api::PlainResponse{200, "text/plain", "ok\n"}
+                   : dkv::api::PlainResponse{503, "text/plain", "not ready\n"};
+  });
+  if (auto s = gateway.start(); !s.is_ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  spdlog::info("serving REST on {}:{}", config.listen_host, gateway.port());
+  grpc_server->set_serving(ready());
 
   const int sig = wait_for_signal();
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  shutting_down = true;
+  grpc_server->set_serving(false);
+  // Both front ends drain in parallel within the same bound; whatever is
+  // still running after it is cancelled (clients see UNAVAILABLE).
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(3);
+  std::thread rest_stop([&] { gateway.stop(); });
   grpc_server->shutdown(deadline);
+  rest_stop.join();
   node->stop();
   spdlog::info("stopped");
   return 0;
