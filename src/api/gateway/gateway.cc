@@ -27,6 +27,9 @@ namespace {
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // How often stop() looks whether the last connection has closed.
 constexpr std::chrono::milliseconds kStopPollInterval{5};
+// After the grace period, how long the 503s for requests still waiting on
+// their handlers may take to be written before everything is closed.
+constexpr std::chrono::milliseconds kAbortFlushTime{250};
 }  // namespace
 
 // Member order matters: `state` outlives the io_context (sessions refer to
@@ -41,6 +44,12 @@ struct Gateway::Impl {
   void on_accept(boost::system::error_code ec, tcp::socket socket);
   void run_thread();
   void stop();
+  // Runs `first` on the accept strand, then `f(session)` on the strand of
+  // every live session; returns once all are posted. Not on an I/O thread.
+  template <typename First, typename F>
+  void for_each_session(First first, F f);
+  // Waits up to `bound` for every session to end; true if they all did.
+  bool wait_for_sessions(std::chrono::milliseconds bound) const;
 
   gateway::ServerState state;
   std::vector<std::pair<std::string, std::string>> plain_routes;  // (method, path)
@@ -168,44 +177,60 @@ void Gateway::Impl::run_thread() {
   }
 }
 
+// Runs `f(session)` on the strand of every live session, after running
+// `first` on the accept strand; returns once they are posted.
+template <typename First, typename F>
+void Gateway::Impl::for_each_session(First first, F f) {
+  std::promise<void> posted;
+  net::post(accept_strand, [&] {
+    first();
+    for (const auto& weak : sessions) {
+      if (auto s = weak.lock()) net::post(s->executor(), [s, f] { f(*s); });
+    }
+    posted.set_value();
+  });
+  posted.get_future().wait();
+}
+
+bool Gateway::Impl::wait_for_sessions(std::chrono::milliseconds bound) const {
+  const auto give_up = std::chrono::steady_clock::now() + bound;
+  while (state.sessions_alive.load() > 0) {
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(kStopPollInterval);
+  }
+  return true;
+}
+
 void Gateway::Impl::stop() {
   if (!started || stopped) return;
   stopped = true;
   spdlog::info("REST gateway stopping ({} requests in flight)", state.calls->inflight());
   state.stopping.store(true);
-  // 1. Stop accepting; close idle connections, mark busy ones to close after
-  //    their reply.
-  std::promise<void> nudged;
-  net::post(accept_strand, [this, &nudged] {
-    boost::system::error_code ec;
-    acceptor.close(ec);
-    accept_retry.cancel();
-    for (const auto& weak : sessions) {
-      if (auto s = weak.lock()) net::post(s->executor(), [s] { s->shutdown(); });
-    }
-    sessions.clear();
-    nudged.set_value();
-  });
-  nudged.get_future().wait();
-  // 2. Let in-flight requests finish, within the grace period.
-  const auto give_up = std::chrono::steady_clock::now() + state.options.shutdown_grace;
-  while (state.sessions_alive.load() > 0 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(kStopPollInterval);
+  // 1. Stop accepting; close idle connections now, busy ones after their
+  //    reply. Then let in-flight requests finish, within the grace period.
+  for_each_session(
+      [this] {
+        boost::system::error_code ec;
+        acceptor.close(ec);
+        accept_retry.cancel();
+      },
+      [](HttpSession& s) { s.shutdown(); });
+  bool drained = wait_for_sessions(state.options.shutdown_grace);
+  // 2. Out of patience: answer what still waits 503, give that a moment.
+  if (!drained) {
+    spdlog::warn("REST gateway: {} requests still in flight after {} ms; answering 503",
+                 state.calls->inflight(), state.options.shutdown_grace.count());
+    for_each_session([] {}, [](HttpSession& s) { s.abort_call(); });
+    drained = wait_for_sessions(kAbortFlushTime);
   }
-  const int left = state.sessions_alive.load();
   // 3. Stop the loop and join. Late completions are dropped from now on;
-  //    sessions still waiting end with the io_context.
+  //    connections still open end with the io_context.
   work.reset();
   ioc.stop();
   for (auto& t : threads) t.join();
   threads.clear();
   state.calls->close();
-  if (left > 0) {
-    spdlog::warn("REST gateway stopped with {} connections still busy after {} ms", left,
-                 state.options.shutdown_grace.count());
-  } else {
-    spdlog::info("REST gateway stopped");
-  }
+  spdlog::info("REST gateway stopped{}", drained ? "" : " (some connections cut)");
 }
 
 }  // namespace dkv::api

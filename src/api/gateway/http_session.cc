@@ -59,6 +59,14 @@ void HttpSession::shutdown() {
   if (phase_ == Phase::kReading) close();
 }
 
+void HttpSession::abort_call() {
+  shutting_down_ = true;
+  if (phase_ != Phase::kCalling || call_ == nullptr) return;
+  call_.reset();
+  call_timer_.cancel();
+  reply_error(util::unavailable("the server is shutting down"));
+}
+
 void HttpSession::do_read() {
   phase_ = Phase::kReading;
   if (shutting_down_ || state_.stopping.load()) return close();

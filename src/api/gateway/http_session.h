@@ -40,6 +40,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Gateway stopping: close now if idle, else after the current reply.
   // Call through the strand (post(executor(), ...)).
   void shutdown();
+  // Gateway out of patience: a request still waiting for its handler is
+  // answered 503 UNAVAILABLE now (the handler's late answer is dropped).
+  // Call through the strand.
+  void abort_call();
 
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
 

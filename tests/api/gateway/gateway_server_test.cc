@@ -431,13 +431,18 @@ TEST_F(GatewayServerTest, StopLetsInFlightRequestsFinishAndClosesIdleConnections
   EXPECT_THROW(client(), boost::system::system_error);  // No longer listening.
 }
 
-TEST_F(GatewayServerTest, DropsACompletionThatArrivesAfterTheGatewayIsGone) {
+TEST_F(GatewayServerTest, StopAnswers503AfterTheGraceAndDropsLaterCompletions) {
   GatewayOptions options;
   options.shutdown_grace = std::chrono::milliseconds(0);
   start(options);
   Client c = client();
   c.send(http::verb::get, "/v0/kv/key/cGFyaw==");
   Parked p = services_.take_parked();
+  gateway_->stop();
+  auto res = c.read();
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(res.body(), R"({"code":14,"message":"the server is shutting down","details":[]})");
+  EXPECT_FALSE(res.keep_alive());
   gateway_.reset();
   complete_from_another_thread(std::move(p), "too late");  // Must not crash (ASan).
 }
