@@ -21,6 +21,12 @@ void Inflights::free_le(Index index) {
   }
 }
 
+void Inflights::free_first_one() {
+  if (entries_.empty()) return;
+  bytes_ -= entries_.front().bytes;
+  entries_.pop_front();
+}
+
 void Inflights::reset() {
   entries_.clear();
   bytes_ = 0;

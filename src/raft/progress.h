@@ -29,6 +29,8 @@ class Inflights {
   void add(Index last_index, std::uint64_t bytes);
   // Frees every message whose last index is <= index (they were acked).
   void free_le(Index index);
+  // Frees the oldest message (a heartbeat answer suggests it was lost).
+  void free_first_one();
   void reset();
   bool full() const;
   std::size_t count() const { return entries_.size(); }

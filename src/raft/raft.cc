@@ -514,6 +514,10 @@ void Raft::leader_app_resp(const Message& m, Progress& pr) {
 
 void Raft::leader_heartbeat_resp(const Message& m, Progress& pr) {
   if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
+  // The follower is alive but the window stays full: appends were probably
+  // lost. Free one slot so the next append probes (a rejection then falls
+  // back to kProbe from match + 1).
+  if (pr.state == ProgressState::kReplicate && pr.inflights.full()) pr.inflights.free_first_one();
   if (pr.match < log_.last_index()) send_append(m.from);
   if (m.context.empty() || pending_reads_.empty()) return;
   // ReadIndex: a heartbeat round confirms leadership for every request

@@ -1,0 +1,768 @@
+#include "sim.h"
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "raft/raw_node.h"
+#include "raft/storage.h"
+
+namespace dkv::sim {
+
+using raft::ConfChange;
+using raft::ConfChangeType;
+using raft::ConfState;
+using raft::Entry;
+using raft::EntryType;
+using raft::Index;
+using raft::Message;
+using raft::MessageType;
+using raft::NodeId;
+using raft::Ready;
+using raft::StateType;
+using raft::Term;
+
+namespace {
+
+constexpr int kElectionTicks = 10;
+constexpr int kHeartbeatTicks = 2;
+constexpr int kLivenessTicks = 60 * kElectionTicks;
+
+struct Failure {
+  std::string what;
+};
+
+// splitmix64: small, fast, and good enough for schedules.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
+  bool permille(int p) { return static_cast<int>(below(1000)) < p; }
+  bool percent(int p) { return static_cast<int>(below(100)) < p; }
+
+ private:
+  std::uint64_t state_;
+};
+
+std::string encode_kv(const std::map<std::string, std::string>& kv) {
+  std::string out;
+  for (const auto& [k, v] : kv) out += k + "=" + v + "\n";
+  return out;
+}
+
+std::map<std::string, std::string> decode_kv(const std::string& s) {
+  std::map<std::string, std::string> kv;
+  std::istringstream in(s);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return kv;
+}
+
+struct ClientRead {
+  std::string key;
+  Index min_index = 0;  // Highest index applied anywhere when the read began.
+};
+
+struct Node {
+  NodeId id = 0;
+  bool up = false;
+  bool removed = false;  // Applied its own removal: stopped for good.
+  ConfState initial_conf;
+  std::unique_ptr<raft::MemoryStorage> disk;  // Survives crashes.
+  std::unique_ptr<raft::RawNode> raft;
+  std::uint64_t rng_state = 0;
+  // Volatile: lost on crash.
+  std::map<std::string, std::string> kv;
+  Index applied = 0;
+  ConfState conf;
+  std::optional<Ready> fsyncing;  // Ready whose persistence is under way.
+  std::uint64_t fsync_done_at = 0;
+  std::map<std::string, Index> read_points;  // Read context -> read index.
+  Index last_commit = 0;
+  std::size_t last_voters = 0;  // Voters in force at the previous check.
+  StateType last_state = StateType::kFollower;
+};
+
+class Sim {
+ public:
+  explicit Sim(const Options& o) : o_(o), rng_(o.seed ^ 0x5eed5eed5eedULL) {}
+  Result run();
+
+ private:
+  // World.
+  void start_node(Node& n);
+  void crash(Node& n);
+  void step_faults();
+  void step_clients();
+  void partition();
+  void membership();
+  void snapshot(Node& n);
+  // Network.
+  void send(const Message& m);
+  void deliver_due();
+  bool blocked(NodeId from, NodeId to) const { return cut_.count({from, to}) > 0; }
+  // Nodes.
+  void process(Node& n);
+  void persist_and_apply(Node& n, Ready& rd);
+  void apply(Node& n, const Entry& e);
+  void serve_reads(Node& n);
+  // Invariants.
+  void check(Node& n);
+  void check_entries(Node& n, const std::vector<Entry>& ents);
+  void check_commit_durable(Node& n);
+  void fail(const std::string& what);
+  void trace(const std::string& s) {
+    if (o_.trace) std::cerr << "t=" << now_ << " " << s << "\n";
+  }
+  Node* leader();
+  std::vector<Node*> up_nodes();
+  void run_liveness();
+
+  Options o_;
+  Rng rng_;
+  std::uint64_t now_ = 0;  // Substeps.
+  std::uint64_t seq_ = 0;
+  std::map<NodeId, Node> nodes_;
+  NodeId next_id_ = 0;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Message> net_;
+  std::set<std::pair<NodeId, NodeId>> cut_;
+  bool faults_ = true;
+  std::uint64_t writes_ = 0;
+  std::uint64_t reads_ = 0;
+  std::map<std::string, ClientRead> pending_reads_;
+  // Global history for the invariants.
+  std::map<Term, NodeId> leaders_;                                       // Election safety.
+  std::map<std::pair<Index, Term>, std::pair<std::string, Term>> seen_;  // Log matching.
+  std::vector<Entry> applied_log_;                                       // Index i at [i-1].
+  std::map<std::string, std::vector<std::pair<Index, std::string>>> history_;
+  Result result_;
+};
+
+void Sim::fail(const std::string& what) { throw Failure{what}; }
+
+std::vector<Node*> Sim::up_nodes() {
+  std::vector<Node*> out;
+  for (auto& [id, n] : nodes_) {
+    if (n.up) out.push_back(&n);
+  }
+  return out;
+}
+
+Node* Sim::leader() {
+  Node* best = nullptr;
+  for (Node* n : up_nodes()) {
+    if (n->raft->raft().state() != StateType::kLeader) continue;
+    if (best == nullptr || n->raft->raft().term() > best->raft->raft().term()) best = n;
+  }
+  return best;
+}
+
+void Sim::start_node(Node& n) {
+  raft::Config c;
+  c.id = n.id;
+  c.election_ticks = kElectionTicks;
+  c.heartbeat_ticks = kHeartbeatTicks;
+  // The first member leads first (DKV_CLUSTER order); only at bootstrap.
+  c.initial_election_ticks = now_ == 0 ? (n.id == 1 ? kElectionTicks : 3 * kElectionTicks) : 0;
+  c.max_msg_bytes = o_.max_msg_bytes;
+  c.max_inflight_msgs = o_.max_inflight;
+  c.pre_vote = o_.pre_vote;
+  c.check_quorum = o_.check_quorum;
+  c.canaries = o_.canaries;
+  std::uint64_t* state = &n.rng_state;
+  c.rng = [state]() {
+    std::uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  // Restore the state machine from the durable snapshot.
+  const raft::Snapshot snap = n.disk->snapshot();
+  n.kv = snap.empty() ? std::map<std::string, std::string>{} : decode_kv(snap.data);
+  n.applied = snap.metadata.index;
+  n.conf = snap.empty() ? n.initial_conf : snap.metadata.conf_state;
+  n.disk->set_conf_state(n.conf);
+  c.applied = n.applied;
+  n.raft = std::make_unique<raft::RawNode>(c, *n.disk);
+  n.fsyncing.reset();
+  n.read_points.clear();
+  n.last_commit = n.raft->raft().log().committed();
+  n.last_state = StateType::kFollower;
+  n.up = true;
+  trace("start " + std::to_string(n.id));
+}
+
+void Sim::crash(Node& n) {
+  trace("crash " + std::to_string(n.id) + (n.fsyncing ? " (losing an unfinished fsync)" : ""));
+  n.up = false;
+  n.raft.reset();
+  n.fsyncing.reset();
+  n.kv.clear();
+  n.read_points.clear();
+  ++result_.crashes;
+}
+
+// ---- Network -------------------------------------------------------------
+
+void Sim::send(const Message& m) {
+  if (o_.trace) {
+    trace("send " + std::to_string(m.from) + "->" + std::to_string(m.to) + " " +
+          std::string(raft::message_type_name(m.type)) + " term=" + std::to_string(m.term) +
+          " idx=" + std::to_string(m.index) + " ents=" + std::to_string(m.entries.size()) +
+          " commit=" + std::to_string(m.commit) + (m.reject ? " reject" : ""));
+  }
+  const bool lost = blocked(m.from, m.to) || (faults_ && rng_.percent(o_.drop_pct));
+  if (lost) {
+    if (m.type == MessageType::kSnap) {
+      auto it = nodes_.find(m.from);
+      if (it != nodes_.end() && it->second.up) it->second.raft->report_snapshot(m.to, false);
+    }
+    return;
+  }
+  const int copies = faults_ && rng_.percent(o_.dup_pct) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    const std::uint64_t at =
+        now_ + 1 + rng_.below(static_cast<std::uint64_t>(o_.max_delay_substeps));
+    net_.emplace(std::make_pair(at, seq_++), m);
+  }
+}
+
+void Sim::deliver_due() {
+  while (!net_.empty() && net_.begin()->first.first <= now_) {
+    Message m = std::move(net_.begin()->second);
+    net_.erase(net_.begin());
+    auto it = nodes_.find(m.to);
+    const bool ok = it != nodes_.end() && it->second.up && !blocked(m.from, m.to);
+    if (m.type == MessageType::kSnap) {
+      auto from = nodes_.find(m.from);
+      if (from != nodes_.end() && from->second.up) from->second.raft->report_snapshot(m.to, ok);
+      if (ok) ++result_.snapshots_sent;
+    }
+    if (!ok) continue;
+    (void)it->second.raft->step(m);
+  }
+}
+
+// ---- Nodes -----------------------------------------------------------------
+
+void Sim::process(Node& n) {
+  if (!n.up) return;
+  if (n.fsyncing) {
+    if (now_ < n.fsync_done_at) return;
+    Ready rd = std::move(*n.fsyncing);
+    n.fsyncing.reset();
+    persist_and_apply(n, rd);
+    if (!n.up) return;
+  }
+  if (!n.raft->has_ready()) return;
+  Ready rd = n.raft->ready();
+  if (rd.soft_state)
+    trace("node " + std::to_string(n.id) + " is " +
+          std::string(raft::state_name(rd.soft_state->state)) +
+          " lead=" + std::to_string(rd.soft_state->lead));
+  // Thesis 10.2.1: these may leave before (in parallel with) the fsync.
+  for (const Message& m : rd.messages) send(m);
+  if (!rd.must_persist()) {
+    persist_and_apply(n, rd);
+    return;
+  }
+  n.fsyncing = std::move(rd);
+  n.fsync_done_at = now_ + rng_.below(static_cast<std::uint64_t>(o_.max_fsync_substeps) + 1);
+  if (n.fsync_done_at == now_) {
+    Ready done = std::move(*n.fsyncing);
+    n.fsyncing.reset();
+    persist_and_apply(n, done);
+  }
+}
+
+void Sim::persist_and_apply(Node& n, Ready& rd) {
+  if (!rd.snapshot.empty()) {
+    if (!n.disk->apply_snapshot(rd.snapshot).is_ok()) fail("could not persist a snapshot");
+    n.kv = decode_kv(rd.snapshot.data);
+    n.applied = rd.snapshot.metadata.index;
+    n.conf = rd.snapshot.metadata.conf_state;
+    trace("node " + std::to_string(n.id) + " installed snapshot at " + std::to_string(n.applied));
+  }
+  check_entries(n, rd.entries);
+  if (!n.disk->append(rd.entries).is_ok()) fail("could not persist entries");
+  if (rd.hard_state) n.disk->set_hard_state(*rd.hard_state);
+  for (const Message& m : rd.messages_after_persist) send(m);
+  for (const Entry& e : rd.committed_entries) {
+    apply(n, e);
+    if (!n.up) return;  // Applied its own removal: stopped.
+  }
+  for (const raft::ReadState& rs : rd.read_states) n.read_points[rs.context] = rs.index;
+  n.raft->advance();
+  serve_reads(n);
+}
+
+void Sim::apply(Node& n, const Entry& e) {
+  if (e.index != n.applied + 1) fail("entries applied out of order");
+  // State machine safety: every node applies the same entry at an index.
+  if (e.index <= applied_log_.size()) {
+    const Entry& first = applied_log_[e.index - 1];
+    if (first.term != e.term || first.data != e.data) {
+      fail("state machine safety: node " + std::to_string(n.id) + " applied a different entry at " +
+           std::to_string(e.index));
+    }
+  } else {
+    if (e.index != applied_log_.size() + 1) fail("global applied log has a gap");
+    applied_log_.push_back(e);
+    ++result_.committed;
+  }
+  n.applied = e.index;
+  if (e.type == EntryType::kConfChange) {
+    const auto cc = ConfChange::decode(e.data);
+    if (!cc) fail("bad conf change encoding");
+    n.conf = n.raft->apply_conf_change(*cc);
+    if (e.index == applied_log_.size()) ++result_.conf_changes;
+    trace("node " + std::to_string(n.id) + " applied conf change at " + std::to_string(e.index));
+    if (cc->type == ConfChangeType::kRemoveNode && cc->node_id == n.id) {
+      n.removed = true;
+      crash(n);
+    }
+    return;
+  }
+  if (e.data.empty()) return;  // A leader's no-op.
+  const auto eq = e.data.find('=');
+  const std::string key = e.data.substr(0, eq);
+  const std::string value = e.data.substr(eq + 1);
+  n.kv[key] = value;
+  if (e.index == applied_log_.size() &&
+      (history_[key].empty() || history_[key].back().first < e.index)) {
+    history_[key].push_back({e.index, value});
+  }
+}
+
+// A read is served once the node applied its read index; linearizable if
+// the read index covers every write applied anywhere before the read began.
+void Sim::serve_reads(Node& n) {
+  for (auto it = n.read_points.begin(); it != n.read_points.end();) {
+    const auto& [ctx, index] = *it;
+    if (n.applied < index) {
+      ++it;
+      continue;
+    }
+    auto pr = pending_reads_.find(ctx);
+    if (pr != pending_reads_.end()) {
+      const ClientRead& r = pr->second;
+      if (index < r.min_index) {
+        fail("linearizability: read " + ctx + " at node " + std::to_string(n.id) +
+             " got read index " + std::to_string(index) + " < " + std::to_string(r.min_index) +
+             " already applied when it began");
+      }
+      // The value must be the one at the node's applied index.
+      std::string want;
+      for (const auto& [i, v] : history_[r.key]) {
+        if (i <= n.applied) want = v;
+      }
+      const auto got = n.kv.find(r.key);
+      const std::string have = got == n.kv.end() ? "" : got->second;
+      if (have != want) fail("read " + ctx + " returned a value not in the history");
+      ++result_.reads_checked;
+      pending_reads_.erase(pr);
+    }
+    it = n.read_points.erase(it);
+  }
+}
+
+// ---- Invariants -------------------------------------------------------------------
+
+void Sim::check_entries(Node& n, const std::vector<Entry>& ents) {
+  constexpr Term kUnknown = ~Term{0};
+  Term prev = 0;
+  if (!ents.empty() && ents.front().index > 1 &&
+      !n.disk->term(ents.front().index - 1, &prev).is_ok()) {
+    prev = kUnknown;  // What the new entries follow is not on disk.
+  }
+  for (const Entry& e : ents) {
+    // Log matching (§5.3): an (index, term) pair names one entry, and the
+    // same predecessor term, on every node.
+    auto [it, inserted] =
+        seen_.emplace(std::make_pair(e.index, e.term), std::make_pair(e.data, prev));
+    if (inserted && prev == kUnknown) it->second.second = kUnknown;
+    const bool prev_differs =
+        prev != kUnknown && it->second.second != kUnknown && it->second.second != prev;
+    if (!inserted && it->second.second == kUnknown) it->second.second = prev;
+    if (!inserted && (it->second.first != e.data || prev_differs)) {
+      fail("log matching: node " + std::to_string(n.id) + " differs at index " +
+           std::to_string(e.index) + " term " + std::to_string(e.term));
+    }
+    prev = e.term;
+    // No committed entry is ever replaced on disk. (A deposed leader may
+    // still write its own, uncommitted entry at an index committed
+    // elsewhere; what must never happen is losing the committed one.)
+    Term old = 0;
+    if (e.index <= applied_log_.size() && e.index <= n.disk->last_index() &&
+        n.disk->term(e.index, &old).is_ok() && old == applied_log_[e.index - 1].term &&
+        e.term != old) {
+      fail("durability: node " + std::to_string(n.id) + " overwrote committed entry " +
+           std::to_string(e.index) + " on disk");
+    }
+  }
+}
+
+// Every entry a leader commits is on the disks of a majority of its voters.
+void Sim::check_commit_durable(Node& n) {
+  const raft::Raft& r = n.raft->raft();
+  const Index c = r.log().committed();
+  if (r.state() != StateType::kLeader || c <= n.last_commit) return;
+  const auto t = r.log().term(c);
+  const auto& voters = const_cast<raft::Raft&>(r).tracker().conf_state().voters;
+  std::size_t copies = 0;
+  for (NodeId v : voters) {
+    auto it = nodes_.find(v);
+    if (it == nodes_.end()) continue;
+    const raft::MemoryStorage& d = *it->second.disk;
+    Term dt = 0;
+    if (d.snapshot().metadata.index >= c) {
+      ++copies;
+    } else if (d.term(c, &dt).is_ok() && t && dt == *t) {
+      ++copies;
+    }
+  }
+  // The commit may have happened under the configuration in force before
+  // this step (a conf change applied in the same step changes the count).
+  const std::size_t need =
+      std::min(voters.size(), n.last_voters == 0 ? voters.size() : n.last_voters) / 2;
+  if (copies <= need) {
+    fail("commit durability: leader " + std::to_string(n.id) + " committed " + std::to_string(c) +
+         " held on " + std::to_string(copies) + " of " + std::to_string(voters.size()) + " disks");
+  }
+}
+
+void Sim::check(Node& n) {
+  if (!n.up) return;
+  const raft::Raft& r = n.raft->raft();
+  check_commit_durable(n);
+  n.last_commit = r.log().committed();
+  n.last_voters = const_cast<raft::Raft&>(r).tracker().conf_state().voters.size();
+  if (r.state() == StateType::kLeader && n.last_state != StateType::kLeader) {
+    ++result_.elections;
+    // Election safety: one leader per term.
+    auto [it, inserted] = leaders_.emplace(r.term(), n.id);
+    if (!inserted && it->second != n.id) {
+      fail("election safety: " + std::to_string(it->second) + " and " + std::to_string(n.id) +
+           " both led term " + std::to_string(r.term()));
+    }
+    // Leader completeness: the new leader holds every applied entry.
+    const Index top = applied_log_.size();
+    if (top >= r.log().first_index() && r.log().term_or_zero(top) != applied_log_[top - 1].term) {
+      fail("leader completeness: leader " + std::to_string(n.id) + " of term " +
+           std::to_string(r.term()) + " lacks committed entry " + std::to_string(top));
+    }
+    if (top > r.log().last_index()) {
+      fail("leader completeness: leader " + std::to_string(n.id) + " log ends before " +
+           std::to_string(top));
+    }
+    trace("leader " + std::to_string(n.id) + " term " + std::to_string(r.term()));
+  }
+  n.last_state = r.state();
+}
+
+// ---- Faults and clients ---------------------------------------------------------------
+
+void Sim::partition() {
+  std::vector<NodeId> ids;
+  for (auto& [id, n] : nodes_) {
+    if (!n.removed) ids.push_back(id);
+  }
+  if (ids.size() < 2) return;
+  cut_.clear();
+  const auto kind = rng_.below(3);
+  if (kind == 0) {
+    // Symmetric split into two random sides.
+    std::set<NodeId> side;
+    for (NodeId id : ids) {
+      if (rng_.percent(50)) side.insert(id);
+    }
+    for (NodeId a : ids) {
+      for (NodeId b : ids) {
+        if (side.count(a) != side.count(b)) cut_.insert({a, b});
+      }
+    }
+    trace("partition: symmetric");
+  } else if (kind == 1) {
+    // Asymmetric: some links drop one direction only.
+    for (NodeId a : ids) {
+      for (NodeId b : ids) {
+        if (a != b && rng_.percent(30)) cut_.insert({a, b});
+      }
+    }
+    trace("partition: asymmetric");
+  } else {
+    // Leader isolation (both directions, or only its outgoing links).
+    Node* l = leader();
+    if (l == nullptr) return;
+    const bool one_way = rng_.percent(30);
+    for (NodeId b : ids) {
+      if (b == l->id) continue;
+      cut_.insert({l->id, b});
+      if (!one_way) cut_.insert({b, l->id});
+    }
+    trace("partition: isolate leader " + std::to_string(l->id));
+  }
+}
+
+void Sim::snapshot(Node& n) {
+  const Index snap_index = n.disk->snapshot().metadata.index;
+  if (n.applied <= snap_index + 5) return;
+  if (n.applied > n.disk->last_index()) return;
+  if (!n.disk->create_snapshot(n.applied, n.conf, encode_kv(n.kv)).is_ok()) fail("snapshot failed");
+  const Index keep = rng_.below(4);
+  if (n.applied > keep + n.disk->first_index()) (void)n.disk->compact(n.applied - keep);
+  trace("node " + std::to_string(n.id) + " snapshot+compact at " + std::to_string(n.applied));
+}
+
+void Sim::membership() {
+  Node* l = leader();
+  if (l == nullptr) return;
+  const ConfState cs = const_cast<raft::Raft&>(l->raft->raft()).tracker().conf_state();
+  ConfChange cc;
+  if (!cs.learners.empty()) {
+    cc = {ConfChangeType::kAddNode, cs.learners[rng_.below(cs.learners.size())], ""};
+  } else if (static_cast<int>(cs.voters.size()) > o_.nodes) {
+    cc = {ConfChangeType::kRemoveNode, cs.voters[rng_.below(cs.voters.size())], ""};
+  } else {
+    if (next_id_ > static_cast<NodeId>(o_.nodes) + 6) return;  // Bounded growth.
+    cc = {ConfChangeType::kAddLearner, ++next_id_, ""};
+  }
+  const auto st = l->raft->propose_conf_change(cc);
+  trace("propose conf change type=" + std::to_string(static_cast<int>(cc.type)) +
+        " node=" + std::to_string(cc.node_id) + (st.is_ok() ? "" : " refused"));
+  if (!st.is_ok() || cc.type != ConfChangeType::kAddLearner) return;
+  // The new member starts empty, with the configuration it joins.
+  Node& n = nodes_[cc.node_id];
+  n.id = cc.node_id;
+  n.initial_conf = cs;
+  n.disk = std::make_unique<raft::MemoryStorage>();
+  n.rng_state = o_.seed * 31 + n.id;
+  start_node(n);
+}
+
+void Sim::step_faults() {
+  for (auto& [id, n] : nodes_) {
+    if (n.removed) continue;
+    if (n.up) {
+      int p = o_.crash_permille;
+      if (n.raft->raft().state() == StateType::kLeader) p += o_.leader_crash_bias;
+      if (rng_.permille(p)) crash(n);
+    } else if (rng_.permille(o_.restart_permille)) {
+      start_node(n);
+    }
+  }
+  if (!cut_.empty() && rng_.permille(o_.heal_permille)) {
+    cut_.clear();
+    trace("heal");
+  }
+  if (rng_.permille(o_.partition_permille)) partition();
+  if (o_.membership_permille > 0 && rng_.permille(o_.membership_permille)) membership();
+  if (rng_.permille(o_.snapshot_permille)) {
+    auto ups = up_nodes();
+    if (!ups.empty()) snapshot(*ups[rng_.below(ups.size())]);
+  }
+}
+
+void Sim::step_clients() {
+  auto ups = up_nodes();
+  if (ups.empty()) return;
+  if (rng_.permille(o_.write_permille)) {
+    Node& n = *ups[rng_.below(ups.size())];
+    const std::string data = "k" + std::to_string(rng_.below(4)) + "=v" + std::to_string(++writes_);
+    const auto st = n.raft->propose(data);
+    trace("write " + data + " at " + std::to_string(n.id) + (st.is_ok() ? "" : " refused"));
+  }
+  if (rng_.permille(o_.read_permille)) {
+    Node* n = ups[rng_.below(ups.size())];
+    if (rng_.percent(o_.leader_read_bias)) {
+      for (Node* u : ups) {
+        if (u->raft->raft().state() == StateType::kLeader) n = u;
+      }
+    }
+    const std::string ctx = "r" + std::to_string(++reads_);
+    pending_reads_[ctx] = ClientRead{"k" + std::to_string(rng_.below(4)), applied_log_.size()};
+    n->raft->read_index(ctx);
+    trace("read " + ctx + " at " + std::to_string(n->id));
+  }
+}
+
+// After healing: a leader emerges and a new write commits everywhere.
+void Sim::run_liveness() {
+  faults_ = false;
+  cut_.clear();
+  for (auto& [id, n] : nodes_) {
+    if (!n.up && !n.removed) start_node(n);
+  }
+  std::string probe;
+  Index probe_index = 0;
+  for (int tick = 0; tick < kLivenessTicks; ++tick) {
+    for (int s = 0; s < o_.substeps_per_tick; ++s) {
+      ++now_;
+      deliver_due();
+      for (auto& [id, n] : nodes_) process(n);
+      for (auto& [id, n] : nodes_) check(n);
+    }
+    for (auto& [id, n] : nodes_) {
+      if (n.up) n.raft->tick();
+    }
+    Node* l = leader();
+    if (l == nullptr) continue;
+    if (probe.empty() || tick % (2 * kElectionTicks) == 0) {
+      probe = "liveness=" + std::to_string(tick);
+      (void)l->raft->propose(probe);
+    }
+    // Done when some write of this phase is applied by every live member.
+    for (Index i = probe_index + 1; i <= applied_log_.size(); ++i) {
+      if (applied_log_[i - 1].data.rfind("liveness=", 0) == 0) probe_index = i;
+    }
+    if (probe_index == 0) continue;
+    // Members only: a node removed while down never learns it (it stays a
+    // harmless bystander, kept quiet by PreVote / the vote lease).
+    const ConfState cs = const_cast<raft::Raft&>(l->raft->raft()).tracker().conf_state();
+    bool all = true;
+    for (auto& [id, n] : nodes_) {
+      const bool member = std::count(cs.voters.begin(), cs.voters.end(), id) > 0 ||
+                          std::count(cs.learners.begin(), cs.learners.end(), id) > 0;
+      if (member && n.up && n.applied < probe_index) all = false;
+    }
+    if (all) return;
+  }
+  std::string detail;
+  if (Node* l = leader()) {
+    detail = " (leader " + std::to_string(l->id) + ":";
+    for (auto& [id, pr] : const_cast<raft::Raft&>(l->raft->raft()).tracker().progress()) {
+      detail += " " + std::to_string(id) + "=" + std::string(raft::progress_state_name(pr.state)) +
+                "/m" + std::to_string(pr.match) + "/n" + std::to_string(pr.next) +
+                (pr.is_paused() ? "/paused" : "") + "/if" + std::to_string(pr.inflights.count());
+    }
+    detail += ")";
+  }
+  fail("liveness: no write committed on every live node within " + std::to_string(kLivenessTicks) +
+       " ticks after healing" + detail);
+}
+
+Result Sim::run() {
+  for (int i = 1; i <= o_.nodes; ++i) {
+    Node& n = nodes_[static_cast<NodeId>(i)];
+    n.id = static_cast<NodeId>(i);
+    for (int j = 1; j <= o_.nodes; ++j) n.initial_conf.voters.push_back(static_cast<NodeId>(j));
+    n.disk = std::make_unique<raft::MemoryStorage>();
+    n.rng_state = o_.seed * 31 + n.id;
+  }
+  next_id_ = static_cast<NodeId>(o_.nodes);
+  for (auto& [id, n] : nodes_) start_node(n);
+  try {
+    for (int tick = 0; tick < o_.ticks; ++tick) {
+      step_faults();
+      step_clients();
+      for (int s = 0; s < o_.substeps_per_tick; ++s) {
+        ++now_;
+        deliver_due();
+        for (auto& [id, n] : nodes_) process(n);
+        for (auto& [id, n] : nodes_) check(n);
+      }
+      for (auto& [id, n] : nodes_) {
+        // Clocks drift: a node occasionally misses a tick.
+        if (n.up && !rng_.percent(3)) n.raft->tick();
+      }
+    }
+    run_liveness();
+  } catch (const Failure& f) {
+    result_.ok = false;
+    result_.failure = f.what;
+  }
+  return result_;
+}
+
+}  // namespace
+
+Options derive_options(std::uint64_t seed, const std::string& canary) {
+  Rng r(seed);
+  Options o;
+  o.seed = seed;
+  const int sizes[] = {1, 3, 3, 5, 5};
+  o.nodes = sizes[r.below(5)];
+  o.max_delay_substeps = 2 + static_cast<int>(r.below(20));
+  o.max_fsync_substeps = static_cast<int>(r.below(10));
+  o.max_msg_bytes = 1 + r.below(512);
+  o.max_inflight = 1 + r.below(8);
+  o.drop_pct = static_cast<int>(r.below(15));
+  o.dup_pct = static_cast<int>(r.below(8));
+  o.crash_permille = static_cast<int>(r.below(12));
+  o.partition_permille = static_cast<int>(r.below(25));
+  o.heal_permille = 20 + static_cast<int>(r.below(60));
+  o.write_permille = 100 + static_cast<int>(r.below(600));
+  o.read_permille = 50 + static_cast<int>(r.below(400));
+  o.snapshot_permille = static_cast<int>(r.below(40));
+  o.membership_permille = o.nodes >= 3 && r.percent(40) ? 10 + static_cast<int>(r.below(40)) : 0;
+  o.pre_vote = r.percent(80);
+  o.check_quorum = o.pre_vote ? r.percent(80) : true;
+  if (canary == "commit_old_term") {
+    o.canaries.commit_old_term_by_counting = true;
+    o.nodes = 5;
+    o.max_msg_bytes = 1;  // One entry per append: acks can stop short of the no-op.
+    o.max_inflight = 1;
+    o.crash_permille = 15;
+    o.leader_crash_bias = 60;
+    o.restart_permille = 150;
+    o.partition_permille = 30;
+  } else if (canary == "forget_vote") {
+    o.canaries.forget_vote = true;
+    o.nodes = 3 + 2 * static_cast<int>(r.below(2));
+    o.crash_permille = 40;
+    o.restart_permille = 1000;
+    o.max_delay_substeps = 20;
+    o.pre_vote = false;
+    o.check_quorum = false;
+    o.max_fsync_substeps = 0;
+  } else if (canary == "read_without_heartbeat") {
+    o.canaries.read_index_without_heartbeat = true;
+    o.nodes = 3 + 2 * static_cast<int>(r.below(2));
+    o.partition_permille = 60;
+    o.leader_read_bias = 80;
+    o.read_permille = 600;
+    o.write_permille = 600;
+  } else if (canary == "skip_conf_change_fix") {
+    o.canaries.skip_conf_change_fix = true;
+    o.nodes = 3 + 2 * static_cast<int>(r.below(2));
+    o.membership_permille = 200;
+    o.leader_crash_bias = 40;
+    o.restart_permille = 200;
+    o.partition_permille = 40;
+  }
+  return o;
+}
+
+void print_options(std::ostream& out, const Options& o) {
+  out << "seed=" << o.seed << " nodes=" << o.nodes << " ticks=" << o.ticks
+      << " delay<=" << o.max_delay_substeps << " fsync<=" << o.max_fsync_substeps
+      << " msg_bytes<=" << o.max_msg_bytes << " inflight<=" << o.max_inflight
+      << " drop=" << o.drop_pct << "% dup=" << o.dup_pct << "% crash=" << o.crash_permille
+      << "‰ partition=" << o.partition_permille << "‰ heal=" << o.heal_permille
+      << "‰ writes=" << o.write_permille << "‰ reads=" << o.read_permille
+      << "‰ snapshots=" << o.snapshot_permille << "‰ membership=" << o.membership_permille
+      << "‰ pre_vote=" << o.pre_vote << " check_quorum=" << o.check_quorum;
+  const auto& c = o.canaries;
+  if (c.commit_old_term_by_counting) out << " canary=commit_old_term";
+  if (c.forget_vote) out << " canary=forget_vote";
+  if (c.read_index_without_heartbeat) out << " canary=read_without_heartbeat";
+  if (c.skip_conf_change_fix) out << " canary=skip_conf_change_fix";
+}
+
+Result run(const Options& options) { return Sim(options).run(); }
+
+}  // namespace dkv::sim
