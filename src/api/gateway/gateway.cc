@@ -62,6 +62,7 @@ struct Gateway::Impl {
   // Connections, for stop() to close the idle ones. Pruned as they end.
   std::vector<std::weak_ptr<HttpSession>> sessions;
   size_t sessions_pruned_at = 0;
+  bool accept_failing = false;  // On accept_strand.
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool started = false;
@@ -146,13 +147,20 @@ void Gateway::Impl::do_accept() {
 void Gateway::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (state.stopping.load() || !acceptor.is_open()) return;  // `socket` closes.
   if (ec) {
-    spdlog::warn("REST gateway: accept failed: {}", ec.message());
+    // Logged once per run of failures (e.g. out of file descriptors).
+    if (!accept_failing) spdlog::warn("REST gateway: accept failed: {}", ec.message());
+    accept_failing = true;
     accept_retry.expires_after(kAcceptRetryDelay);
     accept_retry.async_wait([this](boost::system::error_code ec) {
       if (!ec) do_accept();
     });
     return;
   }
+  if (accept_failing) spdlog::info("REST gateway: accepting again");
+  accept_failing = false;
+  // Replies are written whole; do not let Nagle hold their tail back.
+  boost::system::error_code nodelay_ec;
+  socket.set_option(tcp::no_delay(true), nodelay_ec);
   auto session = std::make_shared<HttpSession>(std::move(socket), state);
   // Forget ended sessions once the list has doubled since the last sweep.
   if (sessions.size() >= 2 * sessions_pruned_at + 64) {
