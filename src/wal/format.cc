@@ -1,5 +1,6 @@
 #include "wal/format.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -208,16 +209,16 @@ ParsedRecord parse_record(std::string_view buf, std::size_t pos) {
   ParsedRecord r;
   DKV_ASSERT(pos <= buf.size());
   const std::size_t left = buf.size() - pos;
+  const char* h = buf.data() + pos;
+  bool zero = true;
+  for (std::size_t i = 0; i < std::min(left, kRecordHeaderSize); ++i) zero = zero && h[i] == 0;
+  if (zero) {  // Including fewer than kRecordHeaderSize zeros at the very end.
+    r.outcome = ParseOutcome::kZero;
+    return r;
+  }
   if (left < kRecordHeaderSize) {
     r.outcome = ParseOutcome::kPartial;
     r.problem = "partial record header";
-    return r;
-  }
-  const char* h = buf.data() + pos;
-  bool zero = true;
-  for (std::size_t i = 0; i < kRecordHeaderSize; ++i) zero = zero && h[i] == 0;
-  if (zero) {
-    r.outcome = ParseOutcome::kZero;
     return r;
   }
   const std::uint32_t masked_crc = load_u32(h);

@@ -176,7 +176,8 @@ void append_record(std::string* out, RecordType type, std::string_view payload);
 
 enum class ParseOutcome {
   kOk,       // A valid record: type and payload set, `size` bytes consumed.
-  kZero,     // kRecordHeaderSize zero bytes: the end of written data.
+  kZero,     // kRecordHeaderSize zero bytes (or fewer, up to the end of the
+             // buffer): the end of the written data.
   kPartial,  // Fewer bytes left than the header or the length needs.
   kBad,      // Unknown type, length over the limit, or CRC mismatch.
 };

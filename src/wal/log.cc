@@ -88,14 +88,13 @@ class Replayer {
     if (const std::optional<raft::Term> t = term_at(m.index); t && keep_entries != (*t == m.term)) {
       return w.error("snapshot marker disagrees with the term of its entry");
     }
-    if (keep_entries && m.index > last_index())
-      return w.error("snapshot marker keeps entries past the log");
     if (keep_entries) {
-      // Drop what the snapshot covers; m.index may be in a gap (its entry
-      // was in a deleted segment), then there is nothing to drop.
+      // Drop what the snapshot covers. The entries up to m.index may be in
+      // segments compaction deleted (m.index past what this replay holds):
+      // the writer saw them, and the marker now covers them.
       if (!entries_.empty() && entries_.front().index <= m.index) {
-        const std::size_t drop = m.index - entries_.front().index + 1;
-        DKV_ASSERT(drop <= entries_.size());
+        const std::size_t drop =
+            std::min<std::size_t>(entries_.size(), m.index - entries_.front().index + 1);
         entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(drop));
       }
       if (m.index >= gap_end_) gap_end_ = 0;

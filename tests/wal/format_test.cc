@@ -37,10 +37,12 @@ TEST(Format, RecordRoundTripAndEveryCorruptionIsCaught) {
       EXPECT_NE(parse_record(bad, 0).outcome, ParseOutcome::kOk) << i << " " << bit;
     }
   }
-  for (std::size_t n = 0; n < buf.size(); ++n) {
+  for (std::size_t n = 1; n < buf.size(); ++n) {
     EXPECT_EQ(parse_record(buf.substr(0, n), 0).outcome, ParseOutcome::kPartial) << n;
   }
   EXPECT_EQ(parse_record(std::string(20, '\0'), 0).outcome, ParseOutcome::kZero);
+  EXPECT_EQ(parse_record(std::string(3, '\0'), 0).outcome, ParseOutcome::kZero);
+  EXPECT_EQ(parse_record("", 0).outcome, ParseOutcome::kZero);
 }
 
 TEST(Format, BatchRoundTrip) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "raft/types.h"
+#include "wal/format.h"
 #include "wal/log.h"
 #include "wal/mem_file_system.h"
 
@@ -132,6 +133,60 @@ inline util::Status open_log(const Options& o, std::unique_ptr<Log>* log, Recove
   return Log::open(kDb, o, log, rec);
 }
 
+// A readable listing of every record in every segment, for failure messages.
+inline std::string dump_wal(MemFileSystem& fs, const std::string& db = kDb) {
+  std::string out;
+  std::vector<std::string> names;
+  if (!fs.list_dir(db + "/wal", &names).is_ok()) return "(no wal dir)";
+  for (const std::string& n : names) {
+    out += n + ":\n";
+    std::string data;
+    if (!fs.get_contents(db + "/wal/" + n, &data)) continue;
+    std::size_t pos = 0;
+    while (pos < data.size()) {
+      const format::ParsedRecord r = format::parse_record(data, pos);
+      if (r.outcome != format::ParseOutcome::kOk) {
+        out += "  @" + std::to_string(pos) + " end (" +
+               (r.outcome == format::ParseOutcome::kZero ? "zeros" : r.problem) + ")\n";
+        break;
+      }
+      out += "  @" + std::to_string(pos) + " ";
+      const char* problem = "";
+      if (r.type == format::RecordType::kState) {
+        format::StateRecord st;
+        (void)format::decode_state(r.payload, &st, &problem);
+        out += "state hs{" + std::to_string(st.hard_state.term) + "," +
+               std::to_string(st.hard_state.vote) + "," + std::to_string(st.hard_state.commit) +
+               "} marker " + std::to_string(st.marker.index) + "/" + std::to_string(st.marker.term);
+      } else if (r.type == format::RecordType::kBatch) {
+        format::Batch b;
+        (void)format::decode_batch(r.payload, &b, &problem);
+        out +=
+            "batch" + std::string(b.hard_state ? " hs{" + std::to_string(b.hard_state->term) + "," +
+                                                     std::to_string(b.hard_state->vote) + "," +
+                                                     std::to_string(b.hard_state->commit) + "}"
+                                               : "");
+        if (!b.entries.empty()) {
+          out += " entries " + std::to_string(b.entries.front().index) + ".." +
+                 std::to_string(b.entries.back().index) + " term " +
+                 std::to_string(b.entries.front().term) + ".." +
+                 std::to_string(b.entries.back().term);
+        }
+      } else if (r.type == format::RecordType::kMarker) {
+        SnapshotMarker m;
+        bool keep = false;
+        (void)format::decode_marker(r.payload, &m, &keep, &problem);
+        out += "marker " + std::to_string(m.index) + "/" + std::to_string(m.term) +
+               (keep ? " keep" : " reset");
+      } else {
+        out += "type " + std::to_string(static_cast<int>(r.type));
+      }
+      out += "\n";
+      pos += r.size;
+    }
+  }
+  return out;
+}
 }  // namespace dkv::wal::testing
 
 namespace dkv::raft {
