@@ -107,6 +107,10 @@ util::Status Gateway::start() {
 
 uint16_t Gateway::port() const { return impl_->port; }
 
+size_t Gateway::inflight_requests() const { return impl_->state.calls->inflight(); }
+
+int Gateway::open_connections() const { return impl_->state.sessions_alive.load(); }
+
 void Gateway::stop() { impl_->stop(); }
 
 util::Status Gateway::Impl::listen() {

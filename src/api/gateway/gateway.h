@@ -84,6 +84,10 @@ class Gateway {
   // The bound port (useful with options.port == 0). Valid after start().
   uint16_t port() const;
 
+  // For /metrics; any thread, any time.
+  size_t inflight_requests() const;  // Handed to handlers, not yet completed.
+  int open_connections() const;
+
   // Stops accepting, closes idle connections, lets in-flight requests finish
   // for up to options.shutdown_grace, then closes the rest and joins the
   // threads. Returns when all threads are joined. Idempotent.

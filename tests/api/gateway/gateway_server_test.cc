@@ -390,8 +390,10 @@ TEST_F(GatewayServerTest, AnswersTooManyInFlightWith429) {
   Client parked = client();
   parked.send(http::verb::get, "/v0/kv/key/cGFyaw==");
   Parked p = services_.take_parked();
+  EXPECT_EQ(gateway_->inflight_requests(), 1u);
   Client c = client();
   auto res = c.call(http::verb::get, "/v0/kv/key/aGVsbG8=");
+  EXPECT_EQ(gateway_->open_connections(), 2);
   EXPECT_EQ(res.result_int(), 429u);
   EXPECT_EQ(res.body(), R"({"code":8,"message":"too many requests in flight","details":[]})");
   complete_from_another_thread(std::move(p), "v");
