@@ -65,6 +65,16 @@ proto-gen: $(BUILD)/build.ninja
 proto-clean:
 	rm -rf $(BUILD)/gen $(ASAN_BUILD)/gen
 
+# Deterministic simulation of the raft core over many seeds, with a progress
+# line: `make sim SEEDS=10000 [SIM_START=N] [SIM_CANARY=name]`. A failure prints
+# its seed and the one-line command that replays it with a trace.
+SEEDS ?= 1000
+SIM_START ?= 0
+SIM_CANARY ?=
+sim: check-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target raft_sim
+	$(BUILD)/tests/sim/raft_sim --start=$(SIM_START) --seeds=$(SEEDS) $(if $(SIM_CANARY),--canary=$(SIM_CANARY))
+
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 

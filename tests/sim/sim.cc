@@ -696,6 +696,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.seed = seed;
   const int sizes[] = {1, 3, 3, 5, 5};
   o.nodes = sizes[r.below(5)];
+  o.ticks = 500 + static_cast<int>(r.below(2000));
   o.max_delay_substeps = 2 + static_cast<int>(r.below(20));
   o.max_fsync_substeps = static_cast<int>(r.below(10));
   o.max_msg_bytes = 1 + r.below(512);
@@ -716,10 +717,13 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
     o.nodes = 5;
     o.max_msg_bytes = 1;  // One entry per append: acks can stop short of the no-op.
     o.max_inflight = 1;
-    o.crash_permille = 15;
-    o.leader_crash_bias = 60;
-    o.restart_permille = 150;
+    o.crash_permille = 30;
+    o.leader_crash_bias = 150;
+    o.restart_permille = 300;
     o.partition_permille = 30;
+    o.drop_pct = 20;
+    o.write_permille = 900;
+    o.ticks = 1000;
   } else if (canary == "forget_vote") {
     o.canaries.forget_vote = true;
     o.nodes = 3 + 2 * static_cast<int>(r.below(2));
