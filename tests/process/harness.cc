@@ -1,0 +1,170 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace dkv::testing {
+
+namespace beast = boost::beast;
+namespace http_ns = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TempDir::TempDir(const std::string& name) {
+  path_ = (std::filesystem::path(::testing::TempDir()) /
+           ("dkv_" + name + "_" + std::to_string(::getpid())))
+              .string();
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+HttpResponse http(const std::string& method, std::uint16_t port, const std::string& target,
+                  const std::string& body, const std::string& content_type) {
+  HttpResponse out;
+  try {
+    boost::asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+    http_ns::request<http_ns::string_body> req(http_ns::string_to_verb(method), target, 11);
+    req.set(http_ns::field::host, "127.0.0.1");
+    if (!body.empty()) req.set(http_ns::field::content_type, content_type);
+    req.body() = body;
+    req.prepare_payload();
+    http_ns::write(stream, req);
+    beast::flat_buffer buffer;
+    http_ns::response_parser<http_ns::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http_ns::read(stream, buffer, parser);
+    const auto& res = parser.get();
+    out.status = static_cast<int>(res.result_int());
+    out.body = res.body();
+    for (const auto& field : res) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string(field.value());
+    }
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  } catch (const std::exception&) {
+    out.status = 0;
+  }
+  return out;
+}
+
+DkvProcess::DkvProcess(std::string binary, std::map<std::string, std::string> env,
+                       std::string log_path)
+    : binary_(std::move(binary)), env_(std::move(env)), log_path_(std::move(log_path)) {}
+
+DkvProcess::~DkvProcess() {
+  if (pid_ > 0 && running()) {
+    ::kill(pid_, SIGKILL);
+    wait_exit(std::chrono::seconds(10));
+  }
+}
+
+bool DkvProcess::start() {
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env_) env_strings.push_back(k + "=" + v);
+  env_strings.push_back("PATH=/usr/bin:/bin");
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (log_fd < 0) return false;
+  exit_code_ = -1;
+  pid_ = ::fork();
+  if (pid_ < 0) return false;
+  if (pid_ == 0) {
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    // The parent (a test) may block signals; the server must start clean.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    char* argv[] = {binary_.data(), nullptr};
+    ::execve(binary_.c_str(), argv, envp.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  return true;
+}
+
+bool DkvProcess::wait_ready(std::uint16_t rest_port, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (!running()) return false;
+    if (http("GET", rest_port, "/readyz").status == 200) return true;
+    // Polling interval of a condition wait, not a synchronisation sleep.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void DkvProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+bool DkvProcess::running() {
+  if (pid_ <= 0 || exit_code_ >= 0) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return false;
+}
+
+int DkvProcess::wait_exit(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return exit_code_;
+}
+
+std::string DkvProcess::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string dkv_binary() { return DKV_BINARY_PATH; }
+
+}  // namespace dkv::testing

@@ -1,0 +1,73 @@
+// Test harness for process-level tests: starts real ./build/dkv processes on
+// free loopback ports, waits for them to become ready (condition, not sleep),
+// and talks to them over REST (a small Beast client) and gRPC (stubs).
+// Used by the process tests here and, later, by the cluster and fault suites.
+//
+// Threading: a DkvProcess is driven by one test thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dkv::testing {
+
+// A port nobody listens on now (bind to port 0, read it, close).
+std::uint16_t free_port();
+
+// A fresh directory under the test temp dir, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name);
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct HttpResponse {
+  int status = 0;  // 0: no response (connection failed).
+  std::string body;
+  std::map<std::string, std::string> headers;  // Lower-case names.
+};
+
+// One HTTP/1.1 request on a new connection to 127.0.0.1:port.
+HttpResponse http(const std::string& method, std::uint16_t port, const std::string& target,
+                  const std::string& body = "",
+                  const std::string& content_type = "application/x-www-form-urlencoded");
+
+class DkvProcess {
+ public:
+  // `env` holds DKV_* variables; the process inherits nothing else of ours.
+  DkvProcess(std::string binary, std::map<std::string, std::string> env, std::string log_path);
+  ~DkvProcess();  // SIGKILLs the process if still running.
+
+  // Starts the process; returns false if fork/exec failed.
+  bool start();
+  // Polls GET /readyz until 200 or `timeout`; false on timeout or exit.
+  bool wait_ready(std::uint16_t rest_port, std::chrono::milliseconds timeout);
+  void signal(int sig);
+  // Waits for exit; returns the exit code, 128+signal if killed, -1 on timeout.
+  int wait_exit(std::chrono::milliseconds timeout);
+  bool running();
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+
+ private:
+  std::string binary_;
+  std::map<std::string, std::string> env_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+};
+
+// Path of the dkv binary under test (set by CMake).
+std::string dkv_binary();
+
+}  // namespace dkv::testing
