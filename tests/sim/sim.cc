@@ -571,6 +571,14 @@ void Sim::step_faults() {
   }
   if (rng_.permille(o_.partition_permille)) partition();
   if (o_.membership_permille > 0 && rng_.permille(o_.membership_permille)) membership();
+  if (rng_.permille(o_.transfer_permille)) {
+    if (Node* l = leader()) {
+      const auto voters = const_cast<raft::Raft&>(l->raft->raft()).tracker().conf_state().voters;
+      const NodeId to = voters[rng_.below(voters.size())];
+      l->raft->transfer_leader(to);
+      trace("transfer leadership " + std::to_string(l->id) + " -> " + std::to_string(to));
+    }
+  }
   if (rng_.permille(o_.snapshot_permille)) {
     auto ups = up_nodes();
     if (!ups.empty()) snapshot(*ups[rng_.below(ups.size())]);
@@ -710,6 +718,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.read_permille = 50 + static_cast<int>(r.below(400));
   o.snapshot_permille = static_cast<int>(r.below(40));
   o.membership_permille = o.nodes >= 3 && r.percent(40) ? 10 + static_cast<int>(r.below(40)) : 0;
+  o.transfer_permille = r.percent(50) ? static_cast<int>(r.below(30)) : 0;
   o.pre_vote = r.percent(80);
   o.check_quorum = o.pre_vote ? r.percent(80) : true;
   if (canary == "commit_old_term") {
@@ -758,7 +767,7 @@ void print_options(std::ostream& out, const Options& o) {
       << " drop=" << o.drop_pct << "% dup=" << o.dup_pct << "% crash=" << o.crash_permille
       << "‰ partition=" << o.partition_permille << "‰ heal=" << o.heal_permille
       << "‰ writes=" << o.write_permille << "‰ reads=" << o.read_permille
-      << "‰ snapshots=" << o.snapshot_permille << "‰ membership=" << o.membership_permille
+      << "‰ snapshots=" << o.snapshot_permille << "‰ membership=" << o.membership_permille << "‰ transfers=" << o.transfer_permille
       << "‰ pre_vote=" << o.pre_vote << " check_quorum=" << o.check_quorum;
   const auto& c = o.canaries;
   if (c.commit_old_term_by_counting) out << " canary=commit_old_term";

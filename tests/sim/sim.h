@@ -37,6 +37,7 @@ struct Options {
   int write_permille = 300;           // Per tick: a client write.
   int read_permille = 200;            // Per tick: a client ReadIndex read.
   int snapshot_permille = 20;         // Per tick: snapshot + compact one node.
+  int transfer_permille = 0;     // Per tick: the leader hands leadership over.
   int membership_permille = 0;        // Per tick: try a membership change (nodes >= 3).
   int leader_crash_bias = 0;          // Extra per-mille crash chance for leaders.
   int leader_read_bias = 0;           // Percent of reads sent to a (believed) leader.
