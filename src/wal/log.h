@@ -89,10 +89,10 @@ class Log {
   // written if equal to the last one) and `entries` (may be empty). If the
   // first entry's index is <= last_index(), the log from that index on is
   // replaced. Not durable until sync().
-  // Requires: entries contiguous with non-decreasing terms; first index in
-  // (snapshot().index, last_index() + 1]; the first term >= the term of the
-  // entry before it; hard state term and commit never lower than before, and
-  // the vote not changed within a term.
+  // Requires: the encoded batch under format::kRecordPayloadBytesMax (the
+  // node limits entry and batch sizes); entries contiguous with non-decreasing terms; first index
+  // in (snapshot().index, last_index() + 1]; the first term >= the term of the entry before it;
+  // hard state term and commit never lower than before, and the vote not changed within a term.
   util::Status save(const raft::HardState* hard_state, std::span<const raft::Entry> entries);
 
   // One fdatasync() of what save() wrote; a no-op if nothing was written

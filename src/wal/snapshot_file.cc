@@ -22,6 +22,10 @@ std::string snap_dir_path(const std::string& db_path) {
   return join_path(db_path, format::kSnapDirName);
 }
 
+std::string snapshot_path(const std::string& snap_dir, SnapshotMarker marker) {
+  return join_path(snap_dir, format::snapshot_file_name(marker.index, marker.term));
+}
+
 // ---- SnapshotWriter --------------------------------------------------------
 
 SnapshotWriter::SnapshotWriter(FileSystem& fs, std::string snap_dir, std::string path,
@@ -48,8 +52,7 @@ util::Status SnapshotWriter::create(FileSystem& fs, const std::string& snap_dir,
     return util::invalid_argument("snapshot membership blob is too large");
   }
   if (auto s = ensure_dir(fs, snap_dir); !s.is_ok()) return s;
-  const std::string path =
-      join_path(snap_dir, format::snapshot_file_name(meta.marker.index, meta.marker.term));
+  const std::string path = snapshot_path(snap_dir, meta.marker);
   std::unique_ptr<SnapshotWriter> w(new SnapshotWriter(fs, snap_dir, path, chunk_bytes));
   if (auto s = fs.open(w->tmp_path_, OpenMode::kCreate, &w->file_); !s.is_ok()) return s;
   if (auto s = w->file_->truncate(0); !s.is_ok()) return s;

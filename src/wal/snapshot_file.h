@@ -15,6 +15,15 @@
 //   list/latest/remove_snapshots_before: the directory's bookkeeping.
 // A damaged .snap file is DATA_LOSS naming the file and offset: the node
 // refuses to start rather than restore wrong data.
+//
+// At start the node: opens the Log (log.h), calls remove_snapshot_temp_files,
+// and if the recovered marker's index is not 0, opens
+// snapshot_path(snap_dir, marker) (it must exist: the marker is written only
+// after the file is durable) to restore the state machine if LMDB is behind
+// it, and to learn the membership. To take a snapshot: SnapshotWriter (may
+// run on a background thread), then Log::save_snapshot_marker and
+// Log::release_to on the raft thread, then remove_snapshots_before(marker
+// index) to keep only the newest.
 // Threading: a writer or reader is used by one thread at a time; different
 // objects may run on different threads (a background snapshot).
 // Lifetime: the FileSystem must outlive writers and readers.
@@ -36,6 +45,8 @@ namespace dkv::wal {
 
 // DKV_DB_PATH/snap.
 std::string snap_dir_path(const std::string& db_path);
+// The file that holds the snapshot `marker` names: snap_dir/<index>-<term>.snap.
+std::string snapshot_path(const std::string& snap_dir, SnapshotMarker marker);
 
 struct SnapshotMeta {
   SnapshotMarker marker;   // The last log index (and its term) the snapshot covers.
