@@ -1,6 +1,6 @@
 // Corruption sweeps on a log of a few small (2 KiB) segments:
-//   * the last segment cut at every offset, with and without garbage after
-//     the cut: recovery succeeds and yields exactly the batches that end
+//   * the last segment cut at every offset with garbage after the cut (and
+//     at every 4th offset without): recovery succeeds and yields exactly the batches that end
 //     before the cut (a torn tail is cut off);
 //   * one byte flipped at a sample of offsets of every earlier segment
 //     (header, records, zero padding): recovery refuses with DATA_LOSS naming
@@ -42,7 +42,7 @@ class CorruptionTest : public ::testing::Test {
     ends_.push_back({1, log->active_offset_bytes(), state});
     raft::HardState hs{1, 1, 0};
     raft::Index next = 1;
-    while (ends_.back().seq < 3 || ends_.back().end_bytes < kSegmentBytes * 3 / 4) {
+    while (ends_.back().seq < 3 || ends_.back().end_bytes < kSegmentBytes / 2) {
       hs.commit = next / 2;
       hs.term = 1 + next / 40;
       const auto es = make_entries(next, 1 + next % 4, hs.term, 20 + next % 30);
@@ -81,6 +81,7 @@ TEST_F(CorruptionTest, TruncatedLastSegmentRecoversTheSyncedPrefix) {
   int garbage_runs = 0;
   for (std::uint64_t cut = header_bytes; cut <= data_end + 16; ++cut) {
     for (int variant = 0; variant < 2; ++variant) {
+      if (variant == 0 && cut % 4 != 0) continue;  // Plain cuts: a sample is enough.
       auto fs = fs_.clone();
       std::string cut_data = data.substr(0, cut);
       if (variant == 1) {  // Garbage after the cut, as a torn write may leave.

@@ -139,7 +139,7 @@ TEST(WalProperty, RandomOperationsMatchTheModel) {
     seeds.push_back(std::strtoull(one, nullptr, 10));
   } else {
     const char* n = std::getenv("DKV_WAL_SEEDS");
-    const std::uint64_t count = n != nullptr ? std::strtoull(n, nullptr, 10) : 40;
+    const std::uint64_t count = n != nullptr ? std::strtoull(n, nullptr, 10) : 16;
     for (std::uint64_t i = 0; i < count; ++i) seeds.push_back(1000 + i);
   }
   for (const std::uint64_t seed : seeds) {

@@ -55,7 +55,8 @@ void BM_SaveSync(benchmark::State& state) {
   const std::string dir = make_temp_dir();
   std::unique_ptr<Log> log;
   Recovered rec;
-  check(Log::open(dir, Options{"bench", "a", format::kSegmentSizeBytesDefault, nullptr}, &log, &rec));
+  check(
+      Log::open(dir, Options{"bench", "a", format::kSegmentSizeBytesDefault, nullptr}, &log, &rec));
   raft::Index next = 1;
   raft::HardState hs{1, 1, 0};
   std::vector<std::vector<raft::Entry>> batches;
