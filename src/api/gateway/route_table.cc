@@ -91,6 +91,10 @@ util::Status RouteTable::add_method(const Method& method) {
                                       "' is not a singular scalar field of " + input->full_name());
       }
     }
+    // Not needed by our protos yet; refuse it rather than ignore it.
+    if (!rule->response_body().empty()) {
+      return util::invalid_argument(name + ": google.api.http response_body is not supported");
+    }
     route.body = rule->body();
     if (!route.body.empty() && route.body != "*" && resolve(input, route.body) == nullptr) {
       return util::invalid_argument(name + ": body '" + route.body + "' is not a field of " +

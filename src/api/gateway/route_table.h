@@ -45,8 +45,9 @@ class RouteTable {
  public:
   // Adds a route for every google.api.http binding of every method in
   // `registry`. Methods without a rule get no REST route. Fails (naming the
-  // method) on a bad template, or a path variable or body field that is not
-  // a field of the request message fit for it.
+  // method) on a bad template, a path variable or body field that is not
+  // a field of the request message fit for it, or a response_body (not
+  // supported yet).
   util::Status add_registry(const MethodRegistry& registry);
   // Adds a route whose path is a template (usually all literals: "/livez").
   util::Status add_plain(std::string http_method, std::string_view path, int plain_id);

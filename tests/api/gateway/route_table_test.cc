@@ -108,6 +108,15 @@ TEST(RouteTable, RejectsARuleBindingANonScalarField) {
   EXPECT_NE(st.message().find("BadVar"), std::string::npos) << st.message();
 }
 
+TEST(RouteTable, RejectsResponseBody) {
+  MethodRegistry registry;
+  add_echo_methods(&registry, {"ResponseBody"});
+  RouteTable table;
+  const auto st = table.add_registry(registry);
+  EXPECT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("response_body"), std::string::npos) << st.message();
+}
+
 TEST(RouteTable, RoutesPlainPaths) {
   MethodRegistry registry;
   add_kv(&registry);
