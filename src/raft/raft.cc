@@ -37,6 +37,21 @@ bool must_wait_for_persist(MessageType t) {
 }
 }  // namespace
 
+util::Status validate_config(const Config& c) {
+  if (c.id == kNoNode) return util::invalid_argument("raft id must be non-zero");
+  if (c.heartbeat_ticks <= 0) return util::invalid_argument("heartbeat_ticks must be > 0");
+  if (c.election_ticks <= c.heartbeat_ticks) {
+    return util::invalid_argument("election_ticks must be greater than heartbeat_ticks");
+  }
+  if (c.initial_election_ticks < 0) {
+    return util::invalid_argument("initial_election_ticks must be >= 0");
+  }
+  if (c.max_inflight_msgs == 0) return util::invalid_argument("max_inflight_msgs must be > 0");
+  if (c.max_msg_bytes == 0) return util::invalid_argument("max_msg_bytes must be > 0");
+  if (!c.rng) return util::invalid_argument("rng must be set");
+  return {};
+}
+
 std::string_view state_name(StateType s) {
   switch (s) {
     case StateType::kFollower:
@@ -56,10 +71,12 @@ Raft::Raft(const Config& config, const Storage& storage)
       id_(config.id),
       log_(storage),
       tracker_(config.max_inflight_msgs, config.max_inflight_bytes) {
+  // The node validates user input with validate_config() first.
   DKV_ASSERT(config_.id != kNoNode);
   DKV_ASSERT(config_.heartbeat_ticks > 0);
   DKV_ASSERT(config_.election_ticks > config_.heartbeat_ticks);
   DKV_ASSERT(config_.max_inflight_msgs > 0);
+  DKV_ASSERT(config_.max_msg_bytes > 0);
   DKV_ASSERT(static_cast<bool>(config_.rng));
   const auto [hs, cs] = storage.initial_state();
   tracker_.set_conf_state(cs, log_.last_index() + 1);
@@ -503,8 +520,8 @@ void Raft::leader_app_resp(const Message& m, Progress& pr) {
     }
     if (maybe_commit()) {
       pending_bcast_ = true;  // Spread the new commit index.
-    } else if (was_paused) {
-      send_append(m.from);
+    } else if (was_paused && !pending_bcast_) {
+      send_append(m.from);  // Unpaused: resume (unless a broadcast is due anyway).
     }
     while (maybe_send_append(m.from, false)) {
     }

@@ -76,6 +76,10 @@ struct Config {
   TestCanaries canaries;  // Test only.
 };
 
+// Checks a Config built from user input (ticks from DKV_HEARTBEAT_MS and
+// DKV_ELECTION_MS, limits). INVALID_ARGUMENT names the bad field.
+util::Status validate_config(const Config& c);
+
 enum class StateType : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
 std::string_view state_name(StateType s);
 

@@ -118,15 +118,15 @@ void RawNode::advance() {
   if (ready_applied_to_ != 0) raft_->log().applied_to(ready_applied_to_);
 }
 
-Status RawNode::status() const {
+RaftStatus RawNode::status() const {
   const Raft& r = *raft_;
-  return Status{.id = r.id(),
-                .hard_state = r.hard_state(),
-                .soft_state = r.soft_state(),
-                .applied = r.log().applied(),
-                .persisted = r.log().persisted(),
-                .last_index = r.log().last_index(),
-                .conf_state = const_cast<Raft&>(r).tracker().conf_state()};
+  return RaftStatus{.id = r.id(),
+                    .hard_state = r.hard_state(),
+                    .soft_state = r.soft_state(),
+                    .applied = r.log().applied(),
+                    .persisted = r.log().persisted(),
+                    .last_index = r.log().last_index(),
+                    .conf_state = const_cast<Raft&>(r).tracker().conf_state()};
 }
 
 }  // namespace dkv::raft

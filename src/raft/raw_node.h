@@ -67,7 +67,7 @@ struct Ready {
 };
 
 // A snapshot of the core's state for status pages and tests.
-struct Status {
+struct RaftStatus {
   NodeId id = kNoNode;
   HardState hard_state;
   SoftState soft_state;
@@ -110,10 +110,13 @@ class RawNode {
   bool has_ready() const;
   // Takes the pending Ready. Not again until advance().
   Ready ready();
-  // The last Ready was handled (persisted, sent, applied).
+  // The last Ready was handled: persisted (and the Storage given to the
+  // constructor already shows its entries and snapshot), sent, applied.
+  // Reports persistence to the core (RaftLog::stable_to), which is when a
+  // leader starts counting its own copy of those entries.
   void advance();
 
-  Status status() const;
+  RaftStatus status() const;
   const Raft& raft() const { return *raft_; }
   Raft& raft_for_test() { return *raft_; }
 
