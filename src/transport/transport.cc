@@ -1,0 +1,863 @@
+// The gRPC side of transport.h: the Raft service's reactors (inbound), the
+// per-peer sender and snapshot threads (outbound), and the notifier thread
+// that runs on_unreachable / on_snapshot_status. The only translation unit of
+// transport/ that includes gRPC (slow to compile: keep it one).
+#include "transport/transport.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "dkv/raftpb/raft.grpc.pb.h"
+#include "transport/codec.h"
+#include "util/assert.h"
+#include "util/thread_annotations.h"
+
+namespace dkv::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kMetaClusterId[] = "dkv-cluster-id";
+constexpr char kMetaFrom[] = "dkv-from";
+constexpr char kMetaNodeId[] = "dkv-node-id";
+
+// Headroom for the batch's framing when checking one message against the
+// wire limit (message_size_bytes is an estimate).
+constexpr std::uint64_t kWireHeadroomBytes = 64 * 1024;
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+std::optional<std::uint64_t> metadata_u64(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& md, const char* key) {
+  auto it = md.find(key);
+  if (it == md.end()) return std::nullopt;
+  return parse_u64(std::string_view(it->second.data(), it->second.size()));
+}
+
+grpc::Status to_grpc(const util::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+}
+
+std::string describe(const grpc::Status& s) {
+  return std::string(util::code_name(static_cast<util::Code>(s.error_code()))) + ": " +
+         s.error_message();
+}
+
+class MemorySnapshotSink final : public SnapshotSink {
+ public:
+  explicit MemorySnapshotSink(std::uint64_t total_bytes) { data_.reserve(total_bytes); }
+  util::Status write(std::string_view data) override {
+    data_.append(data);
+    return util::Status::ok();
+  }
+  util::Status finish(raft::Message* msg) override {
+    DKV_ASSERT(msg->snapshot.has_value());
+    msg->snapshot->data = std::move(data_);
+    return util::Status::ok();
+  }
+
+ private:
+  std::string data_;
+};
+
+// ---------------------------------------------------------------------------
+// Inbound.
+
+// What the reactors need; owned by Transport::Impl, outlives the server's
+// calls (the server is shut down before the Transport is destroyed).
+struct Inbound {
+  std::uint64_t cluster_id = 0;
+  raft::NodeId local_id = raft::kNoNode;
+  std::uint64_t snapshot_bytes_max = 0;
+  std::function<void(raft::Message)> on_message;
+  SnapshotSinkFactory snapshot_sink;
+};
+
+// Refuses a stream whose client metadata names another cluster (checked
+// before any message so that the sender learns it at once).
+util::Status check_client_metadata(const Inbound& in, grpc::CallbackServerContext* ctx,
+                                   raft::NodeId* from) {
+  const auto cluster = metadata_u64(ctx->client_metadata(), kMetaClusterId);
+  const auto sender = metadata_u64(ctx->client_metadata(), kMetaFrom);
+  if (!cluster.has_value() || !sender.has_value()) {
+    return {util::Code::kFailedPrecondition, "missing dkv-cluster-id or dkv-from metadata"};
+  }
+  if (*cluster != in.cluster_id) {
+    return {util::Code::kFailedPrecondition, "cluster id " + std::to_string(*cluster) +
+                                                 " is not this node's " +
+                                                 std::to_string(in.cluster_id)};
+  }
+  *from = *sender;
+  return util::Status::ok();
+}
+
+util::Status check_header(const Inbound& in, raft::NodeId from, const raftpb::Header& h) {
+  if (h.cluster_id() != in.cluster_id) {
+    return {util::Code::kFailedPrecondition, "cluster id " + std::to_string(h.cluster_id()) +
+                                                 " is not this node's " +
+                                                 std::to_string(in.cluster_id)};
+  }
+  if (h.to() != in.local_id) {
+    return {util::Code::kFailedPrecondition, "addressed to node " + std::to_string(h.to()) +
+                                                 ", this is node " + std::to_string(in.local_id)};
+  }
+  if (h.from() != from) {
+    return util::invalid_argument("header from " + std::to_string(h.from()) +
+                                  " differs from the stream's " + std::to_string(from));
+  }
+  return util::Status::ok();
+}
+
+// Checks a decoded message against the stream it came on.
+util::Status check_message(const Inbound& in, raft::NodeId from, const raft::Message& m) {
+  if (m.to != in.local_id || m.from != from) {
+    return util::invalid_argument("message " + std::to_string(m.from) + "->" +
+                                  std::to_string(m.to) + " on the stream " + std::to_string(from) +
+                                  "->" + std::to_string(in.local_id));
+  }
+  return util::Status::ok();
+}
+
+// One Send stream: decodes each batch and hands its messages to on_message.
+// Reactions are serialized by gRPC; deletes itself in OnDone.
+class BatchReader final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
+ public:
+  BatchReader(const Inbound& in, grpc::CallbackServerContext* ctx) : in_(in) {
+    const util::Status s = check_client_metadata(in_, ctx, &from_);
+    if (!s.is_ok()) {
+      refuse(s);
+      return;
+    }
+    ctx->AddInitialMetadata(kMetaNodeId, std::to_string(in_.local_id));
+    StartSendInitialMetadata();
+    StartRead(&batch_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The sender half-closed or the call was cancelled.
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const util::Status s = deliver();
+    if (!s.is_ok()) {
+      refuse(s);
+      return;
+    }
+    batch_.Clear();
+    StartRead(&batch_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  util::Status deliver() {
+    util::Status s = check_header(in_, from_, batch_.header());
+    if (!s.is_ok()) return s;
+    for (raftpb::Message& pm : *batch_.mutable_messages()) {
+      raft::Message m;
+      s = decode(std::move(pm), &m);
+      if (!s.is_ok()) return s;
+      s = check_message(in_, from_, m);
+      if (!s.is_ok()) return s;
+      in_.on_message(std::move(m));
+    }
+    return util::Status::ok();
+  }
+
+  void refuse(const util::Status& s) {
+    spdlog::warn("transport: refused a message stream from node {}: {}", from_, s.to_string());
+    Finish(to_grpc(s));
+  }
+
+  const Inbound& in_;
+  raft::NodeId from_ = raft::kNoNode;
+  raftpb::MessageBatch batch_;
+};
+
+// One SendSnapshot stream: checks the chunks' order and size, feeds them to a
+// SnapshotSink, and delivers the completed kSnap message after the sender
+// half-closes. Deletes itself in OnDone.
+class SnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChunk> {
+ public:
+  SnapshotReader(const Inbound& in, grpc::CallbackServerContext* ctx) : in_(in), ctx_(ctx) {
+    const util::Status s = check_client_metadata(in_, ctx, &from_);
+    if (!s.is_ok()) {
+      refuse(s);
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      const util::Status s = complete();
+      if (!s.is_ok()) {
+        refuse(s);
+        return;
+      }
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const util::Status s = absorb();
+    if (!s.is_ok()) {
+      refuse(s);
+      return;
+    }
+    chunk_.Clear();
+    StartRead(&chunk_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  util::Status start() {
+    if (!chunk_.has_message() || chunk_.offset() != 0) {
+      return util::invalid_argument("first snapshot chunk lacks the message");
+    }
+    util::Status s = decode(std::move(*chunk_.mutable_message()), &header_);
+    if (!s.is_ok()) return s;
+    s = check_message(in_, from_, header_);
+    if (!s.is_ok()) return s;
+    if (header_.type != raft::MessageType::kSnap || !header_.snapshot.has_value() ||
+        !header_.snapshot->data.empty()) {
+      return util::invalid_argument("first snapshot chunk is not a kSnap without data");
+    }
+    total_bytes_ = chunk_.total_bytes();
+    if (total_bytes_ > in_.snapshot_bytes_max) {
+      return util::resource_exhausted("snapshot of " + std::to_string(total_bytes_) +
+                                      " bytes exceeds " + std::to_string(in_.snapshot_bytes_max));
+    }
+    sink_ = in_.snapshot_sink ? in_.snapshot_sink(header_, total_bytes_)
+                              : make_memory_snapshot_sink(total_bytes_);
+    if (!sink_) return util::unavailable("no snapshot sink");
+    started_ = Clock::now();
+    return util::Status::ok();
+  }
+
+  util::Status absorb() {
+    util::Status s = check_header(in_, from_, chunk_.header());
+    if (!s.is_ok()) return s;
+    if (!sink_) {
+      s = start();
+      if (!s.is_ok()) return s;
+    } else if (chunk_.has_message()) {
+      return util::invalid_argument("snapshot message repeated after the first chunk");
+    }
+    if (chunk_.offset() != received_bytes_) {
+      return util::invalid_argument("snapshot chunk at " + std::to_string(chunk_.offset()) +
+                                    ", expected " + std::to_string(received_bytes_));
+    }
+    if (chunk_.data().size() > total_bytes_ - received_bytes_) {
+      return util::invalid_argument("snapshot data longer than announced");
+    }
+    s = sink_->write(chunk_.data());
+    if (!s.is_ok()) return s;
+    received_bytes_ += chunk_.data().size();
+    return util::Status::ok();
+  }
+
+  util::Status complete() {
+    if (ctx_->IsCancelled()) return {util::Code::kCancelled, "sender cancelled the snapshot"};
+    if (!sink_) return util::invalid_argument("snapshot stream without chunks");
+    if (received_bytes_ != total_bytes_) {
+      return util::invalid_argument("snapshot ended at " + std::to_string(received_bytes_) +
+                                    " of " + std::to_string(total_bytes_) + " bytes");
+    }
+    const util::Status s = sink_->finish(&header_);
+    if (!s.is_ok()) return s;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
+    spdlog::info(
+        "transport: received snapshot at index {} term {} ({} bytes) from node {} in {} ms",
+        header_.snapshot->metadata.index, header_.snapshot->metadata.term, total_bytes_, from_, ms);
+    in_.on_message(std::move(header_));
+    return util::Status::ok();
+  }
+
+  void refuse(const util::Status& s) {
+    spdlog::warn("transport: refused a snapshot stream from node {}: {}", from_, s.to_string());
+    sink_.reset();
+    Finish(to_grpc(s));
+  }
+
+  const Inbound& in_;
+  grpc::CallbackServerContext* ctx_;
+  raft::NodeId from_ = raft::kNoNode;
+  raftpb::SnapshotChunk chunk_;
+  raft::Message header_;
+  std::unique_ptr<SnapshotSink> sink_;  // Set by the first chunk.
+  std::uint64_t total_bytes_ = 0;
+  std::uint64_t received_bytes_ = 0;  // Invariant: <= total_bytes_.
+  Clock::time_point started_;
+};
+
+class RaftService final : public raftpb::Raft::CallbackService {
+ public:
+  explicit RaftService(const Inbound& in) : in_(in) {}
+
+  grpc::ServerReadReactor<raftpb::MessageBatch>* Send(grpc::CallbackServerContext* ctx,
+                                                      raftpb::SendResponse*) override {
+    return new BatchReader(in_, ctx);
+  }
+  grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
+                                                               raftpb::SnapshotResponse*) override {
+    return new SnapshotReader(in_, ctx);
+  }
+
+ private:
+  const Inbound& in_;
+};
+
+// ---------------------------------------------------------------------------
+// Callbacks.
+
+// Runs on_unreachable and on_snapshot_status on one thread, in order, so that
+// neither send() (the raft thread) nor a sender thread ever runs them.
+// Pending unreachable reports are coalesced per peer.
+class Notifier {
+ public:
+  explicit Notifier(const TransportCallbacks& cb) : cb_(cb), thread_([this] { run(); }) {}
+  ~Notifier() {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+  void unreachable(raft::NodeId id) {
+    {
+      std::lock_guard lk(mu_);
+      if (!unreachable_pending_.insert(id).second) return;  // Already pending.
+      events_.push_back({id, false, false});
+    }
+    cv_.notify_one();
+  }
+
+  void snapshot_status(raft::NodeId id, bool ok) {
+    {
+      std::lock_guard lk(mu_);
+      events_.push_back({id, true, ok});
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  struct Event {
+    raft::NodeId id;
+    bool snapshot;  // false: unreachable.
+    bool ok;
+  };
+
+  void run() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return stopping_ || !events_.empty(); });
+      if (stopping_) return;
+      const Event e = events_.front();
+      events_.pop_front();
+      if (!e.snapshot) unreachable_pending_.erase(e.id);
+      lk.unlock();
+      if (e.snapshot && cb_.on_snapshot_status) cb_.on_snapshot_status(e.id, e.ok);
+      if (!e.snapshot && cb_.on_unreachable) cb_.on_unreachable(e.id);
+      lk.lock();
+    }
+  }
+
+  const TransportCallbacks& cb_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_ DKV_GUARDED_BY(mu_);
+  std::set<raft::NodeId> unreachable_pending_ DKV_GUARDED_BY(mu_);
+  bool stopping_ DKV_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // Last: starts after the fields above exist.
+};
+
+// ---------------------------------------------------------------------------
+// Outbound.
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const TransportOptions& o) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(kWireMessageBytesMax);
+  args.SetMaxReceiveMessageSize(1 << 20);  // Responses are empty.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, o.keepalive_time_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, o.keepalive_timeout_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // Ping however long we are silent.
+  // gRPC's own reconnect backoff (default up to 120 s) must not outlast ours;
+  // the minimum is also the connect timeout.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, o.backoff_initial_ms);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, o.backoff_max_ms);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, o.backoff_max_ms);
+  // A connection of our own per channel: the message and snapshot channels
+  // of a peer, and transports of other nodes in one test process, never share.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+// One peer: its queue, the sender thread running the Send stream and the
+// snapshot thread. stop() is quick; the destructor joins.
+class Peer {
+ public:
+  Peer(const TransportOptions& o, Notifier& notifier, raft::NodeId id, std::string address)
+      : o_(o),
+        notifier_(notifier),
+        id_(id),
+        address_(std::move(address)),
+        stub_(raftpb::Raft::NewStub(make_channel(address_, o_))),
+        snap_stub_(raftpb::Raft::NewStub(make_channel(address_, o_))),
+        rng_(std::random_device{}()) {
+    sender_ = std::thread([this] { run_sender(); });
+    snapshotter_ = std::thread([this] { run_snapshots(); });
+  }
+
+  ~Peer() {
+    stop();
+    sender_.join();
+    snapshotter_.join();
+  }
+
+  const std::string& address() const { return address_; }
+
+  // Signals both threads to end and cancels their calls; does not wait.
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+      if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
+      if (snap_ctx_ != nullptr) snap_ctx_->TryCancel();
+    }
+    cv_.notify_all();
+  }
+
+  // From send(): queues `m` or drops it. Never waits for the network.
+  void enqueue(raft::Message&& m) {
+    if (m.type == raft::MessageType::kSnap) {
+      enqueue_snapshot(std::move(m));
+      return;
+    }
+    const std::uint64_t size = message_size_bytes(m);
+    bool dropped = false;
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      if (down_ || queue_.size() >= o_.queue_msgs_max ||
+          queued_bytes_ + size > o_.queue_bytes_max ||
+          size + kWireHeadroomBytes > static_cast<std::uint64_t>(kWireMessageBytesMax)) {
+        ++stats_.dropped_msgs;
+        dropped = true;
+      } else {
+        queue_.push_back(std::move(m));
+        queued_bytes_ += size;
+      }
+    }
+    if (dropped) {
+      notifier_.unreachable(id_);
+    } else {
+      cv_.notify_all();
+    }
+  }
+
+  PeerStats stats() const {
+    std::lock_guard lk(mu_);
+    PeerStats s = stats_;
+    s.queued_msgs = queue_.size();
+    s.queued_bytes = queued_bytes_;
+    return s;
+  }
+
+ private:
+  void enqueue_snapshot(raft::Message&& m) {
+    DKV_ASSERT(m.snapshot.has_value());
+    bool busy = false;
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      busy = snap_pending_.has_value() || snap_busy_;
+      if (!busy) snap_pending_ = std::move(m);
+    }
+    if (busy) {  // The core sends one at a time; a second one fails on its own.
+      spdlog::warn("transport: dropped a snapshot for node {}: another one is in flight", id_);
+      notifier_.snapshot_status(id_, false);
+      return;
+    }
+    cv_.notify_all();
+  }
+
+  // Publishes `ctx` as the call stop() cancels; false if stopping already.
+  bool register_ctx(grpc::ClientContext** slot, grpc::ClientContext* ctx) {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+    *slot = ctx;
+    return true;
+  }
+
+  void unregister_ctx(grpc::ClientContext** slot) {
+    std::lock_guard lk(mu_);
+    *slot = nullptr;
+  }
+
+  void add_metadata(grpc::ClientContext* ctx) const {
+    ctx->AddMetadata(kMetaClusterId, std::to_string(o_.cluster_id));
+    ctx->AddMetadata(kMetaFrom, std::to_string(o_.local_id));
+    ctx->set_wait_for_ready(false);  // Fail fast while the peer is down.
+  }
+
+  void fill_header(raftpb::Header* h) const {
+    h->set_cluster_id(o_.cluster_id);
+    h->set_from(o_.local_id);
+    h->set_to(id_);
+  }
+
+  // The delay before the `failures`-th reconnect (failures >= 1).
+  std::chrono::milliseconds backoff(int failures) {
+    const int shift = std::min(failures - 1, 20);
+    const std::int64_t d =
+        std::min<std::int64_t>(std::int64_t{o_.backoff_initial_ms} << shift, o_.backoff_max_ms);
+    std::uniform_int_distribution<std::int64_t> jitter(d / 2, d);
+    return std::chrono::milliseconds(jitter(rng_));
+  }
+
+  void run_sender() {
+    int failures = 0;  // Consecutive attempts that ended without a stream.
+    while (true) {
+      if (failures > 0) {
+        std::unique_lock lk(mu_);
+        if (cv_.wait_for(lk, backoff(failures), [&] { return stopping_; })) return;
+      }
+      const bool accepted = run_stream(failures);
+      failures = accepted ? 1 : failures + 1;
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+    }
+  }
+
+  // One Send stream, from connect to break. Returns whether the peer
+  // accepted it. While it is down, send() drops instead of queueing.
+  bool run_stream(int failures) {
+    grpc::ClientContext ctx;
+    add_metadata(&ctx);
+    if (!register_ctx(&stream_ctx_, &ctx)) return false;
+    raftpb::SendResponse response;
+    std::unique_ptr<grpc::ClientWriter<raftpb::MessageBatch>> writer = stub_->Send(&ctx, &response);
+    writer->WaitForInitialMetadata();  // Returns once accepted, refused or failed.
+    const auto peer_id = metadata_u64(ctx.GetServerInitialMetadata(), kMetaNodeId);
+    const bool accepted = peer_id.has_value() && *peer_id == id_;
+    if (accepted) {
+      {
+        std::lock_guard lk(mu_);
+        down_ = false;
+        stats_.connected = true;
+        ++stats_.connects;
+      }
+      spdlog::info("transport: connected to node {} at {}", id_, address_);
+      write_batches(writer.get());
+    } else if (peer_id.has_value()) {
+      spdlog::error("transport: {} answers as node {}, expected node {}", address_, *peer_id, id_);
+    }
+    ctx.TryCancel();  // Finish() waits for the peer otherwise; a broken call keeps its status.
+    const grpc::Status status = writer->Finish();
+    unregister_ctx(&stream_ctx_);
+    go_down(accepted, failures, status);
+    return accepted;
+  }
+
+  // Writes batches of queued messages until a write fails or stop().
+  void write_batches(grpc::ClientWriter<raftpb::MessageBatch>* writer) {
+    std::vector<raft::Message> taken;
+    raftpb::MessageBatch batch;
+    while (true) {
+      taken.clear();
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        std::uint64_t bytes = 0;
+        while (!queue_.empty() && (taken.empty() || bytes < o_.batch_bytes_max)) {
+          const std::uint64_t size = message_size_bytes(queue_.front());
+          if (!taken.empty() && bytes + size > o_.batch_bytes_max) break;
+          bytes += size;
+          queued_bytes_ -= size;
+          taken.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      batch.Clear();
+      fill_header(batch.mutable_header());
+      batch.mutable_messages()->Reserve(static_cast<int>(taken.size()));
+      for (raft::Message& m : taken) encode(std::move(m), batch.add_messages());
+      const bool ok = writer->Write(batch);
+      std::lock_guard lk(mu_);
+      if (!ok) {
+        stats_.dropped_msgs += taken.size();
+        return;
+      }
+      stats_.sent_msgs += taken.size();
+    }
+  }
+
+  // The stream ended: drop what is queued (stale by the time the peer is
+  // back; Raft retransmits) and report the peer unreachable.
+  void go_down(bool was_accepted, int failures, const grpc::Status& status) {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      down_ = true;
+      stats_.connected = false;
+      stats_.dropped_msgs += queue_.size();
+      queue_.clear();
+      queued_bytes_ = 0;
+    }
+    // One line per outage: the loss (or the first failed attempt at start);
+    // the retries that follow are debug.
+    if (was_accepted) {
+      spdlog::warn(
+          "transport: lost the stream to node {} at {}: {}; reconnecting (backoff <= {} ms)", id_,
+          address_, describe(status), o_.backoff_max_ms);
+    } else if (failures == 0) {
+      spdlog::warn("transport: cannot reach node {} at {}: {}; retrying (backoff <= {} ms)", id_,
+                   address_, describe(status), o_.backoff_max_ms);
+    } else {
+      spdlog::debug("transport: attempt {} to reach node {} at {} failed: {}", failures + 1, id_,
+                    address_, describe(status));
+    }
+    notifier_.unreachable(id_);
+  }
+
+  void run_snapshots() {
+    while (true) {
+      raft::Message m;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stopping_ || snap_pending_.has_value(); });
+        if (stopping_) return;
+        m = std::move(*snap_pending_);
+        snap_pending_.reset();
+        snap_busy_ = true;
+      }
+      const bool ok = send_snapshot(std::move(m));
+      {
+        std::lock_guard lk(mu_);
+        snap_busy_ = false;
+        if (stopping_) return;
+        ++(ok ? stats_.snapshots_sent : stats_.snapshots_failed);
+      }
+      notifier_.snapshot_status(id_, ok);
+    }
+  }
+
+  // Streams one kSnap: the message without data first, then the data in
+  // chunks of snapshot_chunk_bytes. True iff the receiver answered OK.
+  bool send_snapshot(raft::Message m) {
+    const std::string data = std::move(m.snapshot->data);
+    m.snapshot->data.clear();
+    const raft::Index index = m.snapshot->metadata.index;
+    const auto started = Clock::now();
+    grpc::ClientContext ctx;
+    add_metadata(&ctx);
+    if (!register_ctx(&snap_ctx_, &ctx)) return false;
+    raftpb::SnapshotResponse response;
+    auto writer = snap_stub_->SendSnapshot(&ctx, &response);
+    raftpb::SnapshotChunk chunk;
+    std::uint64_t offset = 0;
+    bool ok = true;
+    do {
+      chunk.Clear();
+      fill_header(chunk.mutable_header());
+      if (offset == 0) {
+        encode(std::move(m), chunk.mutable_message());
+        chunk.set_total_bytes(data.size());
+      }
+      const std::uint64_t n =
+          std::min<std::uint64_t>(o_.snapshot_chunk_bytes, data.size() - offset);
+      chunk.set_offset(offset);
+      chunk.set_data(data.data() + offset, n);
+      ok = writer->Write(chunk);
+      offset += n;
+    } while (ok && offset < data.size());
+    if (ok) ok = writer->WritesDone();
+    const grpc::Status status = writer->Finish();
+    unregister_ctx(&snap_ctx_);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+    if (ok && status.ok()) {
+      spdlog::info("transport: sent snapshot at index {} ({} bytes) to node {} in {} ms", index,
+                   data.size(), id_, ms);
+      return true;
+    }
+    spdlog::warn("transport: snapshot at index {} to node {} failed after {} ms: {}", index, id_,
+                 ms, describe(status));
+    return false;
+  }
+
+  const TransportOptions& o_;
+  Notifier& notifier_;
+  const raft::NodeId id_;
+  const std::string address_;
+  const std::unique_ptr<raftpb::Raft::Stub> stub_;       // Message stream's channel.
+  const std::unique_ptr<raftpb::Raft::Stub> snap_stub_;  // Snapshots' own channel.
+  std::mt19937_64 rng_;                                  // Sender thread only.
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // Queue, snapshot slot or stopping_ changed.
+  bool stopping_ DKV_GUARDED_BY(mu_) = false;
+  // The last stream attempt failed: send() drops until a stream is accepted.
+  bool down_ DKV_GUARDED_BY(mu_) = false;
+  std::deque<raft::Message> queue_ DKV_GUARDED_BY(mu_);
+  std::uint64_t queued_bytes_ DKV_GUARDED_BY(mu_) = 0;  // Sum of message_size_bytes(queue_).
+  std::optional<raft::Message> snap_pending_ DKV_GUARDED_BY(mu_);
+  bool snap_busy_ DKV_GUARDED_BY(mu_) = false;  // The snapshot thread is sending one.
+  grpc::ClientContext* stream_ctx_ DKV_GUARDED_BY(mu_) = nullptr;  // Borrowed while live.
+  grpc::ClientContext* snap_ctx_ DKV_GUARDED_BY(mu_) = nullptr;
+  PeerStats stats_ DKV_GUARDED_BY(mu_);
+  std::thread sender_;
+  std::thread snapshotter_;
+};
+
+}  // namespace
+
+std::unique_ptr<SnapshotSink> make_memory_snapshot_sink(std::uint64_t total_bytes) {
+  return std::make_unique<MemorySnapshotSink>(total_bytes);
+}
+
+// Member order is destruction order reversed: peers (using notifier and
+// options) go first, then the notifier, then the service and what it reads.
+struct Transport::Impl {
+  Impl(TransportOptions o, TransportCallbacks cb)
+      : options(std::move(o)),
+        callbacks(std::move(cb)),
+        inbound{options.cluster_id, options.local_id, options.snapshot_bytes_max,
+                callbacks.on_message, callbacks.snapshot_sink},
+        service(inbound),
+        notifier(callbacks) {}
+
+  const TransportOptions options;
+  const TransportCallbacks callbacks;
+  const Inbound inbound;
+  RaftService service;
+  Notifier notifier;
+  mutable std::mutex mu;
+  std::map<raft::NodeId, std::unique_ptr<Peer>> peers DKV_GUARDED_BY(mu);
+};
+
+Transport::Transport(TransportOptions options, TransportCallbacks callbacks)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(callbacks))) {
+  DKV_ASSERT(impl_->options.local_id != raft::kNoNode);
+  DKV_ASSERT(impl_->callbacks.on_message != nullptr);
+  DKV_ASSERT(impl_->options.queue_msgs_max > 0);
+  DKV_ASSERT(impl_->options.batch_bytes_max > 0);
+  DKV_ASSERT(impl_->options.snapshot_chunk_bytes > 0);
+  DKV_ASSERT(impl_->options.snapshot_chunk_bytes + kWireHeadroomBytes <
+             static_cast<std::uint64_t>(kWireMessageBytesMax));
+  DKV_ASSERT(impl_->options.backoff_initial_ms > 0);
+  DKV_ASSERT(impl_->options.backoff_max_ms >= impl_->options.backoff_initial_ms);
+}
+
+Transport::~Transport() {
+  std::map<raft::NodeId, std::unique_ptr<Peer>> peers;
+  {
+    std::lock_guard lk(impl_->mu);
+    peers.swap(impl_->peers);
+  }
+  for (auto& [id, peer] : peers) peer->stop();  // Cancel all first, then join.
+  peers.clear();
+}
+
+void Transport::add_peer(raft::NodeId id, std::string address) {
+  DKV_ASSERT(id != raft::kNoNode);
+  DKV_ASSERT(id != impl_->options.local_id);
+  std::unique_ptr<Peer> old;
+  {
+    std::lock_guard lk(impl_->mu);
+    auto it = impl_->peers.find(id);
+    if (it != impl_->peers.end()) {
+      if (it->second->address() == address) return;
+      old = std::move(it->second);
+      old->stop();
+    }
+    spdlog::info("transport: peer node {} at {}", id, address);
+    impl_->peers[id] = std::make_unique<Peer>(impl_->options, impl_->notifier, id, address);
+  }
+  // `old` joins here, outside the lock: its threads end promptly (cancelled).
+}
+
+void Transport::remove_peer(raft::NodeId id) {
+  std::unique_ptr<Peer> old;
+  {
+    std::lock_guard lk(impl_->mu);
+    auto it = impl_->peers.find(id);
+    if (it == impl_->peers.end()) return;
+    old = std::move(it->second);
+    impl_->peers.erase(it);
+    old->stop();
+  }
+  spdlog::info("transport: removed peer node {}", id);
+  // `old` joins here: its calls are cancelled, so this is quick.
+}
+
+void Transport::send(std::vector<raft::Message> msgs) {
+  std::vector<raft::NodeId> unknown;
+  {
+    std::lock_guard lk(impl_->mu);
+    for (raft::Message& m : msgs) {
+      DKV_ASSERT(m.from == impl_->options.local_id);
+      auto it = impl_->peers.find(m.to);
+      if (it == impl_->peers.end()) {
+        unknown.push_back(m.to);
+        continue;
+      }
+      it->second->enqueue(std::move(m));
+    }
+  }
+  for (raft::NodeId id : unknown) {
+    spdlog::debug("transport: dropped a message to unknown node {}", id);
+    impl_->notifier.unreachable(id);
+  }
+}
+
+std::optional<PeerStats> Transport::peer_stats(raft::NodeId id) const {
+  std::lock_guard lk(impl_->mu);
+  auto it = impl_->peers.find(id);
+  if (it == impl_->peers.end()) return std::nullopt;
+  return it->second->stats();
+}
+
+grpc::Service* Transport::service() { return &impl_->service; }
+
+void Transport::configure_server(grpc::ServerBuilder& builder) {
+  builder.SetMaxReceiveMessageSize(kWireMessageBytesMax);
+  // Peers ping every second even between messages (keepalive_time_ms); the
+  // default policy (one ping per 5 min without data, 2 strikes) would close
+  // their connections with GOAWAY "too_many_pings".
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Notice dead senders too, so their streams do not linger.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+}
+
+}  // namespace dkv::transport

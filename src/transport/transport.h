@@ -1,0 +1,172 @@
+// Transport: peer messaging for the raft core over gRPC streams (the
+// dkv.raftpb.Raft service, proto/dkv/raftpb/raft.proto).
+//
+// Outbound, per peer: a bounded queue (by count and bytes), one long-lived
+// Send stream written by a sender thread that batches whatever is queued
+// into one write, reconnecting with exponential backoff (jittered, capped at
+// ~1 s); and a snapshot thread that streams kSnap messages in chunks on a
+// separate connection, so that a large snapshot never delays heartbeats.
+// A full queue or a peer known to be down drops the message and reports the
+// peer unreachable: Raft retransmits (etcd's rafthttp does the same).
+// gRPC keepalive (1 s + 1 s) breaks a stream over a silently dead link.
+//
+// Inbound: service() is a grpc::Service that the node's single gRPC server
+// registers next to the public services (see configure_server()). Each
+// received message goes to callbacks.on_message, on a gRPC thread; a
+// snapshot is reassembled through a SnapshotSink and delivered as one
+// message holding the whole snapshot. Streams of another cluster id, or
+// addressed to another node id, are refused (FAILED_PRECONDITION).
+//
+// Must not: block the raft thread. send() only moves messages into queues
+// under short mutexes; it never waits for the network or calls a callback.
+//
+// Threading: every public method is thread-safe. on_unreachable and
+// on_snapshot_status run on one notifier thread of the transport, in order,
+// never inside send(); on_message and the SnapshotSink run on gRPC threads.
+// All callbacks must be quick (enqueue for the raft thread) and must not call
+// back into remove_peer() or the destructor.
+//
+// Lifetimes: the callbacks must stay callable until the destructor returns.
+// A gRPC server that registered service() must be shut down before the
+// Transport is destroyed. Headers of gRPC and protobuf stay in transport.cc
+// (pimpl); this header forward-declares the two gRPC types it names.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raft/types.h"
+#include "util/status.h"
+
+namespace grpc {
+class Service;
+class ServerBuilder;
+}  // namespace grpc
+
+namespace dkv::transport {
+
+// Largest gRPC message on the Raft service, either direction; both the
+// channels (send) and configure_server() (receive) use it. Fits a batch of
+// batch_bytes_max plus one oversize raft message (the core sends at least
+// one entry per MsgApp even past its max_msg_bytes, and entries are ~1 MiB).
+inline constexpr int kWireMessageBytesMax = 16 * 1024 * 1024;
+
+struct TransportOptions {
+  std::uint64_t cluster_id = 0;              // Must match every peer's.
+  raft::NodeId local_id = raft::kNoNode;     // This node; must be non-zero.
+  std::size_t queue_msgs_max = 4096;         // Per peer, messages waiting to be written.
+  std::uint64_t queue_bytes_max = 64 << 20;  // Per peer, their approximate bytes.
+  // One stream write holds queued messages up to this many bytes (at least
+  // one message).
+  std::uint64_t batch_bytes_max = 4 << 20;
+  std::uint64_t snapshot_chunk_bytes = 1 << 20;
+  // Largest snapshot accepted from a peer (the default sink keeps it in memory).
+  std::uint64_t snapshot_bytes_max = std::uint64_t{16} << 30;
+  // Reconnect delay after the n-th consecutive failure: a random value in
+  // [d/2, d] where d = min(backoff_initial_ms * 2^(n-1), backoff_max_ms).
+  int backoff_initial_ms = 50;
+  int backoff_max_ms = 1000;
+  // A ping every keepalive_time_ms; no answer within keepalive_timeout_ms
+  // breaks the connection (a partition drops packets, it does not reset).
+  int keepalive_time_ms = 1000;
+  int keepalive_timeout_ms = 1000;
+};
+
+// Where an incoming snapshot's data goes while it arrives. The default keeps
+// it in memory; a later sink can stream to a file under the data directory
+// and finish() can then leave a reference to it in the message.
+// Threading: one sink serves one stream, called from one thread at a time.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  // Appends the next bytes of the data, in order. Non-OK aborts the transfer
+  // (the sender sees a failure); the sink is then destroyed.
+  virtual util::Status write(std::string_view data) = 0;
+  // All the data arrived: complete `msg` (the kSnap message, snapshot data
+  // empty) so that it can be delivered to on_message.
+  virtual util::Status finish(raft::Message* msg) = 0;
+};
+
+// Makes the sink for an incoming snapshot. `header` is the kSnap message with
+// empty snapshot data; `total_bytes` the size of the data to come.
+using SnapshotSinkFactory = std::function<std::unique_ptr<SnapshotSink>(const raft::Message& header,
+                                                                        std::uint64_t total_bytes)>;
+
+// A sink that accumulates the data in memory and moves it into the message.
+std::unique_ptr<SnapshotSink> make_memory_snapshot_sink(std::uint64_t total_bytes);
+
+struct TransportCallbacks {
+  // Required. Every message received from a peer, in order per sender stream.
+  std::function<void(raft::Message)> on_message;
+  // Optional. A message to `peer` was dropped or a stream to it failed; the
+  // core wants a kUnreachable from `peer`. Coalesced: one pending report per
+  // peer at a time.
+  std::function<void(raft::NodeId peer)> on_unreachable;
+  // Optional. Exactly once per kSnap given to send() (unless the peer is
+  // removed or the transport destroyed first): ok iff the receiver accepted
+  // the whole snapshot. The core wants a kSnapStatus (reject = !ok).
+  std::function<void(raft::NodeId peer, bool ok)> on_snapshot_status;
+  // Optional. Defaults to make_memory_snapshot_sink.
+  SnapshotSinkFactory snapshot_sink;
+};
+
+// Counters of one peer, for metrics and tests.
+struct PeerStats {
+  std::uint64_t sent_msgs = 0;     // Written to a stream (not necessarily received).
+  std::uint64_t dropped_msgs = 0;  // Queue full, peer down, or lost with a broken stream.
+  std::uint64_t queued_msgs = 0;
+  std::uint64_t queued_bytes = 0;
+  std::uint64_t connects = 0;  // Streams the peer accepted.
+  std::uint64_t snapshots_sent = 0;
+  std::uint64_t snapshots_failed = 0;
+  bool connected = false;  // A stream is up right now.
+};
+
+class Transport {
+ public:
+  Transport(TransportOptions options, TransportCallbacks callbacks);
+  // Stops every peer's threads (cancelling streams in flight) and returns
+  // when they are gone. Queued messages are dropped without reports.
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Starts sending to `id` at `address` ("host:port"). Re-adding a peer with
+  // another address replaces it (its queue is dropped); with the same
+  // address it is a no-op. `id` must not be local_id.
+  void add_peer(raft::NodeId id, std::string address);
+  // Stops sending to `id`; queued messages are dropped without reports. A
+  // no-op for an unknown peer. Does not wait for the network.
+  void remove_peer(raft::NodeId id);
+  // Queues each message for its `to` peer and returns at once. kSnap
+  // messages go through the snapshot stream. Messages to unknown peers, to a
+  // peer known to be down, or beyond a full queue are dropped and the peer
+  // reported unreachable.
+  void send(std::vector<raft::Message> msgs);
+
+  // Counters of `id`, or nullopt if it is not a peer.
+  std::optional<PeerStats> peer_stats(raft::NodeId id) const;
+
+  // The inbound side, to register on the node's gRPC server:
+  //   builder.RegisterService(transport.service());
+  //   Transport::configure_server(builder);
+  // Owned by this Transport.
+  grpc::Service* service();
+  // Sets what the Raft service needs on the server that hosts it: receive
+  // size kWireMessageBytesMax, and a ping policy that lets peers' keepalive
+  // pings through (the default would answer them with GOAWAY). Call after
+  // any SetMaxReceiveMessageSize of the server's own.
+  static void configure_server(grpc::ServerBuilder& builder);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dkv::transport
