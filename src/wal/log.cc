@@ -176,58 +176,74 @@ struct ScanResult {
   bool has_state = false;
 };
 
-// Reads one segment: its header, then its records into `replay`.
-util::Status scan_segment(const std::string& path, std::string_view buf, std::uint64_t seq,
-                          bool is_last, format::SegmentHeader* header, Replayer* replay,
-                          ScanResult* out) {
+// Reads and checks the header record at the start of segment `seq`.
+util::Status read_segment_header(const std::string& path, std::string_view buf, std::uint64_t seq,
+                                 format::SegmentHeader* header, std::size_t* header_bytes) {
   const format::ParsedRecord h = format::parse_record(buf, 0);
   const char* problem = "";
   if (h.outcome != ParseOutcome::kOk || h.type != RecordType::kSegmentHeader) {
     return corruption(path, 0, "bad segment header");
   }
-  if (!format::decode_segment_header(h.payload, header, &problem))
+  if (!format::decode_segment_header(h.payload, header, &problem)) {
     return corruption(path, 0, problem);
+  }
   if (header->seq != seq) return corruption(path, 0, "segment header names another segment number");
-  std::size_t pos = h.size;
+  *header_bytes = h.size;
+  return util::Status::ok();
+}
+
+// Decodes one valid record and replays it.
+util::Status apply_record(const format::ParsedRecord& r, const Where& w, Replayer* replay,
+                          ScanResult* out) {
+  const char* problem = "";
+  if (!out->has_state && r.type != RecordType::kState) {
+    return w.error("segment does not start with a state record");
+  }
+  switch (r.type) {
+    case RecordType::kState: {
+      if (out->has_state) return w.error("second state record in a segment");
+      format::StateRecord st;
+      if (!format::decode_state(r.payload, &st, &problem)) return w.error(problem);
+      out->has_state = true;
+      return replay->apply_state(st, w);
+    }
+    case RecordType::kBatch: {
+      format::Batch b;
+      if (!format::decode_batch(r.payload, &b, &problem)) return w.error(problem);
+      return replay->apply_batch(std::move(b), w);
+    }
+    case RecordType::kMarker: {
+      SnapshotMarker m;
+      bool keep = false;
+      if (!format::decode_marker(r.payload, &m, &keep, &problem)) return w.error(problem);
+      return replay->apply_marker(m, keep, w);
+    }
+    default:
+      return w.error("unexpected record type in a segment");
+  }
+}
+
+// Replays the records of one segment from `pos` (after its header). In the
+// last segment a bad spot with no valid record after it is a torn tail
+// (out->torn, out->valid_bytes where it starts); anywhere else it is
+// corruption (format.h, "What a crash leaves").
+util::Status scan_records(const std::string& path, std::string_view buf, std::size_t pos,
+                          bool is_last, Replayer* replay, ScanResult* out) {
   while (pos < buf.size()) {
     const format::ParsedRecord r = format::parse_record(buf, pos);
-    const Where w{&path, pos};
+    if (r.outcome == ParseOutcome::kOk) {
+      if (auto s = apply_record(r, Where{&path, pos}, replay, out); !s.is_ok()) return s;
+      pos += r.size;
+      continue;
+    }
     std::size_t bad_at = pos;
+    const char* problem = r.problem;
     if (r.outcome == ParseOutcome::kZero) {
       const auto nz = first_non_zero(buf, pos);
       if (!nz) break;  // Preallocated zeros: the normal end of the data.
       bad_at = *nz;
       problem = "non-zero bytes after the end of the data";
-    } else if (r.outcome != ParseOutcome::kOk) {
-      problem = r.problem;
-    } else {
-      if (!out->has_state && r.type != RecordType::kState) {
-        return w.error("segment does not start with a state record");
-      }
-      util::Status s;
-      if (r.type == RecordType::kState) {
-        format::StateRecord st;
-        if (out->has_state) return w.error("second state record in a segment");
-        if (!format::decode_state(r.payload, &st, &problem)) return w.error(problem);
-        out->has_state = true;
-        s = replay->apply_state(st, w);
-      } else if (r.type == RecordType::kBatch) {
-        format::Batch b;
-        if (!format::decode_batch(r.payload, &b, &problem)) return w.error(problem);
-        s = replay->apply_batch(std::move(b), w);
-      } else if (r.type == RecordType::kMarker) {
-        SnapshotMarker m;
-        bool keep = false;
-        if (!format::decode_marker(r.payload, &m, &keep, &problem)) return w.error(problem);
-        s = replay->apply_marker(m, keep, w);
-      } else {
-        return w.error("unexpected record type in a segment");
-      }
-      if (!s.is_ok()) return s;
-      pos += r.size;
-      continue;
     }
-    // A bad, partial or trailing-garbage spot at bad_at.
     if (!is_last) return corruption(path, bad_at, problem);
     if (const auto q = find_valid_record(buf, pos + 1)) {
       return corruption(
@@ -272,10 +288,9 @@ util::Status Log::open(const std::string& db_path, const Options& options,
   return util::Status::ok();
 }
 
-util::Status Log::recover(Recovered* recovered) {
+util::Status Log::list_segments(std::vector<std::uint64_t>* seqs) {
   std::vector<std::string> names;
   if (auto s = fs_.list_dir(wal_dir_, &names); !s.is_ok()) return s;
-  std::vector<std::uint64_t> seqs;
   bool removed_tmp = false;
   for (const std::string& n : names) {
     if (n.ends_with(format::kTmpSuffix)) {
@@ -283,55 +298,73 @@ util::Status Log::recover(Recovered* recovered) {
       if (auto s = fs_.remove(join_path(wal_dir_, n)); !s.is_ok()) return s;
       removed_tmp = true;
     } else if (const auto seq = format::parse_segment_file_name(n)) {
-      seqs.push_back(*seq);
+      seqs->push_back(*seq);
     }
   }
   if (removed_tmp) {
     if (auto s = fs_.sync_dir(wal_dir_); !s.is_ok()) return s;
   }
-  if (seqs.empty()) return create_new(recovered);
-  std::sort(seqs.begin(), seqs.end());
-  for (std::size_t i = 1; i < seqs.size(); ++i) {
-    if (seqs[i] != seqs[i - 1] + 1) {
-      return corruption(join_path(wal_dir_, format::segment_file_name(seqs[i])), 0,
-                        "segment " + std::to_string(seqs[i - 1] + 1) + " is missing");
+  std::sort(seqs->begin(), seqs->end());
+  for (std::size_t i = 1; i < seqs->size(); ++i) {
+    if ((*seqs)[i] != (*seqs)[i - 1] + 1) {
+      return corruption(join_path(wal_dir_, format::segment_file_name((*seqs)[i])), 0,
+                        "segment " + std::to_string((*seqs)[i - 1] + 1) + " is missing");
     }
   }
+  return util::Status::ok();
+}
 
+util::Status Log::check_metadata(const format::SegmentHeader& header, const std::string& path,
+                                 bool first) {
+  if (!first) {
+    if (header.version == metadata_.format_version && header.cluster_id == metadata_.cluster_id &&
+        header.node_id == metadata_.node_id) {
+      return util::Status::ok();
+    }
+    return corruption(path, 0, "segment header metadata differs from the first segment's");
+  }
+  if (header.version != format::kFormatVersion) {
+    return {util::Code::kFailedPrecondition,
+            "wal: " + path + " has format version " + std::to_string(header.version) +
+                ", this build reads version " + std::to_string(format::kFormatVersion)};
+  }
+  metadata_ = Metadata{header.version, header.cluster_id, header.node_id};
+  if (!options_.cluster_id.empty() && options_.cluster_id != header.cluster_id) {
+    return {util::Code::kFailedPrecondition, "wal: data directory " + db_path_ +
+                                                 " belongs to cluster '" + header.cluster_id +
+                                                 "', not '" + options_.cluster_id + "'"};
+  }
+  if (!options_.node_id.empty() && options_.node_id != header.node_id) {
+    return {util::Code::kFailedPrecondition, "wal: data directory " + db_path_ +
+                                                 " belongs to node '" + header.node_id +
+                                                 "', not '" + options_.node_id + "'"};
+  }
+  return util::Status::ok();
+}
+
+util::Status Log::recover(Recovered* recovered) {
+  std::vector<std::uint64_t> seqs;
+  if (auto s = list_segments(&seqs); !s.is_ok()) return s;
+  if (seqs.empty()) return create_new(recovered);
   Replayer replay;
   ScanResult last_scan;
   for (std::size_t i = 0; i < seqs.size(); ++i) {
     const bool is_last = i + 1 == seqs.size();
     const std::string path = join_path(wal_dir_, format::segment_file_name(seqs[i]));
     std::unique_ptr<File> f;
-    if (auto s = fs_.open(path, is_last ? OpenMode::kReadWrite : OpenMode::kRead, &f); !s.is_ok())
-      return s;
+    const OpenMode mode = is_last ? OpenMode::kReadWrite : OpenMode::kRead;
+    if (auto s = fs_.open(path, mode, &f); !s.is_ok()) return s;
     std::string buf;
     if (auto s = read_whole_file(*f, &buf); !s.is_ok()) return s;
     format::SegmentHeader header;
-    ScanResult scan;
-    if (auto s = scan_segment(path, buf, seqs[i], is_last, &header, &replay, &scan); !s.is_ok())
+    std::size_t header_bytes = 0;
+    if (auto s = read_segment_header(path, buf, seqs[i], &header, &header_bytes); !s.is_ok()) {
       return s;
-    if (i == 0) {
-      if (header.version != format::kFormatVersion) {
-        return {util::Code::kFailedPrecondition,
-                "wal: " + path + " has format version " + std::to_string(header.version) +
-                    ", this build reads version " + std::to_string(format::kFormatVersion)};
-      }
-      metadata_ = Metadata{header.version, header.cluster_id, header.node_id};
-      if (!options_.cluster_id.empty() && options_.cluster_id != header.cluster_id) {
-        return {util::Code::kFailedPrecondition, "wal: data directory " + db_path_ +
-                                                     " belongs to cluster '" + header.cluster_id +
-                                                     "', not '" + options_.cluster_id + "'"};
-      }
-      if (!options_.node_id.empty() && options_.node_id != header.node_id) {
-        return {util::Code::kFailedPrecondition, "wal: data directory " + db_path_ +
-                                                     " belongs to node '" + header.node_id +
-                                                     "', not '" + options_.node_id + "'"};
-      }
-    } else if (header.version != metadata_.format_version ||
-               header.cluster_id != metadata_.cluster_id || header.node_id != metadata_.node_id) {
-      return corruption(path, 0, "segment header metadata differs from the first segment's");
+    }
+    if (auto s = check_metadata(header, path, i == 0); !s.is_ok()) return s;
+    ScanResult scan;
+    if (auto s = scan_records(path, buf, header_bytes, is_last, &replay, &scan); !s.is_ok()) {
+      return s;
     }
     segments_.push_back({seqs[i], path, replay.take_segment_max_index()});
     if (is_last) {
@@ -345,13 +378,11 @@ util::Status Log::recover(Recovered* recovered) {
     return corruption(segments_.front().path, 0, "no state record in the log");
   }
   if (auto s = replay.finish(); !s.is_ok()) return s;
-
   hard_state_ = replay.hard_state_;
   marker_ = replay.marker_;
-  last_index_ = replay.last_index();
+  last_index_ = std::max(replay.last_index(), marker_.index);
   term_runs_.clear();
   note_entries(replay.entries_);
-  last_index_ = std::max(last_index_, marker_.index);
   recovered->hard_state = hard_state_;
   recovered->snapshot = marker_;
   recovered->entries = std::move(replay.entries_);

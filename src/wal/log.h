@@ -88,7 +88,10 @@ class Log {
   // Appends one batch with one write call: `hard_state` (may be null; not
   // written if equal to the last one) and `entries` (may be empty). If the
   // first entry's index is <= last_index(), the log from that index on is
-  // replaced. Not durable until sync().
+  // replaced. Not durable until sync(). Call sync() before the next save():
+  // recovery forgives damage only in the records written since the last
+  // sync, and a crash with two unsynced saves could keep the second without
+  // the first, which then looks like corruption.
   // Requires: the encoded batch under format::kRecordPayloadBytesMax (the
   // node limits entry and batch sizes); entries contiguous with non-decreasing terms; first index
   // in (snapshot().index, last_index() + 1]; the first term >= the term of the entry before it;
@@ -133,6 +136,11 @@ class Log {
   Log(FileSystem& fs, std::string db_path, const Options& options);
 
   util::Status recover(Recovered* recovered);
+  // The sequence numbers of the .wal files, ascending and contiguous;
+  // deletes .tmp files.
+  util::Status list_segments(std::vector<std::uint64_t>* seqs);
+  util::Status check_metadata(const format::SegmentHeader& header, const std::string& path,
+                              bool first);
   util::Status create_new(Recovered* recovered);
   util::Status open_active_after_recovery(std::uint64_t valid_bytes, bool has_state, bool torn);
   util::Status write_record_bytes(const std::string& bytes, raft::Index max_index);
