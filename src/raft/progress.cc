@@ -182,11 +182,11 @@ void ProgressTracker::reset_all(Index next_index) {
   }
 }
 
-Index ProgressTracker::committed_index() const {
+Index ProgressTracker::committed_index(NodeId not_counted) const {
   if (conf_.voters.empty()) return 0;
   std::vector<Index> matches;
   matches.reserve(conf_.voters.size());
-  for (NodeId id : conf_.voters) matches.push_back(progress_.at(id).match);
+  for (NodeId id : conf_.voters) matches.push_back(id == not_counted ? 0 : progress_.at(id).match);
   std::sort(matches.begin(), matches.end(), std::greater<>());
   // The (n/2+1)-th largest match is held by a majority.
   return matches[matches.size() / 2];

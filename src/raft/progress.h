@@ -103,8 +103,9 @@ class ProgressTracker {
   // Resets every progress for a new leader (§5.3: next = leader's last + 1).
   void reset_all(Index next_index);
 
-  // Highest index replicated (match) on a majority of voters.
-  Index committed_index() const;
+  // Highest index replicated (match) on a majority of voters. A voter
+  // named `not_counted` counts as holding nothing (a leader removing itself).
+  Index committed_index(NodeId not_counted = kNoNode) const;
   // CheckQuorum (thesis §6.2): a majority of voters were recently active.
   bool quorum_active() const;
   // Votes: record and tally (§5.2).

@@ -109,6 +109,7 @@ void Raft::reset(Term term) {
   tracker_.reset_votes();
   tracker_.reset_all(log_.last_index() + 1);
   pending_conf_index_ = 0;
+  removing_self_ = false;
   pending_reads_.clear();
   reads_before_commit_.clear();
 }
@@ -153,6 +154,18 @@ void Raft::become_leader() {
   // The 2015 fix: no configuration change until an entry of this term is
   // committed and applied (every earlier one is then resolved).
   pending_conf_index_ = config_.canaries.skip_conf_change_fix ? 0 : log_.last_index();
+  // A change removing us may already sit uncommitted in the log.
+  removing_self_ = false;
+  auto tail = log_.slice(log_.applied() + 1, log_.last_index() + 1,
+                         std::numeric_limits<std::uint64_t>::max());
+  DKV_ASSERT(tail.has_value());
+  for (const Entry& e : *tail) removing_self_ = removing_self_ || removes_self(e);
+}
+
+bool Raft::removes_self(const Entry& e) const {
+  if (e.type != EntryType::kConfChange) return false;
+  const auto cc = ConfChange::decode(e.data);
+  return cc && cc->type == ConfChangeType::kRemoveNode && cc->node_id == id_;
 }
 
 // ---- Ticks ----------------------------------------------------------------
@@ -488,7 +501,11 @@ util::Status Raft::propose(const Message& m) {
       if (pending_conf_index_ > log_.applied()) {
         return {util::Code::kFailedPrecondition, "a configuration change is pending"};
       }
+      if (removes_self(e) && tracker_.is_single_voter(id_)) {
+        return {util::Code::kFailedPrecondition, "cannot remove the last voter"};
+      }
       pending_conf_index_ = next;
+      removing_self_ = removing_self_ || removes_self(e);
     }
     ++next;
   }
@@ -588,7 +605,7 @@ void Raft::update_self_progress() {
 
 bool Raft::maybe_commit() {
   DKV_ASSERT(state_ == StateType::kLeader);
-  const Index quorum_index = tracker_.committed_index();
+  const Index quorum_index = tracker_.committed_index(removing_self_ ? id_ : kNoNode);
   if (config_.canaries.commit_old_term_by_counting) {
     if (quorum_index <= log_.committed()) return false;
     log_.commit_to(quorum_index);  // Canary: ignores Figure 8.

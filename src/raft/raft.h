@@ -184,6 +184,7 @@ class Raft {
   bool maybe_commit();
   void update_self_progress();
   bool committed_entry_in_current_term() const;
+  bool removes_self(const Entry& e) const;
 
   // ReadIndex (thesis §6.4).
   void read_index(const Message& m);
@@ -218,6 +219,11 @@ class Raft {
   // Leader: index of the latest conf change entry; another may be proposed
   // only once applied >= pending_conf_index_ (one change at a time).
   Index pending_conf_index_ = 0;
+  // Leader: its log holds a not yet applied change removing itself. From
+  // then on it commits without counting its own copy (thesis §4.2.2), so
+  // the change and everything after it reach a majority of the new
+  // configuration before it steps down.
+  bool removing_self_ = false;
   // Leader: ReadIndex requests awaiting their heartbeat quorum, in order.
   std::deque<ReadRequest> pending_reads_;
   // Leader: ReadIndex requests received before an entry of this term committed.

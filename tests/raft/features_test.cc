@@ -205,8 +205,18 @@ TEST(Membership, LearnerReceivesLogNeverCampaignsAndCanBePromoted) {
 TEST(Membership, RemovedLeaderStepsDownAndOthersContinue) {
   TestCluster c(3);
   c.elect(1);
+  c.isolate(3);
   ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 1)).is_ok());
+  const Index removal = c[1].raft().log().last_index();
   c.stabilize();
+  // Thesis §4.2.2: the leader does not count itself for the change that
+  // removes it; 1 and 2 hold it, but only 2 of the new {2, 3} does.
+  EXPECT_EQ(c[1].raft().state(), StateType::kLeader);
+  EXPECT_LT(c[1].raft().log().committed(), removal);
+  c.heal();
+  c.tick(1);
+  c.stabilize();
+  EXPECT_GE(c[3].raft().log().committed(), removal);
   EXPECT_NE(c[1].raft().state(), StateType::kLeader);
   EXPECT_EQ(c[2].raft().tracker().conf_state().voters, (std::vector<NodeId>{2, 3}));
   c.isolate(1);
@@ -223,18 +233,29 @@ TEST(Membership, RemovedLeaderStepsDownAndOthersContinue) {
   EXPECT_EQ(c[3].applied.back().data, "after");
 }
 
+TEST(Membership, TheLastVoterCannotBeRemoved) {
+  TestCluster c(1);
+  c.elect(1);
+  c.stabilize();
+  EXPECT_EQ(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 1)).code(),
+            util::Code::kFailedPrecondition);
+}
+
 TEST(Membership, RemoveFollowerShrinksQuorum) {
   TestCluster c(3);
   c.elect(1);
   ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 3)).is_ok());
   c.stabilize();
-  c.isolate(3);
-  c.cut(1, 2);  // 1 alone must now be... no: quorum of {1,2} is 2.
-  c.heal();
+  EXPECT_EQ(c[1].raft().tracker().conf_state().voters, (std::vector<NodeId>{1, 2}));
+  // 3 is gone: {1, 2} commit on their own, and 2 is needed.
   c.isolate(3);
   ASSERT_TRUE(c[1].node->propose("y").is_ok());
   c.stabilize();
   EXPECT_EQ(c[2].applied.back().data, "y");
+  c.isolate(2);
+  ASSERT_TRUE(c[1].node->propose("z").is_ok());
+  c.stabilize();
+  EXPECT_EQ(c[1].applied.back().data, "y");  // "z" waits for 2.
 }
 
 }  // namespace
