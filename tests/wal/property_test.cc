@@ -1,6 +1,7 @@
 // Random property test: appends (with overwrites), hard states, syncs,
 // snapshot markers (matching, mismatching and past the end), compactions,
-// clean restarts and crashes (both crash modes), against the in-memory model
+// injected I/O errors (fatal: the log refuses further work and the node
+// crashes), clean restarts and crashes (both crash modes), against the model
 // of testing::ModelState. After a clean restart the log must give back
 // exactly what was written; after a crash, a state between the last one
 // reported durable and the last one written.
@@ -39,27 +40,50 @@ class ModelRun {
       if (dice < 45) {
         append();
       } else if (dice < 70) {
-        ASSERT_TRUE(log_->sync().is_ok());
-        h_.synced();
+        if (ok(log_->sync())) h_.synced();
       } else if (dice < 78) {
         marker();
       } else if (dice < 86) {
         release();
-      } else if (dice < 93) {
+      } else if (dice < 90) {
+        // An I/O error at one of the next few file operations.
+        const std::uint64_t at = fs_.op_count() + pick(0, 4);
+        fs_.set_fault_hook([at](MemFileSystem::Op, const std::string&, std::uint64_t n) {
+          return n == at ? util::internal_error("injected I/O error") : util::Status::ok();
+        });
+      } else if (dice < 95) {
+        fs_.set_fault_hook(nullptr);
         log_.reset();  // Process exit: written data stays in the page cache.
         reopen(false);
       } else {
-        log_.reset();
-        const auto mode = rng_() % 2 == 0 ? MemFileSystem::CrashMode::kLoseUnsynced
-                                          : MemFileSystem::CrashMode::kKeepRandomPrefix;
-        fs_.crash(mode, rng_());
-        reopen(true);
+        crash_and_reopen();
       }
     }
   }
 
  private:
   std::uint64_t pick(std::uint64_t lo, std::uint64_t hi) { return lo + rng_() % (hi - lo + 1); }
+
+  void crash_and_reopen() {
+    fs_.set_fault_hook(nullptr);
+    log_.reset();
+    const auto mode = rng_() % 2 == 0 ? MemFileSystem::CrashMode::kLoseUnsynced
+                                      : MemFileSystem::CrashMode::kKeepRandomPrefix;
+    fs_.crash(mode, rng_());
+    reopen(true);
+  }
+
+  // True if `s` is OK. An error can only be an injected one: then the log
+  // must refuse all further work, and the node stops (a crash, here).
+  bool ok(const util::Status& s) {
+    if (s.is_ok()) return true;
+    EXPECT_NE(s.message().find("injected I/O error"), std::string::npos) << s.to_string();
+    EXPECT_FALSE(log_->fatal_error().is_ok());
+    EXPECT_FALSE(log_->sync().is_ok());
+    ++errors_;
+    crash_and_reopen();
+    return false;
+  }
 
   void reopen(bool crashed) {
     Recovered rec;
@@ -97,7 +121,7 @@ class ModelRun {
     hs_.term = term;
     const auto es = make_entries(first, pick(0, 5), term, pick(0, 200));
     const raft::HardState hs = hs_;
-    ASSERT_TRUE(log_->save(with_hs ? &hs : nullptr, es).is_ok());
+    if (!ok(log_->save(with_hs ? &hs : nullptr, es))) return;
     h_.saved(with_hs ? &hs : nullptr, es);
     if (!with_hs) hs_ = h_.current().hard_state;  // Unsaved changes never happened.
   }
@@ -116,13 +140,12 @@ class ModelRun {
       return;
     }
     h_.marking(m);
-    ASSERT_TRUE(log_->save_snapshot_marker(m).is_ok());
-    h_.synced();
+    if (ok(log_->save_snapshot_marker(m))) h_.synced();
   }
 
   void release() {
     const raft::Index upto = pick(0, h_.current().marker.index + 1);
-    ASSERT_TRUE(log_->release_to(upto).is_ok());
+    (void)ok(log_->release_to(upto));
   }
 
   std::mt19937_64 rng_;
@@ -131,6 +154,9 @@ class ModelRun {
   std::unique_ptr<Log> log_;
   History h_;
   raft::HardState hs_;  // The next hard state to save.
+
+ public:
+  int errors_ = 0;  // Injected errors that hit the log.
 };
 
 TEST(WalProperty, RandomOperationsMatchTheModel) {
@@ -142,15 +168,21 @@ TEST(WalProperty, RandomOperationsMatchTheModel) {
     const std::uint64_t count = n != nullptr ? std::strtoull(n, nullptr, 10) : 16;
     for (std::uint64_t i = 0; i < count; ++i) seeds.push_back(1000 + i);
   }
+  int injected = 0;
   for (const std::uint64_t seed : seeds) {
     SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: DKV_WAL_SEED=" + std::to_string(seed) +
                  ")");
-    ModelRun(seed).go(400);
+    ModelRun run(seed);
+    run.go(400);
+    injected += run.errors_;
     if (HasFailure()) {
       std::fprintf(stderr, "WalProperty failed: seed=%llu\n",
                    static_cast<unsigned long long>(seed));
       return;
     }
+  }
+  if (seeds.size() > 10) {
+    EXPECT_GT(injected, 0);
   }
 }
 
