@@ -110,6 +110,7 @@ void Raft::reset(Term term) {
   tracker_.reset_all(log_.last_index() + 1);
   pending_conf_index_ = 0;
   removing_self_ = false;
+  uncommitted_bytes_ = 0;
   pending_reads_.clear();
   reads_before_commit_.clear();
 }
@@ -492,6 +493,12 @@ util::Status Raft::propose(const Message& m) {
   if (lead_transferee_ != kNoNode) {
     return util::unavailable("leadership transfer in progress");  // Thesis §3.10.
   }
+  std::uint64_t bytes = 0;
+  for (const Entry& e : m.entries) bytes += e.data.size();
+  if (config_.max_uncommitted_bytes > 0 && uncommitted_bytes_ > 0 &&
+      uncommitted_bytes_ + bytes > config_.max_uncommitted_bytes) {
+    return util::resource_exhausted("too many uncommitted bytes at the leader");
+  }
   Index next = log_.last_index() + 1;
   std::vector<Entry> ents = m.entries;
   for (Entry& e : ents) {
@@ -510,6 +517,7 @@ util::Status Raft::propose(const Message& m) {
     ++next;
   }
   append_entries(std::move(ents));
+  uncommitted_bytes_ += bytes;
   pending_bcast_ = true;  // Sent by flush_appends(), batched.
   return {};
 }
@@ -606,14 +614,29 @@ void Raft::update_self_progress() {
 bool Raft::maybe_commit() {
   DKV_ASSERT(state_ == StateType::kLeader);
   const Index quorum_index = tracker_.committed_index(removing_self_ ? id_ : kNoNode);
+  const Index committed_before = log_.committed();
   if (config_.canaries.commit_old_term_by_counting) {
     if (quorum_index <= log_.committed()) return false;
     log_.commit_to(quorum_index);  // Canary: ignores Figure 8.
   } else if (!log_.maybe_commit(quorum_index, term_)) {
     return false;
   }
+  reduce_uncommitted(committed_before);
   release_pending_reads();
   return true;
+}
+
+void Raft::reduce_uncommitted(Index committed_before) {
+  if (uncommitted_bytes_ == 0) return;
+  auto ents = log_.slice(committed_before + 1, log_.committed() + 1,
+                         std::numeric_limits<std::uint64_t>::max());
+  if (!ents) {
+    uncommitted_bytes_ = 0;
+    return;
+  }
+  for (const Entry& e : *ents) {
+    uncommitted_bytes_ -= std::min<std::uint64_t>(uncommitted_bytes_, e.data.size());
+  }
 }
 
 bool Raft::committed_entry_in_current_term() const {

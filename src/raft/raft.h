@@ -44,6 +44,10 @@ struct TestCanaries {
   bool skip_conf_change_fix = false;
 };
 
+// Timing is in ticks; the node maps them to wall time. Suggested: one tick
+// per DKV_HEARTBEAT_MS (100 ms), election_ticks = DKV_ELECTION_MS / tick
+// (1000 ms -> 10): a dead leader is replaced within 1-2 s (timeout random in
+// [1 s, 2 s), plus a PreVote and a vote round trip) on a LAN.
 struct Config {
   NodeId id = kNoNode;  // This node; must be non-zero.
   // A follower that hears no leader for a random [election_ticks,
@@ -59,8 +63,14 @@ struct Config {
   // Last applied index the state machine already holds (restart).
   Index applied = 0;
   // Upper bound on the entries' bytes in one MsgApp (the transport's limit
-  // minus headroom); at least one entry is always sent.
+  // minus headroom). At least one entry is always sent, so the node must
+  // bound a single entry (key + value) below this; snapshots (MsgSnap) are
+  // not bounded by it and are streamed by the transport.
   std::uint64_t max_msg_bytes = 1 << 20;
+  // Leader: refuse proposals (RESOURCE_EXHAUSTED) while the uncommitted tail
+  // of its log exceeds this many bytes (0 = unlimited), so a leader cut off
+  // from its followers does not grow its log without bound.
+  std::uint64_t max_uncommitted_bytes = 0;
   // Upper bound on committed entries' bytes handed out in one Ready.
   std::uint64_t max_committed_bytes_per_ready = 64 << 20;
   // In-flight MsgApp window per follower (kReplicate), by count and bytes
@@ -182,6 +192,7 @@ class Raft {
   void send_heartbeat(NodeId to, const std::string& context);
   void send_timeout_now(NodeId to);
   bool maybe_commit();
+  void reduce_uncommitted(Index committed_before);
   void update_self_progress();
   bool committed_entry_in_current_term() const;
   bool removes_self(const Entry& e) const;
@@ -224,6 +235,9 @@ class Raft {
   // the change and everything after it reach a majority of the new
   // configuration before it steps down.
   bool removing_self_ = false;
+  // Leader: bytes of entries above the commit index that it proposed or
+  // inherited (only counted from its own term's proposals; see propose()).
+  std::uint64_t uncommitted_bytes_ = 0;
   // Leader: ReadIndex requests awaiting their heartbeat quorum, in order.
   std::deque<ReadRequest> pending_reads_;
   // Leader: ReadIndex requests received before an entry of this term committed.

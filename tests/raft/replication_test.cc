@@ -222,3 +222,45 @@ TEST(FlowControl, InflightWindowLimitsUnackedAppends) {
 
 }  // namespace
 }  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+TEST(FlowControl, InflightBytesLimitPausesAFollower) {
+  const std::string payload(100, 'v');
+  const std::uint64_t one = entry_size_bytes(Entry{.data = payload});
+  TestCluster c(3, [one](Config& cfg) {
+    cfg.max_msg_bytes = one;  // One entry per append.
+    cfg.max_inflight_bytes = 3 * one;
+  });
+  c.elect(1);
+  c.cut(2, 1);  // 2 never acknowledges.
+  c.history.clear();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c[1].node->propose(payload).is_ok());
+  c.stabilize();
+  int apps_to_2 = 0;
+  for (const Message& m : c.history) {
+    if (m.type == MessageType::kApp && m.to == 2 && !m.entries.empty()) ++apps_to_2;
+  }
+  EXPECT_EQ(apps_to_2, 3);
+}
+
+TEST(FlowControl, LeaderRefusesProposalsBeyondUncommittedBytes) {
+  TestCluster c(3, [](Config& cfg) { cfg.max_uncommitted_bytes = 250; });
+  c.elect(1);
+  const Index committed = c[1].raft().log().committed();
+  c.isolate(1);  // Nothing can commit.
+  const std::string payload(100, 'v');
+  EXPECT_TRUE(c[1].node->propose(payload).is_ok());
+  EXPECT_TRUE(c[1].node->propose(payload).is_ok());
+  c.stabilize();  // The appends are lost.
+  EXPECT_EQ(c[1].node->propose(payload).code(), util::Code::kResourceExhausted);
+  c.heal();
+  c.tick(1);  // A heartbeat round finds the followers behind and catches them up.
+  c.stabilize();
+  EXPECT_EQ(c[1].raft().log().committed(), committed + 2);
+  EXPECT_TRUE(c[1].node->propose(payload).is_ok());  // Committed: room again.
+}
+
+}  // namespace
+}  // namespace dkv::raft
