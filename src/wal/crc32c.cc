@@ -1,3 +1,4 @@
+// CRC32C implementations (see crc32c.h): SSE4.2 and slicing-by-8.
 #include "wal/crc32c.h"
 
 #include <array>

@@ -1,3 +1,4 @@
+// Path and directory helpers over any FileSystem (see file.h).
 #include "wal/file.h"
 
 namespace dkv::wal {

@@ -1,3 +1,4 @@
+// Byte layout of WAL and snapshot records (spec in format.h). Pure code.
 #include "wal/format.h"
 
 #include <algorithm>

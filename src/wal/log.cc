@@ -1,3 +1,6 @@
+// wal::Log (see log.h): writing batches and markers, switching and
+// preallocating segments, compaction, and recovery (Replayer checks every
+// record read back against the rules save() asserted on the way out).
 #include "wal/log.h"
 
 #include <algorithm>

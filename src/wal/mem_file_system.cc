@@ -1,3 +1,5 @@
+// MemFileSystem (see mem_file_system.h): inodes with durable and pending
+// contents, directories with durable and pending entries, crash replay.
 #include "wal/mem_file_system.h"
 
 #include <algorithm>

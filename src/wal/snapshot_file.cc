@@ -1,3 +1,4 @@
+// Snapshot file writer, reader and directory helpers (see snapshot_file.h).
 #include "wal/snapshot_file.h"
 
 #include <algorithm>
