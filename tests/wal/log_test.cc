@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -268,6 +270,36 @@ TEST(Log, PosixLockRefusesASecondOpenAndRoundTrips) {
     EXPECT_EQ(rec.entries, make_entries(1, 200, 1, 50));
     EXPECT_EQ(rec.hard_state, (raft::HardState{1, 1, 0}));
   }
+  std::filesystem::remove_all(tmpl);
+}
+
+// A second process on the same data directory is refused while the first
+// holds it, and gets it once the first is gone.
+TEST(Log, PosixLockRefusesASecondProcess) {
+  char tmpl[] = "/tmp/dkv-wal-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string db = tmpl;
+  Options o;
+  o.segment_size_bytes = 4096;
+  auto child_open = [&] {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      std::unique_ptr<Log> log;
+      Recovered rec;
+      const util::Status s = Log::open(db, o, &log, &rec);
+      ::_exit(s.is_ok() ? 0 : s.code() == util::Code::kUnavailable ? 3 : 4);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  {
+    std::unique_ptr<Log> log;
+    Recovered rec;
+    ASSERT_TRUE(Log::open(db, o, &log, &rec).is_ok());
+    EXPECT_EQ(child_open(), 3);
+  }
+  EXPECT_EQ(child_open(), 0);
   std::filesystem::remove_all(tmpl);
 }
 

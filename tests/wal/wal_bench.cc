@@ -1,7 +1,8 @@
 // Google Benchmark of the WAL on the real file system (a temporary directory
 // under $DKV_BENCH_DIR, default /tmp): save()+sync() per Ready with 1, 16 and
 // 256 entries of 256 bytes, against a bare pwrite+fdatasync loop on the same
-// disk; recovery time of a larger log; CRC32C throughput. Not a test: no
+// disk; recovery time of a larger log; snapshot file write and read
+// throughput; CRC32C throughput. Not a test: no
 // assertions on speed.
 //   ./wal_bench [--benchmark_filter=...]   DKV_BENCH_RECOVER_MIB=1024 for 1 GiB.
 #include <benchmark/benchmark.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -16,6 +18,7 @@
 
 #include "wal/crc32c.h"
 #include "wal/log.h"
+#include "wal/snapshot_file.h"
 
 namespace dkv::wal {
 namespace {
@@ -156,6 +159,46 @@ void BM_Recover(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_Recover)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// Writing (append + finish: fdatasync, rename, fsync dir) and reading back
+// (every chunk verified) a snapshot file of range(0) MiB, in 64 KiB pieces.
+void BM_SnapshotWriteRead(benchmark::State& state) {
+  const std::uint64_t bytes = static_cast<std::uint64_t>(state.range(0)) << 20;
+  const std::string dir = make_temp_dir();
+  const std::string piece(64 << 10, 's');
+  double write_s = 0;
+  double read_s = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::unique_ptr<SnapshotWriter> w;
+    check(SnapshotWriter::create(posix_file_system(), dir, {{1000, 3}, "members"}, &w));
+    for (std::uint64_t done = 0; done < bytes; done += piece.size()) check(w->append(piece));
+    check(w->finish());
+    const auto t1 = std::chrono::steady_clock::now();
+    std::unique_ptr<SnapshotReader> r;
+    check(SnapshotReader::open(posix_file_system(), w->path(), &r));
+    std::string chunk;
+    bool done = false;
+    std::uint64_t got = 0;
+    while (!done) {
+      check(r->next(&chunk, &done));
+      got += chunk.size();
+    }
+    if (got != bytes) std::abort();
+    const auto t2 = std::chrono::steady_clock::now();
+    write_s += std::chrono::duration<double>(t1 - t0).count();
+    read_s += std::chrono::duration<double>(t2 - t1).count();
+  }
+  const double mib = static_cast<double>(bytes >> 20) * static_cast<double>(state.iterations());
+  state.counters["write_MiB_per_s"] = mib / write_s;
+  state.counters["read_MiB_per_s"] = mib / read_s;
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_SnapshotWriteRead)
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 void BM_Crc32c(benchmark::State& state) {
   const std::string buf(static_cast<std::size_t>(state.range(1)), 'x');
