@@ -104,12 +104,12 @@ util::Status check_client_metadata(const Inbound& in, grpc::CallbackServerContex
   if (!cluster.has_value() || !sender.has_value()) {
     return {util::Code::kFailedPrecondition, "missing dkv-cluster-id or dkv-from metadata"};
   }
+  *from = *sender;  // For the refusal's log line too.
   if (*cluster != in.cluster_id) {
     return {util::Code::kFailedPrecondition, "cluster id " + std::to_string(*cluster) +
                                                  " is not this node's " +
                                                  std::to_string(in.cluster_id)};
   }
-  *from = *sender;
   return util::Status::ok();
 }
 
@@ -578,7 +578,10 @@ class Peer {
     } else if (peer_id.has_value()) {
       spdlog::error("transport: {} answers as node {}, expected node {}", address_, *peer_id, id_);
     }
-    ctx.TryCancel();  // Finish() waits for the peer otherwise; a broken call keeps its status.
+    // A live call that we leave must be cancelled, or Finish() waits for the
+    // peer. A refused or failed call has ended already (no initial metadata,
+    // or a broken write) and keeps its status for Finish().
+    if (!accepted && !ctx.GetServerInitialMetadata().empty()) ctx.TryCancel();
     const grpc::Status status = writer->Finish();
     unregister_ctx(&stream_ctx_);
     go_down(accepted, failures, status);

@@ -1,0 +1,514 @@
+// Transports of a few nodes in one process, each with its own gRPC server on
+// an ephemeral 127.0.0.1 port: ordered delivery per peer, reconnection after
+// a peer comes up, snapshots in chunks, bounded queues that drop instead of
+// blocking, and refusal of another cluster. Every wait is on a condition
+// with a timeout; nothing sleeps to synchronise.
+#include "transport/transport.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dkv/raftpb/raft.grpc.pb.h"
+
+namespace dkv::transport {
+namespace {
+
+using namespace std::chrono_literals;
+using raft::MessageType;
+using raft::NodeId;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::seconds kWait = 15s;  // Generous bound for a loaded 2-core box.
+
+raft::Message app(NodeId from, NodeId to, std::uint64_t seq, std::size_t payload_bytes = 0) {
+  raft::Message m;
+  m.type = MessageType::kApp;
+  m.from = from;
+  m.to = to;
+  m.term = 1;
+  m.index = seq;
+  if (payload_bytes > 0) {
+    m.entries.push_back({.term = 1, .index = seq + 1, .data = std::string(payload_bytes, 'x')});
+  }
+  return m;
+}
+
+// One node: a Transport, its own gRPC server, and what the callbacks saw.
+class TestNode {
+ public:
+  explicit TestNode(NodeId id, std::uint64_t cluster_id = 1, TransportOptions o = {}) : id_(id) {
+    o.cluster_id = cluster_id;
+    o.local_id = id;
+    TransportCallbacks cb;
+    cb.on_message = [this](raft::Message m) {
+      std::lock_guard lk(mu_);
+      received_.push_back(std::move(m));
+      cv_.notify_all();
+    };
+    cb.on_unreachable = [this](NodeId peer) {
+      std::lock_guard lk(mu_);
+      ++unreachable_[peer];
+      cv_.notify_all();
+    };
+    cb.on_snapshot_status = [this](NodeId peer, bool ok) {
+      std::lock_guard lk(mu_);
+      snapshot_status_.emplace_back(peer, ok);
+      cv_.notify_all();
+    };
+    transport_ = std::make_unique<Transport>(o, std::move(cb));
+  }
+
+  ~TestNode() {
+    stop_server();
+    transport_.reset();
+  }
+
+  // Serves on 127.0.0.1:`port` (0: an ephemeral port). False if it cannot bind.
+  bool start_server(int port = 0) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
+                             &port_);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.RegisterService(transport_->service());
+    Transport::configure_server(builder);
+    server_ = builder.BuildAndStart();
+    return server_ != nullptr && port_ != 0;
+  }
+
+  void stop_server() {
+    if (!server_) return;
+    server_->Shutdown(std::chrono::system_clock::now());  // Cancel streams now.
+    server_->Wait();
+    server_.reset();
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  NodeId id() const { return id_; }
+  Transport& transport() { return *transport_; }
+
+  // Waits until pred() (called under the lock) holds; false on timeout.
+  template <typename Pred>
+  bool wait(Pred pred, std::chrono::milliseconds timeout = kWait) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [&] { return pred(); });
+  }
+
+  std::size_t received_count() {
+    std::lock_guard lk(mu_);
+    return received_.size();
+  }
+  std::vector<raft::Message> received() {
+    std::lock_guard lk(mu_);
+    return received_;
+  }
+  void clear_received() {
+    std::lock_guard lk(mu_);
+    received_.clear();
+  }
+  int unreachable_count(NodeId peer) {
+    std::lock_guard lk(mu_);
+    return unreachable_[peer];
+  }
+
+  // Read under the lock, inside wait() predicates.
+  std::vector<raft::Message> received_;
+  std::map<NodeId, int> unreachable_;
+  std::vector<std::pair<NodeId, bool>> snapshot_status_;
+
+ private:
+  const NodeId id_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+// Polls a condition no callback signals (transport counters), bounded.
+template <typename Pred>
+bool eventually(Pred pred) {
+  const auto deadline = Clock::now() + kWait;
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// Both nodes know each other.
+void connect(TestNode& a, TestNode& b) {
+  a.transport().add_peer(b.id(), b.address());
+  b.transport().add_peer(a.id(), a.address());
+}
+
+TransportOptions large_queues() {
+  TransportOptions o;
+  o.queue_msgs_max = 1 << 20;
+  o.queue_bytes_max = std::uint64_t{1} << 30;
+  return o;
+}
+
+TEST(TransportTest, ManyMessagesArriveInOrderPerPeer) {
+  constexpr std::uint64_t kPerPair = 20000;
+  std::vector<std::unique_ptr<TestNode>> nodes;
+  for (NodeId id = 1; id <= 3; ++id) {
+    nodes.push_back(std::make_unique<TestNode>(id, 1, large_queues()));
+    ASSERT_TRUE(nodes.back()->start_server());
+  }
+  for (int i = 0; i < 3; ++i) {
+    for (int j = i + 1; j < 3; ++j) connect(*nodes[i], *nodes[j]);
+  }
+  // Each node sends kPerPair messages to each other node, 50 per send() call
+  // interleaved across destinations, as a raft loop would.
+  for (std::uint64_t seq = 1; seq <= kPerPair; seq += 25) {
+    for (auto& from : nodes) {
+      std::vector<raft::Message> batch;
+      for (std::uint64_t s = seq; s < seq + 25 && s <= kPerPair; ++s) {
+        for (auto& to : nodes) {
+          if (to->id() != from->id()) batch.push_back(app(from->id(), to->id(), s, 32));
+        }
+      }
+      from->transport().send(std::move(batch));
+    }
+  }
+  for (auto& n : nodes) {
+    ASSERT_TRUE(n->wait([&] { return n->received_.size() == 2 * kPerPair; }))
+        << "node " << n->id() << " got " << n->received_count();
+    std::map<NodeId, std::uint64_t> last;
+    for (const raft::Message& m : n->received()) {
+      ASSERT_EQ(m.to, n->id());
+      ASSERT_EQ(m.index, last[m.from] + 1) << "from " << m.from;
+      ASSERT_EQ(m.entries.size(), 1u);
+      last[m.from] = m.index;
+    }
+    for (auto& other : nodes) {
+      if (other->id() == n->id()) continue;
+      EXPECT_EQ(last[other->id()], kPerPair);
+      const auto stats = other->transport().peer_stats(n->id());
+      ASSERT_TRUE(stats.has_value());
+      EXPECT_EQ(stats->sent_msgs, kPerPair);
+      EXPECT_EQ(stats->dropped_msgs, 0u);
+      EXPECT_TRUE(stats->connected);
+    }
+  }
+}
+
+// Not a speed assertion: prints messages/s from one transport to another.
+TEST(TransportTest, ThroughputBetweenTwoTransports) {
+  TestNode a(1, 1, large_queues());
+  TestNode b(2, 1, large_queues());
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  // Warm up: the first message waits for the connection.
+  a.transport().send({app(1, 2, 0)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  for (std::size_t payload : {0, 256, 4096}) {
+    const std::uint64_t n = payload >= 4096 ? 50000 : 200000;
+    const std::size_t before = b.received_count();
+    const auto start = Clock::now();
+    for (std::uint64_t seq = 1; seq <= n; seq += 64) {
+      std::vector<raft::Message> batch;
+      for (std::uint64_t s = seq; s < seq + 64 && s <= n; ++s)
+        batch.push_back(app(1, 2, s, payload));
+      a.transport().send(std::move(batch));
+    }
+    ASSERT_TRUE(b.wait([&] { return b.received_.size() == before + n; }));
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf(
+        "transport throughput: %llu msgs with %zu-byte entries in %.3f s: %.0f msgs/s, %.1f "
+        "MiB/s\n",
+        static_cast<unsigned long long>(n), payload, secs, n / secs,
+        n * static_cast<double>(payload) / secs / (1 << 20));
+  }
+}
+
+TEST(TransportTest, PeerDownThenUpReconnects) {
+  TestNode a(1);
+  ASSERT_TRUE(a.start_server());
+  // Learn a free port for b, then close it: b is down at first.
+  int b_port = 0;
+  {
+    TestNode probe(2);
+    ASSERT_TRUE(probe.start_server());
+    b_port = probe.port();
+  }
+  a.transport().add_peer(2, "127.0.0.1:" + std::to_string(b_port));
+  std::uint64_t seq = 0;
+  a.transport().send({app(1, 2, ++seq)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 0; }));
+  // While down, sends drop and keep reporting.
+  a.transport().send({app(1, 2, ++seq)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 1; }));
+  EXPECT_FALSE(a.transport().peer_stats(2)->connected);
+
+  TestNode b(2);
+  ASSERT_TRUE(b.start_server(b_port));
+  b.transport().add_peer(1, a.address());
+  // Keep sending, as Raft's heartbeats would, until one gets through.
+  const auto deadline = Clock::now() + kWait;
+  while (b.received_count() == 0 && Clock::now() < deadline) {
+    a.transport().send({app(1, 2, ++seq)});
+    b.wait([&] { return !b.received_.empty(); }, 20ms);
+  }
+  ASSERT_GT(b.received_count(), 0u);
+  // Now the stream is up: a burst arrives whole and in order.
+  const std::uint64_t first = seq + 1;
+  for (int i = 0; i < 100; ++i) a.transport().send({app(1, 2, ++seq)});
+  ASSERT_TRUE(b.wait([&] { return !b.received_.empty() && b.received_.back().index == seq; }));
+  std::uint64_t prev = 0;
+  for (const raft::Message& m : b.received()) {
+    EXPECT_GT(m.index, prev);
+    prev = m.index;
+  }
+  std::uint64_t burst = 0;
+  for (const raft::Message& m : b.received()) burst += m.index >= first;
+  EXPECT_EQ(burst, 100u);
+  EXPECT_TRUE(a.transport().peer_stats(2)->connected);
+  // And back the other way.
+  b.transport().send({app(2, 1, 7)});
+  ASSERT_TRUE(a.wait([&] { return a.received_.size() == 1; }));
+
+  // b goes down again: a notices and reports.
+  const int before = a.unreachable_count(2);
+  b.stop_server();
+  while (a.unreachable_count(2) == before && Clock::now() < deadline + kWait) {
+    a.transport().send({app(1, 2, ++seq)});
+    a.wait([&] { return a.unreachable_[2] > before; }, 20ms);
+  }
+  EXPECT_GT(a.unreachable_count(2), before);
+}
+
+raft::Message snapshot_message(NodeId from, NodeId to, std::size_t bytes) {
+  raft::Message m;
+  m.type = MessageType::kSnap;
+  m.from = from;
+  m.to = to;
+  m.term = 3;
+  raft::Snapshot s;
+  s.metadata.index = 1000;
+  s.metadata.term = 2;
+  s.metadata.conf_state.voters = {1, 2, 3};
+  s.data.resize(bytes);
+  std::mt19937_64 rng(42);
+  for (char& c : s.data) c = static_cast<char>(rng());
+  m.snapshot = std::move(s);
+  return m;
+}
+
+TEST(TransportTest, SnapshotArrivesIntactInChunks) {
+  TransportOptions o;
+  o.snapshot_chunk_bytes = 256 * 1024;
+  TestNode a(1, 1, o);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  const std::size_t sizes[] = {5 * 1024 * 1024 + 123, 0};
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    const raft::Message snap = snapshot_message(1, 2, sizes[i]);
+    a.transport().send({snap});
+    // Heartbeats keep flowing beside it on the message stream.
+    a.transport().send({app(1, 2, 1)});
+    ASSERT_TRUE(b.wait([&] {
+      for (const raft::Message& m : b.received_) {
+        if (m.type == MessageType::kSnap) return true;
+      }
+      return false;
+    }));
+    ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == i + 1; }));
+    EXPECT_EQ(a.snapshot_status_[i], std::make_pair(NodeId{2}, true));
+    std::vector<raft::Message> got = b.received();
+    for (const raft::Message& m : got) {
+      if (m.type == MessageType::kSnap) {
+        EXPECT_TRUE(m == snap) << "snapshot " << i << " differs";
+      }
+    }
+    ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2; }));
+    b.clear_received();
+  }
+  EXPECT_EQ(a.transport().peer_stats(2)->snapshots_sent, 2u);
+}
+
+TEST(TransportTest, SnapshotToADownPeerReportsFailure) {
+  TestNode a(1);
+  int port = 0;
+  {
+    TestNode probe(2);
+    ASSERT_TRUE(probe.start_server());
+    port = probe.port();
+  }
+  a.transport().add_peer(2, "127.0.0.1:" + std::to_string(port));
+  a.transport().send({snapshot_message(1, 2, 1000)});
+  ASSERT_TRUE(a.wait([&] { return !a.snapshot_status_.empty(); }));
+  EXPECT_EQ(a.snapshot_status_[0], std::make_pair(NodeId{2}, false));
+}
+
+// A peer that accepts Send streams as node `id` would and then never reads
+// them: the sender's writes stall on HTTP/2 flow control, as with a peer
+// that is overloaded or stopped (SIGSTOP) while its kernel still answers.
+class StalledPeer final : public raftpb::Raft::CallbackService {
+ public:
+  explicit StalledPeer(NodeId id) : id_(id) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(this);
+    Transport::configure_server(builder);
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(port_, 0);
+  }
+  ~StalledPeer() override {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  grpc::ServerReadReactor<raftpb::MessageBatch>* Send(grpc::CallbackServerContext* ctx,
+                                                      raftpb::SendResponse*) override {
+    return new Stall(ctx, id_);
+  }
+
+ private:
+  class Stall final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
+   public:
+    Stall(grpc::CallbackServerContext* ctx, NodeId id) {
+      ctx->AddInitialMetadata("dkv-node-id", std::to_string(id));
+      StartSendInitialMetadata();  // Accepted; no StartRead, ever.
+    }
+    void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+    void OnDone() override { delete this; }
+  };
+
+  const NodeId id_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST(TransportTest, FullQueueDropsInsteadOfBlocking) {
+  TransportOptions o;
+  o.queue_msgs_max = 64;
+  o.queue_bytes_max = 1 << 20;
+  TestNode a(1, 1, o);
+  TestNode c(3);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(c.start_server());
+  StalledPeer stalled(2);
+  a.transport().add_peer(2, stalled.address());
+  connect(a, c);
+  // Wait until the stalled stream is up, so that drops come from the full
+  // queue and not from a peer known to be down.
+  ASSERT_TRUE(eventually([&] { return a.transport().peer_stats(2)->connected; }));
+  // 2000 messages of 4 KiB to the stuck peer, interleaved with messages to a
+  // healthy one: every send() returns, the stuck peer's queue stays bounded.
+  for (std::uint64_t seq = 1; seq <= 2000; ++seq) {
+    a.transport().send({app(1, 2, seq, 4096), app(1, 3, seq)});
+  }
+  const auto stats = a.transport().peer_stats(2);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_LE(stats->queued_msgs, 64u);
+  EXPECT_LE(stats->queued_bytes, std::uint64_t{1} << 20);
+  EXPECT_GT(stats->dropped_msgs, 0u);
+  EXPECT_TRUE(stats->connected);  // Stalled, not broken: keepalive pings are answered.
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 0; }));
+  // The stuck peer does not hold up the healthy one: its queue drains (it
+  // may have dropped too, the loop outpaces any stream) and a new message
+  // gets through.
+  ASSERT_TRUE(eventually([&] { return a.transport().peer_stats(3)->queued_msgs == 0; }));
+  a.transport().send({app(1, 3, 5000)});
+  ASSERT_TRUE(c.wait([&] { return !c.received_.empty() && c.received_.back().index == 5000; }))
+      << "c got " << c.received_count() << ", a->c sent " << a.transport().peer_stats(3)->sent_msgs
+      << " dropped " << a.transport().peer_stats(3)->dropped_msgs << " queued "
+      << a.transport().peer_stats(3)->queued_msgs;
+}
+
+TEST(TransportTest, ForeignClusterIsRefused) {
+  TestNode a(1, /*cluster_id=*/1);
+  TestNode b(2, /*cluster_id=*/2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 0; }));
+  EXPECT_EQ(b.received_count(), 0u);
+  EXPECT_EQ(a.transport().peer_stats(2)->connects, 0u);
+
+  // A hand-made stream with b's cluster id in its metadata but another one
+  // in the batch header is refused at the batch.
+  auto stub =
+      raftpb::Raft::NewStub(grpc::CreateChannel(b.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("dkv-cluster-id", "2");
+  ctx.AddMetadata("dkv-from", "1");
+  raftpb::SendResponse resp;
+  auto writer = stub->Send(&ctx, &resp);
+  raftpb::MessageBatch batch;
+  batch.mutable_header()->set_cluster_id(1);
+  batch.mutable_header()->set_from(1);
+  batch.mutable_header()->set_to(2);
+  raftpb::Message* m = batch.add_messages();
+  m->set_type(raftpb::MSG_HEARTBEAT);
+  m->set_from(1);
+  m->set_to(2);
+  writer->Write(batch);
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(b.received_count(), 0u);
+}
+
+TEST(TransportTest, MessageForAnotherNodeIsRefused) {
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  // a believes node 3 lives at b's address.
+  a.transport().add_peer(3, b.address());
+  a.transport().send({app(1, 3, 1)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[3] > 0; }));
+  EXPECT_EQ(b.received_count(), 0u);
+}
+
+TEST(TransportTest, UnknownAndRemovedPeersAreReportedUnreachable) {
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  a.transport().send({app(1, 9, 1)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[9] > 0; }));
+
+  connect(a, b);
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  a.transport().remove_peer(2);
+  EXPECT_FALSE(a.transport().peer_stats(2).has_value());
+  a.transport().send({app(1, 2, 2)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 0; }));
+  // Re-adding works and the stream resumes.
+  a.transport().add_peer(2, b.address());
+  a.transport().send({app(1, 2, 3)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2; }));
+  EXPECT_EQ(b.received().back().index, 3u);
+}
+
+TEST(TransportTest, DestroyingWithStuckPeersIsPrompt) {
+  StalledPeer stalled(2);
+  auto a = std::make_unique<TestNode>(1);
+  a->transport().add_peer(2, stalled.address());
+  a->transport().send({app(1, 2, 1, 1000), snapshot_message(1, 2, 4 << 20)});
+  // The destructor cancels the stuck calls (bounded by ctest's timeout).
+  a.reset();
+}
+
+}  // namespace
+}  // namespace dkv::transport
