@@ -149,6 +149,8 @@ void Raft::become_leader() {
   Progress* self = tracker_.get(id_);
   DKV_ASSERT(self != nullptr);
   self->become_replicate();
+  // The leader hears itself: it counts toward CheckQuorum's majority.
+  self->recent_active = true;
   // §5.4.2: a no-op of this term lets the leader commit its predecessors'
   // entries; the leader counts only what it has persisted (thesis §10.2.1).
   append_entries({Entry{}});

@@ -179,15 +179,16 @@ TEST(CheckQuorum, IsolatedLeaderStepsDown) {
 
 TEST(CheckQuorum, LeaderWithQuorumStaysAndIgnoresVotesInLease) {
   TestCluster c(3, [](Config& cfg) { cfg.check_quorum = true; });
+  c.isolate(3);  // Down from the start: the leader and 2 are the quorum.
   c.elect(1);
   const Term term = c[1].raft().term();
-  c.isolate(3);
   for (int i = 0; i < 3 * 10; ++i) {
     c.tick(1);
     c.tick(2);
     c.stabilize();
   }
   EXPECT_EQ(c.leader(), 1u);
+  EXPECT_EQ(c[1].raft().term(), term);  // Never stepped down and re-elected.
   // A disruptive vote request at a higher term is ignored while 2 hears
   // from its leader (thesis §4.2.3).
   (void)c[2].node->step(vote_req(3, 2, term + 5, 100, term + 4));
