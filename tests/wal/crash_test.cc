@@ -165,6 +165,45 @@ TEST(Crash, AtEveryDurabilityPointKeepingTornPrefixes) {
   crash_at_every_op(MemFileSystem::CrashMode::kKeepRandomPrefix, 3);
 }
 
+// Recovery writes too (cutting a torn tail, the state record, removing
+// .tmp files): crash again at each of its operations, then recover for good.
+TEST(Crash, DuringRecoveryAfterACrash) {
+  MemFileSystem probe;
+  History ph;
+  run_workload(probe, &ph);
+  const std::uint64_t total_ops = probe.op_count();
+  int nested = 0;
+  for (std::uint64_t k = 0; k <= total_ops; k += 3) {
+    MemFileSystem fs;
+    fs.set_fault_hook([k](MemFileSystem::Op, const std::string&, std::uint64_t n) {
+      return n >= k ? util::unavailable("injected crash") : util::Status::ok();
+    });
+    History h;
+    run_workload(fs, &h);
+    fs.set_fault_hook(nullptr);
+    fs.crash(MemFileSystem::CrashMode::kKeepRandomPrefix, k);
+    for (std::uint64_t j = 0;; ++j) {
+      auto copy = fs.clone();  // Counts its operations from 0.
+      copy->set_fault_hook([j](MemFileSystem::Op, const std::string&, std::uint64_t n) {
+        return n >= j ? util::unavailable("injected crash in recovery") : util::Status::ok();
+      });
+      std::unique_ptr<Log> log;
+      Recovered rec;
+      const bool opened = Log::open(kDb, mem_options(*copy, kSegmentBytes), &log, &rec).is_ok();
+      log.reset();
+      copy->set_fault_hook(nullptr);
+      copy->crash(MemFileSystem::CrashMode::kKeepRandomPrefix, j);
+      check_recovery(
+          *copy, h,
+          "crash at op " + std::to_string(k) + ", then in recovery at op " + std::to_string(j));
+      if (HasFailure()) return;
+      ++nested;
+      if (opened) break;  // Recovery got through all its operations.
+    }
+  }
+  EXPECT_GT(nested, 150);
+}
+
 // A crash that loses nothing (the process dies, the machine does not) at
 // every point: recovery must also accept everything written.
 TEST(Crash, ProcessDeathAtEveryPoint) {

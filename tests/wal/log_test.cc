@@ -229,6 +229,37 @@ TEST(Log, ReleaseToDeletesOnlySegmentsWhollyBeforeTheIndex) {
   EXPECT_TRUE(rec.entries.empty());
 }
 
+// The segment after the deleted ones must durably hold the state: here the
+// active segment was just started by an unsynced save when compaction runs.
+TEST(Log, ReleaseToRightAfterASegmentSwitchThenCrash) {
+  MemFileSystem fs;
+  std::unique_ptr<Log> log;
+  Recovered rec;
+  const raft::HardState hs{3, 1, 0};
+  ASSERT_TRUE(open_log(mem_options(fs, 1024), &log, &rec).is_ok());
+  ASSERT_TRUE(log->save(&hs, {}).is_ok());
+  raft::Index next = 1;
+  while (log->segments().size() < 3) {
+    ASSERT_TRUE(log->save(nullptr, make_entries(next, 2, 3, 60)).is_ok());
+    ASSERT_TRUE(log->sync().is_ok());
+    next += 2;
+  }
+  const SnapshotMarker m{next - 1, 3};
+  ASSERT_TRUE(log->save_snapshot_marker(m).is_ok());
+  const std::size_t segments = log->segments().size();
+  // Too big for what is left of the segment: goes to a new one, unsynced.
+  ASSERT_TRUE(log->save(nullptr, make_entries(next, 1, 3, 900)).is_ok());
+  ASSERT_EQ(log->segments().size(), segments + 1);
+  ASSERT_TRUE(log->release_to(m.index + 1).is_ok());
+  EXPECT_EQ(log->segments().size(), 1u);
+  log.reset();
+  fs.crash();
+  const util::Status s = open_log(mem_options(fs, 1024), &log, &rec);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(rec.hard_state, hs);
+  EXPECT_EQ(rec.snapshot, m);
+}
+
 TEST(Log, LockRefusesASecondOpen) {
   MemFileSystem fs;
   std::unique_ptr<Log> log, second;
