@@ -116,6 +116,8 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
   builder.SetMaxSendMessageSize(options.message_bytes_max);
   builder.RegisterService(impl->kv.get());
   builder.RegisterService(impl->cluster.get());
+  for (grpc::Service* service : options.extra_services) builder.RegisterService(service);
+  if (options.configure_builder) options.configure_builder(builder);
   impl->server = builder.BuildAndStart();
   if (!impl->server || bound_port == 0) {
     return util::unavailable("cannot listen for gRPC on " + address);

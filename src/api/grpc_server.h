@@ -9,10 +9,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/method_registry.h"
+
+namespace grpc {
+class Service;
+class ServerBuilder;
+}  // namespace grpc
 
 namespace dkv::api {
 
@@ -21,6 +28,14 @@ struct GrpcServerOptions {
   std::uint16_t port = 0;
   // Largest request or response: a 1 MiB value plus key and framing.
   int message_bytes_max = 2 * 1024 * 1024;
+  // Served on the same port next to KV and Cluster: the node's internal
+  // services (transport::Transport::service()). Borrowed: each must outlive
+  // the server.
+  std::vector<grpc::Service*> extra_services;
+  // Runs on the builder after the settings above, before it starts; e.g.
+  // transport::Transport::configure_server (peers' message size and
+  // keepalive ping policy).
+  std::function<void(grpc::ServerBuilder&)> configure_builder;
 };
 
 class GrpcServer {
