@@ -13,7 +13,8 @@
 //                              need; it holds no log data and recovery deletes it.
 //   snap/IIIIIIIIIIIIIIIIIIII-TTTTTTTTTTTTTTTTTTTT.snap  a snapshot file for
 //                              log index I, term T (20 decimal digits each).
-//   snap/*.snap.tmp            a snapshot being written; recovery deletes it.
+//   snap/*.snap.tmp            a snapshot being written; deleted at start
+//                              (remove_snapshot_temp_files).
 //
 // ## Records
 //
@@ -42,9 +43,11 @@
 //
 // The second record of a segment is a kState record: the hard state and the
 // snapshot marker in force when the segment was started. It is written in the
-// same write() call as the segment's first batch. It lets compaction delete
-// whole older segments without losing the latest hard state or marker, and
-// recovery checks it against the state replayed from the older segments.
+// same write() call as the segment's first batch (alone when a log is created,
+// or when recovery finds the last segment without one). It lets compaction
+// delete whole older segments without losing the latest hard state or marker
+// (compaction never deletes the segment before one whose kState is not yet
+// durable), and recovery checks it against the state replayed before it.
 //
 // Then any number of:
 //   kBatch   one save() call: optional hard state, then entries with
@@ -84,6 +87,9 @@
 //     contents break the log's rules (an index gap not covered by a marker, a
 //     term going down, a batch overwriting entries below the marker, a kState
 //     that disagrees with the replayed state): corruption.
+// After recovery, open() fdatasyncs the last segment and fsyncs the
+// directory: what it returns may have been written but not synced by a
+// process that died, and the node will treat it as durable.
 // Corruption is reported as DATA_LOSS naming the file and byte offset; the
 // node refuses to start. The documented way out is to wipe that node's data
 // directory and let it catch up from the cluster.

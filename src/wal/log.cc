@@ -548,7 +548,8 @@ util::Status Log::save(const raft::HardState* hard_state, std::span<const raft::
   if (active_has_state_ && active_offset_bytes_ + record_bytes > options_.segment_size_bytes) {
     if (auto s = switch_segment(); !s.is_ok()) return s;
   }
-  std::string bytes;
+  std::string& bytes = write_buffer_;  // Reused: no allocation per Ready.
+  bytes.clear();
   if (!active_has_state_) bytes = encode_state_record();
   bytes.reserve(bytes.size() + record_bytes);
   const std::size_t start = format::begin_record(&bytes);
@@ -556,6 +557,7 @@ util::Status Log::save(const raft::HardState* hard_state, std::span<const raft::
   format::end_record(&bytes, start, RecordType::kBatch);
   const raft::Index max_index = entries.empty() ? 0 : entries.back().index;
   if (auto s = write_record_bytes(bytes, max_index); !s.is_ok()) return s;
+  if (bytes.capacity() > (4u << 20)) std::string().swap(bytes);  // Don't hoard a huge batch.
   if (hard_state != nullptr) hard_state_ = *hard_state;
   note_entries(entries);
   return util::Status::ok();

@@ -77,7 +77,9 @@ class Log {
   //   FAILED_PRECONDITION  metadata mismatch (format version, cluster id or
   //                        node id): the caller exits with code 2;
   //   DATA_LOSS            corruption, naming the file and byte offset;
-  //   INTERNAL             an I/O error.
+  //   INTERNAL             an I/O error;
+  //   INVALID_ARGUMENT     bad options (ids over 256 bytes, segment size
+  //                        outside 1 KiB..1 GiB).
   static util::Status open(const std::string& db_path, const Options& options,
                            std::unique_ptr<Log>* log, Recovered* recovered);
 
@@ -180,6 +182,7 @@ class Log {
   std::uint64_t next_header_bytes_ = 0;  // Size of its header record, if next_.
   bool dirty_ = false;                   // Written since the last sync.
   util::Status fatal_;                   // Set once, by the first failed write or sync.
+  std::string write_buffer_;             // save()'s encoding buffer, kept between calls.
 };
 
 }  // namespace dkv::wal
