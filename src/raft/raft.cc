@@ -109,6 +109,8 @@ void Raft::reset(Term term) {
   tracker_.reset_votes();
   tracker_.reset_all(log_.last_index() + 1);
   pending_conf_index_ = 0;
+  pending_bcast_ = false;
+  pending_read_round_ = false;
   removing_self_ = false;
   uncommitted_bytes_ = 0;
   pending_reads_.clear();
@@ -718,7 +720,7 @@ void Raft::read_index(const Message& m) {
     return;
   }
   pending_reads_.push_back(ReadRequest{m, log_.committed(), {id_}});
-  bcast_heartbeat(m.context);
+  pending_read_round_ = true;  // Sent by flush(), shared by all reads until then.
 }
 
 void Raft::respond_read(const Message& req, Index index) {
@@ -798,10 +800,15 @@ void Raft::on_persisted(Index index, Term term) {
   if (maybe_commit()) pending_bcast_ = true;
 }
 
-void Raft::flush_appends() {
-  if (!pending_bcast_) return;
+void Raft::flush() {
+  if (pending_bcast_ && state_ == StateType::kLeader) bcast_append();
   pending_bcast_ = false;
-  if (state_ == StateType::kLeader) bcast_append();
+  if (pending_read_round_ && state_ == StateType::kLeader && !pending_reads_.empty()) {
+    // One round for every read queued so far: an ack of the newest
+    // confirms all older ones too.
+    bcast_heartbeat(pending_reads_.back().req.context);
+  }
+  pending_read_round_ = false;
 }
 
 void Raft::on_snapshot_persisted(Index index) { log_.stable_snap_to(index); }

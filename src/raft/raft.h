@@ -140,10 +140,12 @@ class Raft {
   int randomized_election_timeout() const { return randomized_election_timeout_; }
 
   // Batching: proposals and commit changes only mark that followers need
-  // appends; RawNode::ready() flushes them once, so many proposals between
-  // two Readys share one MsgApp per follower (bounded by max_msg_bytes).
-  bool has_unsent_appends() const { return pending_bcast_; }
-  void flush_appends();
+  // appends, and ReadIndex requests that a heartbeat round is due;
+  // RawNode::ready() flushes them once, so many proposals between two
+  // Readys share one MsgApp per follower (bounded by max_msg_bytes) and many
+  // reads share one heartbeat round (thesis §6.4).
+  bool has_unsent() const { return pending_bcast_ || pending_read_round_; }
+  void flush();
 
   // Output queues, drained by RawNode::ready().
   std::vector<Message>& msgs() { return msgs_; }
@@ -244,6 +246,7 @@ class Raft {
   std::vector<Message> reads_before_commit_;
 
   bool pending_bcast_ = false;               // Leader: followers may need appends.
+  bool pending_read_round_ = false;          // Leader: reads await a heartbeat round.
   std::vector<Message> msgs_;                // May be sent before persisting.
   std::vector<Message> msgs_after_persist_;  // Only after persisting.
   std::vector<ReadState> read_states_;

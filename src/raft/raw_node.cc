@@ -61,7 +61,7 @@ void RawNode::report_snapshot(NodeId id, bool ok) {
 bool RawNode::has_ready() const {
   DKV_ASSERT(!ready_outstanding_);  // advance() the last Ready first.
   Raft& r = *raft_;
-  return r.has_unsent_appends() || r.soft_state() != prev_soft_ || r.hard_state() != prev_hard_ ||
+  return r.has_unsent() || r.soft_state() != prev_soft_ || r.hard_state() != prev_hard_ ||
          r.log().unstable_snapshot().has_value() || !r.log().unstable_entries().empty() ||
          !r.msgs().empty() || !r.msgs_after_persist().empty() || !r.read_states().empty() ||
          r.log().has_next_committed_entries();
@@ -70,7 +70,7 @@ bool RawNode::has_ready() const {
 Ready RawNode::ready() {
   DKV_ASSERT(!ready_outstanding_);  // One Ready at a time.
   Raft& r = *raft_;
-  r.flush_appends();
+  r.flush();
   Ready rd;
   if (r.soft_state() != prev_soft_) {
     rd.soft_state = r.soft_state();

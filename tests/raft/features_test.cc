@@ -27,6 +27,19 @@ TEST(ReadIndex, LeaderAnswersAfterAHeartbeatQuorum) {
   EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "r2"}));
 }
 
+TEST(ReadIndex, ManyReadsShareOneHeartbeatRound) {
+  TestCluster c(3);
+  c.elect(1);
+  c.history.clear();
+  for (int i = 0; i < 50; ++i) c[1].node->read_index("r" + std::to_string(i));
+  c.stabilize();
+  int heartbeats = 0;
+  for (const Message& m : c.history) heartbeats += m.type == MessageType::kHeartbeat ? 1 : 0;
+  EXPECT_EQ(heartbeats, 2);  // One per follower.
+  ASSERT_EQ(c[1].read_states.size(), 50u);
+  EXPECT_EQ(c[1].read_states[49].context, "r49");
+}
+
 TEST(ReadIndex, CanaryAnswersWithoutHeartbeatRound) {
   TestCluster c(3, [](Config& cfg) { cfg.canaries.read_index_without_heartbeat = true; });
   c.elect(1);
