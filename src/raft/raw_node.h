@@ -20,6 +20,31 @@
 //      the core and marks committed_entries applied. Only now does a leader
 //      count itself toward the quorum for those entries.
 //
+// Starting (the node's side):
+//   - New cluster: an empty MemoryStorage with set_conf_state({voters = the
+//     ids of DKV_CLUSTER}); Config::initial_election_ticks = election_ticks
+//     on the first member and about 3x that on the others.
+//   - Restart: rebuild the MemoryStorage from disk (apply_snapshot(latest),
+//     append the WAL's entries, set_hard_state), set_conf_state(membership
+//     as of Config::applied), Config::applied = the state machine's applied
+//     index. Entries after it come back as committed_entries.
+//   - Joining member (added by a conf change): an empty log and the
+//     configuration it joins (the one before its own addition).
+//
+// Loop (one raft thread):
+//   for each timer tick: tick();  for each peer message: step(m);
+//   while (has_ready()) {
+//     Ready rd = ready();
+//     send(rd.messages);                             // may precede the fsync
+//     wal.save(rd.hard_state, rd.entries, rd.snapshot); wal.fsync();
+//     storage.apply_snapshot / append / set_hard_state;  // mirror in memory
+//     send(rd.messages_after_persist);
+//     apply(rd.committed_entries); serve reads whose ReadState index <= applied;
+//     advance();
+//   }
+// Requests that cannot complete (a proposal dropped by a leader change, a
+// read whose leader stepped down) are not reported: waiters time out.
+//
 // No I/O, clocks, threads or global randomness (see Config::rng).
 // Threading: not thread-safe; only the raft thread.
 // Lifetime: `storage` must outlive the RawNode.
