@@ -184,6 +184,8 @@ void Sim::start_node(Node& n) {
   c.initial_election_ticks = now_ == 0 ? (n.id == 1 ? kElectionTicks : 3 * kElectionTicks) : 0;
   c.max_msg_bytes = o_.max_msg_bytes;
   c.max_inflight_msgs = o_.max_inflight;
+  c.max_inflight_bytes = o_.max_inflight_bytes;
+  c.max_uncommitted_bytes = o_.max_uncommitted_bytes;
   c.pre_vote = o_.pre_vote;
   c.check_quorum = o_.check_quorum;
   c.canaries = o_.canaries;
@@ -729,6 +731,8 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.read_permille = 50 + static_cast<int>(r.below(400));
   o.snapshot_permille = static_cast<int>(r.below(40));
   o.membership_permille = o.nodes >= 3 && r.percent(40) ? 10 + static_cast<int>(r.below(40)) : 0;
+  o.max_inflight_bytes = r.percent(30) ? 64 + r.below(2048) : 0;
+  o.max_uncommitted_bytes = r.percent(30) ? 32 + r.below(1024) : 0;
   o.transfer_permille = r.percent(50) ? static_cast<int>(r.below(30)) : 0;
   o.pre_vote = r.percent(80);
   o.check_quorum = o.pre_vote ? r.percent(80) : true;
@@ -774,7 +778,9 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
 void print_options(std::ostream& out, const Options& o) {
   out << "seed=" << o.seed << " nodes=" << o.nodes << " ticks=" << o.ticks
       << " delay<=" << o.max_delay_substeps << " fsync<=" << o.max_fsync_substeps
-      << " msg_bytes<=" << o.max_msg_bytes << " inflight<=" << o.max_inflight
+      << " msg_bytes<=" << o.max_msg_bytes << " inflight<=" << o.max_inflight << "/"
+      << o.max_inflight_bytes << "B"
+      << " uncommitted<=" << o.max_uncommitted_bytes << "B"
       << " drop=" << o.drop_pct << "% dup=" << o.dup_pct << "% crash=" << o.crash_permille
       << "‰ partition=" << o.partition_permille << "‰ heal=" << o.heal_permille
       << "‰ writes=" << o.write_permille << "‰ reads=" << o.read_permille

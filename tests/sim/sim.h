@@ -21,26 +21,28 @@ namespace dkv::sim {
 
 struct Options {
   std::uint64_t seed = 0;
-  int nodes = 3;                      // Initial voters: 1, 3 or 5.
-  int ticks = 300;                    // Ticks of the faulty phase.
-  int substeps_per_tick = 8;          // Network/disk granularity within a tick.
-  int max_delay_substeps = 12;        // Message delay is 1..max (reordering).
-  int max_fsync_substeps = 6;         // Persisting a Ready takes 0..max.
-  std::uint64_t max_msg_bytes = 256;  // Raft Config: entries per MsgApp.
-  std::size_t max_inflight = 4;       // Raft Config: in-flight MsgApp window.
-  int drop_pct = 5;                   // Message loss, percent.
-  int dup_pct = 3;                    // Message duplication, percent.
-  int crash_permille = 4;             // Per node per tick.
-  int restart_permille = 60;          // Per down node per tick.
-  int partition_permille = 8;         // Per tick: start a partition.
-  int heal_permille = 40;             // Per tick: heal the partitions.
-  int write_permille = 300;           // Per tick: a client write.
-  int read_permille = 200;            // Per tick: a client ReadIndex read.
-  int snapshot_permille = 20;         // Per tick: snapshot + compact one node.
-  int transfer_permille = 0;     // Per tick: the leader hands leadership over.
-  int membership_permille = 0;        // Per tick: try a membership change (nodes >= 3).
-  int leader_crash_bias = 0;          // Extra per-mille crash chance for leaders.
-  int leader_read_bias = 0;           // Percent of reads sent to a (believed) leader.
+  int nodes = 3;                            // Initial voters: 1, 3 or 5.
+  int ticks = 300;                          // Ticks of the faulty phase.
+  int substeps_per_tick = 8;                // Network/disk granularity within a tick.
+  int max_delay_substeps = 12;              // Message delay is 1..max (reordering).
+  int max_fsync_substeps = 6;               // Persisting a Ready takes 0..max.
+  std::uint64_t max_msg_bytes = 256;        // Raft Config: entries per MsgApp.
+  std::size_t max_inflight = 4;             // Raft Config: in-flight MsgApp window.
+  std::uint64_t max_inflight_bytes = 0;     // Raft Config (0 = unlimited).
+  std::uint64_t max_uncommitted_bytes = 0;  // Raft Config (0 = unlimited).
+  int drop_pct = 5;                         // Message loss, percent.
+  int dup_pct = 3;                          // Message duplication, percent.
+  int crash_permille = 4;                   // Per node per tick.
+  int restart_permille = 60;                // Per down node per tick.
+  int partition_permille = 8;               // Per tick: start a partition.
+  int heal_permille = 40;                   // Per tick: heal the partitions.
+  int write_permille = 300;                 // Per tick: a client write.
+  int read_permille = 200;                  // Per tick: a client ReadIndex read.
+  int snapshot_permille = 20;               // Per tick: snapshot + compact one node.
+  int transfer_permille = 0;                // Per tick: the leader hands leadership over.
+  int membership_permille = 0;              // Per tick: try a membership change (nodes >= 3).
+  int leader_crash_bias = 0;                // Extra per-mille crash chance for leaders.
+  int leader_read_bias = 0;                 // Percent of reads sent to a (believed) leader.
   bool pre_vote = true;
   bool check_quorum = true;
   raft::TestCanaries canaries;  // Test only: break one rule.
