@@ -15,6 +15,7 @@ namespace dkv::kv {
 namespace {
 
 constexpr char kAppliedIndexKey[] = "applied_index";
+constexpr char kMembershipKey[] = "membership";
 // Pages a put may dirty beyond its own bytes (copy-on-write of the path from
 // the root, a split): used to keep a batch from reaching the map limit.
 constexpr std::uint64_t kPutOverheadBytes = 4 * 4096;
@@ -148,6 +149,40 @@ util::Status Store::apply(std::span<const Command> commands, std::uint64_t appli
   }
   if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
   env_->applied_index = applied_index;
+  return util::Status::ok();
+}
+
+util::Status Store::set_membership(const std::string& membership, std::uint64_t applied_index) {
+  DKV_ASSERT(applied_index >= env_->applied_index.load());
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  MDB_val key = as_val(kMembershipKey);
+  MDB_val val = as_val(membership);
+  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0)
+    return lmdb_error("record membership", rc);
+  key = as_val(kAppliedIndexKey);
+  val = MDB_val{sizeof applied_index, &applied_index};
+  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {
+    return lmdb_error("record applied index", rc);
+  }
+  if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
+  env_->applied_index = applied_index;
+  return util::Status::ok();
+}
+
+util::Status Store::membership(std::string* out) const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  MDB_val key = as_val(kMembershipKey);
+  MDB_val val;
+  rc = mdb_get(txn, env_->meta, &key, &val);
+  if (rc == MDB_NOTFOUND) return util::not_found("no membership recorded");
+  if (rc != 0) return lmdb_error("read membership", rc);
+  out->assign(static_cast<const char*>(val.mv_data), val.mv_size);
   return util::Status::ok();
 }
 

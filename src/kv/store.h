@@ -57,6 +57,13 @@ class Store {
   util::Status apply(std::span<const Command> commands, std::uint64_t applied_index,
                      std::vector<ApplyResult>* results);
 
+  // The cluster membership recorded with the data (opaque to the store), in
+  // the same transaction as the applied index: by set_membership() at
+  // bootstrap, or with a batch whose entries changed it.
+  util::Status set_membership(const std::string& membership, std::uint64_t applied_index);
+  // NOT_FOUND if none was ever recorded (a new data directory).
+  util::Status membership(std::string* out) const;
+
   // NOT_FOUND if the key is absent.
   util::Status get(std::string_view key, std::string* value) const;
 

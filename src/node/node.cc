@@ -3,70 +3,243 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
 
+#include "node/entry_codec.h"
+#include "raft/raw_node.h"
+#include "raft/storage.h"
 #include "util/assert.h"
+#include "wal/log.h"
 
 namespace dkv::node {
+namespace {
 
-util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
+// Opens the WAL and the store and rebuilds the raft storage from them.
+util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* store,
+                     std::unique_ptr<wal::Log>* log, std::unique_ptr<raft::MemoryStorage>* storage,
+                     Membership* membership) {
   kv::StoreOptions store_options;
   store_options.dir = options.db_path + "/kv";
   store_options.quota_bytes = options.quota_bytes;
-  store_options.sync_commits = true;  // No WAL yet: LMDB's commit is the durable record.
-  std::unique_ptr<kv::Store> store;
-  if (auto s = kv::Store::open(store_options, &store); !s.is_ok()) return s;
-  spdlog::info("opened store in {} at applied index {}", store_options.dir, store->applied_index());
-  out->reset(new Node(std::move(options), std::move(store)));
+  // The WAL is the durable record: LMDB may lose its last transactions in a
+  // crash (they are replayed from the WAL from applied_index() on), but
+  // MDB_NOMETASYNC keeps it consistent (LMDB's own guarantee).
+  store_options.sync_commits = false;
+
+  wal::Options wal_options;
+  wal_options.node_id = options.node_id;
+  // A new directory is stamped with the cluster it is bootstrapped into; an
+  // existing one keeps its stamp (its membership may have changed since).
+  std::error_code ec;
+  if (!std::filesystem::exists(options.db_path + "/wal", ec)) {
+    wal_options.cluster_id = cluster_id_of(options.members);
+  }
+  wal::Recovered recovered;
+  if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
+  if (auto s = kv::Store::open(store_options, store); !s.is_ok()) return s;
+
+  std::string encoded;
+  util::Status ms = (*store)->membership(&encoded);
+  if (ms.code() == util::Code::kNotFound) {
+    *membership = Membership(options.members);
+    if (auto s = (*store)->set_membership(membership->encode(), (*store)->applied_index());
+        !s.is_ok()) {
+      return s;
+    }
+    spdlog::info("bootstrapped membership {}", membership->encode());
+  } else if (!ms.is_ok()) {
+    return ms;
+  } else {
+    if (auto s = Membership::decode(encoded, membership); !s.is_ok()) {
+      return util::Status(util::Code::kDataLoss, "stored membership unreadable: " + s.message());
+    }
+    if (membership->encode() != Membership(options.members).encode()) {
+      spdlog::warn("DKV_CLUSTER differs from the persisted membership {}; using the persisted one",
+                   membership->encode());
+    }
+  }
+
+  *storage = std::make_unique<raft::MemoryStorage>();
+  const std::uint64_t applied = (*store)->applied_index();
+  if (recovered.snapshot.index > 0) {
+    raft::Snapshot snap;
+    snap.metadata.index = recovered.snapshot.index;
+    snap.metadata.term = recovered.snapshot.term;
+    snap.metadata.conf_state = membership->conf_state();
+    if (auto s = (*storage)->apply_snapshot(snap); !s.is_ok()) return s;
+  }
+  if (applied > recovered.snapshot.index + recovered.entries.size() &&
+      applied > (*log)->last_index()) {
+    return util::Status(util::Code::kDataLoss,
+                        "the store has applied index " + std::to_string(applied) +
+                            " beyond the WAL's last index " + std::to_string((*log)->last_index()));
+  }
+  (*storage)->set_conf_state(membership->conf_state());
+  if (!recovered.entries.empty()) {
+    if (auto s = (*storage)->append(recovered.entries); !s.is_ok()) return s;
+  }
+  (*storage)->set_hard_state(recovered.hard_state);
+  spdlog::info("recovered: term {} commit {} last index {} applied {}", recovered.hard_state.term,
+               recovered.hard_state.commit, (*log)->last_index(), applied);
   return util::Status::ok();
 }
 
-Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store)
-    : options_(std::move(options)), store_(std::move(store)) {
-  writer_ = std::thread([this] { run(); });
+}  // namespace
+
+util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
+  std::unique_ptr<kv::Store> store;
+  std::unique_ptr<wal::Log> log;
+  std::unique_ptr<raft::MemoryStorage> storage;
+  Membership membership;
+  if (auto s = recover(options, &store, &log, &storage, &membership); !s.is_ok()) return s;
+  const raft::Index applied = store->applied_index();
+  std::unique_ptr<Node> node(new Node(std::move(options), std::move(store), std::move(log),
+                                      std::move(storage), std::move(membership)));
+  if (auto s = node->start_raft(applied); !s.is_ok()) return s;
+  *out = std::move(node);
+  return util::Status::ok();
+}
+
+Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_ptr<wal::Log> log,
+           std::unique_ptr<raft::MemoryStorage> storage, Membership membership)
+    : options_(std::move(options)),
+      raft_id_(node_id_of(options_.node_id)),
+      store_(std::move(store)),
+      log_(std::move(log)),
+      storage_(std::move(storage)),
+      membership_(std::move(membership)) {
+  // Request ids: a random per-process prefix and a counter, so ids from
+  // different nodes and restarts never meet in one log.
+  std::random_device rd;
+  next_request_id_ = (static_cast<std::uint64_t>(rd()) << 32) ^ (raft_id_ << 48);
+  status_.node_id = options_.node_id;
+  status_.applied_index = store_->applied_index();
 }
 
 Node::~Node() { stop(); }
 
+util::Status Node::start_raft(raft::Index applied) {
+  raft::Config config;
+  config.id = raft_id_;
+  config.heartbeat_ticks = 1;
+  election_ticks_ = static_cast<int>(options_.election_ms / options_.heartbeat_ms);
+  config.election_ticks = election_ticks_;
+  // The first member of the configured cluster leads first, as in the
+  // original dkv: the others wait several election timeouts before their
+  // first campaign.
+  const Membership m = membership();
+  const bool first = !m.voters().empty() && m.voters().front().id == options_.node_id;
+  config.initial_election_ticks = first ? election_ticks_ : 3 * election_ticks_;
+  config.applied = applied;
+  config.max_msg_bytes = 2 << 20;
+  config.max_uncommitted_bytes = 64 << 20;
+  config.max_inflight_msgs = 256;
+  config.pre_vote = true;
+  config.check_quorum = true;
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^ raft_id_);
+  config.rng = [rng] { return (*rng)(); };
+  if (auto s = raft::validate_config(config); !s.is_ok()) return s;
+  raw_ = std::make_unique<raft::RawNode>(config, *storage_);
+  // Alone in the cluster: no one to wait for.
+  const auto cs = m.conf_state();
+  if (cs.voters.size() == 1 && cs.voters.front() == raft_id_) raw_->campaign();
+  raft_thread_ = std::thread([this] { run(); });
+  return util::Status::ok();
+}
+
+Membership Node::membership() const {
+  std::lock_guard lock(mu_);
+  return membership_;
+}
+
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
+  if (command.op == kv::Op::kPut &&
+      store_->used_bytes() + kv::Store::put_cost_bytes(command) > store_->quota_bytes()) {
+    done(util::resource_exhausted("database space exceeded"), {});
+    return;
+  }
+  PendingWrite w;
+  w.request_id = next_request_id_.fetch_add(1);
+  w.data = encode_entry(w.request_id, command);
+  w.deadline = deadline;
+  w.done = std::move(done);
   util::Status refused;
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
       refused = util::unavailable("node is shutting down");
-    } else if (queue_.size() >= options_.pending_writes_max) {
+    } else if (pending_writes_ >= options_.pending_writes_max) {
       refused = util::resource_exhausted("too many writes in flight");
     } else {
-      queue_.push_back(Proposal{std::move(command), deadline, std::move(done)});
+      ++pending_writes_;
+      inbox_.writes.push_back(std::move(w));
     }
   }
   if (!refused.is_ok()) {
-    done(std::move(refused), {});
+    w.done(std::move(refused), {});
     return;
   }
   cv_.notify_one();
 }
 
 void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone done) {
-  // One node: every acknowledged write is committed in LMDB before its reply,
-  // so reading the latest committed transaction is linearizable.
-  std::string value;
-  util::Status s = store_->get(key, &value);
-  done(std::move(s), std::move(value));
+  if (serializable) {
+    std::string value;
+    util::Status s = store_->get(key, &value);
+    done(std::move(s), std::move(value));
+    return;
+  }
+  bool refused = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      refused = true;
+    } else {
+      inbox_.reads.push_back(PendingRead{std::move(key), deadline, std::move(done)});
+    }
+  }
+  if (refused) {
+    done(util::unavailable("node is shutting down"), {});
+    return;
+  }
+  cv_.notify_one();
+}
+
+void Node::receive(raft::Message message) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    inbox_.messages.push_back(std::move(message));
+  }
+  cv_.notify_one();
+}
+
+void Node::report_unreachable(raft::NodeId peer) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.unreachable.push_back(peer);
+  }
+  cv_.notify_one();
+}
+
+void Node::report_snapshot(raft::NodeId peer, bool ok) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.snapshot_status.emplace_back(peer, ok);
+  }
+  cv_.notify_one();
 }
 
 NodeStatus Node::status() const {
-  NodeStatus st;
-  st.node_id = options_.node_id;
-  st.leader_id = options_.node_id;
-  st.term = 1;
-  st.role = "leader";
-  st.commit_index = store_->applied_index();
-  st.applied_index = st.commit_index;
-  st.members = options_.members;
+  std::lock_guard lock(mu_);
+  NodeStatus st = status_;
+  st.members = membership_.voters();
   return st;
 }
 
-bool Node::ready() const { return running_.load(); }
+bool Node::ready() const { return ready_.load(); }
 
 void Node::stop() {
   {
@@ -74,83 +247,9 @@ void Node::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  running_ = false;
+  ready_ = false;
   cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
-}
-
-void Node::run() {
-  std::vector<Proposal> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) break;
-      const std::size_t n = std::min(queue_.size(), options_.batch_commands_max);
-      batch.clear();
-      for (std::size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    apply_batch(&batch);
-  }
-  // Stopping: what is still queued was never written; say so.
-  std::deque<Proposal> rest;
-  {
-    std::lock_guard lock(mu_);
-    rest.swap(queue_);
-  }
-  for (auto& p : rest) p.done(util::unavailable("node is shutting down"), {});
-}
-
-void Node::apply_batch(std::vector<Proposal>* batch) {
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<kv::Command> commands;
-  std::vector<Proposal*> admitted;
-  commands.reserve(batch->size());
-  admitted.reserve(batch->size());
-  // Quota admission happens here, before anything is written, so apply()
-  // never refuses a command (it must be deterministic once replicated).
-  std::uint64_t projected_bytes = store_->used_bytes();
-  for (auto& p : *batch) {
-    if (now > p.deadline) {
-      p.done(util::Status(util::Code::kDeadlineExceeded, "deadline passed before the write"), {});
-      continue;
-    }
-    if (p.command.op == kv::Op::kPut) {
-      const std::uint64_t cost = kv::Store::put_cost_bytes(p.command);
-      if (projected_bytes + cost > store_->quota_bytes()) {
-        p.done(util::resource_exhausted("database space exceeded"), {});
-        continue;
-      }
-      projected_bytes += cost;
-    }
-    commands.push_back(std::move(p.command));
-    admitted.push_back(&p);
-  }
-  if (commands.empty()) return;
-
-  std::vector<kv::ApplyResult> results;
-  const std::uint64_t index = store_->applied_index() + commands.size();
-  util::Status s = store_->apply(commands, index, &results);
-  if (s.code() == util::Code::kResourceExhausted) {
-    // The map filled despite admission: nothing was written; refuse the batch.
-    spdlog::warn("store full while applying {} writes: {}", commands.size(), s.message());
-    for (Proposal* p : admitted) p->done(util::resource_exhausted("database space exceeded"), {});
-    return;
-  }
-  if (!s.is_ok()) {
-    // A failed commit (e.g. fsync EIO) may have left the disk in an unknown
-    // state: never retry and continue (fsyncgate). Stop the process.
-    spdlog::critical("store write failed, stopping: {}", s.to_string());
-    spdlog::shutdown();
-    std::_Exit(1);
-  }
-  DKV_ASSERT(results.size() == admitted.size());
-  for (std::size_t i = 0; i < admitted.size(); ++i) {
-    admitted[i]->done(util::Status::ok(), results[i]);
-  }
+  if (raft_thread_.joinable()) raft_thread_.join();
 }
 
 }  // namespace dkv::node

@@ -1,22 +1,31 @@
-// Node: the path from the API to the state machine. It owns the kv::Store
-// and one writer thread that batches proposals: everything queued while the
-// previous batch was being written goes into the next LMDB transaction (one
-// fsync for many writes: group commit). A write's callback runs only after
-// its batch is durable and applied. When Raft arrives, the writer thread
-// becomes the raft thread running the Ready loop; this interface stays.
+// Node: one dkv node. It owns the raft core (raft::RawNode over a
+// MemoryStorage), the WAL (wal::Log), the state machine (kv::Store) and the
+// raft thread that runs the Ready loop (DESIGN.md):
+//   1. send Ready::messages (the leader's appends may go out before its own
+//      fsync, thesis §10.2.1);
+//   2. persist hard state + entries in the WAL with one write and one
+//      fdatasync (group commit: everything queued meanwhile shares it);
+//   3. send Ready::messages_after_persist (votes and acks vouch for disk);
+//   4. apply committed entries to LMDB in one transaction recording the
+//      applied index, then complete the waiting client calls;
+//   5. advance().
+// Writes are proposed from any node (a follower's proposal is forwarded by
+// the core); the proposer's waiter completes when it applies the entry with
+// the request id it proposed. Linearizable reads use ReadIndex, batched.
 //
-// Threading: all public methods are thread-safe. Callbacks run on the writer
-// thread (writes) or the calling thread (reads) and must not block.
-// Lifetime: stop() (or the destructor) fails whatever is still queued with
-// UNAVAILABLE and joins the writer thread.
+// Threading: the public methods are thread-safe and never block on I/O; they
+// queue work for the raft thread. Callbacks run on the raft thread (or the
+// caller's, for refusals and serializable reads) and must not block.
+// Lifetime: stop() (or the destructor) fails whatever is pending with
+// UNAVAILABLE and joins the raft thread; `send` must stay callable until then.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,8 +35,19 @@
 #include "kv/command.h"
 #include "kv/store.h"
 #include "node/config.h"
+#include "node/membership.h"
+#include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
+
+namespace dkv::raft {
+class MemoryStorage;
+class RawNode;
+struct Ready;
+}  // namespace dkv::raft
+namespace dkv::wal {
+class Log;
+}
 
 namespace dkv::node {
 
@@ -35,13 +55,16 @@ using Deadline = std::chrono::steady_clock::time_point;
 
 struct NodeOptions {
   std::string node_id;
+  // DKV_CLUSTER: the membership a new data directory starts with.
   std::vector<MemberAddress> members;
   std::string db_path;
   std::uint64_t quota_bytes = 2ull << 30;
+  std::uint32_t heartbeat_ms = 100;
+  std::uint32_t election_ms = 1000;
   // Writes queued and not yet applied; beyond this, RESOURCE_EXHAUSTED.
   std::size_t pending_writes_max = 100'000;
-  // Most commands per LMDB transaction.
-  std::size_t batch_commands_max = 4096;
+  // Sends raft messages to peers; must not block. Unset for one node.
+  std::function<void(std::vector<raft::Message>)> send;
 };
 
 struct NodeStatus {
@@ -59,49 +82,111 @@ class Node {
   using WriteDone = std::function<void(util::Status, kv::ApplyResult)>;
   using ReadDone = std::function<void(util::Status, std::string value)>;
 
+  // Opens the WAL and the store under options.db_path (bootstrapping a new
+  // directory from options.members), and starts the raft thread.
+  // FAILED_PRECONDITION: the directory belongs to another node or cluster.
   static util::Status open(NodeOptions options, std::unique_ptr<Node>* out);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  // Queues a put or delete (already validated by the caller). `done` gets OK
-  // once the command is durable and applied; DEADLINE_EXCEEDED if it could
-  // not be applied by `deadline` (then it was not applied);
-  // RESOURCE_EXHAUSTED over the quota or when too many writes are queued;
-  // UNAVAILABLE once stopping.
+  // Proposes a put or delete (already validated by the caller). `done` gets
+  // OK once the command is committed and applied here; UNAVAILABLE if that
+  // did not happen by `deadline` (no leader or no quorum: the write may still
+  // commit later); RESOURCE_EXHAUSTED over the quota or with too many writes
+  // pending; UNAVAILABLE once stopping.
   void write(kv::Command command, Deadline deadline, WriteDone done);
 
-  // Reads a key. Linearizable: sees every write acknowledged before the call
-  // (serializable reads are the same on a single node).
+  // Reads a key. Linearizable (ReadIndex, then wait until applied) unless
+  // `serializable`, which reads the local state machine at once.
   void read(std::string key, bool serializable, Deadline deadline, ReadDone done);
 
+  // Feeds a raft message from a peer (from the transport's threads).
+  void receive(raft::Message message);
+  // The transport could not reach a peer / finished sending it a snapshot.
+  void report_unreachable(raft::NodeId peer);
+  void report_snapshot(raft::NodeId peer, bool ok);
+
   NodeStatus status() const;
-  // True once the node can serve (has a leader, has applied what it must).
+  // The membership as applied (names, addresses, raft ids).
+  Membership membership() const;
+  raft::NodeId raft_id() const { return raft_id_; }
+  // True when this node knows a leader and has applied all it knows committed.
   bool ready() const;
 
-  // Stops accepting writes, fails what is queued, joins the writer thread.
+  // Stops the raft thread; what is pending fails with UNAVAILABLE.
   void stop();
 
  private:
-  struct Proposal {
-    kv::Command command;
+  struct PendingWrite {
+    std::uint64_t request_id = 0;
+    std::string data;  // The entry's payload: request id + command.
     Deadline deadline;
     WriteDone done;
   };
+  struct PendingRead {
+    std::string key;
+    Deadline deadline;
+    ReadDone done;
+  };
+  // Reads that share one ReadIndex round.
+  struct ReadBatch {
+    std::vector<PendingRead> reads;
+    raft::Index read_index = 0;  // 0 until the core answered.
+    int ticks_waiting = 0;
+  };
+  // Work handed to the raft thread.
+  struct Inbox {
+    std::vector<PendingWrite> writes;
+    std::vector<PendingRead> reads;
+    std::vector<raft::Message> messages;
+    std::vector<raft::NodeId> unreachable;
+    std::vector<std::pair<raft::NodeId, bool>> snapshot_status;
+    bool empty() const {
+      return writes.empty() && reads.empty() && messages.empty() && unreachable.empty() &&
+             snapshot_status.empty();
+    }
+  };
 
-  Node(NodeOptions options, std::unique_ptr<kv::Store> store);
+  Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_ptr<wal::Log> log,
+       std::unique_ptr<raft::MemoryStorage> storage, Membership membership);
+  util::Status start_raft(raft::Index applied);
   void run();
-  void apply_batch(std::vector<Proposal>* batch);
+  void process_inbox(Inbox* inbox);
+  void on_tick(std::chrono::steady_clock::time_point now);
+  void handle_ready(raft::Ready& rd);
+  void persist(const raft::Ready& rd);
+  void apply_committed(const std::vector<raft::Entry>& entries);
+  void propose_parked();
+  void serve_reads();
+  void fail_everything(const util::Status& s);
+  [[noreturn]] void fatal(const std::string& what, const util::Status& s);
 
   const NodeOptions options_;
+  const raft::NodeId raft_id_;
   const std::unique_ptr<kv::Store> store_;
 
+  // Raft-thread state.
+  std::unique_ptr<wal::Log> log_;
+  std::unique_ptr<raft::MemoryStorage> storage_;
+  std::unique_ptr<raft::RawNode> raw_;
+  std::map<std::uint64_t, PendingWrite> proposed_;  // By request id.
+  std::vector<PendingWrite> parked_;                // Waiting for a leader.
+  std::map<std::string, ReadBatch> read_batches_;   // By ReadIndex context.
+  std::uint64_t next_read_context_ = 1;
+  int election_ticks_ = 10;
+
+  // Shared with other threads.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Proposal> queue_ DKV_GUARDED_BY(mu_);
+  Inbox inbox_ DKV_GUARDED_BY(mu_);
+  std::size_t pending_writes_ DKV_GUARDED_BY(mu_) = 0;
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
-  std::atomic<bool> running_{true};
-  std::thread writer_;  // Runs run(); the only caller of store_->apply().
+  Membership membership_ DKV_GUARDED_BY(mu_);
+  NodeStatus status_ DKV_GUARDED_BY(mu_);
+  std::atomic<std::uint64_t> next_request_id_;
+  std::atomic<bool> ready_{false};
+  std::thread raft_thread_;
 };
 
 }  // namespace dkv::node

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -66,14 +67,19 @@ int load_config(int argc, char** argv, dkv::node::Config* config) {
   return 0;
 }
 
-int wait_for_signal() {
+// Waits for SIGINT or SIGTERM; meanwhile calls `every_100ms` (the gRPC
+// health status follows readiness this way).
+int wait_for_signal(const std::function<void()>& every_100ms) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+  const timespec period{0, 100'000'000};
+  for (;;) {
+    const int sig = sigtimedwait(&set, nullptr, &period);
+    if (sig == SIGINT || sig == SIGTERM) return sig;
+    every_100ms();
+  }
 }
 
 }  // namespace
@@ -99,10 +105,15 @@ int main(int argc, char** argv) {
   node_options.members = config.cluster;
   node_options.db_path = config.db_path;
   node_options.quota_bytes = config.quota_bytes;
+  node_options.heartbeat_ms = config.heartbeat_ms;
+  node_options.election_ms = config.election_ms;
   std::unique_ptr<dkv::node::Node> node;
   if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
-    spdlog::critical("cannot open node: {}", s.to_string());
-    return 1;
+    // The data directory belongs to another node or cluster: a configuration
+    // error (exit 2), like a bad variable.
+    const bool config_error = s.code() == dkv::util::Code::kFailedPrecondition;
+    spdlog::critical("cannot open {}: {}", config.db_path, s.to_string());
+    return config_error ? kExitBadConfig : 1;
   }
 
   dkv::api::MethodRegistry registry;
@@ -141,9 +152,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   spdlog::info("serving REST on {}:{}", config.listen_host, gateway.port());
-  grpc_server->set_serving(ready());
+  bool serving = ready();
+  grpc_server->set_serving(serving);
 
-  const int sig = wait_for_signal();
+  const int sig = wait_for_signal([&] {
+    if (ready() != serving) {
+      serving = !serving;
+      grpc_server->set_serving(serving);
+    }
+  });
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   shutting_down = true;
   grpc_server->set_serving(false);

@@ -1,0 +1,295 @@
+// The raft thread of a Node: the Ready loop (see node.h for the order of
+// its steps and why), proposals and their waiters, ReadIndex batches.
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "node/entry_codec.h"
+#include "node/node.h"
+#include "raft/raw_node.h"
+#include "raft/storage.h"
+#include "util/assert.h"
+#include "wal/log.h"
+
+namespace dkv::node {
+namespace {
+
+std::string role_of(raft::StateType s) {
+  switch (s) {
+    case raft::StateType::kLeader:
+      return "leader";
+    case raft::StateType::kCandidate:
+      return "candidate";
+    case raft::StateType::kPreCandidate:
+      return "pre-candidate";
+    case raft::StateType::kFollower:
+      return "follower";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+void Node::run() {
+  const auto tick_interval = std::chrono::milliseconds(options_.heartbeat_ms);
+  auto next_tick = std::chrono::steady_clock::now() + tick_interval;
+  for (;;) {
+    Inbox inbox;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, next_tick,
+                     [&] { return stopping_ || !inbox_.empty() || raw_->has_ready(); });
+      if (stopping_) break;
+      std::swap(inbox, inbox_);
+    }
+    process_inbox(&inbox);
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
+      on_tick(now);
+      next_tick += tick_interval;
+      if (next_tick < now) next_tick = now + tick_interval;  // Fell behind: don't burst.
+    }
+    while (raw_->has_ready()) {
+      raft::Ready rd = raw_->ready();
+      handle_ready(rd);
+    }
+    serve_reads();
+  }
+  fail_everything(util::unavailable("node is shutting down"));
+}
+
+void Node::process_inbox(Inbox* inbox) {
+  for (const auto& m : inbox->messages) {
+    // A stale or malformed message is the peer's problem, not ours: ignore.
+    (void)raw_->step(m);
+  }
+  for (raft::NodeId peer : inbox->unreachable) raw_->report_unreachable(peer);
+  for (const auto& [peer, ok] : inbox->snapshot_status) raw_->report_snapshot(peer, ok);
+  for (auto& w : inbox->writes) parked_.push_back(std::move(w));
+  propose_parked();
+  if (!inbox->reads.empty()) {
+    const std::string context = std::to_string(next_read_context_++);
+    ReadBatch& batch = read_batches_[context];
+    batch.reads = std::move(inbox->reads);
+    raw_->read_index(context);
+  }
+}
+
+// Proposes the writes waiting for a leader; those refused stay parked until
+// their deadline (no leader yet) or fail at once (any other refusal).
+void Node::propose_parked() {
+  std::vector<PendingWrite> still_parked;
+  for (auto& w : parked_) {
+    util::Status s = raw_->propose(w.data);
+    if (s.is_ok()) {
+      const std::uint64_t id = w.request_id;
+      proposed_.emplace(id, std::move(w));
+    } else if (s.code() == util::Code::kUnavailable) {
+      still_parked.push_back(std::move(w));
+    } else {
+      {
+        std::lock_guard lock(mu_);
+        --pending_writes_;
+      }
+      w.done(std::move(s), {});
+    }
+  }
+  parked_ = std::move(still_parked);
+}
+
+void Node::on_tick(std::chrono::steady_clock::time_point now) {
+  raw_->tick();
+  if (!parked_.empty()) propose_parked();
+  // Expire writes past their deadline: their outcome is unknown to the
+  // client (the entry may still commit), which UNAVAILABLE conveys.
+  std::size_t expired = 0;
+  auto expire = [&](PendingWrite& w) {
+    ++expired;
+    w.done(util::unavailable("no leader or no quorum within the request timeout"), {});
+  };
+  for (auto it = proposed_.begin(); it != proposed_.end();) {
+    if (now > it->second.deadline) {
+      expire(it->second);
+      it = proposed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::erase_if(parked_, [&](PendingWrite& w) {
+    if (now <= w.deadline) return false;
+    expire(w);
+    return true;
+  });
+  if (expired > 0) {
+    std::lock_guard lock(mu_);
+    pending_writes_ -= expired;
+  }
+  // Reads: expire, and re-ask rounds the leader may have dropped.
+  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
+    ReadBatch& b = it->second;
+    std::erase_if(b.reads, [&](PendingRead& r) {
+      if (now <= r.deadline) return false;
+      r.done(util::unavailable("no leader or no quorum within the request timeout"), {});
+      return true;
+    });
+    if (b.reads.empty()) {
+      it = read_batches_.erase(it);
+      continue;
+    }
+    if (b.read_index == 0 && ++b.ticks_waiting >= election_ticks_) {
+      // Ask again under a new context; the old answer, if any, is ignored.
+      ReadBatch retry = std::move(b);
+      retry.ticks_waiting = 0;
+      it = read_batches_.erase(it);
+      const std::string context = std::to_string(next_read_context_++);
+      read_batches_.emplace(context, std::move(retry));
+      raw_->read_index(context);
+      continue;
+    }
+    ++it;
+  }
+}
+
+void Node::handle_ready(raft::Ready& rd) {
+  if (rd.soft_state) {
+    const Membership m = membership();
+    const std::string leader = m.name_of(rd.soft_state->lead);
+    std::lock_guard lock(mu_);
+    if (status_.leader_id != leader) {
+      spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
+                   raw_->raft().term());
+    }
+    status_.leader_id = leader;
+    status_.role = role_of(rd.soft_state->state);
+  }
+  // 1. The leader's appends and heartbeats go out before its own fsync.
+  if (!rd.messages.empty() && options_.send) options_.send(std::move(rd.messages));
+  // 2. Durable before anything vouches for it.
+  persist(rd);
+  // 3. Votes and acks.
+  if (!rd.messages_after_persist.empty() && options_.send) {
+    options_.send(std::move(rd.messages_after_persist));
+  }
+  // 4. Apply.
+  if (!rd.committed_entries.empty()) apply_committed(rd.committed_entries);
+  for (const auto& rs : rd.read_states) {
+    auto it = read_batches_.find(rs.context);
+    if (it != read_batches_.end()) it->second.read_index = rs.index;
+  }
+  raw_->advance();
+  {
+    std::lock_guard lock(mu_);
+    const raft::HardState hs = raw_->raft().hard_state();
+    status_.term = hs.term;
+    status_.commit_index = hs.commit;
+    status_.applied_index = store_->applied_index();
+    ready_ = !status_.leader_id.empty() && status_.applied_index >= status_.commit_index;
+  }
+}
+
+void Node::persist(const raft::Ready& rd) {
+  // Snapshots from a leader are not installed yet (compaction and snapshot
+  // transfer are still to come); the core only sends one after compacting.
+  DKV_ASSERT(rd.snapshot.empty());
+  if (rd.hard_state || !rd.entries.empty()) {
+    const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
+    if (auto s = log_->save(hs, rd.entries); !s.is_ok()) fatal("WAL write failed", s);
+    if (auto s = log_->sync(); !s.is_ok()) fatal("WAL fsync failed", s);
+    if (!rd.entries.empty()) {
+      if (auto s = storage_->append(rd.entries); !s.is_ok()) fatal("raft storage append", s);
+    }
+    if (rd.hard_state) storage_->set_hard_state(*rd.hard_state);
+  }
+}
+
+void Node::apply_committed(const std::vector<raft::Entry>& entries) {
+  std::vector<kv::Command> commands;
+  std::vector<std::uint64_t> request_ids;
+  commands.reserve(entries.size());
+  request_ids.reserve(entries.size());
+  bool membership_changed = false;
+  for (const auto& e : entries) {
+    if (e.type == raft::EntryType::kConfChange) {
+      // Membership changes arrive with the membership API (issue 9); a
+      // static cluster never commits one.
+      auto cc = raft::ConfChange::decode(e.data);
+      DKV_ASSERT(cc.has_value());
+      raw_->apply_conf_change(*cc);
+      membership_changed = true;
+      continue;
+    }
+    if (e.data.empty()) continue;  // A new leader's no-op.
+    std::uint64_t id = 0;
+    kv::Command c;
+    if (auto s = decode_entry(e.data, &id, &c); !s.is_ok()) {
+      // Every replica applies the same log: a bad entry is our bug.
+      fatal("undecodable committed entry " + std::to_string(e.index), s);
+    }
+    commands.push_back(std::move(c));
+    request_ids.push_back(id);
+  }
+  (void)membership_changed;
+  std::vector<kv::ApplyResult> results;
+  const raft::Index last = entries.back().index;
+  if (last > store_->applied_index()) {
+    if (auto s = store_->apply(commands, last, &results); !s.is_ok()) fatal("apply failed", s);
+  }
+  std::size_t completed = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    auto it = proposed_.find(request_ids[i]);
+    if (it == proposed_.end()) continue;
+    it->second.done(util::Status::ok(), results[i]);
+    proposed_.erase(it);
+    ++completed;
+  }
+  if (completed > 0) {
+    std::lock_guard lock(mu_);
+    pending_writes_ -= completed;
+  }
+}
+
+void Node::serve_reads() {
+  const raft::Index applied = store_->applied_index();
+  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
+    const ReadBatch& b = it->second;
+    if (b.read_index == 0 || b.read_index > applied) {
+      ++it;
+      continue;
+    }
+    for (const auto& r : b.reads) {
+      std::string value;
+      util::Status s = store_->get(r.key, &value);
+      r.done(std::move(s), std::move(value));
+    }
+    it = read_batches_.erase(it);
+  }
+}
+
+void Node::fail_everything(const util::Status& s) {
+  Inbox rest;
+  {
+    std::lock_guard lock(mu_);
+    std::swap(rest, inbox_);
+    pending_writes_ = 0;
+  }
+  for (auto& w : rest.writes) w.done(s, {});
+  for (auto& r : rest.reads) r.done(s, {});
+  for (auto& w : parked_) w.done(s, {});
+  for (auto& [id, w] : proposed_) w.done(s, {});
+  for (auto& [ctx, b] : read_batches_) {
+    for (auto& r : b.reads) r.done(s, {});
+  }
+  parked_.clear();
+  proposed_.clear();
+  read_batches_.clear();
+}
+
+void Node::fatal(const std::string& what, const util::Status& s) {
+  // The disk may be in an unknown state: never retry and continue
+  // (fsyncgate). Stop the process; recovery replays the WAL.
+  spdlog::critical("{}: {}; stopping", what, s.to_string());
+  spdlog::shutdown();
+  std::_Exit(1);
+}
+
+}  // namespace dkv::node
