@@ -97,6 +97,9 @@ struct Node {
   std::uint64_t fsync_done_at = 0;
   std::map<std::string, Index> read_points;  // Read context -> read index.
   Index last_commit = 0;
+  Term last_term = 0;
+  NodeId last_vote = 0;
+  Index last_applied = 0;
   std::size_t last_voters = 0;  // Voters in force at the previous check.
   StateType last_state = StateType::kFollower;
 };
@@ -128,6 +131,7 @@ class Sim {
   void check(Node& n);
   void check_entries(Node& n, const std::vector<Entry>& ents);
   void check_commit_durable(Node& n);
+  void check_deltas(Node& n);
   void fail(const std::string& what);
   void trace(const std::string& s) {
     if (o_.trace) std::cerr << "t=" << now_ << " " << s << "\n";
@@ -149,7 +153,8 @@ class Sim {
   std::uint64_t reads_ = 0;
   std::map<std::string, ClientRead> pending_reads_;
   // Global history for the invariants.
-  std::map<Term, NodeId> leaders_;                                       // Election safety.
+  std::map<Term, NodeId> leaders_;                   // Election safety.
+  std::map<std::pair<NodeId, Term>, NodeId> votes_;  // (voter, term) -> candidate.
   std::map<std::pair<Index, Term>, std::pair<std::string, Term>> seen_;  // Log matching.
   std::vector<Entry> applied_log_;                                       // Index i at [i-1].
   std::map<std::string, std::vector<std::pair<Index, std::string>>> history_;
@@ -207,6 +212,9 @@ void Sim::start_node(Node& n) {
   n.fsyncing.reset();
   n.read_points.clear();
   n.last_commit = n.raft->raft().log().committed();
+  n.last_term = n.raft->raft().term();
+  n.last_vote = n.raft->raft().vote();
+  n.last_applied = n.applied;
   n.last_state = StateType::kFollower;
   n.up = true;
   trace("start " + std::to_string(n.id));
@@ -225,6 +233,15 @@ void Sim::crash(Node& n) {
 // ---- Network -------------------------------------------------------------
 
 void Sim::send(const Message& m) {
+  if (m.type == MessageType::kVoteResp && !m.reject) {
+    // Figure 2: at most one vote per voter per term, even across crashes.
+    auto [it, inserted] = votes_.emplace(std::make_pair(m.from, m.term), m.to);
+    if (!inserted && it->second != m.to) {
+      fail("vote safety: node " + std::to_string(m.from) + " voted for " +
+           std::to_string(it->second) + " and " + std::to_string(m.to) + " in term " +
+           std::to_string(m.term));
+    }
+  }
   if (o_.trace) {
     trace("send " + std::to_string(m.from) + "->" + std::to_string(m.to) + " " +
           std::string(raft::message_type_name(m.type)) + " term=" + std::to_string(m.term) +
@@ -451,9 +468,29 @@ void Sim::check_commit_durable(Node& n) {
   }
 }
 
+// Deltas while a node is up (LogCabin's RaftConsensusInvariants): the term
+// never decreases, the vote changes within a term only from none, and
+// commit and applied never move back.
+void Sim::check_deltas(Node& n) {
+  const raft::Raft& r = n.raft->raft();
+  if (r.term() < n.last_term) fail("node " + std::to_string(n.id) + ": term went back");
+  if (r.term() == n.last_term && n.last_vote != raft::kNoNode && r.vote() != n.last_vote) {
+    fail("node " + std::to_string(n.id) + ": vote changed within term " + std::to_string(r.term()));
+  }
+  if (r.log().committed() < n.last_commit)
+    fail("node " + std::to_string(n.id) + ": commit went back");
+  if (n.applied < n.last_applied) fail("node " + std::to_string(n.id) + ": applied went back");
+  if (r.log().applied() > r.log().committed())
+    fail("node " + std::to_string(n.id) + ": applied > commit");
+  n.last_term = r.term();
+  n.last_vote = r.vote();
+  n.last_applied = n.applied;
+}
+
 void Sim::check(Node& n) {
   if (!n.up) return;
   const raft::Raft& r = n.raft->raft();
+  check_deltas(n);
   check_commit_durable(n);
   n.last_commit = r.log().committed();
   n.last_voters = const_cast<raft::Raft&>(r).tracker().conf_state().voters.size();
