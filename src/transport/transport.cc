@@ -37,6 +37,9 @@ constexpr char kMetaNodeId[] = "dkv-node-id";
 // wire limit (message_size_bytes is an estimate).
 constexpr std::uint64_t kWireHeadroomBytes = 64 * 1024;
 
+// How often an idle sender checks that its connection is still up.
+constexpr std::chrono::milliseconds kIdleCheck{100};
+
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (s.empty() || s.size() > 20) return std::nullopt;
   std::uint64_t v = 0;
@@ -406,7 +409,8 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const Tr
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, o.keepalive_time_ms);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, o.keepalive_timeout_ms);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // Ping however long we are silent.
+  // Keep pinging however long we send no data.
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // gRPC's own reconnect backoff (default up to 120 s) must not outlast ours;
   // the minimum is also the connect timeout.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, o.backoff_initial_ms);
@@ -427,7 +431,8 @@ class Peer {
         notifier_(notifier),
         id_(id),
         address_(std::move(address)),
-        stub_(raftpb::Raft::NewStub(make_channel(address_, o_))),
+        channel_(make_channel(address_, o_)),
+        stub_(raftpb::Raft::NewStub(channel_)),
         snap_stub_(raftpb::Raft::NewStub(make_channel(address_, o_))),
         rng_(std::random_device{}()) {
     sender_ = std::thread([this] { run_sender(); });
@@ -566,6 +571,7 @@ class Peer {
     writer->WaitForInitialMetadata();  // Returns once accepted, refused or failed.
     const auto peer_id = metadata_u64(ctx.GetServerInitialMetadata(), kMetaNodeId);
     const bool accepted = peer_id.has_value() && *peer_id == id_;
+    bool idle_break = false;
     if (accepted) {
       {
         std::lock_guard lk(mu_);
@@ -574,30 +580,38 @@ class Peer {
         ++stats_.connects;
       }
       spdlog::info("transport: connected to node {} at {}", id_, address_);
-      write_batches(writer.get());
+      idle_break = write_batches(writer.get());
     } else if (peer_id.has_value()) {
       spdlog::error("transport: {} answers as node {}, expected node {}", address_, *peer_id, id_);
     }
-    // A live call that we leave must be cancelled, or Finish() waits for the
-    // peer. A refused or failed call has ended already (no initial metadata,
-    // or a broken write) and keeps its status for Finish().
-    if (!accepted && !ctx.GetServerInitialMetadata().empty()) ctx.TryCancel();
-    const grpc::Status status = writer->Finish();
+    // A call that may still be live must be cancelled, or Finish() waits
+    // for the peer; a broken one keeps its status. A refused or failed call
+    // (no initial metadata) has ended already: Finish() gives the reason.
+    if (!ctx.GetServerInitialMetadata().empty()) ctx.TryCancel();
+    grpc::Status status = writer->Finish();
     unregister_ctx(&stream_ctx_);
+    if (idle_break)
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection lost while idle");
     go_down(accepted, failures, status);
     return accepted;
   }
 
   // Writes batches of queued messages until a write fails or stop().
-  void write_batches(grpc::ClientWriter<raftpb::MessageBatch>* writer) {
+  // Returns true if it stopped because the idle connection went down.
+  bool write_batches(grpc::ClientWriter<raftpb::MessageBatch>* writer) {
     std::vector<raft::Message> taken;
     raftpb::MessageBatch batch;
     while (true) {
       taken.clear();
       {
         std::unique_lock lk(mu_);
-        cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
+        // A sync stream learns that its connection died only at the next
+        // write; when idle, watch the channel instead, so that keepalive's
+        // verdict on a silent link is reported within kIdleCheck.
+        while (!cv_.wait_for(lk, kIdleCheck, [&] { return stopping_ || !queue_.empty(); })) {
+          if (channel_->GetState(false) != GRPC_CHANNEL_READY) return true;
+        }
+        if (stopping_) return false;
         std::uint64_t bytes = 0;
         while (!queue_.empty() && (taken.empty() || bytes < o_.batch_bytes_max)) {
           const std::uint64_t size = message_size_bytes(queue_.front());
@@ -616,7 +630,7 @@ class Peer {
       std::lock_guard lk(mu_);
       if (!ok) {
         stats_.dropped_msgs += taken.size();
-        return;
+        return false;
       }
       stats_.sent_msgs += taken.size();
     }
@@ -720,7 +734,8 @@ class Peer {
   Notifier& notifier_;
   const raft::NodeId id_;
   const std::string address_;
-  const std::unique_ptr<raftpb::Raft::Stub> stub_;       // Message stream's channel.
+  const std::shared_ptr<grpc::Channel> channel_;         // The message stream's.
+  const std::unique_ptr<raftpb::Raft::Stub> stub_;       // On channel_.
   const std::unique_ptr<raftpb::Raft::Stub> snap_stub_;  // Snapshots' own channel.
   std::mt19937_64 rng_;                                  // Sender thread only.
 

@@ -5,9 +5,15 @@
 // with a timeout; nothing sleeps to synchronise.
 #include "transport/transport.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -499,6 +505,147 @@ TEST(TransportTest, UnknownAndRemovedPeersAreReportedUnreachable) {
   a.transport().send({app(1, 2, 3)});
   ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2; }));
   EXPECT_EQ(b.received().back().index, 3u);
+}
+
+// A TCP relay in front of a peer's server that can cut the link silently:
+// partition() stops forwarding in both directions without closing anything
+// (the kernel still acknowledges bytes, nothing answers), as a partition
+// drops packets rather than resetting connections; heal() closes the cut
+// connections and forwards new ones again.
+class Relay {
+ public:
+  explicit Relay(int target_port) : target_port_(target_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = loopback(0);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(::listen(listen_fd_, 16), 0);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Relay() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void partition() { partitioned_ = true; }
+  void heal() {
+    heal_ = true;
+    partitioned_ = false;
+  }
+
+ private:
+  static sockaddr_in loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    return addr;
+  }
+
+  // Copies what `from` has to `to`; false when `from` is closed or failed.
+  static bool pump(int from, int to) {
+    char buf[64 * 1024];
+    const ssize_t n = ::read(from, buf, sizeof(buf));
+    if (n <= 0) return false;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(to, buf + done, n - done);
+      if (w <= 0) return false;
+      done += w;
+    }
+    return true;
+  }
+
+  void run() {
+    std::vector<std::pair<int, int>> conns;  // (accepted, to target)
+    const auto close_all = [&] {
+      for (auto [c, t] : conns) {
+        ::close(c);
+        ::close(t);
+      }
+      conns.clear();
+    };
+    while (!stop_) {
+      if (heal_.exchange(false)) close_all();
+      const bool cut = partitioned_;
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      for (auto [c, t] : conns) {
+        fds.push_back({c, static_cast<short>(cut ? 0 : POLLIN), 0});
+        fds.push_back({t, static_cast<short>(cut ? 0 : POLLIN), 0});
+      }
+      ::poll(fds.data(), fds.size(), 20);
+      if (fds[0].revents & POLLIN) {
+        const int c = ::accept(listen_fd_, nullptr, nullptr);
+        const int t = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr = loopback(target_port_);
+        if (c >= 0 && ::connect(t, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+          conns.emplace_back(c, t);
+        } else {
+          if (c >= 0) ::close(c);
+          ::close(t);
+        }
+      }
+      if (cut) continue;
+      std::vector<std::pair<int, int>> alive;
+      for (std::size_t i = 0; i < conns.size(); ++i) {
+        const auto [c, t] = conns[i];
+        const short rc = fds[1 + 2 * i].revents;
+        const short rt = fds[2 + 2 * i].revents;
+        bool ok = true;
+        if (rc != 0) ok = pump(c, t);
+        if (ok && rt != 0) ok = pump(t, c);
+        if (ok) {
+          alive.emplace_back(c, t);
+        } else {
+          ::close(c);
+          ::close(t);
+        }
+      }
+      conns.swap(alive);
+    }
+    close_all();
+  }
+
+  const int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> partitioned_{false};
+  std::atomic<bool> heal_{false};
+  std::thread thread_;
+};
+
+TEST(TransportTest, SilentPartitionIsNoticedByKeepalive) {
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  Relay relay(b.port());
+  a.transport().add_peer(2, relay.address());
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  ASSERT_EQ(a.unreachable_count(2), 0);
+
+  relay.partition();
+  const auto cut = Clock::now();
+  // Nothing is sent: only keepalive pings (1 s, answer within 1 s) can tell.
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 0; }));
+  const auto noticed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - cut).count();
+  std::printf("transport: silent partition noticed after %lld ms\n",
+              static_cast<long long>(noticed_ms));
+  EXPECT_FALSE(a.transport().peer_stats(2)->connected);
+
+  relay.heal();
+  std::uint64_t seq = 1;
+  const auto deadline = Clock::now() + kWait;
+  while (b.received_count() == 1 && Clock::now() < deadline) {
+    a.transport().send({app(1, 2, ++seq)});
+    b.wait([&] { return b.received_.size() > 1; }, 20ms);
+  }
+  EXPECT_GT(b.received_count(), 1u);
 }
 
 TEST(TransportTest, DestroyingWithStuckPeersIsPrompt) {
