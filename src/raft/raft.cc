@@ -181,6 +181,7 @@ void Raft::tick() {
   } else {
     tick_election();
   }
+  assert_invariants();
 }
 
 void Raft::tick_election() {
@@ -266,6 +267,27 @@ VoteResult Raft::poll(NodeId from, bool granted) {
 // ---- step ------------------------------------------------------------------
 
 util::Status Raft::step(const Message& m) {
+  util::Status st = step_inner(m);
+  assert_invariants();
+  return st;
+}
+
+void Raft::assert_invariants() const {
+  DKV_ASSERT(log_.applied() <= log_.committed());
+  DKV_ASSERT(log_.committed() <= log_.last_index());
+  DKV_ASSERT(log_.persisted() <= log_.last_index());
+  if (state_ == StateType::kLeader) {
+    DKV_ASSERT(lead_ == id_);
+    // The leader counts only what it has persisted (thesis §10.2.1).
+    const auto it = const_cast<ProgressTracker&>(tracker_).get(id_);
+    DKV_ASSERT(it == nullptr || it->match <= log_.persisted());
+  } else {
+    DKV_ASSERT(lead_ != id_);
+  }
+  if (state_ == StateType::kCandidate) DKV_ASSERT(vote_ == id_);
+}
+
+util::Status Raft::step_inner(const Message& m) {
   if (!step_term(m)) return {};
   switch (m.type) {
     case MessageType::kHup:

@@ -169,6 +169,7 @@ class Raft {
   VoteResult poll(NodeId from, bool granted);
 
   // step() helpers.
+  util::Status step_inner(const Message& m);
   bool step_term(const Message& m);  // false: drop m.
   void step_vote(const Message& m);
   util::Status step_leader(const Message& m);
@@ -205,6 +206,8 @@ class Raft {
   void release_pending_reads();
 
   void send(Message m);
+  // Checked after every input; each invariant is also stated at its data.
+  void assert_invariants() const;
 
   struct ReadRequest {
     Message req;
