@@ -42,12 +42,12 @@
 // ends with a complete, durable record followed by zeros.
 //
 // The second record of a segment is a kState record: the hard state and the
-// snapshot marker in force when the segment was started. It is written in the
-// same write() call as the segment's first batch (alone when a log is created,
-// or when recovery finds the last segment without one). It lets compaction
-// delete whole older segments without losing the latest hard state or marker
-// (compaction never deletes the segment before one whose kState is not yet
-// durable), and recovery checks it against the state replayed before it.
+// snapshot marker in force when the segment was started, written alone and
+// fdatasync()ed right after the segment got its name, before anything else
+// goes in (recovery writes it if it finds the last segment without one). It
+// lets compaction delete whole older segments without losing the latest
+// hard state or marker, and recovery checks it against the state replayed
+// before it.
 //
 // Then any number of:
 //   kBatch   one save() call: optional hard state, then entries with
@@ -68,9 +68,11 @@
 //
 // ## What a crash leaves, and recovery
 //
-// A save() is one write() call; sync() is one fdatasync(). The caller syncs
-// before the next save(), so a crash can damage only the records written
-// after the last completed sync, all of them at the end of the last segment.
+// A save() writes exactly one record with one write() call; sync() is one
+// fdatasync(). The caller syncs before the next save(), so a crash can only
+// damage the one record written after the last completed sync, at the end
+// of the last segment (with any bytes, even from other sectors of that
+// write, after it): a valid record after a damaged one is never a crash.
 // Recovery reads the segments in order and verifies every record:
 //   * A segment number missing between the first and the last, a bad header
 //     (magic, version, number, ids) or a missing kState record in a segment

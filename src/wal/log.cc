@@ -177,6 +177,7 @@ struct ScanResult {
   std::uint64_t valid_bytes = 0;  // End of the last good record.
   bool torn = false;              // The last segment had a torn tail.
   bool has_state = false;
+  bool has_records = false;  // A batch or marker after the kState record.
 };
 
 // Reads and checks the header record at the start of segment `seq`.
@@ -236,6 +237,7 @@ util::Status scan_records(const std::string& path, std::string_view buf, std::si
     const format::ParsedRecord r = format::parse_record(buf, pos);
     if (r.outcome == ParseOutcome::kOk) {
       if (auto s = apply_record(r, Where{&path, pos}, replay, out); !s.is_ok()) return s;
+      out->has_records = out->has_records || r.type != RecordType::kState;
       pos += r.size;
       continue;
     }
@@ -393,12 +395,14 @@ util::Status Log::recover(Recovered* recovered) {
     DKV_ASSERT(recovered->entries.front().index == marker_.index + 1);
     DKV_ASSERT(recovered->entries.back().index == last_index_);
   }
-  return open_active_after_recovery(last_scan.valid_bytes, last_scan.has_state, last_scan.torn);
+  return open_active_after_recovery(last_scan.valid_bytes, last_scan.has_state,
+                                    last_scan.has_records, last_scan.torn);
 }
 
-util::Status Log::open_active_after_recovery(std::uint64_t valid_bytes, bool has_state, bool torn) {
+util::Status Log::open_active_after_recovery(std::uint64_t valid_bytes, bool has_state,
+                                             bool has_records, bool torn) {
   active_offset_bytes_ = valid_bytes;
-  active_has_state_ = has_state;
+  active_has_records_ = has_records;
   if (torn) {
     // Cut the torn tail and zero the space again before anything new is
     // written after it.
@@ -410,31 +414,27 @@ util::Status Log::open_active_after_recovery(std::uint64_t valid_bytes, bool has
   // treat the recovered entries and hard state as persisted.
   if (auto s = active_->sync(); !s.is_ok()) return fail(s);
   if (auto s = fs_.sync_dir(wal_dir_); !s.is_ok()) return fail(s);
-  if (!active_has_state_) {
-    // Every segment must carry the state before compaction may delete the
-    // segments before it.
-    std::string bytes = encode_state_record();
-    if (auto s = write_record_bytes(bytes, 0); !s.is_ok()) return s;
-    if (auto s = sync(); !s.is_ok()) return s;
-  }
+  if (!has_state) return write_state_and_sync();
+  return util::Status::ok();
+}
+
+util::Status Log::write_state_and_sync() {
+  DKV_ASSERT(!active_has_records_);
+  std::string payload;
+  format::encode_state(format::StateRecord{hard_state_, marker_}, &payload);
+  std::string bytes;
+  format::append_record(&bytes, RecordType::kState, payload);
+  if (auto s = active_->write_at(active_offset_bytes_, bytes); !s.is_ok()) return fail(s);
+  active_offset_bytes_ += bytes.size();
+  if (auto s = active_->sync(); !s.is_ok()) return fail(s);
+  dirty_ = false;
   return util::Status::ok();
 }
 
 util::Status Log::create_new(Recovered* recovered) {
   metadata_ = Metadata{format::kFormatVersion, options_.cluster_id, options_.node_id};
   recovered->created = true;
-  if (auto s = switch_segment(); !s.is_ok()) return s;
-  std::string bytes = encode_state_record();
-  if (auto s = write_record_bytes(bytes, 0); !s.is_ok()) return s;
-  return sync();
-}
-
-std::string Log::encode_state_record() const {
-  std::string payload;
-  format::encode_state(format::StateRecord{hard_state_, marker_}, &payload);
-  std::string out;
-  format::append_record(&out, RecordType::kState, payload);
-  return out;
+  return switch_segment();
 }
 
 util::Status Log::fail(util::Status s) {
@@ -448,7 +448,7 @@ util::Status Log::write_record_bytes(const std::string& bytes, raft::Index max_i
   DKV_ASSERT(active_ != nullptr);
   if (auto s = active_->write_at(active_offset_bytes_, bytes); !s.is_ok()) return fail(s);
   active_offset_bytes_ += bytes.size();
-  active_has_state_ = true;
+  active_has_records_ = true;
   dirty_ = true;
   segments_.back().max_index = std::max(segments_.back().max_index, max_index);
   return util::Status::ok();
@@ -496,8 +496,10 @@ util::Status Log::switch_segment() {
   segments_.push_back({next_seq_, path, 0});
   active_ = std::move(next_);
   active_offset_bytes_ = next_header_bytes_;
-  active_has_state_ = false;
-  return util::Status::ok();
+  active_has_records_ = false;
+  // The state goes in alone, durably: each later save() is then exactly one
+  // record, so the only damage a crash can do is to the last record.
+  return write_state_and_sync();
 }
 
 raft::Term Log::term_at(raft::Index index) const {
@@ -545,13 +547,12 @@ util::Status Log::save(const raft::HardState* hard_state, std::span<const raft::
   check_batch(hard_state, entries);
   const std::size_t record_bytes =
       format::kRecordHeaderSize + format::batch_payload_size(hard_state, entries);
-  if (active_has_state_ && active_offset_bytes_ + record_bytes > options_.segment_size_bytes) {
+  if (active_has_records_ && active_offset_bytes_ + record_bytes > options_.segment_size_bytes) {
     if (auto s = switch_segment(); !s.is_ok()) return s;
   }
   std::string& bytes = write_buffer_;  // Reused: no allocation per Ready.
   bytes.clear();
-  if (!active_has_state_) bytes = encode_state_record();
-  bytes.reserve(bytes.size() + record_bytes);
+  bytes.reserve(record_bytes);
   const std::size_t start = format::begin_record(&bytes);
   format::encode_batch(hard_state, entries, &bytes);
   format::end_record(&bytes, start, RecordType::kBatch);
@@ -589,11 +590,10 @@ util::Status Log::save_snapshot_marker(SnapshotMarker marker) {
   std::string payload;
   format::encode_marker(marker, keep, &payload);
   const std::size_t record_bytes = format::kRecordHeaderSize + payload.size();
-  if (active_has_state_ && active_offset_bytes_ + record_bytes > options_.segment_size_bytes) {
+  if (active_has_records_ && active_offset_bytes_ + record_bytes > options_.segment_size_bytes) {
     if (auto s = switch_segment(); !s.is_ok()) return s;
   }
   std::string bytes;
-  if (!active_has_state_) bytes = encode_state_record();
   format::append_record(&bytes, RecordType::kMarker, payload);
   if (auto s = write_record_bytes(bytes, 0); !s.is_ok()) return s;
   if (keep && marker.index < last_index_) {
@@ -615,12 +615,12 @@ util::Status Log::save_snapshot_marker(SnapshotMarker marker) {
 util::Status Log::release_to(raft::Index index) {
   if (!fatal_.is_ok()) return fatal_;
   DKV_ASSERT(index <= marker_.index + 1);
-  // The segment after a deleted one must durably carry the state (its kState
-  // record), so sync what is pending first.
+  // Every segment's kState record is durable before anything else goes into
+  // it (switch_segment), so the segment after a deleted one always carries
+  // the state. Sync what is pending anyway: compaction is rare.
   if (auto s = sync(); !s.is_ok()) return s;
   bool removed = false;
   while (segments_.size() > 1 && segments_.front().max_index < index) {
-    if (segments_.size() == 2 && !active_has_state_) break;
     if (auto s = fs_.remove(segments_.front().path); !s.is_ok()) return fail(s);
     segments_.pop_front();
     removed = true;

@@ -144,12 +144,14 @@ class Log {
   util::Status check_metadata(const format::SegmentHeader& header, const std::string& path,
                               bool first);
   util::Status create_new(Recovered* recovered);
-  util::Status open_active_after_recovery(std::uint64_t valid_bytes, bool has_state, bool torn);
+  util::Status open_active_after_recovery(std::uint64_t valid_bytes, bool has_state,
+                                          bool has_records, bool torn);
+  // Writes the kState record at the start of the active segment and syncs.
+  util::Status write_state_and_sync();
   util::Status write_record_bytes(const std::string& bytes, raft::Index max_index);
   util::Status switch_segment();
   util::Status prepare_next_segment();
   util::Status fail(util::Status s);
-  std::string encode_state_record() const;
   raft::Term term_at(raft::Index index) const;  // 0 if not in the log.
   void note_entries(std::span<const raft::Entry> entries);
   void check_batch(const raft::HardState* hard_state, std::span<const raft::Entry> entries) const;
@@ -176,7 +178,7 @@ class Log {
   std::unique_ptr<File> active_;
   // Invariant: active_offset_bytes_ <= size of the active file.
   std::uint64_t active_offset_bytes_ = 0;
-  bool active_has_state_ = false;        // Its kState record is written.
+  bool active_has_records_ = false;      // Holds a batch or marker after its kState.
   std::unique_ptr<File> next_;           // Preallocated next segment (.tmp), if any.
   std::uint64_t next_seq_ = 0;           // Its sequence number, if next_.
   std::uint64_t next_header_bytes_ = 0;  // Size of its header record, if next_.

@@ -83,16 +83,33 @@ void apply_dir_change(std::map<std::string, std::shared_ptr<Inode>>* m, const Di
   }
 }
 
+// Applies a random subset of the 512-byte disk sectors a write touched.
+void keep_random_sectors(std::string* data, const FilePending& w, std::mt19937_64* rng) {
+  constexpr std::uint64_t kSector = 512;
+  const std::uint64_t end = w.offset_or_size + w.data.size();
+  for (std::uint64_t s = w.offset_or_size / kSector * kSector; s < end; s += kSector) {
+    if ((*rng)() % 2 == 0) continue;
+    const std::uint64_t from = std::max(s, w.offset_or_size);
+    const std::uint64_t to = std::min(s + kSector, end);
+    FilePending part{false, from, w.data.substr(from - w.offset_or_size, to - from)};
+    apply_file_change(data, part, SIZE_MAX);
+  }
+}
+
 // What survives a crash of one file: the durable contents plus, in
 // kKeepRandomPrefix mode, a random prefix of the pending changes.
 void crash_file(Inode* f, MemFileSystem::CrashMode mode, std::mt19937_64* rng) {
   std::string data = f->durable;
-  if (mode == MemFileSystem::CrashMode::kKeepRandomPrefix && !f->pending.empty()) {
+  if (mode != MemFileSystem::CrashMode::kLoseUnsynced && !f->pending.empty()) {
     const std::size_t keep = (*rng)() % (f->pending.size() + 1);
     for (std::size_t i = 0; i < keep; ++i) apply_file_change(&data, f->pending[i], SIZE_MAX);
     if (keep < f->pending.size() && !f->pending[keep].resize) {
       const FilePending& torn = f->pending[keep];
-      apply_file_change(&data, torn, (*rng)() % (torn.data.size() + 1));
+      if (mode == MemFileSystem::CrashMode::kKeepRandomPrefix) {
+        apply_file_change(&data, torn, (*rng)() % (torn.data.size() + 1));
+      } else {
+        keep_random_sectors(&data, torn, rng);
+      }
     }
   }
   f->data = data;
@@ -103,7 +120,7 @@ void crash_file(Inode* f, MemFileSystem::CrashMode mode, std::mt19937_64* rng) {
 void crash_dir(Inode* d, MemFileSystem::CrashMode mode, std::mt19937_64* rng) {
   Dir* dir = d->dir.get();
   auto entries = dir->durable;
-  if (mode == MemFileSystem::CrashMode::kKeepRandomPrefix && !dir->pending.empty()) {
+  if (mode != MemFileSystem::CrashMode::kLoseUnsynced && !dir->pending.empty()) {
     const std::size_t keep = (*rng)() % (dir->pending.size() + 1);
     for (std::size_t i = 0; i < keep; ++i) apply_dir_change(&entries, dir->pending[i]);
   }

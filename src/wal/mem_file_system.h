@@ -47,10 +47,13 @@ class MemFileSystem final : public FileSystem {
       std::function<util::Status(Op op, const std::string& path, std::uint64_t op_number)>;
 
   enum class CrashMode {
-    kLoseUnsynced,     // Everything not synced is gone.
-    kKeepRandomPrefix  // Per file and per directory, a random prefix (in
-                       // order) of the unsynced changes survives; the first
-                       // write not kept fully may survive in part.
+    kLoseUnsynced,      // Everything not synced is gone.
+    kKeepRandomPrefix,  // Per file and per directory, a random prefix (in
+                        // order) of the unsynced changes survives; the first
+                        // write not kept fully may survive in part (a prefix).
+    kKeepRandomSectors  // As kKeepRandomPrefix, but of the first write not
+                        // kept fully, a random subset of its 512-byte sectors
+                        // survives, in any order (a disk reordering sectors).
   };
 
   MemFileSystem();

@@ -1,7 +1,7 @@
 // Random property test: appends (with overwrites), hard states, syncs,
 // snapshot markers (matching, mismatching and past the end), compactions,
 // injected I/O errors (fatal: the log refuses further work and the node
-// crashes), clean restarts and crashes (both crash modes), against the model
+// crashes), clean restarts and crashes (all crash modes), against the model
 // of testing::ModelState. After a clean restart the log must give back
 // exactly what was written; after a crash, a state between the last one
 // reported durable and the last one written.
@@ -67,8 +67,10 @@ class ModelRun {
   void crash_and_reopen() {
     fs_.set_fault_hook(nullptr);
     log_.reset();
-    const auto mode = rng_() % 2 == 0 ? MemFileSystem::CrashMode::kLoseUnsynced
-                                      : MemFileSystem::CrashMode::kKeepRandomPrefix;
+    const MemFileSystem::CrashMode modes[] = {MemFileSystem::CrashMode::kLoseUnsynced,
+                                              MemFileSystem::CrashMode::kKeepRandomPrefix,
+                                              MemFileSystem::CrashMode::kKeepRandomSectors};
+    const auto mode = modes[rng_() % 3];
     fs_.crash(mode, rng_());
     reopen(true);
   }
