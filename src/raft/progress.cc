@@ -174,6 +174,11 @@ Progress* ProgressTracker::get(NodeId id) {
   return it == progress_.end() ? nullptr : &it->second;
 }
 
+const Progress* ProgressTracker::get(NodeId id) const {
+  auto it = progress_.find(id);
+  return it == progress_.end() ? nullptr : &it->second;
+}
+
 void ProgressTracker::reset_all(Index next_index) {
   for (auto& [id, pr] : progress_) {
     const bool learner = pr.is_learner;

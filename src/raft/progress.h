@@ -99,7 +99,9 @@ class ProgressTracker {
   bool is_single_voter(NodeId id) const;
 
   Progress* get(NodeId id);
+  const Progress* get(NodeId id) const;
   std::map<NodeId, Progress>& progress() { return progress_; }
+  const std::map<NodeId, Progress>& progress() const { return progress_; }
   // Resets every progress for a new leader (§5.3: next = leader's last + 1).
   void reset_all(Index next_index);
 

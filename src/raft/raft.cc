@@ -279,7 +279,7 @@ void Raft::assert_invariants() const {
   if (state_ == StateType::kLeader) {
     DKV_ASSERT(lead_ == id_);
     // The leader counts only what it has persisted (thesis §10.2.1).
-    const auto it = const_cast<ProgressTracker&>(tracker_).get(id_);
+    const Progress* it = tracker_.get(id_);
     DKV_ASSERT(it == nullptr || it->match <= log_.persisted());
   } else {
     DKV_ASSERT(lead_ != id_);

@@ -135,6 +135,7 @@ class Raft {
   RaftLog& log() { return log_; }
   const RaftLog& log() const { return log_; }
   ProgressTracker& tracker() { return tracker_; }
+  const ProgressTracker& tracker() const { return tracker_; }
   NodeId lead_transferee() const { return lead_transferee_; }
   const Config& config() const { return config_; }
   int randomized_election_timeout() const { return randomized_election_timeout_; }

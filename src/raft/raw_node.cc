@@ -126,7 +126,7 @@ RaftStatus RawNode::status() const {
                     .applied = r.log().applied(),
                     .persisted = r.log().persisted(),
                     .last_index = r.log().last_index(),
-                    .conf_state = const_cast<Raft&>(r).tracker().conf_state()};
+                    .conf_state = r.tracker().conf_state()};
 }
 
 }  // namespace dkv::raft

@@ -445,7 +445,7 @@ void Sim::check_commit_durable(Node& n) {
   const Index c = r.log().committed();
   if (r.state() != StateType::kLeader || c <= n.last_commit) return;
   const auto t = r.log().term(c);
-  const auto& voters = const_cast<raft::Raft&>(r).tracker().conf_state().voters;
+  const auto& voters = r.tracker().conf_state().voters;
   std::size_t copies = 0;
   for (NodeId v : voters) {
     auto it = nodes_.find(v);
@@ -493,7 +493,7 @@ void Sim::check(Node& n) {
   check_deltas(n);
   check_commit_durable(n);
   n.last_commit = r.log().committed();
-  n.last_voters = const_cast<raft::Raft&>(r).tracker().conf_state().voters.size();
+  n.last_voters = r.tracker().conf_state().voters.size();
   if (r.state() == StateType::kLeader && n.last_state != StateType::kLeader) {
     ++result_.elections;
     // Election safety: one leader per term.
@@ -574,7 +574,7 @@ void Sim::snapshot(Node& n) {
 void Sim::membership() {
   Node* l = leader();
   if (l == nullptr) return;
-  const ConfState cs = const_cast<raft::Raft&>(l->raft->raft()).tracker().conf_state();
+  const ConfState cs = l->raft->raft().tracker().conf_state();
   ConfChange cc;
   if (!cs.learners.empty()) {
     cc = {ConfChangeType::kAddNode, cs.learners[rng_.below(cs.learners.size())], ""};
@@ -616,7 +616,7 @@ void Sim::step_faults() {
   if (o_.membership_permille > 0 && rng_.permille(o_.membership_permille)) membership();
   if (rng_.permille(o_.transfer_permille)) {
     if (Node* l = leader()) {
-      const auto voters = const_cast<raft::Raft&>(l->raft->raft()).tracker().conf_state().voters;
+      const auto voters = l->raft->raft().tracker().conf_state().voters;
       const NodeId to = voters[rng_.below(voters.size())];
       l->raft->transfer_leader(to);
       trace("transfer leadership " + std::to_string(l->id) + " -> " + std::to_string(to));
@@ -690,7 +690,7 @@ void Sim::run_liveness() {
     if (probe_index == 0) continue;
     // Members only: a node removed while down never learns it (it stays a
     // harmless bystander, kept quiet by PreVote / the vote lease).
-    const ConfState cs = const_cast<raft::Raft&>(l->raft->raft()).tracker().conf_state();
+    const ConfState cs = l->raft->raft().tracker().conf_state();
     bool all = true;
     for (auto& [id, n] : nodes_) {
       const bool member = std::count(cs.voters.begin(), cs.voters.end(), id) > 0 ||
@@ -702,7 +702,7 @@ void Sim::run_liveness() {
   std::string detail;
   if (Node* l = leader()) {
     detail = " (leader " + std::to_string(l->id) + ":";
-    for (auto& [id, pr] : const_cast<raft::Raft&>(l->raft->raft()).tracker().progress()) {
+    for (auto& [id, pr] : l->raft->raft().tracker().progress()) {
       detail += " " + std::to_string(id) + "=" + std::string(raft::progress_state_name(pr.state)) +
                 "/m" + std::to_string(pr.match) + "/n" + std::to_string(pr.next) +
                 (pr.is_paused() ? "/paused" : "") + "/if" + std::to_string(pr.inflights.count());
