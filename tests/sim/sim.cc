@@ -651,7 +651,8 @@ void Sim::step_clients() {
   }
 }
 
-// After healing: a leader emerges and a new write commits everywhere.
+// After healing: a leader emerges, a new write commits on every live member,
+// and then a linearizable read completes.
 void Sim::run_liveness() {
   faults_ = false;
   cut_.clear();
@@ -659,6 +660,7 @@ void Sim::run_liveness() {
     if (!n.up && !n.removed) start_node(n);
   }
   std::string probe;
+  std::string read_ctx;
   Index probe_index = 0;
   Index backlog = 0;
   for (auto& [id, n] : nodes_) {
@@ -697,7 +699,19 @@ void Sim::run_liveness() {
                           std::count(cs.learners.begin(), cs.learners.end(), id) > 0;
       if (member && n.up && n.applied < probe_index) all = false;
     }
-    if (all) return;
+    if (!all) continue;
+    // Then a linearizable read at some member completes too.
+    if (!read_ctx.empty() && pending_reads_.count(read_ctx) == 0) return;
+    if (read_ctx.empty() || tick % (2 * kElectionTicks) == 0) {
+      std::vector<Node*> members;
+      for (auto& [id, n] : nodes_) {
+        const bool member = std::count(cs.voters.begin(), cs.voters.end(), id) > 0;
+        if (member && n.up) members.push_back(&n);
+      }
+      read_ctx = "liveness-read-" + std::to_string(tick);
+      pending_reads_[read_ctx] = ClientRead{"k0", applied_log_.size()};
+      members[rng_.below(members.size())]->raft->read_index(read_ctx);
+    }
   }
   std::string detail;
   if (Node* l = leader()) {
@@ -709,8 +723,8 @@ void Sim::run_liveness() {
     }
     detail += ")";
   }
-  fail("liveness: no write committed on every live node within " + std::to_string(bound) +
-       " ticks after healing" + detail);
+  fail("liveness: no write committed on every live node, or no read completed, within " +
+       std::to_string(bound) + " ticks after healing" + detail);
 }
 
 Result Sim::run() {
