@@ -114,6 +114,7 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
   // different nodes and restarts never meet in one log.
   std::random_device rd;
   next_request_id_ = (static_cast<std::uint64_t>(rd()) << 32) ^ (raft_id_ << 48);
+  cluster_id_ = std::strtoull(log_->metadata().cluster_id.c_str(), nullptr, 16);
   status_.node_id = options_.node_id;
   status_.applied_index = store_->applied_index();
 }

@@ -111,6 +111,8 @@ class Node {
   // The membership as applied (names, addresses, raft ids).
   Membership membership() const;
   raft::NodeId raft_id() const { return raft_id_; }
+  // The id of the cluster this data directory was bootstrapped into.
+  std::uint64_t cluster_id() const { return cluster_id_; }
   // True when this node knows a leader and has applied all it knows committed.
   bool ready() const;
 
@@ -164,6 +166,7 @@ class Node {
 
   const NodeOptions options_;
   const raft::NodeId raft_id_;
+  std::uint64_t cluster_id_ = 0;
   const std::unique_ptr<kv::Store> store_;
 
   // Raft-thread state.

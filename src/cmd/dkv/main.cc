@@ -19,7 +19,9 @@
 #include "api/kv_service.h"
 #include "api/method_registry.h"
 #include "node/config.h"
+#include "node/membership.h"
 #include "node/node.h"
+#include "transport/transport.h"
 
 extern char** environ;
 
@@ -107,6 +109,13 @@ int main(int argc, char** argv) {
   node_options.quota_bytes = config.quota_bytes;
   node_options.heartbeat_ms = config.heartbeat_ms;
   node_options.election_ms = config.election_ms;
+  // The node sends through the transport, created once the node is open
+  // (it needs the persisted cluster id); until then messages are dropped
+  // and raft retransmits.
+  std::atomic<dkv::transport::Transport*> transport_ptr{nullptr};
+  node_options.send = [&transport_ptr](std::vector<dkv::raft::Message> msgs) {
+    if (auto* t = transport_ptr.load()) t->send(std::move(msgs));
+  };
   std::unique_ptr<dkv::node::Node> node;
   if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
     // The data directory belongs to another node or cluster: a configuration
@@ -116,6 +125,23 @@ int main(int argc, char** argv) {
     return config_error ? kExitBadConfig : 1;
   }
 
+  dkv::transport::TransportOptions transport_options;
+  transport_options.cluster_id = node->cluster_id();
+  transport_options.local_id = node->raft_id();
+  dkv::transport::TransportCallbacks callbacks;
+  dkv::node::Node* n = node.get();
+  callbacks.on_message = [n](dkv::raft::Message m) { n->receive(std::move(m)); };
+  callbacks.on_unreachable = [n](dkv::raft::NodeId peer) { n->report_unreachable(peer); };
+  callbacks.on_snapshot_status = [n](dkv::raft::NodeId peer, bool ok) {
+    n->report_snapshot(peer, ok);
+  };
+  dkv::transport::Transport transport(transport_options, callbacks);
+  const dkv::node::Membership membership = node->membership();
+  for (const auto& m : membership.voters()) {
+    if (m.id != config.node_id) transport.add_peer(dkv::node::node_id_of(m.id), m.address());
+  }
+  transport_ptr = &transport;
+
   dkv::api::MethodRegistry registry;
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
@@ -124,6 +150,10 @@ int main(int argc, char** argv) {
   dkv::api::GrpcServerOptions grpc_options;
   grpc_options.host = config.listen_host;
   grpc_options.port = config.rpc_port;
+  grpc_options.extra_services.push_back(transport.service());
+  grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
+    dkv::transport::Transport::configure_server(b);
+  };
   std::unique_ptr<dkv::api::GrpcServer> grpc_server;
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {
     spdlog::critical("{}", s.message());
@@ -171,6 +201,7 @@ int main(int argc, char** argv) {
   grpc_server->shutdown(deadline);
   rest_stop.join();
   node->stop();
+  transport_ptr = nullptr;
   spdlog::info("stopped");
   return 0;
 }
