@@ -178,6 +178,7 @@ struct ScanResult {
   bool torn = false;              // The last segment had a torn tail.
   bool has_state = false;
   bool has_records = false;  // A batch or marker after the kState record.
+  std::string torn_why;      // If torn: what was wrong there.
 };
 
 // Reads and checks the header record at the start of segment `seq`.
@@ -256,6 +257,7 @@ util::Status scan_records(const std::string& path, std::string_view buf, std::si
           std::string(problem) + ", and a valid record follows at offset " + std::to_string(*q));
     }
     out->torn = true;  // A torn write at the end of the log: cut it off.
+    out->torn_why = problem;
     break;
   }
   out->valid_bytes = pos;
@@ -394,6 +396,10 @@ util::Status Log::recover(Recovered* recovered) {
   if (!recovered->entries.empty()) {
     DKV_ASSERT(recovered->entries.front().index == marker_.index + 1);
     DKV_ASSERT(recovered->entries.back().index == last_index_);
+  }
+  if (last_scan.torn) {
+    recovered->torn_tail = "cut a torn write at " + segments_.back().path + " offset " +
+                           std::to_string(last_scan.valid_bytes) + " (" + last_scan.torn_why + ")";
   }
   return open_active_after_recovery(last_scan.valid_bytes, last_scan.has_state,
                                     last_scan.has_records, last_scan.torn);

@@ -60,6 +60,9 @@ struct Recovered {
   // with any overwritten suffix already replaced.
   std::vector<raft::Entry> entries;
   bool created = false;  // True if open() created a new, empty WAL.
+  // Non-empty if recovery cut a torn last record (a crash mid-write): one
+  // line naming file, offset and what was wrong, for the node's log.
+  std::string torn_tail;
 };
 
 struct Metadata {

@@ -40,6 +40,7 @@ TEST(Log, CreatesAnEmptyLog) {
   Recovered rec;
   ASSERT_TRUE(open_log(mem_options(fs), &log, &rec).is_ok());
   EXPECT_TRUE(rec.created);
+  EXPECT_EQ(rec.torn_tail, "");
   EXPECT_TRUE(rec.hard_state.empty());
   EXPECT_EQ(rec.snapshot, SnapshotMarker{});
   EXPECT_TRUE(rec.entries.empty());
