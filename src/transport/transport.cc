@@ -70,7 +70,10 @@ std::string describe(const grpc::Status& s) {
 
 class MemorySnapshotSink final : public SnapshotSink {
  public:
-  explicit MemorySnapshotSink(std::uint64_t total_bytes) { data_.reserve(total_bytes); }
+  // Reserves at most 64 MiB up front: the announced size is the peer's word.
+  explicit MemorySnapshotSink(std::uint64_t total_bytes) {
+    data_.reserve(std::min<std::uint64_t>(total_bytes, 64 << 20));
+  }
   util::Status write(std::string_view data) override {
     data_.append(data);
     return util::Status::ok();
@@ -133,12 +136,13 @@ util::Status check_header(const Inbound& in, raft::NodeId from, const raftpb::He
   return util::Status::ok();
 }
 
-// Checks a decoded message against the stream it came on.
+// Checks a decoded message against the stream it came on. Its `from` may
+// differ from the stream's sender: the core forwards kTransferLeader with
+// the transferee as `from` (and may forward other requests the same way).
 util::Status check_message(const Inbound& in, raft::NodeId from, const raft::Message& m) {
-  if (m.to != in.local_id || m.from != from) {
-    return util::invalid_argument("message " + std::to_string(m.from) + "->" +
-                                  std::to_string(m.to) + " on the stream " + std::to_string(from) +
-                                  "->" + std::to_string(in.local_id));
+  if (m.to != in.local_id) {
+    return util::invalid_argument("message to node " + std::to_string(m.to) + " on the stream " +
+                                  std::to_string(from) + "->" + std::to_string(in.local_id));
   }
   return util::Status::ok();
 }
@@ -841,7 +845,6 @@ void Transport::send(std::vector<raft::Message> msgs) {
   {
     std::lock_guard lk(impl_->mu);
     for (raft::Message& m : msgs) {
-      DKV_ASSERT(m.from == impl_->options.local_id);
       auto it = impl_->peers.find(m.to);
       if (it == impl_->peers.end()) {
         unknown.push_back(m.to);
