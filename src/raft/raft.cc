@@ -720,6 +720,20 @@ void Raft::send_heartbeat(NodeId to, const std::string& context) {
   send(Message{.type = MessageType::kHeartbeat, .to = to, .commit = commit, .context = context});
 }
 
+void Raft::hand_off_leadership() {
+  NodeId best = kNoNode;
+  Index best_match = 0;
+  for (NodeId id : tracker_.conf_state().voters) {
+    const Progress* pr = tracker_.get(id);
+    if (id != id_ && pr->match > best_match) {
+      best = id;
+      best_match = pr->match;
+    }
+  }
+  // Only a voter holding our whole log can win at once.
+  if (best != kNoNode && best_match == log_.last_index()) send_timeout_now(best);
+}
+
 void Raft::send_timeout_now(NodeId to) {
   send(Message{.type = MessageType::kTimeoutNow, .to = to});
 }
@@ -858,7 +872,10 @@ ConfState Raft::apply_conf_change(const ConfChange& cc) {
   if (state_ != StateType::kLeader) return tracker_.conf_state();
   if (!tracker_.is_voter(id_)) {
     // Thesis §4.2.2: a removed leader steps down once the change that
-    // removes it is committed (it is: we are applying it).
+    // removes it is committed (it is: we are applying it). To shorten the
+    // gap, it first tells the most up-to-date remaining voter to campaign
+    // at once (thesis §3.10's TimeoutNow).
+    hand_off_leadership();
     become_follower(term_, kNoNode);
     return tracker_.conf_state();
   }

@@ -195,6 +195,7 @@ class Raft {
   void bcast_heartbeat(const std::string& context);
   void send_heartbeat(NodeId to, const std::string& context);
   void send_timeout_now(NodeId to);
+  void hand_off_leadership();
   bool maybe_commit();
   void reduce_uncommitted(Index committed_before);
   void update_self_progress();

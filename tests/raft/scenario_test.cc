@@ -11,7 +11,9 @@
 // transfer-leader FROM TO; process-ready ID... (= ready + persist);
 // ready ID (take a Ready, send what may leave before the fsync); persist ID
 // (finish that fsync: persist, send the rest, advance); deliver-msgs [ID...];
-// drop-msgs [ID...]; stabilize; isolate ID; heal; log ID; status ID.
+// drop-msgs [ID...]; stabilize; isolate ID; heal; log ID; status ID;
+// add-node ID (empty, joining the leader's config); propose-conf-change ID
+// add|remove|learner NODE; compact ID (snapshot at applied, compact).
 // Messages print in one stable form: `1->2 MsgApp Term:1 Log:1/11 Commit:11`.
 // DKV_REWRITE=1 regenerates the expected output in place; review the diff.
 #include <gtest/gtest.h>
@@ -20,6 +22,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -79,44 +82,48 @@ std::string fmt_msg(const Message& m) {
   return o.str();
 }
 
+std::string ids_str(const std::vector<NodeId>& ids) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
 class Interp {
  public:
   std::string run(const std::string& cmd, const std::vector<std::string>& args) {
     out_.str("");
-    if (cmd == "add-nodes")
-      add_nodes(args);
-    else if (cmd == "campaign")
-      node(args[0]).campaign();
-    else if (cmd == "tick")
-      node(args[0]).tick_n(args.size() > 1 ? std::stoi(args[1]) : 1);
-    else if (cmd == "propose")
-      print_status(node(args[0]).raw->propose(args[1]));
-    else if (cmd == "read-index")
-      node(args[0]).raw->read_index(args[1]);
-    else if (cmd == "transfer-leader")
-      node(args[0]).raw->transfer_leader(std::stoull(args[1]));
-    else if (cmd == "process-ready")
-      for (const auto& a : args) process_ready(std::stoull(a));
-    else if (cmd == "ready")
-      take_ready(std::stoull(args[0]));
-    else if (cmd == "persist")
-      persist(std::stoull(args[0]));
-    else if (cmd == "deliver-msgs")
-      deliver(ids(args), true);
-    else if (cmd == "drop-msgs")
-      deliver(ids(args), false);
-    else if (cmd == "stabilize")
-      stabilize();
-    else if (cmd == "isolate")
-      isolated_.insert(std::stoull(args[0]));
-    else if (cmd == "heal")
-      isolated_.clear();
-    else if (cmd == "log")
-      print_log(std::stoull(args[0]));
-    else if (cmd == "status")
-      print_state(std::stoull(args[0]));
-    else
+    using A = const std::vector<std::string>&;
+    auto id = [](const std::string& s) { return static_cast<NodeId>(std::stoull(s)); };
+    const std::map<std::string, std::function<void(A)>> commands = {
+        {"add-nodes", [&](A a) { add_nodes(a); }},
+        {"add-node", [&](A a) { add_node(id(a[0])); }},
+        {"campaign", [&](A a) { node(a[0]).campaign(); }},
+        {"tick", [&](A a) { node(a[0]).tick_n(a.size() > 1 ? std::stoi(a[1]) : 1); }},
+        {"propose", [&](A a) { print_status(node(a[0]).raw->propose(a[1])); }},
+        {"propose-conf-change", [&](A a) { propose_cc(a); }},
+        {"read-index", [&](A a) { node(a[0]).raw->read_index(a[1]); }},
+        {"transfer-leader", [&](A a) { node(a[0]).raw->transfer_leader(id(a[1])); }},
+        {"process-ready",
+         [&](A a) {
+           for (const auto& x : a) process_ready(id(x));
+         }},
+        {"ready", [&](A a) { take_ready(id(a[0])); }},
+        {"persist", [&](A a) { persist(id(a[0])); }},
+        {"deliver-msgs", [&](A a) { deliver(ids(a), true); }},
+        {"drop-msgs", [&](A a) { deliver(ids(a), false); }},
+        {"stabilize", [&](A) { stabilize(); }},
+        {"isolate", [&](A a) { isolated_.insert(id(a[0])); }},
+        {"heal", [&](A) { isolated_.clear(); }},
+        {"compact", [&](A a) { compact(id(a[0])); }},
+        {"log", [&](A a) { print_log(id(a[0])); }},
+        {"status", [&](A a) { print_state(id(a[0])); }},
+    };
+    auto it = commands.find(cmd);
+    if (it == commands.end()) {
       out_ << "unknown command " << cmd << "\n";
+    } else {
+      it->second(args);
+    }
     std::string s = out_.str();
     return s.empty() ? "ok\n" : s;
   }
@@ -153,21 +160,59 @@ class Interp {
     }
     ConfState cs;
     for (int i = 1; i <= n; ++i) cs.voters.push_back(static_cast<NodeId>(i));
+    pre_vote_ = opt["pre-vote"];
+    check_quorum_ = opt["check-quorum"];
     for (NodeId id : cs.voters) {
       N& x = nodes_[id];
       x.storage = std::make_unique<MemoryStorage>();
       x.storage->set_conf_state(cs);
-      Config c;
-      c.id = id;
-      c.election_ticks = 10;
-      c.heartbeat_ticks = 1;
-      c.pre_vote = opt["pre-vote"];
-      c.check_quorum = opt["check-quorum"];
-      if (opt["first-leads"]) c.initial_election_ticks = id == 1 ? 10 : 30;
-      // Deterministic and seed-free: timeouts are election_ticks + id - 1.
-      c.rng = [id]() { return id - 1; };
-      x.raw = std::make_unique<RawNode>(c, *x.storage);
+      x.raw = std::make_unique<RawNode>(make_config(id, opt["first-leads"]), *x.storage);
     }
+  }
+
+  Config make_config(NodeId id, bool first_leads) const {
+    Config c;
+    c.id = id;
+    c.election_ticks = 10;
+    c.heartbeat_ticks = 1;
+    c.pre_vote = pre_vote_;
+    c.check_quorum = check_quorum_;
+    if (first_leads) c.initial_election_ticks = id == 1 ? 10 : 30;
+    // Deterministic and seed-free: timeouts are election_ticks + id - 1.
+    c.rng = [id]() { return id - 1; };
+    return c;
+  }
+
+  // A new member: empty log, joining with the current leader's config.
+  void add_node(NodeId id) {
+    ConfState cs;
+    for (auto& [other, n] : nodes_) {
+      if (n.raw->raft().state() == StateType::kLeader) cs = n.raw->raft().tracker().conf_state();
+    }
+    N& x = nodes_[id];
+    x.storage = std::make_unique<MemoryStorage>();
+    x.storage->set_conf_state(cs);
+    x.raw = std::make_unique<RawNode>(make_config(id, false), *x.storage);
+  }
+
+  // propose-conf-change ID add|remove|learner NODE
+  void propose_cc(const std::vector<std::string>& args) {
+    ConfChange cc;
+    cc.node_id = std::stoull(args[2]);
+    if (args[1] == "add") cc.type = ConfChangeType::kAddNode;
+    if (args[1] == "remove") cc.type = ConfChangeType::kRemoveNode;
+    if (args[1] == "learner") cc.type = ConfChangeType::kAddLearner;
+    print_status(node(args[0]).raw->propose_conf_change(cc));
+  }
+
+  // Snapshot at the applied index and compact the log up to it.
+  void compact(NodeId id) {
+    N& n = nodes_.at(id);
+    const Index applied = n.raw->raft().log().applied();
+    (void)n.storage->create_snapshot(applied, n.raw->raft().tracker().conf_state(),
+                                     "state@" + std::to_string(applied));
+    (void)n.storage->compact(applied);
+    out_ << id << ": snapshot and compact at " << applied << "\n";
   }
 
   void print_status(const util::Status& st) {
@@ -197,6 +242,10 @@ class Interp {
     if (rd.hard_state) {
       out_ << "  HardState Term:" << rd.hard_state->term << " Vote:" << rd.hard_state->vote
            << " Commit:" << rd.hard_state->commit << "\n";
+    }
+    if (!rd.snapshot.empty()) {
+      out_ << "  Snapshot " << rd.snapshot.metadata.index << "/" << rd.snapshot.metadata.term
+           << " voters=" << ids_str(rd.snapshot.metadata.conf_state.voters) << "\n";
     }
     if (!rd.entries.empty()) {
       out_ << "  Entries:\n";
@@ -232,6 +281,17 @@ class Interp {
     (void)n.storage->append(rd.entries);
     if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
     for (Message& m : rd.messages_after_persist) queue_.push_back(std::move(m));
+    for (const Entry& e : rd.committed_entries) {
+      if (e.type != EntryType::kConfChange) continue;
+      const ConfState cs = n.raw->apply_conf_change(*ConfChange::decode(e.data));
+      n.storage->set_conf_state(cs);
+      out_ << "> " << id << " applied conf change " << e.index << ": voters=" << ids_str(cs.voters)
+           << " learners=" << ids_str(cs.learners) << "\n";
+    }
+    if (!rd.snapshot.empty()) {
+      out_ << "> " << id << " installed snapshot " << rd.snapshot.metadata.index << " \""
+           << rd.snapshot.data << "\"\n";
+    }
     n.raw->advance();
   }
 
@@ -294,6 +354,8 @@ class Interp {
   }
 
   std::map<NodeId, N> nodes_;
+  bool pre_vote_ = true;
+  bool check_quorum_ = true;
   std::deque<Message> queue_;
   std::set<NodeId> isolated_;
   std::ostringstream out_;

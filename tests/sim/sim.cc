@@ -355,8 +355,9 @@ void Sim::apply(Node& n, const Entry& e) {
     if (e.index == applied_log_.size()) ++result_.conf_changes;
     trace("node " + std::to_string(n.id) + " applied conf change at " + std::to_string(e.index));
     if (cc->type == ConfChangeType::kRemoveNode && cc->node_id == n.id) {
+      // Removed: it shuts down at the next tick, after sending what it
+      // has left (a removed leader's TimeoutNow hand-off).
       n.removed = true;
-      crash(n);
     }
     return;
   }
@@ -599,7 +600,10 @@ void Sim::membership() {
 
 void Sim::step_faults() {
   for (auto& [id, n] : nodes_) {
-    if (n.removed) continue;
+    if (n.removed) {
+      if (n.up) crash(n);
+      continue;
+    }
     if (n.up) {
       int p = o_.crash_permille;
       if (n.raft->raft().state() == StateType::kLeader) p += o_.leader_crash_bias;
