@@ -4,6 +4,7 @@
 #include "wal/log.h"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 
 #include "util/assert.h"
@@ -32,6 +33,10 @@ struct Where {
 // the way in everything save() asserted on the way out.
 class Replayer {
  public:
+  // Keeps up to before_max entries ending at the marker (see
+  // Options::entries_before_snapshot_max).
+  explicit Replayer(std::size_t before_max) : before_max_(before_max) {}
+
   // kState: the first one read gives the starting state (older segments
   // may have been deleted); each later one must agree with the replay.
   util::Status apply_state(const format::StateRecord& s, const Where& w) {
@@ -95,14 +100,16 @@ class Replayer {
       // Drop what the snapshot covers. The entries up to m.index may be in
       // segments compaction deleted (m.index past what this replay holds):
       // the writer saw them, and the marker now covers them.
+      std::size_t drop = 0;
       if (!entries_.empty() && entries_.front().index <= m.index) {
-        const std::size_t drop =
-            std::min<std::size_t>(entries_.size(), m.index - entries_.front().index + 1);
-        entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(drop));
+        drop = std::min<std::size_t>(entries_.size(), m.index - entries_.front().index + 1);
       }
+      keep_before(drop, m);
+      entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(drop));
       if (m.index >= gap_end_) gap_end_ = 0;
     } else {
       entries_.clear();  // An installed snapshot replaces the whole log.
+      before_.clear();
       gap_end_ = 0;
     }
     marker_ = m;
@@ -129,8 +136,23 @@ class Replayer {
   raft::HardState hard_state_;
   SnapshotMarker marker_;
   std::vector<raft::Entry> entries_;
+  // Entries up to marker_.index still on disk, ending exactly at it; at most
+  // before_max_.
+  std::deque<raft::Entry> before_;
 
  private:
+  // A keep-entries marker m drops entries_[0, drop): they become the newest
+  // entries before the snapshot, if they end at m.index.
+  void keep_before(std::size_t drop, const SnapshotMarker& m) {
+    if (before_max_ == 0) return;
+    const bool joins =
+        drop > 0 && (before_.empty() || before_.back().index + 1 == entries_.front().index);
+    if (!joins) before_.clear();
+    for (std::size_t i = 0; i < drop; ++i) before_.push_back(entries_[i]);
+    if (before_.empty() || before_.back().index != m.index) before_.clear();
+    while (before_.size() > before_max_) before_.pop_front();
+  }
+
   std::optional<raft::Term> term_at(raft::Index index) const {
     if (index == marker_.index) return marker_.term;
     if (entries_.empty() || index < entries_.front().index || index > entries_.back().index) {
@@ -149,6 +171,7 @@ class Replayer {
     return util::Status::ok();
   }
 
+  const std::size_t before_max_;
   bool started_ = false;
   // Entries in (marker_.index, gap_end_] were in deleted segments; 0: none.
   raft::Index gap_end_ = 0;
@@ -353,7 +376,7 @@ util::Status Log::recover(Recovered* recovered) {
   std::vector<std::uint64_t> seqs;
   if (auto s = list_segments(&seqs); !s.is_ok()) return s;
   if (seqs.empty()) return create_new(recovered);
-  Replayer replay;
+  Replayer replay(options_.entries_before_snapshot_max);
   ScanResult last_scan;
   for (std::size_t i = 0; i < seqs.size(); ++i) {
     const bool is_last = i + 1 == seqs.size();
@@ -393,6 +416,7 @@ util::Status Log::recover(Recovered* recovered) {
   recovered->hard_state = hard_state_;
   recovered->snapshot = marker_;
   recovered->entries = std::move(replay.entries_);
+  recovered->entries_before_snapshot.assign(replay.before_.begin(), replay.before_.end());
   if (!recovered->entries.empty()) {
     DKV_ASSERT(recovered->entries.front().index == marker_.index + 1);
     DKV_ASSERT(recovered->entries.back().index == last_index_);

@@ -50,6 +50,11 @@ struct Options {
   std::uint64_t segment_size_bytes = format::kSegmentSizeBytesDefault;
   // The file system; nullptr means the real one (posix_file_system()).
   FileSystem* fs = nullptr;
+  // open() also returns up to this many entries ending at the snapshot
+  // marker, if compaction left them on disk (Recovered::
+  // entries_before_snapshot): e.g. to replay into a state machine that
+  // rolled back behind the snapshot, or to keep serving slow followers.
+  std::size_t entries_before_snapshot_max = 0;
 };
 
 // What open() found on disk.
@@ -60,6 +65,10 @@ struct Recovered {
   // with any overwritten suffix already replaced.
   std::vector<raft::Entry> entries;
   bool created = false;  // True if open() created a new, empty WAL.
+  // Up to Options::entries_before_snapshot_max entries ending at
+  // snapshot.index (contiguous, oldest first), those still on disk; empty if
+  // the entry at snapshot.index is not (e.g. an installed snapshot).
+  std::vector<raft::Entry> entries_before_snapshot;
   // Non-empty if recovery cut a torn last record (a crash mid-write): one
   // line naming file, offset and what was wrong, for the node's log.
   std::string torn_tail;

@@ -193,6 +193,45 @@ TEST(Log, MarkerWithOtherTermOrBeyondTheLogReplacesTheLog) {
   EXPECT_EQ(rec.entries, make_entries(51, 2, 4));
 }
 
+TEST(Log, ReturnsEntriesBeforeTheSnapshotWhenAsked) {
+  MemFileSystem fs;
+  std::unique_ptr<Log> log;
+  Recovered rec;
+  Options o = mem_options(fs, 1024);
+  ASSERT_TRUE(open_log(o, &log, &rec).is_ok());
+  for (raft::Index i = 1; i <= 40; i += 4) {
+    ASSERT_TRUE(log->save(nullptr, make_entries(i, 4, 1, 40)).is_ok());
+    ASSERT_TRUE(log->sync().is_ok());
+  }
+  ASSERT_TRUE(log->save_snapshot_marker({12, 1}).is_ok());
+  auto reopen = [&](std::size_t max) {
+    log.reset();
+    o.entries_before_snapshot_max = max;
+    ASSERT_TRUE(open_log(o, &log, &rec).is_ok());
+  };
+  reopen(0);
+  EXPECT_TRUE(rec.entries_before_snapshot.empty());
+  reopen(5);
+  EXPECT_EQ(rec.entries_before_snapshot, make_entries(8, 5, 1, 40));
+  EXPECT_EQ(rec.entries, make_entries(13, 28, 1, 40));
+  reopen(100);
+  EXPECT_EQ(rec.entries_before_snapshot, make_entries(1, 12, 1, 40));
+  // A later marker extends them; compaction keeps at least what it must.
+  ASSERT_TRUE(log->save_snapshot_marker({30, 1}).is_ok());
+  ASSERT_TRUE(log->release_to(25).is_ok());
+  ASSERT_GT(log->segments().front().seq, 1u);
+  reopen(100);
+  const auto& before = rec.entries_before_snapshot;
+  ASSERT_GE(before.size(), 6u);
+  EXPECT_LT(before.size(), 30u);
+  EXPECT_EQ(before, make_entries(31 - before.size(), before.size(), 1, 40));
+  // An installed snapshot (no entry at its index here) leaves none.
+  ASSERT_TRUE(log->save_snapshot_marker({60, 2}).is_ok());
+  reopen(100);
+  EXPECT_TRUE(rec.entries_before_snapshot.empty());
+  EXPECT_TRUE(rec.entries.empty());
+}
+
 TEST(Log, ReleaseToDeletesOnlySegmentsWhollyBeforeTheIndex) {
   MemFileSystem fs;
   std::unique_ptr<Log> log;

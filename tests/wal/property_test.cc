@@ -89,14 +89,23 @@ class ModelRun {
 
   void reopen(bool crashed) {
     Recovered rec;
-    const util::Status s = Log::open(testing::kDb, mem_options(fs_, segment_bytes_), &log_, &rec);
+    Options o = mem_options(fs_, segment_bytes_);
+    o.entries_before_snapshot_max = 8;
+    const util::Status s = Log::open(testing::kDb, o, &log_, &rec);
     ASSERT_TRUE(s.is_ok()) << s.to_string() << "\n" << testing::dump_wal(fs_);
     const ModelState got = ModelState::from(rec);
+    const ModelState* want = crashed ? h_.find(got) : &h_.current();
     if (crashed) {
-      ASSERT_TRUE(h_.allows(got)) << "recovered " << got.describe() << h_.describe_allowed();
+      ASSERT_NE(want, nullptr) << "recovered " << got.describe() << h_.describe_allowed();
     } else {
-      ASSERT_EQ(got, h_.current())
-          << "recovered " << got.describe() << " wrote " << h_.current().describe();
+      ASSERT_EQ(got, *want) << "recovered " << got.describe() << " wrote " << want->describe();
+    }
+    // Entries before the snapshot: the newest ones the markers covered.
+    ASSERT_LE(rec.entries_before_snapshot.size(), 8u);
+    ASSERT_TRUE(want->before_allows(rec)) << "entries before the snapshot differ";
+    if (!rec.entries_before_snapshot.empty()) {
+      ASSERT_EQ(rec.entries_before_snapshot.back().index, got.marker.index);
+      ++befores_;
     }
     ASSERT_EQ(log_->last_index(), got.last_index());
     h_ = History{};
@@ -158,7 +167,8 @@ class ModelRun {
   raft::HardState hs_;  // The next hard state to save.
 
  public:
-  int errors_ = 0;  // Injected errors that hit the log.
+  int errors_ = 0;   // Injected errors that hit the log.
+  int befores_ = 0;  // Reopens that returned entries before the snapshot.
 };
 
 TEST(WalProperty, RandomOperationsMatchTheModel) {
@@ -171,12 +181,14 @@ TEST(WalProperty, RandomOperationsMatchTheModel) {
     for (std::uint64_t i = 0; i < count; ++i) seeds.push_back(1000 + i);
   }
   int injected = 0;
+  int befores = 0;
   for (const std::uint64_t seed : seeds) {
     SCOPED_TRACE("seed=" + std::to_string(seed) + " (replay: DKV_WAL_SEED=" + std::to_string(seed) +
                  ")");
     ModelRun run(seed);
     run.go(400);
     injected += run.errors_;
+    befores += run.befores_;
     if (HasFailure()) {
       std::fprintf(stderr, "WalProperty failed: seed=%llu\n",
                    static_cast<unsigned long long>(seed));
@@ -185,6 +197,7 @@ TEST(WalProperty, RandomOperationsMatchTheModel) {
   }
   if (seeds.size() > 10) {
     EXPECT_GT(injected, 0);
+    EXPECT_GT(befores, 0);
   }
 }
 

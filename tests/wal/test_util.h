@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <ostream>
 #include <span>
@@ -42,10 +43,26 @@ struct ModelState {
   raft::HardState hard_state;
   SnapshotMarker marker;
   std::vector<raft::Entry> entries;  // Contiguous from marker.index + 1.
+  // Entries a keep-entries marker covered, ending at marker.index (what
+  // Recovered::entries_before_snapshot may return a suffix of). Not part of
+  // equality: recovery returns only what compaction left.
+  std::vector<raft::Entry> before;
 
-  bool operator==(const ModelState&) const = default;
+  bool operator==(const ModelState& o) const {
+    return hard_state == o.hard_state && marker == o.marker && entries == o.entries;
+  }
 
-  static ModelState from(const Recovered& r) { return {r.hard_state, r.snapshot, r.entries}; }
+  static ModelState from(const Recovered& r) {
+    return {r.hard_state, r.snapshot, r.entries, r.entries_before_snapshot};
+  }
+
+  // True if r's entries_before_snapshot is a suffix of `before`.
+  bool before_allows(const Recovered& r) const {
+    const auto& got = r.entries_before_snapshot;
+    if (got.size() > before.size()) return false;
+    return std::equal(got.begin(), got.end(),
+                      before.end() - static_cast<std::ptrdiff_t>(got.size()));
+  }
 
   raft::Index last_index() const { return entries.empty() ? marker.index : entries.back().index; }
   raft::Term term_at(raft::Index i) const {
@@ -66,10 +83,12 @@ struct ModelState {
     if (m.index == marker.index) return;
     const bool keep = m.index <= last_index() && term_at(m.index) == m.term;
     if (keep) {
-      entries.erase(entries.begin(),
-                    entries.begin() + static_cast<std::ptrdiff_t>(m.index - marker.index));
+      const auto end = entries.begin() + static_cast<std::ptrdiff_t>(m.index - marker.index);
+      before.insert(before.end(), entries.begin(), end);
+      entries.erase(entries.begin(), end);
     } else {
       entries.clear();
+      before.clear();
     }
     marker = m;
   }
@@ -105,13 +124,14 @@ struct History {
     states.push_back(std::move(next));
   }
   void synced() { durable = states.size() - 1; }
-  // True if `got` is a state the log may legally recover to.
-  bool allows(const ModelState& got) const {
+  // The state `got` matches, if the log may legally recover to it.
+  const ModelState* find(const ModelState& got) const {
     for (std::size_t j = durable; j < states.size(); ++j) {
-      if (states[j] == got) return true;
+      if (states[j] == got) return &states[j];
     }
-    return false;
+    return nullptr;
   }
+  bool allows(const ModelState& got) const { return find(got) != nullptr; }
   std::string describe_allowed() const {
     std::string s;
     for (std::size_t j = durable; j < states.size(); ++j)
