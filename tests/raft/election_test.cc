@@ -215,3 +215,28 @@ TEST(Election, CandidateWithShorterLogCannotWin) {
 
 }  // namespace
 }  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+TEST(Config, ValidateNamesTheBadField) {
+  Config c;
+  c.id = 1;
+  c.rng = [] { return std::uint64_t{0}; };
+  EXPECT_TRUE(validate_config(c).is_ok());
+  Config bad = c;
+  bad.election_ticks = bad.heartbeat_ticks;
+  EXPECT_NE(validate_config(bad).message().find("election_ticks"), std::string::npos);
+  bad = c;
+  bad.id = kNoNode;
+  EXPECT_EQ(validate_config(bad).code(), util::Code::kInvalidArgument);
+  bad = c;
+  bad.rng = nullptr;
+  EXPECT_NE(validate_config(bad).message().find("rng"), std::string::npos);
+  bad = c;
+  bad.max_inflight_msgs = 0;
+  EXPECT_FALSE(validate_config(bad).is_ok());
+}
+
+}  // namespace
+}  // namespace dkv::raft

@@ -246,6 +246,15 @@ TEST(Membership, RemovedLeaderStepsDownAndOthersContinue) {
   EXPECT_EQ(c[3].applied.back().data, "after");
 }
 
+TEST(Membership, RemovedLeaderHandsOffWithoutAnElectionTimeout) {
+  TestCluster c(3);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc(ConfChangeType::kRemoveNode, 1)).is_ok());
+  c.stabilize();  // No ticks: only TimeoutNow can start the next election.
+  const NodeId lead = c.leader();
+  EXPECT_TRUE(lead == 2 || lead == 3);
+}
+
 TEST(Membership, TheLastVoterCannotBeRemoved) {
   TestCluster c(1);
   c.elect(1);
