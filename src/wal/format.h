@@ -29,8 +29,28 @@
 // run past the end of the file), which recovery treats like any bad record.
 // Records are not aligned; a record never spans two files. Type 0 is never
 // written, so preallocated zero bytes can never parse as a record: a header of
-// nine zero bytes marks the end of a segment's data.
+// nine zero bytes (or fewer, at the very end of the file) marks the end of a
+// segment's data.
 // Integers are little-endian; a "string" is a u32le length then its bytes.
+//
+// ## Payloads
+//
+//   kSegmentHeader  magic u64 | version u32 | seq u64 | cluster_id string |
+//                   node_id string
+//   kState          hs.term u64 | hs.vote u64 | hs.commit u64 |
+//                   marker.index u64 | marker.term u64       (kStatePayloadBytes)
+//   kBatch          flags u8 (bit 0: a hard state follows; other bits 0) |
+//                   [hs.term u64 | hs.vote u64 | hs.commit u64] |
+//                   count u32 | count x (term u64 | index u64 | type u8 |
+//                   data string)        (type: 0 normal, 1 conf change)
+//   kMarker         index u64 | term u64 | keep_entries u8 (0 or 1)
+//                                                            (kMarkerPayloadBytes)
+//   kSnapHeader     magic u64 | version u32 | index u64 | term u64 |
+//                   membership string
+//   kSnapChunk      the payload bytes themselves
+//   kSnapTrailer    payload_bytes u64 | chunk_count u64 | masked crc u32
+//                                                            (kSnapTrailerPayloadBytes)
+// A payload with bytes left over after its fields is malformed.
 //
 // ## Segments
 //
@@ -133,6 +153,12 @@ namespace format {
 inline constexpr std::uint32_t kFormatVersion = 1;
 inline constexpr std::size_t kRecordHeaderSize = 9;  // crc (4) + length (4) + type (1).
 static_assert(kRecordHeaderSize == 4 + 4 + 1);
+inline constexpr std::size_t kStatePayloadBytes = 40;
+static_assert(kStatePayloadBytes == 3 * 8 + 2 * 8);
+inline constexpr std::size_t kMarkerPayloadBytes = 17;
+static_assert(kMarkerPayloadBytes == 8 + 8 + 1);
+inline constexpr std::size_t kSnapTrailerPayloadBytes = 20;
+static_assert(kSnapTrailerPayloadBytes == 8 + 8 + 4);
 
 // Limits everything a decoder accepts, so a damaged length cannot make us
 // allocate gigabytes. A single batch larger than this is a caller bug.

@@ -76,12 +76,14 @@ TEST(Format, HeaderStateMarkerSnapRoundTrip) {
   EXPECT_EQ(h.node_id, "n");
   p.clear();
   encode_state(StateRecord{{4, 1, 2}, {10, 3}}, &p);
+  EXPECT_EQ(p.size(), kStatePayloadBytes);
   StateRecord st;
   ASSERT_TRUE(decode_state(p, &st, &problem));
   EXPECT_EQ(st.hard_state, (raft::HardState{4, 1, 2}));
   EXPECT_EQ(st.marker, (SnapshotMarker{10, 3}));
   p.clear();
   encode_marker({10, 3}, true, &p);
+  EXPECT_EQ(p.size(), kMarkerPayloadBytes);
   SnapshotMarker m;
   bool keep = false;
   ASSERT_TRUE(decode_marker(p, &m, &keep, &problem));
@@ -94,6 +96,12 @@ TEST(Format, HeaderStateMarkerSnapRoundTrip) {
   EXPECT_EQ(sh.marker, (SnapshotMarker{5, 2}));
   EXPECT_EQ(sh.membership, "members");
   EXPECT_FALSE(decode_segment_header(p, &h, &problem));  // Wrong magic.
+  p.clear();
+  encode_snap_trailer(SnapTrailer{100, 2, 0xdeadbeef}, &p);
+  EXPECT_EQ(p.size(), kSnapTrailerPayloadBytes);
+  SnapTrailer tr;
+  ASSERT_TRUE(decode_snap_trailer(p, &tr, &problem));
+  EXPECT_EQ(tr.payload_crc, 0xdeadbeefu);
 }
 
 }  // namespace
