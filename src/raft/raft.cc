@@ -161,11 +161,15 @@ void Raft::become_leader() {
   pending_conf_index_ = config_.canaries.skip_conf_change_fix ? 0 : log_.last_index();
   // A change removing us may already sit uncommitted in the log.
   removing_self_ = false;
-  auto tail = log_.slice(log_.applied() + 1, log_.last_index() + 1,
+  auto tail = log_.slice(unapplied_start(), log_.last_index() + 1,
                          std::numeric_limits<std::uint64_t>::max());
   DKV_ASSERT(tail.has_value());
   for (const Entry& e : *tail) removing_self_ = removing_self_ || removes_self(e);
 }
+
+// First log index not yet applied (and not compacted: a node may compact up
+// to what its state machine holds before telling us through advance()).
+Index Raft::unapplied_start() const { return std::max(log_.applied() + 1, log_.first_index()); }
 
 bool Raft::removes_self(const Entry& e) const {
   if (e.type != EntryType::kConfChange) return false;
@@ -220,7 +224,7 @@ void Raft::hup(bool transfer) {
   // A configuration change committed but not applied may change who votes:
   // wait until it is applied (etcd does the same).
   if (log_.committed() > log_.applied()) {
-    auto ents = log_.slice(log_.applied() + 1, log_.committed() + 1,
+    auto ents = log_.slice(unapplied_start(), log_.committed() + 1,
                            std::numeric_limits<std::uint64_t>::max());
     if (!ents) return;
     for (const Entry& e : *ents) {

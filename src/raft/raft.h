@@ -201,6 +201,7 @@ class Raft {
   void update_self_progress();
   bool committed_entry_in_current_term() const;
   bool removes_self(const Entry& e) const;
+  Index unapplied_start() const;
 
   // ReadIndex (thesis §6.4).
   void read_index(const Message& m);
