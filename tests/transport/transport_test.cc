@@ -471,6 +471,26 @@ TEST(TransportTest, FullQueueDropsInsteadOfBlocking) {
       << a.transport().peer_stats(3)->queued_msgs;
 }
 
+TEST(TransportTest, LargeMessagesGoAloneAndOversizeOnesDrop) {
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  // Past batch_bytes_max (4 MiB) but within the wire limit: sent alone,
+  // between its neighbours.
+  a.transport().send({app(1, 2, 1, 1000), app(1, 2, 2, 6 << 20), app(1, 2, 3, 1000)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 3; }));
+  EXPECT_EQ(b.received()[1].entries.at(0).data.size(), std::size_t{6} << 20);
+  EXPECT_EQ(b.received()[2].index, 3u);
+  // Past kWireMessageBytesMax: dropped at send() and reported.
+  a.transport().send({app(1, 2, 4, kWireMessageBytesMax), app(1, 2, 5)});
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > 0; }));
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 4; }));
+  EXPECT_EQ(b.received().back().index, 5u);
+  EXPECT_EQ(a.transport().peer_stats(2)->dropped_msgs, 1u);
+}
+
 TEST(TransportTest, ForeignClusterIsRefused) {
   TestNode a(1, /*cluster_id=*/1);
   TestNode b(2, /*cluster_id=*/2);
