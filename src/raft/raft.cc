@@ -529,26 +529,30 @@ util::Status Raft::propose(const Message& m) {
       uncommitted_bytes_ + bytes > config_.max_uncommitted_bytes) {
     return util::resource_exhausted("too many uncommitted bytes at the leader");
   }
-  Index next = log_.last_index() + 1;
-  std::vector<Entry> ents = m.entries;
-  for (Entry& e : ents) {
-    if (e.type == EntryType::kConfChange) {
-      // One change at a time, and (the 2015 fix) not before an entry of
-      // this term is applied: pending_conf_index_ starts at the no-op.
-      if (pending_conf_index_ > log_.applied()) {
-        return {util::Code::kFailedPrecondition, "a configuration change is pending"};
-      }
-      if (removes_self(e) && tracker_.is_single_voter(id_)) {
-        return {util::Code::kFailedPrecondition, "cannot remove the last voter"};
-      }
-      pending_conf_index_ = next;
-      removing_self_ = removing_self_ || removes_self(e);
+  // Checks first, then state changes: a refused proposal changes nothing.
+  std::optional<std::size_t> cc_pos;
+  for (std::size_t k = 0; k < m.entries.size(); ++k) {
+    const Entry& e = m.entries[k];
+    if (e.type != EntryType::kConfChange) continue;
+    if (cc_pos) return {util::Code::kFailedPrecondition, "one configuration change per proposal"};
+    cc_pos = k;
+    // One change at a time, and (the 2015 fix) not before an entry of
+    // this term is applied: pending_conf_index_ starts at the no-op.
+    if (pending_conf_index_ > log_.applied()) {
+      return {util::Code::kFailedPrecondition, "a configuration change is pending"};
     }
-    ++next;
+    if (removes_self(e) && tracker_.is_single_voter(id_)) {
+      return {util::Code::kFailedPrecondition, "cannot remove the last voter"};
+    }
   }
+  if (cc_pos) {
+    pending_conf_index_ = log_.last_index() + 1 + *cc_pos;
+    removing_self_ = removing_self_ || removes_self(m.entries[*cc_pos]);
+  }
+  std::vector<Entry> ents = m.entries;
   append_entries(std::move(ents));
   uncommitted_bytes_ += bytes;
-  pending_bcast_ = true;  // Sent by flush_appends(), batched.
+  pending_bcast_ = true;  // Sent by flush(), batched.
   return {};
 }
 
