@@ -585,8 +585,6 @@ class Peer {
       }
       spdlog::info("transport: connected to node {} at {}", id_, address_);
       idle_break = write_batches(writer.get());
-    } else if (peer_id.has_value()) {
-      spdlog::error("transport: {} answers as node {}, expected node {}", address_, *peer_id, id_);
     }
     // A call that may still be live must be cancelled, or Finish() waits
     // for the peer; a broken one keeps its status. A refused or failed call
@@ -594,8 +592,12 @@ class Peer {
     if (!ctx.GetServerInitialMetadata().empty()) ctx.TryCancel();
     grpc::Status status = writer->Finish();
     unregister_ctx(&stream_ctx_);
-    if (idle_break)
+    if (idle_break) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection lost while idle");
+    } else if (!accepted && peer_id.has_value()) {  // A misconfigured address.
+      status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "the server there is node " + std::to_string(*peer_id));
+    }
     go_down(accepted, failures, status);
     return accepted;
   }
