@@ -53,7 +53,9 @@ raft::Message app(NodeId from, NodeId to, std::uint64_t seq, std::size_t payload
 // One node: a Transport, its own gRPC server, and what the callbacks saw.
 class TestNode {
  public:
-  explicit TestNode(NodeId id, std::uint64_t cluster_id = 1, TransportOptions o = {}) : id_(id) {
+  explicit TestNode(NodeId id, std::uint64_t cluster_id = 1, TransportOptions o = {},
+                    SnapshotSinkFactory sink = nullptr)
+      : id_(id) {
     o.cluster_id = cluster_id;
     o.local_id = id;
     TransportCallbacks cb;
@@ -72,6 +74,7 @@ class TestNode {
       snapshot_status_.emplace_back(peer, ok);
       cv_.notify_all();
     };
+    cb.snapshot_sink = std::move(sink);
     transport_ = std::make_unique<Transport>(o, std::move(cb));
   }
 
@@ -380,6 +383,52 @@ TEST(TransportTest, SnapshotArrivesIntactInChunks) {
   EXPECT_EQ(a.transport().peer_stats(2)->snapshots_sent, 2u);
 }
 
+// A sink that refuses data past a limit, like a full disk would.
+class LimitedSink final : public SnapshotSink {
+ public:
+  explicit LimitedSink(std::uint64_t limit_bytes) : limit_bytes_(limit_bytes) {}
+  util::Status write(std::string_view data) override {
+    if (data_.size() + data.size() > limit_bytes_) return util::resource_exhausted("sink full");
+    data_.append(data);
+    return util::Status::ok();
+  }
+  util::Status finish(raft::Message* msg) override {
+    msg->snapshot->data = std::move(data_);
+    return util::Status::ok();
+  }
+
+ private:
+  const std::uint64_t limit_bytes_;
+  std::string data_;
+};
+
+TEST(TransportTest, SnapshotSinkDecidesWhereDataGoesAndCanRefuse) {
+  std::atomic<std::uint64_t> announced_bytes{0};
+  TestNode a(1);
+  TestNode b(2, 1, {}, [&](const raft::Message& header, std::uint64_t total_bytes) {
+    EXPECT_EQ(header.type, MessageType::kSnap);
+    EXPECT_TRUE(header.snapshot.has_value() && header.snapshot->data.empty());
+    announced_bytes = total_bytes;
+    return std::make_unique<LimitedSink>(3 << 20);
+  });
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  const raft::Message small = snapshot_message(1, 2, 2 << 20);
+  a.transport().send({small});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 1; }));
+  EXPECT_TRUE(a.snapshot_status_[0].second);
+  EXPECT_EQ(announced_bytes.load(), std::uint64_t{2} << 20);
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  EXPECT_EQ(b.received()[0], small);
+
+  a.transport().send({snapshot_message(1, 2, 5 << 20)});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 2; }));
+  EXPECT_FALSE(a.snapshot_status_[1].second);
+  EXPECT_EQ(b.received_count(), 1u);
+  EXPECT_EQ(a.transport().peer_stats(2)->snapshots_failed, 1u);
+}
+
 TEST(TransportTest, SnapshotToADownPeerReportsFailure) {
   TestNode a(1);
   int port = 0;
@@ -415,21 +464,29 @@ class StalledPeer final : public raftpb::Raft::CallbackService {
 
   grpc::ServerReadReactor<raftpb::MessageBatch>* Send(grpc::CallbackServerContext* ctx,
                                                       raftpb::SendResponse*) override {
-    return new Stall(ctx, id_);
+    return new Stall<raftpb::MessageBatch>(ctx, id_);
   }
+  grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
+                                                               raftpb::SnapshotResponse*) override {
+    ++snapshots_started_;
+    return new Stall<raftpb::SnapshotChunk>(ctx, id_);
+  }
+  int started() const { return snapshots_started_; }
 
  private:
-  class Stall final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
+  template <typename T>
+  class Stall final : public grpc::ServerReadReactor<T> {
    public:
     Stall(grpc::CallbackServerContext* ctx, NodeId id) {
       ctx->AddInitialMetadata("dkv-node-id", std::to_string(id));
-      StartSendInitialMetadata();  // Accepted; no StartRead, ever.
+      this->StartSendInitialMetadata();  // Accepted; no StartRead, ever.
     }
-    void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+    void OnCancel() override { this->Finish(grpc::Status::CANCELLED); }
     void OnDone() override { delete this; }
   };
 
   const NodeId id_;
+  std::atomic<int> snapshots_started_{0};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };
@@ -469,6 +526,17 @@ TEST(TransportTest, FullQueueDropsInsteadOfBlocking) {
       << "c got " << c.received_count() << ", a->c sent " << a.transport().peer_stats(3)->sent_msgs
       << " dropped " << a.transport().peer_stats(3)->dropped_msgs << " queued "
       << a.transport().peer_stats(3)->queued_msgs;
+}
+
+TEST(TransportTest, SecondSnapshotWhileOneIsInFlightFails) {
+  StalledPeer stalled(2);
+  TestNode a(1);
+  a.transport().add_peer(2, stalled.address());
+  a.transport().send({snapshot_message(1, 2, 8 << 20)});
+  ASSERT_TRUE(eventually([&] { return stalled.started() > 0; }));
+  a.transport().send({snapshot_message(1, 2, 1000)});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 1; }));
+  EXPECT_EQ(a.snapshot_status_[0], std::make_pair(NodeId{2}, false));
 }
 
 TEST(TransportTest, LargeMessagesGoAloneAndOversizeOnesDrop) {
