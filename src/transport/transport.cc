@@ -843,21 +843,22 @@ void Transport::remove_peer(raft::NodeId id) {
 }
 
 void Transport::send(std::vector<raft::Message> msgs) {
-  std::vector<raft::NodeId> unknown;
+  std::vector<std::pair<raft::NodeId, bool>> unknown;  // (to, was a kSnap)
   {
     std::lock_guard lk(impl_->mu);
     for (raft::Message& m : msgs) {
       auto it = impl_->peers.find(m.to);
       if (it == impl_->peers.end()) {
-        unknown.push_back(m.to);
+        unknown.emplace_back(m.to, m.type == raft::MessageType::kSnap);
         continue;
       }
       it->second->enqueue(std::move(m));
     }
   }
-  for (raft::NodeId id : unknown) {
+  for (auto [id, snap] : unknown) {
     spdlog::debug("transport: dropped a message to unknown node {}", id);
     impl_->notifier.unreachable(id);
+    if (snap) impl_->notifier.snapshot_status(id, false);
   }
 }
 

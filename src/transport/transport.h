@@ -109,8 +109,9 @@ struct TransportCallbacks {
   // peer at a time.
   std::function<void(raft::NodeId peer)> on_unreachable;
   // Optional. Exactly once per kSnap given to send() (unless the peer is
-  // removed or the transport destroyed first): ok iff the receiver accepted
-  // the whole snapshot. The core wants a kSnapStatus (reject = !ok).
+  // removed or the transport destroyed before it is done): ok iff the
+  // receiver accepted the whole snapshot; a kSnap to an unknown peer fails.
+  // The core wants a kSnapStatus (reject = !ok).
   std::function<void(raft::NodeId peer, bool ok)> on_snapshot_status;
   // Optional. Defaults to make_memory_snapshot_sink.
   SnapshotSinkFactory snapshot_sink;

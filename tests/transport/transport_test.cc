@@ -613,6 +613,9 @@ TEST(TransportTest, UnknownAndRemovedPeersAreReportedUnreachable) {
   ASSERT_TRUE(b.start_server());
   a.transport().send({app(1, 9, 1)});
   ASSERT_TRUE(a.wait([&] { return a.unreachable_[9] > 0; }));
+  a.transport().send({snapshot_message(1, 9, 10)});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 1; }));
+  EXPECT_EQ(a.snapshot_status_[0], std::make_pair(NodeId{9}, false));
 
   connect(a, b);
   a.transport().send({app(1, 2, 1)});
