@@ -168,3 +168,90 @@ std::string DkvProcess::log() const {
 std::string dkv_binary() { return DKV_BINARY_PATH; }
 
 }  // namespace dkv::testing
+
+namespace dkv::testing {
+
+LocalCluster::LocalCluster(const std::string& name, int size,
+                           std::map<std::string, std::string> extra_env)
+    : dir_(std::make_unique<TempDir>(name)), extra_env_(std::move(extra_env)) {
+  for (int i = 0; i < size; ++i) {
+    ids_.push_back(std::string(1, static_cast<char>('a' + i)));
+    rpc_ports_.push_back(free_port());
+    rest_ports_.push_back(free_port());
+  }
+  processes_.resize(size);
+}
+
+LocalCluster::~LocalCluster() = default;
+
+bool LocalCluster::start(int i) {
+  std::string cluster;
+  for (int k = 0; k < size(); ++k) {
+    if (k > 0) cluster += ",";
+    cluster += ids_[k] + "@127.0.0.1:" + std::to_string(rpc_ports_[k]);
+  }
+  std::map<std::string, std::string> env = {{"DKV_LOG_LEVEL", "info"},
+                                            {"DKV_RPC_PORT", std::to_string(rpc_ports_[i])},
+                                            {"DKV_REST_PORT", std::to_string(rest_ports_[i])},
+                                            {"DKV_DB_PATH", dir_->path() + "/" + ids_[i] + ".db"},
+                                            {"DKV_NODE_ID", ids_[i]},
+                                            {"DKV_CLUSTER", cluster},
+                                            {"DKV_LISTEN_HOST", "127.0.0.1"}};
+  for (const auto& [k, v] : extra_env_) env[k] = v;
+  processes_[i] =
+      std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids_[i] + ".log");
+  return processes_[i]->start();
+}
+
+bool LocalCluster::start_all(std::chrono::milliseconds timeout) {
+  for (int i = 0; i < size(); ++i) {
+    if (!start(i)) return false;
+  }
+  for (int i = 0; i < size(); ++i) {
+    if (!wait_ready(i, timeout)) return false;
+  }
+  return true;
+}
+
+bool LocalCluster::wait_ready(int i, std::chrono::milliseconds timeout) {
+  return processes_[i]->wait_ready(rest_ports_[i], timeout);
+}
+
+std::string LocalCluster::status_field(int i, const std::string& field) {
+  const std::string body = http("GET", rest_ports_[i], "/v0/status").body;
+  const std::string key = "\"" + field + "\":";
+  auto at = body.find(key);
+  if (at == std::string::npos) return "";
+  at += key.size();
+  if (body[at] == '"') {
+    const auto end = body.find('"', at + 1);
+    return body.substr(at + 1, end - at - 1);
+  }
+  return body.substr(at, body.find_first_of(",}", at) - at);
+}
+
+int LocalCluster::wait_for_leader(const std::vector<int>& among, std::chrono::milliseconds timeout,
+                                  int not_this) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    std::string leader;
+    bool agree = true;
+    for (int i : among) {
+      const std::string l = status_field(i, "leaderId");
+      if (l.empty() || (!leader.empty() && l != leader)) {
+        agree = false;
+        break;
+      }
+      leader = l;
+    }
+    if (agree && !leader.empty()) {
+      for (int i = 0; i < size(); ++i) {
+        if (ids_[i] == leader && i != not_this) return i;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // Poll interval.
+  }
+  return -1;
+}
+
+}  // namespace dkv::testing

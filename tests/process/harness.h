@@ -71,3 +71,44 @@ class DkvProcess {
 std::string dkv_binary();
 
 }  // namespace dkv::testing
+
+namespace dkv::testing {
+
+// A local cluster of real dkv processes on free loopback ports, configured
+// like the original README's example (ids a, b, c, ...).
+class LocalCluster {
+ public:
+  LocalCluster(const std::string& name, int size,
+               std::map<std::string, std::string> extra_env = {});
+  ~LocalCluster();
+
+  int size() const { return static_cast<int>(ids_.size()); }
+  const std::string& id(int i) const { return ids_[i]; }
+  std::uint16_t rest_port(int i) const { return rest_ports_[i]; }
+  std::uint16_t rpc_port(int i) const { return rpc_ports_[i]; }
+  DkvProcess& process(int i) { return *processes_[i]; }
+
+  // Starts node i (again); does not wait.
+  bool start(int i);
+  // Starts every node, then waits until each one is ready.
+  bool start_all(std::chrono::milliseconds timeout);
+  // Waits until node i answers /readyz 200.
+  bool wait_ready(int i, std::chrono::milliseconds timeout);
+  // The index of the node that every node in `among` agrees leads (other
+  // than `not_this`, e.g. a leader just killed), or -1 if they do not agree
+  // by `timeout`.
+  int wait_for_leader(const std::vector<int>& among, std::chrono::milliseconds timeout,
+                      int not_this = -1);
+  // A field of node i's /v0/status ("leaderId", "term", "appliedIndex", ...).
+  std::string status_field(int i, const std::string& field);
+
+ private:
+  std::unique_ptr<TempDir> dir_;
+  std::vector<std::string> ids_;
+  std::vector<std::uint16_t> rpc_ports_;
+  std::vector<std::uint16_t> rest_ports_;
+  std::map<std::string, std::string> extra_env_;
+  std::vector<std::unique_ptr<DkvProcess>> processes_;
+};
+
+}  // namespace dkv::testing
