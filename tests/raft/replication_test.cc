@@ -264,3 +264,30 @@ TEST(FlowControl, LeaderRefusesProposalsBeyondUncommittedBytes) {
 
 }  // namespace
 }  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+TEST(Batching, CommittedEntriesPerReadyAreBounded) {
+  const std::string payload(100, 'v');
+  const std::uint64_t limit = 3 * entry_size_bytes(Entry{.data = payload});
+  TestCluster c(1, [limit](Config& cfg) { cfg.max_committed_bytes_per_ready = limit; });
+  c.elect(1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c[1].node->propose(payload).is_ok());
+  c.process_ready(1);  // Persists the 20 entries; they commit at advance().
+  std::size_t applied = 0;
+  while (c[1].node->has_ready()) {
+    Ready rd = c[1].node->ready();
+    std::uint64_t bytes = 0;
+    for (const Entry& e : rd.committed_entries) bytes += entry_size_bytes(e);
+    EXPECT_LE(bytes, limit);
+    applied += rd.committed_entries.size();
+    ASSERT_TRUE(c[1].storage->append(rd.entries).is_ok());
+    if (rd.hard_state) c[1].storage->set_hard_state(*rd.hard_state);
+    c[1].node->advance();
+  }
+  EXPECT_EQ(applied, 20u);
+}
+
+}  // namespace
+}  // namespace dkv::raft
