@@ -284,7 +284,8 @@ void Raft::assert_invariants() const {
     DKV_ASSERT(lead_ == id_);
     // The leader counts only what it has persisted (thesis §10.2.1).
     const Progress* it = tracker_.get(id_);
-    DKV_ASSERT(it == nullptr || it->match <= log_.persisted());
+    DKV_ASSERT(it == nullptr || it->match <= log_.persisted() ||
+               config_.canaries.count_leader_before_persist);
   } else {
     DKV_ASSERT(lead_ != id_);
   }
@@ -642,6 +643,10 @@ void Raft::append_entries(std::vector<Entry> ents) {
 void Raft::update_self_progress() {
   Progress* self = tracker_.get(id_);
   if (self == nullptr) return;  // Removed from the configuration.
+  if (config_.canaries.count_leader_before_persist) {
+    self->maybe_update(log_.last_index());  // Canary: counts an unpersisted copy.
+    return;
+  }
   self->maybe_update(std::min(log_.persisted(), log_.last_index()));
 }
 

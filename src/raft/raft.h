@@ -42,6 +42,9 @@ struct TestCanaries {
   // Let a new leader propose a configuration change before an entry of its
   // own term commits (breaks the fix in Ongaro's 2015 raft-dev note).
   bool skip_conf_change_fix = false;
+  // Count the leader's own copy of an entry as soon as it is appended, not
+  // once persisted (breaks thesis §10.2.1 with asynchronous persistence).
+  bool count_leader_before_persist = false;
 };
 
 // Timing is in ticks; the node maps them to wall time. Suggested: one tick

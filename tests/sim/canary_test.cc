@@ -16,8 +16,9 @@ namespace {
 
 // Seeds tried per canary. Measured when written, first seed caught:
 // commit_old_term 56 (about 1% of seeds fail), forget_vote 0 (vote safety;
-// election safety also fires, ~0.5%), read_without_heartbeat 3 (~5%),
-// skip_conf_change_fix 4 (~2%). The budget leaves a wide margin.
+// election safety also fires, ~0.5%), read_without_heartbeat 6 (~5%),
+// skip_conf_change_fix 18 (~2%), count_leader_before_persist 1 (~30%).
+// The budget leaves a wide margin.
 constexpr std::uint64_t kSeedBudget = 1500;
 
 // Runs seeds in a child process (a canary may trip a DKV_ASSERT, which
@@ -74,7 +75,8 @@ TEST_P(Canary, SimulatorCatchesItWithinBudget) {
 
 INSTANTIATE_TEST_SUITE_P(Sim, Canary,
                          ::testing::Values("commit_old_term", "forget_vote",
-                                           "read_without_heartbeat", "skip_conf_change_fix"));
+                                           "read_without_heartbeat", "skip_conf_change_fix",
+                                           "count_leader_before_persist"));
 
 // And without a canary the same biased schedules pass: the failures above
 // come from the broken rule, not from the bias.

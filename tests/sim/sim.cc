@@ -819,6 +819,13 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
     o.leader_read_bias = 80;
     o.read_permille = 600;
     o.write_permille = 600;
+  } else if (canary == "count_leader_before_persist") {
+    o.canaries.count_leader_before_persist = true;
+    o.nodes = 3 + 2 * static_cast<int>(r.below(2));
+    o.max_fsync_substeps = 10 + static_cast<int>(r.below(10));  // Slow leader disks.
+    o.leader_crash_bias = 80;
+    o.restart_permille = 300;
+    o.write_permille = 800;
   } else if (canary == "skip_conf_change_fix") {
     o.canaries.skip_conf_change_fix = true;
     o.nodes = 3 + 2 * static_cast<int>(r.below(2));
@@ -847,6 +854,7 @@ void print_options(std::ostream& out, const Options& o) {
   if (c.forget_vote) out << " canary=forget_vote";
   if (c.read_index_without_heartbeat) out << " canary=read_without_heartbeat";
   if (c.skip_conf_change_fix) out << " canary=skip_conf_change_fix";
+  if (c.count_leader_before_persist) out << " canary=count_leader_before_persist";
 }
 
 Result run(const Options& options) { return Sim(options).run(); }
