@@ -8,7 +8,8 @@
 //   1. Ready::messages may be sent AT ONCE, in parallel with the fsync of
 //      Ready::hard_state/entries/snapshot: they are the leader's appends and
 //      heartbeats, pre-votes and forwarded requests, none of which promises
-//      anything about this node's durable state.
+//      anything about this node's durable state. (A Ready that changes the
+//      term or vote puts every message in messages_after_persist.)
 //   2. Persist hard_state, entries (replacing any stored suffix from
 //      entries.front().index on) and snapshot, atomically, in one fsync.
 //   3. Then send Ready::messages_after_persist (votes, append and heartbeat
