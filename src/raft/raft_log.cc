@@ -49,7 +49,11 @@ std::optional<Term> RaftLog::term(Index i) const {
   }
   if (unstable_.snapshot) return std::nullopt;  // Below the incoming snapshot.
   Term t = 0;
-  if (!storage_.term(i, &t).is_ok()) return std::nullopt;
+  const util::Status st = storage_.term(i, &t);
+  if (!st.is_ok()) {
+    DKV_ASSERT(st.code() == kCompacted || st.code() == kUnavailable);  // Storage contract.
+    return std::nullopt;
+  }
   return t;
 }
 
@@ -129,7 +133,11 @@ std::optional<std::vector<Entry>> RaftLog::slice(Index lo, Index hi,
   // Part in storage.
   if (lo < unstable_.offset) {
     const Index stop = std::min(hi, unstable_.offset);
-    if (!storage_.entries(lo, stop, max_bytes, &out).is_ok()) return std::nullopt;
+    const util::Status st = storage_.entries(lo, stop, max_bytes, &out);
+    if (!st.is_ok()) {
+      DKV_ASSERT(st.code() == kCompacted);  // Storage contract; [lo, stop) is below last.
+      return std::nullopt;
+    }
     if (out.size() < stop - lo) return out;  // Hit the byte limit.
   }
   std::uint64_t size = 0;

@@ -19,6 +19,9 @@ namespace dkv::raft {
 inline constexpr util::Code kCompacted = util::Code::kOutOfRange;  // Index below first_index()-1.
 inline constexpr util::Code kUnavailable = util::Code::kUnavailable;  // Index above last_index().
 
+// Only kCompacted and kUnavailable may be returned: an implementation that
+// meets a disk error or corruption stops the node itself (the core cannot
+// make progress on a log it cannot read, and asserts).
 class Storage {
  public:
   virtual ~Storage() = default;
