@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   std::uint64_t failed = 0;
   std::uint64_t committed = 0;
   std::uint64_t reads = 0;
+  std::uint64_t elections = 0;
+  std::uint64_t crashes = 0;
+  std::uint64_t snapshots = 0;
+  std::uint64_t conf_changes = 0;
   for (std::uint64_t seed = start; seed < start + count; ++seed) {
     dkv::sim::Options o = dkv::sim::derive_options(seed, g_canary);
     o.trace = trace;
@@ -91,6 +95,10 @@ int main(int argc, char** argv) {
     const dkv::sim::Result r = dkv::sim::run(o);
     committed += r.committed;
     reads += r.reads_checked;
+    elections += r.elections;
+    crashes += r.crashes;
+    snapshots += r.snapshots_sent;
+    conf_changes += r.conf_changes;
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL ";
@@ -106,7 +114,8 @@ int main(int argc, char** argv) {
     if (!single && (done % 50 == 0 || done == count)) {
       std::cout << "[" << done << "/" << count << "] seeds " << start << ".." << seed
                 << " failed=" << failed << " committed=" << committed << " reads=" << reads
-                << std::endl;
+                << " elections=" << elections << " crashes=" << crashes
+                << " snapshots=" << snapshots << " conf_changes=" << conf_changes << std::endl;
     }
   }
   return failed == 0 ? 0 : 1;
