@@ -6,6 +6,17 @@
 // random election timeout comes from Config::rng.
 // Threading: not thread-safe; only the raft thread.
 // Lifetime: the Storage passed in must outlive the Raft.
+//
+// Membership (thesis §4) is changed one server at a time. As in etcd, a
+// change takes effect when the application applies the committed entry
+// (apply_conf_change), not when it is appended; safety rests on (1) one
+// change at a time: none is proposed until the previous one is applied,
+// (2) the 2015 fix: a new leader proposes none until an entry of its own
+// term is applied, (3) no campaign while a committed change is unapplied.
+// Adjacent configurations then differ by one voter, so their majorities
+// overlap. A leader whose log holds its own removal stops counting itself
+// (§4.2.2); when it applies the removal it hands off with TimeoutNow and
+// steps down.
 #pragma once
 
 #include <cstddef>
