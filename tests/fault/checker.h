@@ -1,0 +1,102 @@
+// The linearizability checker of the fault suite: given a recorded client
+// history of put/get/delete operations on a key-value store, decides whether
+// some total order of the operations (a) respects real time (an operation that
+// completed before another was invoked comes first) and (b) is a legal
+// sequential run of a map of registers. Keys are independent registers, so
+// the history is partitioned by key and each key is checked alone.
+//
+// Algorithm: Wing & Gong's search over linearization points with Lowe's
+// memoization, as in porcupine (anishathalye/porcupine) and Knossos: a DFS
+// over the event list that linearizes a pending call whenever the model
+// accepts it, backtracks at the first return whose call is still pending, and
+// caches (set of linearized ops, model state) to never explore a
+// configuration twice. The search is bounded (ops and steps per key); past
+// the bound the verdict is kUnknown, never a guess.
+//
+// Outcomes: kOk ops happened with the recorded result. kFailed ops did not
+// happen (e.g. 400, or the connection was refused before the request left)
+// and are ignored. kUnknown ops (timeout, 503, a connection lost mid-request)
+// may or may not have happened: their completion is +infinity and their
+// result is unconstrained, so a get of unknown outcome is ignored.
+//
+// Pure C++: no I/O except write_report(), no clocks, no threads.
+// Threading: check() is a pure function; call it from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dkv::fault {
+
+enum class OpKind { kPut, kGet, kDelete };
+enum class Outcome { kOk, kFailed, kUnknown };
+
+struct Op {
+  int client = 0;  // Row in the timeline; one client issues one op at a time.
+  std::string key;
+  OpKind kind = OpKind::kGet;
+  // kPut: the value written. kGet with kOk and found: the value read.
+  std::string value;
+  // kGet with kOk: the key was present. kDelete with kOk: deleted == 1.
+  bool found = false;
+  Outcome outcome = Outcome::kOk;
+  // Monotonic times; invoke_ns <= complete_ns. complete_ns is ignored for
+  // kUnknown (treated as +infinity).
+  std::int64_t invoke_ns = 0;
+  std::int64_t complete_ns = 0;
+  std::string note;  // Free text for reports: node, protocol, error.
+};
+
+enum class Verdict { kOk, kViolation, kUnknown };
+
+const char* to_string(Verdict v);
+const char* to_string(OpKind k);
+const char* to_string(Outcome o);
+// One line: "c3 put k1=v7 ok [12.345ms, 13.001ms] (b rest)".
+std::string describe(const Op& op);
+
+struct CheckOptions {
+  // A key with more ops (kOk + kUnknown) than this is not searched: kUnknown.
+  std::size_t ops_per_key_max = 50000;
+  // DFS steps per key before giving up with kUnknown.
+  std::uint64_t steps_per_key_max = 20'000'000;
+};
+
+struct KeyResult {
+  std::string key;
+  Verdict verdict = Verdict::kOk;
+  std::size_t ops = 0;      // Ops of this key given to the search.
+  std::uint64_t steps = 0;  // DFS steps taken.
+  // Indexes into the history: this key's searched ops in invoke order, and
+  // the longest linearizable prefix the search found (in linearization
+  // order); on a violation, no op that is pending after it can come next.
+  std::vector<std::size_t> op_indexes;
+  std::vector<std::size_t> longest_linearized;
+};
+
+struct CheckResult {
+  Verdict verdict = Verdict::kOk;  // kViolation > kUnknown > kOk over keys.
+  std::vector<KeyResult> keys;     // Sorted by key.
+  // The violating key with the fewest ops, or nullptr.
+  const KeyResult* smallest_violation() const;
+};
+
+CheckResult check(const std::vector<Op>& history, const CheckOptions& options = {});
+
+// Writes a report of a violation into `dir` (created if missing):
+// violation.txt (the seed, how to replay, the smallest violating key's ops and
+// the longest linearizable prefix), timeline.html (that key's history, one row
+// per client, porcupine-style) and history.txt (every op). `replay` is the
+// command line that replays the run. Returns false if a file can't be written.
+bool write_report(const std::string& dir, std::uint64_t seed, const std::string& replay,
+                  const std::vector<Op>& history, const CheckResult& result);
+
+// The self-contained HTML timeline of the ops `op_indexes` of `history`;
+// ops in `linearized` get their linearization order as a label.
+std::string timeline_html(const std::vector<Op>& history,
+                          const std::vector<std::size_t>& op_indexes,
+                          const std::vector<std::size_t>& linearized, const std::string& title);
+
+}  // namespace dkv::fault

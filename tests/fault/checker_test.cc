@@ -1,0 +1,242 @@
+// Unit tests of the linearizability checker with hand-made histories. Times
+// are in ms here for readability (the checker only compares them).
+#include "checker.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace dkv::fault {
+namespace {
+
+constexpr std::int64_t kMs = 1'000'000;
+
+Op put(int client, std::int64_t from_ms, std::int64_t to_ms, const std::string& value,
+       Outcome outcome = Outcome::kOk, const std::string& key = "k") {
+  Op op;
+  op.client = client;
+  op.key = key;
+  op.kind = OpKind::kPut;
+  op.value = value;
+  op.outcome = outcome;
+  op.invoke_ns = from_ms * kMs;
+  op.complete_ns = to_ms * kMs;
+  return op;
+}
+
+// A get that returned `value`; "" means the key was absent (404).
+Op get(int client, std::int64_t from_ms, std::int64_t to_ms, const std::string& value,
+       Outcome outcome = Outcome::kOk, const std::string& key = "k") {
+  Op op = put(client, from_ms, to_ms, value, outcome, key);
+  op.kind = OpKind::kGet;
+  op.found = !value.empty();
+  return op;
+}
+
+Op del(int client, std::int64_t from_ms, std::int64_t to_ms, bool deleted,
+       Outcome outcome = Outcome::kOk, const std::string& key = "k") {
+  Op op = put(client, from_ms, to_ms, "", outcome, key);
+  op.kind = OpKind::kDelete;
+  op.found = deleted;
+  return op;
+}
+
+Verdict verdict(const std::vector<Op>& h) { return check(h).verdict; }
+
+TEST(CheckerTest, EmptyHistoryIsLinearizable) { EXPECT_EQ(verdict({}), Verdict::kOk); }
+
+TEST(CheckerTest, SequentialOk) {
+  EXPECT_EQ(
+      verdict({get(0, 0, 1, ""), put(0, 2, 3, "a"), get(1, 4, 5, "a"), put(1, 6, 7, "b"),
+               get(0, 8, 9, "b"), del(0, 10, 11, true), get(1, 12, 13, ""), del(1, 14, 15, false)}),
+      Verdict::kOk);
+}
+
+TEST(CheckerTest, SequentialWrongReadIsAViolation) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(0, 2, 3, "b"), get(1, 4, 5, "a")}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, ConcurrentOverlappingWritesEitherOrder) {
+  // a and b overlap: afterwards a read may see either, but two sequential
+  // reads must not go back.
+  const std::vector<Op> base = {put(0, 0, 10, "a"), put(1, 5, 15, "b")};
+  for (const char* seen : {"a", "b"}) {
+    auto h = base;
+    h.push_back(get(2, 20, 21, seen));
+    h.push_back(get(2, 22, 23, seen));
+    EXPECT_EQ(verdict(h), Verdict::kOk) << seen;
+  }
+  auto flip = base;
+  flip.push_back(get(2, 20, 21, "b"));
+  flip.push_back(get(3, 22, 23, "a"));
+  EXPECT_EQ(verdict(flip), Verdict::kViolation);
+  // A read concurrent with both writes may see the old state too.
+  auto during = base;
+  during.push_back(get(2, 1, 2, ""));
+  during.push_back(get(3, 6, 7, "b"));
+  during.push_back(get(2, 8, 9, "a"));  // a linearized after b, before it returned.
+  EXPECT_EQ(verdict(during), Verdict::kOk);
+}
+
+TEST(CheckerTest, StaleReadAfterACompletedWriteIsAViolation) {
+  const std::vector<Op> h = {put(0, 0, 1, "a"), put(0, 2, 3, "b"), get(1, 4, 5, "a")};
+  const CheckResult r = check(h);
+  ASSERT_EQ(r.verdict, Verdict::kViolation);
+  ASSERT_NE(r.smallest_violation(), nullptr);
+  EXPECT_EQ(r.smallest_violation()->key, "k");
+  EXPECT_EQ(r.smallest_violation()->longest_linearized.size(), 2u);
+}
+
+TEST(CheckerTest, ReadOverlappingTheWriteMaySeeOldOrNew) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(0, 2, 10, "b"), get(1, 3, 4, "a"), get(1, 5, 6, "b"),
+                     get(2, 7, 8, "b")}),
+            Verdict::kOk);
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(0, 2, 10, "b"), get(1, 3, 4, "b"), get(1, 5, 6, "a")}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, TimedOutWriteThatShowsUpLaterIsLinearizable) {
+  // The put of b timed out (503) but took effect long after it was invoked.
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(1, 2, 3, "b", Outcome::kUnknown), get(0, 10, 11, "a"),
+                     get(2, 20, 21, "b"), get(0, 30, 31, "b")}),
+            Verdict::kOk);
+}
+
+TEST(CheckerTest, TimedOutWriteNeverSeenIsLinearizable) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(1, 2, 3, "b", Outcome::kUnknown), get(0, 10, 11, "a"),
+                     get(2, 20, 21, "a")}),
+            Verdict::kOk);
+}
+
+TEST(CheckerTest, TimedOutWriteCannotTakeEffectBeforeItsInvoke) {
+  // c was read before the timed-out put of c was even sent.
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), get(1, 2, 3, "c"), put(2, 4, 5, "c", Outcome::kUnknown)}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, TimedOutWriteSeenThenUnseenIsAViolation) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(1, 2, 3, "b", Outcome::kUnknown), get(0, 10, 11, "b"),
+                     get(2, 20, 21, "a")}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, FailedWriteDidNotHappen) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(1, 2, 3, "b", Outcome::kFailed), get(0, 10, 11, "a")}),
+            Verdict::kOk);
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), put(1, 2, 3, "b", Outcome::kFailed), get(0, 10, 11, "b")}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, ReadOfAValueNeverWrittenIsAViolation) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), get(1, 2, 3, "zzz")}), Verdict::kViolation);
+  EXPECT_EQ(verdict({get(1, 0, 1, "zzz")}), Verdict::kViolation);
+}
+
+TEST(CheckerTest, ReadOfAbsentKeyAfterAPutIsAViolation) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), get(1, 2, 3, "")}), Verdict::kViolation);
+}
+
+TEST(CheckerTest, DeleteSemantics) {
+  // deleted=1 needs a value present; deleted=0 needs it absent.
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(0, 2, 3, true), get(1, 4, 5, ""), del(1, 6, 7, false)}),
+            Verdict::kOk);
+  EXPECT_EQ(verdict({del(0, 0, 1, true)}), Verdict::kViolation);
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(0, 2, 3, false)}), Verdict::kViolation);
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(0, 2, 3, true), get(1, 4, 5, "a")}),
+            Verdict::kViolation);
+  // Two concurrent deletes of one value: exactly one may report deleted=1.
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(0, 2, 5, true), del(1, 3, 6, false)}), Verdict::kOk);
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(0, 2, 5, true), del(1, 3, 6, true)}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, TimedOutDeleteExplainsAnAbsentRead) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(1, 2, 3, false, Outcome::kUnknown), get(0, 10, 11, ""),
+                     get(0, 12, 13, "")}),
+            Verdict::kOk);
+  // ...but only once: the value cannot come back.
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), del(1, 2, 3, false, Outcome::kUnknown), get(0, 10, 11, ""),
+                     get(0, 12, 13, "a")}),
+            Verdict::kViolation);
+}
+
+TEST(CheckerTest, TimedOutGetIsIgnored) {
+  EXPECT_EQ(verdict({put(0, 0, 1, "a"), get(1, 2, 3, "nonsense", Outcome::kUnknown)}),
+            Verdict::kOk);
+}
+
+TEST(CheckerTest, KeysAreIndependent) {
+  const std::vector<Op> h = {
+      put(0, 0, 1, "a", Outcome::kOk, "x"), put(0, 2, 3, "b", Outcome::kOk, "y"),
+      get(1, 4, 5, "a", Outcome::kOk, "x"), get(1, 6, 7, "a", Outcome::kOk, "y")};  // Wrong on y.
+  const CheckResult r = check(h);
+  ASSERT_EQ(r.keys.size(), 2u);
+  EXPECT_EQ(r.keys[0].verdict, Verdict::kOk);
+  EXPECT_EQ(r.keys[1].verdict, Verdict::kViolation);
+  EXPECT_EQ(r.smallest_violation()->key, "y");
+}
+
+TEST(CheckerTest, SearchBoundGivesUnknownNotAGuess) {
+  // Concurrent unknown writes read back in reverse order force backtracking.
+  constexpr int kWriters = 10;
+  std::vector<Op> h;
+  for (int i = 0; i < kWriters; ++i) {
+    h.push_back(put(i, 0, 1000, "v" + std::to_string(i), Outcome::kUnknown));
+  }
+  for (int i = 0; i < kWriters; ++i) {
+    h.push_back(get(100, 2000 + 2 * i, 2001 + 2 * i, "v" + std::to_string(kWriters - 1 - i)));
+  }
+  h.push_back(get(100, 5000, 5001, "v1"));  // v1 came back after v0: impossible.
+  CheckOptions small;
+  small.steps_per_key_max = 100;
+  EXPECT_EQ(check(h, small).verdict, Verdict::kUnknown);
+  CheckOptions few;
+  few.ops_per_key_max = 5;
+  EXPECT_EQ(check(h, few).verdict, Verdict::kUnknown);
+  EXPECT_EQ(check(h).verdict, Verdict::kViolation);
+  h.pop_back();
+  EXPECT_EQ(check(h).verdict, Verdict::kOk);
+}
+
+TEST(CheckerTest, LongSequentialHistoryIsFast) {
+  std::vector<Op> h;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string v = "v" + std::to_string(i);
+    h.push_back(put(i % 7, 10 * i, 10 * i + 6, v));
+    h.push_back(get((i + 3) % 7, 10 * i + 5, 10 * i + 9,
+                    i % 2 ? v : "v" + std::to_string(i - 1 < 0 ? 0 : i - 1)));
+  }
+  h[1] = get(3, 5, 9, "");  // The first read overlaps the first put: absent is fine.
+  const CheckResult r = check(h);
+  EXPECT_EQ(r.verdict, Verdict::kOk);
+  EXPECT_LT(r.keys[0].steps, 200000u);
+}
+
+TEST(CheckerTest, ReportWritesTextAndTimeline) {
+  const std::vector<Op> h = {put(0, 0, 1, "a"), put(0, 2, 3, "b"), get(1, 4, 5, "a"),
+                             put(2, 1, 2, "c", Outcome::kUnknown)};
+  const CheckResult r = check(h);
+  ASSERT_EQ(r.verdict, Verdict::kViolation);
+  const std::string dir = ::testing::TempDir() + "/dkv_checker_report";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(write_report(dir, 42, "DKV_FAULT_SEED=42 fault_test", h, r));
+  std::ifstream v(dir + "/violation.txt");
+  std::stringstream vs;
+  vs << v.rdbuf();
+  EXPECT_NE(vs.str().find("seed=42"), std::string::npos);
+  EXPECT_NE(vs.str().find("get -> a"), std::string::npos);
+  std::ifstream t(dir + "/timeline.html");
+  std::stringstream ts;
+  ts << t.rdbuf();
+  EXPECT_NE(ts.str().find("<html>"), std::string::npos);
+  EXPECT_NE(ts.str().find("client 2"), std::string::npos);
+  EXPECT_NE(ts.str().find("put c ?"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/history.txt"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dkv::fault
