@@ -148,6 +148,7 @@ class Sim {
   NodeId next_id_ = 0;
   std::map<std::pair<std::uint64_t, std::uint64_t>, Message> net_;
   std::set<std::pair<NodeId, NodeId>> cut_;
+  std::map<std::pair<NodeId, NodeId>, std::uint64_t> link_last_;  // ordered_links
   bool faults_ = true;
   std::uint64_t writes_ = 0;
   std::uint64_t reads_ = 0;
@@ -775,6 +776,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.ticks = 500 + static_cast<int>(r.below(2000));
   o.max_delay_substeps = 2 + static_cast<int>(r.below(20));
   o.max_fsync_substeps = static_cast<int>(r.below(10));
+  o.ordered_links = r.percent(50);
   o.max_msg_bytes = 64 + r.below(512);
   o.max_inflight = 1 + r.below(8);
   o.drop_pct = static_cast<int>(r.below(15));
@@ -839,9 +841,9 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
 
 void print_options(std::ostream& out, const Options& o) {
   out << "seed=" << o.seed << " nodes=" << o.nodes << " ticks=" << o.ticks
-      << " delay<=" << o.max_delay_substeps << " fsync<=" << o.max_fsync_substeps
-      << " msg_bytes<=" << o.max_msg_bytes << " inflight<=" << o.max_inflight << "/"
-      << o.max_inflight_bytes << "B"
+      << " delay<=" << o.max_delay_substeps << (o.ordered_links ? " fifo" : " reorder")
+      << " fsync<=" << o.max_fsync_substeps << " msg_bytes<=" << o.max_msg_bytes
+      << " inflight<=" << o.max_inflight << "/" << o.max_inflight_bytes << "B"
       << " uncommitted<=" << o.max_uncommitted_bytes << "B"
       << " drop=" << o.drop_pct << "% dup=" << o.dup_pct << "% crash=" << o.crash_permille
       << "‰ partition=" << o.partition_permille << "‰ heal=" << o.heal_permille

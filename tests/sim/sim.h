@@ -25,6 +25,7 @@ struct Options {
   int ticks = 300;                          // Ticks of the faulty phase.
   int substeps_per_tick = 8;                // Network/disk granularity within a tick.
   int max_delay_substeps = 12;              // Message delay is 1..max (reordering).
+  bool ordered_links = false;               // Per-link FIFO, like the transport streams.
   int max_fsync_substeps = 6;               // Persisting a Ready takes 0..max.
   std::uint64_t max_msg_bytes = 256;        // Raft Config: entries per MsgApp.
   std::size_t max_inflight = 4;             // Raft Config: in-flight MsgApp window.
