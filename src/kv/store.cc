@@ -45,6 +45,55 @@ class TxnGuard {
   MDB_txn* txn_;
 };
 
+// Snapshot image: kImageMagic | varint applied index | varint n | membership
+// (n bytes) | pairs: varint key length (>= 1) | key | varint value length |
+// value | ... | varint 0 (end).
+constexpr std::string_view kImageMagic = "DKVSNAP1";
+
+void put_varint(std::string* out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view* in, std::uint64_t* v) {
+  std::uint64_t result = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<std::uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool get_bytes(std::string_view* in, std::string_view* out) {
+  std::uint64_t n = 0;
+  if (!get_varint(in, &n) || n > in->size()) return false;
+  *out = in->substr(0, n);
+  in->remove_prefix(n);
+  return true;
+}
+
+util::Status bad_image(const std::string& what) {
+  return {util::Code::kDataLoss, "malformed snapshot image: " + what};
+}
+
+// Parses the header; leaves `in` at the first pair.
+util::Status parse_image_header(std::string_view* in, std::uint64_t* applied_index,
+                                std::string_view* membership) {
+  if (in->substr(0, kImageMagic.size()) != kImageMagic) return bad_image("bad magic");
+  in->remove_prefix(kImageMagic.size());
+  if (!get_varint(in, applied_index)) return bad_image("no applied index");
+  if (!get_bytes(in, membership)) return bad_image("no membership");
+  return util::Status::ok();
+}
+
 }  // namespace
 
 struct Store::Env {
@@ -197,6 +246,85 @@ util::Status Store::get(std::string_view key_bytes, std::string* value) const {
   if (rc == MDB_NOTFOUND) return util::not_found("key not found");
   if (rc != 0) return lmdb_error("mdb_get", rc);
   value->assign(static_cast<const char*>(val.mv_data), val.mv_size);
+  return util::Status::ok();
+}
+
+util::Status Store::dump(std::string* image, std::uint64_t* applied_index,
+                         std::string* membership) const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  MDB_val key = as_val(kAppliedIndexKey);
+  MDB_val val;
+  std::uint64_t index = 0;
+  rc = mdb_get(txn, env_->meta, &key, &val);
+  if (rc == 0 && val.mv_size == sizeof index) std::memcpy(&index, val.mv_data, sizeof index);
+  key = as_val(kMembershipKey);
+  membership->clear();
+  if (mdb_get(txn, env_->meta, &key, &val) == 0) {
+    membership->assign(static_cast<const char*>(val.mv_data), val.mv_size);
+  }
+  image->clear();
+  image->append(kImageMagic);
+  put_varint(image, index);
+  put_varint(image, membership->size());
+  image->append(*membership);
+  MDB_cursor* cursor = nullptr;
+  if ((rc = mdb_cursor_open(txn, env_->kv, &cursor)) != 0) return lmdb_error("cursor", rc);
+  for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+    put_varint(image, key.mv_size);
+    image->append(static_cast<const char*>(key.mv_data), key.mv_size);
+    put_varint(image, val.mv_size);
+    image->append(static_cast<const char*>(val.mv_data), val.mv_size);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
+  put_varint(image, 0);
+  *applied_index = index;
+  return util::Status::ok();
+}
+
+util::Status Store::peek_image(std::string_view image, std::uint64_t* applied_index,
+                               std::string* membership) {
+  std::string_view m;
+  if (auto s = parse_image_header(&image, applied_index, &m); !s.is_ok()) return s;
+  membership->assign(m);
+  return util::Status::ok();
+}
+
+util::Status Store::restore(std::string_view image) {
+  std::uint64_t index = 0;
+  std::string_view membership;
+  if (auto s = parse_image_header(&image, &index, &membership); !s.is_ok()) return s;
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  if ((rc = mdb_drop(txn, env_->kv, 0)) != 0) return lmdb_error("clear kv", rc);
+  for (;;) {
+    std::string_view k;
+    std::string_view v;
+    if (!get_bytes(&image, &k)) return bad_image("truncated key");
+    if (k.empty()) break;
+    if (k.size() > kKeyBytesMax) return bad_image("key over the limit");
+    if (!get_bytes(&image, &v)) return bad_image("truncated value");
+    MDB_val key = as_val(k);
+    MDB_val val = as_val(v);
+    if ((rc = mdb_put(txn, env_->kv, &key, &val, MDB_APPEND)) != 0) {
+      return rc == MDB_KEYEXIST ? bad_image("keys out of order") : lmdb_error("mdb_put", rc);
+    }
+  }
+  if (!image.empty()) return bad_image("trailing bytes");
+  MDB_val key = as_val(kMembershipKey);
+  MDB_val val = as_val(membership);
+  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) return lmdb_error("membership", rc);
+  key = as_val(kAppliedIndexKey);
+  val = MDB_val{sizeof index, &index};
+  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) return lmdb_error("applied index", rc);
+  if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
+  env_->applied_index = index;
   return util::Status::ok();
 }
 

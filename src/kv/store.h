@@ -67,6 +67,19 @@ class Store {
   // NOT_FOUND if the key is absent.
   util::Status get(std::string_view key, std::string* value) const;
 
+  // A consistent image of the whole store (every pair, the applied index and
+  // the membership, all from one read transaction) for a raft snapshot.
+  // Writers keep going meanwhile (LMDB readers never block the writer).
+  // Format (kv/store.cc): magic, applied index, membership, then pairs.
+  util::Status dump(std::string* image, std::uint64_t* applied_index,
+                    std::string* membership) const;
+  // Replaces the whole store with `image` (from dump()) in one transaction.
+  // Malformed input is DATA_LOSS and changes nothing.
+  util::Status restore(std::string_view image);
+  // Reads only the header of an image (its applied index and membership).
+  static util::Status peek_image(std::string_view image, std::uint64_t* applied_index,
+                                 std::string* membership);
+
   std::uint64_t applied_index() const;
   // Bytes of the data file in use (high-water mark of pages), as etcd's db size.
   std::uint64_t used_bytes() const;

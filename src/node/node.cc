@@ -8,6 +8,7 @@
 #include <random>
 
 #include "node/entry_codec.h"
+#include "node/snapshots.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "util/assert.h"
@@ -40,6 +41,20 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
   if (auto s = kv::Store::open(store_options, store); !s.is_ok()) return s;
 
+  // The latest snapshot: the raft storage starts from it, and the store is
+  // restored from it if LMDB is behind it (a crash right after installing a
+  // leader's snapshot, or LMDB losing its last transactions).
+  std::string image;
+  if (recovered.snapshot.index > 0) {
+    if (auto s = read_snapshot_file(options.db_path, recovered.snapshot, &image); !s.is_ok()) {
+      return s;
+    }
+    if ((*store)->applied_index() < recovered.snapshot.index) {
+      spdlog::info("restoring the store from snapshot {}", recovered.snapshot.index);
+      if (auto s = (*store)->restore(image); !s.is_ok()) return s;
+    }
+  }
+
   std::string encoded;
   util::Status ms = (*store)->membership(&encoded);
   if (ms.code() == util::Code::kNotFound) {
@@ -64,14 +79,23 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   *storage = std::make_unique<raft::MemoryStorage>();
   const std::uint64_t applied = (*store)->applied_index();
   if (recovered.snapshot.index > 0) {
+    std::uint64_t image_index = 0;
+    std::string image_membership;
+    if (auto s = kv::Store::peek_image(image, &image_index, &image_membership); !s.is_ok()) {
+      return s;
+    }
+    Membership at_snapshot;
+    if (auto s = Membership::decode(image_membership, &at_snapshot); !s.is_ok()) {
+      return util::Status(util::Code::kDataLoss, "snapshot membership unreadable: " + s.message());
+    }
     raft::Snapshot snap;
+    snap.data = std::move(image);
     snap.metadata.index = recovered.snapshot.index;
     snap.metadata.term = recovered.snapshot.term;
-    snap.metadata.conf_state = membership->conf_state();
+    snap.metadata.conf_state = at_snapshot.conf_state();
     if (auto s = (*storage)->apply_snapshot(snap); !s.is_ok()) return s;
   }
-  if (applied > recovered.snapshot.index + recovered.entries.size() &&
-      applied > (*log)->last_index()) {
+  if (applied > (*log)->last_index()) {
     return util::Status(util::Code::kDataLoss,
                         "the store has applied index " + std::to_string(applied) +
                             " beyond the WAL's last index " + std::to_string((*log)->last_index()));
@@ -115,6 +139,7 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
   std::random_device rd;
   next_request_id_ = (static_cast<std::uint64_t>(rd()) << 32) ^ (raft_id_ << 48);
   cluster_id_ = std::strtoull(log_->metadata().cluster_id.c_str(), nullptr, 16);
+  last_snapshot_index_ = log_->snapshot().index;
   status_.node_id = options_.node_id;
   status_.applied_index = store_->applied_index();
 }

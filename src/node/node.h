@@ -61,6 +61,11 @@ struct NodeOptions {
   std::uint64_t quota_bytes = 2ull << 30;
   std::uint32_t heartbeat_ms = 100;
   std::uint32_t election_ms = 1000;
+  // DKV_SNAPSHOT_ENTRIES: applied entries between snapshots (log compaction).
+  std::uint64_t snapshot_entries = 10'000;
+  // Entries kept in the log behind a snapshot, so a follower a little behind
+  // catches up from the log rather than by a whole snapshot (etcd: 5000).
+  std::uint64_t snapshot_catchup_entries = 5'000;
   // Writes queued and not yet applied; beyond this, RESOURCE_EXHAUSTED.
   std::size_t pending_writes_max = 100'000;
   // Sends raft messages to peers; must not block. Unset for one node.
@@ -159,6 +164,8 @@ class Node {
   void handle_ready(raft::Ready& rd);
   void persist(const raft::Ready& rd);
   void apply_committed(const std::vector<raft::Entry>& entries);
+  void install_snapshot(const raft::Snapshot& snapshot);
+  void maybe_snapshot();
   void propose_parked();
   void serve_reads();
   void fail_everything(const util::Status& s);
@@ -177,6 +184,13 @@ class Node {
   std::vector<PendingWrite> parked_;                // Waiting for a leader.
   std::map<std::string, ReadBatch> read_batches_;   // By ReadIndex context.
   std::uint64_t next_read_context_ = 1;
+  raft::Index last_snapshot_index_ = 0;
+  // Readiness: a ReadIndex round of its own ("ready:" context) tells the
+  // index a linearizable read would wait for; the node is ready once it has
+  // applied that much under a known leader. 0: not confirmed yet.
+  raft::Index readiness_index_ = 0;
+  int ticks_since_readiness_check_ = 0;
+  std::uint64_t next_readiness_context_ = 1;
   int election_ticks_ = 10;
 
   // Shared with other threads.

@@ -99,6 +99,11 @@ void Node::propose_parked() {
 
 void Node::on_tick(std::chrono::steady_clock::time_point now) {
   raw_->tick();
+  // Re-confirm readiness every election timeout, and at once while unsure.
+  if (readiness_index_ == 0 || ++ticks_since_readiness_check_ >= election_ticks_) {
+    ticks_since_readiness_check_ = 0;
+    raw_->read_index("ready:" + std::to_string(next_readiness_context_++));
+  }
   if (!parked_.empty()) propose_parked();
   // Expire writes past their deadline: their outcome is unknown to the
   // client (the entry may still commit), which UNAVAILABLE conveys.
@@ -158,6 +163,7 @@ void Node::handle_ready(raft::Ready& rd) {
     if (status_.leader_id != leader) {
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->raft().term());
+      readiness_index_ = 0;  // Confirm again under the new leader.
     }
     status_.leader_id = leader;
     status_.role = role_of(rd.soft_state->state);
@@ -172,7 +178,12 @@ void Node::handle_ready(raft::Ready& rd) {
   }
   // 4. Apply.
   if (!rd.committed_entries.empty()) apply_committed(rd.committed_entries);
+  maybe_snapshot();
   for (const auto& rs : rd.read_states) {
+    if (rs.context.rfind("ready:", 0) == 0) {
+      readiness_index_ = std::max<raft::Index>(rs.index, 1);
+      continue;
+    }
     auto it = read_batches_.find(rs.context);
     if (it != read_batches_.end()) it->second.read_index = rs.index;
   }
@@ -183,14 +194,13 @@ void Node::handle_ready(raft::Ready& rd) {
     status_.term = hs.term;
     status_.commit_index = hs.commit;
     status_.applied_index = store_->applied_index();
-    ready_ = !status_.leader_id.empty() && status_.applied_index >= status_.commit_index;
+    ready_ = !status_.leader_id.empty() && readiness_index_ > 0 &&
+             status_.applied_index >= readiness_index_;
   }
 }
 
 void Node::persist(const raft::Ready& rd) {
-  // Snapshots from a leader are not installed yet (compaction and snapshot
-  // transfer are still to come); the core only sends one after compacting.
-  DKV_ASSERT(rd.snapshot.empty());
+  if (!rd.snapshot.empty()) install_snapshot(rd.snapshot);
   if (rd.hard_state || !rd.entries.empty()) {
     const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
     if (auto s = log_->save(hs, rd.entries); !s.is_ok()) fatal("WAL write failed", s);
@@ -208,7 +218,9 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
   commands.reserve(entries.size());
   request_ids.reserve(entries.size());
   bool membership_changed = false;
+  const raft::Index applied = store_->applied_index();
   for (const auto& e : entries) {
+    if (e.index <= applied) continue;  // Already in the store (a snapshot covered it).
     if (e.type == raft::EntryType::kConfChange) {
       // Membership changes arrive with the membership API (issue 9); a
       // static cluster never commits one.

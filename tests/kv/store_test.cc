@@ -90,3 +90,67 @@ TEST_F(StoreTest, UsedBytesGrowsWithData) {
 
 }  // namespace
 }  // namespace dkv::kv
+
+namespace dkv::kv {
+namespace {
+
+TEST_F(StoreTest, DumpAndRestoreRoundTrip) {
+  std::string image;
+  std::uint64_t index = 0;
+  std::string membership;
+  {
+    auto store = open_store();
+    std::vector<ApplyResult> results;
+    ASSERT_TRUE(store->set_membership("a@127.0.0.1:1", 0).is_ok());
+    ASSERT_TRUE(store
+                    ->apply(std::vector<Command>{{Op::kPut, "k1", "v1"},
+                                                 {Op::kPut, std::string("\0k", 2), ""},
+                                                 {Op::kPut, "k2", std::string(70000, 'x')}},
+                            9, &results)
+                    .is_ok());
+    ASSERT_TRUE(store->dump(&image, &index, &membership).is_ok());
+  }
+  EXPECT_EQ(index, 9u);
+  EXPECT_EQ(membership, "a@127.0.0.1:1");
+  std::uint64_t peeked = 0;
+  std::string peeked_membership;
+  ASSERT_TRUE(Store::peek_image(image, &peeked, &peeked_membership).is_ok());
+  EXPECT_EQ(peeked, 9u);
+  EXPECT_EQ(peeked_membership, "a@127.0.0.1:1");
+
+  std::filesystem::remove_all(dir_);
+  auto store = open_store();
+  std::vector<ApplyResult> results;
+  ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, "stale", "s"}}, 3, &results).is_ok());
+  ASSERT_TRUE(store->restore(image).is_ok());
+  EXPECT_EQ(store->applied_index(), 9u);
+  std::string value;
+  EXPECT_EQ(store->get("stale", &value).code(), util::Code::kNotFound);  // Replaced, not merged.
+  ASSERT_TRUE(store->get("k2", &value).is_ok());
+  EXPECT_EQ(value.size(), 70000u);
+  ASSERT_TRUE(store->get(std::string("\0k", 2), &value).is_ok());
+  EXPECT_EQ(value, "");
+  ASSERT_TRUE(store->membership(&value).is_ok());
+  EXPECT_EQ(value, "a@127.0.0.1:1");
+}
+
+TEST_F(StoreTest, MalformedImagesChangeNothing) {
+  auto store = open_store();
+  std::vector<ApplyResult> results;
+  ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, "k", "v"}}, 2, &results).is_ok());
+  std::string image;
+  std::uint64_t index = 0;
+  std::string membership;
+  ASSERT_TRUE(store->dump(&image, &index, &membership).is_ok());
+  for (std::size_t cut = 0; cut < image.size(); ++cut) {
+    EXPECT_EQ(store->restore(std::string_view(image).substr(0, cut)).code(), util::Code::kDataLoss)
+        << cut;
+  }
+  EXPECT_EQ(store->restore(image + "x").code(), util::Code::kDataLoss);
+  std::string value;
+  ASSERT_TRUE(store->get("k", &value).is_ok());
+  EXPECT_EQ(store->applied_index(), 2u);
+}
+
+}  // namespace
+}  // namespace dkv::kv

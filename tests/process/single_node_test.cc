@@ -251,27 +251,36 @@ TEST_F(SingleNodeTest, GrpcStatusAndHealth) {
 
   // grpc.health.v1.Health/Check through a generic call: the empty request
   // is empty bytes; the answer SERVING encodes as field 1 = 1 ("\x08\x01").
+  // Health follows readiness within a moment: poll until it says SERVING.
   grpc::GenericStub generic(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext hctx;
-  hctx.set_deadline(std::chrono::system_clock::now() + 10s);
-  grpc::Slice empty_slice("", 0);
-  grpc::ByteBuffer request_buffer(&empty_slice, 1);
-  auto call = generic.PrepareUnaryCall(&hctx, "/grpc.health.v1.Health/Check", request_buffer, &cq);
-  call->StartCall();
-  grpc::ByteBuffer response_buffer;
-  grpc::Status done;
-  call->Finish(&response_buffer, &done, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  ASSERT_TRUE(cq.Next(&tag, &ok));
-  ASSERT_TRUE(ok);
-  ASSERT_TRUE(done.ok()) << done.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response_buffer.Dump(&slices).ok());
-  std::string bytes;
-  for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+  auto check = [&]() -> std::string {
+    grpc::CompletionQueue cq;
+    grpc::ClientContext hctx;
+    hctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::Slice empty_slice("", 0);
+    grpc::ByteBuffer request_buffer(&empty_slice, 1);
+    auto call =
+        generic.PrepareUnaryCall(&hctx, "/grpc.health.v1.Health/Check", request_buffer, &cq);
+    call->StartCall();
+    grpc::ByteBuffer response_buffer;
+    grpc::Status done;
+    call->Finish(&response_buffer, &done, reinterpret_cast<void*>(1));
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok) || !ok || !done.ok()) return "error: " + done.error_message();
+    std::vector<grpc::Slice> slices;
+    if (!response_buffer.Dump(&slices).ok()) return "error: dump";
+    std::string bytes;
+    for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    return bytes;
+  };
+  const std::string serving("\x08\x01", 2);
+  std::string bytes = check();
+  for (int i = 0; i < 250 && bytes != serving; ++i) {
+    std::this_thread::sleep_for(20ms);  // Poll interval of a condition wait.
+    bytes = check();
+  }
+  EXPECT_EQ(bytes, serving);
 }
 
 TEST_F(SingleNodeTest, AcknowledgedWritesSurviveKill9) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -109,6 +110,8 @@ int main(int argc, char** argv) {
   node_options.quota_bytes = config.quota_bytes;
   node_options.heartbeat_ms = config.heartbeat_ms;
   node_options.election_ms = config.election_ms;
+  node_options.snapshot_entries = config.snapshot_entries;
+  node_options.snapshot_catchup_entries = std::min<std::uint64_t>(5000, config.snapshot_entries);
   // The node sends through the transport, created once the node is open
   // (it needs the persisted cluster id); until then messages are dropped
   // and raft retransmits.
