@@ -1,0 +1,46 @@
+// Clients of the fault suite: one KvClient talks to one dkv node over REST or
+// gRPC and turns each call into a recorded Op with its outcome:
+//   kOk      the call answered (a get's 404 is "absent", not an error);
+//   kFailed  it certainly did not happen: 400/429/INVALID_ARGUMENT, or the
+//            connection was refused before the request was sent;
+//   kUnknown anything else (503, timeout, connection lost mid-request): the
+//            write may or may not have happened.
+// gRPC headers stay in clients_grpc.cc (they are slow to compile).
+//
+// Threading: a KvClient is used by one client thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "checker.h"
+
+namespace dkv::fault {
+
+// Monotonic time in ns since `epoch` (the run's start).
+std::int64_t since_ns(std::chrono::steady_clock::time_point epoch);
+
+std::string base64(const std::string& in);
+// Std or URL-safe base64; "" on bad input.
+std::string unbase64(const std::string& in);
+
+class KvClient {
+ public:
+  virtual ~KvClient() = default;
+  // Runs one op and fills in `op` (kind, key and, for a put, value are set by
+  // the caller): outcome, result, invoke/complete times, note.
+  virtual void run(Op& op, std::chrono::steady_clock::time_point epoch) = 0;
+};
+
+// REST on a new connection per request to 127.0.0.1:port; `timeout` bounds
+// the whole request.
+std::unique_ptr<KvClient> make_rest_client(std::uint16_t port, std::chrono::milliseconds timeout,
+                                           std::string node);
+// gRPC over one channel to 127.0.0.1:port (fast reconnects); `timeout` is
+// each call's deadline.
+std::unique_ptr<KvClient> make_grpc_client(std::uint16_t port, std::chrono::milliseconds timeout,
+                                           std::string node);
+
+}  // namespace dkv::fault

@@ -1,0 +1,363 @@
+#include "run.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "clients.h"
+#include "harness.h"
+
+namespace dkv::fault {
+
+using namespace std::chrono_literals;
+using testing::LocalCluster;
+using Clock = std::chrono::steady_clock;
+
+const char* to_string(Fault f) {
+  switch (f) {
+    case Fault::kKillRandom:
+      return "kill-random";
+    case Fault::kKillLeader:
+      return "kill-leader";
+    case Fault::kPauseRandom:
+      return "pause-random";
+    case Fault::kPauseLeader:
+      return "pause-leader";
+    case Fault::kRestartAll:
+      return "restart-all";
+    case Fault::kPartitionHalves:
+      return "partition-halves";
+  }
+  return "?";
+}
+
+std::uint64_t seed_from_env() {
+  if (const char* s = std::getenv("DKV_FAULT_SEED"); s != nullptr && *s != '\0') {
+    return std::strtoull(s, nullptr, 10);
+  }
+  return std::random_device{}() % 1'000'000'000ULL;
+}
+
+namespace {
+
+// Client threads: each owns a KvClient and its part of the history.
+class Clients {
+ public:
+  Clients(const RunOptions& o, LocalCluster& c, Clock::time_point epoch) : epoch_(epoch) {
+    int id = 0;
+    for (int node = 0; node < c.size(); ++node) {
+      for (int k = 0; k < o.rest_clients_per_node + o.grpc_clients_per_node; ++k) {
+        const bool rest = k < o.rest_clients_per_node;
+        auto client = rest ? make_rest_client(c.rest_port(node), o.client_timeout, c.id(node))
+                           : make_grpc_client(c.rpc_port(node), o.client_timeout, c.id(node));
+        slots_.push_back(std::make_unique<Slot>());
+        slots_.back()->client = std::move(client);
+        slots_.back()->rng.seed(o.seed * 1'000'003ULL + static_cast<std::uint64_t>(id));
+        ++id;
+      }
+    }
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      threads_.emplace_back([this, i, keys = o.keys] { loop(static_cast<int>(i), keys); });
+    }
+  }
+  ~Clients() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  std::uint64_t ops() const { return ops_.load(); }
+  // After stop(): every client's ops.
+  std::vector<Op> history() const {
+    std::vector<Op> all;
+    for (const auto& s : slots_) all.insert(all.end(), s->history.begin(), s->history.end());
+    return all;
+  }
+  int size() const { return static_cast<int>(slots_.size()); }
+
+ private:
+  struct Slot {
+    std::unique_ptr<KvClient> client;
+    std::mt19937_64 rng;
+    std::vector<Op> history;
+  };
+
+  void loop(int id, int keys) {
+    Slot& s = *slots_[id];
+    std::uint64_t n = 0;
+    while (!stop_) {
+      Op op;
+      op.client = id;
+      op.key = "k" + std::to_string(s.rng() % static_cast<std::uint64_t>(keys));
+      const auto r = s.rng() % 100;
+      op.kind = r < 50 ? OpKind::kGet : (r < 85 ? OpKind::kPut : OpKind::kDelete);
+      if (op.kind == OpKind::kPut) op.value = "c" + std::to_string(id) + "-" + std::to_string(n++);
+      s.client->run(op, epoch_);
+      s.history.push_back(op);
+      ops_.fetch_add(1);
+      // Pacing, not synchronisation: a refused connection returns at once;
+      // do not spin on a node that is down.
+      if (op.outcome == Outcome::kFailed) std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  Clock::time_point epoch_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> ops_{0};
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::thread> threads_;
+};
+
+enum class NodeState { kUp, kPaused, kDown };
+
+// Injects one fault at a time into the cluster and heals it. Network
+// partitions will plug in here (apply/heal of Fault::kPartition*).
+class Nemesis {
+ public:
+  Nemesis(LocalCluster& c, std::uint64_t seed)
+      : c_(c), rng_(seed), state_(c.size(), NodeState::kUp) {}
+
+  // Applies `f`; returns a one-line description.
+  std::string apply(Fault f) {
+    switch (f) {
+      case Fault::kKillRandom:
+      case Fault::kKillLeader:
+        target_ = f == Fault::kKillLeader ? leader_or_random() : random_up();
+        kill(target_);
+        return std::string(to_string(f)) + " " + c_.id(target_);
+      case Fault::kPauseRandom:
+      case Fault::kPauseLeader:
+        target_ = f == Fault::kPauseLeader ? leader_or_random() : random_up();
+        c_.process(target_).signal(SIGSTOP);
+        state_[target_] = NodeState::kPaused;
+        return std::string(to_string(f)) + " " + c_.id(target_);
+      case Fault::kRestartAll:
+        for (int i = 0; i < c_.size(); ++i) kill(i);
+        return to_string(f);
+      case Fault::kPartitionHalves:
+        break;
+    }
+    return std::string("unsupported ") + to_string(f);
+  }
+
+  // Heals whatever is broken: continues paused nodes, restarts dead ones.
+  void heal() {
+    for (int i = 0; i < c_.size(); ++i) {
+      if (state_[i] == NodeState::kPaused) c_.process(i).signal(SIGCONT);
+      if (state_[i] == NodeState::kDown) c_.start(i);
+      state_[i] = NodeState::kUp;
+    }
+  }
+
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  void kill(int i) {
+    if (state_[i] == NodeState::kDown) return;
+    c_.process(i).signal(SIGKILL);
+    c_.process(i).wait_exit(10s);
+    state_[i] = NodeState::kDown;
+  }
+
+  int random_up() {
+    std::vector<int> up;
+    for (int i = 0; i < c_.size(); ++i) {
+      if (state_[i] == NodeState::kUp) up.push_back(i);
+    }
+    return up[rng_() % up.size()];
+  }
+
+  // The leader the up nodes agree on, found within a short bound (a node
+  // restarted by the last heal may not answer yet), else a random node.
+  int leader_or_random() {
+    const int fallback = random_up();  // Drawn always: keeps the seed's draws aligned.
+    std::vector<int> up;
+    for (int i = 0; i < c_.size(); ++i) {
+      if (state_[i] == NodeState::kUp && c_.process(i).running()) up.push_back(i);
+    }
+    const int leader = c_.wait_for_leader(up, 2s);
+    return leader >= 0 ? leader : fallback;
+  }
+
+  LocalCluster& c_;
+  std::mt19937_64 rng_;
+  std::vector<NodeState> state_;
+  int target_ = 0;
+};
+
+std::chrono::milliseconds uniform(std::mt19937_64& rng, std::chrono::milliseconds lo,
+                                  std::chrono::milliseconds hi) {
+  const auto span = static_cast<std::uint64_t>(std::max<std::int64_t>(hi.count() - lo.count(), 0));
+  return lo + std::chrono::milliseconds(rng() % (span + 1));
+}
+
+// Waits `d` (a pause of the fault schedule, not a synchronisation), calling
+// `tick` about once a second.
+void hold(std::chrono::milliseconds d, const std::function<void()>& tick) {
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), 1s));
+    tick();
+  }
+}
+
+std::string progress_line(const RunOptions& o, const Clients& clients, Clock::time_point epoch,
+                          int faults, const std::string& last) {
+  const double t = std::chrono::duration<double>(Clock::now() - epoch).count();
+  std::ostringstream s;
+  s.precision(0);
+  s << std::fixed << "seed=" << o.seed << " t=" << t << "s ops=" << clients.ops() << " ("
+    << (t > 0 ? static_cast<double>(clients.ops()) / t : 0) << "/s) faults=" << faults
+    << " last: " << last;
+  return s.str();
+}
+
+// Final linearizable reads of every key on every node, recorded in the
+// history (client ids after the workers'). Returns true if each node answered
+// each key within a bounded number of tries.
+bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int first_client,
+                 std::vector<Op>* history) {
+  bool all = true;
+  for (int i = 0; i < c.size(); ++i) {
+    auto client = make_rest_client(c.rest_port(i), o.client_timeout, c.id(i));
+    for (int k = 0; k < o.keys; ++k) {
+      bool ok = false;
+      for (int attempt = 0; attempt < 10 && !ok; ++attempt) {
+        Op op;
+        op.client = first_client + i;
+        op.key = "k" + std::to_string(k);
+        op.kind = OpKind::kGet;
+        client->run(op, epoch);
+        history->push_back(op);
+        ok = op.outcome == Outcome::kOk;
+        if (!ok) std::this_thread::sleep_for(200ms);  // Retry pacing.
+      }
+      all = all && ok;
+    }
+  }
+  return all;
+}
+
+// Every node has applied the same index and serves the same value for every
+// key from its local state (serializable reads). Bounded wait.
+bool converged(const RunOptions& o, LocalCluster& c, std::string* why) {
+  const auto until = Clock::now() + 20s;
+  while (Clock::now() < until) {
+    std::set<std::string> applied;
+    for (int i = 0; i < c.size(); ++i) applied.insert(c.status_field(i, "appliedIndex"));
+    if (applied.size() == 1 && !applied.begin()->empty()) break;
+    std::this_thread::sleep_for(100ms);  // Poll interval.
+  }
+  for (int k = 0; k < o.keys; ++k) {
+    const std::string target =
+        "/v0/kv/key/" + base64("k" + std::to_string(k)) + "?serializable=true";
+    std::string first;
+    for (int i = 0; i < c.size(); ++i) {
+      const auto r = testing::http("GET", c.rest_port(i), target);
+      const std::string seen = std::to_string(r.status) + " " + r.body;
+      if (i == 0) first = seen;
+      if (seen != first) {
+        *why = "k" + std::to_string(k) + ": " + c.id(0) + " has " + first + ", " + c.id(i) +
+               " has " + seen + " (applied index " + c.status_field(0, "appliedIndex") + " vs " +
+               c.status_field(i, "appliedIndex") + ")";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p);
+  out << text;
+}
+
+void report(const RunOptions& o, LocalCluster& c, RunResult& r, const CheckResult& checked) {
+  const std::string root =
+      o.report_root.empty() ? std::filesystem::temp_directory_path().string() : o.report_root;
+  r.report_dir = root + "/dkv-fault-seed-" + std::to_string(o.seed);
+  std::filesystem::remove_all(r.report_dir);
+  write_report(r.report_dir, o.seed, o.replay, r.history, checked);
+  for (int i = 0; i < c.size(); ++i) {
+    write_text(std::filesystem::path(r.report_dir) / ("node-" + c.id(i) + ".log"),
+               c.process(i).log());
+  }
+  write_text(std::filesystem::path(r.report_dir) / "schedule.txt",
+             "seed=" + std::to_string(o.seed) + "\n" + r.schedule + "error: " + r.error + "\n");
+}
+
+}  // namespace
+
+RunResult run_fault(const RunOptions& o) {
+  RunResult r;
+  r.seed = o.seed;
+  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, o.env);
+  auto all = [&] {
+    std::vector<int> v;
+    for (int i = 0; i < c.size(); ++i) v.push_back(i);
+    return v;
+  }();
+  if (!c.start_all(30s) || c.wait_for_leader(all, 20s) < 0) {
+    r.error = "the cluster did not start";
+    report(o, c, r, {});
+    return r;
+  }
+  const auto epoch = Clock::now();
+  Clients clients(o, c, epoch);
+  Nemesis nemesis(c, o.seed);
+  const auto end = epoch + o.nemesis_duration;
+  std::string last = "none";
+  auto tick = [&] {
+    if (o.progress) o.progress(progress_line(o, clients, epoch, r.faults_injected, last));
+  };
+  while (Clock::now() < end && !o.faults.empty()) {
+    hold(uniform(nemesis.rng(), o.fault_gap_min, o.fault_gap_max), tick);
+    const Fault f = o.faults[nemesis.rng()() % o.faults.size()];
+    const auto hold_for = uniform(nemesis.rng(), o.fault_hold_min, o.fault_hold_max);
+    const double at = std::chrono::duration<double>(Clock::now() - epoch).count();
+    last = nemesis.apply(f);
+    ++r.faults_injected;
+    r.schedule +=
+        std::to_string(at) + "s " + last + " for " + std::to_string(hold_for.count()) + "ms\n";
+    hold(hold_for, tick);
+    nemesis.heal();
+  }
+  hold(std::max<std::chrono::milliseconds>(
+           std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()), 0ms),
+       tick);
+  nemesis.heal();
+  r.schedule += "healed at " +
+                std::to_string(std::chrono::duration<double>(Clock::now() - epoch).count()) + "s\n";
+  bool ready = true;
+  for (int i = 0; i < c.size(); ++i) ready = c.wait_ready(i, 30s) && ready;
+  if (!ready || c.wait_for_leader(all, 20s) < 0) r.error = "no ready leader 30 s after healing";
+  hold(o.quiet_after_heal, tick);
+  clients.stop();
+  r.seconds = std::chrono::duration<double>(Clock::now() - epoch).count();
+  r.history = clients.history();
+  r.live = final_reads(o, c, epoch, clients.size(), &r.history);
+  std::string why;
+  r.converged = converged(o, c, &why);
+  if (!r.converged && r.error.empty()) r.error = "nodes did not converge: " + why;
+  if (!r.live && r.error.empty()) r.error = "final reads did not succeed on every node";
+  for (const Op& op : r.history) {
+    r.ok += op.outcome == Outcome::kOk;
+    r.failed += op.outcome == Outcome::kFailed;
+    r.unknown += op.outcome == Outcome::kUnknown;
+  }
+  const CheckResult checked = check(r.history);
+  r.verdict = checked.verdict;
+  if (!r.passed()) report(o, c, r, checked);
+  return r;
+}
+
+}  // namespace dkv::fault

@@ -1,0 +1,75 @@
+// One fault run: a real dkv cluster (LocalCluster from tests/process), client
+// threads recording a history, a nemesis injecting faults on a schedule drawn
+// from one seed, healing, convergence and final reads, then the checker. A
+// failure leaves a report folder (seed, offending ops, HTML timeline, node
+// logs, the fault schedule) whose path is in RunResult::report_dir.
+//
+// Threading: run_fault() runs on the calling thread (the nemesis) and starts
+// and joins its client threads; it may not be called concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "checker.h"
+
+namespace dkv::fault {
+
+// What the nemesis can do. Network partitions are the next step: they need
+// nodes in network namespaces (or another way to cut real TCP); the seam is
+// Fault::kPartition* and Nemesis::apply()/heal() in run.cc.
+enum class Fault {
+  kKillRandom,       // kill -9 a random node, restart it after the hold.
+  kKillLeader,       // kill -9 the leader, restart it after the hold.
+  kPauseRandom,      // SIGSTOP a random node, SIGCONT after the hold.
+  kPauseLeader,      // SIGSTOP the leader, SIGCONT after the hold.
+  kRestartAll,       // kill -9 every node, then start them all.
+  kPartitionHalves,  // Not yet: no network isolation in the harness.
+};
+const char* to_string(Fault f);
+
+struct RunOptions {
+  std::uint64_t seed = 1;
+  int nodes = 3;
+  int keys = 5;
+  int rest_clients_per_node = 1;
+  int grpc_clients_per_node = 1;
+  std::chrono::milliseconds nemesis_duration{20000};  // Faults happen during this.
+  std::chrono::milliseconds quiet_after_heal{2000};   // Clients keep going healed.
+  std::chrono::milliseconds fault_gap_min{300}, fault_gap_max{1500};
+  std::chrono::milliseconds fault_hold_min{300}, fault_hold_max{2500};
+  std::vector<Fault> faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
+                               Fault::kPauseLeader, Fault::kRestartAll};
+  std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
+  std::chrono::milliseconds client_timeout{3000};
+  std::string report_root;  // Reports go to <report_root>/dkv-fault-seed-<seed>.
+  std::string replay;       // The command line that replays this seed.
+  // Called about once a second during the run (from the nemesis thread).
+  std::function<void(const std::string& line)> progress;
+};
+
+struct RunResult {
+  std::uint64_t seed = 0;
+  Verdict verdict = Verdict::kUnknown;
+  std::vector<Op> history;
+  std::size_t ok = 0, failed = 0, unknown = 0;
+  int faults_injected = 0;
+  double seconds = 0;      // Clients' running time.
+  bool converged = false;  // Every node applied the same and serves the same data.
+  bool live = false;       // After healing, final reads succeeded on every node.
+  std::string error;       // Why the run failed, if it did ("" on success).
+  std::string report_dir;  // Non-empty if a report was written.
+  std::string schedule;    // The faults injected, one per line.
+  bool passed() const { return error.empty() && verdict == Verdict::kOk && converged && live; }
+};
+
+RunResult run_fault(const RunOptions& options);
+
+// The seed from DKV_FAULT_SEED, else a fresh random one.
+std::uint64_t seed_from_env();
+
+}  // namespace dkv::fault
