@@ -19,7 +19,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDKV_WERROR=ON
 endif
 
-.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim
+.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim bench
 
 all: build
 
@@ -74,6 +74,14 @@ SIM_CANARY ?=
 sim: check-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target raft_sim
 	$(BUILD)/tests/sim/raft_sim --start=$(SIM_START) --seeds=$(SEEDS) $(if $(SIM_CANARY),--canary=$(SIM_CANARY))
+
+# A short benchmark of a fresh local 3-node cluster (loopback, temp dir,
+# ports from BENCH_PORT_BASE=27070): dkv-bench puts at 1/16/64/256 clients
+# over REST and gRPC, linearizable gets at 16/64 clients; prints a table and
+# stops the cluster. BENCH_DURATION per run; about 15 runs in all.
+BENCH_DURATION ?= 5s
+bench: build
+	./tests/bench/run_bench.sh $(BUILD) $(BENCH_DURATION)
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
