@@ -183,6 +183,7 @@ Membership Node::membership() const {
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   if (command.op == kv::Op::kPut &&
       store_->used_bytes() + kv::Store::put_cost_bytes(command) > store_->quota_bytes()) {
+    // As etcd: refused before it is proposed; "database space exceeded".
     done(util::resource_exhausted("database space exceeded"), {});
     return;
   }

@@ -9,10 +9,48 @@
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "util/assert.h"
+#include "util/metrics.h"
 #include "wal/log.h"
 
 namespace dkv::node {
 namespace {
+
+// etcd's server and disk metrics, under dkv_ names.
+struct NodeMetrics {
+  util::Gauge& has_leader;
+  util::Gauge& is_leader;
+  util::Counter& leader_changes;
+  util::Gauge& committed;
+  util::Gauge& applied;
+  util::Gauge& pending;
+  util::Counter& failed;
+  util::Histogram& wal_fsync;
+  util::Histogram& apply;
+  util::Gauge& db_size;
+};
+
+NodeMetrics& node_metrics() {
+  auto& m = util::metrics();
+  const auto seconds = util::exponential_buckets(0.0001, 2, 16);
+  static NodeMetrics metrics{
+      m.gauge("dkv_server_has_leader", "1 if a leader is known, else 0."),
+      m.gauge("dkv_server_is_leader", "1 if this node leads, else 0."),
+      m.counter("dkv_server_leader_changes_seen_total", "Leader changes seen."),
+      m.gauge("dkv_server_proposals_committed_total", "Committed log index."),
+      m.gauge("dkv_server_proposals_applied_total", "Applied log index."),
+      m.gauge("dkv_server_proposals_pending", "Writes queued or proposed, not yet applied."),
+      m.counter("dkv_server_proposals_failed_total", "Writes that failed after queueing."),
+      m.histogram("dkv_disk_wal_fsync_duration_seconds", "WAL fdatasync latency.", seconds),
+      m.histogram("dkv_disk_backend_commit_duration_seconds",
+                  "Latency of applying a batch of entries to LMDB.", seconds),
+      m.gauge("dkv_mvcc_db_total_size_in_bytes", "Bytes of the LMDB file in use."),
+  };
+  return metrics;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 std::string role_of(raft::StateType s) {
   switch (s) {
@@ -126,6 +164,7 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
     return true;
   });
   if (expired > 0) {
+    node_metrics().failed.inc(expired);
     std::lock_guard lock(mu_);
     pending_writes_ -= expired;
   }
@@ -164,7 +203,10 @@ void Node::handle_ready(raft::Ready& rd) {
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->raft().term());
       readiness_index_ = 0;  // Confirm again under the new leader.
+      node_metrics().leader_changes.inc();
     }
+    node_metrics().has_leader.set(leader.empty() ? 0 : 1);
+    node_metrics().is_leader.set(rd.soft_state->state == raft::StateType::kLeader ? 1 : 0);
     status_.leader_id = leader;
     status_.role = role_of(rd.soft_state->state);
   }
@@ -196,6 +238,10 @@ void Node::handle_ready(raft::Ready& rd) {
     status_.applied_index = store_->applied_index();
     ready_ = !status_.leader_id.empty() && readiness_index_ > 0 &&
              status_.applied_index >= readiness_index_;
+    NodeMetrics& m = node_metrics();
+    m.committed.set(static_cast<double>(hs.commit));
+    m.applied.set(static_cast<double>(status_.applied_index));
+    m.pending.set(static_cast<double>(pending_writes_));
   }
 }
 
@@ -204,7 +250,9 @@ void Node::persist(const raft::Ready& rd) {
   if (rd.hard_state || !rd.entries.empty()) {
     const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
     if (auto s = log_->save(hs, rd.entries); !s.is_ok()) fatal("WAL write failed", s);
+    const auto sync_start = std::chrono::steady_clock::now();
     if (auto s = log_->sync(); !s.is_ok()) fatal("WAL fsync failed", s);
+    node_metrics().wal_fsync.observe(seconds_since(sync_start));
     if (!rd.entries.empty()) {
       if (auto s = storage_->append(rd.entries); !s.is_ok()) fatal("raft storage append", s);
     }
@@ -244,7 +292,10 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
   std::vector<kv::ApplyResult> results;
   const raft::Index last = entries.back().index;
   if (last > store_->applied_index()) {
+    const auto apply_start = std::chrono::steady_clock::now();
     if (auto s = store_->apply(commands, last, &results); !s.is_ok()) fatal("apply failed", s);
+    node_metrics().apply.observe(seconds_since(apply_start));
+    node_metrics().db_size.set(static_cast<double>(store_->used_bytes()));
   }
   std::size_t completed = 0;
   for (std::size_t i = 0; i < results.size(); ++i) {

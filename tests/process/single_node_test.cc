@@ -182,6 +182,24 @@ TEST_F(SingleNodeTest, StatusLivezReadyz) {
   EXPECT_EQ(http("GET", rest_port_, "/readyz").status, 200);
 }
 
+TEST_F(SingleNodeTest, MetricsInPrometheusFormat) {
+  start();
+  ASSERT_EQ(http("POST", rest_port_, "/v0/kv", R"({"key":"aw==","value":"dg=="})").status, 200);
+  auto m = http("GET", rest_port_, "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.headers["content-type"].rfind("text/plain; version=0.0.4", 0), 0u);
+  for (const char* line :
+       {"dkv_server_has_leader 1\n", "dkv_server_is_leader 1\n",
+        "dkv_server_leader_changes_seen_total 1\n",
+        "# TYPE dkv_disk_wal_fsync_duration_seconds histogram\n",
+        "# TYPE dkv_disk_backend_commit_duration_seconds histogram\n",
+        "dkv_grpc_server_handled_total{grpc_method=\"Put\",grpc_code=\"OK\"} 1\n",
+        "dkv_server_proposals_pending ", "dkv_server_proposals_failed_total ",
+        "dkv_server_proposals_committed_total "}) {
+    EXPECT_NE(m.body.find(line), std::string::npos) << line << " in\n" << m.body;
+  }
+}
+
 TEST_F(SingleNodeTest, GrpcPutGetDeleteAndErrors) {
   start();
   auto stub = kv_stub();

@@ -23,6 +23,7 @@
 #include "node/membership.h"
 #include "node/node.h"
 #include "transport/transport.h"
+#include "util/metrics.h"
 
 extern char** environ;
 
@@ -175,6 +176,10 @@ int main(int argc, char** argv) {
   dkv::api::Gateway gateway(registry, gateway_options);
   gateway.add_plain_route("GET", "/livez", [] {
     return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
+  });
+  gateway.add_plain_route("GET", "/metrics", [] {
+    return dkv::api::PlainResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                   dkv::util::metrics().render()};
   });
   gateway.add_plain_route("GET", "/readyz", [&] {
     return ready() ? dkv::api::PlainResponse{200, "text/plain", "ok\n"}
