@@ -23,6 +23,11 @@
 namespace dkv::bench {
 
 inline constexpr auto kHardCapGrace = std::chrono::seconds(5);
+// A client pauses this long after a failed request before its next one, so
+// a dead endpoint that fails calls at once (gRPC fails fast on a broken
+// channel) does not turn the client into a busy loop that starves the
+// surviving nodes of CPU. The pause is not in any latency.
+inline constexpr auto kErrorPause = std::chrono::milliseconds(10);
 
 struct DriverConfig {
   std::vector<std::string> endpoints;  // host:port; connections round-robin.

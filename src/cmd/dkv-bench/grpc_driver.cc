@@ -124,6 +124,10 @@ void on_done(Client& c, Clock::time_point sent, bool is_get, const grpc::Status&
     c.stats.record_ok(sent, /*not_found=*/true, run.control);
   } else {
     c.stats.record_error(code_name(status.error_code()), run.control);
+    run.in_flight.fetch_sub(1);
+    auto timer = std::make_shared<asio::steady_timer>(run.io, kErrorPause);
+    timer->async_wait([&c, timer](const boost::system::error_code&) { issue_next(c); });
+    return;
   }
   run.in_flight.fetch_sub(1);
   if (g_issue_depth >= kIssueDepthMax) {

@@ -43,6 +43,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void write();
   void on_read(const beast::error_code& ec);
   void fail(const std::string& what, const beast::error_code& ec);
+  // After a failure: waits kErrorPause, then issue_next().
+  void pause_then_issue_next();
   void close();
 
   RunState& run_;  // Owns this Connection.
@@ -164,16 +166,23 @@ void Connection::on_read(const beast::error_code& ec) {
     stats_.record_ok(sent_, /*not_found=*/true, run_.control);
   } else {
     stats_.record_error("HTTP " + std::to_string(status), run_.control);
+    if (!res_.keep_alive()) close();
+    return pause_then_issue_next();
   }
   if (!res_.keep_alive()) close();
   issue_next();
+}
+
+void Connection::pause_then_issue_next() {
+  timer_.expires_after(kErrorPause);
+  timer_.async_wait([self = shared_from_this()](const beast::error_code&) { self->issue_next(); });
 }
 
 void Connection::fail(const std::string& what, const beast::error_code& ec) {
   run_.in_flight.fetch_sub(1);
   stats_.record_error(what + ": " + ec.message(), run_.control);
   close();
-  issue_next();
+  pause_then_issue_next();
 }
 
 void Connection::close() {
