@@ -19,7 +19,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDKV_WERROR=ON
 endif
 
-.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim bench
+.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench
 
 all: build
 
@@ -82,6 +82,18 @@ sim: check-deps $(BUILD)/build.ninja
 BENCH_DURATION ?= 5s
 bench: build
 	./tests/bench/run_bench.sh $(BUILD) $(BENCH_DURATION)
+
+# Fault runs of real 3-node clusters (kill -9, pause, full restarts) checked
+# for linearizability, longer than the ones in `make test`:
+# `make chaos [SECONDS=60] [RUNS=3] [SEED=N]` (run i uses SEED+i; no SEED: a
+# random one, printed first). Progress lines, then a summary table; a failed
+# run names its report folder (offending ops, timeline.html, node logs).
+SECONDS ?= 60
+RUNS ?= 3
+SEED ?=
+chaos: check-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target dkv fault_runner
+	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) $(if $(SEED),--seed=$(SEED))
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

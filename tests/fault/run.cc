@@ -151,6 +151,7 @@ class Nemesis {
 
   // Heals whatever is broken: continues paused nodes, restarts dead ones.
   void heal() {
+    notice_exits();
     for (int i = 0; i < c_.size(); ++i) {
       if (state_[i] == NodeState::kPaused) c_.process(i).signal(SIGCONT);
       if (state_[i] == NodeState::kDown) c_.start(i);
@@ -159,6 +160,20 @@ class Nemesis {
   }
 
   std::mt19937_64& rng() { return rng_; }
+
+  // Nodes that exited though the nemesis did not kill them: a crash (an
+  // assert, a fatal error) unless something outside the suite stopped them.
+  // Marks them down (heal() restarts them); returns one line per exit.
+  std::string notice_exits() {
+    std::string out;
+    for (int i = 0; i < c_.size(); ++i) {
+      if (state_[i] == NodeState::kDown || c_.process(i).running()) continue;
+      const int code = c_.process(i).wait_exit(0ms);
+      out += "node " + c_.id(i) + " exited unexpectedly with code " + std::to_string(code) + "\n";
+      state_[i] = NodeState::kDown;
+    }
+    return out;
+  }
 
  private:
   void kill(int i) {
@@ -227,11 +242,12 @@ std::string progress_line(const RunOptions& o, const Clients& clients, Clock::ti
 bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int first_client,
                  std::vector<Op>* history) {
   bool all = true;
+  const auto until = Clock::now() + 20s;
   for (int i = 0; i < c.size(); ++i) {
     auto client = make_rest_client(c.rest_port(i), o.client_timeout, c.id(i));
     for (int k = 0; k < o.keys; ++k) {
       bool ok = false;
-      for (int attempt = 0; attempt < 10 && !ok; ++attempt) {
+      for (int attempt = 0; attempt < 10 && !ok && Clock::now() < until; ++attempt) {
         Op op;
         op.client = first_client + i;
         op.key = "k" + std::to_string(k);
@@ -317,6 +333,11 @@ RunResult run_fault(const RunOptions& o) {
   const auto end = epoch + o.nemesis_duration;
   std::string last = "none";
   auto tick = [&] {
+    const std::string exits = nemesis.notice_exits();
+    if (!exits.empty()) {
+      r.schedule += exits;
+      if (r.error.empty()) r.error = exits.substr(0, exits.size() - 1);
+    }
     if (o.progress) o.progress(progress_line(o, clients, epoch, r.faults_injected, last));
   };
   while (Clock::now() < end && !o.faults.empty()) {
@@ -329,11 +350,13 @@ RunResult run_fault(const RunOptions& o) {
     r.schedule +=
         std::to_string(at) + "s " + last + " for " + std::to_string(hold_for.count()) + "ms\n";
     hold(hold_for, tick);
+    tick();
     nemesis.heal();
   }
   hold(std::max<std::chrono::milliseconds>(
            std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()), 0ms),
        tick);
+  tick();
   nemesis.heal();
   r.schedule += "healed at " +
                 std::to_string(std::chrono::duration<double>(Clock::now() - epoch).count()) + "s\n";
