@@ -86,12 +86,19 @@ struct CheckResult {
 CheckResult check(const std::vector<Op>& history, const CheckOptions& options = {});
 
 // Writes a report of a violation into `dir` (created if missing):
-// violation.txt (the seed, how to replay, the smallest violating key's ops and
-// the longest linearizable prefix), timeline.html (that key's history, one row
-// per client, porcupine-style) and history.txt (every op). `replay` is the
+// violation.txt (the seed, how to replay, per-key verdicts, the window of the
+// smallest violating key's violation), key-ops.txt (all of that key's ops),
+// timeline.html (the window, one row per client, porcupine-style) and
+// history.txt (every op). `replay` is the
 // command line that replays the run. Returns false if a file can't be written.
 bool write_report(const std::string& dir, std::uint64_t seed, const std::string& replay,
                   const std::vector<Op>& history, const CheckResult& result);
+
+// The ops of a violating key around where the search got stuck: the last
+// `context` ops of the longest linearizable prefix, and every op outside it
+// invoked before the first return the search could not get past.
+std::vector<std::size_t> violation_window(const std::vector<Op>& history, const KeyResult& key,
+                                          std::size_t context = 10);
 
 // The self-contained HTML timeline of the ops `op_indexes` of `history`;
 // ops in `linearized` get their linearization order as a label.

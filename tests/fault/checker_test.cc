@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -215,6 +216,22 @@ TEST(CheckerTest, LongSequentialHistoryIsFast) {
   EXPECT_LT(r.keys[0].steps, 200000u);
 }
 
+TEST(CheckerTest, ViolationWindowIsSmallInALongHistory) {
+  std::vector<Op> h;
+  for (int i = 0; i < 1000; ++i) {
+    h.push_back(put(i % 3, 10 * i, 10 * i + 4, "v" + std::to_string(i)));
+    h.push_back(get(3, 10 * i + 5, 10 * i + 8, "v" + std::to_string(i)));
+  }
+  h.push_back(get(4, 20000, 20001, "v500"));  // Stale.
+  const std::size_t stale = h.size() - 1;
+  for (int i = 0; i < 10; ++i) h.push_back(put(0, 30000 + i, 30000 + i, "w" + std::to_string(i)));
+  const CheckResult r = check(h);
+  ASSERT_EQ(r.verdict, Verdict::kViolation);
+  const auto window = violation_window(h, *r.smallest_violation());
+  EXPECT_LE(window.size(), 12u);
+  EXPECT_NE(std::find(window.begin(), window.end(), stale), window.end());
+}
+
 TEST(CheckerTest, ReportWritesTextAndTimeline) {
   const std::vector<Op> h = {put(0, 0, 1, "a"), put(0, 2, 3, "b"), get(1, 4, 5, "a"),
                              put(2, 1, 2, "c", Outcome::kUnknown)};
@@ -235,6 +252,7 @@ TEST(CheckerTest, ReportWritesTextAndTimeline) {
   EXPECT_NE(ts.str().find("client 2"), std::string::npos);
   EXPECT_NE(ts.str().find("put c ?"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(dir + "/history.txt"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/key-ops.txt"));
   std::filesystem::remove_all(dir);
 }
 

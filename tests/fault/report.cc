@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "checker.h"
@@ -64,7 +66,42 @@ bool write_file(const std::filesystem::path& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
+// The register's value after running `ops` in order ("absent" if none).
+std::string state_after(const std::vector<Op>& history, const std::vector<std::size_t>& ops) {
+  std::string state = "absent";
+  for (std::size_t i : ops) {
+    if (history[i].kind == OpKind::kPut) state = history[i].value;
+    if (history[i].kind == OpKind::kDelete) state = "absent";
+  }
+  return state;
+}
+
 }  // namespace
+
+std::vector<std::size_t> violation_window(const std::vector<Op>& history, const KeyResult& key,
+                                          std::size_t context) {
+  std::set<std::size_t> in_prefix(key.longest_linearized.begin(), key.longest_linearized.end());
+  // The search failed at the first return of an op it could not linearize.
+  std::int64_t t_fail = std::numeric_limits<std::int64_t>::max();
+  for (std::size_t i : key.op_indexes) {
+    const Op& op = history[i];
+    if (op.outcome == Outcome::kOk && !in_prefix.contains(i))
+      t_fail = std::min(t_fail, op.complete_ns);
+  }
+  std::set<std::size_t> window;
+  const std::size_t n = key.longest_linearized.size();
+  for (std::size_t k = n > context ? n - context : 0; k < n; ++k) {
+    window.insert(key.longest_linearized[k]);
+  }
+  for (std::size_t i : key.op_indexes) {
+    if (!in_prefix.contains(i) && history[i].invoke_ns <= t_fail) window.insert(i);
+  }
+  std::vector<std::size_t> out(window.begin(), window.end());
+  std::stable_sort(out.begin(), out.end(), [&](std::size_t a, std::size_t b) {
+    return history[a].invoke_ns < history[b].invoke_ns;
+  });
+  return out;
+}
 
 std::string timeline_html(const std::vector<Op>& history,
                           const std::vector<std::size_t>& op_indexes,
@@ -140,14 +177,26 @@ bool write_report(const std::string& dir, std::uint64_t seed, const std::string&
   }
   const KeyResult* bad = result.smallest_violation();
   if (bad != nullptr) {
-    v << "\nsmallest violating key " << bad->key << " (" << bad->ops << " ops), in invoke order:\n";
-    for (std::size_t i : bad->op_indexes) v << "  " << describe(history[i]) << "\n";
-    v << "\nlongest linearizable prefix found (" << bad->longest_linearized.size()
-      << " ops); no pending op can come after it:\n";
-    for (std::size_t i : bad->longest_linearized) v << "  " << describe(history[i]) << "\n";
-    const std::string title = "dkv seed=" + std::to_string(seed) + " key " + bad->key;
+    const std::vector<std::size_t> window = violation_window(history, *bad);
+    const std::size_t n = bad->longest_linearized.size();
+    v << "\nsmallest violating key " << bad->key << " (" << bad->ops << " ops; all of them in "
+      << "key-ops.txt)\n\nthe checker linearized " << n << " ops, then no pending op could "
+      << "come next; the register then held " << state_after(history, bad->longest_linearized)
+      << ".\n\n"
+      << "the last linearized ops (in linearization order):\n";
+    for (std::size_t k = n > 10 ? n - 10 : 0; k < n; ++k) {
+      v << "  #" << k + 1 << " " << describe(history[bad->longest_linearized[k]]) << "\n";
+    }
+    v << "\nthe window of the violation (those ops and the pending ones, in invoke order; "
+      << "timeline.html draws it):\n";
+    for (std::size_t i : window) v << "  " << describe(history[i]) << "\n";
+    std::ostringstream key_ops;
+    for (std::size_t i : bad->op_indexes) key_ops << describe(history[i]) << "\n";
+    ok = write_file(std::filesystem::path(dir) / "key-ops.txt", key_ops.str()) && ok;
+    const std::string title =
+        "dkv seed=" + std::to_string(seed) + " key " + bad->key + ": the window of the violation";
     ok = write_file(std::filesystem::path(dir) / "timeline.html",
-                    timeline_html(history, bad->op_indexes, bad->longest_linearized, title)) &&
+                    timeline_html(history, window, bad->longest_linearized, title)) &&
          ok;
   }
   ok = write_file(std::filesystem::path(dir) / "violation.txt", v.str()) && ok;
