@@ -1,0 +1,92 @@
+// tests/bench/bench_process_test.cc
+// dkv-bench against a real 3-node cluster (LocalCluster): short put, get
+// (after --prefill) and mixed runs over gRPC and REST finish with every
+// request ok, and the JSON summary says so. Checks the tool end to end, not
+// dkv's speed: no timing is asserted.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <regex>
+#include <string>
+
+#include "harness.h"
+
+namespace dkv::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct BenchRun {
+  int exit_code = -1;
+  std::string out;  // stdout: the JSON summary.
+};
+
+BenchRun run_bench(const std::string& args) {
+  BenchRun r;
+  // stderr (options, progress) stays on the test's stderr for the log.
+  const std::string cmd = std::string(DKV_BENCH_BINARY_PATH) + " " + args + " --json";
+  std::FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// An integer field of the JSON summary, or -1.
+long long field(const std::string& json, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + name + "\":([0-9]+)"))) return -1;
+  return std::stoll(m[1]);
+}
+
+std::string endpoints(LocalCluster& c, bool rest) {
+  std::string out;
+  for (int i = 0; i < c.size(); ++i) {
+    if (i > 0) out += ",";
+    out += "127.0.0.1:" + std::to_string(rest ? c.rest_port(i) : c.rpc_port(i));
+  }
+  return out;
+}
+
+TEST(BenchProcessTest, PutGetMixedOverGrpcAndRest) {
+  LocalCluster c("bench_cluster", 3);
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  ASSERT_GE(c.wait_for_leader({0, 1, 2}, 10s), 0);
+  for (bool rest : {false, true}) {
+    const std::string common = std::string("--protocol ") + (rest ? "rest" : "grpc") +
+                               " --endpoints " + endpoints(c, rest) +
+                               " --clients 8 --conns 2 --max-duration 60s --key-space 100";
+    SCOPED_TRACE(common);
+    BenchRun put = run_bench("put --total 200 " + common);
+    EXPECT_EQ(put.exit_code, 0) << put.out;
+    EXPECT_EQ(field(put.out, "ok_ops"), 200) << put.out;
+    EXPECT_EQ(field(put.out, "error_ops"), 0) << put.out;
+
+    // After --prefill every key exists: no get may come back NOT_FOUND.
+    BenchRun get = run_bench("get --prefill --total 300 " + common);
+    EXPECT_EQ(get.exit_code, 0) << get.out;
+    EXPECT_EQ(field(get.out, "ok_ops"), 300) << get.out;
+    EXPECT_EQ(field(get.out, "not_found_ops"), 0) << get.out;
+    EXPECT_EQ(field(get.out, "error_ops"), 0) << get.out;
+
+    BenchRun mixed = run_bench("mixed --read-ratio 0.5 --serializable --duration 1s " + common);
+    EXPECT_EQ(mixed.exit_code, 0) << mixed.out;
+    EXPECT_GT(field(mixed.out, "ok_ops"), 0) << mixed.out;
+    EXPECT_EQ(field(mixed.out, "error_ops"), 0) << mixed.out;
+  }
+}
+
+TEST(BenchProcessTest, NoServerMeansExitOne) {
+  // Nothing listens on a fresh free port.
+  BenchRun r =
+      run_bench("put --protocol rest --endpoints 127.0.0.1:" + std::to_string(free_port()) +
+                " --duration 1s");
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace dkv::testing
