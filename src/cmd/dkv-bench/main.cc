@@ -61,8 +61,9 @@ std::vector<std::string> split_endpoints(const std::string& s) {
 
 // Runs one phase (the measured run, or the prefill) to the end.
 Summary run_phase(Driver& driver, const Options& o, const Workload& w, std::uint64_t total_ops,
-                  Clock::duration duration, const std::string& label, int conns, int clients) {
-  RunControl control(total_ops, duration, label == "prefill" ? 0 : o.rate_ops_per_s);
+                  Clock::duration duration, double rate_ops_per_s, const std::string& label,
+                  int conns, int clients) {
+  RunControl control(total_ops, duration, rate_ops_per_s);
   g_control = &control;
   Progress progress(control, label, stderr);
   DriverResult result = driver.run(w, control);
@@ -71,7 +72,7 @@ Summary run_phase(Driver& driver, const Options& o, const Workload& w, std::uint
   progress.stop();
   g_control = nullptr;
   Summary s;
-  s.info = RunInfo{o.command, o.protocol, o.endpoints, conns, clients, w, o.rate_ops_per_s};
+  s.info = RunInfo{o.command, o.protocol, o.endpoints, conns, clients, w, rate_ops_per_s};
   s.stats = std::move(result.stats);
   s.elapsed_s = elapsed_s;
   s.abandoned_ops = result.abandoned_ops;
@@ -129,8 +130,9 @@ int run(Options& o) {
     Workload fill = o.workload;
     fill.read_ratio = 0;
     fill.sequential_keys = true;
-    Summary s =
-        run_phase(*driver, o, fill, fill.key_space, *max_duration, "prefill", conns, o.clients);
+    // As fast as it goes, whatever --rate says.
+    Summary s = run_phase(*driver, o, fill, fill.key_space, *max_duration, /*rate_ops_per_s=*/0,
+                          "prefill", conns, o.clients);
     fmt::print(stderr, "prefill: {} keys written in {:.2f} s, {} errors\n", s.stats.ok_ops,
                s.elapsed_s, s.stats.error_ops());
     if (s.abandoned_ops > 0 || g_interrupted) {
@@ -139,8 +141,8 @@ int run(Options& o) {
       std::_Exit(3);
     }
   }
-  Summary s =
-      run_phase(*driver, o, o.workload, o.total_ops, *duration, o.command, conns, o.clients);
+  Summary s = run_phase(*driver, o, o.workload, o.total_ops, *duration, o.rate_ops_per_s, o.command,
+                        conns, o.clients);
   std::fputs((o.json ? format_json(s) : format_text(s)).c_str(), stdout);
   std::fflush(stdout);
   if (s.abandoned_ops > 0) std::_Exit(3);  // Calls in flight still use the driver.

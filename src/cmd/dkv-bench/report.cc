@@ -131,6 +131,7 @@ void Progress::loop() {
 }
 
 void Progress::print(bool final_line) {
+  if (!control_.started()) return;  // Still connecting: no clock yet.
   const Clock::time_point now = Clock::now();
   const std::uint64_t done = control_.completed_ops.load();
   const std::uint64_t failed = control_.failed_ops.load();
