@@ -63,17 +63,18 @@ int main(int argc, char** argv) {
               << (r.report_dir.empty() ? "" : " report: " + r.report_dir) << std::endl;
   }
   bool all = true;
-  std::printf("\n%-12s %8s %8s %8s %8s %7s %7s %-10s %s\n", "seed", "ops", "ok", "failed",
-              "unknown", "ops/s", "faults", "verdict", "result");
+  std::printf("\n%-12s %8s %8s %8s %8s %7s %7s %8s %-10s %s\n", "seed", "ops", "ok", "failed",
+              "unknown", "ops/s", "faults", "check_s", "verdict", "result");
   for (const auto& r : results) {
     all = all && r.passed();
-    std::printf(
-        "%-12llu %8zu %8zu %8zu %8zu %7.0f %7d %-10s %s\n", static_cast<unsigned long long>(r.seed),
-        r.history.size(), r.ok, r.failed, r.unknown,
-        r.seconds > 0 ? static_cast<double>(r.history.size()) / r.seconds : 0, r.faults_injected,
-        r.verdict == Verdict::kOk ? "ok"
-                                  : (r.verdict == Verdict::kViolation ? "VIOLATION" : "unknown"),
-        r.passed() ? "PASS" : ("FAIL " + r.report_dir).c_str());
+    const double rate = r.seconds > 0 ? static_cast<double>(r.history.size()) / r.seconds : 0;
+    const char* verdict = r.verdict == Verdict::kOk          ? "ok"
+                          : r.verdict == Verdict::kViolation ? "VIOLATION"
+                                                             : "unknown";
+    const std::string result = r.passed() ? "PASS" : "FAIL " + r.report_dir;
+    std::printf("%-12llu %8zu %8zu %8zu %8zu %7.0f %7d %8.1f %-10s %s\n",
+                static_cast<unsigned long long>(r.seed), r.history.size(), r.ok, r.failed,
+                r.unknown, rate, r.faults_injected, r.check_seconds, verdict, result.c_str());
   }
   return all ? 0 : 1;
 }

@@ -33,7 +33,7 @@ std::string summary(const RunResult& r) {
   std::ostringstream s;
   s << "seed=" << r.seed << ": " << r.history.size() << " ops (" << r.ok << " ok, " << r.failed
     << " failed, " << r.unknown << " unknown) in " << r.seconds << " s, " << r.faults_injected
-    << " faults; verdict " << to_string(r.verdict)
+    << " faults; checked in " << r.check_seconds << " s; verdict " << to_string(r.verdict)
     << (r.converged ? ", converged" : ", NOT converged") << (r.live ? ", live" : ", NOT live");
   if (!r.error.empty()) s << "; error: " << r.error;
   if (!r.report_dir.empty()) s << "; report in " << r.report_dir;

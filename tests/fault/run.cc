@@ -332,13 +332,17 @@ RunResult run_fault(const RunOptions& o) {
   Nemesis nemesis(c, o.seed);
   const auto end = epoch + o.nemesis_duration;
   std::string last = "none";
+  auto next_progress = epoch + o.progress_every;
   auto tick = [&] {
     const std::string exits = nemesis.notice_exits();
     if (!exits.empty()) {
       r.schedule += exits;
       if (r.error.empty()) r.error = exits.substr(0, exits.size() - 1);
     }
-    if (o.progress) o.progress(progress_line(o, clients, epoch, r.faults_injected, last));
+    if (o.progress && Clock::now() >= next_progress) {
+      next_progress = Clock::now() + o.progress_every;
+      o.progress(progress_line(o, clients, epoch, r.faults_injected, last));
+    }
   };
   while (Clock::now() < end && !o.faults.empty()) {
     hold(uniform(nemesis.rng(), o.fault_gap_min, o.fault_gap_max), tick);
@@ -377,7 +381,9 @@ RunResult run_fault(const RunOptions& o) {
     r.failed += op.outcome == Outcome::kFailed;
     r.unknown += op.outcome == Outcome::kUnknown;
   }
+  const auto check_start = Clock::now();
   const CheckResult checked = check(r.history);
+  r.check_seconds = std::chrono::duration<double>(Clock::now() - check_start).count();
   r.verdict = checked.verdict;
   if (!r.passed()) report(o, c, r, checked);
   return r;

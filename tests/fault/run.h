@@ -48,8 +48,9 @@ struct RunOptions {
   std::chrono::milliseconds client_timeout{3000};
   std::string report_root;  // Reports go to <report_root>/dkv-fault-seed-<seed>.
   std::string replay;       // The command line that replays this seed.
-  // Called about once a second during the run (from the nemesis thread).
+  // Called about every `progress_every` during the run (nemesis thread).
   std::function<void(const std::string& line)> progress;
+  std::chrono::milliseconds progress_every{5000};
 };
 
 struct RunResult {
@@ -58,12 +59,13 @@ struct RunResult {
   std::vector<Op> history;
   std::size_t ok = 0, failed = 0, unknown = 0;
   int faults_injected = 0;
-  double seconds = 0;      // Clients' running time.
-  bool converged = false;  // Every node applied the same and serves the same data.
-  bool live = false;       // After healing, final reads succeeded on every node.
-  std::string error;       // Why the run failed, if it did ("" on success).
-  std::string report_dir;  // Non-empty if a report was written.
-  std::string schedule;    // The faults injected, one per line.
+  double seconds = 0;        // Clients' running time.
+  double check_seconds = 0;  // The checker's time.
+  bool converged = false;    // Every node applied the same and serves the same data.
+  bool live = false;         // After healing, final reads succeeded on every node.
+  std::string error;         // Why the run failed, if it did ("" on success).
+  std::string report_dir;    // Non-empty if a report was written.
+  std::string schedule;      // The faults injected, one per line.
   bool passed() const { return error.empty() && verdict == Verdict::kOk && converged && live; }
 };
 
