@@ -268,6 +268,16 @@ NodeStatus Node::status() const {
 
 bool Node::ready() const { return ready_.load(); }
 
+bool Node::transfer_leadership(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (status_.role != "leader") return true;
+  if (membership_.voters().size() < 2) return false;  // Nobody to hand over to.
+  inbox_.transfer_leadership = true;
+  cv_.notify_one();
+  return role_changed_.wait_for(lock, timeout,
+                                [&] { return stopping_ || status_.role != "leader"; });
+}
+
 void Node::stop() {
   {
     std::lock_guard lock(mu_);
@@ -276,6 +286,7 @@ void Node::stop() {
   }
   ready_ = false;
   cv_.notify_all();
+  role_changed_.notify_all();
   if (raft_thread_.joinable()) raft_thread_.join();
 }
 

@@ -103,6 +103,7 @@ void Node::process_inbox(Inbox* inbox) {
   }
   for (raft::NodeId peer : inbox->unreachable) raw_->report_unreachable(peer);
   for (const auto& [peer, ok] : inbox->snapshot_status) raw_->report_snapshot(peer, ok);
+  if (inbox->transfer_leadership) start_leadership_transfer();
   for (auto& w : inbox->writes) parked_.push_back(std::move(w));
   propose_parked();
   if (!inbox->reads.empty()) {
@@ -111,6 +112,25 @@ void Node::process_inbox(Inbox* inbox) {
     batch.reads = std::move(inbox->reads);
     raw_->read_index(context);
   }
+}
+
+// Picks the voter with the most of the log (ties: the lowest id, so the
+// choice is stable) and asks the core to hand leadership to it.
+void Node::start_leadership_transfer() {
+  const raft::Raft& r = raw_->raft();
+  if (r.state() != raft::StateType::kLeader) return;
+  raft::NodeId target = raft::kNoNode;
+  raft::Index best_match = 0;
+  for (const auto& [id, pr] : r.tracker().progress()) {
+    if (id == raft_id_ || !r.tracker().is_voter(id)) continue;
+    if (target == raft::kNoNode || pr.match > best_match) {
+      target = id;
+      best_match = pr.match;
+    }
+  }
+  if (target == raft::kNoNode) return;  // Alone: nobody to hand over to.
+  spdlog::info("handing leadership to {} (match {})", membership().name_of(target), best_match);
+  raw_->transfer_leader(target);
 }
 
 // Proposes the writes waiting for a leader; those refused stay parked until
@@ -209,6 +229,7 @@ void Node::handle_ready(raft::Ready& rd) {
     node_metrics().is_leader.set(rd.soft_state->state == raft::StateType::kLeader ? 1 : 0);
     status_.leader_id = leader;
     status_.role = role_of(rd.soft_state->state);
+    role_changed_.notify_all();
   }
   // 1. The leader's appends and heartbeats go out before its own fsync.
   if (!rd.messages.empty() && options_.send) options_.send(std::move(rd.messages));

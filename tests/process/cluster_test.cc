@@ -162,3 +162,73 @@ TEST(ClusterTest, NodeBehindTheCompactedLogCatchesUpBySnapshotAndRestarts) {
 
 }  // namespace
 }  // namespace dkv::testing
+
+namespace dkv::testing {
+namespace {
+
+TEST(ClusterTest, SigtermOnTheLeaderHandsLeadershipOver) {
+  LocalCluster c("cluster_sigterm", 3);
+  ASSERT_TRUE(c.start_all(30s));
+  const int leader = c.wait_for_leader({0, 1, 2}, 10s);
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(http("POST", c.rest_port(leader), "/v0/kv", put_body("aw==", "dg==")).status, 200);
+  const std::string term_before = c.status_field((leader + 1) % 3, "term");
+  c.process(leader).signal(SIGTERM);
+  EXPECT_EQ(c.process(leader).wait_exit(5s), 0) << c.process(leader).log();
+  EXPECT_NE(c.process(leader).log().find("handing leadership to"), std::string::npos);
+  std::vector<int> others;
+  for (int i = 0; i < 3; ++i) {
+    if (i != leader) others.push_back(i);
+  }
+  const int next = c.wait_for_leader(others, 10s, leader);
+  ASSERT_GE(next, 0);
+  EXPECT_EQ(http("GET", c.rest_port(others[0]), "/v0/kv/key/aw==").status, 200);
+}
+
+TEST(ClusterTest, PausedLeaderStepsDownAndNeverServesAStaleRead) {
+  LocalCluster c("cluster_pause", 3, {{"DKV_REQUEST_TIMEOUT_MS", "2000"}});
+  ASSERT_TRUE(c.start_all(30s));
+  const int leader = c.wait_for_leader({0, 1, 2}, 10s);
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(http("POST", c.rest_port(leader), "/v0/kv", put_body("aw==", "djE=")).status, 200);
+  c.process(leader).signal(SIGSTOP);
+  std::vector<int> others;
+  for (int i = 0; i < 3; ++i) {
+    if (i != leader) others.push_back(i);
+  }
+  const int next = c.wait_for_leader(others, 15s, leader);
+  ASSERT_GE(next, 0) << "the majority did not elect a new leader";
+  ASSERT_EQ(http("POST", c.rest_port(next), "/v0/kv", put_body("aw==", "djI=")).status, 200);
+  c.process(leader).signal(SIGCONT);
+  // Right after waking up the old leader still believes it leads; a
+  // linearizable read on it must return the new value or fail, never "v1".
+  for (int i = 0; i < 20; ++i) {
+    auto r = http("GET", c.rest_port(leader), "/v0/kv/key/aw==");
+    if (r.status == 200) {
+      EXPECT_EQ(r.body, R"({"key":"aw==","value":"djI="})") << "stale read on the old leader";
+    } else {
+      EXPECT_EQ(r.status, 503) << r.body;
+    }
+  }
+  // It rejoins as a follower.
+  ASSERT_TRUE(c.wait_ready(leader, 15s));
+  EXPECT_EQ(c.wait_for_leader({0, 1, 2}, 10s), next);
+}
+
+TEST(ClusterTest, FullRestartKeepsEveryAcknowledgedWrite) {
+  LocalCluster c("cluster_restart", 3, {{"DKV_SNAPSHOT_ENTRIES", "40"}});
+  ASSERT_TRUE(c.start_all(30s));
+  ASSERT_GE(c.wait_for_leader({0, 1, 2}, 10s), 0);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(http("POST", c.rest_port(i % 3), "/v0/kv", put_body(key_b64(i), "dg==")).status, 200);
+  }
+  for (int i = 0; i < 3; ++i) c.process(i).signal(SIGKILL);
+  for (int i = 0; i < 3; ++i) c.process(i).wait_exit(10s);
+  ASSERT_TRUE(c.start_all(30s));
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(http("GET", c.rest_port((i + 1) % 3), "/v0/kv/key/" + key_b64(i)).status, 200) << i;
+  }
+}
+
+}  // namespace
+}  // namespace dkv::testing

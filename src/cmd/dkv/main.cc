@@ -173,6 +173,7 @@ int main(int argc, char** argv) {
   gateway_options.listen_host = config.listen_host;
   gateway_options.port = config.rest_port;
   gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
+  gateway_options.shutdown_grace = std::chrono::milliseconds(2500);
   dkv::api::Gateway gateway(registry, gateway_options);
   gateway.add_plain_route("GET", "/livez", [] {
     return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
@@ -202,9 +203,13 @@ int main(int argc, char** argv) {
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   shutting_down = true;
   grpc_server->set_serving(false);
+  // A leader hands over first (bounded), so the cluster keeps a leader.
+  if (!node->transfer_leadership(std::chrono::milliseconds(2000))) {
+    spdlog::warn("leadership transfer did not finish in time; stopping anyway");
+  }
   // Both front ends drain in parallel within the same bound; whatever is
   // still running after it is cancelled (clients see UNAVAILABLE).
-  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(3);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(2500);
   std::thread rest_stop([&] { gateway.stop(); });
   grpc_server->shutdown(deadline);
   rest_stop.join();
