@@ -85,15 +85,19 @@ bench: build
 
 # Fault runs of real 3-node clusters (kill -9, pause, full restarts) checked
 # for linearizability, longer than the ones in `make test`:
-# `make chaos [SECONDS=60] [RUNS=3] [SEED=N]` (run i uses SEED+i; no SEED: a
-# random one, printed first). Progress lines, then a summary table; a failed
-# run names its report folder (offending ops, timeline.html, node logs).
+# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...]`
+# (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
+# then a summary table; a failed run names its report folder (offending ops,
+# timeline.html, node logs). See tests/fault/README.md.
 SECONDS ?= 60
 RUNS ?= 3
 SEED ?=
+NODES ?= 3
+FAULTS ?=
 chaos: check-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target dkv fault_runner
-	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) $(if $(SEED),--seed=$(SEED))
+	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) --nodes=$(NODES) \
+		$(if $(SEED),--seed=$(SEED)) $(if $(FAULTS),--faults=$(FAULTS))
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,8 +1,12 @@
 // `make chaos`: longer fault runs over several seeds, with a progress line and
 // a summary table. Exit code 1 if any run fails (its report folder is named).
-//   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--report-root=DIR]
+//   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N]
+//                [--faults=kill-leader,pause-leader,...] [--report-root=DIR]
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
-// DKV_FAULT_SEED) the first seed is random; it is printed first.
+// DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
+// picks from kill-random, kill-leader, pause-random, pause-leader,
+// restart-all (default: all of them).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -20,6 +24,27 @@ bool flag(const std::string& arg, const std::string& name, std::string* value) {
   return true;
 }
 
+bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) {
+  using dkv::fault::Fault;
+  out->clear();
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    const std::size_t end = std::min(list.find(',', at), list.size());
+    const std::string name = list.substr(at, end - at);
+    bool known = false;
+    for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
+                    Fault::kPauseLeader, Fault::kRestartAll}) {
+      if (name == dkv::fault::to_string(f)) {
+        out->push_back(f);
+        known = true;
+      }
+    }
+    if (!known) return false;
+    at = end + 1;
+  }
+  return !out->empty();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -28,6 +53,9 @@ int main(int argc, char** argv) {
   int runs = 3;
   std::uint64_t seed = seed_from_env();
   std::string report_root = "/tmp";
+  int nodes = 3;
+  std::vector<Fault> faults = RunOptions().faults;
+  std::string faults_arg;
   for (int i = 1; i < argc; ++i) {
     std::string v;
     const std::string a = argv[i];
@@ -39,21 +67,36 @@ int main(int argc, char** argv) {
       seed = std::strtoull(v.c_str(), nullptr, 10);
     } else if (flag(a, "report-root", &v)) {
       report_root = v;
+    } else if (flag(a, "nodes", &v)) {
+      nodes = std::atoi(v.c_str());
+    } else if (flag(a, "faults", &v)) {
+      faults_arg = v;
+      if (!parse_faults(v, &faults)) {
+        std::cerr << "bad --faults: " << v << "\n";
+        return 2;
+      }
     } else {
-      std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--report-root=DIR]\n";
+      std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
+                   "[--faults=a,b,...] [--report-root=DIR]\n";
       return 2;
     }
   }
-  std::cout << "seed=" << seed << " runs=" << runs << " seconds=" << seconds
-            << " nodes=3 keys=5 clients=6 (rest+grpc per node)" << std::endl;
+  std::string fault_names;
+  for (Fault f : faults) fault_names += std::string(fault_names.empty() ? "" : ",") + to_string(f);
+  std::cout << "seed=" << seed << " runs=" << runs << " seconds=" << seconds << " nodes=" << nodes
+            << " keys=5 clients=" << 2 * nodes
+            << " (1 rest + 1 grpc per node) faults=" << fault_names << std::endl;
   std::vector<RunResult> results;
   for (int i = 0; i < runs; ++i) {
     RunOptions o;
     o.seed = seed + static_cast<std::uint64_t>(i);
     o.nemesis_duration = std::chrono::seconds(seconds);
+    o.nodes = nodes;
+    o.faults = faults;
     o.report_root = report_root;
     o.replay = std::string(argv[0]) + " --seconds=" + std::to_string(seconds) +
-               " --runs=1 --seed=" + std::to_string(o.seed);
+               " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
+               (faults_arg.empty() ? "" : " --faults=" + faults_arg);
     o.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
     std::cout << "run " << i + 1 << "/" << runs << " seed=" << o.seed << std::endl;
     results.push_back(run_fault(o));
