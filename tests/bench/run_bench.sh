@@ -6,7 +6,8 @@
 # (default 5s) plus a hard cap; the whole script a few minutes.
 # Usage: run_bench.sh BUILD_DIR [DURATION]
 # Env: BENCH_PORT_BASE (default 27070: node a gRPC 27070 REST 27071, b +10, c +20),
-#      BENCH_KEEP=1 keeps the temp dir (logs, JSON per run), BENCH_DKV overrides $BUILD/dkv.
+#      BENCH_KEEP=1 keeps the temp dir (logs, JSON per run), BENCH_DKV overrides $BUILD/dkv,
+#      BENCH_RESULTS=FILE saves every run's JSON summary (one per line).
 set -euo pipefail
 build=${1:-build}
 duration=${2:-5s}
@@ -102,6 +103,8 @@ for protocol in rest grpc; do
 done
 
 echo
+echo "dkv $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg), $duration per run, 256-byte values"
 printf '%-6s %-5s %7s %10s %7s %10s %10s %10s %10s\n' op proto clients ops/s errors p50_ms p90_ms \
   p99_ms max_ms
 python3 - "$results" <<'PY'
@@ -115,4 +118,4 @@ for line in open(sys.argv[1]):
           f'{r["error_ops"]:>7} {l["p50"]/1e3:>10.2f} {l["p90"]/1e3:>10.2f} {l["p99"]/1e3:>10.2f} '
           f'{l["max"]/1e3:>10.2f}')
 PY
-cp "$results" "${BENCH_RESULTS:-/dev/null}" 2>/dev/null || true
+if [[ -n ${BENCH_RESULTS:-} ]]; then cp "$results" "$BENCH_RESULTS"; fi

@@ -32,6 +32,9 @@ void on_signal(int) {
   if (g_control != nullptr) g_control->stop();  // An atomic store.
 }
 
+// No run, prefill included, lasts longer than this (plus the request timeout).
+constexpr auto kMaxDurationLimit = std::chrono::hours(1);
+
 struct Options {
   std::string command;
   std::string protocol = "grpc";
@@ -94,6 +97,10 @@ int run(Options& o) {
       o.duration.empty() ? std::optional<Clock::duration>() : parse_duration(o.duration);
   if (!max_duration || !timeout || (!o.duration.empty() && !duration)) {
     fmt::print(stderr, "dkv-bench: durations look like 10s, 500ms, 2m\n");
+    return 1;
+  }
+  if (*max_duration > kMaxDurationLimit) {
+    fmt::print(stderr, "dkv-bench: --max-duration is at most 1h\n");
     return 1;
   }
   // Neither --total nor --duration: 10 s. Never longer than --max-duration.
@@ -166,7 +173,7 @@ void add_common(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--duration", o.duration,
                  "stop after this long, e.g. 10s (default 10s without --total)");
-  app.add_option("--max-duration", o.max_duration, "hard cap on the run's length")
+  app.add_option("--max-duration", o.max_duration, "hard cap on the run's length (at most 1h)")
       ->capture_default_str();
   app.add_option("--timeout", o.timeout, "per-request deadline")->capture_default_str();
   app.add_option("--rate", o.rate_ops_per_s, "requests per second over all clients (0: unlimited)")
