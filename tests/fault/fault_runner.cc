@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -81,20 +82,32 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Cluster settings from our environment, e.g. faster elections or frequent
+  // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
+  std::map<std::string, std::string> env = RunOptions().env;
+  for (const char* name : {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS",
+                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL"}) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env[name] = v;
+  }
+  std::string env_line;
+  for (const auto& [k, v] : env) env_line += " " + k + "=" + v;
   std::string fault_names;
   for (Fault f : faults) fault_names += std::string(fault_names.empty() ? "" : ",") + to_string(f);
   std::cout << "seed=" << seed << " runs=" << runs << " seconds=" << seconds << " nodes=" << nodes
             << " keys=5 clients=" << 2 * nodes
-            << " (1 rest + 1 grpc per node) faults=" << fault_names << std::endl;
+            << " (1 rest + 1 grpc per node) faults=" << fault_names << "\ncluster env:" << env_line
+            << std::endl;
   std::vector<RunResult> results;
   for (int i = 0; i < runs; ++i) {
     RunOptions o;
     o.seed = seed + static_cast<std::uint64_t>(i);
     o.nemesis_duration = std::chrono::seconds(seconds);
     o.nodes = nodes;
+    o.env = env;
     o.faults = faults;
     o.report_root = report_root;
-    o.replay = std::string(argv[0]) + " --seconds=" + std::to_string(seconds) +
+    o.replay = env_line.substr(1) + " " + std::string(argv[0]) +
+               " --seconds=" + std::to_string(seconds) +
                " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
                (faults_arg.empty() ? "" : " --faults=" + faults_arg);
     o.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };

@@ -70,8 +70,8 @@ int inject_stale_read(std::vector<Op>& h) {
 
 TEST(FaultTest, CanaryStaleReadInARealHistoryIsFlagged) {
   RunOptions o = options_for("CanaryStaleReadInARealHistoryIsFlagged");
-  o.nemesis_duration = 6s;
-  o.faults = {Fault::kKillLeader};
+  o.nemesis_duration = 10s;
+  o.faults = {Fault::kKillLeader, Fault::kPauseLeader};
   RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;
   ASSERT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
@@ -83,7 +83,9 @@ TEST(FaultTest, CanaryStaleReadInARealHistoryIsFlagged) {
       << "the checker missed a stale read: " << describe(doctored[g]) << "\nreplay: " << o.replay;
   ASSERT_NE(checked.smallest_violation(), nullptr);
   EXPECT_EQ(checked.smallest_violation()->key, doctored[g].key);
-  const std::string dir = ::testing::TempDir() + "/dkv-fault-canary-" + std::to_string(o.seed);
+  const std::string dir =
+      (std::filesystem::path(::testing::TempDir()) / ("dkv-fault-canary-" + std::to_string(o.seed)))
+          .string();
   ASSERT_TRUE(write_report(dir, o.seed, o.replay, doctored, checked));
   EXPECT_TRUE(std::filesystem::exists(dir + "/timeline.html"));
   std::cout << "canary: doctored " << describe(doctored[g]) << "; flagged, report in " << dir

@@ -300,7 +300,8 @@ void write_text(const std::filesystem::path& p, const std::string& text) {
 void report(const RunOptions& o, LocalCluster& c, RunResult& r, const CheckResult& checked) {
   const std::string root =
       o.report_root.empty() ? std::filesystem::temp_directory_path().string() : o.report_root;
-  r.report_dir = root + "/dkv-fault-seed-" + std::to_string(o.seed);
+  r.report_dir =
+      (std::filesystem::path(root) / ("dkv-fault-seed-" + std::to_string(o.seed))).string();
   std::filesystem::remove_all(r.report_dir);
   write_report(r.report_dir, o.seed, o.replay, r.history, checked);
   for (int i = 0; i < c.size(); ++i) {
