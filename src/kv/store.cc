@@ -249,12 +249,27 @@ util::Status Store::get(std::string_view key_bytes, std::string* value) const {
   return util::Status::ok();
 }
 
+Store::ReadView::~ReadView() { mdb_txn_abort(static_cast<MDB_txn*>(txn_)); }
+
+util::Status Store::open_view(std::unique_ptr<ReadView>* out) const {
+  MDB_txn* txn = nullptr;
+  const int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  out->reset(new ReadView(txn));
+  return util::Status::ok();
+}
+
 util::Status Store::dump(std::string* image, std::uint64_t* applied_index,
                          std::string* membership) const {
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  TxnGuard guard(txn);
+  std::unique_ptr<ReadView> view;
+  if (auto s = open_view(&view); !s.is_ok()) return s;
+  return dump(*view, image, applied_index, membership);
+}
+
+util::Status Store::dump(const ReadView& view, std::string* image, std::uint64_t* applied_index,
+                         std::string* membership) const {
+  auto* txn = static_cast<MDB_txn*>(view.txn_);
+  int rc = 0;
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val;
   std::uint64_t index = 0;

@@ -73,6 +73,25 @@ class Store {
   // Format (kv/store.cc): magic, applied index, membership, then pairs.
   util::Status dump(std::string* image, std::uint64_t* applied_index,
                     std::string* membership) const;
+
+  // A read transaction pinned at the state when it was opened. It may be
+  // used (and destroyed) on another thread, so a snapshot can be dumped in
+  // the background while writes go on. Must not outlive the Store.
+  class ReadView {
+   public:
+    ~ReadView();
+    ReadView(const ReadView&) = delete;
+    ReadView& operator=(const ReadView&) = delete;
+
+   private:
+    friend class Store;
+    explicit ReadView(void* txn) : txn_(txn) {}
+    void* txn_;  // MDB_txn*, read-only.
+  };
+  util::Status open_view(std::unique_ptr<ReadView>* out) const;
+  // dump() of the state `view` is pinned at.
+  util::Status dump(const ReadView& view, std::string* image, std::uint64_t* applied_index,
+                    std::string* membership) const;
   // Replaces the whole store with `image` (from dump()) in one transaction.
   // Malformed input is DATA_LOSS and changes nothing.
   util::Status restore(std::string_view image);

@@ -40,6 +40,7 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   wal::Recovered recovered;
   if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
   if (auto s = kv::Store::open(store_options, store); !s.is_ok()) return s;
+  if (auto s = remove_snapshot_leftovers(options.db_path); !s.is_ok()) return s;
 
   // The latest snapshot: the raft storage starts from it, and the store is
   // restored from it if LMDB is behind it (a crash right after installing a

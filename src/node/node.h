@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,6 +149,14 @@ class Node {
     raft::Index read_index = 0;  // 0 until the core answered.
     int ticks_waiting = 0;
   };
+  // The outcome of a background snapshot (snapshots.cc).
+  struct SnapshotDone {
+    util::Status status;
+    raft::Index index = 0;
+    raft::Term term = 0;
+    std::string membership;
+    std::string image;
+  };
   // Work handed to the raft thread.
   struct Inbox {
     std::vector<PendingWrite> writes;
@@ -156,9 +165,11 @@ class Node {
     std::vector<raft::NodeId> unreachable;
     std::vector<std::pair<raft::NodeId, bool>> snapshot_status;
     bool transfer_leadership = false;
+    // A background snapshot finished (its file is durable) or failed.
+    std::optional<SnapshotDone> snapshot_done;
     bool empty() const {
       return writes.empty() && reads.empty() && messages.empty() && unreachable.empty() &&
-             snapshot_status.empty() && !transfer_leadership;
+             snapshot_status.empty() && !transfer_leadership && !snapshot_done;
     }
   };
 
@@ -173,6 +184,7 @@ class Node {
   void apply_committed(const std::vector<raft::Entry>& entries);
   void install_snapshot(const raft::Snapshot& snapshot);
   void maybe_snapshot();
+  void finish_snapshot(SnapshotDone done);
   void propose_parked();
   void start_leadership_transfer();
   void serve_reads();
@@ -193,6 +205,8 @@ class Node {
   std::map<std::string, ReadBatch> read_batches_;   // By ReadIndex context.
   std::uint64_t next_read_context_ = 1;
   raft::Index last_snapshot_index_ = 0;
+  bool snapshot_in_flight_ = false;
+  std::thread snapshot_thread_;  // Dumps the store and writes the file.
   // Readiness: a ReadIndex round of its own ("ready:" context) tells the
   // index a linearizable read would wait for; the node is ready once it has
   // applied that much under a known leader. 0: not confirmed yet.

@@ -94,6 +94,7 @@ void Node::run() {
     serve_reads();
   }
   fail_everything(util::unavailable("node is shutting down"));
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
 }
 
 void Node::process_inbox(Inbox* inbox) {
@@ -104,6 +105,7 @@ void Node::process_inbox(Inbox* inbox) {
   for (raft::NodeId peer : inbox->unreachable) raw_->report_unreachable(peer);
   for (const auto& [peer, ok] : inbox->snapshot_status) raw_->report_snapshot(peer, ok);
   if (inbox->transfer_leadership) start_leadership_transfer();
+  if (inbox->snapshot_done) finish_snapshot(std::move(*inbox->snapshot_done));
   for (auto& w : inbox->writes) parked_.push_back(std::move(w));
   propose_parked();
   if (!inbox->reads.empty()) {

@@ -45,9 +45,12 @@ util::Status read_snapshot_file(const std::string& db_path, wal::SnapshotMarker 
 
 util::Status remove_old_snapshot_files(const std::string& db_path, wal::SnapshotMarker marker) {
   wal::FileSystem& fs = wal::posix_file_system();
-  const std::string dir = wal::snap_dir_path(db_path);
-  if (auto s = wal::remove_snapshot_temp_files(fs, dir); !s.is_ok()) return s;
-  return wal::remove_snapshots_before(fs, dir, marker.index);
+  return wal::remove_snapshots_before(fs, wal::snap_dir_path(db_path), marker.index);
+}
+
+util::Status remove_snapshot_leftovers(const std::string& db_path) {
+  wal::FileSystem& fs = wal::posix_file_system();
+  return wal::remove_snapshot_temp_files(fs, wal::snap_dir_path(db_path));
 }
 
 // A leader's snapshot (Ready::snapshot): made durable first (file, then the
@@ -81,41 +84,69 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
                snapshot.data.size());
 }
 
-// Log compaction (Raft §7): every snapshot_entries applied entries, write the
-// store's image to a snapshot file, record the marker in the WAL, and drop
-// the log before it except a tail for slightly lagging followers.
+// Log compaction (Raft §7), in the background so writes go on: every
+// snapshot_entries applied entries the raft thread pins an LMDB read view at
+// the applied index; a snapshot thread dumps it and writes the snapshot file;
+// back on the raft thread finish_snapshot() records the marker in the WAL and
+// drops the log before it, except a tail for slightly lagging followers.
 void Node::maybe_snapshot() {
+  if (snapshot_in_flight_) return;
   const raft::Index applied = store_->applied_index();
   if (applied < last_snapshot_index_ + options_.snapshot_entries) return;
-  std::string image;
-  std::uint64_t index = 0;
-  std::string membership_blob;
-  if (auto s = store_->dump(&image, &index, &membership_blob); !s.is_ok()) fatal("dump", s);
-  DKV_ASSERT(index == applied);  // Only this thread writes the store.
   raft::Term term = 0;
-  if (auto s = storage_->term(index, &term); !s.is_ok()) fatal("term of snapshot index", s);
-  const wal::SnapshotMarker marker{index, term};
-  if (auto s = write_snapshot_file(options_.db_path, marker, membership_blob, image); !s.is_ok()) {
-    fatal("writing snapshot file", s);
+  if (auto s = storage_->term(applied, &term); !s.is_ok()) fatal("term of snapshot index", s);
+  std::shared_ptr<kv::Store::ReadView> view;
+  {
+    std::unique_ptr<kv::Store::ReadView> v;
+    if (auto s = store_->open_view(&v); !s.is_ok()) fatal("snapshot read view", s);
+    view = std::move(v);
   }
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one is done.
+  snapshot_in_flight_ = true;
+  snapshot_thread_ = std::thread([this, view, applied, term] {
+    SnapshotDone done;
+    std::uint64_t index = 0;
+    done.status = store_->dump(*view, &done.image, &index, &done.membership);
+    if (done.status.is_ok()) {
+      DKV_ASSERT(index == applied);  // The view was pinned at `applied`.
+      done.index = index;
+      done.term = term;
+      done.status =
+          write_snapshot_file(options_.db_path, {index, term}, done.membership, done.image);
+    }
+    {
+      std::lock_guard lock(mu_);
+      inbox_.snapshot_done = std::move(done);
+    }
+    cv_.notify_one();
+  });
+}
+
+void Node::finish_snapshot(SnapshotDone done) {
+  snapshot_in_flight_ = false;
+  if (!done.status.is_ok()) fatal("taking a snapshot", done.status);
+  if (done.index <= last_snapshot_index_) return;  // A leader's snapshot overtook it.
+  const wal::SnapshotMarker marker{done.index, done.term};
   if (auto s = log_->save_snapshot_marker(marker); !s.is_ok()) fatal("WAL snapshot marker", s);
   Membership m;
-  (void)Membership::decode(membership_blob, &m);
-  const std::size_t image_bytes = image.size();
-  if (auto s = storage_->create_snapshot(index, m.conf_state(), std::move(image)); !s.is_ok()) {
+  (void)Membership::decode(done.membership, &m);
+  const std::size_t image_bytes = done.image.size();
+  if (auto s = storage_->create_snapshot(done.index, m.conf_state(), std::move(done.image));
+      !s.is_ok()) {
     fatal("raft storage snapshot", s);
   }
-  const raft::Index keep_from =
-      index > options_.snapshot_catchup_entries ? index - options_.snapshot_catchup_entries : 1;
+  const raft::Index keep_from = done.index > options_.snapshot_catchup_entries
+                                    ? done.index - options_.snapshot_catchup_entries
+                                    : 1;
   if (keep_from > storage_->first_index()) {
     if (auto s = storage_->compact(keep_from); !s.is_ok()) fatal("raft storage compaction", s);
   }
-  if (auto s = log_->release_to(std::min<raft::Index>(keep_from, index + 1)); !s.is_ok()) {
+  if (auto s = log_->release_to(std::min<raft::Index>(keep_from, done.index + 1)); !s.is_ok()) {
     fatal("WAL compaction", s);
   }
   (void)remove_old_snapshot_files(options_.db_path, marker);
-  last_snapshot_index_ = index;
-  spdlog::info("snapshot at index {} term {} ({} bytes); log kept from {}", index, term,
+  last_snapshot_index_ = done.index;
+  spdlog::info("snapshot at index {} term {} ({} bytes); log kept from {}", done.index, done.term,
                image_bytes, keep_from);
 }
 

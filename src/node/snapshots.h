@@ -21,7 +21,11 @@ util::Status write_snapshot_file(const std::string& db_path, wal::SnapshotMarker
 util::Status read_snapshot_file(const std::string& db_path, wal::SnapshotMarker marker,
                                 std::string* image);
 
-// Removes snapshot files older than `marker`, and leftovers of a crash.
+// Removes snapshot files older than `marker`.
 util::Status remove_old_snapshot_files(const std::string& db_path, wal::SnapshotMarker marker);
+
+// Removes temporary files of snapshots a crash interrupted. At start only:
+// later a background snapshot may be writing one.
+util::Status remove_snapshot_leftovers(const std::string& db_path);
 
 }  // namespace dkv::node
