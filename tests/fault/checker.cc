@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <unordered_set>
 
 namespace dkv::fault {
@@ -46,9 +48,12 @@ const char* to_string(Outcome o) {
 
 namespace {
 
+// Exact: parse_op() reads the ns back.
 std::string ms(std::int64_t ns) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fms", static_cast<double>(ns) / 1e6);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s%lld.%06lldms", ns < 0 ? "-" : "",
+                static_cast<long long>((ns < 0 ? -ns : ns) / 1'000'000),
+                static_cast<long long>((ns < 0 ? -ns : ns) % 1'000'000));
   return buf;
 }
 
@@ -79,9 +84,71 @@ std::string label(const Op& op) {
 std::string describe(const Op& op) {
   std::string s = "c" + std::to_string(op.client) + " " + op.key + ": " + label(op) + " " +
                   to_string(op.outcome) + " [" + ms(op.invoke_ns) + ", " +
-                  (op.outcome == Outcome::kUnknown ? std::string("inf") : ms(op.complete_ns)) + "]";
+                  (op.outcome == Outcome::kUnknown ? "inf, gave up at " : "") + ms(op.complete_ns) +
+                  "]";
   if (!op.note.empty()) s += " (" + op.note + ")";
   return s;
+}
+
+namespace {
+
+// "12.000345ms" -> 12000345.
+bool parse_ms(const std::string& s, std::int64_t* ns) {
+  long long whole = 0, frac = 0;
+  char unit[3] = {};
+  if (std::sscanf(s.c_str(), "%lld.%6lld%2s", &whole, &frac, unit) != 3) return false;
+  if (std::string(unit) != "ms") return false;
+  *ns = whole * 1'000'000 + (s[0] == '-' ? -frac : frac);
+  return true;
+}
+
+}  // namespace
+
+bool parse_op(const std::string& line, Op* op) {
+  const auto open = line.find(" [");
+  const auto close = line.find(']', open == std::string::npos ? 0 : open);
+  if (open == std::string::npos || close == std::string::npos) return false;
+  std::istringstream head(line.substr(0, open));
+  std::vector<std::string> t;
+  for (std::string w; head >> w;) t.push_back(w);
+  if (t.size() < 4 || t[0].size() < 2 || t[0][0] != 'c' || t[1].back() != ':') return false;
+  *op = Op{};
+  op->client = std::atoi(t[0].c_str() + 1);
+  op->key = t[1].substr(0, t[1].size() - 1);
+  const std::string& outcome = t.back();
+  if (outcome == "ok")
+    op->outcome = Outcome::kOk;
+  else if (outcome == "unknown")
+    op->outcome = Outcome::kUnknown;
+  else if (outcome == "failed")
+    op->outcome = Outcome::kFailed;
+  else
+    return false;
+  const bool has_result = t.size() >= 6 && t[3] == "->";
+  if (t[2] == "put" && t.size() >= 5) {
+    op->kind = OpKind::kPut;
+    op->value = t[3];
+  } else if (t[2] == "get") {
+    op->kind = OpKind::kGet;
+    op->found = has_result && t[4] != "absent";
+    if (op->found) op->value = t[4];
+  } else if (t[2] == "delete") {
+    op->kind = OpKind::kDelete;
+    op->found = has_result && t[4] == "1";
+  } else {
+    return false;
+  }
+  // Times: "[a, b]" or "[a, inf, gave up at b]".
+  const std::string times = line.substr(open + 2, close - open - 2);
+  const auto comma = times.find(", ");
+  const auto last = times.rfind(' ');
+  if (comma == std::string::npos) return false;
+  if (!parse_ms(times.substr(0, comma), &op->invoke_ns)) return false;
+  if (!parse_ms(times.substr(last + 1), &op->complete_ns)) return false;
+  if (close + 3 < line.size() && line.compare(close + 1, 2, " (") == 0 && line.back() == ')') {
+    op->note = line.substr(close + 3, line.size() - close - 4);
+  }
+  return true;
 }
 
 const KeyResult* CheckResult::smallest_violation() const {

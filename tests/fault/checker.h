@@ -54,8 +54,11 @@ enum class Verdict { kOk, kViolation, kUnknown };
 const char* to_string(Verdict v);
 const char* to_string(OpKind k);
 const char* to_string(Outcome o);
-// One line: "c3 put k1=v7 ok [12.345ms, 13.001ms] (b rest)".
+// One line, exact and parseable: "c3 k1: get -> c2-7 ok [12.000345ms,
+// 13.001000ms] (b rest 200)"; an unknown op reads "[t0, inf, gave up at t1]".
 std::string describe(const Op& op);
+// The inverse of describe() (e.g. for lines of a report's history.txt).
+bool parse_op(const std::string& line, Op* op);
 
 struct CheckOptions {
   // A key with more ops (kOk + kUnknown) than this is not searched: kUnknown.

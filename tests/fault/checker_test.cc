@@ -232,6 +232,29 @@ TEST(CheckerTest, ViolationWindowIsSmallInALongHistory) {
   EXPECT_NE(std::find(window.begin(), window.end(), stale), window.end());
 }
 
+TEST(CheckerTest, DescribeAndParseRoundTrip) {
+  Op p = put(3, 1, 2, "c3-7", Outcome::kUnknown, "k1");
+  p.invoke_ns += 345;
+  p.note = "b grpc 14 no quorum";
+  const std::vector<Op> ops = {p,
+                               get(0, 5, 6, "c3-7"),
+                               get(1, 5, 6, ""),
+                               del(2, 7, 9, true, Outcome::kOk),
+                               del(2, 10, 11, false),
+                               put(4, 12, 13, "x", Outcome::kFailed),
+                               get(5, 14, 15, "", Outcome::kUnknown)};
+  for (const Op& op : ops) {
+    Op back;
+    ASSERT_TRUE(parse_op(describe(op), &back)) << describe(op);
+    EXPECT_EQ(describe(back), describe(op));
+    EXPECT_EQ(back.invoke_ns, op.invoke_ns);
+    EXPECT_EQ(back.complete_ns, op.complete_ns);
+  }
+  Op junk;
+  EXPECT_FALSE(parse_op("hello", &junk));
+  EXPECT_FALSE(parse_op("c1 k: frob x ok [1.000000ms, 2.000000ms]", &junk));
+}
+
 TEST(CheckerTest, ReportWritesTextAndTimeline) {
   const std::vector<Op> h = {put(0, 0, 1, "a"), put(0, 2, 3, "b"), get(1, 4, 5, "a"),
                              put(2, 1, 2, "c", Outcome::kUnknown)};

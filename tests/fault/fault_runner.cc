@@ -6,9 +6,12 @@
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
 // restart-all (default: all of them).
+//   fault_runner [--report-root=DIR] --check=history.txt
+// re-checks a saved history (e.g. a report's) and reports a violation.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -46,6 +49,39 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
   return !out->empty();
 }
 
+// --check=FILE: runs the checker over a saved history (a report's
+// history.txt) and writes a report next to it if it finds a violation.
+int check_file(const std::string& path, const std::string& report_root) {
+  using namespace dkv::fault;
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "cannot read " << path << "\n";
+    return 2;
+  }
+  std::vector<Op> history;
+  std::size_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    Op op;
+    if (!parse_op(line, &op)) {
+      std::cerr << path << ":" << line_no << ": not an op: " << line << "\n";
+      return 2;
+    }
+    history.push_back(op);
+  }
+  const CheckResult r = check(history);
+  std::cout << path << ": " << history.size() << " ops: " << to_string(r.verdict) << std::endl;
+  for (const auto& k : r.keys) {
+    std::cout << "  " << k.key << ": " << to_string(k.verdict) << ", " << k.ops << " ops, "
+              << k.steps << " steps" << std::endl;
+  }
+  if (r.verdict != Verdict::kViolation) return r.verdict == Verdict::kOk ? 0 : 1;
+  const std::string dir = report_root + "/dkv-fault-check";
+  write_report(dir, 0, "fault_runner --check=" + path, history, r);
+  std::cout << "report in " << dir << std::endl;
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +104,8 @@ int main(int argc, char** argv) {
       seed = std::strtoull(v.c_str(), nullptr, 10);
     } else if (flag(a, "report-root", &v)) {
       report_root = v;
+    } else if (flag(a, "check", &v)) {
+      return check_file(v, report_root);
     } else if (flag(a, "nodes", &v)) {
       nodes = std::atoi(v.c_str());
     } else if (flag(a, "faults", &v)) {
@@ -78,7 +116,7 @@ int main(int argc, char** argv) {
       }
     } else {
       std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
-                   "[--faults=a,b,...] [--report-root=DIR]\n";
+                   "[--faults=a,b,...] [--report-root=DIR] | [--report-root=DIR] --check=FILE\n";
       return 2;
     }
   }
