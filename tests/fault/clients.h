@@ -35,12 +35,13 @@ class KvClient {
 };
 
 // REST on a new connection per request to 127.0.0.1:port; `timeout` bounds
-// the whole request.
+// the whole request. With `serializable_reads`, gets ask for a local read
+// that may be stale (serializable=true): the canary's way to misbehave.
 std::unique_ptr<KvClient> make_rest_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node);
+                                           std::string node, bool serializable_reads = false);
 // gRPC over one channel to 127.0.0.1:port (fast reconnects); `timeout` is
 // each call's deadline.
 std::unique_ptr<KvClient> make_grpc_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node);
+                                           std::string node, bool serializable_reads = false);
 
 }  // namespace dkv::fault

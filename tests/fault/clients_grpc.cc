@@ -9,8 +9,11 @@ namespace {
 
 class GrpcClient : public KvClient {
  public:
-  GrpcClient(std::uint16_t port, std::chrono::milliseconds timeout, std::string node)
-      : timeout_(timeout), note_(std::move(node) + " grpc") {
+  GrpcClient(std::uint16_t port, std::chrono::milliseconds timeout, std::string node,
+             bool serializable_reads)
+      : timeout_(timeout),
+        note_(std::move(node) + " grpc"),
+        serializable_reads_(serializable_reads) {
     grpc::ChannelArguments args;
     // A restarted node must be reachable again within the run, not after
     // gRPC's default backoff of up to two minutes.
@@ -37,6 +40,7 @@ class GrpcClient : public KvClient {
     } else if (op.kind == OpKind::kGet) {
       v0::GetRequest req;
       req.set_key(op.key);
+      req.set_serializable(serializable_reads_);
       v0::GetResponse resp;
       s = stub_->Get(&ctx, req, &resp);
       op.found = s.ok();
@@ -83,14 +87,15 @@ class GrpcClient : public KvClient {
 
   std::chrono::milliseconds timeout_;
   std::string note_;
+  bool serializable_reads_;
   std::unique_ptr<v0::KV::Stub> stub_;
 };
 
 }  // namespace
 
 std::unique_ptr<KvClient> make_grpc_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node) {
-  return std::make_unique<GrpcClient>(port, timeout, std::move(node));
+                                           std::string node, bool serializable_reads) {
+  return std::make_unique<GrpcClient>(port, timeout, std::move(node), serializable_reads);
 }
 
 }  // namespace dkv::fault

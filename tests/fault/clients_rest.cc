@@ -82,11 +82,16 @@ std::string json_string(const std::string& body, const std::string& field) {
 
 class RestClient : public KvClient {
  public:
-  RestClient(std::uint16_t port, std::chrono::milliseconds timeout, std::string node)
-      : port_(port), timeout_(timeout), note_(std::move(node) + " rest") {}
+  RestClient(std::uint16_t port, std::chrono::milliseconds timeout, std::string node,
+             bool serializable_reads)
+      : port_(port),
+        timeout_(timeout),
+        note_(std::move(node) + " rest"),
+        serializable_reads_(serializable_reads) {}
 
   void run(Op& op, std::chrono::steady_clock::time_point epoch) override {
     std::string target = "/v0/kv/key/" + base64(op.key);
+    if (op.kind == OpKind::kGet && serializable_reads_) target += "?serializable=true";
     http::verb verb = http::verb::get;
     std::string body;
     if (op.kind == OpKind::kPut) {
@@ -164,13 +169,14 @@ class RestClient : public KvClient {
   std::uint16_t port_;
   std::chrono::milliseconds timeout_;
   std::string note_;
+  bool serializable_reads_;
 };
 
 }  // namespace
 
 std::unique_ptr<KvClient> make_rest_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node) {
-  return std::make_unique<RestClient>(port, timeout, std::move(node));
+                                           std::string node, bool serializable_reads) {
+  return std::make_unique<RestClient>(port, timeout, std::move(node), serializable_reads);
 }
 
 }  // namespace dkv::fault

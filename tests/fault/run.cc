@@ -55,8 +55,9 @@ class Clients {
     for (int node = 0; node < c.size(); ++node) {
       for (int k = 0; k < o.rest_clients_per_node + o.grpc_clients_per_node; ++k) {
         const bool rest = k < o.rest_clients_per_node;
-        auto client = rest ? make_rest_client(c.rest_port(node), o.client_timeout, c.id(node))
-                           : make_grpc_client(c.rpc_port(node), o.client_timeout, c.id(node));
+        const bool ser = o.serializable_reads;
+        auto client = rest ? make_rest_client(c.rest_port(node), o.client_timeout, c.id(node), ser)
+                           : make_grpc_client(c.rpc_port(node), o.client_timeout, c.id(node), ser);
         slots_.push_back(std::make_unique<Slot>());
         slots_.back()->client = std::move(client);
         slots_.back()->rng.seed(o.seed * 1'000'003ULL + static_cast<std::uint64_t>(id));

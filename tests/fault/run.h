@@ -46,6 +46,9 @@ struct RunOptions {
                                Fault::kPauseLeader, Fault::kRestartAll};
   std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
   std::chrono::milliseconds client_timeout{3000};
+  // The canary: workers' gets ask for serializable (local, maybe stale)
+  // reads but are checked as linearizable ones. Final reads stay linearizable.
+  bool serializable_reads = false;
   std::string report_root;  // Reports go to <report_root>/dkv-fault-seed-<seed>.
   std::string replay;       // The command line that replays this seed.
   // Called about every `progress_every` during the run (nemesis thread).
