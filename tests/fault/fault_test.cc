@@ -3,9 +3,11 @@
 // history. Each test prints "seed=N" first; replay one with
 //   DKV_FAULT_SEED=N <this binary> --gtest_filter=<test>
 // A failure leaves a report folder (path in the message): seed, offending
-// ops, timeline.html, node logs, the fault schedule.
+// ops, timeline.html, node logs, the fault schedule. The canaries' expected
+// reports are removed unless DKV_FAULT_KEEP=1.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -90,7 +92,7 @@ TEST(FaultTest, CanaryStaleReadInARealHistoryIsFlagged) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/timeline.html"));
   std::cout << "canary: doctored " << describe(doctored[g]) << "; flagged, report in " << dir
             << std::endl;
-  std::filesystem::remove_all(dir);
+  if (std::getenv("DKV_FAULT_KEEP") == nullptr) std::filesystem::remove_all(dir);
 }
 
 // The canary on real dkv: serializable reads (served locally, without
@@ -111,6 +113,9 @@ TEST(FaultTest, CanaryLocalReadsOfALaggingNodeAreCaught) {
   EXPECT_FALSE(r.report_dir.empty());
   EXPECT_TRUE(std::filesystem::exists(r.report_dir + "/timeline.html")) << r.report_dir;
   EXPECT_TRUE(r.converged) << summary(r);
+  if (std::getenv("DKV_FAULT_KEEP") == nullptr) {
+    std::filesystem::remove_all(r.report_dir);  // Expected; set DKV_FAULT_KEEP=1 to keep it.
+  }
 }
 
 TEST(FaultTest, KillPauseAndRestartUnderLoad) {
