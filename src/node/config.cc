@@ -221,6 +221,11 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
     if (auto s = parse_number("DKV_SNAPSHOT_ENTRIES", *v, 1, 100'000'000, &n); !s.is_ok()) return s;
     c.snapshot_entries = n;
   }
+  if (const auto* v = find(vars, "DKV_TEST_STALE_READS")) {
+    if (*v != "0" && *v != "1")
+      return bad("DKV_TEST_STALE_READS", "must be 0 or 1, got '" + *v + "'");
+    c.test_stale_reads = *v == "1";
+  }
   *out = std::move(c);
   return util::Status::ok();
 }

@@ -36,6 +36,10 @@ struct Config {
   std::uint32_t request_timeout_ms = 5000;  // DKV_REQUEST_TIMEOUT_MS
   std::uint64_t quota_bytes = 2ull << 30;   // DKV_QUOTA_BYTES
   std::uint64_t snapshot_entries = 10000;   // DKV_SNAPSHOT_ENTRIES
+  // DKV_TEST_STALE_READS=1: TEST ONLY. Serve linearizable reads from the
+  // local replica without ReadIndex, i.e. break linearizability on purpose,
+  // so the fault suite can prove it catches stale reads (its canary).
+  bool test_stale_reads = false;
 };
 
 // Every variable the server reads, with a one-line description (for --help

@@ -213,7 +213,7 @@ void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
 }
 
 void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone done) {
-  if (serializable) {
+  if (serializable || options_.test_stale_reads) {
     std::string value;
     util::Status s = store_->get(key, &value);
     done(std::move(s), std::move(value));

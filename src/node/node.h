@@ -69,6 +69,8 @@ struct NodeOptions {
   std::uint64_t snapshot_catchup_entries = 5'000;
   // Writes queued and not yet applied; beyond this, RESOURCE_EXHAUSTED.
   std::size_t pending_writes_max = 100'000;
+  // TEST ONLY (DKV_TEST_STALE_READS): linearizable reads read locally.
+  bool test_stale_reads = false;
   // Sends raft messages to peers; must not block. Unset for one node.
   std::function<void(std::vector<raft::Message>)> send;
 };

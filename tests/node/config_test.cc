@@ -94,6 +94,17 @@ TEST(ConfigTest, RejectsBadValuesNamingTheVariable) {
   expect_rejected(with("DKV_QUOTA_BYTES", "1000"), "DKV_QUOTA_BYTES");
   expect_rejected(with("DKV_SNAPSHOT_ENTRIES", "0"), "DKV_SNAPSHOT_ENTRIES");
   expect_rejected(with("DKV_LISTEN_HOST", ""), "DKV_LISTEN_HOST");
+  expect_rejected(with("DKV_TEST_STALE_READS", "yes"), "DKV_TEST_STALE_READS");
+}
+
+TEST(ConfigTest, StaleReadCanaryIsOffUnlessAskedFor) {
+  Config c;
+  ASSERT_TRUE(parse_config(original_node_a(), &c).is_ok());
+  EXPECT_FALSE(c.test_stale_reads);
+  Vars v = original_node_a();
+  v["DKV_TEST_STALE_READS"] = "1";
+  ASSERT_TRUE(parse_config(v, &c).is_ok());
+  EXPECT_TRUE(c.test_stale_reads);
 }
 
 TEST(ConfigTest, LogLevelIsCaseInsensitive) {

@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   node_options.heartbeat_ms = config.heartbeat_ms;
   node_options.election_ms = config.election_ms;
   node_options.snapshot_entries = config.snapshot_entries;
+  node_options.test_stale_reads = config.test_stale_reads;
+  if (config.test_stale_reads) {
+    spdlog::warn("DKV_TEST_STALE_READS=1: reads are NOT linearizable (test canary only)");
+  }
   node_options.snapshot_catchup_entries = std::min<std::uint64_t>(5000, config.snapshot_entries);
   // The node sends through the transport, created once the node is open
   // (it needs the persisted cluster id); until then messages are dropped
