@@ -85,7 +85,7 @@ bench: build
 
 # Fault runs of real 3-node clusters (kill -9, pause, full restarts) checked
 # for linearizability, longer than the ones in `make test`:
-# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...]`
+# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1]`
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
 # then a summary table; a failed run names its report folder (offending ops,
 # timeline.html, node logs). See tests/fault/README.md.
@@ -94,9 +94,10 @@ RUNS ?= 3
 SEED ?=
 NODES ?= 3
 FAULTS ?=
+AT_ONCE ?= 1
 chaos: check-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target dkv fault_runner
-	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) --nodes=$(NODES) \
+	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) --nodes=$(NODES) --at-once=$(AT_ONCE) \
 		$(if $(SEED),--seed=$(SEED)) $(if $(FAULTS),--faults=$(FAULTS))
 
 format:

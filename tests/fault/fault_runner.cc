@@ -1,11 +1,13 @@
 // `make chaos`: longer fault runs over several seeds, with a progress line and
 // a summary table. Exit code 1 if any run fails (its report folder is named).
 //   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N]
-//                [--faults=kill-leader,pause-leader,...] [--report-root=DIR]
+//                [--faults=kill-leader,pause-leader,...] [--at-once=N]
+//                [--report-root=DIR]
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
-// restart-all (default: all of them).
+// restart-all (default: all of them); --at-once=N applies up to N of them
+// together at each step (default 1).
 //   fault_runner [--report-root=DIR] --check=history.txt
 // re-checks a saved history (e.g. a report's) and reports a violation.
 #include <algorithm>
@@ -91,6 +93,7 @@ int main(int argc, char** argv) {
   std::uint64_t seed = seed_from_env();
   std::string report_root = "/tmp";
   int nodes = 3;
+  int at_once = 1;
   std::vector<Fault> faults = RunOptions().faults;
   std::string faults_arg;
   for (int i = 1; i < argc; ++i) {
@@ -106,6 +109,8 @@ int main(int argc, char** argv) {
       report_root = v;
     } else if (flag(a, "check", &v)) {
       return check_file(v, report_root);
+    } else if (flag(a, "at-once", &v)) {
+      at_once = std::atoi(v.c_str());
     } else if (flag(a, "nodes", &v)) {
       nodes = std::atoi(v.c_str());
     } else if (flag(a, "faults", &v)) {
@@ -116,7 +121,8 @@ int main(int argc, char** argv) {
       }
     } else {
       std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
-                   "[--faults=a,b,...] [--report-root=DIR] | [--report-root=DIR] --check=FILE\n";
+                   "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] | [--report-root=DIR] "
+                   "--check=FILE\n";
       return 2;
     }
   }
@@ -133,20 +139,22 @@ int main(int argc, char** argv) {
   for (Fault f : faults) fault_names += std::string(fault_names.empty() ? "" : ",") + to_string(f);
   std::cout << "seed=" << seed << " runs=" << runs << " seconds=" << seconds << " nodes=" << nodes
             << " keys=5 clients=" << 2 * nodes
-            << " (1 rest + 1 grpc per node) faults=" << fault_names << "\ncluster env:" << env_line
-            << std::endl;
+            << " (1 rest + 1 grpc per node) faults=" << fault_names << " at-once=" << at_once
+            << "\ncluster env:" << env_line << std::endl;
   std::vector<RunResult> results;
   for (int i = 0; i < runs; ++i) {
     RunOptions o;
     o.seed = seed + static_cast<std::uint64_t>(i);
     o.nemesis_duration = std::chrono::seconds(seconds);
     o.nodes = nodes;
+    o.faults_at_once_max = at_once;
     o.env = env;
     o.faults = faults;
     o.report_root = report_root;
     o.replay = env_line.substr(1) + " " + std::string(argv[0]) +
                " --seconds=" + std::to_string(seconds) +
                " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
+               " --at-once=" + std::to_string(at_once) +
                (faults_arg.empty() ? "" : " --faults=" + faults_arg);
     o.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
     std::cout << "run " << i + 1 << "/" << runs << " seed=" << o.seed << std::endl;

@@ -42,6 +42,9 @@ struct RunOptions {
   std::chrono::milliseconds quiet_after_heal{2000};   // Clients keep going healed.
   std::chrono::milliseconds fault_gap_min{300}, fault_gap_max{1500};
   std::chrono::milliseconds fault_hold_min{300}, fault_hold_max{2500};
+  // Each step applies 1..faults_at_once_max faults together (e.g. 2 on five
+  // nodes: kill one node while the leader is paused), then heals them all.
+  int faults_at_once_max = 1;
   std::vector<Fault> faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
                                Fault::kPauseLeader, Fault::kRestartAll};
   std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
