@@ -337,37 +337,13 @@ void report(const RunOptions& o, LocalCluster& c, RunResult& r, const CheckResul
 
 }  // namespace
 
-RunResult run_fault(const RunOptions& o) {
-  RunResult r;
-  r.seed = o.seed;
-  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, o.env);
-  auto all = [&] {
-    std::vector<int> v;
-    for (int i = 0; i < c.size(); ++i) v.push_back(i);
-    return v;
-  }();
-  if (!c.start_all(30s) || c.wait_for_leader(all, 20s) < 0) {
-    r.error = "the cluster did not start";
-    report(o, c, r, {});
-    return r;
-  }
-  const auto epoch = Clock::now();
-  Clients clients(o, c, epoch);
-  Nemesis nemesis(c, o.seed);
-  const auto end = epoch + o.nemesis_duration;
-  std::string last = "none";
-  auto next_progress = epoch + o.progress_every;
-  auto tick = [&] {
-    const std::string exits = nemesis.notice_exits();
-    if (!exits.empty()) {
-      r.schedule += exits;
-      if (r.error.empty()) r.error = exits.substr(0, exits.size() - 1);
-    }
-    if (o.progress && Clock::now() >= next_progress) {
-      next_progress = Clock::now() + o.progress_every;
-      o.progress(progress_line(o, clients, epoch, r.faults_injected, last));
-    }
-  };
+namespace {
+
+// The fault phase: until `end`, gap, apply 1..faults_at_once_max faults,
+// hold, heal; then heal everything. `tick` runs about once a second.
+void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoch,
+                   Clock::time_point end, const std::function<void()>& tick, std::string* last,
+                   RunResult& r) {
   while (Clock::now() < end && !o.faults.empty()) {
     hold(uniform(nemesis.rng(), o.fault_gap_min, o.fault_gap_max), tick);
     const int at_once = 1 + static_cast<int>(nemesis.rng()() % std::max(o.faults_at_once_max, 1));
@@ -380,7 +356,7 @@ RunResult run_fault(const RunOptions& o) {
       applied += (applied.empty() ? "" : " + ") + what;
       ++r.faults_injected;
     }
-    last = applied;
+    *last = applied;
     r.schedule +=
         std::to_string(at) + "s " + applied + " for " + std::to_string(hold_for.count()) + "ms\n";
     hold(hold_for, tick);
@@ -394,14 +370,12 @@ RunResult run_fault(const RunOptions& o) {
   nemesis.heal();
   r.schedule += "healed at " +
                 std::to_string(std::chrono::duration<double>(Clock::now() - epoch).count()) + "s\n";
-  bool ready = true;
-  for (int i = 0; i < c.size(); ++i) ready = c.wait_ready(i, 30s) && ready;
-  if (!ready || c.wait_for_leader(all, 20s) < 0) r.error = "no ready leader 30 s after healing";
-  hold(o.quiet_after_heal, tick);
-  clients.stop();
-  r.seconds = std::chrono::duration<double>(Clock::now() - epoch).count();
-  r.history = clients.history();
-  r.live = final_reads(o, c, epoch, clients.size(), &r.history);
+}
+
+// After the clients stopped: final reads, convergence, counts, the checker.
+void finish(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int first_client,
+            RunResult& r) {
+  r.live = final_reads(o, c, epoch, first_client, &r.history);
   std::string why;
   r.converged = converged(o, c, &why);
   if (!r.converged && r.error.empty()) r.error = "nodes did not converge: " + why;
@@ -416,6 +390,46 @@ RunResult run_fault(const RunOptions& o) {
   r.check_seconds = std::chrono::duration<double>(Clock::now() - check_start).count();
   r.verdict = checked.verdict;
   if (!r.passed()) report(o, c, r, checked);
+}
+
+}  // namespace
+
+RunResult run_fault(const RunOptions& o) {
+  RunResult r;
+  r.seed = o.seed;
+  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, o.env);
+  std::vector<int> all;
+  for (int i = 0; i < c.size(); ++i) all.push_back(i);
+  if (!c.start_all(30s) || c.wait_for_leader(all, 20s) < 0) {
+    r.error = "the cluster did not start";
+    report(o, c, r, {});
+    return r;
+  }
+  const auto epoch = Clock::now();
+  Clients clients(o, c, epoch);
+  Nemesis nemesis(c, o.seed);
+  std::string last = "none";
+  auto next_progress = epoch + o.progress_every;
+  auto tick = [&] {
+    const std::string exits = nemesis.notice_exits();
+    if (!exits.empty()) {
+      r.schedule += exits;
+      if (r.error.empty()) r.error = exits.substr(0, exits.size() - 1);
+    }
+    if (o.progress && Clock::now() >= next_progress) {
+      next_progress = Clock::now() + o.progress_every;
+      o.progress(progress_line(o, clients, epoch, r.faults_injected, last));
+    }
+  };
+  nemesis_phase(o, nemesis, epoch, epoch + o.nemesis_duration, tick, &last, r);
+  bool ready = true;
+  for (int i = 0; i < c.size(); ++i) ready = c.wait_ready(i, 30s) && ready;
+  if (!ready || c.wait_for_leader(all, 20s) < 0) r.error = "no ready leader 30 s after healing";
+  hold(o.quiet_after_heal, tick);  // Clients keep going on the healed cluster.
+  clients.stop();
+  r.seconds = std::chrono::duration<double>(Clock::now() - epoch).count();
+  r.history = clients.history();
+  finish(o, c, epoch, clients.size(), r);
   return r;
 }
 
