@@ -226,6 +226,11 @@ void Node::handle_ready(raft::Ready& rd) {
                    raw_->raft().term());
       readiness_index_ = 0;  // Confirm again under the new leader.
       node_metrics().leader_changes.inc();
+      // Unanswered ReadIndex rounds may have died with the old leader: ask
+      // again at the next tick rather than an election timeout later.
+      for (auto& [context, batch] : read_batches_) {
+        if (batch.read_index == 0) batch.ticks_waiting = election_ticks_;
+      }
     }
     node_metrics().has_leader.set(leader.empty() ? 0 : 1);
     node_metrics().is_leader.set(rd.soft_state->state == raft::StateType::kLeader ? 1 : 0);
