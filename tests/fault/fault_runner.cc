@@ -163,6 +163,7 @@ int main(int argc, char** argv) {
     std::cout << "  -> " << (r.passed() ? "PASS" : "FAIL") << " " << to_string(r.verdict)
               << (r.error.empty() ? "" : " (" + r.error + ")")
               << (r.report_dir.empty() ? "" : " report: " + r.report_dir) << std::endl;
+    if (!r.passed()) std::cout << "  replay: " << o.replay << std::endl;
   }
   bool all = true;
   std::printf("\n%-12s %8s %8s %8s %8s %7s %7s %8s %-10s %s\n", "seed", "ops", "ok", "failed",
