@@ -131,12 +131,14 @@ std::string timeline_html(const std::vector<Op>& history,
        "border:1px solid #555;border-radius:3px;overflow:hidden;white-space:nowrap;"
        "font-size:11px;line-height:22px;padding-left:2px;box-sizing:border-box}"
        ".bar:hover{overflow:visible;z-index:9;outline:2px solid #000}"
-       ".unknown{border-style:dashed}.row{position:absolute;left:4px;font-weight:bold}"
+       ".unknown{border-style:dashed}.stuck{border:2px solid #d00}"
+       ".row{position:absolute;left:4px;font-weight:bold}"
        "</style></head><body>\n<h3>"
     << html_escape(title) << "</h3>\n<p>One row per client; a bar spans invoke to complete "
     << "(dashed grey: unknown outcome, completion +infinity). #n: position in the longest "
-    << "linearizable prefix the checker found; the violation lies just after it. Time span "
-    << static_cast<double>(span) / 1e6 << " ms. Hover a bar for details.</p>\n"
+    << "linearizable prefix the checker found; the violation lies just after it; red: ok "
+    << "ops it could not place after that prefix. Time span " << static_cast<double>(span) / 1e6
+    << " ms. Hover a bar for details.</p>\n"
     << "<div style=\"position:relative;height:" << (row * 34 + 40)
     << "px;width:" << (unknown_end_px + 120) << "px\">\n";
   for (const auto& [client, r] : row_of) {
@@ -151,10 +153,11 @@ std::string timeline_html(const std::vector<Op>& history,
     std::string text = bar_label(op);
     if (auto it = order.find(i); it != order.end())
       text = "#" + std::to_string(it->second) + " " + text;
+    const bool stuck = !linearized.empty() && op.outcome == Outcome::kOk && !order.contains(i);
     h << "<div class=\"bar" << (op.outcome == Outcome::kUnknown ? " unknown" : "")
-      << "\" style=\"top:" << (row_of[op.client] * 34) << "px;left:" << left << "px;width:" << w
-      << "px;background:" << color(op) << "\" title=\"" << html_escape(describe(op)) << "\">"
-      << html_escape(text) << "</div>\n";
+      << (stuck ? " stuck" : "") << "\" style=\"top:" << (row_of[op.client] * 34)
+      << "px;left:" << left << "px;width:" << w << "px;background:" << color(op) << "\" title=\""
+      << html_escape(describe(op)) << "\">" << html_escape(text) << "</div>\n";
   }
   h << "</div></body></html>\n";
   return h.str();
