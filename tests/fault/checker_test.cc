@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 namespace dkv::fault {
@@ -253,6 +254,91 @@ TEST(CheckerTest, DescribeAndParseRoundTrip) {
   Op junk;
   EXPECT_FALSE(parse_op("hello", &junk));
   EXPECT_FALSE(parse_op("c1 k: frob x ok [1.000000ms, 2.000000ms]", &junk));
+}
+
+// A brute-force oracle for small histories, straight from the definition: some
+// subset of the unknown ops happened, and some order of the ops that happened
+// respects real time (a before b if a completed before b was invoked) and is a
+// legal run of the register.
+bool brute_force_linearizable(const std::vector<Op>& h) {
+  std::vector<Op> sure, maybe;
+  for (const Op& op : h) {
+    if (op.outcome == Outcome::kFailed) continue;
+    if (op.outcome == Outcome::kUnknown && op.kind == OpKind::kGet) continue;
+    (op.outcome == Outcome::kOk ? sure : maybe).push_back(op);
+  }
+  for (std::uint32_t mask = 0; mask < (1u << maybe.size()); ++mask) {
+    std::vector<Op> ops = sure;
+    for (std::size_t i = 0; i < maybe.size(); ++i) {
+      if (mask & (1u << i)) ops.push_back(maybe[i]);
+    }
+    std::vector<int> order(ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) order[i] = static_cast<int>(i);
+    do {
+      bool ok = true;
+      std::string state;  // "" is absent; puts write non-empty values.
+      for (std::size_t a = 0; a < order.size() && ok; ++a) {
+        const Op& op = ops[order[a]];
+        for (std::size_t b = a + 1; b < order.size() && ok; ++b) {
+          const Op& later = ops[order[b]];
+          // `later` completed before `op` was invoked: order violates real time.
+          if (later.outcome == Outcome::kOk && later.complete_ns < op.invoke_ns) ok = false;
+        }
+        if (!ok) break;
+        switch (op.kind) {
+          case OpKind::kPut:
+            state = op.value;
+            break;
+          case OpKind::kGet:
+            ok = op.found ? state == op.value : state.empty();
+            break;
+          case OpKind::kDelete:
+            if (op.outcome == Outcome::kOk) ok = op.found == !state.empty();
+            state.clear();
+            break;
+        }
+      }
+      if (ok) return true;
+    } while (std::next_permutation(order.begin(), order.end()));
+  }
+  return false;
+}
+
+TEST(CheckerTest, AgreesWithBruteForceOnRandomSmallHistories) {
+  std::mt19937_64 rng(12345);
+  int violations = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::vector<Op> h;
+    const int n = 2 + static_cast<int>(rng() % 6);
+    int puts = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::int64_t from = static_cast<std::int64_t>(rng() % 20);
+      const std::int64_t to = from + static_cast<std::int64_t>(rng() % 6);
+      const auto r = rng() % 10;
+      const Outcome outcome = r < 7 ? Outcome::kOk : (r < 9 ? Outcome::kUnknown : Outcome::kFailed);
+      const auto kind = rng() % 3;
+      if (kind == 0) {
+        h.push_back(put(i, from, to, "v" + std::to_string(puts++), outcome));
+      } else if (kind == 1) {
+        // Mostly a value some put wrote (or will), sometimes absent or junk.
+        const auto v = rng() % 8;
+        const std::string value = v < 5 ? "v" + std::to_string(v % 4) : (v < 7 ? "" : "junk");
+        h.push_back(get(i, from, to, value, outcome));
+      } else {
+        h.push_back(del(i, from, to, rng() % 2 == 0, outcome));
+      }
+    }
+    const bool expected = brute_force_linearizable(h);
+    const Verdict got = check(h).verdict;
+    violations += !expected;
+    std::string dump;
+    for (const Op& op : h) dump += describe(op) + "\n";
+    ASSERT_EQ(got, expected ? Verdict::kOk : Verdict::kViolation) << "round " << round << "\n"
+                                                                  << dump;
+  }
+  // Both verdicts were exercised.
+  EXPECT_GT(violations, 300);
+  EXPECT_LT(violations, 2700);
 }
 
 TEST(CheckerTest, ReportWritesTextAndTimeline) {
