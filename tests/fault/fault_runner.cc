@@ -2,7 +2,7 @@
 // a summary table. Exit code 1 if any run fails (its report folder is named).
 //   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N]
 //                [--faults=kill-leader,pause-leader,...] [--at-once=N]
-//                [--report-root=DIR]
+//                [--report-root=DIR] [--report-always]
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   std::string report_root = "/tmp";
   int nodes = 3;
   int at_once = 1;
+  bool report_always = false;
   std::vector<Fault> faults = RunOptions().faults;
   std::string faults_arg;
   for (int i = 1; i < argc; ++i) {
@@ -109,6 +110,8 @@ int main(int argc, char** argv) {
       report_root = v;
     } else if (flag(a, "check", &v)) {
       return check_file(v, report_root);
+    } else if (a == "--report-always") {
+      report_always = true;
     } else if (flag(a, "at-once", &v)) {
       at_once = std::atoi(v.c_str());
     } else if (flag(a, "nodes", &v)) {
@@ -121,7 +124,8 @@ int main(int argc, char** argv) {
       }
     } else {
       std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
-                   "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] | [--report-root=DIR] "
+                   "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] [--report-always] | "
+                   "[--report-root=DIR] "
                    "--check=FILE\n";
       return 2;
     }
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
     o.nemesis_duration = std::chrono::seconds(seconds);
     o.nodes = nodes;
     o.faults_at_once_max = at_once;
+    o.report_always = report_always;
     o.env = env;
     o.faults = faults;
     o.report_root = report_root;

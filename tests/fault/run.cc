@@ -389,7 +389,7 @@ void finish(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int f
   const CheckResult checked = check(r.history);
   r.check_seconds = std::chrono::duration<double>(Clock::now() - check_start).count();
   r.verdict = checked.verdict;
-  if (!r.passed()) report(o, c, r, checked);
+  if (!r.passed() || o.report_always) report(o, c, r, checked);
 }
 
 }  // namespace

@@ -52,8 +52,9 @@ struct RunOptions {
   // The canary: workers' gets ask for serializable (local, maybe stale)
   // reads but are checked as linearizable ones. Final reads stay linearizable.
   bool serializable_reads = false;
-  std::string report_root;  // Reports go to <report_root>/dkv-fault-seed-<seed>.
-  std::string replay;       // The command line that replays this seed.
+  std::string report_root;     // Reports go to <report_root>/dkv-fault-seed-<seed>.
+  bool report_always = false;  // Also write the report folder of a run that passed.
+  std::string replay;          // The command line that replays this seed.
   // Called about every `progress_every` during the run (nemesis thread).
   std::function<void(const std::string& line)> progress;
   std::chrono::milliseconds progress_every{5000};
