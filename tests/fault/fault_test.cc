@@ -1,6 +1,7 @@
 // Fault runs of real 3-node dkv clusters, checked for linearizability, and
-// the canary that proves the checker would notice a stale read in a real
-// history. Each test prints "seed=N" first; replay one with
+// two canaries: the suite must catch dkv's serializable (local, maybe stale)
+// reads checked as linearizable, and the checker must flag a stale read
+// injected into a real history. Each test prints "seed=N" first; replay one with
 //   DKV_FAULT_SEED=N <this binary> --gtest_filter=<test>
 // A failure leaves a report folder (path in the message): seed, offending
 // ops, timeline.html, node logs, the fault schedule. The canaries' expected
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "checker.h"
 #include "run.h"
