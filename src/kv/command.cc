@@ -1,31 +1,10 @@
 #include "kv/command.h"
 
+#include "util/varint.h"
+
 namespace dkv::kv {
-namespace {
-
-void put_varint(std::string* out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool get_varint(std::string_view* in, std::uint64_t* v) {
-  std::uint64_t result = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const auto byte = static_cast<std::uint8_t>(in->front());
-    in->remove_prefix(1);
-    result |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
+using util::get_varint;
+using util::put_varint;
 
 std::string encode_command(const Command& command) {
   std::string out;

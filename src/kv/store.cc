@@ -10,6 +10,7 @@
 
 #include "kv/limits.h"
 #include "util/assert.h"
+#include "util/varint.h"
 
 namespace dkv::kv {
 namespace {
@@ -50,27 +51,8 @@ class TxnGuard {
 // value | ... | varint 0 (end).
 constexpr std::string_view kImageMagic = "DKVSNAP1";
 
-void put_varint(std::string* out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool get_varint(std::string_view* in, std::uint64_t* v) {
-  std::uint64_t result = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const auto byte = static_cast<std::uint8_t>(in->front());
-    in->remove_prefix(1);
-    result |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
-}
+using util::get_varint;
+using util::put_varint;
 
 bool get_bytes(std::string_view* in, std::string_view* out) {
   std::uint64_t n = 0;

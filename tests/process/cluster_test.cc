@@ -103,25 +103,7 @@ namespace dkv::testing {
 namespace {
 
 // A key's base64 for key number i ("k<i>").
-std::string key_b64(int i) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const std::string s = "k" + std::to_string(i);
-  std::string out;
-  std::size_t j = 0;
-  for (; j + 2 < s.size(); j += 3) {
-    const unsigned v =
-        (unsigned char)s[j] << 16 | (unsigned char)s[j + 1] << 8 | (unsigned char)s[j + 2];
-    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
-  }
-  if (s.size() - j == 1) {
-    const unsigned v = (unsigned char)s[j] << 16;
-    out += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
-  } else if (s.size() - j == 2) {
-    const unsigned v = (unsigned char)s[j] << 16 | (unsigned char)s[j + 1] << 8;
-    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
-  }
-  return out;
-}
+std::string key_b64(int i) { return base64("k" + std::to_string(i)); }
 
 TEST(ClusterTest, NodeBehindTheCompactedLogCatchesUpBySnapshotAndRestarts) {
   LocalCluster c("cluster_snapshot", 3, {{"DKV_SNAPSHOT_ENTRIES", "50"}});

@@ -123,13 +123,7 @@ TEST_F(DurabilityTest, DiskUseStaysBoundedUnderOverwrites) {
     threads.emplace_back([&, w] {
       for (int i = 0; i < writes_per_writer; ++i) {
         const std::string key = "k" + std::to_string((w * writes_per_writer + i) % 100);
-        std::string key_b64;
-        static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        // Keys are "kNN"/"kN": pad to 3 bytes so base64 has no padding.
-        const std::string k3 = key.size() == 2 ? key + "_" : key;
-        const unsigned v =
-            (unsigned char)k3[0] << 16 | (unsigned char)k3[1] << 8 | (unsigned char)k3[2];
-        key_b64 = {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
+        const std::string key_b64 = base64(key);
         if (put(key_b64, value_b64) != 200) failures++;
       }
     });

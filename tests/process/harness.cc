@@ -167,6 +167,27 @@ std::string DkvProcess::log() const {
 
 std::string dkv_binary() { return DKV_BINARY_PATH; }
 
+std::string base64(const std::string& bytes) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  auto at = [&](std::size_t k) {
+    return static_cast<unsigned>(static_cast<unsigned char>(bytes[k]));
+  };
+  for (; i + 2 < bytes.size(); i += 3) {
+    const unsigned v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
+    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
+  }
+  if (bytes.size() - i == 1) {
+    const unsigned v = at(i) << 16;
+    out += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
+  } else if (bytes.size() - i == 2) {
+    const unsigned v = at(i) << 16 | at(i + 1) << 8;
+    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
 }  // namespace dkv::testing
 
 namespace dkv::testing {

@@ -70,6 +70,9 @@ class DkvProcess {
 // Path of the dkv binary under test (set by CMake).
 std::string dkv_binary();
 
+// Standard base64 (with padding), as the REST API writes bytes.
+std::string base64(const std::string& bytes);
+
 }  // namespace dkv::testing
 
 namespace dkv::testing {

@@ -121,24 +121,7 @@ TEST_F(SingleNodeTest, BadInputIsRefusedAndChangesNothing) {
   ASSERT_FALSE(applied_before.empty());
   const std::string big_key(512, 'k');
   const std::string big_value((1 << 20) + 1, 'v');
-  auto b64 = [](const std::string& s) {
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < s.size(); i += 3) {
-      const unsigned v =
-          (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
-      out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
-    }
-    if (s.size() - i == 1) {
-      const unsigned v = (unsigned char)s[i] << 16;
-      out += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
-    } else if (s.size() - i == 2) {
-      const unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8;
-      out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
-    }
-    return out;
-  };
+  const auto b64 = base64;
   expect_error(http("POST", rest_port_, "/v0/kv", R"({"key":"!!notbase64","value":"eA=="})"), 400,
                3);
   expect_error(http("POST", rest_port_, "/v0/kv", R"({"key":"","value":"eA=="})"), 400, 3);
