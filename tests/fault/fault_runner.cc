@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
   std::map<std::string, std::string> env = RunOptions().env;
   for (const char* name : {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS",
-                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL"}) {
+                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS"}) {
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env[name] = v;
   }
   std::string env_line;

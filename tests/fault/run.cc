@@ -165,7 +165,8 @@ class Nemesis {
 
   // Heals whatever is broken: continues paused nodes, restarts dead ones.
   void heal() {
-    notice_exits();
+    std::string ignored;  // The caller's tick() just reported exits.
+    notice_exits(&ignored);
     for (int i = 0; i < c_.size(); ++i) {
       if (state_[i] == NodeState::kPaused) c_.process(i).signal(SIGCONT);
       if (state_[i] == NodeState::kDown) c_.start(i);
@@ -175,18 +176,27 @@ class Nemesis {
 
   std::mt19937_64& rng() { return rng_; }
 
-  // Nodes that exited though the nemesis did not kill them: a crash (an
-  // assert, a fatal error) unless something outside the suite stopped them.
-  // Marks them down (heal() restarts them); returns one line per exit.
-  std::string notice_exits() {
-    std::string out;
+  // Nodes that exited though the nemesis did not kill them. Marks them down
+  // (heal() restarts them). Returns one line per crash (an assert, a fatal
+  // error: a failure of the run); a clean shutdown on SIGTERM, which the suite
+  // never sends, came from outside (seen: a neighbour's `pkill dkv`) and only
+  // goes to `*outside`.
+  std::string notice_exits(std::string* outside) {
+    std::string crashes;
     for (int i = 0; i < c_.size(); ++i) {
       if (state_[i] == NodeState::kDown || c_.process(i).running()) continue;
       const int code = c_.process(i).wait_exit(0ms);
-      out += "node " + c_.id(i) + " exited unexpectedly with code " + std::to_string(code) + "\n";
       state_[i] = NodeState::kDown;
+      const std::string log = c_.process(i).log();
+      const auto tail = log.substr(log.size() > 4096 ? log.size() - 4096 : 0);
+      if (code == 0 && tail.find("received SIGTERM") != std::string::npos) {
+        *outside += "node " + c_.id(i) + " stopped by a SIGTERM from outside the suite\n";
+        continue;
+      }
+      crashes +=
+          "node " + c_.id(i) + " exited unexpectedly with code " + std::to_string(code) + "\n";
     }
-    return out;
+    return crashes;
   }
 
  private:
@@ -411,7 +421,9 @@ RunResult run_fault(const RunOptions& o) {
   std::string last = "none";
   auto next_progress = epoch + o.progress_every;
   auto tick = [&] {
-    const std::string exits = nemesis.notice_exits();
+    std::string outside;
+    const std::string exits = nemesis.notice_exits(&outside);
+    r.schedule += outside;
     if (!exits.empty()) {
       r.schedule += exits;
       if (r.error.empty()) r.error = exits.substr(0, exits.size() - 1);
