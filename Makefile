@@ -83,7 +83,7 @@ BENCH_DURATION ?= 5s
 bench: build
 	./tests/bench/run_bench.sh $(BUILD) $(BENCH_DURATION)
 
-# Fault runs of real 3-node clusters (kill -9, pause, full restarts) checked
+# Fault runs of real dkv clusters (kill -9, pause, full restarts) checked
 # for linearizability, longer than the ones in `make test`:
 # `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1]`
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
