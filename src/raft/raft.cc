@@ -20,16 +20,18 @@ bool is_response(MessageType t) {
          t == MessageType::kPreVoteResp || t == MessageType::kHeartbeatResp;
 }
 
-// Messages that depend on durable state (a granted vote, a persisted append,
-// the term that backs an ack) wait for persistence; the leader's appends and
-// heartbeats may leave at once (thesis §10.2.1), as may pre-votes, which
-// change no state, and forwarded requests.
+// Messages that depend on durable state (a granted vote, a persisted append)
+// wait for persistence; the leader's appends and heartbeats may leave at once
+// (thesis §10.2.1), as may pre-votes, which change no state, and forwarded
+// requests. A heartbeat ack vouches for no log entry, only for the term, and
+// a Ready that changes the term holds back all its messages (RawNode::ready),
+// so it leaves at once too: linearizable reads then do not wait behind the
+// followers' fsyncs.
 bool must_wait_for_persist(MessageType t) {
   switch (t) {
     case MessageType::kVote:
     case MessageType::kVoteResp:
     case MessageType::kAppResp:
-    case MessageType::kHeartbeatResp:
       return true;
     default:
       return false;
