@@ -116,15 +116,16 @@ void Node::process_inbox(Inbox* inbox) {
   }
 }
 
-// Picks the voter with the most of the log (ties: the lowest id, so the
-// choice is stable) and asks the core to hand leadership to it.
+// Picks the recently active voter with the most of the log (ties: the lowest
+// id, so the choice is stable) and asks the core to hand leadership to it.
 void Node::start_leadership_transfer() {
   const raft::Raft& r = raw_->raft();
   if (r.state() != raft::StateType::kLeader) return;
   raft::NodeId target = raft::kNoNode;
   raft::Index best_match = 0;
   for (const auto& [id, pr] : r.tracker().progress()) {
-    if (id == raft_id_ || !r.tracker().is_voter(id)) continue;
+    // A voter not heard from lately may be down: it could not take over.
+    if (id == raft_id_ || !r.tracker().is_voter(id) || !pr.recent_active) continue;
     if (target == raft::kNoNode || pr.match > best_match) {
       target = id;
       best_match = pr.match;

@@ -99,6 +99,11 @@ struct Inbound {
   std::uint64_t snapshot_bytes_max = 0;
   std::function<void(raft::Message)> on_message;
   SnapshotSinkFactory snapshot_sink;
+  // The message streams being served, so stop_inbound() can end them (they
+  // never end on their own, and would hold up the server's shutdown).
+  mutable std::mutex live_mu;
+  mutable std::set<grpc::CallbackServerContext*> live DKV_GUARDED_BY(live_mu);
+  mutable bool stopped DKV_GUARDED_BY(live_mu) = false;
 };
 
 // Refuses a stream whose client metadata names another cluster (checked
@@ -151,7 +156,15 @@ util::Status check_message(const Inbound& in, raft::NodeId from, const raft::Mes
 // Reactions are serialized by gRPC; deletes itself in OnDone.
 class BatchReader final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
  public:
-  BatchReader(const Inbound& in, grpc::CallbackServerContext* ctx) : in_(in) {
+  BatchReader(const Inbound& in, grpc::CallbackServerContext* ctx) : in_(in), ctx_(ctx) {
+    {
+      std::lock_guard lock(in_.live_mu);
+      if (in_.stopped) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
+        return;
+      }
+      in_.live.insert(ctx_);
+    }
     const util::Status s = check_client_metadata(in_, ctx, &from_);
     if (!s.is_ok()) {
       refuse(s);
@@ -176,7 +189,13 @@ class BatchReader final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
     StartRead(&batch_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    {
+      std::lock_guard lock(in_.live_mu);
+      in_.live.erase(ctx_);
+    }
+    delete this;
+  }
 
  private:
   util::Status deliver() {
@@ -199,6 +218,7 @@ class BatchReader final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
   }
 
   const Inbound& in_;
+  grpc::CallbackServerContext* const ctx_;
   raft::NodeId from_ = raft::kNoNode;
   raftpb::MessageBatch batch_;
 };
@@ -870,6 +890,13 @@ std::optional<PeerStats> Transport::peer_stats(raft::NodeId id) const {
 }
 
 grpc::Service* Transport::service() { return &impl_->service; }
+
+void Transport::stop_inbound() {
+  const Inbound& in = impl_->inbound;
+  std::lock_guard lock(in.live_mu);
+  in.stopped = true;
+  for (grpc::CallbackServerContext* ctx : in.live) ctx->TryCancel();
+}
 
 void Transport::configure_server(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(kWireMessageBytesMax);

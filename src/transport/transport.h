@@ -165,6 +165,11 @@ class Transport {
   // any SetMaxReceiveMessageSize of the server's own.
   static void configure_server(grpc::ServerBuilder& builder);
 
+  // Ends the inbound message streams now and refuses new ones. Peer streams
+  // never end by themselves, so the node calls this before shutting its gRPC
+  // server down; otherwise the shutdown would wait out its whole deadline.
+  void stop_inbound();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
   // Both front ends drain in parallel within the same bound; whatever is
   // still running after it is cancelled (clients see UNAVAILABLE).
   const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(2500);
+  transport.stop_inbound();  // Peers' streams would hold up the gRPC shutdown.
   std::thread rest_stop([&] { gateway.stop(); });
   grpc_server->shutdown(deadline);
   rest_stop.join();
