@@ -294,17 +294,17 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
   std::vector<std::uint64_t> request_ids;
   commands.reserve(entries.size());
   request_ids.reserve(entries.size());
-  bool membership_changed = false;
   const raft::Index applied = store_->applied_index();
   for (const auto& e : entries) {
     if (e.index <= applied) continue;  // Already in the store (a snapshot covered it).
     if (e.type == raft::EntryType::kConfChange) {
-      // Membership changes arrive with the membership API (issue 9); a
-      // static cluster never commits one.
+      // Membership changes arrive with the membership API (issue 9): the
+      // core applies them here, but names and addresses (membership_, the
+      // transport's peers, the store's record) do not follow yet. A static
+      // cluster never commits one.
       auto cc = raft::ConfChange::decode(e.data);
       DKV_ASSERT(cc.has_value());
       raw_->apply_conf_change(*cc);
-      membership_changed = true;
       continue;
     }
     if (e.data.empty()) continue;  // A new leader's no-op.
@@ -317,7 +317,6 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
     commands.push_back(std::move(c));
     request_ids.push_back(id);
   }
-  (void)membership_changed;
   std::vector<kv::ApplyResult> results;
   const raft::Index last = entries.back().index;
   if (last > store_->applied_index()) {
