@@ -93,6 +93,12 @@ class MemorySnapshotSink final : public SnapshotSink {
 
 // What the reactors need; owned by Transport::Impl, outlives the server's
 // calls (the server is shut down before the Transport is destroyed).
+// A peer's name for logs: options.peer_name's answer, else its raft id.
+std::string peer_label(const TransportOptions& o, raft::NodeId id) {
+  std::string name = o.peer_name ? o.peer_name(id) : std::string();
+  return name.empty() ? std::to_string(id) : name;
+}
+
 struct Inbound {
   std::uint64_t cluster_id = 0;
   raft::NodeId local_id = raft::kNoNode;
@@ -454,6 +460,7 @@ class Peer {
       : o_(o),
         notifier_(notifier),
         id_(id),
+        name_(peer_label(o, id)),
         address_(std::move(address)),
         channel_(make_channel(address_, o_)),
         stub_(raftpb::Raft::NewStub(channel_)),
@@ -529,7 +536,7 @@ class Peer {
       if (!busy) snap_pending_ = std::move(m);
     }
     if (busy) {  // The core sends one at a time; a second one fails on its own.
-      spdlog::warn("transport: dropped a snapshot for node {}: another one is in flight", id_);
+      spdlog::warn("transport: dropped a snapshot for node {}: another one is in flight", name_);
       notifier_.snapshot_status(id_, false);
       return;
     }
@@ -603,7 +610,7 @@ class Peer {
         stats_.connected = true;
         ++stats_.connects;
       }
-      spdlog::info("transport: connected to node {} at {}", id_, address_);
+      spdlog::info("transport: connected to node {} at {}", name_, address_);
       idle_break = write_batches(writer.get());
     }
     // A call that may still be live must be cancelled, or Finish() waits
@@ -678,13 +685,13 @@ class Peer {
     // the retries that follow are debug.
     if (was_accepted) {
       spdlog::warn(
-          "transport: lost the stream to node {} at {}: {}; reconnecting (backoff <= {} ms)", id_,
+          "transport: lost the stream to node {} at {}: {}; reconnecting (backoff <= {} ms)", name_,
           address_, describe(status), o_.backoff_max_ms);
     } else if (failures == 0) {
-      spdlog::warn("transport: cannot reach node {} at {}: {}; retrying (backoff <= {} ms)", id_,
+      spdlog::warn("transport: cannot reach node {} at {}: {}; retrying (backoff <= {} ms)", name_,
                    address_, describe(status), o_.backoff_max_ms);
     } else {
-      spdlog::debug("transport: attempt {} to reach node {} at {} failed: {}", failures + 1, id_,
+      spdlog::debug("transport: attempt {} to reach node {} at {} failed: {}", failures + 1, name_,
                     address_, describe(status));
     }
     notifier_.unreachable(id_);
@@ -748,10 +755,10 @@ class Peer {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
     if (ok && status.ok()) {
       spdlog::info("transport: sent snapshot at index {} ({} bytes) to node {} in {} ms", index,
-                   data.size(), id_, ms);
+                   data.size(), name_, ms);
       return true;
     }
-    spdlog::warn("transport: snapshot at index {} to node {} failed after {} ms: {}", index, id_,
+    spdlog::warn("transport: snapshot at index {} to node {} failed after {} ms: {}", index, name_,
                  ms, describe(status));
     return false;
   }
@@ -759,6 +766,7 @@ class Peer {
   const TransportOptions& o_;
   Notifier& notifier_;
   const raft::NodeId id_;
+  const std::string name_;  // For logs.
   const std::string address_;
   const std::shared_ptr<grpc::Channel> channel_;         // The message stream's.
   const std::unique_ptr<raftpb::Raft::Stub> stub_;       // On channel_.
@@ -842,7 +850,7 @@ void Transport::add_peer(raft::NodeId id, std::string address) {
       old = std::move(it->second);
       old->stop();
     }
-    spdlog::info("transport: peer node {} at {}", id, address);
+    spdlog::info("transport: peer node {} at {}", peer_label(impl_->options, id), address);
     impl_->peers[id] = std::make_unique<Peer>(impl_->options, impl_->notifier, id, address);
   }
   // `old` joins here, outside the lock: its threads end promptly (cancelled).
@@ -858,7 +866,7 @@ void Transport::remove_peer(raft::NodeId id) {
     impl_->peers.erase(it);
     old->stop();
   }
-  spdlog::info("transport: removed peer node {}", id);
+  spdlog::info("transport: removed peer node {}", peer_label(impl_->options, id));
   // `old` joins here: its calls are cancelled, so this is quick.
 }
 

@@ -76,6 +76,8 @@ struct TransportOptions {
   // breaks the connection (a partition drops packets, it does not reset).
   int keepalive_time_ms = 1000;
   int keepalive_timeout_ms = 1000;
+  // Optional: a peer's name for logs ("b" rather than its raft id).
+  std::function<std::string(raft::NodeId)> peer_name;
 };
 
 // Where an incoming snapshot's data goes while it arrives. The default keeps

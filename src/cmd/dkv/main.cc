@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
   dkv::transport::TransportOptions transport_options;
   transport_options.cluster_id = node->cluster_id();
   transport_options.local_id = node->raft_id();
+  transport_options.peer_name = [n = node.get()](dkv::raft::NodeId id) {
+    return n->membership().name_of(id);
+  };
   dkv::transport::TransportCallbacks callbacks;
   dkv::node::Node* n = node.get();
   callbacks.on_message = [n](dkv::raft::Message m) { n->receive(std::move(m)); };
