@@ -52,20 +52,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string role_of(raft::StateType s) {
-  switch (s) {
-    case raft::StateType::kLeader:
-      return "leader";
-    case raft::StateType::kCandidate:
-      return "candidate";
-    case raft::StateType::kPreCandidate:
-      return "pre-candidate";
-    case raft::StateType::kFollower:
-      return "follower";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 void Node::run() {
@@ -236,7 +222,7 @@ void Node::handle_ready(raft::Ready& rd) {
     node_metrics().has_leader.set(leader.empty() ? 0 : 1);
     node_metrics().is_leader.set(rd.soft_state->state == raft::StateType::kLeader ? 1 : 0);
     status_.leader_id = leader;
-    status_.role = role_of(rd.soft_state->state);
+    status_.role = std::string(raft::state_name(rd.soft_state->state));
     role_changed_.notify_all();
   }
   // 1. The leader's appends and heartbeats go out before its own fsync.
