@@ -112,9 +112,10 @@ TEST_F(DurabilityTest, StoreRolledBackBehindASnapshotIsRestoredFromIt) {
 // about 3x the live data plus 64 MiB (WAL segments are 16 MiB each).
 TEST_F(DurabilityTest, DiskUseStaysBoundedUnderOverwrites) {
   start({{"DKV_SNAPSHOT_ENTRIES", "1000"}});
-  // 100 keys of 4 KiB values: ~400 KiB live; 12,000 writes = ~48 MiB written.
+  // 100 keys of 8 KiB values: ~800 KiB live; 12,000 writes = ~96 MiB written,
+  // well past the bound below if compaction kept the log.
   std::string value_b64;
-  for (int i = 0; i < 4096 / 3; ++i) value_b64 += "eHh4";
+  for (int i = 0; i < 8192 / 3; ++i) value_b64 += "eHh4";
   const int writers = 8;
   const int writes_per_writer = 1500;
   std::atomic<int> failures{0};
@@ -130,7 +131,7 @@ TEST_F(DurabilityTest, DiskUseStaysBoundedUnderOverwrites) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  const std::uint64_t live_bytes = 100 * 4096;
+  const std::uint64_t live_bytes = 100 * 8192;
   const std::uint64_t used = dir_bytes(db_path());
   EXPECT_LT(used, 3 * live_bytes + (64ull << 20)) << "data directory grew to " << used << " bytes";
   EXPECT_NE(node_->log().find("snapshot at index"), std::string::npos);
