@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "kv/limits.h"
+#include "kv/unsynced_marker.h"
 #include "util/assert.h"
 #include "util/varint.h"
 
@@ -84,9 +85,26 @@ struct Store::Env {
   MDB_dbi meta = 0;
   std::uint64_t page_bytes = 4096;
   std::atomic<std::uint64_t> applied_index{0};
+  // Set in kDeferred mode (with a known boot id): commits are not fsynced.
+  std::unique_ptr<UnsyncedMarker> marker;
+  bool rebuilt = false;
+
+  // Every write transaction commits through here.
+  util::Status commit(TxnGuard* guard) {
+    if (marker != nullptr) {
+      if (auto s = marker->set(); !s.is_ok()) return s;
+    }
+    if (const int rc = guard->commit(); rc != 0) return lmdb_error("commit", rc);
+    return util::Status::ok();
+  }
 
   ~Env() {
-    if (env != nullptr) mdb_env_close(env);
+    if (env == nullptr) return;
+    // A clean close leaves nothing unsynced (a failed sync keeps the marker).
+    if (marker != nullptr && marker->is_set() && mdb_env_sync(env, 1) == 0) {
+      (void)marker->clear();
+    }
+    mdb_env_close(env);
   }
 };
 
@@ -101,6 +119,20 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   if (ec) return util::internal_error("create " + options.dir + ": " + ec.message());
 
   auto env = std::make_unique<Env>();
+  const std::string boot_id = options.boot_id.empty() ? current_boot_id() : options.boot_id;
+  if (options.durability == StoreOptions::Durability::kDeferred && !boot_id.empty()) {
+    env->marker = std::make_unique<UnsyncedMarker>(options.dir, boot_id);
+    if (env->marker->left_by_machine_crash()) {
+      // The environment may be torn: start empty; the node restores the last
+      // snapshot and replays the WAL.
+      for (const char* name : {"/data.mdb", "/lock.mdb"}) {
+        std::filesystem::remove(options.dir + name, ec);
+        if (ec) return util::internal_error("remove " + options.dir + name + ": " + ec.message());
+      }
+      if (auto s = env->marker->clear(); !s.is_ok()) return s;
+      env->rebuilt = true;
+    }
+  }
   int rc = mdb_env_create(&env->env);
   if (rc != 0) return lmdb_error("mdb_env_create", rc);
   // Headroom above the quota absorbs copy-on-write pages and the free list,
@@ -111,7 +143,7 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   rc = mdb_env_set_maxdbs(env->env, 2);
   if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-  if (!options.sync_commits) flags |= MDB_NOMETASYNC;
+  if (env->marker != nullptr) flags |= MDB_NOSYNC;
   rc = mdb_env_open(env->env, options.dir.c_str(), flags, 0644);
   if (rc != 0) return lmdb_error(("open LMDB in " + options.dir).c_str(), rc);
   DKV_ASSERT(static_cast<std::size_t>(mdb_env_get_maxkeysize(env->env)) >= kKeyBytesMax);
@@ -141,7 +173,7 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   } else if (rc != MDB_NOTFOUND) {
     return lmdb_error("read applied index", rc);
   }
-  if ((rc = guard.commit()) != 0) return lmdb_error("commit open txn", rc);
+  if (auto s = env->commit(&guard); !s.is_ok()) return s;
 
   out->reset(new Store(options, std::move(env)));
   return util::Status::ok();
@@ -178,7 +210,7 @@ util::Status Store::apply(std::span<const Command> commands, std::uint64_t appli
   if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {
     return lmdb_error("record applied index", rc);
   }
-  if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
+  if (auto s = env_->commit(&guard); !s.is_ok()) return s;
   env_->applied_index = applied_index;
   return util::Status::ok();
 }
@@ -198,7 +230,7 @@ util::Status Store::set_membership(const std::string& membership, std::uint64_t 
   if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {
     return lmdb_error("record applied index", rc);
   }
-  if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
+  if (auto s = env_->commit(&guard); !s.is_ok()) return s;
   env_->applied_index = applied_index;
   return util::Status::ok();
 }
@@ -320,12 +352,24 @@ util::Status Store::restore(std::string_view image) {
   key = as_val(kAppliedIndexKey);
   val = MDB_val{sizeof index, &index};
   if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) return lmdb_error("applied index", rc);
-  if ((rc = guard.commit()) != 0) return lmdb_error("commit", rc);
+  if (auto s = env_->commit(&guard); !s.is_ok()) return s;
   env_->applied_index = index;
   return util::Status::ok();
 }
 
 std::uint64_t Store::applied_index() const { return env_->applied_index.load(); }
+
+util::Status Store::sync() {
+  if (!has_unsynced_commits()) return util::Status::ok();
+  if (const int rc = mdb_env_sync(env_->env, 1); rc != 0) return lmdb_error("mdb_env_sync", rc);
+  return env_->marker->clear();
+}
+
+bool Store::has_unsynced_commits() const {
+  return env_->marker != nullptr && env_->marker->is_set();
+}
+
+bool Store::rebuilt_after_machine_crash() const { return env_->rebuilt; }
 
 std::uint64_t Store::used_bytes() const {
   MDB_envinfo info;

@@ -4,10 +4,13 @@
 // write transaction that also records the applied index, so the data and the
 // index can never disagree after a crash.
 //
-// Durability: with `sync_commits` the commit returns only after fsync (a
-// single node acknowledges writes on that); without it (once the WAL is the
-// durable record) LMDB may lose the last transactions on a crash, which the
-// node replays from the WAL from applied_index() on.
+// Durability: kSyncEachCommit fsyncs in every commit. kDeferred (the node's
+// choice: the WAL is the durable record) commits with MDB_NOSYNC and fsyncs
+// only in sync(), which the node calls about once a second: a process crash
+// loses nothing (the page cache survives it), a machine crash may lose or
+// tear the unsynced commits, so open() then discards the environment
+// (rebuilt_after_machine_crash()) and the node rebuilds it from the last
+// snapshot and the WAL. See unsynced_marker.h for how that is detected.
 //
 // Quota: the caller admits puts against quota_bytes() before they are
 // proposed (put_cost_bytes() estimates a put's pages), so that apply() -- which
@@ -32,9 +35,13 @@
 namespace dkv::kv {
 
 struct StoreOptions {
+  enum class Durability { kSyncEachCommit, kDeferred };
   std::string dir;                         // Created if missing.
   std::uint64_t quota_bytes = 2ull << 30;  // DKV_QUOTA_BYTES; etcd's default.
-  bool sync_commits = true;                // fsync on every commit.
+  Durability durability = Durability::kSyncEachCommit;
+  // Tests only: stands for the kernel's boot id (empty: read it). Without a
+  // boot id, kDeferred falls back to kSyncEachCommit.
+  std::string boot_id;
 };
 
 // The outcome of one command in an applied batch.
@@ -100,6 +107,15 @@ class Store {
                                  std::string* membership);
 
   std::uint64_t applied_index() const;
+
+  // kDeferred: fsyncs the environment, so that a machine crash from now on
+  // needs no rebuild. A no-op when nothing is unsynced. Writer thread only.
+  util::Status sync();
+  bool has_unsynced_commits() const;
+  // open() found that the machine went down with unsynced commits and
+  // started from an empty environment (applied_index() is 0).
+  bool rebuilt_after_machine_crash() const;
+
   // Bytes of the data file in use (high-water mark of pages), as etcd's db size.
   std::uint64_t used_bytes() const;
   std::uint64_t quota_bytes() const { return options_.quota_bytes; }

@@ -209,6 +209,7 @@ class Node {
   raft::Index last_snapshot_index_ = 0;
   bool snapshot_in_flight_ = false;
   std::thread snapshot_thread_;  // Dumps the store and writes the file.
+  Deadline next_store_sync_{};   // When on_tick next fsyncs LMDB.
   // Readiness: a ReadIndex round of its own ("ready:" context) tells the
   // index a linearizable read would wait for; the node is ready once it has
   // applied that much under a known leader. 0: not confirmed yet.

@@ -152,6 +152,12 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
     raw_->read_index("ready:" + std::to_string(next_readiness_context_++));
   }
   if (!parked_.empty()) propose_parked();
+  // LMDB commits are not fsynced (node.cc): flush them about once a second,
+  // so that a machine crash rarely costs a rebuild of the store.
+  if (now >= next_store_sync_) {
+    next_store_sync_ = now + std::chrono::seconds(1);
+    if (auto s = store_->sync(); !s.is_ok()) fatal("LMDB fsync failed", s);
+  }
   // Expire writes past their deadline: their outcome is unknown to the
   // client (the entry may still commit), which UNAVAILABLE conveys.
   std::size_t expired = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 namespace dkv::kv {
 namespace {
@@ -60,6 +61,55 @@ TEST_F(StoreTest, DataAndAppliedIndexSurviveReopen) {
   std::string value;
   ASSERT_TRUE(store->get("k", &value).is_ok());
   EXPECT_EQ(value, "v2");
+}
+
+// kDeferred: commits are not fsynced; a marker naming the boot says so until
+// sync(). A marker from another boot means a machine crash: start empty.
+TEST_F(StoreTest, DeferredSyncMarksUnsyncedCommitsUntilSynced) {
+  StoreOptions options;
+  options.dir = dir_.string();
+  options.durability = StoreOptions::Durability::kDeferred;
+  options.boot_id = "boot-1";
+  const auto marker = dir_ / "unsynced-since-boot";
+  std::vector<ApplyResult> results;
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::open(options, &store).is_ok());
+    ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, "k", "v1"}}, 1, &results).is_ok());
+    EXPECT_TRUE(store->has_unsynced_commits());
+    EXPECT_TRUE(std::filesystem::exists(marker));
+    ASSERT_TRUE(store->sync().is_ok());
+    EXPECT_FALSE(store->has_unsynced_commits());
+    EXPECT_FALSE(std::filesystem::exists(marker));
+    ASSERT_TRUE(store->apply(std::vector<Command>{{Op::kPut, "k", "v2"}}, 2, &results).is_ok());
+    EXPECT_TRUE(std::filesystem::exists(marker));
+  }
+  // A clean close syncs and removes the marker.
+  EXPECT_FALSE(std::filesystem::exists(marker));
+
+  // Same boot (a process crash): the environment is trusted as it is.
+  { std::ofstream(marker) << "boot-1\n"; }
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::open(options, &store).is_ok());
+    EXPECT_FALSE(store->rebuilt_after_machine_crash());
+    EXPECT_EQ(store->applied_index(), 2u);
+    EXPECT_TRUE(store->has_unsynced_commits());
+  }
+
+  // Another boot: discarded, whatever it holds.
+  { std::ofstream(marker) << "boot-1\n"; }
+  options.boot_id = "boot-2";
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::open(options, &store).is_ok());
+  EXPECT_TRUE(store->rebuilt_after_machine_crash());
+  EXPECT_EQ(store->applied_index(), 0u);
+  std::string value;
+  EXPECT_EQ(store->get("k", &value).code(), util::Code::kNotFound);
+  // The fresh environment's first commit is marked with the current boot.
+  std::string id;
+  std::getline(std::ifstream(marker), id);
+  EXPECT_EQ(id, "boot-2");
 }
 
 TEST_F(StoreTest, BinaryKeysAndEmptyValues) {
