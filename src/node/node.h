@@ -191,6 +191,7 @@ class Node {
   void start_leadership_transfer();
   void serve_reads();
   void fail_everything(const util::Status& s);
+  void fail_proposed_writes();
   [[noreturn]] void fatal(const std::string& what, const util::Status& s);
 
   const NodeOptions options_;

@@ -210,11 +210,13 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
 }
 
 void Node::handle_ready(raft::Ready& rd) {
+  bool leader_changed = false;
   if (rd.soft_state) {
     const Membership m = membership();
     const std::string leader = m.name_of(rd.soft_state->lead);
     std::lock_guard lock(mu_);
     if (status_.leader_id != leader) {
+      leader_changed = true;
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->raft().term());
       readiness_index_ = 0;  // Confirm again under the new leader.
@@ -241,6 +243,7 @@ void Node::handle_ready(raft::Ready& rd) {
   }
   // 4. Apply.
   if (!rd.committed_entries.empty()) apply_committed(rd.committed_entries);
+  if (leader_changed) fail_proposed_writes();
   maybe_snapshot();
   for (const auto& rs : rd.read_states) {
     if (rs.context.rfind("ready:", 0) == 0) {
@@ -365,6 +368,24 @@ void Node::fail_everything(const util::Status& s) {
   parked_.clear();
   proposed_.clear();
   read_batches_.clear();
+}
+
+// The leader a write was proposed to is gone: it may have died with the
+// entry, or the entry may still commit under the next one. Say so now
+// rather than at the deadline, so that the client can retry elsewhere
+// within a failover instead of a whole request timeout.
+void Node::fail_proposed_writes() {
+  if (proposed_.empty()) return;
+  const std::size_t n = proposed_.size();
+  for (auto& [id, w] : proposed_) {
+    w.done(util::unavailable("the leader changed before the write was applied; it may or may "
+                             "not take effect"),
+           {});
+  }
+  proposed_.clear();
+  node_metrics().failed.inc(n);
+  std::lock_guard lock(mu_);
+  pending_writes_ -= n;
 }
 
 void Node::fatal(const std::string& what, const util::Status& s) {

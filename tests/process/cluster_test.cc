@@ -197,6 +197,29 @@ TEST(ClusterTest, PausedLeaderStepsDownAndNeverServesAStaleRead) {
   EXPECT_EQ(c.wait_for_leader({0, 1, 2}, 10s), next);
 }
 
+// A write forwarded to a leader that then goes away fails as soon as the
+// follower sees another leader (503, outcome unknown), not at the request
+// timeout: the client can retry within a failover. The timeout is set long
+// so that the two causes tell apart by their messages.
+TEST(ClusterTest, WriteInFlightToALostLeaderFailsAtTheLeaderChange) {
+  LocalCluster c("cluster_lost_leader", 3, {{"DKV_REQUEST_TIMEOUT_MS", "20000"}});
+  ASSERT_TRUE(c.start_all(30s));
+  const int leader = c.wait_for_leader({0, 1, 2}, 10s);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  c.process(leader).signal(SIGSTOP);
+  // The follower still believes in the leader for an election timeout, so
+  // it forwards the proposal into the void.
+  const HttpResponse r = http("POST", c.rest_port(follower), "/v0/kv", put_body("aw==", "djE="));
+  c.process(leader).signal(SIGCONT);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("leader changed"), std::string::npos) << r.body;
+  // Whatever happened to it, the cluster serves on.
+  const int next = c.wait_for_leader({0, 1, 2}, 15s);
+  ASSERT_GE(next, 0);
+  EXPECT_EQ(http("POST", c.rest_port(follower), "/v0/kv", put_body("aw==", "djI=")).status, 200);
+}
+
 TEST(ClusterTest, FullRestartKeepsEveryAcknowledgedWrite) {
   LocalCluster c("cluster_restart", 3, {{"DKV_SNAPSHOT_ENTRIES", "40"}});
   ASSERT_TRUE(c.start_all(30s));
