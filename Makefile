@@ -19,7 +19,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDKV_WERROR=ON
 endif
 
-.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench
+.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps
 
 all: build
 
@@ -82,6 +82,23 @@ sim: check-deps $(BUILD)/build.ninja
 BENCH_DURATION ?= 5s
 bench: build
 	./tests/bench/run_bench.sh $(BUILD) $(BENCH_DURATION)
+
+# dkv against etcd on this machine (bench/compare-etcd): a 3-node etcd, then a
+# 3-node dkv, on loopback, same dkv-bench workload (puts and linearizable gets,
+# 256-byte values, 1/16/64/256 clients, REST and gRPC), each point the median
+# of REPEATS runs of DURATION. Table on the terminal and in
+# bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 5
+# minutes with the defaults. COMPARE_DEPS are installed only for this target.
+COMPARE_DEPS := etcd-server gnuplot-nox python3 curl
+DURATION ?= 2s
+REPEATS ?= 3
+compare-deps:
+	@missing=$$(for p in $(COMPARE_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; apt-get update && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
+
+compare-etcd: build compare-deps
+	DURATION=$(DURATION) REPEATS=$(REPEATS) ./bench/compare-etcd $(BUILD)
 
 # Fault runs of real dkv clusters (kill -9, pause, full restarts) checked
 # for linearizability, longer than the ones in `make test`:

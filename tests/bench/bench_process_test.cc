@@ -1,14 +1,18 @@
 // tests/bench/bench_process_test.cc
 // dkv-bench against a real 3-node cluster (LocalCluster): short put, get
 // (after --prefill) and mixed runs over gRPC and REST finish with every
-// request ok, and the JSON summary says so. Checks the tool end to end, not
-// dkv's speed: no timing is asserted.
+// request ok, and the JSON summary says so; the same against a real
+// single-node etcd with --target etcd (skipped without /usr/bin/etcd, which
+// `make compare-etcd` installs). Checks the tool end to end, not the
+// servers' speed: no timing is asserted.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "harness.h"
 
@@ -78,6 +82,59 @@ TEST(BenchProcessTest, PutGetMixedOverGrpcAndRest) {
     EXPECT_GT(field(mixed.out, "ok_ops"), 0) << mixed.out;
     EXPECT_EQ(field(mixed.out, "error_ops"), 0) << mixed.out;
   }
+}
+
+// Wire compatibility of our minimal etcd proto and of the /v3 REST bodies:
+// puts succeed, every prefilled key is found, and keys nobody wrote read as
+// not found (so "found" is really read from the answer).
+TEST(BenchProcessTest, EtcdTargetOverGrpcAndRest) {
+  const std::string etcd = "/usr/bin/etcd";
+  if (::access(etcd.c_str(), X_OK) != 0) {
+    GTEST_SKIP() << "no " << etcd << " (make compare-etcd installs etcd-server)";
+  }
+  TempDir dir("bench_etcd");
+  const std::uint16_t client_port = free_port();
+  const std::string client_url = "http://127.0.0.1:" + std::to_string(client_port);
+  const std::string peer_url = "http://127.0.0.1:" + std::to_string(free_port());
+  DkvProcess node(etcd,
+                  {{"ETCD_NAME", "e0"},
+                   {"ETCD_DATA_DIR", dir.path() + "/e0"},
+                   {"ETCD_LISTEN_CLIENT_URLS", client_url},
+                   {"ETCD_ADVERTISE_CLIENT_URLS", client_url},
+                   {"ETCD_LISTEN_PEER_URLS", peer_url},
+                   {"ETCD_INITIAL_ADVERTISE_PEER_URLS", peer_url},
+                   {"ETCD_INITIAL_CLUSTER", "e0=" + peer_url}},
+                  dir.path() + "/etcd.log");
+  ASSERT_TRUE(node.start());
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (http("GET", client_port, "/health").status != 200) {
+    ASSERT_TRUE(node.running()) << node.log();
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "etcd not healthy\n" << node.log();
+    std::this_thread::sleep_for(20ms);  // Polling interval of a condition wait.
+  }
+  for (bool rest : {false, true}) {
+    const std::string common = std::string("--target etcd --protocol ") + (rest ? "rest" : "grpc") +
+                               " --endpoints 127.0.0.1:" + std::to_string(client_port) +
+                               " --clients 8 --conns 2 --max-duration 60s --val-size 256";
+    SCOPED_TRACE(common);
+    BenchRun put = run_bench("put --total 200 --key-space 100 " + common);
+    EXPECT_EQ(put.exit_code, 0) << put.out;
+    EXPECT_EQ(field(put.out, "ok_ops"), 200) << put.out;
+    EXPECT_EQ(field(put.out, "error_ops"), 0) << put.out;
+
+    BenchRun get = run_bench("get --prefill --total 300 --key-space 100 " + common);
+    EXPECT_EQ(get.exit_code, 0) << get.out;
+    EXPECT_EQ(field(get.out, "ok_ops"), 300) << get.out;
+    EXPECT_EQ(field(get.out, "not_found_ops"), 0) << get.out;
+    EXPECT_EQ(field(get.out, "error_ops"), 0) << get.out;
+
+    // Keys 100..99999 were never written: most of 300 random gets miss.
+    BenchRun miss = run_bench("get --serializable --total 300 --key-space 100000 " + common);
+    EXPECT_EQ(field(miss.out, "error_ops"), 0) << miss.out;
+    EXPECT_GT(field(miss.out, "not_found_ops"), 200) << miss.out;
+  }
+  node.signal(SIGTERM);
+  EXPECT_GE(node.wait_exit(10s), 0) << node.log();
 }
 
 TEST(BenchProcessTest, NoServerMeansExitOne) {

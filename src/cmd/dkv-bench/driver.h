@@ -1,5 +1,6 @@
 // src/cmd/dkv-bench/driver.h
-// A Driver runs a benchmark's clients against dkv over one protocol: gRPC
+// A Driver runs a benchmark's clients against dkv (or etcd, --target etcd:
+// kv_api.h) over one protocol: gRPC
 // (grpc_driver.cc, async callback API, many calls in flight per channel) or
 // REST (rest_driver.cc, Beast keep-alive HTTP/1.1, one request in flight per
 // connection). It connects, starts the RunControl's clock, keeps `clients`
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kv_api.h"
 #include "workload.h"
 
 namespace dkv::bench {
@@ -30,6 +32,7 @@ inline constexpr auto kHardCapGrace = std::chrono::seconds(5);
 inline constexpr auto kErrorPause = std::chrono::milliseconds(10);
 
 struct DriverConfig {
+  Target target = Target::kDkv;        // Whose API the requests speak.
   std::vector<std::string> endpoints;  // host:port; connections round-robin.
   int conns = 1;                       // gRPC channels (REST: one per client).
   int clients = 1;                     // Requests in flight, over all conns.

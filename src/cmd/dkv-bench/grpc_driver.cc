@@ -4,8 +4,8 @@
 // spread over them round-robin, each client one unary call in flight through
 // the callback API. A completion records the result and issues the client's
 // next call; no thread per request. An Asio timer thread paces --rate and
-// breaks up deep inline recursion. The only file of dkv-bench that includes
-// gRPC headers.
+// breaks up deep inline recursion. What a call says is the target's business
+// (grpc_kv.h: dkv's or etcd's KV service).
 #include <grpcpp/grpcpp.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -16,8 +16,8 @@
 #include <mutex>
 #include <thread>
 
-#include "dkv/v0/kv.grpc.pb.h"
 #include "driver.h"
+#include "grpc_kv.h"
 
 namespace dkv::bench {
 namespace {
@@ -65,23 +65,14 @@ std::string code_name(grpc::StatusCode code) {
   }
 }
 
-// One request in flight: gRPC borrows all of it until the callback runs.
-struct Call {
-  grpc::ClientContext ctx;
-  v0::PutRequest put_req;
-  v0::PutResponse put_resp;
-  v0::GetRequest get_req;
-  v0::GetResponse get_resp;
-};
-
 struct RunState;
 
 struct Client {
-  Client(RunState& r, int client_id, v0::KV::Stub& s, const Workload& w)
-      : run(r), id(client_id), stub(s), chooser(w, client_id) {}
+  Client(RunState& r, int client_id, GrpcKv& k, const Workload& w)
+      : run(r), id(client_id), kv(k), chooser(w, client_id) {}
   RunState& run;  // Owns this Client.
   const int id;
-  v0::KV::Stub& stub;  // Owned by the driver.
+  GrpcKv& kv;  // Owned by the driver.
   KeyChooser chooser;
   LockedStats stats;
 };
@@ -116,12 +107,10 @@ void issue_next(Client& c);
 thread_local int g_issue_depth = 0;
 constexpr int kIssueDepthMax = 8;
 
-void on_done(Client& c, Clock::time_point sent, bool is_get, const grpc::Status& status) {
+void on_done(Client& c, Clock::time_point sent, const grpc::Status& status, bool found) {
   RunState& run = c.run;
   if (status.ok()) {
-    c.stats.record_ok(sent, /*not_found=*/false, run.control);
-  } else if (is_get && status.error_code() == grpc::StatusCode::NOT_FOUND) {
-    c.stats.record_ok(sent, /*not_found=*/true, run.control);
+    c.stats.record_ok(sent, /*not_found=*/!found, run.control);
   } else {
     c.stats.record_error(code_name(status.error_code()), run.control);
     run.in_flight.fetch_sub(1);
@@ -141,22 +130,16 @@ void on_done(Client& c, Clock::time_point sent, bool is_get, const grpc::Status&
 
 void send(Client& c, const Slot& slot) {
   RunState& run = c.run;
-  auto call = std::make_shared<Call>();
-  call->ctx.set_deadline(std::chrono::system_clock::now() + run.timeout);
+  const auto deadline = std::chrono::system_clock::now() + run.timeout;
   const bool is_get = c.chooser.next_kind() == OpKind::kGet;
   std::string key = format_key(c.chooser.next_key_index(slot.seq), run.workload.key_size_bytes);
   const Clock::time_point sent = slot.send_at;
   run.in_flight.fetch_add(1);
+  auto done = [&c, sent](const grpc::Status& s, bool found) { on_done(c, sent, s, found); };
   if (is_get) {
-    call->get_req.set_key(std::move(key));
-    call->get_req.set_serializable(run.workload.serializable);
-    c.stub.async()->Get(&call->ctx, &call->get_req, &call->get_resp,
-                        [&c, call, sent](grpc::Status s) { on_done(c, sent, true, s); });
+    c.kv.get(std::move(key), run.workload.serializable, deadline, std::move(done));
   } else {
-    call->put_req.set_key(std::move(key));
-    call->put_req.set_value(run.value);
-    c.stub.async()->Put(&call->ctx, &call->put_req, &call->put_resp,
-                        [&c, call, sent](grpc::Status s) { on_done(c, sent, false, s); });
+    c.kv.put(std::move(key), run.value, deadline, std::move(done));
   }
 }
 
@@ -194,7 +177,7 @@ class GrpcDriver final : public Driver {
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
       if (!channel->WaitForConnected(deadline)) return "cannot connect to " + target + " (gRPC)";
-      stubs_.push_back(v0::KV::NewStub(channel));
+      kvs_.push_back(make_grpc_kv(config_.target, channel));
       channels_.push_back(std::move(channel));
     }
     return std::nullopt;
@@ -203,8 +186,7 @@ class GrpcDriver final : public Driver {
   DriverResult run(const Workload& workload, RunControl& control) override {
     auto run = std::make_unique<RunState>(workload, control, config_.request_timeout);
     for (int i = 0; i < config_.clients; i++) {
-      run->clients.push_back(
-          std::make_unique<Client>(*run, i, *stubs_[i % stubs_.size()], workload));
+      run->clients.push_back(std::make_unique<Client>(*run, i, *kvs_[i % kvs_.size()], workload));
     }
     run->active_clients = config_.clients;
     run->io_thread = std::thread([r = run.get()] { r->io.run(); });
@@ -236,7 +218,7 @@ class GrpcDriver final : public Driver {
  private:
   const DriverConfig config_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
-  std::vector<std::unique_ptr<v0::KV::Stub>> stubs_;
+  std::vector<std::unique_ptr<GrpcKv>> kvs_;
 };
 
 }  // namespace

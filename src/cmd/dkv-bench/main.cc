@@ -3,7 +3,8 @@
 //   dkv-bench put   [--clients 16 --conns 4 --total 10000 | --duration 10s]
 //   dkv-bench get   [--serializable] [--prefill]
 //   dkv-bench mixed --read-ratio 0.9 [--prefill]
-// over --protocol grpc (default) or rest. Prints the options and seed first
+// over --protocol grpc (default) or rest, against dkv or (--target etcd) an
+// etcd v3 cluster, with the same workload and measurement. Prints the options and seed first
 // (stderr), progress while running (stderr), a summary at the end (stdout;
 // --json for JSON). Always bounded: stops at --total or --duration, and at
 // most --max-duration; exits 0 if the run completed (errors included in the
@@ -11,12 +12,12 @@
 // Wires workload, driver and report together; holds no logic of its own.
 #include <fmt/format.h>
 #include <unistd.h>
-#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
 
 #include "driver.h"
+#include "options.h"
 #include "report.h"
 #include "workload.h"
 
@@ -34,23 +35,6 @@ void on_signal(int) {
 
 // No run, prefill included, lasts longer than this (plus the request timeout).
 constexpr auto kMaxDurationLimit = std::chrono::hours(1);
-
-struct Options {
-  std::string command;
-  std::string protocol = "grpc";
-  std::string endpoints;
-  int conns = 1;
-  int clients = 1;
-  std::uint64_t total_ops = 0;
-  std::string duration = "";
-  std::string max_duration = "10m";
-  std::string timeout = "5s";
-  double rate_ops_per_s = 0;
-  bool prefill = false;
-  bool json = false;
-  int io_threads = 1;
-  Workload workload;
-};
 
 std::vector<std::string> split_endpoints(const std::string& s) {
   std::vector<std::string> out;
@@ -75,7 +59,8 @@ Summary run_phase(Driver& driver, const Options& o, const Workload& w, std::uint
   progress.stop();
   g_control = nullptr;
   Summary s;
-  s.info = RunInfo{o.command, o.protocol, o.endpoints, conns, clients, w, rate_ops_per_s};
+  s.info = RunInfo{o.command, target_name(o.target), o.protocol, o.endpoints, conns, clients,
+                   w,         rate_ops_per_s};
   s.stats = std::move(result.stats);
   s.elapsed_s = elapsed_s;
   s.abandoned_ops = result.abandoned_ops;
@@ -83,10 +68,6 @@ Summary run_phase(Driver& driver, const Options& o, const Workload& w, std::uint
 }
 
 int run(Options& o) {
-  if (o.endpoints.empty()) {
-    o.endpoints = o.protocol == "grpc" ? "127.0.0.1:7070,127.0.0.1:8080,127.0.0.1:9090"
-                                       : "127.0.0.1:7071,127.0.0.1:8081,127.0.0.1:9091";
-  }
   if (auto bad = check_key_space(o.workload)) {
     fmt::print(stderr, "dkv-bench: {}\n", *bad);
     return 1;
@@ -110,18 +91,20 @@ int run(Options& o) {
   const int conns = o.protocol == "rest" ? o.clients : o.conns;
 
   DriverConfig config;
+  config.target = o.target;
   config.endpoints = split_endpoints(o.endpoints);
   config.conns = conns;
   config.clients = o.clients;
   config.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   config.io_threads = o.io_threads;
   fmt::print(stderr,
-             "dkv-bench {} protocol={} endpoints={} conns={} clients={} total={} duration={:.1f}s "
+             "dkv-bench {} target={} protocol={} endpoints={} conns={} clients={} total={} "
+             "duration={:.1f}s "
              "key-size={} val-size={} key-space={} keys={} seed={} read-ratio={} serializable={} "
              "rate={} prefill={}\n",
-             o.command, o.protocol, o.endpoints, conns, o.clients, o.total_ops,
-             std::chrono::duration<double>(*duration).count(), o.workload.key_size_bytes,
-             o.workload.value_size_bytes, o.workload.key_space,
+             o.command, target_name(o.target), o.protocol, o.endpoints, conns, o.clients,
+             o.total_ops, std::chrono::duration<double>(*duration).count(),
+             o.workload.key_size_bytes, o.workload.value_size_bytes, o.workload.key_space,
              o.workload.sequential_keys ? "sequential" : "random", o.workload.seed,
              o.workload.read_ratio, o.workload.serializable, o.rate_ops_per_s, o.prefill);
   auto driver = o.protocol == "grpc" ? make_grpc_driver(config) : make_rest_driver(config);
@@ -156,76 +139,11 @@ int run(Options& o) {
   return 0;
 }
 
-void add_common(CLI::App& app, Options& o) {
-  app.add_option("--protocol", o.protocol, "grpc or rest")
-      ->check(CLI::IsMember({"grpc", "rest"}))
-      ->capture_default_str();
-  app.add_option("--endpoints", o.endpoints,
-                 "host:port,... (gRPC ports for grpc, REST ports for rest; default the local "
-                 "3-node cluster's)");
-  app.add_option("--conns", o.conns, "gRPC channels (TCP connections); REST uses one per client")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  app.add_option("--clients", o.clients, "requests in flight, over all connections")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  app.add_option("--total", o.total_ops, "stop after this many requests (0: by --duration)")
-      ->capture_default_str();
-  app.add_option("--duration", o.duration,
-                 "stop after this long, e.g. 10s (default 10s without --total)");
-  app.add_option("--max-duration", o.max_duration, "hard cap on the run's length (at most 1h)")
-      ->capture_default_str();
-  app.add_option("--timeout", o.timeout, "per-request deadline")->capture_default_str();
-  app.add_option("--rate", o.rate_ops_per_s, "requests per second over all clients (0: unlimited)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--key-size", o.workload.key_size_bytes, "key length in bytes")
-      ->check(CLI::Range(1, 511))
-      ->capture_default_str();
-  app.add_option("--val-size", o.workload.value_size_bytes, "value length in bytes")
-      ->check(CLI::Range(0, 1 << 20))
-      ->capture_default_str();
-  app.add_option("--key-space", o.workload.key_space, "number of distinct keys")
-      ->capture_default_str();
-  app.add_flag("--sequential-keys", o.workload.sequential_keys,
-               "key n%key-space for request n (default: random keys)");
-  app.add_option("--seed", o.workload.seed, "seed of the key and value choice")
-      ->capture_default_str();
-  app.add_flag("--json", o.json, "print the summary as JSON");
-  app.add_option("--threads", o.io_threads, "REST: event-loop threads")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-}
-
 }  // namespace
 }  // namespace dkv::bench
 
 int main(int argc, char** argv) {
-  using dkv::bench::Options;
-  Options o;
-  CLI::App app{"dkv-bench: load generator for dkv (put, get, mixed over gRPC or REST)"};
-  app.require_subcommand(1);
-  CLI::App* put = app.add_subcommand("put", "write random or sequential keys");
-  CLI::App* get = app.add_subcommand("get", "read keys (linearizable unless --serializable)");
-  CLI::App* mixed = app.add_subcommand("mixed", "reads and writes, --read-ratio of them reads");
-  for (CLI::App* sub : {put, get, mixed}) dkv::bench::add_common(*sub, o);
-  for (CLI::App* sub : {get, mixed}) {
-    sub->add_flag("--serializable", o.workload.serializable, "local reads, possibly stale");
-    sub->add_flag("--prefill", o.prefill, "write every key of --key-space before measuring");
-  }
-  double read_ratio = 0.9;
-  mixed->add_option("--read-ratio", read_ratio, "fraction of reads")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  if (put->parsed()) {
-    o.command = "put";
-    o.workload.read_ratio = 0;
-  } else if (get->parsed()) {
-    o.command = "get";
-    o.workload.read_ratio = 1;
-  } else {
-    o.command = "mixed";
-    o.workload.read_ratio = read_ratio;
-  }
-  return dkv::bench::run(o);
+  auto parsed = dkv::bench::parse_options(argc, argv);
+  if (auto* code = std::get_if<int>(&parsed)) return *code;
+  return dkv::bench::run(std::get<dkv::bench::Options>(parsed));
 }

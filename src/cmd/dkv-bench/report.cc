@@ -47,11 +47,12 @@ std::string keys_mode(const Workload& w) {
 std::string format_text(const Summary& s) {
   const auto& h = s.stats.latency_ns;
   std::string out = fmt::format(
-      "dkv-bench {} protocol={} endpoints={} conns={} clients={} key-size={} val-size={} "
+      "dkv-bench {} target={} protocol={} endpoints={} conns={} clients={} key-size={} val-size={} "
       "key-space={} keys={}{}{}\n",
-      s.info.command, s.info.protocol, s.info.endpoints, s.info.conns, s.info.clients,
-      s.info.workload.key_size_bytes, s.info.workload.value_size_bytes, s.info.workload.key_space,
-      keys_mode(s.info.workload), s.info.workload.serializable ? " serializable" : "",
+      s.info.command, s.info.target, s.info.protocol, s.info.endpoints, s.info.conns,
+      s.info.clients, s.info.workload.key_size_bytes, s.info.workload.value_size_bytes,
+      s.info.workload.key_space, keys_mode(s.info.workload),
+      s.info.workload.serializable ? " serializable" : "",
       s.info.rate_ops_per_s > 0 ? fmt::format(" rate={}/s", s.info.rate_ops_per_s) : "");
   out += "Summary:\n";
   out += fmt::format("  Total:       {:.2f} s\n", s.elapsed_s);
@@ -87,18 +88,19 @@ std::string format_json(const Summary& s) {
   }
   const Workload& w = s.info.workload;
   return fmt::format(
-      "{{\"command\":\"{}\",\"protocol\":\"{}\",\"endpoints\":\"{}\",\"conns\":{},\"clients\":{},"
+      "{{\"command\":\"{}\",\"target\":\"{}\",\"protocol\":\"{}\",\"endpoints\":\"{}\",\"conns\":{}"
+      ",\"clients\":{},"
       "\"key_size_bytes\":{},\"value_size_bytes\":{},\"key_space\":{},\"sequential_keys\":{},"
       "\"seed\":{},\"serializable\":{},\"read_ratio\":{},\"rate_ops_per_s\":{},"
       "\"elapsed_s\":{:.3f},\"ok_ops\":{},\"not_found_ops\":{},\"error_ops\":{},"
       "\"errors\":{{{}}},\"abandoned_ops\":{},\"throughput_ops_per_s\":{:.1f},"
       "\"latency_us\":{{\"min\":{:.1f},\"mean\":{:.1f},\"p50\":{:.1f},\"p90\":{:.1f},"
       "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f}}}}}\n",
-      s.info.command, s.info.protocol, json_escape(s.info.endpoints), s.info.conns, s.info.clients,
-      w.key_size_bytes, w.value_size_bytes, w.key_space, w.sequential_keys, w.seed, w.serializable,
-      w.read_ratio, s.info.rate_ops_per_s, s.elapsed_s, s.stats.ok_ops, s.stats.not_found_ops,
-      s.stats.error_ops(), errors, s.abandoned_ops, throughput_ops_per_s(s), us(h.min()),
-      h.mean() / 1e3, us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
+      s.info.command, s.info.target, s.info.protocol, json_escape(s.info.endpoints), s.info.conns,
+      s.info.clients, w.key_size_bytes, w.value_size_bytes, w.key_space, w.sequential_keys, w.seed,
+      w.serializable, w.read_ratio, s.info.rate_ops_per_s, s.elapsed_s, s.stats.ok_ops,
+      s.stats.not_found_ops, s.stats.error_ops(), errors, s.abandoned_ops, throughput_ops_per_s(s),
+      us(h.min()), h.mean() / 1e3, us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
       us(h.percentile(99.9)), us(h.max()));
 }
 

@@ -18,6 +18,7 @@ namespace dkv::bench {
 // The run's parameters, echoed in the summary.
 struct RunInfo {
   std::string command;   // put | get | mixed
+  std::string target;    // dkv | etcd
   std::string protocol;  // grpc | rest
   std::string endpoints;
   int conns = 0;

@@ -2,8 +2,8 @@
 // The REST driver: one keep-alive HTTP/1.1 connection per client (HTTP/1.1
 // allows one request in flight per connection, so clients = connections),
 // spread over the endpoints round-robin, all driven by Boost.Beast on an
-// Asio event loop of `io_threads` threads. Puts are POST /v0/kv with a JSON
-// body; gets are GET /v0/kv/key/{base64}[?serializable=true]. A connection
+// Asio event loop of `io_threads` threads. The requests and how a get's
+// answer reads come from kv_api.h (dkv's /v0 or etcd's /v3). A connection
 // the server closes, or that fails, is reopened for the next request (the
 // failure counts as an error).
 // Threading: each connection's handlers run on its own strand.
@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "driver.h"
+#include "kv_api.h"
 
 namespace dkv::bench {
 namespace {
@@ -63,8 +64,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 struct RunState {
-  RunState(const Workload& w, RunControl& c, std::chrono::milliseconds t)
-      : workload(w), control(c), timeout(t), value_b64(base64_encode(make_value(w))) {}
+  RunState(Target tg, const Workload& w, RunControl& c, std::chrono::milliseconds t)
+      : target(tg), workload(w), control(c), timeout(t), value_b64(base64_encode(make_value(w))) {}
+  const Target target;
   const Workload& workload;
   RunControl& control;
   const std::chrono::milliseconds timeout;
@@ -110,15 +112,13 @@ void Connection::issue_next() {
   req_.version(11);
   req_.keep_alive(true);
   req_.set(http::field::host, host_);
-  if (is_get_) {
-    req_.method(http::verb::get);
-    req_.target("/v0/kv/key/" + percent_encode(base64_encode(key)) +
-                (run_.workload.serializable ? "?serializable=true" : ""));
-  } else {
-    req_.method(http::verb::post);
-    req_.target("/v0/kv");
+  const RestRequest r = is_get_ ? rest_get_request(run_.target, key, run_.workload.serializable)
+                                : rest_put_request(run_.target, key, run_.value_b64);
+  req_.method(r.post ? http::verb::post : http::verb::get);
+  req_.target(r.path);
+  if (r.post) {
     req_.set(http::field::content_type, "application/json");
-    req_.body() = "{\"key\":\"" + base64_encode(key) + "\",\"value\":\"" + run_.value_b64 + "\"}";
+    req_.body() = r.body;
     req_.prepare_payload();
   }
   sent_ = slot->send_at;
@@ -160,15 +160,14 @@ void Connection::on_read(const beast::error_code& ec) {
   if (ec) return fail("read", ec);
   run_.in_flight.fetch_sub(1);
   const unsigned status = res_.result_int();
-  if (status == 200) {
-    stats_.record_ok(sent_, /*not_found=*/false, run_.control);
-  } else if (status == 404 && is_get_) {
-    stats_.record_ok(sent_, /*not_found=*/true, run_.control);
-  } else {
+  const GetOutcome outcome = !is_get_ ? (status == 200 ? GetOutcome::kFound : GetOutcome::kError)
+                                      : classify_rest_get(run_.target, status, res_.body());
+  if (outcome == GetOutcome::kError) {
     stats_.record_error("HTTP " + std::to_string(status), run_.control);
     if (!res_.keep_alive()) close();
     return pause_then_issue_next();
   }
+  stats_.record_ok(sent_, /*not_found=*/outcome == GetOutcome::kNotFound, run_.control);
   if (!res_.keep_alive()) close();
   issue_next();
 }
@@ -223,7 +222,8 @@ class RestDriver final : public Driver {
   }
 
   DriverResult run(const Workload& workload, RunControl& control) override {
-    auto run = std::make_unique<RunState>(workload, control, config_.request_timeout);
+    auto run =
+        std::make_unique<RunState>(config_.target, workload, control, config_.request_timeout);
     for (int i = 0; i < config_.clients; i++) {
       const std::size_t e = i % endpoints_.size();
       run->conns.push_back(

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Turns bench/compare-etcd's raw runs into its table and plot.
+
+Input: one dkv-bench --json summary per line, tagged with "system" (dkv |
+etcd), "op" (put | get | fill) and "rep". Each point (op, protocol,
+clients) is the median of its repeats, taken per metric (throughput, p50,
+p99). Writes BASE.md (the table, with the run's conditions) and prints it,
+and writes PLOT_SCRIPT, a gnuplot script drawing BASE.png: throughput and
+p99 vs clients for puts and gets, one line per system and protocol.
+"""
+import argparse
+import json
+import statistics
+from collections import defaultdict
+
+SYSTEMS = ("etcd", "dkv")
+PROTOCOLS = ("rest", "grpc")
+OPS = ("put", "get")
+
+
+def load(path):
+    points = defaultdict(list)  # (system, op, protocol, clients) -> [run]
+    fill = {}
+    for line in open(path):
+        r = json.loads(line)
+        if r["op"] == "fill":
+            fill[r["system"]] = r
+            continue
+        points[(r["system"], r["op"], r["protocol"], r["clients"])].append(r)
+    return points, fill
+
+
+def median_point(runs):
+    return {
+        "ops": statistics.median(r["throughput_ops_per_s"] for r in runs),
+        "p50": statistics.median(r["latency_us"]["p50"] for r in runs) / 1e3,
+        "p99": statistics.median(r["latency_us"]["p99"] for r in runs) / 1e3,
+        "errors": sum(r["error_ops"] for r in runs),
+        "not_found": sum(r["not_found_ops"] for r in runs),
+        "runs": len(runs),
+    }
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "-"
+
+
+def table(points):
+    clients = sorted({k[3] for k in points})
+    head = ("| op | protocol | clients | etcd ops/s | dkv ops/s | dkv/etcd ops "
+            "| etcd p50 ms | dkv p50 ms | dkv/etcd p50 | etcd p99 ms | dkv p99 ms "
+            "| dkv/etcd p99 | errors etcd/dkv |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    medians = {}
+    for op in OPS:
+        for protocol in PROTOCOLS:
+            for c in clients:
+                e = points.get(("etcd", op, protocol, c))
+                d = points.get(("dkv", op, protocol, c))
+                if not e or not d:
+                    continue
+                e, d = median_point(e), median_point(d)
+                medians[("etcd", op, protocol, c)] = e
+                medians[("dkv", op, protocol, c)] = d
+                lines.append(
+                    f"| {op} | {protocol} | {c} | {e['ops']:.0f} | {d['ops']:.0f} "
+                    f"| {ratio(d['ops'], e['ops'])} | {e['p50']:.2f} | {d['p50']:.2f} "
+                    f"| {ratio(d['p50'], e['p50'])} | {e['p99']:.2f} | {d['p99']:.2f} "
+                    f"| {ratio(d['p99'], e['p99'])} | {e['errors']}/{d['errors']} |")
+    return lines, medians, clients
+
+
+def plot_script(medians, clients, png, title):
+    out = ["set terminal pngcairo size 1200,900 noenhanced font ',10'",
+           f"set output '{png}'", "set grid", "set key top left",
+           "set logscale x 2", "set xlabel 'concurrent clients'",
+           "set xtics (" + ", ".join(str(c) for c in clients) + ")",
+           f"set xrange [{clients[0] / 1.5}:{clients[-1] * 1.5}]"]
+    colors = {"dkv": "#1f77b4", "etcd": "#d62728"}
+    dashes = {"rest": 1, "grpc": 2}
+    for system in SYSTEMS:
+        for op in OPS:
+            for protocol in PROTOCOLS:
+                out.append(f"${system}_{op}_{protocol} << EOD")
+                for c in clients:
+                    m = medians.get((system, op, protocol, c))
+                    if m:
+                        out.append(f"{c} {m['ops']:.1f} {m['p99']:.3f}")
+                out.append("EOD")
+    out.append(f"set multiplot layout 2,2 title '{title}'")
+    for op in OPS:
+        for column, what, ylabel in ((2, "throughput", "ops/s"), (3, "p99 latency", "ms")):
+            out.append(f"set title '{op}: {what}'")
+            out.append(f"set ylabel '{ylabel}'")
+            out.append("set logscale y" if column == 3 else "unset logscale y")
+            series = [f"${s}_{op}_{p} using 1:{column} with linespoints lw 2 pt 7 "
+                      f"lc rgb '{colors[s]}' dt {dashes[p]} title '{s} {p}'"
+                      for s in SYSTEMS for p in PROTOCOLS]
+            out.append("plot " + ", \\\n     ".join(series))
+    out.append("unset multiplot")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("base", help="output path without extension")
+    ap.add_argument("plot_script")
+    for flag in ("etcd-version", "dkv-commit", "duration", "repeats", "cores", "load",
+                 "elapsed"):
+        ap.add_argument("--" + flag, default="?")
+    a = ap.parse_args()
+    points, fill = load(a.results)
+    lines, medians, clients = table(points)
+    notes = [
+        f"# dkv vs etcd {a.etcd_version}",
+        "",
+        f"dkv {a.dkv_commit}; {a.cores} cores; load average {a.load}; took {a.elapsed} s.",
+        f"3-node clusters on 127.0.0.1, one after the other; dkv-bench for both; 256-byte values;",
+        f"each point the median of {a.repeats} runs of {a.duration} (per metric). Puts use random",
+        "keys of 100000; gets are linearizable and read keys all written before the first get.",
+        "REST: one keep-alive connection per client (dkv's gateway, etcd's grpc-gateway);",
+        "gRPC: async calls, 16 clients per channel. Ratios are dkv/etcd (ops: higher is better",
+        "for dkv; latency: lower is better for dkv).",
+        "",
+    ]
+    missing = [s for s in SYSTEMS if s in fill and fill[s]["error_ops"]]
+    not_found = sum(m["not_found"] for k, m in medians.items() if k[1] == "get")
+    if missing:
+        notes.append(f"Warning: the key fill had errors on {', '.join(missing)}.")
+    if not_found:
+        notes.append(f"Warning: {not_found} gets found no key.")
+    text = "\n".join(notes + lines) + "\n"
+    with open(a.base + ".md", "w") as f:
+        f.write(text)
+    print(text)
+    title = (f"dkv {a.dkv_commit} vs etcd {a.etcd_version}: 3 nodes on loopback, 256-byte values, "
+             f"median of {a.repeats} x {a.duration}")
+    with open(a.plot_script, "w") as f:
+        f.write(plot_script(medians, clients, a.base + ".png", title))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+// src/cmd/dkv-bench/grpc_kv_dkv.cc
+// GrpcKv for dkv's own API (dkv.v0.KV/Put and Get). A get of a missing key
+// fails with NOT_FOUND, reported here as OK and not found.
+#include "dkv/v0/kv.grpc.pb.h"
+#include "grpc_kv.h"
+
+namespace dkv::bench {
+namespace {
+
+template <typename Request, typename Response>
+struct Call {
+  grpc::ClientContext ctx;
+  Request req;
+  Response resp;
+};
+
+class DkvGrpcKv final : public GrpcKv {
+ public:
+  explicit DkvGrpcKv(const std::shared_ptr<grpc::Channel>& channel)
+      : stub_(v0::KV::NewStub(channel)) {}
+
+  void put(std::string key, const std::string& value, Deadline deadline, Done done) override {
+    auto call = std::make_shared<Call<v0::PutRequest, v0::PutResponse>>();
+    call->ctx.set_deadline(deadline);
+    call->req.set_key(std::move(key));
+    call->req.set_value(value);
+    stub_->async()->Put(&call->ctx, &call->req, &call->resp,
+                        [call, done = std::move(done)](grpc::Status s) { done(s, true); });
+  }
+
+  void get(std::string key, bool serializable, Deadline deadline, Done done) override {
+    auto call = std::make_shared<Call<v0::GetRequest, v0::GetResponse>>();
+    call->ctx.set_deadline(deadline);
+    call->req.set_key(std::move(key));
+    call->req.set_serializable(serializable);
+    stub_->async()->Get(&call->ctx, &call->req, &call->resp,
+                        [call, done = std::move(done)](grpc::Status s) {
+                          if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+                            done(grpc::Status::OK, false);
+                          } else {
+                            done(s, true);
+                          }
+                        });
+  }
+
+ private:
+  std::unique_ptr<v0::KV::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<GrpcKv> make_dkv_grpc_kv(const std::shared_ptr<grpc::Channel>& channel) {
+  return std::make_unique<DkvGrpcKv>(channel);
+}
+
+}  // namespace dkv::bench
