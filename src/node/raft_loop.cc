@@ -274,9 +274,14 @@ void Node::persist(const raft::Ready& rd) {
   if (rd.hard_state || !rd.entries.empty()) {
     const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
     if (auto s = log_->save(hs, rd.entries); !s.is_ok()) fatal("WAL write failed", s);
-    const auto sync_start = std::chrono::steady_clock::now();
-    if (auto s = log_->sync(); !s.is_ok()) fatal("WAL fsync failed", s);
-    node_metrics().wal_fsync.observe(seconds_since(sync_start));
+    // A hard state that only moved the commit index rides along unsynced
+    // with the next fsync (Ready::must_sync): on the leader, that keeps an
+    // fsync off every write's path between commit and apply.
+    if (rd.must_sync) {
+      const auto sync_start = std::chrono::steady_clock::now();
+      if (auto s = log_->sync(); !s.is_ok()) fatal("WAL fsync failed", s);
+      node_metrics().wal_fsync.observe(seconds_since(sync_start));
+    }
     if (!rd.entries.empty()) {
       if (auto s = storage_->append(rd.entries); !s.is_ok()) fatal("raft storage append", s);
     }

@@ -88,7 +88,14 @@ Raft::Raft(const Config& config, const Storage& storage)
     vote_ = hs.vote;
     log_.commit_to(hs.commit);
   }
-  if (config_.applied > 0) log_.applied_to(std::min(config_.applied, log_.committed()));
+  // What the application applied was committed. The recorded commit index
+  // may lag it, since a hard state that only moves the commit index is not
+  // fsynced (Ready::must_sync).
+  if (config_.applied > log_.committed()) {
+    DKV_ASSERT(config_.applied <= log_.last_index());
+    log_.commit_to(config_.applied);
+  }
+  if (config_.applied > 0) log_.applied_to(config_.applied);
   become_follower(term_, kNoNode);
   const int first =
       config_.initial_election_ticks > 0 ? config_.initial_election_ticks : config_.election_ticks;
@@ -756,14 +763,16 @@ void Raft::send_timeout_now(NodeId to) {
 // ---- ReadIndex ------------------------------------------------------------------
 
 void Raft::read_index(const Message& m) {
-  if (tracker_.is_single_voter(id_)) {
-    respond_read(m, log_.committed());
-    return;
-  }
   // Thesis §6.4 step 1: the leader's commit index is only known to cover
-  // every committed entry once an entry of its own term is committed.
+  // every committed entry once an entry of its own term is committed. That
+  // holds for a single voter too: after a restart its recorded commit index
+  // may lag entries it acknowledged (Ready::must_sync).
   if (!committed_entry_in_current_term()) {
     reads_before_commit_.push_back(m);
+    return;
+  }
+  if (tracker_.is_single_voter(id_)) {
+    respond_read(m, log_.committed());
     return;
   }
   if (config_.canaries.read_index_without_heartbeat) {

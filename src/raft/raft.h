@@ -74,7 +74,8 @@ struct Config {
   // node gives the first member of DKV_CLUSTER election_ticks and the others
   // a multiple, so that the first member leads first.
   int initial_election_ticks = 0;
-  // Last applied index the state machine already holds (restart).
+  // Last applied index the state machine already holds (restart). It was
+  // committed, so the commit index starts at least there.
   Index applied = 0;
   // Upper bound on the entries' bytes in one MsgApp (the transport's limit
   // minus headroom). At least one entry is always sent, so the node must

@@ -85,6 +85,7 @@ Ready RawNode::ready() {
   }
   rd.entries = r.log().unstable_entries();
   if (r.log().unstable_snapshot()) rd.snapshot = *r.log().unstable_snapshot();
+  rd.must_sync = term_or_vote_changed || !rd.entries.empty() || !rd.snapshot.empty();
   rd.committed_entries = r.log().next_committed_entries(r.config().max_committed_bytes_per_ready);
   rd.read_states.swap(r.read_states());
   rd.messages.swap(r.msgs());

@@ -89,6 +89,13 @@ struct Ready {
   // durable: they vouch for that durable state (votes, acks).
   std::vector<Message> messages_after_persist;
 
+  // Set when the persisted state must be fsynced before messages_after_persist
+  // leave: new entries, a snapshot, or a new term or vote. A hard_state that
+  // only moved the commit index may be written without fsync (etcd's
+  // MustSync): a commit index lost in a crash is learned again, and the
+  // entries it covers are durable already.
+  bool must_sync = false;
+
   bool must_persist() const { return hard_state || !entries.empty() || !snapshot.empty(); }
 };
 

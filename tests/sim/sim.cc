@@ -94,6 +94,9 @@ struct Node {
   Index applied = 0;
   ConfState conf;
   std::optional<Ready> fsyncing;  // Ready whose persistence is under way.
+  // A hard state written without fsync (Ready::must_sync false: only the
+  // commit index moved); it reaches `disk` with the next fsync.
+  std::optional<raft::HardState> unsynced_hard_state;
   std::uint64_t fsync_done_at = 0;
   std::map<std::string, Index> read_points;  // Read context -> read index.
   Index last_commit = 0;
@@ -226,6 +229,7 @@ void Sim::crash(Node& n) {
   n.up = false;
   n.raft.reset();
   n.fsyncing.reset();
+  n.unsynced_hard_state.reset();
   n.kv.clear();
   n.read_points.clear();
   ++result_.crashes;
@@ -300,7 +304,7 @@ void Sim::process(Node& n) {
           " lead=" + std::to_string(rd.soft_state->lead));
   // Thesis 10.2.1: these may leave before (in parallel with) the fsync.
   for (const Message& m : rd.messages) send(m);
-  if (!rd.must_persist()) {
+  if (!rd.must_sync) {
     persist_and_apply(n, rd);
     return;
   }
@@ -323,7 +327,11 @@ void Sim::persist_and_apply(Node& n, Ready& rd) {
   }
   check_entries(n, rd.entries);
   if (!n.disk->append(rd.entries).is_ok()) fail("could not persist entries");
-  if (rd.hard_state) n.disk->set_hard_state(*rd.hard_state);
+  if (rd.hard_state) n.unsynced_hard_state = *rd.hard_state;
+  if (rd.must_sync && n.unsynced_hard_state) {
+    n.disk->set_hard_state(*n.unsynced_hard_state);
+    n.unsynced_hard_state.reset();
+  }
   for (const Message& m : rd.messages_after_persist) send(m);
   for (const Entry& e : rd.committed_entries) {
     apply(n, e);
@@ -335,7 +343,10 @@ void Sim::persist_and_apply(Node& n, Ready& rd) {
 }
 
 void Sim::apply(Node& n, const Entry& e) {
-  if (e.index != n.applied + 1) fail("entries applied out of order");
+  if (e.index != n.applied + 1) {
+    fail("entries applied out of order: node " + std::to_string(n.id) + " applied " +
+         std::to_string(n.applied) + ", next " + std::to_string(e.index));
+  }
   // State machine safety: every node applies the same entry at an index.
   if (e.index <= applied_log_.size()) {
     const Entry& first = applied_log_[e.index - 1];
