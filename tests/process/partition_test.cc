@@ -176,8 +176,9 @@ TEST_F(PartitionTest, LeaderCutOffByDroppedPacketsIsReplacedAndNeverServesStaleR
 }
 
 // A follower cut off from the leader only (asymmetric: leader -> follower
-// dropped, follower -> leader works): the cluster keeps serving, and after
-// healing the follower catches up.
+// dropped, follower -> leader works): the cluster keeps serving with the same
+// leader, the follower's campaigns do not disrupt it, and after healing the
+// follower catches up.
 TEST_F(PartitionTest, OneWayCutFromTheLeaderToAFollowerHeals) {
   TestNetwork net(3);
   ASSERT_TRUE(net.ok()) << net.error();
@@ -198,6 +199,19 @@ TEST_F(PartitionTest, OneWayCutFromTheLeaderToAFollowerHeals) {
     status = req(via >= 0 ? via : other, "POST", "/v0/kv", kv_json("k", "w1")).status;
   }
   ASSERT_EQ(status, 200) << "no write accepted with one link cut one way";
+  // The cut is real: the follower cannot have w1, and it stops hearing the
+  // leader. Its campaigns (PreVote, §9.6) must not depose a leader that the
+  // rest still hears (CheckQuorum's vote lease, thesis §4.2.3).
+  EXPECT_NE(req(lagging, "GET", target + "?serializable=true").body, kv_json("k", "w1"));
+  std::string role;
+  for (const auto until = Clock::now() + 20s; Clock::now() < until;) {
+    role = c.status_field(lagging, "role");
+    if (role == "pre-candidate" || role == "candidate") break;
+    std::this_thread::sleep_for(20ms);  // Poll interval.
+  }
+  EXPECT_TRUE(role == "pre-candidate" || role == "candidate") << role;
+  EXPECT_EQ(c.wait_for_leader({leader, other}, 10s), leader) << "a cut follower deposed the leader";
+  EXPECT_EQ(c.status_field(leader, "term"), c.status_field(other, "term"));
   ASSERT_TRUE(net.heal()) << net.error();
   std::string seen;
   for (const auto until = Clock::now() + 30s; seen != kv_json("k", "w1") && Clock::now() < until;) {
