@@ -83,8 +83,9 @@ BENCH_DURATION ?= 5s
 bench: build
 	./tests/bench/run_bench.sh $(BUILD) $(BENCH_DURATION)
 
-# Fault runs of real dkv clusters (kill -9, pause, full restarts) checked
-# for linearizability, longer than the ones in `make test`:
+# Fault runs of real dkv clusters (kill -9, pause, full restarts; network
+# partitions with FAULTS=partition-halves,partition-leader,... as root)
+# checked for linearizability, longer than the ones in `make test`:
 # `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1]`
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
 # then a summary table; a failed run names its report folder (offending ops,

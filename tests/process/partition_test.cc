@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "harness.h"
@@ -158,10 +159,11 @@ TEST_F(PartitionTest, LeaderCutOffByDroppedPacketsIsReplacedAndNeverServesStaleR
             << std::endl;
   stop_reads = true;
   reader.join();
-  int answered = 0, failed = 0;
+  int answered = 0;
+  std::map<int, int> failed;  // By HTTP status (0: no answer).
   for (const Read& r : reads) {
     if (r.status != 200) {
-      ++failed;
+      ++failed[r.status];
       continue;
     }
     ++answered;
@@ -172,7 +174,9 @@ TEST_F(PartitionTest, LeaderCutOffByDroppedPacketsIsReplacedAndNeverServesStaleR
     EXPECT_TRUE(r.body == kv_json(key, "v1") || r.completed > healed) << r.body;
   }
   std::cout << "old leader's linearizable reads from the cut to its rejoin: " << answered
-            << " answered, " << failed << " failed (503/504/no answer)" << std::endl;
+            << " answered (after healing), failed:";
+  for (const auto& [code, n] : failed) std::cout << " " << n << " x " << code;
+  std::cout << std::endl;
 }
 
 // A follower cut off from the leader only (asymmetric: leader -> follower
