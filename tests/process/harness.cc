@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -226,9 +227,12 @@ namespace dkv::testing {
 LocalCluster::LocalCluster(const std::string& name, int size,
                            std::map<std::string, std::string> extra_env, const TestNetwork* network)
     : dir_(std::make_unique<TempDir>(name)), extra_env_(std::move(extra_env)) {
+  if (network != nullptr && network->size() < size) {
+    throw std::invalid_argument("LocalCluster: the test network has fewer nodes than the cluster");
+  }
   for (int i = 0; i < size; ++i) {
     ids_.push_back(std::string(1, static_cast<char>('a' + i)));
-    const bool netns = network != nullptr && i < network->size();
+    const bool netns = network != nullptr;
     hosts_.push_back(netns ? network->address(i) : "127.0.0.1");
     namespaces_.push_back(netns ? network->ns(i) : "");
     rpc_ports_.push_back(free_port());
