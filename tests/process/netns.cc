@@ -1,6 +1,7 @@
 #include "netns.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -55,9 +56,18 @@ int run_tool(const std::vector<std::string>& argv, const std::string& input, std
   ::close(in[0]);
   ::close(out[1]);
   if (rc == 0 && !input.empty()) {
-    // Small batches (a few KiB) fit the pipe; the tool reads all before exiting.
+    // Small batches (a few KiB) fit the pipe. A tool that died already must
+    // not kill us with SIGPIPE: block it in this thread, then discard it.
+    sigset_t pipe_only, old_mask;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
     const ssize_t n = ::write(in[1], input.data(), input.size());
-    (void)n;
+    if (n < 0 && errno == EPIPE) {
+      const timespec zero{0, 0};
+      ::sigtimedwait(&pipe_only, nullptr, &zero);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   }
   ::close(in[1]);
   char buf[4096];
