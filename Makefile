@@ -12,7 +12,7 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
-	curl
+	curl iproute2
 
 CMAKE_FLAGS := -G Ninja
 ifeq ($(CI),true)
@@ -100,8 +100,9 @@ compare-deps:
 compare-etcd: build compare-deps
 	DURATION=$(DURATION) REPEATS=$(REPEATS) ./bench/compare-etcd $(BUILD)
 
-# Fault runs of real dkv clusters (kill -9, pause, full restarts) checked
-# for linearizability, longer than the ones in `make test`:
+# Fault runs of real dkv clusters (kill -9, pause, full restarts; network
+# partitions with FAULTS=partition-halves,partition-leader,... as root)
+# checked for linearizability, longer than the ones in `make test`:
 # `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1]`
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
 # then a summary table; a failed run names its report folder (offending ops,

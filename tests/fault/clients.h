@@ -34,14 +34,17 @@ class KvClient {
   virtual void run(Op& op, std::chrono::steady_clock::time_point epoch) = 0;
 };
 
-// REST on a new connection per request to 127.0.0.1:port; `timeout` bounds
-// the whole request. With `serializable_reads`, gets ask for a local read
-// that may be stale (serializable=true): the canary's way to misbehave.
+// REST on a new connection per request to host:port (127.0.0.1, or a node's
+// address in a TestNetwork); `timeout` bounds the whole request. With
+// `serializable_reads`, gets ask for a local read that may be stale
+// (serializable=true): the canary's way to misbehave.
 std::unique_ptr<KvClient> make_rest_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node, bool serializable_reads = false);
-// gRPC over one channel to 127.0.0.1:port (fast reconnects); `timeout` is
-// each call's deadline.
+                                           std::string node, bool serializable_reads = false,
+                                           const std::string& host = "127.0.0.1");
+// gRPC over one channel to host:port (fast reconnects); `timeout` is each
+// call's deadline.
 std::unique_ptr<KvClient> make_grpc_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node, bool serializable_reads = false);
+                                           std::string node, bool serializable_reads = false,
+                                           const std::string& host = "127.0.0.1");
 
 }  // namespace dkv::fault

@@ -9,8 +9,8 @@ namespace {
 
 class GrpcClient : public KvClient {
  public:
-  GrpcClient(std::uint16_t port, std::chrono::milliseconds timeout, std::string node,
-             bool serializable_reads)
+  GrpcClient(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+             std::string node, bool serializable_reads)
       : timeout_(timeout),
         note_(std::move(node) + " grpc"),
         serializable_reads_(serializable_reads) {
@@ -20,7 +20,7 @@ class GrpcClient : public KvClient {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-    auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+    auto channel = grpc::CreateCustomChannel(host + ":" + std::to_string(port),
                                              grpc::InsecureChannelCredentials(), args);
     stub_ = v0::KV::NewStub(channel);
   }
@@ -94,8 +94,9 @@ class GrpcClient : public KvClient {
 }  // namespace
 
 std::unique_ptr<KvClient> make_grpc_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node, bool serializable_reads) {
-  return std::make_unique<GrpcClient>(port, timeout, std::move(node), serializable_reads);
+                                           std::string node, bool serializable_reads,
+                                           const std::string& host) {
+  return std::make_unique<GrpcClient>(host, port, timeout, std::move(node), serializable_reads);
 }
 
 }  // namespace dkv::fault

@@ -82,9 +82,10 @@ std::string json_string(const std::string& body, const std::string& field) {
 
 class RestClient : public KvClient {
  public:
-  RestClient(std::uint16_t port, std::chrono::milliseconds timeout, std::string node,
-             bool serializable_reads)
-      : port_(port),
+  RestClient(std::string host, std::uint16_t port, std::chrono::milliseconds timeout,
+             std::string node, bool serializable_reads)
+      : host_(std::move(host)),
+        port_(port),
         timeout_(timeout),
         note_(std::move(node) + " rest"),
         serializable_reads_(serializable_reads) {}
@@ -118,10 +119,10 @@ class RestClient : public KvClient {
     beast::tcp_stream stream(ioc);
     stream.expires_after(timeout_);
     beast::error_code ec;
-    stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port_), ec);
+    stream.connect(tcp::endpoint(boost::asio::ip::make_address(host_), port_), ec);
     if (ec) return false;
     http::request<http::string_body> req(verb, target, 11);
-    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::host, host_);
     if (!body.empty()) req.set(http::field::content_type, "application/json");
     req.body() = body;
     req.prepare_payload();
@@ -166,6 +167,7 @@ class RestClient : public KvClient {
     op.outcome = Outcome::kUnknown;  // 0 (timeout, reset), 503, 504, 500, ...
   }
 
+  std::string host_;
   std::uint16_t port_;
   std::chrono::milliseconds timeout_;
   std::string note_;
@@ -175,8 +177,9 @@ class RestClient : public KvClient {
 }  // namespace
 
 std::unique_ptr<KvClient> make_rest_client(std::uint16_t port, std::chrono::milliseconds timeout,
-                                           std::string node, bool serializable_reads) {
-  return std::make_unique<RestClient>(port, timeout, std::move(node), serializable_reads);
+                                           std::string node, bool serializable_reads,
+                                           const std::string& host) {
+  return std::make_unique<RestClient>(host, port, timeout, std::move(node), serializable_reads);
 }
 
 }  // namespace dkv::fault

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 
 #include "clients.h"
 #include "harness.h"
+#include "netns.h"
 
 // A broken assumption of the suite itself (not of dkv): stop loudly.
 #define DKV_FAULT_CHECK(cond)                                                       \
@@ -29,6 +31,7 @@ namespace dkv::fault {
 
 using namespace std::chrono_literals;
 using testing::LocalCluster;
+using testing::TestNetwork;
 using Clock = std::chrono::steady_clock;
 
 const char* to_string(Fault f) {
@@ -45,8 +48,19 @@ const char* to_string(Fault f) {
       return "restart-all";
     case Fault::kPartitionHalves:
       return "partition-halves";
+    case Fault::kPartitionLeader:
+      return "partition-leader";
+    case Fault::kPartitionAsymmetric:
+      return "partition-asymmetric";
+    case Fault::kPartitionBridge:
+      return "partition-bridge";
   }
   return "?";
+}
+
+bool is_partition(Fault f) {
+  return f == Fault::kPartitionHalves || f == Fault::kPartitionLeader ||
+         f == Fault::kPartitionAsymmetric || f == Fault::kPartitionBridge;
 }
 
 std::uint64_t seed_from_env() {
@@ -67,8 +81,10 @@ class Clients {
       for (int k = 0; k < o.rest_clients_per_node + o.grpc_clients_per_node; ++k) {
         const bool rest = k < o.rest_clients_per_node;
         const bool ser = o.serializable_reads;
-        auto client = rest ? make_rest_client(c.rest_port(node), o.client_timeout, c.id(node), ser)
-                           : make_grpc_client(c.rpc_port(node), o.client_timeout, c.id(node), ser);
+        auto client = rest ? make_rest_client(c.rest_port(node), o.client_timeout, c.id(node), ser,
+                                              c.host(node))
+                           : make_grpc_client(c.rpc_port(node), o.client_timeout, c.id(node), ser,
+                                              c.host(node));
         slots_.push_back(std::make_unique<Slot>());
         slots_.back()->client = std::move(client);
         slots_.back()->rng.seed(o.seed * 1'000'003ULL + static_cast<std::uint64_t>(id));
@@ -131,17 +147,18 @@ class Clients {
 
 enum class NodeState { kUp, kPaused, kDown };
 
-// Injects faults into the cluster (several may be active) and heals them all. Network
-// partitions will plug in here (apply/heal of Fault::kPartition*).
+// Injects faults into the cluster (several may be active) and heals them all.
+// Partitions go through `net` (null unless the run has partition faults).
 class Nemesis {
  public:
-  Nemesis(LocalCluster& c, std::uint64_t seed)
-      : c_(c), rng_(seed), state_(c.size(), NodeState::kUp) {}
+  Nemesis(LocalCluster& c, std::uint64_t seed, TestNetwork* net = nullptr)
+      : c_(c), net_(net), rng_(seed), state_(c.size(), NodeState::kUp) {}
 
   // Applies `f`; returns a one-line description ("" if no node can take it:
   // every node is already down or paused).
   std::string apply(Fault f) {
     if (random_up_or_none() < 0) return "";
+    if (is_partition(f)) return apply_partition(f);
     switch (f) {
       case Fault::kKillRandom:
       case Fault::kKillLeader:
@@ -157,7 +174,7 @@ class Nemesis {
       case Fault::kRestartAll:
         for (int i = 0; i < c_.size(); ++i) kill(i);
         return to_string(f);
-      case Fault::kPartitionHalves:
+      default:
         break;
     }
     return std::string("unsupported ") + to_string(f);
@@ -167,6 +184,11 @@ class Nemesis {
   void heal() {
     std::string ignored;  // The caller's tick() just reported exits.
     notice_exits(&ignored);
+    if (net_ != nullptr) {
+      const bool healed = net_->heal();
+      if (!healed) std::fprintf(stderr, "heal: %s\n", net_->error().c_str());
+      DKV_FAULT_CHECK(healed);
+    }
     for (int i = 0; i < c_.size(); ++i) {
       if (state_[i] == NodeState::kPaused) c_.process(i).signal(SIGCONT);
       if (state_[i] == NodeState::kDown) c_.start(i);
@@ -236,7 +258,56 @@ class Nemesis {
     return leader;
   }
 
+  // Cuts the network as `f` says; returns its description.
+  std::string apply_partition(Fault f) {
+    DKV_FAULT_CHECK(net_ != nullptr);  // run_fault() makes one for partition faults.
+    std::vector<int> nodes(c_.size());
+    for (int i = 0; i < c_.size(); ++i) nodes[i] = i;
+    std::shuffle(nodes.begin(), nodes.end(), rng_);
+    const int n = c_.size();
+    std::vector<int> a, b;
+    std::string what = to_string(f);
+    bool done = false;
+    if (f == Fault::kPartitionHalves) {
+      a.assign(nodes.begin(), nodes.begin() + n / 2);
+      b.assign(nodes.begin() + n / 2, nodes.end());
+      done = net_->partition(a, b);
+      what += " " + names(a) + " | " + names(b);
+    } else if (f == Fault::kPartitionLeader || f == Fault::kPartitionAsymmetric) {
+      const int x = leader_or_random();
+      for (int i : nodes) {
+        if (i != x) b.push_back(i);
+      }
+      if (f == Fault::kPartitionLeader) {
+        done = net_->isolate(x);
+        what += " " + c_.id(x) + " | " + names(b);
+      } else if (rng_() % 2 == 0) {
+        done = net_->cut_one_way({x}, b);
+        what += " " + c_.id(x) + " -> " + names(b) + " dropped";
+      } else {
+        done = net_->cut_one_way(b, {x});
+        what += " " + names(b) + " -> " + c_.id(x) + " dropped";
+      }
+    } else {
+      const int bridge = nodes[0];
+      a.assign(nodes.begin() + 1, nodes.begin() + 1 + (n - 1) / 2);
+      b.assign(nodes.begin() + 1 + (n - 1) / 2, nodes.end());
+      done = net_->bridge(a, bridge, b);
+      what += " " + names(a) + " | " + names(b) + " via " + c_.id(bridge);
+    }
+    if (!done) std::fprintf(stderr, "%s: %s\n", what.c_str(), net_->error().c_str());
+    DKV_FAULT_CHECK(done);
+    return what;
+  }
+
+  std::string names(const std::vector<int>& nodes) const {
+    std::string out;
+    for (int i : nodes) out += (out.empty() ? "" : ",") + c_.id(i);
+    return out;
+  }
+
   LocalCluster& c_;
+  TestNetwork* net_;
   std::mt19937_64 rng_;
   std::vector<NodeState> state_;
   int target_ = 0;
@@ -277,7 +348,7 @@ bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, 
   bool all = true;
   const auto until = Clock::now() + 20s;
   for (int i = 0; i < c.size(); ++i) {
-    auto client = make_rest_client(c.rest_port(i), o.client_timeout, c.id(i));
+    auto client = make_rest_client(c.rest_port(i), o.client_timeout, c.id(i), false, c.host(i));
     for (int k = 0; k < o.keys; ++k) {
       bool ok = false;
       for (int attempt = 0; attempt < 10 && !ok && Clock::now() < until; ++attempt) {
@@ -361,7 +432,10 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
     const double at = std::chrono::duration<double>(Clock::now() - epoch).count();
     std::string applied;
     for (int k = 0; k < at_once; ++k) {
-      const std::string what = nemesis.apply(o.faults[nemesis.rng()() % o.faults.size()]);
+      const std::size_t drawn = nemesis.rng()() % o.faults.size();
+      const std::size_t step = static_cast<std::size_t>(r.faults_injected);
+      const std::string what =
+          nemesis.apply(step < o.first_faults.size() ? o.first_faults[step] : o.faults[drawn]);
       if (what.empty()) continue;
       applied += (applied.empty() ? "" : " + ") + what;
       ++r.faults_injected;
@@ -407,7 +481,23 @@ void finish(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int f
 RunResult run_fault(const RunOptions& o) {
   RunResult r;
   r.seed = o.seed;
-  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, o.env);
+  // Partitions need the nodes in network namespaces; the network outlives
+  // the cluster (declared first).
+  std::unique_ptr<TestNetwork> net;
+  const bool partitions = std::any_of(o.faults.begin(), o.faults.end(), is_partition) ||
+                          std::any_of(o.first_faults.begin(), o.first_faults.end(), is_partition);
+  if (partitions) {
+    if (const std::string why = TestNetwork::unavailable(); !why.empty()) {
+      r.error = "partition faults: " + why;
+      return r;
+    }
+    net = std::make_unique<TestNetwork>(o.nodes);
+    if (!net->ok()) {
+      r.error = "partition faults: cannot build the test network: " + net->error();
+      return r;
+    }
+  }
+  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, o.env, net.get());
   std::vector<int> all;
   for (int i = 0; i < c.size(); ++i) all.push_back(i);
   if (!c.start_all(30s) || c.wait_for_leader(all, 20s) < 0) {
@@ -417,7 +507,7 @@ RunResult run_fault(const RunOptions& o) {
   }
   const auto epoch = Clock::now();
   Clients clients(o, c, epoch);
-  Nemesis nemesis(c, o.seed);
+  Nemesis nemesis(c, o.seed, net.get());
   std::string last = "none";
   auto next_progress = epoch + o.progress_every;
   auto tick = [&] {

@@ -19,18 +19,24 @@
 
 namespace dkv::fault {
 
-// What the nemesis can do. Network partitions are the next step: they need
-// nodes in network namespaces (or another way to cut real TCP); the seam is
-// Fault::kPartition* and Nemesis::apply()/heal() in run.cc.
+// What the nemesis can do. Partitions drop packets silently in a
+// TestNetwork (tests/process/netns.h): a run whose faults include one puts
+// every node in its own network namespace (needs root); clients are never
+// cut. Heal removes every cut.
 enum class Fault {
-  kKillRandom,       // kill -9 a random node, restart it after the hold.
-  kKillLeader,       // kill -9 the leader, restart it after the hold.
-  kPauseRandom,      // SIGSTOP a random node, SIGCONT after the hold.
-  kPauseLeader,      // SIGSTOP the leader, SIGCONT after the hold.
-  kRestartAll,       // kill -9 every node, then start them all.
-  kPartitionHalves,  // Not yet: no network isolation in the harness.
+  kKillRandom,           // kill -9 a random node, restart it after the hold.
+  kKillLeader,           // kill -9 the leader, restart it after the hold.
+  kPauseRandom,          // SIGSTOP a random node, SIGCONT after the hold.
+  kPauseLeader,          // SIGSTOP the leader, SIGCONT after the hold.
+  kRestartAll,           // kill -9 every node, then start them all.
+  kPartitionHalves,      // Random halves (a minority of n/2 nodes | the rest).
+  kPartitionLeader,      // The leader isolated from every other node.
+  kPartitionAsymmetric,  // The leader (or a random node) deaf or mute to all others.
+  kPartitionBridge,      // Two halves that cannot talk; one node talks to both.
 };
 const char* to_string(Fault f);
+// A fault that needs the nodes in network namespaces.
+bool is_partition(Fault f);
 
 struct RunOptions {
   std::uint64_t seed = 1;
@@ -47,6 +53,9 @@ struct RunOptions {
   int faults_at_once_max = 1;
   std::vector<Fault> faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
                                Fault::kPauseLeader, Fault::kRestartAll};
+  // The first steps take these faults, in order, before random draws from
+  // `faults` (a short run that must include a given fault).
+  std::vector<Fault> first_faults;
   std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
   std::chrono::milliseconds client_timeout{3000};
   // The canary: workers' gets ask for serializable (local, maybe stale)

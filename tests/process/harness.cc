@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -15,9 +16,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "netns.h"
 
 namespace dkv::testing {
 
@@ -53,14 +57,20 @@ TempDir::~TempDir() {
 
 HttpResponse http(const std::string& method, std::uint16_t port, const std::string& target,
                   const std::string& body, const std::string& content_type) {
+  return http_at("127.0.0.1", method, port, target, body, std::chrono::seconds(30), content_type);
+}
+
+HttpResponse http_at(const std::string& host, const std::string& method, std::uint16_t port,
+                     const std::string& target, const std::string& body,
+                     std::chrono::milliseconds timeout, const std::string& content_type) {
   HttpResponse out;
   try {
     boost::asio::io_context ioc;
     beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+    stream.expires_after(timeout);
+    stream.connect(tcp::endpoint(boost::asio::ip::make_address(host), port));
     http_ns::request<http_ns::string_body> req(http_ns::string_to_verb(method), target, 11);
-    req.set(http_ns::field::host, "127.0.0.1");
+    req.set(http_ns::field::host, host);
     if (!body.empty()) req.set(http_ns::field::content_type, content_type);
     req.body() = body;
     req.prepare_payload();
@@ -103,12 +113,26 @@ bool DkvProcess::start() {
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return false;
+  int netns_fd = -1;
+  if (!netns_.empty()) {
+    netns_fd = ::open(("/run/netns/" + netns_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) {
+      ::close(log_fd);
+      return false;
+    }
+  }
   exit_code_ = -1;
   pid_ = ::fork();
-  if (pid_ < 0) return false;
+  if (pid_ < 0) {
+    ::close(log_fd);
+    if (netns_fd >= 0) ::close(netns_fd);
+    return false;
+  }
   if (pid_ == 0) {
+    // Only async-signal-safe calls here: the parent may have threads.
+    if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) ::_exit(126);
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
     // The parent (a test) may block signals; the server must start clean.
@@ -120,14 +144,22 @@ bool DkvProcess::start() {
     ::_exit(127);
   }
   ::close(log_fd);
+  if (netns_fd >= 0) ::close(netns_fd);
   return true;
 }
 
 bool DkvProcess::wait_ready(std::uint16_t rest_port, std::chrono::milliseconds timeout) {
+  return wait_ready("127.0.0.1", rest_port, timeout);
+}
+
+bool DkvProcess::wait_ready(const std::string& host, std::uint16_t rest_port,
+                            std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
     if (!running()) return false;
-    if (http("GET", rest_port, "/readyz").status == 200) return true;
+    if (http_at(host, "GET", rest_port, "/readyz").status == 200) {
+      return true;
+    }
     // Polling interval of a condition wait, not a synchronisation sleep.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -193,10 +225,16 @@ std::string base64(const std::string& bytes) {
 namespace dkv::testing {
 
 LocalCluster::LocalCluster(const std::string& name, int size,
-                           std::map<std::string, std::string> extra_env)
+                           std::map<std::string, std::string> extra_env, const TestNetwork* network)
     : dir_(std::make_unique<TempDir>(name)), extra_env_(std::move(extra_env)) {
+  if (network != nullptr && network->size() < size) {
+    throw std::invalid_argument("LocalCluster: the test network has fewer nodes than the cluster");
+  }
   for (int i = 0; i < size; ++i) {
     ids_.push_back(std::string(1, static_cast<char>('a' + i)));
+    const bool netns = network != nullptr;
+    hosts_.push_back(netns ? network->address(i) : "127.0.0.1");
+    namespaces_.push_back(netns ? network->ns(i) : "");
     rpc_ports_.push_back(free_port());
     rest_ports_.push_back(free_port());
   }
@@ -209,7 +247,7 @@ bool LocalCluster::start(int i) {
   std::string cluster;
   for (int k = 0; k < size(); ++k) {
     if (k > 0) cluster += ",";
-    cluster += ids_[k] + "@127.0.0.1:" + std::to_string(rpc_ports_[k]);
+    cluster += ids_[k] + "@" + hosts_[k] + ":" + std::to_string(rpc_ports_[k]);
   }
   std::map<std::string, std::string> env = {{"DKV_LOG_LEVEL", "info"},
                                             {"DKV_RPC_PORT", std::to_string(rpc_ports_[i])},
@@ -217,10 +255,11 @@ bool LocalCluster::start(int i) {
                                             {"DKV_DB_PATH", dir_->path() + "/" + ids_[i] + ".db"},
                                             {"DKV_NODE_ID", ids_[i]},
                                             {"DKV_CLUSTER", cluster},
-                                            {"DKV_LISTEN_HOST", "127.0.0.1"}};
+                                            {"DKV_LISTEN_HOST", hosts_[i]}};
   for (const auto& [k, v] : extra_env_) env[k] = v;
   processes_[i] =
       std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids_[i] + ".log");
+  processes_[i]->set_netns(namespaces_[i]);
   return processes_[i]->start();
 }
 
@@ -235,11 +274,11 @@ bool LocalCluster::start_all(std::chrono::milliseconds timeout) {
 }
 
 bool LocalCluster::wait_ready(int i, std::chrono::milliseconds timeout) {
-  return processes_[i]->wait_ready(rest_ports_[i], timeout);
+  return processes_[i]->wait_ready(hosts_[i], rest_ports_[i], timeout);
 }
 
 std::string LocalCluster::status_field(int i, const std::string& field) {
-  const std::string body = http("GET", rest_ports_[i], "/v0/status").body;
+  const std::string body = http_at(hosts_[i], "GET", rest_ports_[i], "/v0/status").body;
   const std::string key = "\"" + field + "\":";
   auto at = body.find(key);
   if (at == std::string::npos) return "";

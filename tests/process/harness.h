@@ -41,6 +41,12 @@ struct HttpResponse {
 HttpResponse http(const std::string& method, std::uint16_t port, const std::string& target,
                   const std::string& body = "",
                   const std::string& content_type = "application/x-www-form-urlencoded");
+// The same to host:port (an IPv4 address, e.g. a node in a TestNetwork);
+// `timeout` bounds the whole request (status 0 when it passes).
+HttpResponse http_at(const std::string& host, const std::string& method, std::uint16_t port,
+                     const std::string& target, const std::string& body = "",
+                     std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                     const std::string& content_type = "application/x-www-form-urlencoded");
 
 class DkvProcess {
  public:
@@ -48,10 +54,17 @@ class DkvProcess {
   DkvProcess(std::string binary, std::map<std::string, std::string> env, std::string log_path);
   ~DkvProcess();  // SIGKILLs the process if still running.
 
+  // Later start()s run dkv inside the named network namespace
+  // (/run/netns/<name>, see netns.h): the child joins it (setns) and then
+  // execs dkv, so pid() is dkv's own and signals reach it. "" = ours.
+  void set_netns(std::string name) { netns_ = std::move(name); }
   // Starts the process; returns false if fork/exec failed.
   bool start();
-  // Polls GET /readyz until 200 or `timeout`; false on timeout or exit.
+  // Polls GET /readyz on 127.0.0.1 (or `host`) until 200 or `timeout`;
+  // false on timeout or exit.
   bool wait_ready(std::uint16_t rest_port, std::chrono::milliseconds timeout);
+  bool wait_ready(const std::string& host, std::uint16_t rest_port,
+                  std::chrono::milliseconds timeout);
   void signal(int sig);
   // Waits for exit; returns the exit code, 128+signal if killed, -1 on timeout.
   int wait_exit(std::chrono::milliseconds timeout);
@@ -63,6 +76,7 @@ class DkvProcess {
   std::string binary_;
   std::map<std::string, std::string> env_;
   std::string log_path_;
+  std::string netns_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
 };
@@ -77,16 +91,23 @@ std::string base64(const std::string& bytes);
 
 namespace dkv::testing {
 
+class TestNetwork;
+
 // A local cluster of real dkv processes on free loopback ports, configured
-// like the original README's example (ids a, b, c, ...).
+// like the original README's example (ids a, b, c, ...). With a `network`
+// (netns.h, at least `size` nodes), node i runs in network->ns(i) on
+// network->address(i) instead, DKV_CLUSTER naming those addresses, so that
+// the test can cut links; `network` must outlive the cluster.
 class LocalCluster {
  public:
-  LocalCluster(const std::string& name, int size,
-               std::map<std::string, std::string> extra_env = {});
+  LocalCluster(const std::string& name, int size, std::map<std::string, std::string> extra_env = {},
+               const TestNetwork* network = nullptr);
   ~LocalCluster();
 
   int size() const { return static_cast<int>(ids_.size()); }
   const std::string& id(int i) const { return ids_[i]; }
+  // Where node i listens: 127.0.0.1, or its address in the network.
+  const std::string& host(int i) const { return hosts_[i]; }
   std::uint16_t rest_port(int i) const { return rest_ports_[i]; }
   std::uint16_t rpc_port(int i) const { return rpc_ports_[i]; }
   DkvProcess& process(int i) { return *processes_[i]; }
@@ -108,6 +129,8 @@ class LocalCluster {
  private:
   std::unique_ptr<TempDir> dir_;
   std::vector<std::string> ids_;
+  std::vector<std::string> hosts_;
+  std::vector<std::string> namespaces_;  // "" in loopback mode.
   std::vector<std::uint16_t> rpc_ports_;
   std::vector<std::uint16_t> rest_ports_;
   std::map<std::string, std::string> extra_env_;
