@@ -220,11 +220,13 @@ util::Status Store::membership(std::string* out) const {
 }
 
 util::Status Store::get(std::string_view key_bytes, std::string* value) const {
-  if (env_->restoring) return util::unavailable("restoring a snapshot");
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
   TxnGuard guard(txn);
+  // Checked after the transaction began: restore() sets the flag before its
+  // first commit, so a transaction that could see a part has to see it set.
+  if (env_->restoring) return util::unavailable("restoring a snapshot");
   MDB_val key = as_val(key_bytes);
   MDB_val val;
   rc = mdb_get(txn, env_->kv, &key, &val);
