@@ -10,7 +10,9 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -130,6 +132,87 @@ TEST(SnapshotTransferTest, LaggingFollowerCatchesUpByAStreamedSnapshot) {
     ASSERT_EQ(r.status, 200) << i;
     EXPECT_NE(r.body.find(base64(value_of(i))), std::string::npos) << i;
   }
+}
+
+// The newest .snap file in node i's snap dir, "" if none.
+std::string latest_snapshot_file(LocalCluster& c, int i) {
+  std::string latest;
+  for (const auto& e : std::filesystem::directory_iterator(c.db_path(i) + "/snap")) {
+    const std::string p = e.path().string();
+    if (p.ends_with(".snap") && p > latest) latest = p;  // Names sort by index.
+  }
+  return latest;
+}
+
+// Waits until node i's log holds `needle` at least `times` times; bounded.
+bool wait_for_log(LocalCluster& c, int i, const std::string& needle, int times,
+                  std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string log = c.process(i).log();
+    int n = 0;
+    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    if (n >= times) return true;
+    std::this_thread::sleep_for(50ms);  // Polling a condition, bounded by the deadline.
+  }
+  return false;
+}
+
+// A snapshot damaged on the leader's disk is refused by the follower at every
+// attempt and never installed; the core keeps retrying, and once the leader
+// has a newer (intact) snapshot the follower catches up with it.
+TEST(SnapshotTransferTest, DamagedSnapshotIsRefusedAndRetriedNeverInstalled) {
+  LocalCluster c("snapshot_damaged", 3, {{"DKV_SNAPSHOT_ENTRIES", "100"}});
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  const int leader = c.wait_for_leader({0, 1, 2}, 10s);
+  ASSERT_GE(leader, 0);
+  const int lagging = leader == 2 ? 1 : 2;
+  c.process(lagging).signal(SIGKILL);
+  ASSERT_EQ(c.process(lagging).wait_exit(10s), 128 + SIGKILL);
+  for (int i = 0; i < 250; ++i) {
+    ASSERT_EQ(put(c.rest_port(leader), "k" + std::to_string(i), std::string(10 << 10, 'v')), 200);
+  }
+  ASSERT_TRUE(wait_for_log(c, leader, "log kept from", 2, 30s));
+  const std::string damaged = latest_snapshot_file(c, leader);
+  ASSERT_FALSE(damaged.empty());
+  {
+    // One byte in the middle of the payload, in place (the leader reads
+    // the same inode).
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = std::filesystem::file_size(damaged);
+    f.seekg(static_cast<std::streamoff>(size / 2));
+    char b = 0;
+    f.get(b);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.put(static_cast<char>(b ^ 0x01));
+  }
+
+  ASSERT_TRUE(c.start(lagging));
+  // Refused more than once: the core retries after each failure.
+  ASSERT_TRUE(wait_for_log(c, lagging, "refused a snapshot stream", 3, 60s))
+      << c.process(lagging).log();
+  const std::string refused = c.process(lagging).log();
+  EXPECT_NE(refused.find("DATA_LOSS"), std::string::npos) << refused;
+  std::cout << refused.substr(refused.find("refused a snapshot stream"), 200) << "\n";
+  EXPECT_EQ(c.process(lagging).log().find("installed snapshot"), std::string::npos);
+  EXPECT_LT(status_u64(c, lagging, "appliedIndex"), 100u);
+
+  // A newer snapshot on the leader replaces the damaged one; the next retry
+  // carries it and the follower catches up.
+  for (int i = 250; i < 400; ++i) {
+    ASSERT_EQ(put(c.rest_port(leader), "k" + std::to_string(i), "w"), 200);
+  }
+  ASSERT_TRUE(wait_for_log(c, lagging, "installed snapshot", 1, 60s)) << c.process(lagging).log();
+  const std::uint64_t leader_commit = status_u64(c, leader, "commitIndex");
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (status_u64(c, lagging, "appliedIndex") < leader_commit &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);  // Polling a condition, bounded by the deadline.
+  }
+  ASSERT_GE(status_u64(c, lagging, "appliedIndex"), leader_commit);
+  const auto r = http("GET", c.rest_port(lagging), "/v0/kv/key/" + base64("k7"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(base64(std::string(10 << 10, 'v'))), std::string::npos);
 }
 
 }  // namespace
