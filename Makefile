@@ -19,7 +19,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDKV_WERROR=ON
 endif
 
-.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps
+.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps bench-storage
 
 all: build
 
@@ -99,6 +99,15 @@ compare-deps:
 
 compare-etcd: build compare-deps
 	DURATION=$(DURATION) REPEATS=$(REPEATS) ./bench/compare-etcd $(BUILD)
+
+# Google Benchmarks of the storage path on this machine's disk (under /tmp,
+# cleaned up): WAL recovery of a BENCH_MIB log, warm and cold page cache (cold
+# needs root), then a background snapshot and an install of a BENCH_MIB store.
+BENCH_MIB ?= 1024
+bench-storage: check-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target wal_bench snapshot_bench
+	DKV_BENCH_RECOVER_MIB=$(BENCH_MIB) $(BUILD)/tests/wal/wal_bench --benchmark_filter=BM_Recover
+	DKV_BENCH_SNAPSHOT_MIB=$(BENCH_MIB) $(BUILD)/tests/node/snapshot_bench
 
 # Fault runs of real dkv clusters (kill -9, pause, full restarts; network
 # partitions with FAULTS=partition-halves,partition-leader,... as root)

@@ -97,6 +97,8 @@ struct Store::Env {
     if (const int rc = guard->commit(); rc != 0) return lmdb_error("commit", rc);
     return util::Status::ok();
   }
+  // A restore committed part of an image and has not finished: get() refuses.
+  std::atomic<bool> restoring{false};
 
   ~Env() {
     if (env == nullptr) return;
@@ -254,6 +256,9 @@ util::Status Store::get(std::string_view key_bytes, std::string* value) const {
   int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
   TxnGuard guard(txn);
+  // Checked after the transaction began: restore() sets the flag before its
+  // first commit, so a transaction that could see a part has to see it set.
+  if (env_->restoring) return util::unavailable("restoring a snapshot");
   MDB_val key = as_val(key_bytes);
   MDB_val val;
   rc = mdb_get(txn, env_->kv, &key, &val);
@@ -282,37 +287,70 @@ util::Status Store::dump(std::string* image, std::uint64_t* applied_index,
 
 util::Status Store::dump(const ReadView& view, std::string* image, std::uint64_t* applied_index,
                          std::string* membership) const {
+  if (auto s = view_header(view, applied_index, membership); !s.is_ok()) return s;
+  image->clear();
+  return dump(view, [image](std::string_view piece) {
+    image->append(piece);
+    return util::Status::ok();
+  });
+}
+
+util::Status Store::view_header(const ReadView& view, std::uint64_t* applied_index,
+                                std::string* membership) const {
   auto* txn = static_cast<MDB_txn*>(view.txn_);
-  int rc = 0;
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val;
-  std::uint64_t index = 0;
-  rc = mdb_get(txn, env_->meta, &key, &val);
-  if (rc == 0 && val.mv_size == sizeof index) std::memcpy(&index, val.mv_data, sizeof index);
+  *applied_index = 0;
+  int rc = mdb_get(txn, env_->meta, &key, &val);
+  if (rc == 0 && val.mv_size == sizeof *applied_index) {
+    std::memcpy(applied_index, val.mv_data, sizeof *applied_index);
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return lmdb_error("read applied index", rc);
+  }
   key = as_val(kMembershipKey);
   membership->clear();
-  if (mdb_get(txn, env_->meta, &key, &val) == 0) {
+  rc = mdb_get(txn, env_->meta, &key, &val);
+  if (rc == 0) {
     membership->assign(static_cast<const char*>(val.mv_data), val.mv_size);
+  } else if (rc != MDB_NOTFOUND) {
+    return lmdb_error("read membership", rc);
   }
-  image->clear();
-  image->append(kImageMagic);
-  put_varint(image, index);
-  put_varint(image, membership->size());
-  image->append(*membership);
+  return util::Status::ok();
+}
+
+util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
+  std::uint64_t index = 0;
+  std::string membership;
+  if (auto s = view_header(view, &index, &membership); !s.is_ok()) return s;
+  std::string piece;
+  piece.reserve(kImagePieceBytes + 64);
+  piece.append(kImageMagic);
+  put_varint(&piece, index);
+  put_varint(&piece, membership.size());
+  piece.append(membership);
+  auto* txn = static_cast<MDB_txn*>(view.txn_);
   MDB_cursor* cursor = nullptr;
-  if ((rc = mdb_cursor_open(txn, env_->kv, &cursor)) != 0) return lmdb_error("cursor", rc);
+  int rc = mdb_cursor_open(txn, env_->kv, &cursor);
+  if (rc != 0) return lmdb_error("cursor", rc);
+  MDB_val key;
+  MDB_val val;
+  util::Status status;
   for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-    put_varint(image, key.mv_size);
-    image->append(static_cast<const char*>(key.mv_data), key.mv_size);
-    put_varint(image, val.mv_size);
-    image->append(static_cast<const char*>(val.mv_data), val.mv_size);
+    put_varint(&piece, key.mv_size);
+    piece.append(static_cast<const char*>(key.mv_data), key.mv_size);
+    put_varint(&piece, val.mv_size);
+    piece.append(static_cast<const char*>(val.mv_data), val.mv_size);
+    if (piece.size() >= kImagePieceBytes) {
+      if (status = out(piece); !status.is_ok()) break;
+      piece.clear();
+    }
   }
   mdb_cursor_close(cursor);
+  if (!status.is_ok()) return status;
   if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
-  put_varint(image, 0);
-  *applied_index = index;
-  return util::Status::ok();
+  put_varint(&piece, 0);
+  return out(piece);
 }
 
 util::Status Store::peek_image(std::string_view image, std::uint64_t* applied_index,
@@ -323,37 +361,144 @@ util::Status Store::peek_image(std::string_view image, std::uint64_t* applied_in
   return util::Status::ok();
 }
 
+namespace {
+
+constexpr std::size_t kVarintBytesMax = 10;  // A 64-bit varint.
+
+// Reads an image from an ImageIn with a window of at most one piece plus
+// one pair: `window_` holds bytes received and not yet consumed.
+class ImageParser {
+ public:
+  explicit ImageParser(const Store::ImageIn& in) : in_(in) {}
+
+  // Makes at least `n` bytes available unless the image ends first.
+  util::Status fill(std::size_t n) {
+    while (available() < n && !done_) {
+      if (pos_ > 0) {
+        window_.erase(0, pos_);
+        pos_ = 0;
+      }
+      std::string piece;
+      if (auto s = in_(&piece, &done_); !s.is_ok()) return s;
+      window_.append(piece);
+    }
+    return util::Status::ok();
+  }
+  std::size_t available() const { return window_.size() - pos_; }
+  std::string_view view() const { return std::string_view(window_).substr(pos_); }
+  void consume(std::size_t n) { pos_ += n; }
+  bool at_end() const { return done_ && available() == 0; }
+
+  // A varint-prefixed byte string of at most `max` bytes; the view stays
+  // valid until the next fill().
+  util::Status bytes(std::size_t max, const char* what, std::string_view* out) {
+    if (auto s = fill(kVarintBytesMax); !s.is_ok()) return s;
+    std::string_view v = view();
+    std::uint64_t n = 0;
+    if (!get_varint(&v, &n)) return bad_image(std::string("truncated ") + what);
+    if (n > max) return bad_image(std::string(what) + " over the limit");
+    const std::size_t prefix = available() - v.size();
+    if (auto s = fill(prefix + n); !s.is_ok()) return s;
+    if (available() < prefix + n) return bad_image(std::string("truncated ") + what);
+    *out = view().substr(prefix, n);
+    consume(prefix + n);
+    return util::Status::ok();
+  }
+
+ private:
+  const Store::ImageIn& in_;
+  std::string window_;
+  std::size_t pos_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace
+
 util::Status Store::restore(std::string_view image) {
+  bool given = false;
+  return restore([&](std::string* piece, bool* done) {
+    *done = given;
+    piece->clear();
+    if (!given) piece->assign(image);
+    given = true;
+    return util::Status::ok();
+  });
+}
+
+util::Status Store::restore(const ImageIn& in) {
+  ImageParser p(in);
+  if (auto s = p.fill(kImageMagic.size()); !s.is_ok()) return s;
+  if (p.view().substr(0, kImageMagic.size()) != kImageMagic) return bad_image("bad magic");
+  p.consume(kImageMagic.size());
+  if (auto s = p.fill(kVarintBytesMax); !s.is_ok()) return s;
   std::uint64_t index = 0;
-  std::string_view membership;
-  if (auto s = parse_image_header(&image, &index, &membership); !s.is_ok()) return s;
+  {
+    std::string_view v = p.view();
+    if (!get_varint(&v, &index)) return bad_image("no applied index");
+    p.consume(p.available() - v.size());
+  }
+  std::string_view membership_view;
+  if (auto s = p.bytes(UINT32_MAX, "membership", &membership_view); !s.is_ok()) return s;
+  const std::string membership(membership_view);
+
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  TxnGuard guard(txn);
+  auto guard = std::make_unique<TxnGuard>(txn);
   if ((rc = mdb_drop(txn, env_->kv, 0)) != 0) return lmdb_error("clear kv", rc);
+  std::uint64_t txn_bytes = 0;
+  bool committed_part = false;
   for (;;) {
-    std::string_view k;
+    std::string_view key_view;
     std::string_view v;
-    if (!get_bytes(&image, &k)) return bad_image("truncated key");
-    if (k.empty()) break;
-    if (k.size() > kKeyBytesMax) return bad_image("key over the limit");
-    if (!get_bytes(&image, &v)) return bad_image("truncated value");
+    if (auto s = p.bytes(kKeyBytesMax, "key", &key_view); !s.is_ok()) return s;
+    if (key_view.empty()) break;
+    const std::string k(key_view);  // Reading the value may move the window.
     MDB_val key = as_val(k);
+    if (auto s = p.bytes(UINT32_MAX, "value", &v); !s.is_ok()) return s;
     MDB_val val = as_val(v);
-    if ((rc = mdb_put(txn, env_->kv, &key, &val, MDB_APPEND)) != 0) {
+    if ((rc = mdb_put(guard->get(), env_->kv, &key, &val, MDB_APPEND)) != 0) {
       return rc == MDB_KEYEXIST ? bad_image("keys out of order") : lmdb_error("mdb_put", rc);
     }
+    txn_bytes += k.size() + v.size();
+    if (txn_bytes < kRestoreTxnBytes) continue;
+    // Commit this part. The first one also records applied index 0: from
+    // here on the store is visibly not the image until the last commit.
+    if (!committed_part) {
+      env_->restoring = true;
+      const std::uint64_t zero = 0;
+      MDB_val ikey = as_val(kAppliedIndexKey);
+      MDB_val ival{sizeof zero, const_cast<std::uint64_t*>(&zero)};
+      if ((rc = mdb_put(guard->get(), env_->meta, &ikey, &ival, 0)) != 0) {
+        return lmdb_error("applied index", rc);
+      }
+    }
+    if (auto s = env_->commit(guard.get()); !s.is_ok()) return s;
+    if (!committed_part) env_->applied_index = 0;
+    committed_part = true;
+    txn_bytes = 0;
+    if ((rc = mdb_txn_begin(env_->env, nullptr, 0, &txn)) != 0) {
+      return lmdb_error("mdb_txn_begin", rc);
+    }
+    guard = std::make_unique<TxnGuard>(txn);
   }
-  if (!image.empty()) return bad_image("trailing bytes");
+  if (!p.at_end()) {
+    if (auto s = p.fill(1); !s.is_ok()) return s;
+    if (!p.at_end()) return bad_image("trailing bytes");
+  }
   MDB_val key = as_val(kMembershipKey);
   MDB_val val = as_val(membership);
-  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) return lmdb_error("membership", rc);
+  if ((rc = mdb_put(guard->get(), env_->meta, &key, &val, 0)) != 0) {
+    return lmdb_error("membership", rc);
+  }
   key = as_val(kAppliedIndexKey);
   val = MDB_val{sizeof index, &index};
-  if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) return lmdb_error("applied index", rc);
-  if (auto s = env_->commit(&guard); !s.is_ok()) return s;
+  if ((rc = mdb_put(guard->get(), env_->meta, &key, &val, 0)) != 0) {
+    return lmdb_error("applied index", rc);
+  }
+  if (auto s = env_->commit(guard.get()); !s.is_ok()) return s;
   env_->applied_index = index;
+  env_->restoring = false;
   return util::Status::ok();
 }
 

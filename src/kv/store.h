@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -78,6 +79,8 @@ class Store {
   // the membership, all from one read transaction) for a raft snapshot.
   // Writers keep going meanwhile (LMDB readers never block the writer).
   // Format (kv/store.cc): magic, applied index, membership, then pairs.
+  // Holds the whole image in memory: for tests and small stores; snapshots
+  // stream with the ImageOut/ImageIn forms below.
   util::Status dump(std::string* image, std::uint64_t* applied_index,
                     std::string* membership) const;
 
@@ -96,11 +99,39 @@ class Store {
     void* txn_;  // MDB_txn*, read-only.
   };
   util::Status open_view(std::unique_ptr<ReadView>* out) const;
-  // dump() of the state `view` is pinned at.
+
+  // Receives an image piece by piece, in order; a non-OK return stops the dump.
+  using ImageOut = std::function<util::Status(std::string_view piece)>;
+  // Sets *piece to the next bytes of an image, or sets *done (piece empty)
+  // at its end.
+  using ImageIn = std::function<util::Status(std::string* piece, bool* done)>;
+  // Pieces handed to ImageOut are about this size (one pair may exceed it).
+  static constexpr std::size_t kImagePieceBytes = 256u << 10;
+  // restore() commits a transaction per this many image bytes, so that
+  // LMDB's dirty pages (held in memory until commit) stay bounded.
+  static constexpr std::uint64_t kRestoreTxnBytes = 8u << 20;
+
+  // The applied index and membership `view` is pinned at.
+  util::Status view_header(const ReadView& view, std::uint64_t* applied_index,
+                           std::string* membership) const;
+  // Streams the image of the state `view` is pinned at to `out`. Memory:
+  // O(kImagePieceBytes + one pair), whatever the store's size.
+  util::Status dump(const ReadView& view, const ImageOut& out) const;
+  // dump() of the state `view` is pinned at, into one string.
   util::Status dump(const ReadView& view, std::string* image, std::uint64_t* applied_index,
                     std::string* membership) const;
-  // Replaces the whole store with `image` (from dump()) in one transaction.
-  // Malformed input is DATA_LOSS and changes nothing.
+
+  // Replaces the whole store with the image `in` streams (from dump()).
+  // Memory: O(one piece + one pair + kRestoreTxnBytes of dirty pages).
+  // An image up to kRestoreTxnBytes is restored in one transaction:
+  // malformed input is DATA_LOSS and changes nothing. A larger one commits
+  // every kRestoreTxnBytes; the first commit already empties the store and
+  // sets the applied index to 0, so a failure or crash part way leaves a
+  // store that is visibly behind (the node restores it again from the
+  // snapshot file at its next start). Reads (get) are refused with
+  // UNAVAILABLE from the first commit until a restore completes.
+  util::Status restore(const ImageIn& in);
+  // restore() from an image in memory.
   util::Status restore(std::string_view image);
   // Reads only the header of an image (its applied index and membership).
   static util::Status peek_image(std::string_view image, std::uint64_t* applied_index,

@@ -51,16 +51,28 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   if (auto s = remove_snapshot_leftovers(options.db_path); !s.is_ok()) return s;
 
   // The latest snapshot: the raft storage starts from it, and the store is
-  // restored from it if LMDB is behind it (a crash right after installing a
-  // leader's snapshot, or LMDB losing its last transactions).
-  std::string image;
+  // restored from it (streaming from the file) if LMDB is behind it (a crash
+  // during or right after installing a leader's snapshot, or LMDB losing its
+  // last transactions).
+  std::string snapshot_membership;
   if (recovered.snapshot.index > 0) {
-    if (auto s = read_snapshot_file(options.db_path, recovered.snapshot, &image); !s.is_ok()) {
+    std::unique_ptr<wal::SnapshotReader> reader;
+    if (auto s = open_snapshot_file(options.db_path, recovered.snapshot, &reader); !s.is_ok()) {
       return s;
     }
+    snapshot_membership = reader->meta().membership;
     if ((*store)->applied_index() < recovered.snapshot.index) {
       spdlog::info("restoring the store from snapshot {}", recovered.snapshot.index);
-      if (auto s = (*store)->restore(image); !s.is_ok()) return s;
+      if (auto s = restore_store(**store, *reader); !s.is_ok()) return s;
+    } else {
+      // Not needed here, but peers may be sent it: a damaged file stops us
+      // now rather than being refused by every follower later.
+      wal::SnapshotMeta meta;
+      const std::string path =
+          wal::snapshot_path(wal::snap_dir_path(options.db_path), recovered.snapshot);
+      if (auto s = wal::SnapshotReader::verify(wal::posix_file_system(), path, &meta); !s.is_ok()) {
+        return s;
+      }
     }
   }
 
@@ -88,17 +100,11 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   *storage = std::make_unique<raft::MemoryStorage>();
   const std::uint64_t applied = (*store)->applied_index();
   if (recovered.snapshot.index > 0) {
-    std::uint64_t image_index = 0;
-    std::string image_membership;
-    if (auto s = kv::Store::peek_image(image, &image_index, &image_membership); !s.is_ok()) {
-      return s;
-    }
     Membership at_snapshot;
-    if (auto s = Membership::decode(image_membership, &at_snapshot); !s.is_ok()) {
+    if (auto s = Membership::decode(snapshot_membership, &at_snapshot); !s.is_ok()) {
       return util::Status(util::Code::kDataLoss, "snapshot membership unreadable: " + s.message());
     }
-    raft::Snapshot snap;
-    snap.data = std::move(image);
+    raft::Snapshot snap;  // Metadata only: the image stays in its file.
     snap.metadata.index = recovered.snapshot.index;
     snap.metadata.term = recovered.snapshot.term;
     snap.metadata.conf_state = at_snapshot.conf_state();

@@ -157,7 +157,7 @@ class Node {
     raft::Index index = 0;
     raft::Term term = 0;
     std::string membership;
-    std::string image;
+    std::uint64_t image_bytes = 0;  // The image is in the file, not here.
   };
   // Work handed to the raft thread.
   struct Inbox {

@@ -16,7 +16,8 @@
 namespace dkv::node {
 
 util::Status write_snapshot_file(const std::string& db_path, wal::SnapshotMarker marker,
-                                 const std::string& membership, const std::string& image) {
+                                 const std::string& membership, const kv::Store& store,
+                                 const kv::Store::ReadView& view, std::uint64_t* image_bytes) {
   wal::FileSystem& fs = wal::posix_file_system();
   const std::string dir = wal::snap_dir_path(db_path);
   if (auto s = wal::ensure_dir(fs, dir); !s.is_ok()) return s;
@@ -24,21 +25,32 @@ util::Status write_snapshot_file(const std::string& db_path, wal::SnapshotMarker
   if (auto s = wal::SnapshotWriter::create(fs, dir, {marker, membership}, &writer); !s.is_ok()) {
     return s;
   }
-  if (auto s = writer->append(image); !s.is_ok()) return s;
+  const util::Status dumped =
+      store.dump(view, [&writer](std::string_view piece) { return writer->append(piece); });
+  if (!dumped.is_ok()) return dumped;
+  *image_bytes = writer->payload_bytes();
   return writer->finish();
 }
 
-util::Status read_snapshot_file(const std::string& db_path, wal::SnapshotMarker marker,
-                                std::string* image) {
+util::Status open_snapshot_file(const std::string& db_path, wal::SnapshotMarker marker,
+                                std::unique_ptr<wal::SnapshotReader>* reader) {
   wal::FileSystem& fs = wal::posix_file_system();
   const std::string path = wal::snapshot_path(wal::snap_dir_path(db_path), marker);
-  std::unique_ptr<wal::SnapshotReader> reader;
-  if (auto s = wal::SnapshotReader::open(fs, path, &reader); !s.is_ok()) return s;
-  image->clear();
-  for (bool done = false; !done;) {
-    std::string chunk;
-    if (auto s = reader->next(&chunk, &done); !s.is_ok()) return s;
-    image->append(chunk);
+  if (auto s = wal::SnapshotReader::open(fs, path, reader); !s.is_ok()) return s;
+  if ((*reader)->meta().marker != marker) {
+    return util::Status(util::Code::kDataLoss, path + ": header names another snapshot");
+  }
+  return util::Status::ok();
+}
+
+util::Status restore_store(kv::Store& store, wal::SnapshotReader& reader) {
+  const util::Status s =
+      store.restore([&reader](std::string* piece, bool* done) { return reader.next(piece, done); });
+  if (!s.is_ok()) return s;
+  if (store.applied_index() != reader.meta().marker.index) {
+    return util::Status(util::Code::kDataLoss,
+                        "snapshot image at index " + std::to_string(store.applied_index()) +
+                            ", its file says " + std::to_string(reader.meta().marker.index));
   }
   return util::Status::ok();
 }
@@ -53,35 +65,32 @@ util::Status remove_snapshot_leftovers(const std::string& db_path) {
   return wal::remove_snapshot_temp_files(fs, wal::snap_dir_path(db_path));
 }
 
-// A leader's snapshot (Ready::snapshot): made durable first (file, then the
-// WAL marker, which also drops the log it replaces), then installed in the
-// raft storage and the store.
+// A leader's snapshot (Ready::snapshot, metadata only): the transport has
+// already made its file durable and verified in the snap dir
+// (snapshot_transfer.h). Recorded in the WAL first (the marker also drops
+// the log it replaces), then installed in the raft storage and restored into
+// the store, streaming from the file. A crash part way restores again at the
+// next start (recover() in node.cc: the store is behind the marker).
 void Node::install_snapshot(const raft::Snapshot& snapshot) {
   const wal::SnapshotMarker marker{snapshot.metadata.index, snapshot.metadata.term};
-  std::uint64_t image_index = 0;
-  std::string image_membership;
-  if (auto s = kv::Store::peek_image(snapshot.data, &image_index, &image_membership); !s.is_ok()) {
-    fatal("snapshot from the leader is unreadable", s);
+  std::unique_ptr<wal::SnapshotReader> reader;
+  if (auto s = open_snapshot_file(options_.db_path, marker, &reader); !s.is_ok()) {
+    fatal("opening the leader's snapshot", s);
   }
   Membership m;
-  if (auto s = Membership::decode(image_membership, &m); !s.is_ok()) {
+  if (auto s = Membership::decode(reader->meta().membership, &m); !s.is_ok()) {
     fatal("snapshot membership is unreadable", s);
-  }
-  if (auto s = write_snapshot_file(options_.db_path, marker, image_membership, snapshot.data);
-      !s.is_ok()) {
-    fatal("writing snapshot file", s);
   }
   if (auto s = log_->save_snapshot_marker(marker); !s.is_ok()) fatal("WAL snapshot marker", s);
   if (auto s = storage_->apply_snapshot(snapshot); !s.is_ok()) fatal("raft storage snapshot", s);
-  if (auto s = store_->restore(snapshot.data); !s.is_ok()) fatal("restoring the store", s);
+  if (auto s = restore_store(*store_, *reader); !s.is_ok()) fatal("restoring the store", s);
   {
     std::lock_guard lock(mu_);
     membership_ = m;
   }
   last_snapshot_index_ = marker.index;
   (void)remove_old_snapshot_files(options_.db_path, marker);
-  spdlog::info("installed snapshot at index {} term {} ({} bytes)", marker.index, marker.term,
-               snapshot.data.size());
+  spdlog::info("installed snapshot at index {} term {}", marker.index, marker.term);
 }
 
 // Log compaction (Raft §7), in the background so writes go on: every
@@ -106,13 +115,13 @@ void Node::maybe_snapshot() {
   snapshot_thread_ = std::thread([this, view, applied, term] {
     SnapshotDone done;
     std::uint64_t index = 0;
-    done.status = store_->dump(*view, &done.image, &index, &done.membership);
+    done.status = store_->view_header(*view, &index, &done.membership);
     if (done.status.is_ok()) {
       DKV_ASSERT(index == applied);  // The view was pinned at `applied`.
       done.index = index;
       done.term = term;
-      done.status =
-          write_snapshot_file(options_.db_path, {index, term}, done.membership, done.image);
+      done.status = write_snapshot_file(options_.db_path, {index, term}, done.membership, *store_,
+                                        *view, &done.image_bytes);
     }
     {
       std::lock_guard lock(mu_);
@@ -130,9 +139,9 @@ void Node::finish_snapshot(SnapshotDone done) {
   if (auto s = log_->save_snapshot_marker(marker); !s.is_ok()) fatal("WAL snapshot marker", s);
   Membership m;
   (void)Membership::decode(done.membership, &m);
-  const std::size_t image_bytes = done.image.size();
-  if (auto s = storage_->create_snapshot(done.index, m.conf_state(), std::move(done.image));
-      !s.is_ok()) {
+  // The raft storage holds only the metadata: the image stays in its file,
+  // which the transport streams to a follower that needs it.
+  if (auto s = storage_->create_snapshot(done.index, m.conf_state(), std::string()); !s.is_ok()) {
     fatal("raft storage snapshot", s);
   }
   const raft::Index keep_from = done.index > options_.snapshot_catchup_entries
@@ -147,7 +156,7 @@ void Node::finish_snapshot(SnapshotDone done) {
   (void)remove_old_snapshot_files(options_.db_path, marker);
   last_snapshot_index_ = done.index;
   spdlog::info("snapshot at index {} term {} ({} bytes); log kept from {}", done.index, done.term,
-               image_bytes, keep_from);
+               done.image_bytes, keep_from);
 }
 
 }  // namespace dkv::node

@@ -88,6 +88,23 @@ class MemorySnapshotSink final : public SnapshotSink {
   std::string data_;
 };
 
+// The data of a kSnap message held in memory (no SnapshotSourceFactory).
+class MemorySnapshotSource final : public SnapshotSource {
+ public:
+  explicit MemorySnapshotSource(std::string data) : data_(std::move(data)) {}
+  std::uint64_t total_bytes() const override { return data_.size(); }
+  util::Status read(std::uint64_t max_bytes, std::string* data) override {
+    const std::size_t n = std::min<std::uint64_t>(max_bytes, data_.size() - offset_);
+    data->assign(data_, offset_, n);
+    offset_ += n;
+    return util::Status::ok();
+  }
+
+ private:
+  const std::string data_;
+  std::size_t offset_ = 0;
+};
+
 // ---------------------------------------------------------------------------
 // Inbound.
 
@@ -456,8 +473,10 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const Tr
 // snapshot thread. stop() is quick; the destructor joins.
 class Peer {
  public:
-  Peer(const TransportOptions& o, Notifier& notifier, raft::NodeId id, std::string address)
+  Peer(const TransportOptions& o, const SnapshotSourceFactory& source, Notifier& notifier,
+       raft::NodeId id, std::string address)
       : o_(o),
+        source_(source),
         notifier_(notifier),
         id_(id),
         name_(peer_label(o, id)),
@@ -719,13 +738,25 @@ class Peer {
     }
   }
 
-  // Streams one kSnap: the message without data first, then the data in
-  // chunks of snapshot_chunk_bytes. True iff the receiver answered OK.
+  // Streams one kSnap: the message without data first, then the data from
+  // its source in chunks of snapshot_chunk_bytes (one chunk in memory at a
+  // time). True iff the receiver answered OK.
   bool send_snapshot(raft::Message m) {
-    const std::string data = std::move(m.snapshot->data);
-    m.snapshot->data.clear();
+    DKV_ASSERT(m.snapshot.has_value());  // enqueue_snapshot checked it.
     const raft::Index index = m.snapshot->metadata.index;
     const auto started = Clock::now();
+    std::unique_ptr<SnapshotSource> source;
+    if (source_) {
+      if (const util::Status s = source_(m, &source); !s.is_ok()) {
+        spdlog::warn("transport: cannot open snapshot at index {} for node {}: {}", index, name_,
+                     s.to_string());
+        return false;
+      }
+    } else {
+      source = std::make_unique<MemorySnapshotSource>(std::move(m.snapshot->data));
+    }
+    m.snapshot->data.clear();
+    const std::uint64_t total = source->total_bytes();
     grpc::ClientContext ctx;
     add_metadata(&ctx);
     if (!register_ctx(&snap_ctx_, &ctx)) return false;
@@ -734,20 +765,27 @@ class Peer {
     raftpb::SnapshotChunk chunk;
     std::uint64_t offset = 0;
     bool ok = true;
+    util::Status read_status;
+    std::string data;
     do {
       chunk.Clear();
       fill_header(chunk.mutable_header());
       if (offset == 0) {
         encode(std::move(m), chunk.mutable_message());
-        chunk.set_total_bytes(data.size());
+        chunk.set_total_bytes(total);
       }
-      const std::uint64_t n =
-          std::min<std::uint64_t>(o_.snapshot_chunk_bytes, data.size() - offset);
+      read_status = source->read(o_.snapshot_chunk_bytes, &data);
+      if (!read_status.is_ok() || (data.empty() && offset < total) ||
+          data.size() > total - offset) {
+        ok = false;  // Cancelled below: the receiver must not take a partial snapshot.
+        break;
+      }
       chunk.set_offset(offset);
-      chunk.set_data(data.data() + offset, n);
+      chunk.set_data(std::move(data));
       ok = writer->Write(chunk);
-      offset += n;
-    } while (ok && offset < data.size());
+      offset += chunk.data().size();
+    } while (ok && offset < total);
+    if (!read_status.is_ok() || offset < total) ctx.TryCancel();
     if (ok) ok = writer->WritesDone();
     const grpc::Status status = writer->Finish();
     unregister_ctx(&snap_ctx_);
@@ -755,15 +793,16 @@ class Peer {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
     if (ok && status.ok()) {
       spdlog::info("transport: sent snapshot at index {} ({} bytes) to node {} in {} ms", index,
-                   data.size(), name_, ms);
+                   total, name_, ms);
       return true;
     }
     spdlog::warn("transport: snapshot at index {} to node {} failed after {} ms: {}", index, name_,
-                 ms, describe(status));
+                 ms, read_status.is_ok() ? describe(status) : read_status.to_string());
     return false;
   }
 
   const TransportOptions& o_;
+  const SnapshotSourceFactory& source_;  // Transport::Impl's; outlives peers.
   Notifier& notifier_;
   const raft::NodeId id_;
   const std::string name_;  // For logs.
@@ -851,7 +890,8 @@ void Transport::add_peer(raft::NodeId id, std::string address) {
       old->stop();
     }
     spdlog::info("transport: peer node {} at {}", peer_label(impl_->options, id), address);
-    impl_->peers[id] = std::make_unique<Peer>(impl_->options, impl_->notifier, id, address);
+    impl_->peers[id] = std::make_unique<Peer>(impl_->options, impl_->callbacks.snapshot_source,
+                                              impl_->notifier, id, address);
   }
   // `old` joins here, outside the lock: its threads end promptly (cancelled).
 }

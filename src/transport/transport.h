@@ -10,11 +10,17 @@
 // peer unreachable: Raft retransmits (etcd's rafthttp does the same).
 // gRPC keepalive (1 s + 1 s) breaks a stream over a silently dead link.
 //
+// Snapshot data is streamed, never held whole: the sender reads it from a
+// SnapshotSource (the node's opens the snapshot file named by the message's
+// index and term; without one, the message's in-memory data is sent), and
+// the receiver feeds the chunks to a SnapshotSink (the node's writes a file
+// in its snap dir; the default reassembles in memory, for tests).
+//
 // Inbound: service() is a grpc::Service that the node's single gRPC server
 // registers next to the public services (see configure_server()). Each
 // received message goes to callbacks.on_message, on a gRPC thread; a
-// snapshot is reassembled through a SnapshotSink and delivered as one
-// message holding the whole snapshot. Streams of another cluster id, or
+// snapshot goes through a SnapshotSink and is delivered as one kSnap message
+// once the sink accepted all of it. Streams of another cluster id, or
 // addressed to another node id, are refused (FAILED_PRECONDITION).
 //
 // Must not: block the raft thread. send() only moves messages into queues
@@ -66,7 +72,7 @@ struct TransportOptions {
   // one message).
   std::uint64_t batch_bytes_max = 4 << 20;
   std::uint64_t snapshot_chunk_bytes = 1 << 20;
-  // Largest snapshot accepted from a peer (the default sink keeps it in memory).
+  // Largest snapshot accepted from a peer.
   std::uint64_t snapshot_bytes_max = std::uint64_t{16} << 30;
   // Reconnect delay after the n-th consecutive failure: a random value in
   // [d/2, d] where d = min(backoff_initial_ms * 2^(n-1), backoff_max_ms).
@@ -81,8 +87,8 @@ struct TransportOptions {
 };
 
 // Where an incoming snapshot's data goes while it arrives. The default keeps
-// it in memory; a later sink can stream to a file under the data directory
-// and finish() can then leave a reference to it in the message.
+// it in memory; the node's streams it to a file under its data directory and
+// finish() leaves the message with metadata only.
 // Threading: one sink serves one stream, called from one thread at a time.
 class SnapshotSink {
  public:
@@ -103,6 +109,22 @@ using SnapshotSinkFactory = std::function<std::unique_ptr<SnapshotSink>(const ra
 // A sink that accumulates the data in memory and moves it into the message.
 std::unique_ptr<SnapshotSink> make_memory_snapshot_sink(std::uint64_t total_bytes);
 
+// Where an outgoing snapshot's data comes from, read in chunks on the peer's
+// snapshot thread. Threading: one source serves one stream.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  // Size of the whole data, announced to the receiver first.
+  virtual std::uint64_t total_bytes() const = 0;
+  // Sets *data to the next bytes: at most max_bytes, and at least one byte
+  // while any remain. Non-OK aborts the transfer (reported as failed).
+  virtual util::Status read(std::uint64_t max_bytes, std::string* data) = 0;
+};
+
+// Opens the data of the kSnap message `msg` (by its metadata).
+using SnapshotSourceFactory =
+    std::function<util::Status(const raft::Message& msg, std::unique_ptr<SnapshotSource>* out)>;
+
 struct TransportCallbacks {
   // Required. Every message received from a peer, in order per sender stream.
   std::function<void(raft::Message)> on_message;
@@ -117,6 +139,8 @@ struct TransportCallbacks {
   std::function<void(raft::NodeId peer, bool ok)> on_snapshot_status;
   // Optional. Defaults to make_memory_snapshot_sink.
   SnapshotSinkFactory snapshot_sink;
+  // Optional. Unset: a kSnap's data is the message's snapshot.data.
+  SnapshotSourceFactory snapshot_source;
 };
 
 // Counters of one peer, for metrics and tests.

@@ -252,7 +252,7 @@ bool LocalCluster::start(int i) {
   std::map<std::string, std::string> env = {{"DKV_LOG_LEVEL", "info"},
                                             {"DKV_RPC_PORT", std::to_string(rpc_ports_[i])},
                                             {"DKV_REST_PORT", std::to_string(rest_ports_[i])},
-                                            {"DKV_DB_PATH", dir_->path() + "/" + ids_[i] + ".db"},
+                                            {"DKV_DB_PATH", db_path(i)},
                                             {"DKV_NODE_ID", ids_[i]},
                                             {"DKV_CLUSTER", cluster},
                                             {"DKV_LISTEN_HOST", hosts_[i]}};

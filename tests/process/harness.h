@@ -111,6 +111,8 @@ class LocalCluster {
   std::uint16_t rest_port(int i) const { return rest_ports_[i]; }
   std::uint16_t rpc_port(int i) const { return rpc_ports_[i]; }
   DkvProcess& process(int i) { return *processes_[i]; }
+  // Node i's DKV_DB_PATH.
+  std::string db_path(int i) const { return dir_->path() + "/" + ids_[i] + ".db"; }
 
   // Starts node i (again); does not wait.
   bool start(int i);

@@ -54,7 +54,7 @@ raft::Message app(NodeId from, NodeId to, std::uint64_t seq, std::size_t payload
 class TestNode {
  public:
   explicit TestNode(NodeId id, std::uint64_t cluster_id = 1, TransportOptions o = {},
-                    SnapshotSinkFactory sink = nullptr)
+                    SnapshotSinkFactory sink = nullptr, SnapshotSourceFactory source = nullptr)
       : id_(id) {
     o.cluster_id = cluster_id;
     o.local_id = id;
@@ -75,6 +75,7 @@ class TestNode {
       cv_.notify_all();
     };
     cb.snapshot_sink = std::move(sink);
+    cb.snapshot_source = std::move(source);
     transport_ = std::make_unique<Transport>(o, std::move(cb));
   }
 
@@ -427,6 +428,73 @@ TEST(TransportTest, SnapshotSinkDecidesWhereDataGoesAndCanRefuse) {
   EXPECT_FALSE(a.snapshot_status_[1].second);
   EXPECT_EQ(b.received_count(), 1u);
   EXPECT_EQ(a.transport().peer_stats(2)->snapshots_failed, 1u);
+}
+
+// A source of `total` bytes (byte k is k * 7 mod 251) that fails once
+// `fail_at` bytes were read, like a read error on the snapshot file.
+class PatternSource final : public SnapshotSource {
+ public:
+  PatternSource(std::uint64_t total, std::uint64_t fail_at) : total_(total), fail_at_(fail_at) {}
+  static std::string expected(std::uint64_t total) {
+    std::string s(total, '\0');
+    for (std::uint64_t k = 0; k < total; ++k) s[k] = static_cast<char>(k * 7 % 251);
+    return s;
+  }
+  std::uint64_t total_bytes() const override { return total_; }
+  util::Status read(std::uint64_t max_bytes, std::string* data) override {
+    if (offset_ >= fail_at_) return util::internal_error("read error");
+    const std::uint64_t n = std::min(max_bytes, total_ - offset_);
+    data->resize(n);
+    for (std::uint64_t k = 0; k < n; ++k) (*data)[k] = static_cast<char>((offset_ + k) * 7 % 251);
+    offset_ += n;
+    if (n > max_read_) max_read_ = n;
+    return util::Status::ok();
+  }
+  static inline std::atomic<std::uint64_t> max_read_{0};
+
+ private:
+  const std::uint64_t total_;
+  const std::uint64_t fail_at_;
+  std::uint64_t offset_ = 0;
+};
+
+TEST(TransportTest, SnapshotDataComesFromTheSourceAndAFailingSourceAborts) {
+  constexpr std::uint64_t kTotal = (3 << 20) + 77;
+  std::atomic<std::uint64_t> fail_at{UINT64_MAX};
+  std::atomic<bool> open_fails{false};
+  TransportOptions o;
+  o.snapshot_chunk_bytes = 256 * 1024;
+  TestNode a(1, 1, o, nullptr,
+             [&](const raft::Message& m, std::unique_ptr<SnapshotSource>* out) -> util::Status {
+               EXPECT_EQ(m.snapshot->metadata.index, 1000u);  // The source goes by metadata.
+               if (open_fails) return util::not_found("no such snapshot file");
+               *out = std::make_unique<PatternSource>(kTotal, fail_at);
+               return util::Status::ok();
+             });
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  const raft::Message meta_only = snapshot_message(1, 2, 0);
+  a.transport().send({meta_only});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 1; }));
+  EXPECT_TRUE(a.snapshot_status_[0].second);
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  raft::Message want = meta_only;
+  want.snapshot->data = PatternSource::expected(kTotal);
+  EXPECT_TRUE(b.received()[0] == want);
+  EXPECT_LE(PatternSource::max_read_.load(), o.snapshot_chunk_bytes);  // Chunk by chunk.
+
+  fail_at = 1 << 20;  // A read error part way: the receiver must get nothing.
+  a.transport().send({meta_only});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 2; }));
+  EXPECT_FALSE(a.snapshot_status_[1].second);
+  open_fails = true;  // No file to open.
+  a.transport().send({meta_only});
+  ASSERT_TRUE(a.wait([&] { return a.snapshot_status_.size() == 3; }));
+  EXPECT_FALSE(a.snapshot_status_[2].second);
+  EXPECT_EQ(b.received_count(), 1u);
+  EXPECT_EQ(a.transport().peer_stats(2)->snapshots_failed, 2u);
 }
 
 TEST(TransportTest, SnapshotToADownPeerReportsFailure) {

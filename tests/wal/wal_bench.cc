@@ -5,6 +5,7 @@
 // throughput; CRC32C throughput. Not a test: no
 // assertions on speed.
 //   ./wal_bench [--benchmark_filter=...]   DKV_BENCH_RECOVER_MIB=1024 for 1 GiB.
+// BM_Recover/cold:1 drops the page cache before each open (root only).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -126,14 +127,17 @@ BENCHMARK(BM_BareFdatasync)
     ->UseRealTime()
     ->MinTime(3.0);
 
-// open() of a log of DKV_BENCH_RECOVER_MIB MiB (default 256) of 256-byte
-// entries: read, verify every CRC, rebuild.
-void BM_Recover(benchmark::State& state) {
-  const char* mib_env = std::getenv("DKV_BENCH_RECOVER_MIB");
-  const std::uint64_t mib = mib_env != nullptr ? std::strtoull(mib_env, nullptr, 10) : 256;
-  const std::string dir = make_temp_dir();
+// A log of DKV_BENCH_RECOVER_MIB MiB (default 256) of 256-byte entries,
+// written once and shared by the recovery benchmarks.
+struct RecoverFixture {
+  std::string dir;
+  std::uint64_t mib = 0;
   const Options options{"bench", "a", format::kSegmentSizeBytesDefault, nullptr};
-  {
+
+  RecoverFixture() {
+    const char* mib_env = std::getenv("DKV_BENCH_RECOVER_MIB");
+    mib = mib_env != nullptr ? std::strtoull(mib_env, nullptr, 10) : 256;
+    dir = make_temp_dir();
     std::unique_ptr<Log> log;
     Recovered rec;
     check(Log::open(dir, options, &log, &rec));
@@ -145,20 +149,52 @@ void BM_Recover(benchmark::State& state) {
     }
     check(log->sync());
   }
+  ~RecoverFixture() { std::filesystem::remove_all(dir); }
+};
+
+RecoverFixture& recover_fixture() {
+  static RecoverFixture f;
+  return f;
+}
+
+// open() of that log: read, verify every CRC, rebuild. range(0) == 1: cold,
+// the page cache dropped before each iteration (needs root).
+void BM_Recover(benchmark::State& state) {
+  const bool cold = state.range(0) == 1;
+  if (cold && ::geteuid() != 0) {
+    state.SkipWithError("cold needs root (echo 3 > /proc/sys/vm/drop_caches)");
+    return;
+  }
+  RecoverFixture& f = recover_fixture();
   std::size_t recovered = 0;
   for (auto _ : state) {
+    if (cold) {
+      state.PauseTiming();
+      ::sync();
+      std::FILE* drop = std::fopen("/proc/sys/vm/drop_caches", "w");
+      if (drop == nullptr || std::fputs("3\n", drop) < 0 || std::fclose(drop) != 0) {
+        state.SkipWithError("cannot write /proc/sys/vm/drop_caches");
+        break;
+      }
+      state.ResumeTiming();
+    }
     std::unique_ptr<Log> log;
     Recovered rec;
-    check(Log::open(dir, options, &log, &rec));
+    check(Log::open(f.dir, f.options, &log, &rec));
     recovered = rec.entries.size();
     benchmark::DoNotOptimize(rec.entries.data());
   }
   state.counters["entries"] = static_cast<double>(recovered);
-  state.counters["log_MiB"] = static_cast<double>(mib);
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * (mib << 20)));
-  std::filesystem::remove_all(dir);
+  state.counters["log_MiB"] = static_cast<double>(f.mib);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * (f.mib << 20)));
 }
-BENCHMARK(BM_Recover)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_Recover)
+    ->ArgName("cold")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
 
 // Writing (append + finish: fdatasync, rename, fsync dir) and reading back
 // (every chunk verified) a snapshot file of range(0) MiB, in 64 KiB pieces.

@@ -22,6 +22,7 @@
 #include "node/config.h"
 #include "node/membership.h"
 #include "node/node.h"
+#include "node/snapshot_transfer.h"
 #include "transport/transport.h"
 #include "util/metrics.h"
 
@@ -145,6 +146,16 @@ int main(int argc, char** argv) {
   callbacks.on_unreachable = [n](dkv::raft::NodeId peer) { n->report_unreachable(peer); };
   callbacks.on_snapshot_status = [n](dkv::raft::NodeId peer, bool ok) {
     n->report_snapshot(peer, ok);
+  };
+  // Snapshots stream from file to file (node/snapshot_transfer.h).
+  callbacks.snapshot_source = [db_path = config.db_path](
+                                  const dkv::raft::Message& m,
+                                  std::unique_ptr<dkv::transport::SnapshotSource>* out) {
+    return dkv::node::open_snapshot_source(db_path, m, out);
+  };
+  callbacks.snapshot_sink = [db_path = config.db_path](const dkv::raft::Message& header,
+                                                       std::uint64_t total_bytes) {
+    return dkv::node::make_snapshot_sink(db_path, header, total_bytes);
   };
   dkv::transport::Transport transport(transport_options, callbacks);
   const dkv::node::Membership membership = node->membership();
