@@ -119,6 +119,7 @@ TEST(OutputTest, EndpointStatusAndHealth) {
 TEST(OutputTest, ErrorsAreOneLine) {
   EXPECT_EQ(error_line(util::not_found("key not found")), "Error: NOT_FOUND: key not found\n");
   EXPECT_EQ(error_line(util::unavailable("a\nb")), "Error: UNAVAILABLE: a b\n");
+  EXPECT_EQ(error_line({util::Code::kUnimplemented, ""}), "Error: UNIMPLEMENTED\n");
 }
 
 TEST(OutputTest, Helpers) {

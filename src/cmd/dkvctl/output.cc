@@ -46,7 +46,11 @@ std::string members_text(Format format,
 }  // namespace
 
 std::string error_line(const util::Status& status) {
-  std::string line = "Error: " + status.to_string();
+  // gRPC's own errors (e.g. UNIMPLEMENTED from an older server) may carry
+  // no message: then the code alone.
+  std::string line =
+      "Error: " +
+      (status.message().empty() ? std::string(util::code_name(status.code())) : status.to_string());
   std::replace(line.begin(), line.end(), '\n', ' ');
   return line + "\n";
 }
