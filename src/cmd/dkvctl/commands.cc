@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <ostream>
 
 #include "client.h"
@@ -16,6 +15,7 @@
 #include "node/restore.h"
 #include "output.h"
 #include "wal/crc32c.h"
+#include "wal/file.h"
 
 namespace dkv::ctl {
 namespace {
@@ -251,13 +251,7 @@ util::Status save_snapshot(Client& client, const std::string& file, SnapshotSave
     ::unlink(part.c_str());
     return s;
   }
-  std::string dir = std::filesystem::path(file).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return io_error("open", dir);
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return io_error("fsync", dir);
+  if (auto ds = wal::posix_file_system().sync_dir(wal::parent_dir(file)); !ds.is_ok()) return ds;
   saved->file = file;
   saved->size_bytes = received + node::kBackupTrailerBytes;
   saved->crc32c = crc;
