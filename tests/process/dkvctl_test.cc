@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "dkvctl_runner.h"
@@ -232,6 +234,7 @@ class RestoredCluster {
     return e;
   }
   std::string log(int i) const { return processes_[i]->log(); }
+  std::uint16_t rest_port(int i) const { return rest_[i]; }
 
  private:
   std::vector<std::string> ids_;
@@ -250,9 +253,29 @@ TEST_F(DkvctlTest, SnapshotSaveThenRestoreIntoANewCluster) {
                              "\",\"value\":\"" + base64(value + std::to_string(i)) + "\"}";
     ASSERT_EQ(http("POST", cluster_->rest_port(i % 3), "/v0/kv", body).status, 200) << i;
   }
+  // A writer puts seq-0, seq-1, ... one after the other while the backup
+  // is taken: a consistent image holds a prefix of them.
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0};
+  std::thread writer([&] {
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    for (int i = 0; i < 20000 && !stop && std::chrono::steady_clock::now() < until; ++i) {
+      const std::string body = "{\"key\":\"" + base64("seq-" + std::to_string(i)) +
+                               "\",\"value\":\"" + base64("x") + "\"}";
+      if (http("POST", cluster_->rest_port(0), "/v0/kv", body).status != 200) break;
+      acked = i + 1;
+    }
+  });
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (acked < 20 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(5ms);  // Poll interval.
+  }
   const std::string backup = dir.path() + "/backup.db";
   auto r = ctl({"snapshot", "save", backup});
+  stop = true;
+  writer.join();
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_GE(acked.load(), 20);
   EXPECT_EQ(r.out.rfind("Snapshot saved at " + backup, 0), 0u) << r.out;
   EXPECT_TRUE(std::filesystem::exists(backup));
   EXPECT_FALSE(std::filesystem::exists(backup + ".part"));
@@ -275,6 +298,19 @@ TEST_F(DkvctlTest, SnapshotSaveThenRestoreIntoANewCluster) {
     ASSERT_EQ(r.exit_code, 0) << i << r.err;
     EXPECT_EQ(r.out, value + std::to_string(i) + "\n");
   }
+  int present = 0;  // seq-[0, present) are in the restored data, no later one.
+  for (int i = 0; i < acked; ++i) {
+    std::string key = base64("seq-" + std::to_string(i));
+    std::replace(key.begin(), key.end(), '+', '-');
+    std::replace(key.begin(), key.end(), '/', '_');
+    const int status = http("GET", restored.rest_port(i % 3), "/v0/kv/key/" + key).status;
+    ASSERT_TRUE(status == 200 || status == 404) << status;
+    if (status == 200) {
+      ASSERT_EQ(present, i) << "seq-" << i << " is in the backup but seq-" << present << " is not";
+      ++present;
+    }
+  }
+  std::cout << "backup holds seq-0..seq-" << present - 1 << " of " << acked << " acked\n";
   r = run_dkvctl({"--endpoints", restored.endpoints(), "get", "after-backup"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
   // The new cluster takes writes, and is not the old one.
