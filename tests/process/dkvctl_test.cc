@@ -3,6 +3,7 @@
 // failover past a dead endpoint, endpoint status and health, and a backup
 // with `snapshot save` restored into a new cluster in fresh directories.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -131,6 +132,23 @@ TEST_F(DkvctlTest, FailsOverPastADeadEndpoint) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.rfind("Error: UNAVAILABLE: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find(dead), std::string::npos) << r.err;
+}
+
+// A node that accepts connections but never answers (SIGSTOP): dkvctl
+// gives up on it after --dial-timeout and the next endpoint serves, once the
+// others have a leader.
+TEST(DkvctlFailoverTest, SkipsAStoppedEndpoint) {
+  LocalCluster cluster("dkvctl_stopped", 3);
+  ASSERT_TRUE(cluster.start_all(30s));
+  const auto ep = [&](int i) { return "127.0.0.1:" + std::to_string(cluster.rpc_port(i)); };
+  const std::string endpoints = ep(0) + "," + ep(1) + "," + ep(2);
+  ASSERT_EQ(run_dkvctl({"--endpoints", endpoints, "put", "k", "v"}).exit_code, 0);
+  cluster.process(0).signal(SIGSTOP);
+  const auto r = run_dkvctl({"--endpoints", endpoints, "--dial-timeout", "1s", "--command-timeout",
+                             "20s", "get", "k", "--print-value-only"});
+  cluster.process(0).signal(SIGCONT);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "v\n");
 }
 
 TEST_F(DkvctlTest, EndpointStatusInEachFormat) {
