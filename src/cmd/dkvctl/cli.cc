@@ -127,9 +127,6 @@ void add_snapshot_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
   auto* status = snapshot->add_subcommand("status", "Checks a backup file and describes it");
   status->add_option("FILE", inv->file, "a backup from `snapshot save`")->required();
   leaves->emplace_back(status, Command::kSnapshotStatus);
-
-  auto* version = app.add_subcommand("version", "Prints dkvctl's version");
-  leaves->emplace_back(version, Command::kVersion);
 }
 
 // Turns the raw strings into the Invocation; a message on bad input.
@@ -173,6 +170,7 @@ int parse_args(int argc, const char* const* argv, Invocation* out, std::ostream&
   add_member_commands(app, &inv, &leaves);
   add_endpoint_commands(app, &inv, &leaves);
   add_snapshot_commands(app, &inv, &leaves);
+  leaves.emplace_back(app.add_subcommand("version", "Prints dkvctl's version"), Command::kVersion);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
