@@ -57,7 +57,7 @@ cluster: build
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/dkv $(DESTDIR)$(PREFIX)/bin/dkv
+	install -m 0755 $(BUILD)/dkv $(BUILD)/dkvctl $(DESTDIR)$(PREFIX)/bin/
 
 proto-gen: $(BUILD)/build.ninja
 	cmake --build $(BUILD) --target proto-gen

@@ -10,6 +10,11 @@ file(MAKE_DIRECTORY "${DKV_PROTO_OUT}")
 set(DKV_GOOGLE_PROTOS google/api/annotations.proto google/api/http.proto)
 file(GLOB_RECURSE DKV_OWN_PROTOS RELATIVE "${CMAKE_SOURCE_DIR}/proto" "${CMAKE_SOURCE_DIR}/proto/*.proto")
 
+set(DKV_OWN_PROTOS_ABS)
+foreach(p ${DKV_OWN_PROTOS})
+  list(APPEND DKV_OWN_PROTOS_ABS "${CMAKE_SOURCE_DIR}/proto/${p}")
+endforeach()
+
 set(DKV_PROTO_SRCS)
 set(DKV_GRPC_SRCS)
 foreach(p ${DKV_GOOGLE_PROTOS} ${DKV_OWN_PROTOS})
@@ -50,6 +55,7 @@ if(NOT DKV_UNIT_ONLY)
     COMMAND ${PROTOC} -I "${CMAKE_SOURCE_DIR}/proto" -I "${DKV_GOOGLEAPIS_DIR}"
             --grpc_out "${DKV_PROTO_OUT}" --plugin=protoc-gen-grpc=${GRPC_CPP_PLUGIN}
             ${DKV_SERVICE_PROTOS}
+    DEPENDS ${DKV_OWN_PROTOS_ABS}
     COMMENT "Generating gRPC code"
     VERBATIM)
   foreach(p ${DKV_SERVICE_PROTOS})

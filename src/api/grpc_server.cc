@@ -88,6 +88,7 @@ class ClusterService final : public v0::Cluster::CallbackService {
 struct GrpcServer::Impl {
   std::unique_ptr<KvService> kv;
   std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<grpc::Service> maintenance;  // Null without options.open_snapshot.
   std::unique_ptr<grpc::Server> server;
 };
 
@@ -116,6 +117,10 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
   builder.SetMaxSendMessageSize(options.message_bytes_max);
   builder.RegisterService(impl->kv.get());
   builder.RegisterService(impl->cluster.get());
+  if (options.open_snapshot) {
+    impl->maintenance = make_snapshot_service(options.open_snapshot);
+    builder.RegisterService(impl->maintenance.get());
+  }
   for (grpc::Service* service : options.extra_services) builder.RegisterService(service);
   if (options.configure_builder) options.configure_builder(builder);
   impl->server = builder.BuildAndStart();

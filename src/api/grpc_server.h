@@ -1,5 +1,6 @@
 // GrpcServer: the public gRPC endpoint. Serves dkv.v0.KV and dkv.v0.Cluster
 // by dispatching into the MethodRegistry (callback API: no thread per call),
+// dkv.v0.Maintenance (a stream, outside the registry: snapshot_service.h),
 // plus server reflection and the standard grpc.health.v1.Health service,
 // whose status follows the node's readiness (set_serving).
 //
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "api/method_registry.h"
+#include "api/snapshot_service.h"
 
 namespace grpc {
 class Service;
@@ -36,6 +38,9 @@ struct GrpcServerOptions {
   // transport::Transport::configure_server (peers' message size and
   // keepalive ping policy).
   std::function<void(grpc::ServerBuilder&)> configure_builder;
+  // When set, dkv.v0.Maintenance/Snapshot streams the images it opens
+  // (api/snapshot_service.h); else that service is not offered.
+  OpenSnapshot open_snapshot;
 };
 
 class GrpcServer {

@@ -1,13 +1,21 @@
 #include "api/kv_service.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "dkv/v0/cluster.pb.h"
 #include "dkv/v0/kv.pb.h"
 #include "kv/limits.h"
+#include "util/version.h"
 
 namespace dkv::api {
 namespace {
+
+std::string hex_id(std::uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
 
 node::Deadline effective_deadline(const CallContext& ctx, const ServiceOptions& options) {
   const auto limit = std::chrono::steady_clock::now() + options.request_timeout;
@@ -93,6 +101,9 @@ void register_services(MethodRegistry* registry, node::Node* node, ServiceOption
           member->set_id(m.id);
           member->set_address(m.address());
         }
+        resp->set_db_size_bytes(node->store().used_bytes());
+        resp->set_version(std::string(util::version()));
+        resp->set_cluster_id(hex_id(node->cluster_id()));
         done(util::Status::ok());
       });
 }

@@ -3,6 +3,7 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -351,6 +352,106 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
   put_varint(&piece, 0);
   return out(piece);
+}
+
+namespace {
+
+std::uint64_t varint_bytes(std::uint64_t v) {
+  std::uint64_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+Store::ImageReader::ImageReader(const Store& store, std::unique_ptr<ReadView> view,
+                                std::size_t chunk_bytes)
+    : store_(store), view_(std::move(view)), chunk_bytes_(chunk_bytes) {}
+
+Store::ImageReader::~ImageReader() {
+  if (cursor_ != nullptr) mdb_cursor_close(static_cast<MDB_cursor*>(cursor_));
+}
+
+// Encodes the header into pending_ and sizes the whole image with a first
+// pass over the pairs (sizes only: LMDB hands out pointers into its map, so
+// the values are not copied).
+util::Status Store::ImageReader::start() {
+  auto* txn = static_cast<MDB_txn*>(view_->txn_);
+  MDB_val key = as_val(kAppliedIndexKey);
+  MDB_val val;
+  if (mdb_get(txn, store_.env_->meta, &key, &val) == 0 && val.mv_size == sizeof applied_index_) {
+    std::memcpy(&applied_index_, val.mv_data, sizeof applied_index_);
+  }
+  std::string membership;
+  key = as_val(kMembershipKey);
+  if (mdb_get(txn, store_.env_->meta, &key, &val) == 0) {
+    membership.assign(static_cast<const char*>(val.mv_data), val.mv_size);
+  }
+  pending_.append(kImageMagic);
+  put_varint(&pending_, applied_index_);
+  put_varint(&pending_, membership.size());
+  pending_.append(membership);
+
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, store_.env_->kv, &cursor);
+  if (rc != 0) return lmdb_error("cursor", rc);
+  std::uint64_t pairs_bytes = 0;
+  for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+    pairs_bytes +=
+        varint_bytes(key.mv_size) + key.mv_size + varint_bytes(val.mv_size) + val.mv_size;
+  }
+  if (rc != MDB_NOTFOUND) {
+    mdb_cursor_close(cursor);
+    return lmdb_error("cursor scan", rc);
+  }
+  size_bytes_ = pending_.size() + pairs_bytes + 1;  // + the end marker (varint 0).
+  // Positioned before the first pair: next() starts with MDB_FIRST.
+  cursor_ = cursor;
+  return util::Status::ok();
+}
+
+util::Status Store::ImageReader::next(std::string* chunk, bool* done) {
+  auto* cursor = static_cast<MDB_cursor*>(cursor_);
+  while (pending_.size() < chunk_bytes_ && !pairs_done_) {
+    MDB_val key;
+    MDB_val val;
+    const int rc = mdb_cursor_get(cursor, &key, &val, started_scan_ ? MDB_NEXT : MDB_FIRST);
+    started_scan_ = true;
+    if (rc == MDB_NOTFOUND) {
+      put_varint(&pending_, 0);  // The end marker.
+      pairs_done_ = true;
+      break;
+    }
+    if (rc != 0) return lmdb_error("cursor scan", rc);
+    put_varint(&pending_, key.mv_size);
+    pending_.append(static_cast<const char*>(key.mv_data), key.mv_size);
+    put_varint(&pending_, val.mv_size);
+    pending_.append(static_cast<const char*>(val.mv_data), val.mv_size);
+  }
+  const std::size_t n = std::min(pending_.size(), chunk_bytes_);
+  chunk->assign(pending_, 0, n);
+  pending_.erase(0, n);
+  handed_out_bytes_ += n;
+  *done = pairs_done_ && pending_.empty();
+  // The pass that sized the image saw the same read transaction.
+  DKV_ASSERT(handed_out_bytes_ <= size_bytes_);
+  if (*done) DKV_ASSERT(handed_out_bytes_ == size_bytes_);
+  return util::Status::ok();
+}
+
+util::Status Store::open_image_reader(std::size_t chunk_bytes,
+                                      std::unique_ptr<ImageReader>* out) const {
+  DKV_ASSERT(chunk_bytes > 0);
+  std::unique_ptr<ReadView> view;
+  if (auto s = open_view(&view); !s.is_ok()) return s;
+  std::unique_ptr<ImageReader> reader(new ImageReader(*this, std::move(view), chunk_bytes));
+  if (auto s = reader->start(); !s.is_ok()) return s;
+  *out = std::move(reader);
+  return util::Status::ok();
 }
 
 util::Status Store::peek_image(std::string_view image, std::uint64_t* applied_index,

@@ -120,6 +120,44 @@ class Store {
   // dump() of the state `view` is pinned at, into one string.
   util::Status dump(const ReadView& view, std::string* image, std::uint64_t* applied_index,
                     std::string* membership) const;
+  // dump() as a stream: the image of the state when it was opened, handed
+  // out in pieces, so that a backup of any size holds only about one piece
+  // in memory (dkv.v0.Maintenance/Snapshot). It owns its read transaction.
+  // Threading: one thread at a time, any thread (MDB_NOTLS).
+  // Lifetime: must not outlive the Store.
+  class ImageReader {
+   public:
+    ~ImageReader();
+    ImageReader(const ImageReader&) = delete;
+    ImageReader& operator=(const ImageReader&) = delete;
+
+    std::uint64_t applied_index() const { return applied_index_; }
+    // The image's total size, known before the first piece.
+    std::uint64_t size_bytes() const { return size_bytes_; }
+    // The next piece of the image: chunk_bytes long, except the last one
+    // (which may be shorter, and is never empty unless the image is).
+    // Sets *done when nothing is left after it.
+    util::Status next(std::string* chunk, bool* done);
+
+   private:
+    friend class Store;
+    ImageReader(const Store& store, std::unique_ptr<ReadView> view, std::size_t chunk_bytes);
+    util::Status start();
+
+    const Store& store_;
+    std::unique_ptr<ReadView> view_;
+    const std::size_t chunk_bytes_;
+    void* cursor_ = nullptr;  // MDB_cursor* over "kv", opened by start().
+    bool started_scan_ = false;
+    std::string pending_;      // Encoded but not yet handed out.
+    bool pairs_done_ = false;  // The end marker is in pending_.
+    std::uint64_t applied_index_ = 0;
+    std::uint64_t size_bytes_ = 0;
+    std::uint64_t handed_out_bytes_ = 0;
+  };
+  // chunk_bytes > 0.
+  util::Status open_image_reader(std::size_t chunk_bytes, std::unique_ptr<ImageReader>* out) const;
+
 
   // Replaces the whole store with the image `in` streams (from dump()).
   // Memory: O(one piece + one pair + kRestoreTxnBytes of dirty pages).

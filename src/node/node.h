@@ -121,6 +121,9 @@ class Node {
   raft::NodeId raft_id() const { return raft_id_; }
   // The id of the cluster this data directory was bootstrapped into.
   std::uint64_t cluster_id() const { return cluster_id_; }
+  // The state machine, read-only: its size for Status and its image for
+  // backups (dkv.v0.Maintenance/Snapshot reads it without the raft thread).
+  const kv::Store& store() const { return *store_; }
   // True when this node knows a leader and has applied all it knows committed.
   bool ready() const;
 

@@ -300,5 +300,70 @@ TEST_F(StoreTest, LargeRestoreCommitsInPartsAndACutOneIsVisible) {
   EXPECT_EQ(store->applied_index(), static_cast<std::uint64_t>(keys));
 }
 
+// The streamed image is byte for byte dump()'s, at the state the reader was
+// opened at, whatever the chunk size; later writes do not show up in it.
+TEST_F(StoreTest, ImageReaderStreamsTheDumpAtOneIndex) {
+  auto store = open_store();
+  ASSERT_TRUE(store->set_membership("a@127.0.0.1:1", 1).is_ok());
+  std::vector<Command> batch;
+  for (int i = 0; i < 300; ++i) {
+    batch.push_back({Op::kPut, "key" + std::to_string(i), std::string(i * 7, 'x')});
+  }
+  std::vector<ApplyResult> results;
+  ASSERT_TRUE(store->apply(batch, 5, &results).is_ok());
+  std::string dumped;
+  std::uint64_t index = 0;
+  std::string membership;
+  ASSERT_TRUE(store->dump(&dumped, &index, &membership).is_ok());
+
+  for (std::size_t chunk_bytes :
+       {std::size_t{1}, std::size_t{100}, std::size_t{4096}, std::size_t{1} << 20}) {
+    std::unique_ptr<Store::ImageReader> reader;
+    ASSERT_TRUE(store->open_image_reader(chunk_bytes, &reader).is_ok());
+    // A write after the reader opened: not in its image.
+    ASSERT_TRUE(store
+                    ->apply(std::vector<Command>{{Op::kPut, "late", "v"}},
+                            store->applied_index() + 1, &results)
+                    .is_ok());
+    EXPECT_EQ(reader->applied_index(), 5u);
+    EXPECT_EQ(reader->size_bytes(), dumped.size());
+    std::string streamed;
+    for (bool done = false; !done;) {
+      std::string chunk;
+      ASSERT_TRUE(reader->next(&chunk, &done).is_ok());
+      ASSERT_LE(chunk.size(), chunk_bytes);
+      if (!done) {
+        ASSERT_EQ(chunk.size(), chunk_bytes);
+      }
+      streamed += chunk;
+    }
+    EXPECT_EQ(streamed, dumped) << "chunk_bytes=" << chunk_bytes;
+    // Undo "late" so the next round's image is the same.
+    ASSERT_TRUE(store
+                    ->apply(std::vector<Command>{{Op::kDelete, "late", ""}},
+                            store->applied_index() + 1, &results)
+                    .is_ok());
+    ASSERT_TRUE(store->restore(dumped).is_ok());
+  }
+}
+
+TEST_F(StoreTest, ImageReaderOfAnEmptyStoreIsAValidImage) {
+  auto store = open_store();
+  std::unique_ptr<Store::ImageReader> reader;
+  ASSERT_TRUE(store->open_image_reader(64, &reader).is_ok());
+  std::string streamed;
+  for (bool done = false; !done;) {
+    std::string chunk;
+    ASSERT_TRUE(reader->next(&chunk, &done).is_ok());
+    streamed += chunk;
+  }
+  EXPECT_EQ(streamed.size(), reader->size_bytes());
+  std::uint64_t index = 1;
+  std::string membership = "x";
+  ASSERT_TRUE(Store::peek_image(streamed, &index, &membership).is_ok());
+  EXPECT_EQ(index, 0u);
+  EXPECT_EQ(membership, "");
+}
+
 }  // namespace
 }  // namespace dkv::kv

@@ -25,6 +25,7 @@
 #include "node/snapshot_transfer.h"
 #include "transport/transport.h"
 #include "util/metrics.h"
+#include "util/version.h"
 
 extern char** environ;
 
@@ -50,7 +51,7 @@ int load_config(int argc, char** argv, dkv::node::Config* config) {
   for (const auto& v : dkv::node::config_variables()) {
     app.add_option(v.flag, flags[v.name], std::string(v.help) + " [env " + v.name + "]");
   }
-  app.set_version_flag("--version", "dkv 0.1.0");
+  app.set_version_flag("--version", "dkv " + std::string(dkv::util::version()));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -175,6 +176,9 @@ int main(int argc, char** argv) {
   grpc_options.extra_services.push_back(transport.service());
   grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
     dkv::transport::Transport::configure_server(b);
+  };
+  grpc_options.open_snapshot = [n = node.get()](std::size_t chunk_bytes, auto* reader) {
+    return n->store().open_image_reader(chunk_bytes, reader);
   };
   std::unique_ptr<dkv::api::GrpcServer> grpc_server;
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {

@@ -1,0 +1,265 @@
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <map>
+#include <ostream>
+
+#include "util/version.h"
+
+namespace dkv::ctl {
+namespace {
+
+constexpr char kDefaultEndpoint[] = "127.0.0.1:7070";
+
+// Strings the flags are parsed into before they are checked and converted.
+struct RawFlags {
+  std::vector<std::string> endpoints;
+  std::string write_out = "simple";
+  std::string command_timeout = "5s";
+  std::string dial_timeout = "2s";
+};
+
+std::string duration_check(const std::string& text) {
+  std::chrono::milliseconds d;
+  return parse_duration(text, &d) ? "" : "not a positive duration (e.g. 5s, 500ms): " + text;
+}
+
+void add_global_flags(CLI::App& app, RawFlags* raw) {
+  app.add_option("--endpoints", raw->endpoints,
+                 "gRPC endpoints host:port, comma-separated, tried in turn (default " +
+                     std::string(kDefaultEndpoint) + ")")
+      ->delimiter(',')
+      ->envname("DKV_ENDPOINTS");
+  app.add_option("-w,--write-out", raw->write_out, "output format: simple, table or json")
+      ->check(CLI::IsMember({"simple", "table", "json"}));
+  app.add_option("--command-timeout", raw->command_timeout,
+                 "time limit for a command, across endpoints (default 5s)")
+      ->check(CLI::Validator(duration_check, "DURATION"));
+  app.add_option("--dial-timeout", raw->dial_timeout,
+                 "time limit to connect to one endpoint (default 2s)")
+      ->check(CLI::Validator(duration_check, "DURATION"));
+}
+
+// The leaf subcommands, to tell which one was given.
+using Leaves = std::vector<std::pair<CLI::App*, Command>>;
+
+void add_kv_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
+  auto* put = app.add_subcommand("put", "Stores VALUE under KEY");
+  put->add_option("KEY", inv->key, "key (raw string, or base64 with --base64)")->required();
+  put->add_option("VALUE", inv->value, "value (raw string, or base64 with --base64)")->required();
+  put->add_flag("--base64", inv->base64, "KEY and VALUE are base64");
+  leaves->emplace_back(put, Command::kPut);
+
+  auto* get = app.add_subcommand("get", "Reads KEY (linearizable unless --serializable)");
+  get->add_option("KEY", inv->key, "key")->required();
+  get->add_flag("--serializable", inv->serializable, "read the endpoint's replica (may be stale)");
+  get->add_flag("--print-value-only", inv->print_value_only, "print only the value");
+  get->add_flag("--base64", inv->base64, "KEY is base64; print key and value in base64");
+  leaves->emplace_back(get, Command::kGet);
+
+  auto* del = app.add_subcommand("del", "Deletes KEY; prints how many keys were deleted (0 or 1)");
+  del->add_option("KEY", inv->key, "key")->required();
+  del->add_flag("--base64", inv->base64, "KEY is base64");
+  leaves->emplace_back(del, Command::kDel);
+}
+
+void add_member_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
+  auto* member = app.add_subcommand("member", "Membership: list, add, promote, remove");
+  member->require_subcommand(1);
+  auto* list = member->add_subcommand("list", "Lists the members (linearizable)");
+  leaves->emplace_back(list, Command::kMemberList);
+
+  auto* add = member->add_subcommand("add", "Adds a member (a learner unless --voter)");
+  add->add_option("NAME", inv->name, "the new member's id, as in DKV_CLUSTER")->required();
+  add->add_option("ADDR", inv->address, "its RPC address host:port")->required();
+  add->add_flag("--voter", inv->voter, "add as a voter at once (default: learner)");
+  add->add_flag("--force", inv->force, "skip the quorum safety check (dangerous)");
+  leaves->emplace_back(add, Command::kMemberAdd);
+
+  auto* promote = member->add_subcommand("promote", "Turns a caught-up learner into a voter");
+  promote->add_option("NAME", inv->name, "the learner's id")->required();
+  promote->add_flag("--force", inv->force, "promote even if far behind (dangerous)");
+  leaves->emplace_back(promote, Command::kMemberPromote);
+
+  auto* remove = member->add_subcommand("remove", "Removes a member (the leader included)");
+  remove->add_option("NAME", inv->name, "the member's id")->required();
+  remove->add_flag("--force", inv->force, "skip the quorum safety check (dangerous)");
+  leaves->emplace_back(remove, Command::kMemberRemove);
+
+  auto* move = app.add_subcommand("move-leader", "Transfers leadership to the named voter");
+  move->add_option("NAME", inv->name, "the target member's id")->required();
+  leaves->emplace_back(move, Command::kMoveLeader);
+}
+
+void add_endpoint_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
+  auto* endpoint = app.add_subcommand("endpoint", "Per-endpoint status and health");
+  endpoint->require_subcommand(1);
+  auto* status = endpoint->add_subcommand("status", "Status of each endpoint");
+  status->add_flag("--cluster", inv->cluster, "every member of the cluster, not --endpoints");
+  leaves->emplace_back(status, Command::kEndpointStatus);
+  auto* health =
+      endpoint->add_subcommand("health", "Whether each endpoint serves a linearizable read");
+  health->add_flag("--cluster", inv->cluster, "every member of the cluster, not --endpoints");
+  leaves->emplace_back(health, Command::kEndpointHealth);
+}
+
+void add_snapshot_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
+  auto* snapshot = app.add_subcommand("snapshot", "Backups: save, restore, status");
+  snapshot->require_subcommand(1);
+  auto* save =
+      snapshot->add_subcommand("save", "Streams a consistent backup from a node into FILE");
+  save->add_option("FILE", inv->file, "the backup file to write")->required();
+  leaves->emplace_back(save, Command::kSnapshotSave);
+
+  auto* restore = snapshot->add_subcommand(
+      "restore", "Creates a member's data directory of a new cluster from a backup (offline)");
+  restore->add_option("FILE", inv->file, "a backup from `snapshot save`")->required();
+  restore->add_option("--data-dir", inv->data_dir, "the new data directory (DKV_DB_PATH)")
+      ->required();
+  restore->add_option("--name", inv->node_name, "this member's id (DKV_NODE_ID)")->required();
+  restore
+      ->add_option("--initial-cluster", inv->initial_cluster,
+                   "the new cluster, as DKV_CLUSTER: a@host:port,b@host:port,...")
+      ->required();
+  leaves->emplace_back(restore, Command::kSnapshotRestore);
+
+  auto* status = snapshot->add_subcommand("status", "Checks a backup file and describes it");
+  status->add_option("FILE", inv->file, "a backup from `snapshot save`")->required();
+  leaves->emplace_back(status, Command::kSnapshotStatus);
+}
+
+// Turns the raw strings into the Invocation; a message on bad input.
+std::string finish(const RawFlags& raw, Invocation* inv) {
+  static const std::map<std::string, Format> kFormats = {
+      {"simple", Format::kSimple}, {"table", Format::kTable}, {"json", Format::kJson}};
+  inv->global.format = kFormats.at(raw.write_out);
+  inv->global.endpoints.clear();
+  for (const auto& e : raw.endpoints) {
+    if (!e.empty()) inv->global.endpoints.push_back(e);
+  }
+  if (inv->global.endpoints.empty()) inv->global.endpoints.push_back(kDefaultEndpoint);
+  parse_duration(raw.command_timeout, &inv->global.command_timeout);
+  parse_duration(raw.dial_timeout, &inv->global.dial_timeout);
+  if (inv->base64) {
+    std::string key;
+    if (!decode_base64(inv->key, &key)) return "KEY is not valid base64: " + inv->key;
+    inv->key = std::move(key);
+    if (inv->command == Command::kPut) {
+      std::string value;
+      if (!decode_base64(inv->value, &value)) return "VALUE is not valid base64";
+      inv->value = std::move(value);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int parse_args(int argc, const char* const* argv, Invocation* out, std::ostream& out_stream,
+               std::ostream& err_stream) {
+  CLI::App app{"dkvctl: the operator's command line for dkv", "dkvctl"};
+  app.fallthrough();  // Global flags also after the command (inherited by subcommands).
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dkvctl " + std::string(util::version()));
+  RawFlags raw;
+  Invocation inv;
+  Leaves leaves;
+  add_global_flags(app, &raw);
+  add_kv_commands(app, &inv, &leaves);
+  add_member_commands(app, &inv, &leaves);
+  add_endpoint_commands(app, &inv, &leaves);
+  add_snapshot_commands(app, &inv, &leaves);
+  leaves.emplace_back(app.add_subcommand("version", "Prints dkvctl's version"), Command::kVersion);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out_stream, err_stream) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out_stream, err_stream) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e, out_stream, err_stream) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::ParseError& e) {
+    err_stream << "Error: " << e.what() << " (see dkvctl --help)\n";
+    return kExitUsage;
+  }
+  for (const auto& [sub, command] : leaves) {
+    if (sub->parsed()) inv.command = command;
+  }
+  if (inv.command == Command::kNone) {
+    err_stream << "Error: no command given (see dkvctl --help)\n";
+    return kExitUsage;
+  }
+  if (const std::string problem = finish(raw, &inv); !problem.empty()) {
+    err_stream << "Error: " << problem << "\n";
+    return kExitUsage;
+  }
+  *out = std::move(inv);
+  return -1;
+}
+
+bool parse_duration(const std::string& text, std::chrono::milliseconds* out) {
+  std::size_t end = 0;
+  double n = 0;
+  try {
+    n = std::stod(text, &end);
+  } catch (const std::exception&) {
+    return false;
+  }
+  const std::string unit = text.substr(end);
+  static const std::map<std::string, double> kUnitMs = {
+      {"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60'000}, {"h", 3'600'000}};
+  const auto it = kUnitMs.find(unit);
+  if (it == kUnitMs.end() || !(n > 0) || n * it->second > 1e12) return false;
+  *out = std::chrono::milliseconds(static_cast<std::int64_t>(n * it->second + 0.5));
+  return out->count() > 0;
+}
+
+bool decode_base64(const std::string& in, std::string* out) {
+  std::string s = in;
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  if (s.size() % 4 == 1) return false;
+  std::string result;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    if (c >= '0' && c <= '9') v = c - '0' + 52;
+    if (c == '+' || c == '-') v = 62;
+    if (c == '/' || c == '_') v = 63;
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      result.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  *out = std::move(result);
+  return true;
+}
+
+std::string encode_base64(const std::string& in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(in[k]); };
+  for (; i + 3 <= in.size(); i += 3) {
+    const unsigned v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63],
+            kAlphabet[v & 63]};
+  }
+  if (in.size() - i == 1) {
+    const unsigned v = at(i) << 16;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (in.size() - i == 2) {
+    const unsigned v = at(i) << 16 | at(i + 1) << 8;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+}  // namespace dkv::ctl

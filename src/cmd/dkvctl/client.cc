@@ -1,0 +1,213 @@
+#include "client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+
+#include "dkv/v0/cluster.grpc.pb.h"
+#include "dkv/v0/kv.grpc.pb.h"
+
+namespace dkv::ctl {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+util::Status from_grpc(const grpc::Status& s) {
+  if (s.ok()) return util::Status::ok();
+  return {static_cast<util::Code>(s.error_code()), s.error_message()};
+}
+
+}  // namespace
+
+struct Client::Conn {
+  std::string endpoint;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v0::KV::Stub> kv;
+  std::unique_ptr<v0::Cluster::Stub> cluster;
+  std::unique_ptr<v0::Maintenance::Stub> maintenance;
+};
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {}
+
+Client::~Client() = default;
+
+Client::Conn& Client::conn(const std::string& endpoint) {
+  for (auto& c : conns_) {
+    if (c->endpoint == endpoint) return *c;
+  }
+  auto c = std::make_unique<Conn>();
+  c->endpoint = endpoint;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(8 << 20);  // A 1 MiB value or snapshot chunk, with room.
+  // Each endpoint its own connection, even to one host.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  c->channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  c->kv = v0::KV::NewStub(c->channel);
+  c->cluster = v0::Cluster::NewStub(c->channel);
+  c->maintenance = v0::Maintenance::NewStub(c->channel);
+  conns_.push_back(std::move(c));
+  return *conns_.back();
+}
+
+// Waits until the channel is connected; fails fast once a connection
+// attempt failed (refused, unreachable) rather than waiting for gRPC's
+// reconnect backoff.
+util::Status Client::connect(Conn& c, Clock::time_point deadline) {
+  const auto dial_deadline = std::min(deadline, Clock::now() + options_.dial_timeout);
+  grpc_connectivity_state state = c.channel->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      return util::unavailable("cannot connect to " + c.endpoint);
+    }
+    if (!c.channel->WaitForStateChange(state, dial_deadline)) {
+      return util::unavailable("cannot connect to " + c.endpoint + " within the dial timeout");
+    }
+    state = c.channel->GetState(true);
+  }
+  return util::Status::ok();
+}
+
+// `call(conn, ctx)` makes one RPC and returns its gRPC status.
+template <typename Call>
+util::Status Client::with_failover(bool repeatable, const Call& call) {
+  const auto deadline = Clock::now() + options_.command_timeout;
+  const std::size_t n = options_.endpoints.size();
+  util::Status last = util::unavailable("no endpoints given");
+  for (std::size_t attempt = 0; attempt < n && Clock::now() < deadline; ++attempt) {
+    const std::size_t i = (preferred_ + attempt) % n;
+    Conn& c = conn(options_.endpoints[i]);
+    if (auto s = connect(c, deadline); !s.is_ok()) {
+      last = s;
+      continue;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    const grpc::Status gs = call(c, &ctx);
+    last_endpoint_ = c.endpoint;
+    if (gs.ok()) {
+      preferred_ = i;
+      return util::Status::ok();
+    }
+    last = from_grpc(gs);
+    if (gs.error_code() != grpc::StatusCode::UNAVAILABLE || !repeatable) return last;
+    last = util::unavailable(c.endpoint + ": " + gs.error_message());
+  }
+  if (Clock::now() >= deadline && last.code() == util::Code::kUnavailable) {
+    return {util::Code::kDeadlineExceeded,
+            "no endpoint answered within the command timeout (" + last.message() + ")"};
+  }
+  return last;
+}
+
+util::Status Client::put(const v0::PutRequest& request, v0::PutResponse* response) {
+  return with_failover(
+      true, [&](Conn& c, grpc::ClientContext* ctx) { return c.kv->Put(ctx, request, response); });
+}
+
+util::Status Client::get(const v0::GetRequest& request, v0::GetResponse* response) {
+  return with_failover(
+      true, [&](Conn& c, grpc::ClientContext* ctx) { return c.kv->Get(ctx, request, response); });
+}
+
+util::Status Client::del(const v0::DeleteRequest& request, v0::DeleteResponse* response) {
+  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.kv->Delete(ctx, request, response);
+  });
+}
+
+util::Status Client::member_list(v0::MemberListResponse* response) {
+  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberList(ctx, v0::MemberListRequest(), response);
+  });
+}
+
+util::Status Client::member_add(const v0::MemberAddRequest& request,
+                                v0::MemberAddResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberAdd(ctx, request, response);
+  });
+}
+
+util::Status Client::member_promote(const v0::MemberPromoteRequest& request,
+                                    v0::MemberPromoteResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberPromote(ctx, request, response);
+  });
+}
+
+util::Status Client::member_remove(const v0::MemberRemoveRequest& request,
+                                   v0::MemberRemoveResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberRemove(ctx, request, response);
+  });
+}
+
+util::Status Client::move_leader(const v0::MoveLeaderRequest& request,
+                                 v0::MoveLeaderResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.cluster->MoveLeader(ctx, request, response);
+  });
+}
+
+util::Status Client::status(v0::StatusResponse* response) {
+  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.cluster->Status(ctx, v0::StatusRequest(), response);
+  });
+}
+
+util::Status Client::status_of(const std::string& endpoint, v0::StatusResponse* response) {
+  const auto deadline = Clock::now() + options_.command_timeout;
+  Conn& c = conn(endpoint);
+  if (auto s = connect(c, deadline); !s.is_ok()) return s;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  last_endpoint_ = endpoint;
+  return from_grpc(c.cluster->Status(&ctx, v0::StatusRequest(), response));
+}
+
+util::Status Client::get_from(const std::string& endpoint, const v0::GetRequest& request,
+                              v0::GetResponse* response) {
+  const auto deadline = Clock::now() + options_.command_timeout;
+  Conn& c = conn(endpoint);
+  if (auto s = connect(c, deadline); !s.is_ok()) return s;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  last_endpoint_ = endpoint;
+  return from_grpc(c.kv->Get(&ctx, request, response));
+}
+
+util::Status Client::snapshot(
+    const std::function<util::Status(const v0::SnapshotResponse&)>& on_message,
+    std::string* endpoint) {
+  const std::size_t n = options_.endpoints.size();
+  util::Status last = util::unavailable("no endpoints given");
+  for (std::size_t attempt = 0; attempt < n; ++attempt) {
+    const std::size_t i = (preferred_ + attempt) % n;
+    Conn& c = conn(options_.endpoints[i]);
+    if (auto s = connect(c, Clock::now() + options_.dial_timeout); !s.is_ok()) {
+      last = s;
+      continue;
+    }
+    *endpoint = c.endpoint;
+    last_endpoint_ = c.endpoint;
+    grpc::ClientContext ctx;
+    auto reader = c.maintenance->Snapshot(&ctx, v0::SnapshotRequest());
+    v0::SnapshotResponse message;
+    util::Status stopped;
+    while (reader->Read(&message)) {
+      stopped = on_message(message);
+      if (!stopped.is_ok()) {
+        ctx.TryCancel();
+        while (reader->Read(&message)) {
+        }
+        break;
+      }
+    }
+    const grpc::Status gs = reader->Finish();
+    if (!stopped.is_ok()) return stopped;
+    return from_grpc(gs);
+  }
+  return last;
+}
+
+}  // namespace dkv::ctl

@@ -1,0 +1,142 @@
+#include "node/restore.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kv/store.h"
+#include "node/membership.h"
+#include "node/node.h"
+#include "wal/crc32c.h"
+
+namespace dkv::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RestoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("restore_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // An image of a store holding k0..k9 at applied index 42, backed up
+  // from the cluster "x@127.0.0.1:1".
+  std::string make_image() {
+    kv::StoreOptions options;
+    options.dir = (dir_ / "source").string();
+    options.quota_bytes = 64ull << 20;
+    std::unique_ptr<kv::Store> store;
+    EXPECT_TRUE(kv::Store::open(options, &store).is_ok());
+    EXPECT_TRUE(store->set_membership("x@127.0.0.1:1", 1).is_ok());
+    std::vector<kv::Command> batch;
+    for (int i = 0; i < 10; ++i) {
+      batch.push_back({kv::Op::kPut, "k" + std::to_string(i), "v" + std::to_string(i)});
+    }
+    std::vector<kv::ApplyResult> results;
+    EXPECT_TRUE(store->apply(batch, 42, &results).is_ok());
+    std::string image;
+    std::uint64_t index = 0;
+    std::string membership;
+    EXPECT_TRUE(store->dump(&image, &index, &membership).is_ok());
+    return image;
+  }
+
+  std::string write_backup(const std::string& image) {
+    const std::string path = (dir_ / "backup.db").string();
+    std::ofstream out(path, std::ios::binary);
+    out << image << encode_backup_trailer(wal::crc32c::value(image));
+    return path;
+  }
+
+  std::vector<MemberAddress> cluster() {
+    std::vector<MemberAddress> members;
+    EXPECT_TRUE(
+        parse_cluster("a@127.0.0.1:17070,b@127.0.0.1:18080,c@127.0.0.1:19090", &members).is_ok());
+    return members;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(RestoreTest, ReadsABackupAndRefusesADamagedOne) {
+  const std::string image = make_image();
+  const std::string path = write_backup(image);
+  std::string read;
+  BackupInfo info;
+  ASSERT_TRUE(read_backup_file(path, &read, &info).is_ok());
+  EXPECT_EQ(read, image);
+  EXPECT_EQ(info.applied_index, 42u);
+  EXPECT_EQ(info.membership, "x@127.0.0.1:1");
+  EXPECT_EQ(info.image_bytes, image.size());
+
+  std::string damaged = image;
+  damaged[damaged.size() / 2] ^= 1;
+  std::ofstream(path, std::ios::binary)
+      << damaged << encode_backup_trailer(wal::crc32c::value(image));
+  EXPECT_EQ(read_backup_file(path, &read, &info).code(), util::Code::kDataLoss);
+  EXPECT_EQ(read_backup_file((dir_ / "missing").string(), &read, &info).code(),
+            util::Code::kNotFound);
+}
+
+// A restored directory boots a node that has the data, the new membership
+// and a new cluster id shared by every member restored from the file.
+TEST_F(RestoreTest, RestoredDirectoryBootsWithTheDataAndTheNewCluster) {
+  const std::string image = make_image();
+  RestoreResult a_result;
+  RestoreResult b_result;
+  const std::string a_dir = (dir_ / "a.db").string();
+  ASSERT_TRUE(restore_data_dir({a_dir, "a", cluster()}, image, &a_result).is_ok());
+  ASSERT_TRUE(
+      restore_data_dir({(dir_ / "b.db").string(), "b", cluster()}, image, &b_result).is_ok());
+  EXPECT_EQ(a_result.index, 42u);
+  EXPECT_EQ(a_result.cluster_id, b_result.cluster_id);
+  EXPECT_NE(a_result.cluster_id, cluster_id_of(cluster()));
+  EXPECT_FALSE(fs::exists(a_dir + ".restoring"));
+
+  NodeOptions options;
+  options.node_id = "a";
+  options.members = cluster();
+  options.db_path = a_dir;
+  options.send = [](std::vector<raft::Message>) {};
+  std::unique_ptr<Node> node;
+  ASSERT_TRUE(Node::open(options, &node).is_ok());
+  EXPECT_EQ(node->membership().encode(), Membership(cluster()).encode());
+  EXPECT_EQ(node->store().applied_index(), 42u);
+  std::string value;
+  ASSERT_TRUE(node->store().get("k7", &value).is_ok());
+  EXPECT_EQ(value, "v7");
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(node->cluster_id()));
+  EXPECT_EQ(hex, a_result.cluster_id);
+  node->stop();
+}
+
+TEST_F(RestoreTest, RefusesBadOptionsAndChangesNothing) {
+  const std::string image = make_image();
+  RestoreResult result;
+  const std::string d_dir = (dir_ / "d.db").string();
+  EXPECT_EQ(restore_data_dir({d_dir, "d", cluster()}, image, &result).code(),
+            util::Code::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(d_dir));
+
+  const fs::path used = dir_ / "used.db";
+  fs::create_directories(used);
+  std::ofstream(used / "something") << "x";
+  EXPECT_EQ(restore_data_dir({used.string(), "a", cluster()}, image, &result).code(),
+            util::Code::kFailedPrecondition);
+  EXPECT_TRUE(fs::exists(used / "something"));
+
+  EXPECT_EQ(restore_data_dir({(dir_ / "e.db").string(), "a", cluster()}, "garbage", &result).code(),
+            util::Code::kDataLoss);
+  EXPECT_FALSE(fs::exists(dir_ / "e.db"));
+}
+
+}  // namespace
+}  // namespace dkv::node

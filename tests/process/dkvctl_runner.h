@@ -1,0 +1,28 @@
+// Runs the real ./build/dkvctl for process tests: fork/exec with the given
+// arguments and environment, stdout and stderr captured, the exit code
+// returned. A run that outlives its timeout is SIGKILLed (exit code -1).
+// Threading: any thread; each call is independent.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dkv::testing {
+
+struct CommandResult {
+  int exit_code = -1;  // 128 + signal if killed by one; -1 on timeout or exec failure.
+  std::string out;
+  std::string err;
+};
+
+// Path of the dkvctl binary under test (set by CMake).
+std::string dkvctl_binary();
+
+// Runs dkvctl with `args`; its environment holds only `env` (and PATH).
+CommandResult run_dkvctl(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {},
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+}  // namespace dkv::testing
