@@ -6,7 +6,8 @@
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
-// restart-all (default: all of them); --at-once=N applies up to N of them
+// restart-all, disk-fsync-fail, disk-torn-write (default: all of them);
+// --at-once=N applies up to N of them
 // together at each step (default 1).
 //   fault_runner [--report-root=DIR] --check=history.txt
 // re-checks a saved history (e.g. a report's) and reports a violation.
@@ -39,7 +40,8 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
     const std::string name = list.substr(at, end - at);
     bool known = false;
     for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
-                    Fault::kPauseLeader, Fault::kRestartAll}) {
+                    Fault::kPauseLeader, Fault::kRestartAll, Fault::kDiskFsyncFail,
+                    Fault::kDiskTornWrite}) {
       if (name == dkv::fault::to_string(f)) {
         out->push_back(f);
         known = true;
@@ -134,7 +136,8 @@ int main(int argc, char** argv) {
   // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
   std::map<std::string, std::string> env = RunOptions().env;
   for (const char* name : {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS",
-                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS"}) {
+                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS",
+                           "DKV_TEST_ACK_BEFORE_PERSIST"}) {
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env[name] = v;
   }
   std::string env_line;

@@ -28,6 +28,13 @@ enum class Fault {
   kPauseRandom,      // SIGSTOP a random node, SIGCONT after the hold.
   kPauseLeader,      // SIGSTOP the leader, SIGCONT after the hold.
   kRestartAll,       // kill -9 every node, then start them all.
+  // Disk faults through dkv's test-only WAL failpoints (src/wal/failpoints.h;
+  // needs a DKV_TEST_HOOKS build): a random node is killed and restarted with
+  // the failpoint armed after a seeded number of syncs/writes. It must stop on
+  // its own (the expected exit, noted in the schedule; any other exit fails
+  // the run); heal() restarts it without the failpoint.
+  kDiskFsyncFail,  // wal-fsync-eio: fdatasync fails; the node must stop.
+  kDiskTornWrite,  // wal-torn-write: half a write, then the process dies.
   kPartitionHalves,  // Not yet: no network isolation in the harness.
 };
 const char* to_string(Fault f);
@@ -45,8 +52,9 @@ struct RunOptions {
   // Each step applies 1..faults_at_once_max faults together (e.g. 2 on five
   // nodes: kill one node while the leader is paused), then heals them all.
   int faults_at_once_max = 1;
-  std::vector<Fault> faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
-                               Fault::kPauseLeader, Fault::kRestartAll};
+  std::vector<Fault> faults = {Fault::kKillRandom,     Fault::kKillLeader,    Fault::kPauseRandom,
+                               Fault::kPauseLeader,    Fault::kRestartAll,    Fault::kDiskFsyncFail,
+                               Fault::kDiskTornWrite};
   std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
   std::chrono::milliseconds client_timeout{3000};
   // The canary: workers' gets ask for serializable (local, maybe stale)
@@ -66,6 +74,7 @@ struct RunResult {
   std::vector<Op> history;
   std::size_t ok = 0, failed = 0, unknown = 0;
   int faults_injected = 0;
+  int failpoint_stops = 0;   // Nodes that stopped on their armed failpoint, as expected.
   double seconds = 0;        // Clients' running time.
   double check_seconds = 0;  // The checker's time.
   bool converged = false;    // Every node applied the same and serves the same data.

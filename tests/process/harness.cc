@@ -205,7 +205,7 @@ LocalCluster::LocalCluster(const std::string& name, int size,
 
 LocalCluster::~LocalCluster() = default;
 
-bool LocalCluster::start(int i) {
+bool LocalCluster::start(int i, const std::map<std::string, std::string>& more_env) {
   std::string cluster;
   for (int k = 0; k < size(); ++k) {
     if (k > 0) cluster += ",";
@@ -219,6 +219,7 @@ bool LocalCluster::start(int i) {
                                             {"DKV_CLUSTER", cluster},
                                             {"DKV_LISTEN_HOST", "127.0.0.1"}};
   for (const auto& [k, v] : extra_env_) env[k] = v;
+  for (const auto& [k, v] : more_env) env[k] = v;
   processes_[i] =
       std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids_[i] + ".log");
   return processes_[i]->start();
