@@ -147,11 +147,16 @@ TEST(FaultTest, CanaryDkvTestAckBeforePersistIsCaught) {
   RunOptions o = options_for("CanaryDkvTestAckBeforePersistIsCaught");
   o.nemesis_duration = 8s;
   o.faults = {Fault::kRestartAll};
-  o.fault_gap_min = 500ms;
-  o.fault_gap_max = 1200ms;
+  // Fast elections, so that the cluster serves (and acknowledges) most of
+  // each gap between two full restarts.
+  o.fault_gap_min = 1000ms;
+  o.fault_gap_max = 1600ms;
   o.fault_hold_min = 100ms;
-  o.fault_hold_max = 400ms;
+  o.fault_hold_max = 300ms;
+  o.env["DKV_ELECTION_MS"] = "300";
+  o.env["DKV_HEARTBEAT_MS"] = "50";
   o.env["DKV_TEST_ACK_BEFORE_PERSIST"] = "1";
+  o.recovery_timeout = 5s;  // The broken cluster may never heal; the history is what counts.
   const RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;
   EXPECT_EQ(r.verdict, Verdict::kViolation)

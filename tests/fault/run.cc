@@ -376,7 +376,7 @@ std::string progress_line(const RunOptions& o, const Clients& clients, Clock::ti
 bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int first_client,
                  std::vector<Op>* history) {
   bool all = true;
-  const auto until = Clock::now() + 20s;
+  const auto until = Clock::now() + o.recovery_timeout;
   for (int i = 0; i < c.size(); ++i) {
     auto client = make_rest_client(c.rest_port(i), o.client_timeout, c.id(i));
     for (int k = 0; k < o.keys; ++k) {
@@ -400,7 +400,7 @@ bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, 
 // Every node has applied the same index and serves the same value for every
 // key from its local state (serializable reads). Bounded wait.
 bool converged(const RunOptions& o, LocalCluster& c, std::string* why) {
-  const auto until = Clock::now() + 20s;
+  const auto until = Clock::now() + o.recovery_timeout;
   while (Clock::now() < until) {
     std::set<std::string> applied;
     for (int i = 0; i < c.size(); ++i) applied.insert(c.status_field(i, "appliedIndex"));
@@ -545,8 +545,14 @@ RunResult run_fault(const RunOptions& o) {
   };
   nemesis_phase(o, nemesis, epoch, epoch + o.nemesis_duration, tick, &last, r);
   bool ready = true;
-  for (int i = 0; i < c.size(); ++i) ready = c.wait_ready(i, 30s) && ready;
-  if (!ready || c.wait_for_leader(all, 20s) < 0) r.error = "no ready leader 30 s after healing";
+  const auto healed_at = Clock::now();
+  for (int i = 0; i < c.size(); ++i) {
+    const auto left = std::max<Clock::duration>(healed_at + o.recovery_timeout - Clock::now(), 0s);
+    ready = c.wait_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(left)) && ready;
+  }
+  if (!ready || c.wait_for_leader(all, o.recovery_timeout) < 0) {
+    r.error = "no ready leader " + std::to_string(o.recovery_timeout.count()) + " ms after healing";
+  }
   hold(o.quiet_after_heal, tick);  // Clients keep going on the healed cluster.
   clients.stop();
   r.seconds = std::chrono::duration<double>(Clock::now() - epoch).count();

@@ -47,6 +47,9 @@ struct RunOptions {
   int grpc_clients_per_node = 1;
   std::chrono::milliseconds nemesis_duration{20000};  // Faults happen during this.
   std::chrono::milliseconds quiet_after_heal{2000};   // Clients keep going healed.
+  // Bound on each wait after healing: every node ready, a leader, the final
+  // reads, convergence (a canary that breaks the cluster may lower it).
+  std::chrono::milliseconds recovery_timeout{30000};
   std::chrono::milliseconds fault_gap_min{300}, fault_gap_max{1500};
   std::chrono::milliseconds fault_hold_min{300}, fault_hold_max{2500};
   // Each step applies 1..faults_at_once_max faults together (e.g. 2 on five
