@@ -42,7 +42,8 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   wal::Recovered recovered;
   if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
   if (!recovered.torn_tail.empty()) {
-    spdlog::warn("WAL recovery cut a torn last record (a crash mid-write): {}", recovered.torn_tail);
+    spdlog::warn("WAL recovery cut a torn last record (a crash mid-write): {}",
+                 recovered.torn_tail);
   }
   if (options.test_ack_before_persist) {
     // The canary's WAL loses acknowledged entries on a crash, but LMDB kept

@@ -62,9 +62,7 @@ struct Failpoints {
   // Lazy sync (DKV_TEST_ACK_BEFORE_PERSIST); zero: off.
   std::chrono::milliseconds lazy_sync_period{0};
 
-  bool any() const {
-    return fsync_eio_after || torn_write_after || lazy_sync_period.count() > 0;
-  }
+  bool any() const { return fsync_eio_after || torn_write_after || lazy_sync_period.count() > 0; }
 };
 
 // Parses DKV_TEST_FAILPOINTS (syntax above) into *out (lazy_sync_period
@@ -118,11 +116,11 @@ class FailpointFileSystem final : public FileSystem {
   const Failpoints failpoints_;
   const CrashFn crash_;
   mutable std::mutex mu_;
-  std::uint64_t syncs_ = 0;         // Guarded by mu_.
-  std::uint64_t writes_ = 0;        // Guarded by mu_.
-  bool fsync_failed_ = false;       // Guarded by mu_.
-  bool torn_ = false;               // Guarded by mu_.
-  std::set<FailpointFile*> lazy_;   // Open lazy files; guarded by mu_.
+  std::uint64_t syncs_ = 0;        // Guarded by mu_.
+  std::uint64_t writes_ = 0;       // Guarded by mu_.
+  bool fsync_failed_ = false;      // Guarded by mu_.
+  bool torn_ = false;              // Guarded by mu_.
+  std::set<FailpointFile*> lazy_;  // Open lazy files; guarded by mu_.
 };
 
 }  // namespace dkv::wal

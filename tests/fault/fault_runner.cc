@@ -39,9 +39,9 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
     const std::size_t end = std::min(list.find(',', at), list.size());
     const std::string name = list.substr(at, end - at);
     bool known = false;
-    for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
-                    Fault::kPauseLeader, Fault::kRestartAll, Fault::kDiskFsyncFail,
-                    Fault::kDiskTornWrite}) {
+    for (Fault f :
+         {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader,
+          Fault::kRestartAll, Fault::kDiskFsyncFail, Fault::kDiskTornWrite}) {
       if (name == dkv::fault::to_string(f)) {
         out->push_back(f);
         known = true;
@@ -135,9 +135,9 @@ int main(int argc, char** argv) {
   // Cluster settings from our environment, e.g. faster elections or frequent
   // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
   std::map<std::string, std::string> env = RunOptions().env;
-  for (const char* name : {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS",
-                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS",
-                           "DKV_TEST_ACK_BEFORE_PERSIST"}) {
+  for (const char* name :
+       {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS", "DKV_SNAPSHOT_ENTRIES",
+        "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS", "DKV_TEST_ACK_BEFORE_PERSIST"}) {
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env[name] = v;
   }
   std::string env_line;

@@ -1,7 +1,9 @@
-// Fault runs of real 3-node dkv clusters, checked for linearizability, and
-// three canaries: the suite must catch dkv's test switch DKV_TEST_STALE_READS
-// and its serializable (local, maybe stale) reads checked as linearizable,
-// and the checker must flag a stale read injected into a real history. Each test prints "seed=N"
+// Fault runs of real 3- and 5-node dkv clusters (kill -9, pause, full
+// restarts, disk failpoints), checked for linearizability, and four canaries:
+// the suite must catch dkv's test switches DKV_TEST_STALE_READS and
+// DKV_TEST_ACK_BEFORE_PERSIST and its serializable (local, maybe stale) reads
+// checked as linearizable, and the checker must flag a stale read injected
+// into a real history. Each test prints "seed=N"
 // first; replay one with
 //   DKV_FAULT_SEED=N <this binary> --gtest_filter=<test>
 // A failure leaves a report folder (path in the message): seed, offending
@@ -38,8 +40,9 @@ std::string summary(const RunResult& r) {
   std::ostringstream s;
   s << "seed=" << r.seed << ": " << r.history.size() << " ops (" << r.ok << " ok, " << r.failed
     << " failed, " << r.unknown << " unknown) in " << r.seconds << " s, " << r.faults_injected
-    << " faults (" << r.failpoint_stops << " failpoint stops); checked in " << r.check_seconds << " s; verdict " << to_string(r.verdict)
-    << (r.converged ? ", converged" : ", NOT converged") << (r.live ? ", live" : ", NOT live");
+    << " faults (" << r.failpoint_stops << " failpoint stops); checked in " << r.check_seconds
+    << " s; verdict " << to_string(r.verdict) << (r.converged ? ", converged" : ", NOT converged")
+    << (r.live ? ", live" : ", NOT live");
   if (!r.error.empty()) s << "; error: " << r.error;
   if (!r.report_dir.empty()) s << "; report in " << r.report_dir;
   return s.str();
@@ -75,7 +78,7 @@ int inject_stale_read(std::vector<Op>& h) {
 
 TEST(FaultTest, CanaryStaleReadInARealHistoryIsFlagged) {
   RunOptions o = options_for("CanaryStaleReadInARealHistoryIsFlagged");
-  o.nemesis_duration = 10s;
+  o.nemesis_duration = 6s;
   o.faults = {Fault::kKillLeader, Fault::kPauseLeader};
   RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;

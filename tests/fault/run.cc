@@ -266,14 +266,15 @@ class Nemesis {
     const std::string since = log.substr(std::min(armed_[i]->log_offset, log.size()));
     const bool fsync = armed_[i]->fault == Fault::kDiskFsyncFail;
     const int want_code = fsync ? 1 : wal::kTornWriteExitCode;
-    const std::string want = fsync ? "(failpoint wal-fsync-eio)" : "failpoint wal-torn-write: wrote";
+    const std::string want =
+        fsync ? "(failpoint wal-fsync-eio)" : "failpoint wal-torn-write: wrote";
     const auto at = since.rfind(want);
     if (code != want_code || at == std::string::npos) return "";
     const auto begin = since.rfind('\n', at);
     const auto end = since.find('\n', at);
-    const std::string line = since.substr(begin == std::string::npos ? 0 : begin + 1,
-                                          end == std::string::npos ? std::string::npos
-                                                                   : end - begin - 1);
+    const std::string line =
+        since.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end == std::string::npos ? std::string::npos : end - begin - 1);
     if (fsync && line.find("critical") == std::string::npos) return "";
     return line;
   }

@@ -28,6 +28,8 @@ enum class Fault {
   kPauseRandom,      // SIGSTOP a random node, SIGCONT after the hold.
   kPauseLeader,      // SIGSTOP the leader, SIGCONT after the hold.
   kRestartAll,       // kill -9 every node, then start them all.
+  kPartitionHalves,  // Not yet: no network isolation in the harness.
+
   // Disk faults through dkv's test-only WAL failpoints (src/wal/failpoints.h;
   // needs a DKV_TEST_HOOKS build): a random node is killed and restarted with
   // the failpoint armed after a seeded number of syncs/writes. It must stop on
@@ -35,7 +37,6 @@ enum class Fault {
   // the run); heal() restarts it without the failpoint.
   kDiskFsyncFail,  // wal-fsync-eio: fdatasync fails; the node must stop.
   kDiskTornWrite,  // wal-torn-write: half a write, then the process dies.
-  kPartitionHalves,  // Not yet: no network isolation in the harness.
 };
 const char* to_string(Fault f);
 
@@ -55,8 +56,8 @@ struct RunOptions {
   // Each step applies 1..faults_at_once_max faults together (e.g. 2 on five
   // nodes: kill one node while the leader is paused), then heals them all.
   int faults_at_once_max = 1;
-  std::vector<Fault> faults = {Fault::kKillRandom,     Fault::kKillLeader,    Fault::kPauseRandom,
-                               Fault::kPauseLeader,    Fault::kRestartAll,    Fault::kDiskFsyncFail,
+  std::vector<Fault> faults = {Fault::kKillRandom,   Fault::kKillLeader, Fault::kPauseRandom,
+                               Fault::kPauseLeader,  Fault::kRestartAll, Fault::kDiskFsyncFail,
                                Fault::kDiskTornWrite};
   std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
   std::chrono::milliseconds client_timeout{3000};

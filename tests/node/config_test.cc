@@ -142,9 +142,11 @@ TEST(ConfigTest, LogLevelIsCaseInsensitive) {
 }
 
 TEST(ConfigTest, UnknownVariablesAreListed) {
-  const Vars env = {
-      {"DKV_NODE_ID", "a"},           {"DKV_NODEID", "a"}, {"DKV_ENDPOINTS", "x"},
-      {"DKV_TEST_FAILPOINTS", "x"}, {"HOME", "/"}};
+  const Vars env = {{"DKV_NODE_ID", "a"},
+                    {"DKV_NODEID", "a"},
+                    {"DKV_ENDPOINTS", "x"},
+                    {"DKV_TEST_FAILPOINTS", "x"},
+                    {"HOME", "/"}};
   EXPECT_EQ(unknown_variables(env), std::vector<std::string>{"DKV_NODEID"});
 }
 

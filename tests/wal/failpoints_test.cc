@@ -38,9 +38,9 @@ TEST(FailpointsTest, ParsesNamesAndCounts) {
 }
 
 TEST(FailpointsTest, RejectsBadSpecsNamingThePartAndChangingNothing) {
-  for (const std::string bad : {"", "wal-fsync", "wal-fsync-eio:after=", "wal-fsync-eio:after=x",
-                                "wal-fsync-eio:after=-1", "wal-fsync-eio:n=3",
-                                "wal-fsync-eio,wal-fsync-eio", "wal-torn-write,", " wal-fsync-eio"}) {
+  for (const std::string bad :
+       {"", "wal-fsync", "wal-fsync-eio:after=", "wal-fsync-eio:after=x", "wal-fsync-eio:after=-1",
+        "wal-fsync-eio:n=3", "wal-fsync-eio,wal-fsync-eio", "wal-torn-write,", " wal-fsync-eio"}) {
     Failpoints f;
     f.fsync_eio_after = 99;
     const util::Status s = parse_failpoints(bad, &f);
@@ -94,7 +94,8 @@ TEST(FailpointsTest, FsyncFailureStopsTheLogAndLosesNothingSynced) {
       if (!err.is_ok()) {
         ++failed_runs;
         EXPECT_TRUE(fs.fsync_failed());
-        EXPECT_NE(err.message().find("failpoint wal-fsync-eio"), std::string::npos) << err.message();
+        EXPECT_NE(err.message().find("failpoint wal-fsync-eio"), std::string::npos)
+            << err.message();
         // Never retry and continue: every later call gets the same error.
         EXPECT_EQ(log->fatal_error().message(), err.message());
         EXPECT_FALSE(log->sync().is_ok());

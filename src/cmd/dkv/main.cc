@@ -118,12 +118,14 @@ int main(int argc, char** argv) {
   }
   node_options.test_failpoints = config.test_failpoints;
   if (!config.test_failpoints.empty()) {
-    spdlog::warn("DKV_TEST_FAILPOINTS={}: WAL failpoints armed (test only)", config.test_failpoints);
+    spdlog::warn("DKV_TEST_FAILPOINTS={}: WAL failpoints armed (test only)",
+                 config.test_failpoints);
   }
   node_options.test_ack_before_persist = config.test_ack_before_persist;
   if (config.test_ack_before_persist) {
-    spdlog::warn("DKV_TEST_ACK_BEFORE_PERSIST=1: writes are acknowledged before they are durable "
-                 "(test canary only)");
+    spdlog::warn(
+        "DKV_TEST_ACK_BEFORE_PERSIST=1: writes are acknowledged before they are durable "
+        "(test canary only)");
   }
   for (const auto& name : config.test_variables_ignored) {
     spdlog::warn("{} ignored: this dkv was built without test hooks (DKV_TEST_HOOKS=OFF)", name);
