@@ -11,6 +11,10 @@
 #include "wal/failpoints.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 
 #include "test_util.h"
 #include "wal/log.h"
@@ -184,6 +188,34 @@ TEST(FailpointsTest, LazySyncAcknowledgesWhatACrashLoses) {
   ASSERT_TRUE(Log::open(kDb, mem_options(*kept, kSegmentBytes), &log, &rec).is_ok());
   EXPECT_TRUE(rec.entries.empty());
   log.reset();  // Before `kept`, whose lock it holds.
+}
+
+// The real thing: on the POSIX file system the torn write exits the process
+// with kTornWriteExitCode and one line, and the half it wrote stays in the
+// file (the page cache outlives the process).
+TEST(FailpointsDeathTest, TornWriteExitsAndLeavesHalfTheWrite) {
+  const std::string dir = ::testing::TempDir() + "/dkv-failpoints-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/x.wal";
+  Failpoints f;
+  f.torn_write_after = 1;
+  EXPECT_EXIT(
+      {
+        FailpointFileSystem fs(posix_file_system(), f);
+        std::unique_ptr<File> file;
+        if (!fs.open(path, OpenMode::kCreate, &file).is_ok()) std::_Exit(1);
+        (void)file->write_at(0, "whole-");
+        (void)file->write_at(6, "12345678");
+        std::_Exit(0);  // Not reached.
+      },
+      ::testing::ExitedWithCode(kTornWriteExitCode),
+      "failpoint wal-torn-write: wrote 4 of 8 bytes");
+  std::unique_ptr<File> file;
+  ASSERT_TRUE(posix_file_system().open(path, OpenMode::kRead, &file).is_ok());
+  std::string contents;
+  ASSERT_TRUE(read_whole_file(*file, &contents).is_ok());
+  EXPECT_EQ(contents, "whole-1234");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
