@@ -176,7 +176,10 @@ TEST(FaultTest, CanaryDkvTestAckBeforePersistIsCaught) {
 TEST(FaultTest, DiskFaultsUnderLoad) {
   RunOptions o = options_for("DiskFaultsUnderLoad");
   o.nemesis_duration = 12s;
-  o.faults = {Fault::kDiskFsyncFail, Fault::kDiskTornWrite, Fault::kKillLeader};
+  // Disk faults twice as likely as the kill: ~6 steps without one would be
+  // a run that tested nothing ((1/5)^6 instead of (1/3)^6).
+  o.faults = {Fault::kDiskFsyncFail, Fault::kDiskTornWrite, Fault::kDiskFsyncFail,
+              Fault::kDiskTornWrite, Fault::kKillLeader};
   const RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
