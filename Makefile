@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+RELEASE_BUILD ?= build-release
 PREFIX ?= /usr/local
 JOBS ?= 2
 CLUSTER_DIR ?= data
@@ -55,9 +56,16 @@ test: build build-asan
 cluster: build
 	./scripts/cluster.sh $(BUILD)/dkv $(CLUSTER_DIR)
 
-install: build
+# The installed dkv comes from its own tree, built without the test-only
+# hooks (DKV_TEST_HOOKS=OFF: no WAL failpoints, no canary switches); ./build
+# keeps them for `make test`.
+$(RELEASE_BUILD)/build.ninja:
+	cmake -S . -B $(RELEASE_BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDKV_TEST_HOOKS=OFF
+
+install: check-deps $(RELEASE_BUILD)/build.ninja
+	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target dkv dkvctl
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/dkv $(BUILD)/dkvctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(RELEASE_BUILD)/dkv $(RELEASE_BUILD)/dkvctl $(DESTDIR)$(PREFIX)/bin/
 
 proto-gen: $(BUILD)/build.ninja
 	cmake --build $(BUILD) --target proto-gen
@@ -131,4 +139,4 @@ format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)

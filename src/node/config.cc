@@ -7,6 +7,8 @@
 #include <optional>
 #include <set>
 
+#include "wal/failpoints.h"
+
 namespace dkv::node {
 namespace {
 
@@ -75,12 +77,28 @@ const std::vector<VariableInfo>& config_variables() {
   return vars;
 }
 
+const std::vector<std::string>& test_variables() {
+  static const std::vector<std::string> vars = {"DKV_TEST_STALE_READS", "DKV_TEST_FAILPOINTS",
+                                                "DKV_TEST_ACK_BEFORE_PERSIST"};
+  return vars;
+}
+
+bool test_hooks_built() {
+#ifdef DKV_TEST_HOOKS
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::vector<std::string> unknown_variables(const std::map<std::string, std::string>& environ_vars) {
   // Variables of other dkv tools, not of the server.
   static const std::set<std::string> others = {"DKV_ENDPOINTS"};
   std::vector<std::string> unknown;
   for (const auto& [name, value] : environ_vars) {
     if (name.rfind("DKV_", 0) != 0 || others.count(name)) continue;
+    const auto& tests = test_variables();
+    if (std::find(tests.begin(), tests.end(), name) != tests.end()) continue;
     const auto& known = config_variables();
     if (std::none_of(known.begin(), known.end(),
                      [&](const VariableInfo& v) { return name == v.name; })) {
@@ -221,10 +239,26 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
     if (auto s = parse_number("DKV_SNAPSHOT_ENTRIES", *v, 1, 100'000'000, &n); !s.is_ok()) return s;
     c.snapshot_entries = n;
   }
-  if (const auto* v = find(vars, "DKV_TEST_STALE_READS")) {
-    if (*v != "0" && *v != "1")
-      return bad("DKV_TEST_STALE_READS", "must be 0 or 1, got '" + *v + "'");
-    c.test_stale_reads = *v == "1";
+  if (!test_hooks_built()) {
+    for (const auto& name : test_variables()) {
+      if (find(vars, name.c_str())) c.test_variables_ignored.push_back(name);
+    }
+    *out = std::move(c);
+    return util::Status::ok();
+  }
+  for (const char* name : {"DKV_TEST_STALE_READS", "DKV_TEST_ACK_BEFORE_PERSIST"}) {
+    if (const auto* v = find(vars, name); v && *v != "0" && *v != "1") {
+      return bad(name, "must be 0 or 1, got '" + *v + "'");
+    }
+  }
+  if (const auto* v = find(vars, "DKV_TEST_STALE_READS")) c.test_stale_reads = *v == "1";
+  if (const auto* v = find(vars, "DKV_TEST_ACK_BEFORE_PERSIST")) {
+    c.test_ack_before_persist = *v == "1";
+  }
+  if (const auto* v = find(vars, "DKV_TEST_FAILPOINTS"); v && !v->empty()) {
+    wal::Failpoints f;
+    if (auto s = wal::parse_failpoints(*v, &f); !s.is_ok()) return s;
+    c.test_failpoints = *v;
   }
   *out = std::move(c);
   return util::Status::ok();

@@ -36,11 +36,26 @@ struct Config {
   std::uint32_t request_timeout_ms = 5000;  // DKV_REQUEST_TIMEOUT_MS
   std::uint64_t quota_bytes = 2ull << 30;   // DKV_QUOTA_BYTES
   std::uint64_t snapshot_entries = 10000;   // DKV_SNAPSHOT_ENTRIES
-  // DKV_TEST_STALE_READS=1: TEST ONLY. Serve linearizable reads from the
-  // local replica without ReadIndex, i.e. break linearizability on purpose,
-  // so the fault suite can prove it catches stale reads (its canary).
+  // TEST ONLY, honoured only if test_hooks_built() (the CMake option
+  // DKV_TEST_HOOKS); otherwise they stay off and test_variables_ignored
+  // names them, for main to warn about.
+  // DKV_TEST_STALE_READS=1: serve linearizable reads from the local replica
+  // without ReadIndex, i.e. break linearizability on purpose, so the fault
+  // suite can prove it catches stale reads (its canary).
   bool test_stale_reads = false;
+  // DKV_TEST_FAILPOINTS: WAL failpoints to arm (syntax in wal/failpoints.h).
+  std::string test_failpoints;
+  // DKV_TEST_ACK_BEFORE_PERSIST=1: the WAL's sync() lies (lazy sync, see
+  // wal/failpoints.h) and the store is rebuilt from the WAL at start, so a
+  // kill -9 loses acknowledged writes: the fault suite's canary.
+  bool test_ack_before_persist = false;
+  std::vector<std::string> test_variables_ignored;
 };
+
+// The test-only variables (DKV_TEST_*), not listed in --help.
+const std::vector<std::string>& test_variables();
+// True if this binary was built with DKV_TEST_HOOKS=ON.
+bool test_hooks_built();
 
 // Every variable the server reads, with a one-line description (for --help
 // and for warning about unknown DKV_* variables).

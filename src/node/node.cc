@@ -12,6 +12,7 @@
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "util/assert.h"
+#include "wal/failpoints.h"
 #include "wal/log.h"
 
 namespace dkv::node {
@@ -33,6 +34,7 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
 
   wal::Options wal_options;
   wal_options.node_id = options.node_id;
+  wal_options.fs = options.wal_fs.get();
   // A new directory is stamped with the cluster it is bootstrapped into; an
   // existing one keeps its stamp (its membership may have changed since).
   std::error_code ec;
@@ -41,6 +43,17 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   }
   wal::Recovered recovered;
   if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
+  if (!recovered.torn_tail.empty()) {
+    spdlog::warn("WAL recovery cut a torn last record (a crash mid-write): {}",
+                 recovered.torn_tail);
+  }
+  if (options.test_ack_before_persist) {
+    // The canary's WAL loses acknowledged entries on a crash, but LMDB kept
+    // what it applied (page cache): rebuild the store from the WAL, as if it
+    // were no more durable than the WAL.
+    std::filesystem::remove_all(store_options.dir, ec);
+    spdlog::warn("DKV_TEST_ACK_BEFORE_PERSIST: store wiped, rebuilt from the WAL");
+  }
   if (auto s = kv::Store::open(store_options, store); !s.is_ok()) return s;
   if ((*store)->rebuilt_after_machine_crash()) {
     spdlog::warn(
@@ -128,6 +141,20 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
 }  // namespace
 
 util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
+#ifdef DKV_TEST_HOOKS
+  if (!options.test_failpoints.empty() || options.test_ack_before_persist) {
+    wal::Failpoints f;
+    if (!options.test_failpoints.empty()) {
+      if (auto s = wal::parse_failpoints(options.test_failpoints, &f); !s.is_ok()) return s;
+    }
+    if (options.test_ack_before_persist) f.lazy_sync_period = std::chrono::milliseconds(300);
+    options.wal_fs = std::make_shared<wal::FailpointFileSystem>(wal::posix_file_system(), f);
+  }
+#else
+  options.test_stale_reads = false;
+  options.test_failpoints.clear();
+  options.test_ack_before_persist = false;
+#endif
   std::unique_ptr<kv::Store> store;
   std::unique_ptr<wal::Log> log;
   std::unique_ptr<raft::MemoryStorage> storage;

@@ -47,8 +47,9 @@ class RawNode;
 struct Ready;
 }  // namespace dkv::raft
 namespace dkv::wal {
+class FileSystem;
 class Log;
-}
+}  // namespace dkv::wal
 
 namespace dkv::node {
 
@@ -71,6 +72,13 @@ struct NodeOptions {
   std::size_t pending_writes_max = 100'000;
   // TEST ONLY (DKV_TEST_STALE_READS): linearizable reads read locally.
   bool test_stale_reads = false;
+  // TEST ONLY, honoured only in a DKV_TEST_HOOKS build (node/config.h):
+  // DKV_TEST_FAILPOINTS (wal/failpoints.h) and DKV_TEST_ACK_BEFORE_PERSIST.
+  std::string test_failpoints;
+  bool test_ack_before_persist = false;
+  // The WAL's file system; null: the real one. open() sets it when a test
+  // hook above needs a wrapper (kept here so it outlives the WAL).
+  std::shared_ptr<wal::FileSystem> wal_fs;
   // Sends raft messages to peers; must not block. Unset for one node.
   std::function<void(std::vector<raft::Message>)> send;
 };

@@ -6,7 +6,8 @@
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
-// restart-all (default: all of them); --at-once=N applies up to N of them
+// restart-all, disk-fsync-fail, disk-torn-write (default: all of them);
+// --at-once=N applies up to N of them
 // together at each step (default 1).
 //   fault_runner [--report-root=DIR] --check=history.txt
 // re-checks a saved history (e.g. a report's) and reports a violation.
@@ -38,10 +39,10 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
     const std::size_t end = std::min(list.find(',', at), list.size());
     const std::string name = list.substr(at, end - at);
     bool known = false;
-    for (Fault f :
-         {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader,
-          Fault::kRestartAll, Fault::kPartitionHalves, Fault::kPartitionLeader,
-          Fault::kPartitionAsymmetric, Fault::kPartitionBridge}) {
+    for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
+                    Fault::kPauseLeader, Fault::kRestartAll, Fault::kPartitionHalves,
+                    Fault::kPartitionLeader, Fault::kPartitionAsymmetric, Fault::kPartitionBridge,
+                    Fault::kDiskFsyncFail, Fault::kDiskTornWrite}) {
       if (name == dkv::fault::to_string(f)) {
         out->push_back(f);
         known = true;
@@ -135,8 +136,9 @@ int main(int argc, char** argv) {
   // Cluster settings from our environment, e.g. faster elections or frequent
   // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
   std::map<std::string, std::string> env = RunOptions().env;
-  for (const char* name : {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS",
-                           "DKV_SNAPSHOT_ENTRIES", "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS"}) {
+  for (const char* name :
+       {"DKV_ELECTION_MS", "DKV_HEARTBEAT_MS", "DKV_REQUEST_TIMEOUT_MS", "DKV_SNAPSHOT_ENTRIES",
+        "DKV_LOG_LEVEL", "DKV_TEST_STALE_READS", "DKV_TEST_ACK_BEFORE_PERSIST"}) {
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env[name] = v;
   }
   std::string env_line;

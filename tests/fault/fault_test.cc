@@ -1,7 +1,9 @@
-// Fault runs of real 3-node dkv clusters, checked for linearizability, and
-// three canaries: the suite must catch dkv's test switch DKV_TEST_STALE_READS
-// and its serializable (local, maybe stale) reads checked as linearizable,
-// and the checker must flag a stale read injected into a real history. Each test prints "seed=N"
+// Fault runs of real 3- and 5-node dkv clusters (kill -9, pause, full
+// restarts, disk failpoints), checked for linearizability, and four canaries:
+// the suite must catch dkv's test switches DKV_TEST_STALE_READS and
+// DKV_TEST_ACK_BEFORE_PERSIST and its serializable (local, maybe stale) reads
+// checked as linearizable, and the checker must flag a stale read injected
+// into a real history. Each test prints "seed=N"
 // first; replay one with
 //   DKV_FAULT_SEED=N <this binary> --gtest_filter=<test>
 // A failure leaves a report folder (path in the message): seed, offending
@@ -39,8 +41,9 @@ std::string summary(const RunResult& r) {
   std::ostringstream s;
   s << "seed=" << r.seed << ": " << r.history.size() << " ops (" << r.ok << " ok, " << r.failed
     << " failed, " << r.unknown << " unknown) in " << r.seconds << " s, " << r.faults_injected
-    << " faults; checked in " << r.check_seconds << " s; verdict " << to_string(r.verdict)
-    << (r.converged ? ", converged" : ", NOT converged") << (r.live ? ", live" : ", NOT live");
+    << " faults (" << r.failpoint_stops << " failpoint stops); checked in " << r.check_seconds
+    << " s; verdict " << to_string(r.verdict) << (r.converged ? ", converged" : ", NOT converged")
+    << (r.live ? ", live" : ", NOT live");
   if (!r.error.empty()) s << "; error: " << r.error;
   if (!r.report_dir.empty()) s << "; report in " << r.report_dir;
   return s.str();
@@ -76,7 +79,7 @@ int inject_stale_read(std::vector<Op>& h) {
 
 TEST(FaultTest, CanaryStaleReadInARealHistoryIsFlagged) {
   RunOptions o = options_for("CanaryStaleReadInARealHistoryIsFlagged");
-  o.nemesis_duration = 10s;
+  o.nemesis_duration = 6s;
   o.faults = {Fault::kKillLeader, Fault::kPauseLeader};
   RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;
@@ -138,9 +141,72 @@ TEST(FaultTest, CanaryDkvTestStaleReadsIsCaught) {
   if (std::getenv("DKV_FAULT_KEEP") == nullptr) std::filesystem::remove_all(r.report_dir);
 }
 
+// The canary for durability: DKV_TEST_ACK_BEFORE_PERSIST=1 makes every node
+// vote and acknowledge appends that are still in a user-space buffer (the
+// WAL writes and fsyncs it every 300 ms), so kill -9 of every node loses
+// acknowledged writes, which later reads miss. The suite must report a
+// violation within this run's budget: 8 s of kill -9 of all nodes (about
+// five restarts, each with up to 300 ms of acknowledged writes at risk).
+TEST(FaultTest, CanaryDkvTestAckBeforePersistIsCaught) {
+  RunOptions o = options_for("CanaryDkvTestAckBeforePersistIsCaught");
+  o.nemesis_duration = 8s;
+  o.faults = {Fault::kRestartAll};
+  // Fast elections, so that the cluster serves (and acknowledges) most of
+  // each gap between two full restarts.
+  o.fault_gap_min = 1000ms;
+  o.fault_gap_max = 1600ms;
+  o.fault_hold_min = 100ms;
+  o.fault_hold_max = 300ms;
+  o.env["DKV_ELECTION_MS"] = "300";
+  o.env["DKV_HEARTBEAT_MS"] = "50";
+  o.env["DKV_TEST_ACK_BEFORE_PERSIST"] = "1";
+  o.recovery_timeout = 5s;  // The broken cluster may never heal; the history is what counts.
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << std::endl;
+  EXPECT_EQ(r.verdict, Verdict::kViolation)
+      << "the suite missed DKV_TEST_ACK_BEFORE_PERSIST: " << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_TRUE(std::filesystem::exists(r.report_dir + "/timeline.html")) << r.report_dir;
+  if (std::getenv("DKV_FAULT_KEEP") == nullptr) std::filesystem::remove_all(r.report_dir);
+}
+
+// Disk faults through dkv's WAL failpoints: a node restarted with
+// wal-fsync-eio must stop with its one fatal line (an expected exit; any
+// other exit fails the run) and then restarts cleanly; a node restarted with
+// wal-torn-write dies mid-write and must recover without losing an
+// acknowledged write. Kill -9 of the leader runs between them.
+TEST(FaultTest, DiskFaultsUnderLoad) {
+  RunOptions o = options_for("DiskFaultsUnderLoad");
+  o.nemesis_duration = 12s;
+  // Disk faults twice as likely as the kill: ~6 steps without one would be
+  // a run that tested nothing ((1/5)^6 instead of (1/3)^6).
+  o.faults = {Fault::kDiskFsyncFail, Fault::kDiskTornWrite, Fault::kDiskFsyncFail,
+              Fault::kDiskTornWrite, Fault::kKillLeader};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GT(r.failpoint_stops, 0) << "no node stopped on a failpoint: " << summary(r);
+  EXPECT_GT(r.ok, 0u) << summary(r);
+}
+
+// Five nodes, up to two faults at once (kill -9 and pause, of the leader or
+// a random node): a quorum of three survives any two.
+TEST(FaultTest, FiveNodesTwoFaultsAtOnce) {
+  RunOptions o = options_for("FiveNodesTwoFaultsAtOnce");
+  o.nodes = 5;
+  o.nemesis_duration = 10s;
+  o.faults_at_once_max = 2;
+  o.faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GT(r.ok, 0u) << summary(r);
+}
+
 TEST(FaultTest, KillPauseAndRestartUnderLoad) {
   RunOptions o = options_for("KillPauseAndRestartUnderLoad");
-  o.nemesis_duration = 25s;
+  o.nemesis_duration = 18s;
+  o.faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader,
+              Fault::kRestartAll};
   const RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "clients.h"
 #include "harness.h"
 #include "netns.h"
+#include "wal/failpoints.h"
 
 // A broken assumption of the suite itself (not of dkv): stop loudly.
 #define DKV_FAULT_CHECK(cond)                                                       \
@@ -54,6 +56,10 @@ const char* to_string(Fault f) {
       return "partition-asymmetric";
     case Fault::kPartitionBridge:
       return "partition-bridge";
+    case Fault::kDiskFsyncFail:
+      return "disk-fsync-fail";
+    case Fault::kDiskTornWrite:
+      return "disk-torn-write";
   }
   return "?";
 }
@@ -152,7 +158,7 @@ enum class NodeState { kUp, kPaused, kDown };
 class Nemesis {
  public:
   Nemesis(LocalCluster& c, std::uint64_t seed, TestNetwork* net = nullptr)
-      : c_(c), net_(net), rng_(seed), state_(c.size(), NodeState::kUp) {}
+      : c_(c), net_(net), rng_(seed), state_(c.size(), NodeState::kUp), armed_(c.size()) {}
 
   // Applies `f`; returns a one-line description ("" if no node can take it:
   // every node is already down or paused).
@@ -174,16 +180,20 @@ class Nemesis {
       case Fault::kRestartAll:
         for (int i = 0; i < c_.size(); ++i) kill(i);
         return to_string(f);
+      case Fault::kDiskFsyncFail:
+      case Fault::kDiskTornWrite:
+        return arm_failpoint(f);
       default:
         break;
     }
     return std::string("unsupported ") + to_string(f);
   }
 
-  // Heals whatever is broken: continues paused nodes, restarts dead ones.
-  void heal() {
-    std::string ignored;  // The caller's tick() just reported exits.
-    notice_exits(&ignored);
+  // Heals whatever is broken: the network, continues paused nodes, restarts
+  // dead ones, and restarts a node still running with a failpoint armed
+  // without it. Returns what went wrong, as notice_exits() (`*notes` likewise).
+  std::string heal(std::string* notes) {
+    std::string crashes = notice_exits(notes);
     if (net_ != nullptr) {
       const bool healed = net_->heal();
       if (!healed) std::fprintf(stderr, "heal: %s\n", net_->error().c_str());
@@ -191,10 +201,20 @@ class Nemesis {
     }
     for (int i = 0; i < c_.size(); ++i) {
       if (state_[i] == NodeState::kPaused) c_.process(i).signal(SIGCONT);
-      if (state_[i] == NodeState::kDown) c_.start(i);
+      if (state_[i] == NodeState::kPaused) state_[i] = NodeState::kUp;
+    }
+    crashes += disarm_failpoints(notes);
+    for (int i = 0; i < c_.size(); ++i) {
+      if (state_[i] == NodeState::kDown) {
+        c_.start(i);
+        armed_[i].reset();
+      }
       state_[i] = NodeState::kUp;
     }
+    return crashes;
   }
+
+  int failpoint_stops() const { return failpoint_stops_; }
 
   std::mt19937_64& rng() { return rng_; }
 
@@ -203,6 +223,8 @@ class Nemesis {
   // error: a failure of the run); a clean shutdown on SIGTERM, which the suite
   // never sends, came from outside (seen: a neighbour's `pkill dkv`) and only
   // goes to `*outside`.
+  // A node started with a failpoint armed that stops the way the failpoint
+  // says is expected: that goes to `*outside` too.
   std::string notice_exits(std::string* outside) {
     std::string crashes;
     for (int i = 0; i < c_.size(); ++i) {
@@ -213,6 +235,12 @@ class Nemesis {
       const auto tail = log.substr(log.size() > 4096 ? log.size() - 4096 : 0);
       if (code == 0 && tail.find("received SIGTERM") != std::string::npos) {
         *outside += "node " + c_.id(i) + " stopped by a SIGTERM from outside the suite\n";
+        continue;
+      }
+      if (const std::string line = failpoint_stop_line(i, code); !line.empty()) {
+        *outside += "node " + c_.id(i) + " stopped by its failpoint, as expected: " + line + "\n";
+        armed_[i].reset();
+        ++failpoint_stops_;
         continue;
       }
       crashes +=
@@ -227,6 +255,78 @@ class Nemesis {
     c_.process(i).signal(SIGKILL);
     c_.process(i).wait_exit(10s);
     state_[i] = NodeState::kDown;
+  }
+
+  // A node restarted with a WAL failpoint (src/wal/failpoints.h) armed.
+  struct Armed {
+    Fault fault;
+    std::size_t log_offset = 0;  // Its log before this start.
+  };
+
+  // Kills a random node and restarts it with the failpoint of `f` armed
+  // after a seeded number of syncs (or writes): a few hundred ms of load.
+  std::string arm_failpoint(Fault f) {
+    const int i = random_up();
+    const bool fsync = f == Fault::kDiskFsyncFail;
+    const std::uint64_t after = 5 + rng_() % 40;
+    const std::string spec =
+        std::string(fsync ? "wal-fsync-eio" : "wal-torn-write") + ":after=" + std::to_string(after);
+    kill(i);
+    armed_[i] = Armed{f, c_.process(i).log().size()};
+    c_.start(i, {{"DKV_TEST_FAILPOINTS", spec}});
+    state_[i] = NodeState::kUp;
+    return std::string(to_string(f)) + " " + c_.id(i) + " (" + spec + ")";
+  }
+
+  // The failpoint's line if node i (exited with `code`) stopped as its armed
+  // failpoint makes it: wal-fsync-eio exits 1 with one critical line naming
+  // the failpoint (never retrying), wal-torn-write exits with
+  // kTornWriteExitCode after naming it. "" otherwise: a crash.
+  std::string failpoint_stop_line(int i, int code) {
+    if (!armed_[i]) return "";
+    const std::string log = c_.process(i).log();
+    const std::string since = log.substr(std::min(armed_[i]->log_offset, log.size()));
+    const bool fsync = armed_[i]->fault == Fault::kDiskFsyncFail;
+    const int want_code = fsync ? 1 : wal::kTornWriteExitCode;
+    const std::string want =
+        fsync ? "(failpoint wal-fsync-eio)" : "failpoint wal-torn-write: wrote";
+    const auto at = since.rfind(want);
+    if (code != want_code || at == std::string::npos) return "";
+    const auto begin = since.rfind('\n', at);
+    const auto end = since.find('\n', at);
+    const std::string line =
+        since.substr(begin == std::string::npos ? 0 : begin + 1,
+                     end == std::string::npos ? std::string::npos : end - begin - 1);
+    if (fsync && line.find("critical") == std::string::npos) return "";
+    return line;
+  }
+
+  // Nodes still running with a failpoint armed: if the fsync failpoint fired
+  // the node must stop within a bound (else that is the failure returned);
+  // if it never fired (not enough load), kill -9 it. heal() restarts them.
+  std::string disarm_failpoints(std::string* notes) {
+    std::string failures;
+    for (int i = 0; i < c_.size(); ++i) {
+      if (!armed_[i] || state_[i] == NodeState::kDown) continue;
+      const std::string log = c_.process(i).log();
+      const bool fired = log.find("failpoint wal-fsync-eio: fdatasync fails",
+                                  armed_[i]->log_offset) != std::string::npos;
+      if (fired) {
+        const int code = c_.process(i).wait_exit(5s);
+        if (code < 0) {
+          failures += "node " + c_.id(i) + " kept running 5 s after an fsync failed\n";
+        } else {
+          std::string more = notice_exits(notes);
+          failures += more;
+          continue;
+        }
+      } else {
+        *notes += "node " + c_.id(i) + ": failpoint not reached, restarted without it\n";
+      }
+      kill(i);
+      armed_[i].reset();
+    }
+    return failures;
   }
 
   // A random node that is up (not killed or paused by us), or -1.
@@ -310,6 +410,8 @@ class Nemesis {
   TestNetwork* net_;
   std::mt19937_64 rng_;
   std::vector<NodeState> state_;
+  std::vector<std::optional<Armed>> armed_;  // By node.
+  int failpoint_stops_ = 0;
   int target_ = 0;
 };
 
@@ -346,7 +448,7 @@ std::string progress_line(const RunOptions& o, const Clients& clients, Clock::ti
 bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int first_client,
                  std::vector<Op>* history) {
   bool all = true;
-  const auto until = Clock::now() + 20s;
+  const auto until = Clock::now() + o.recovery_timeout;
   for (int i = 0; i < c.size(); ++i) {
     auto client = make_rest_client(c.rest_port(i), o.client_timeout, c.id(i), false, c.host(i));
     for (int k = 0; k < o.keys; ++k) {
@@ -370,7 +472,7 @@ bool final_reads(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, 
 // Every node has applied the same index and serves the same value for every
 // key from its local state (serializable reads). Bounded wait.
 bool converged(const RunOptions& o, LocalCluster& c, std::string* why) {
-  const auto until = Clock::now() + 20s;
+  const auto until = Clock::now() + o.recovery_timeout;
   while (Clock::now() < until) {
     std::set<std::string> applied;
     for (int i = 0; i < c.size(); ++i) applied.insert(c.status_field(i, "appliedIndex"));
@@ -420,6 +522,14 @@ void report(const RunOptions& o, LocalCluster& c, RunResult& r, const CheckResul
 
 namespace {
 
+// Records what heal() found wrong (a crash, a node running on after a
+// failed fsync) as the run's error.
+void healed(const std::string& crashes, RunResult& r) {
+  if (crashes.empty()) return;
+  r.schedule += crashes;
+  if (r.error.empty()) r.error = crashes.substr(0, crashes.size() - 1);
+}
+
 // The fault phase: until `end`, gap, apply 1..faults_at_once_max faults,
 // hold, heal; then heal everything. `tick` runs about once a second.
 void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoch,
@@ -445,13 +555,14 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
         std::to_string(at) + "s " + applied + " for " + std::to_string(hold_for.count()) + "ms\n";
     hold(hold_for, tick);
     tick();
-    nemesis.heal();
+    healed(nemesis.heal(&r.schedule), r);
   }
   hold(std::max<std::chrono::milliseconds>(
            std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()), 0ms),
        tick);
   tick();
-  nemesis.heal();
+  healed(nemesis.heal(&r.schedule), r);
+  r.failpoint_stops = nemesis.failpoint_stops();
   r.schedule += "healed at " +
                 std::to_string(std::chrono::duration<double>(Clock::now() - epoch).count()) + "s\n";
 }
@@ -525,8 +636,14 @@ RunResult run_fault(const RunOptions& o) {
   };
   nemesis_phase(o, nemesis, epoch, epoch + o.nemesis_duration, tick, &last, r);
   bool ready = true;
-  for (int i = 0; i < c.size(); ++i) ready = c.wait_ready(i, 30s) && ready;
-  if (!ready || c.wait_for_leader(all, 20s) < 0) r.error = "no ready leader 30 s after healing";
+  const auto healed_at = Clock::now();
+  for (int i = 0; i < c.size(); ++i) {
+    const auto left = std::max<Clock::duration>(healed_at + o.recovery_timeout - Clock::now(), 0s);
+    ready = c.wait_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(left)) && ready;
+  }
+  if (!ready || c.wait_for_leader(all, o.recovery_timeout) < 0) {
+    r.error = "no ready leader " + std::to_string(o.recovery_timeout.count()) + " ms after healing";
+  }
   hold(o.quiet_after_heal, tick);  // Clients keep going on the healed cluster.
   clients.stop();
   r.seconds = std::chrono::duration<double>(Clock::now() - epoch).count();

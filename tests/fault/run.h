@@ -33,6 +33,14 @@ enum class Fault {
   kPartitionLeader,      // The leader isolated from every other node.
   kPartitionAsymmetric,  // The leader (or a random node) deaf or mute to all others.
   kPartitionBridge,      // Two halves that cannot talk; one node talks to both.
+
+  // Disk faults through dkv's test-only WAL failpoints (src/wal/failpoints.h;
+  // needs a DKV_TEST_HOOKS build): a random node is killed and restarted with
+  // the failpoint armed after a seeded number of syncs/writes. It must stop on
+  // its own (the expected exit, noted in the schedule; any other exit fails
+  // the run); heal() restarts it without the failpoint.
+  kDiskFsyncFail,  // wal-fsync-eio: fdatasync fails; the node must stop.
+  kDiskTornWrite,  // wal-torn-write: half a write, then the process dies.
 };
 const char* to_string(Fault f);
 // A fault that needs the nodes in network namespaces.
@@ -46,13 +54,17 @@ struct RunOptions {
   int grpc_clients_per_node = 1;
   std::chrono::milliseconds nemesis_duration{20000};  // Faults happen during this.
   std::chrono::milliseconds quiet_after_heal{2000};   // Clients keep going healed.
+  // Bound on each wait after healing: every node ready, a leader, the final
+  // reads, convergence (a canary that breaks the cluster may lower it).
+  std::chrono::milliseconds recovery_timeout{30000};
   std::chrono::milliseconds fault_gap_min{300}, fault_gap_max{1500};
   std::chrono::milliseconds fault_hold_min{300}, fault_hold_max{2500};
   // Each step applies 1..faults_at_once_max faults together (e.g. 2 on five
   // nodes: kill one node while the leader is paused), then heals them all.
   int faults_at_once_max = 1;
-  std::vector<Fault> faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
-                               Fault::kPauseLeader, Fault::kRestartAll};
+  std::vector<Fault> faults = {Fault::kKillRandom,   Fault::kKillLeader, Fault::kPauseRandom,
+                               Fault::kPauseLeader,  Fault::kRestartAll, Fault::kDiskFsyncFail,
+                               Fault::kDiskTornWrite};
   // The first steps take these faults, in order, before random draws from
   // `faults` (a short run that must include a given fault).
   std::vector<Fault> first_faults;
@@ -75,6 +87,7 @@ struct RunResult {
   std::vector<Op> history;
   std::size_t ok = 0, failed = 0, unknown = 0;
   int faults_injected = 0;
+  int failpoint_stops = 0;   // Nodes that stopped on their armed failpoint, as expected.
   double seconds = 0;        // Clients' running time.
   double check_seconds = 0;  // The checker's time.
   bool converged = false;    // Every node applied the same and serves the same data.

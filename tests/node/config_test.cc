@@ -94,17 +94,43 @@ TEST(ConfigTest, RejectsBadValuesNamingTheVariable) {
   expect_rejected(with("DKV_QUOTA_BYTES", "1000"), "DKV_QUOTA_BYTES");
   expect_rejected(with("DKV_SNAPSHOT_ENTRIES", "0"), "DKV_SNAPSHOT_ENTRIES");
   expect_rejected(with("DKV_LISTEN_HOST", ""), "DKV_LISTEN_HOST");
-  expect_rejected(with("DKV_TEST_STALE_READS", "yes"), "DKV_TEST_STALE_READS");
+  if (test_hooks_built()) {
+    expect_rejected(with("DKV_TEST_STALE_READS", "yes"), "DKV_TEST_STALE_READS");
+    expect_rejected(with("DKV_TEST_ACK_BEFORE_PERSIST", "2"), "DKV_TEST_ACK_BEFORE_PERSIST");
+    expect_rejected(with("DKV_TEST_FAILPOINTS", "wal-fsync-eio:after=x"), "DKV_TEST_FAILPOINTS");
+    expect_rejected(with("DKV_TEST_FAILPOINTS", "disk-on-fire"), "DKV_TEST_FAILPOINTS");
+  }
 }
 
-TEST(ConfigTest, StaleReadCanaryIsOffUnlessAskedFor) {
+TEST(ConfigTest, TestSwitchesAreOffUnlessAskedFor) {
   Config c;
   ASSERT_TRUE(parse_config(original_node_a(), &c).is_ok());
   EXPECT_FALSE(c.test_stale_reads);
+  EXPECT_FALSE(c.test_ack_before_persist);
+  EXPECT_TRUE(c.test_failpoints.empty());
+  EXPECT_TRUE(c.test_variables_ignored.empty());
+}
+
+// A DKV_TEST_HOOKS build honours the test switches; a release build ignores
+// them (main warns about each one named in test_variables_ignored).
+TEST(ConfigTest, TestSwitchesNeedATestHooksBuild) {
   Vars v = original_node_a();
   v["DKV_TEST_STALE_READS"] = "1";
+  v["DKV_TEST_ACK_BEFORE_PERSIST"] = "1";
+  v["DKV_TEST_FAILPOINTS"] = "wal-fsync-eio:after=3";
+  Config c;
   ASSERT_TRUE(parse_config(v, &c).is_ok());
-  EXPECT_TRUE(c.test_stale_reads);
+  if (test_hooks_built()) {
+    EXPECT_TRUE(c.test_stale_reads);
+    EXPECT_TRUE(c.test_ack_before_persist);
+    EXPECT_EQ(c.test_failpoints, "wal-fsync-eio:after=3");
+    EXPECT_TRUE(c.test_variables_ignored.empty());
+  } else {
+    EXPECT_FALSE(c.test_stale_reads);
+    EXPECT_FALSE(c.test_ack_before_persist);
+    EXPECT_TRUE(c.test_failpoints.empty());
+    EXPECT_EQ(c.test_variables_ignored.size(), 3u);
+  }
 }
 
 TEST(ConfigTest, LogLevelIsCaseInsensitive) {
@@ -116,8 +142,11 @@ TEST(ConfigTest, LogLevelIsCaseInsensitive) {
 }
 
 TEST(ConfigTest, UnknownVariablesAreListed) {
-  const Vars env = {
-      {"DKV_NODE_ID", "a"}, {"DKV_NODEID", "a"}, {"DKV_ENDPOINTS", "x"}, {"HOME", "/"}};
+  const Vars env = {{"DKV_NODE_ID", "a"},
+                    {"DKV_NODEID", "a"},
+                    {"DKV_ENDPOINTS", "x"},
+                    {"DKV_TEST_FAILPOINTS", "x"},
+                    {"HOME", "/"}};
   EXPECT_EQ(unknown_variables(env), std::vector<std::string>{"DKV_NODEID"});
 }
 

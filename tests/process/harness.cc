@@ -243,7 +243,7 @@ LocalCluster::LocalCluster(const std::string& name, int size,
 
 LocalCluster::~LocalCluster() = default;
 
-bool LocalCluster::start(int i) {
+bool LocalCluster::start(int i, const std::map<std::string, std::string>& more_env) {
   std::string cluster;
   for (int k = 0; k < size(); ++k) {
     if (k > 0) cluster += ",";
@@ -257,6 +257,7 @@ bool LocalCluster::start(int i) {
                                             {"DKV_CLUSTER", cluster},
                                             {"DKV_LISTEN_HOST", hosts_[i]}};
   for (const auto& [k, v] : extra_env_) env[k] = v;
+  for (const auto& [k, v] : more_env) env[k] = v;
   processes_[i] =
       std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids_[i] + ".log");
   processes_[i]->set_netns(namespaces_[i]);

@@ -114,8 +114,9 @@ class LocalCluster {
   // Node i's DKV_DB_PATH.
   std::string db_path(int i) const { return dir_->path() + "/" + ids_[i] + ".db"; }
 
-  // Starts node i (again); does not wait.
-  bool start(int i);
+  // Starts node i (again), with `more_env` on top of the cluster's
+  // variables for this start only (e.g. a failpoint); does not wait.
+  bool start(int i, const std::map<std::string, std::string>& more_env = {});
   // Starts every node, then waits until each one is ready.
   bool start_all(std::chrono::milliseconds timeout);
   // Waits until node i answers /readyz 200.

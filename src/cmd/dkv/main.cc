@@ -118,6 +118,20 @@ int main(int argc, char** argv) {
   if (config.test_stale_reads) {
     spdlog::warn("DKV_TEST_STALE_READS=1: reads are NOT linearizable (test canary only)");
   }
+  node_options.test_failpoints = config.test_failpoints;
+  if (!config.test_failpoints.empty()) {
+    spdlog::warn("DKV_TEST_FAILPOINTS={}: WAL failpoints armed (test only)",
+                 config.test_failpoints);
+  }
+  node_options.test_ack_before_persist = config.test_ack_before_persist;
+  if (config.test_ack_before_persist) {
+    spdlog::warn(
+        "DKV_TEST_ACK_BEFORE_PERSIST=1: writes are acknowledged before they are durable "
+        "(test canary only)");
+  }
+  for (const auto& name : config.test_variables_ignored) {
+    spdlog::warn("{} ignored: this dkv was built without test hooks (DKV_TEST_HOOKS=OFF)", name);
+  }
   node_options.snapshot_catchup_entries = std::min<std::uint64_t>(5000, config.snapshot_entries);
   // The node sends through the transport, created once the node is open
   // (it needs the persisted cluster id); until then messages are dropped
