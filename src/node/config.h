@@ -40,6 +40,14 @@ struct Config {
   // local replica without ReadIndex, i.e. break linearizability on purpose,
   // so the fault suite can prove it catches stale reads (its canary).
   bool test_stale_reads = false;
+  // DKV_CLUSTER_STATE: "new" (default) bootstraps a new data directory from
+  // DKV_CLUSTER; "existing" joins the running cluster whose members are
+  // listed in DKV_CLUSTER, after `member add` (see the README). Ignored once
+  // the data directory exists.
+  bool join_existing = false;
+  // DKV_FORCE_NEW_CLUSTER=true: disaster recovery; rewrites the persisted
+  // membership to this node alone, keeping its log and data.
+  bool force_new_cluster = false;
 };
 
 // Every variable the server reads, with a one-line description (for --help

@@ -105,6 +105,7 @@ struct Inbound {
   std::uint64_t snapshot_bytes_max = 0;
   std::function<void(raft::Message)> on_message;
   SnapshotSinkFactory snapshot_sink;
+  std::function<std::string()> membership;
   // The message streams being served, so stop_inbound() can end them (they
   // never end on their own, and would hold up the server's shutdown).
   mutable std::mutex live_mu;
@@ -357,6 +358,20 @@ class RaftService final : public raftpb::Raft::CallbackService {
   grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
                                                                raftpb::SnapshotResponse*) override {
     return new SnapshotReader(in_, ctx);
+  }
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const raftpb::JoinRequest* req,
+                                 raftpb::JoinResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!in_.membership) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "join not served here"));
+      return reactor;
+    }
+    resp->set_cluster_id(in_.cluster_id);
+    resp->set_membership(in_.membership());
+    spdlog::info("transport: node {} asked to join; told it the membership {}",
+                 req->node_id().substr(0, 64), resp->membership());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
  private:
@@ -802,7 +817,7 @@ struct Transport::Impl {
       : options(std::move(o)),
         callbacks(std::move(cb)),
         inbound{options.cluster_id, options.local_id, options.snapshot_bytes_max,
-                callbacks.on_message, callbacks.snapshot_sink},
+                callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
         service(inbound),
         notifier(callbacks) {}
 
@@ -917,6 +932,26 @@ void Transport::configure_server(grpc::ServerBuilder& builder) {
   // Notice dead senders too, so their streams do not linger.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+}
+
+}  // namespace dkv::transport
+
+namespace dkv::transport {
+
+util::Status fetch_join_info(const std::string& address, const std::string& node_id,
+                             std::chrono::milliseconds timeout, JoinInfo* out) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = raftpb::Raft::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  raftpb::JoinRequest req;
+  req.set_node_id(node_id);
+  raftpb::JoinResponse resp;
+  const grpc::Status s = stub->Join(&ctx, req, &resp);
+  if (!s.ok()) return util::unavailable(address + ": " + s.error_message());
+  out->cluster_id = resp.cluster_id();
+  out->membership = resp.membership();
+  return util::Status::ok();
 }
 
 }  // namespace dkv::transport

@@ -32,6 +32,7 @@
 // (pimpl); this header forward-declares the two gRPC types it names.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -117,7 +118,20 @@ struct TransportCallbacks {
   std::function<void(raft::NodeId peer, bool ok)> on_snapshot_status;
   // Optional. Defaults to make_memory_snapshot_sink.
   SnapshotSinkFactory snapshot_sink;
+  // Optional. The applied membership, encoded, for a joining node's Join
+  // call (on a gRPC thread). Unset: Join is refused.
+  std::function<std::string()> membership;
 };
+
+// What a member tells a joining node (the Raft service's Join call).
+struct JoinInfo {
+  std::uint64_t cluster_id = 0;
+  std::string membership;
+};
+// Asks the member at `address` (host:port) for the cluster id and its
+// membership, waiting at most `timeout`. UNAVAILABLE if it cannot be reached.
+util::Status fetch_join_info(const std::string& address, const std::string& node_id,
+                             std::chrono::milliseconds timeout, JoinInfo* out);
 
 // Counters of one peer, for metrics and tests.
 struct PeerStats {

@@ -219,10 +219,25 @@ bool LocalCluster::start(int i) {
                                             {"DKV_CLUSTER", cluster},
                                             {"DKV_LISTEN_HOST", "127.0.0.1"}};
   for (const auto& [k, v] : extra_env_) env[k] = v;
+  for (const auto& [k, v] : node_env_[i]) env[k] = v;
   processes_[i] =
       std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids_[i] + ".log");
   return processes_[i]->start();
 }
+
+int LocalCluster::add_node() {
+  ids_.push_back(std::string(1, static_cast<char>('a' + ids_.size())));
+  rpc_ports_.push_back(free_port());
+  rest_ports_.push_back(free_port());
+  processes_.resize(ids_.size());
+  return size() - 1;
+}
+
+void LocalCluster::set_env(int i, const std::string& name, const std::string& value) {
+  node_env_[i][name] = value;
+}
+
+void LocalCluster::unset_env(int i, const std::string& name) { node_env_[i].erase(name); }
 
 bool LocalCluster::start_all(std::chrono::milliseconds timeout) {
   for (int i = 0; i < size(); ++i) {
