@@ -78,6 +78,10 @@ util::Status check_change(const ClusterView& view, const ChangeRequest& r) {
     if (view.snapshotting.count(id)) {
       return refuse("learner '" + r.member.id + "' is far behind: still receiving a snapshot");
     }
+    if (!view.replicating.count(id)) {
+      return refuse("learner '" + r.member.id +
+                    "' is far behind: the leader has not reached it yet (is it started?)");
+    }
     const auto it = view.match.find(id);
     const raft::Index match = it == view.match.end() ? 0 : it->second;
     if (match + kPromoteLagEntriesMax < view.last_index) {

@@ -3,9 +3,10 @@
 //   - a change that would leave the cluster without a quorum of voters that
 //     are up now is refused (the leader counts a voter as up if it heard
 //     from it within the last election timeout, itself included);
-//   - a learner is promoted only once caught up: recently active and its
-//     replicated log (match index) at most kPromoteLagEntriesMax entries
-//     behind the leader's last index, and not being sent a snapshot.
+//   - a learner is promoted only once caught up: recently active, taking
+//     appends (not probed, not being sent a snapshot: a member the leader
+//     never reached is never "replicating"), and its replicated log (match
+//     index) at most kPromoteLagEntriesMax entries behind the leader's.
 // Every refusal is FAILED_PRECONDITION with a message that says why; the
 // operator's `force` skips them (dangerous: see the README).
 // Threading: plain functions.
@@ -33,6 +34,7 @@ struct ClusterView {
   std::set<raft::NodeId> active;  // Heard from within an election timeout (leader included).
   std::map<raft::NodeId, raft::Index> match;
   std::set<raft::NodeId> snapshotting;  // Being sent a snapshot now.
+  std::set<raft::NodeId> replicating;   // Taking appends (probed and matched).
   raft::Index last_index = 0;
 };
 

@@ -86,7 +86,9 @@ void Node::apply_conf_change(const raft::Entry& entry) {
 void Node::set_membership(Membership m) {
   removed_ids_.clear();
   for (const auto& name : m.removed()) removed_ids_.insert(node_id_of(name));
-  const bool gone = m.find(raft_id_) == nullptr;
+  // Removed only by a change that names us: a joining node installs a
+  // snapshot taken before its own addition, which does not list it yet.
+  const bool gone = m.find(raft_id_) == nullptr && m.was_removed(raft_id_);
   {
     std::lock_guard lock(mu_);
     membership_ = m;
@@ -110,6 +112,7 @@ ClusterView Node::leader_view() const {
   for (const auto& [id, pr] : r.tracker().progress()) {
     v.match[id] = pr.match;
     if (pr.state == raft::ProgressState::kSnapshot) v.snapshotting.insert(id);
+    if (pr.state == raft::ProgressState::kReplicate && pr.match > 0) v.replicating.insert(id);
     const auto it = last_active_tick_.find(id);
     // recent_active stays set up to an election timeout after the last
     // message (CheckQuorum resets it): allow one more.

@@ -16,6 +16,7 @@ ClusterView healthy() {
   for (const char* n : {"a", "b", "c", "d"}) {
     v.active.insert(id(n));
     v.match[id(n)] = 5000;
+    v.replicating.insert(id(n));
   }
   return v;
 }
@@ -55,6 +56,9 @@ TEST(MembershipChecksTest, PromotionWaitsForACaughtUpLearner) {
   EXPECT_EQ(code(v, request(ChangeKind::kPromote, "d", 9, true)), util::Code::kOk);
   v = healthy();
   v.active.erase(id("d"));  // Not heard from.
+  EXPECT_EQ(code(v, request(ChangeKind::kPromote, "d")), util::Code::kFailedPrecondition);
+  v = healthy();
+  v.replicating.erase(id("d"));  // Never reached (active only as a new member).
   EXPECT_EQ(code(v, request(ChangeKind::kPromote, "d")), util::Code::kFailedPrecondition);
   v = healthy();
   v.snapshotting.insert(id("d"));

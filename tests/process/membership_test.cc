@@ -93,7 +93,7 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   r = poll_until_status([&] { return http("POST", c.rest_port(2), "/v0/members/d/promote", "{}"); },
                         200, 15s);
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_FALSE(contains(r.body, "isLearner")) << r.body;
+  EXPECT_FALSE(contains(r.body, R"("isLearner":true)")) << r.body;
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (c.status_field(d, "role") != "follower" && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(100ms);  // Poll pacing.
@@ -218,7 +218,7 @@ TEST(MembershipTest, ForceNewClusterRecoversOneSurvivor) {
   EXPECT_EQ(http("POST", c.rest_port(1), "/v0/kv", put_body(key(50), value(50))).status, 200);
   auto r = http("GET", c.rest_port(1), "/v0/members");
   EXPECT_EQ(r.body, R"({"members":[{"id":"b","address":"127.0.0.1:)" +
-                        std::to_string(c.rpc_port(1)) + R"("}]})");
+                        std::to_string(c.rpc_port(1)) + R"(","isLearner":false}]})");
 
   // Then members are added again: a new node d joins and is promoted.
   const int d = c.add_node();
