@@ -13,8 +13,7 @@ node::Deadline effective_deadline(const CallContext& ctx, const ServiceOptions& 
   return std::min(ctx.deadline, std::chrono::steady_clock::now() + options.request_timeout);
 }
 
-void fill_members(const node::Membership& m,
-                  google::protobuf::RepeatedPtrField<v0::Member>* out) {
+void fill_members(const node::Membership& m, google::protobuf::RepeatedPtrField<v0::Member>* out) {
   for (const auto& v : m.voters()) {
     auto* member = out->Add();
     member->set_id(v.id);
@@ -90,41 +89,39 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
         change.kind = req.voter() ? node::ChangeKind::kAddVoter : node::ChangeKind::kAddLearner;
         change.member = parsed.front();
         change.force = req.force();
-        on_leader(node, options, "MemberAdd", ctx, req, resp, std::move(done),
-                  [=](UnaryDone done) {
-                    node->change_membership(
-                        change, effective_deadline(ctx, options),
-                        [resp, change, done = std::move(done)](util::Status s, node::Membership m) {
-                          if (s.is_ok()) {
-                            resp->mutable_member()->set_id(change.member.id);
-                            resp->mutable_member()->set_address(change.member.address());
-                            resp->mutable_member()->set_is_learner(
-                                change.kind == node::ChangeKind::kAddLearner);
-                            fill_members(m, resp->mutable_members());
-                          }
-                          done(std::move(s));
-                        });
-                  });
+        on_leader(node, options, "MemberAdd", ctx, req, resp, std::move(done), [=](UnaryDone done) {
+          node->change_membership(
+              change, effective_deadline(ctx, options),
+              [resp, change, done = std::move(done)](util::Status s, node::Membership m) {
+                if (s.is_ok()) {
+                  resp->mutable_member()->set_id(change.member.id);
+                  resp->mutable_member()->set_address(change.member.address());
+                  resp->mutable_member()->set_is_learner(change.kind ==
+                                                         node::ChangeKind::kAddLearner);
+                  fill_members(m, resp->mutable_members());
+                }
+                done(std::move(s));
+              });
+        });
       });
 
   auto change_call = [node, options](const std::string& method, node::ChangeKind kind) {
-    return [node, options, method, kind](const CallContext& ctx, const std::string& id,
-                                         bool force, const google::protobuf::Message& req,
-                                         google::protobuf::Message* resp,
-                                         google::protobuf::RepeatedPtrField<v0::Member>* members,
-                                         UnaryDone done) {
+    return [node, options, method, kind](
+               const CallContext& ctx, const std::string& id, bool force,
+               const google::protobuf::Message& req, google::protobuf::Message* resp,
+               google::protobuf::RepeatedPtrField<v0::Member>* members, UnaryDone done) {
       if (auto s = check_id(id); !s.is_ok()) return done(std::move(s));
       node::ChangeRequest change;
       change.kind = kind;
       change.member.id = id;
       change.force = force;
       on_leader(node, options, method, ctx, req, resp, std::move(done), [=](UnaryDone done) {
-        node->change_membership(change, effective_deadline(ctx, options),
-                                [members, done = std::move(done)](util::Status s,
-                                                                   node::Membership m) {
-                                  if (s.is_ok()) fill_members(m, members);
-                                  done(std::move(s));
-                                });
+        node->change_membership(
+            change, effective_deadline(ctx, options),
+            [members, done = std::move(done)](util::Status s, node::Membership m) {
+              if (s.is_ok()) fill_members(m, members);
+              done(std::move(s));
+            });
       });
     };
   };
@@ -159,15 +156,14 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
           resp->set_leader_id(req.id());
           return done(util::Status::ok());
         }
-        on_leader(node, options, "MoveLeader", ctx, req, resp, std::move(done),
-                  [=](UnaryDone done) {
-                    node->move_leader(req.id(), effective_deadline(ctx, options),
-                                      [resp, done = std::move(done)](util::Status s,
-                                                                     std::string leader) {
-                                        if (s.is_ok()) resp->set_leader_id(leader);
-                                        done(std::move(s));
-                                      });
-                  });
+        on_leader(
+            node, options, "MoveLeader", ctx, req, resp, std::move(done), [=](UnaryDone done) {
+              node->move_leader(req.id(), effective_deadline(ctx, options),
+                                [resp, done = std::move(done)](util::Status s, std::string leader) {
+                                  if (s.is_ok()) resp->set_leader_id(leader);
+                                  done(std::move(s));
+                                });
+            });
       });
 }
 

@@ -137,7 +137,8 @@ struct ForwardedCall {
 }  // namespace
 
 Forwarder make_grpc_forwarder() {
-  auto channels = std::make_shared<std::pair<std::mutex, std::map<std::string, std::shared_ptr<grpc::Channel>>>>();
+  auto channels = std::make_shared<
+      std::pair<std::mutex, std::map<std::string, std::shared_ptr<grpc::Channel>>>>();
   return [channels](const std::string& address, const std::string& full_method,
                     const CallContext& ctx, const google::protobuf::Message& request,
                     google::protobuf::Message* response, UnaryDone done) {
@@ -158,25 +159,24 @@ Forwarder make_grpc_forwarder() {
                              (ctx.deadline - std::chrono::steady_clock::now()));
     }
     call->ctx.AddMetadata(kForwardedMetadata, "1");
-    call->stub->UnaryCall(&call->ctx, full_method, grpc::StubOptions(), &call->request,
-                          &call->response, [call, response, done](grpc::Status s) {
-                            if (!s.ok()) {
-                              return done(util::Status(static_cast<util::Code>(s.error_code()),
-                                                       s.error_message()));
-                            }
-                            std::vector<grpc::Slice> slices;
-                            std::string out;
-                            if (call->response.Dump(&slices).ok()) {
-                              for (const auto& sl : slices) {
-                                out.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-                              }
-                            }
-                            if (!response->ParseFromString(out)) {
-                              return done(util::Status(util::Code::kInternal,
-                                                       "unreadable answer from the leader"));
-                            }
-                            done(util::Status::ok());
-                          });
+    call->stub->UnaryCall(
+        &call->ctx, full_method, grpc::StubOptions(), &call->request, &call->response,
+        [call, response, done](grpc::Status s) {
+          if (!s.ok()) {
+            return done(util::Status(static_cast<util::Code>(s.error_code()), s.error_message()));
+          }
+          std::vector<grpc::Slice> slices;
+          std::string out;
+          if (call->response.Dump(&slices).ok()) {
+            for (const auto& sl : slices) {
+              out.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+            }
+          }
+          if (!response->ParseFromString(out)) {
+            return done(util::Status(util::Code::kInternal, "unreadable answer from the leader"));
+          }
+          done(util::Status::ok());
+        });
   };
 }
 

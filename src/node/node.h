@@ -106,7 +106,7 @@ struct NodeStatus {
   std::string role;
   std::uint64_t commit_index = 0;
   std::uint64_t applied_index = 0;
-  std::vector<MemberAddress> members;   // Voters, then learners.
+  std::vector<MemberAddress> members;    // Voters, then learners.
   std::vector<std::string> learner_ids;  // Which of `members` are learners.
   bool removed = false;                  // This node was removed from the cluster.
 };
@@ -231,8 +231,8 @@ class Node {
     std::optional<SnapshotDone> snapshot_done;
     bool empty() const {
       return writes.empty() && reads.empty() && messages.empty() && unreachable.empty() &&
-             snapshot_status.empty() && changes.empty() && moves.empty() &&
-             !transfer_leadership && !snapshot_done;
+             snapshot_status.empty() && changes.empty() && moves.empty() && !transfer_leadership &&
+             !snapshot_done;
     }
   };
 

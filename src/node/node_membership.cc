@@ -153,7 +153,8 @@ void Node::start_change(PendingChange c) {
 void Node::start_move(PendingMove m) {
   const raft::NodeId target = node_id_of(m.id);
   const Membership members = membership();
-  if (members.find(target) == nullptr) return m.done(util::not_found("no member '" + m.id + "'"), {});
+  if (members.find(target) == nullptr)
+    return m.done(util::not_found("no member '" + m.id + "'"), {});
   if (!members.is_voter(target)) {
     return m.done({util::Code::kFailedPrecondition,
                    "member '" + m.id + "' is a learner; only a voter can lead"},

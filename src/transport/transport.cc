@@ -816,7 +816,7 @@ struct Transport::Impl {
   Impl(TransportOptions o, TransportCallbacks cb)
       : options(std::move(o)),
         callbacks(std::move(cb)),
-        inbound{options.cluster_id, options.local_id, options.snapshot_bytes_max,
+        inbound{options.cluster_id,   options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
         service(inbound),
         notifier(callbacks) {}

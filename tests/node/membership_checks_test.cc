@@ -21,7 +21,8 @@ ClusterView healthy() {
   return v;
 }
 
-ChangeRequest request(ChangeKind kind, const char* name, std::uint16_t port = 9, bool force = false) {
+ChangeRequest request(ChangeKind kind, const char* name, std::uint16_t port = 9,
+                      bool force = false) {
   return ChangeRequest{kind, {name, "h", port}, force};
 }
 

@@ -187,6 +187,12 @@ TEST(MembershipTest, UnsafeChangesAreRefused) {
   r = http("POST", c.rest_port(0), "/v0/members", add_body(c, d));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_TRUE(contains(r.body, "was removed")) << r.body;
+  r = http("POST", c.rest_port(0), "/v0/members", add_body(c, d, false, /*force=*/true));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = poll_until_status([&] { return http("DELETE", c.rest_port(1), "/v0/members/d?force=true"); },
+                        200, 10s);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(contains(r.body, R"("id":"d")")) << r.body;
 }
 
 TEST(MembershipTest, ForceNewClusterRecoversOneSurvivor) {

@@ -9,9 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
