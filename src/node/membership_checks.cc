@@ -36,7 +36,7 @@ util::Status check_names(const Membership& m, const ChangeRequest& r) {
       }
       if (const MemberAddress* other = m.find_address(r.member.address())) {
         return {util::Code::kAlreadyExists,
-                "address " + r.member.address() + " is member '" + other->id + "''s"};
+                "address " + r.member.address() + " is already used by member '" + other->id + "'"};
       }
       if (m.was_removed(id) && !r.force) {
         return refuse("member '" + r.member.id +

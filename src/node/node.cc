@@ -63,6 +63,10 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   util::Status ms = (*store)->membership(&encoded);
   if (ms.code() == util::Code::kNotFound) {
     *membership = Membership(options.members);
+    // A joining node starts from the membership a member told it (which
+    // lists it as a learner): the leader then sends it a snapshot, or the
+    // log from index 1, whose conf changes replay onto that membership and
+    // end where the leader's did (each member's last change decides).
     if (options.join) {
       if (auto s = Membership::decode(options.join->membership, membership); !s.is_ok()) {
         return util::Status(util::Code::kFailedPrecondition,

@@ -115,6 +115,15 @@ int fetch_join(const dkv::node::Config& config, dkv::node::NodeOptions::Join* jo
                      "' (its members: " + info.membership + ")";
         continue;
       }
+      const auto* self = members.find(dkv::node::node_id_of(config.node_id));
+      const auto mine = std::find_if(config.cluster.begin(), config.cluster.end(),
+                                     [&](const auto& c) { return c.id == config.node_id; });
+      if (self->address() != mine->address()) {
+        spdlog::critical(
+            "DKV_CLUSTER_STATE=existing: the cluster knows '{}' at {}, DKV_CLUSTER says {}",
+            config.node_id, self->address(), mine->address());
+        return kExitBadConfig;
+      }
       join->cluster_id = dkv::node::cluster_id_hex(info.cluster_id);
       join->membership = info.membership;
       spdlog::info("joining cluster {} as told by {}: members {}", join->cluster_id, m.id,
