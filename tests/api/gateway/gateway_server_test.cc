@@ -222,9 +222,11 @@ TEST_F(GatewayServerTest, ServesTheOriginalCurlLinesOnOneKeptAliveConnection) {
 
   auto status = c.call(http::verb::get, "/v0/status");
   EXPECT_EQ(status.result_int(), 200u);
-  EXPECT_EQ(status.body(),
-            R"({"nodeId":"a","leaderId":"a","term":"3","role":"leader","commitIndex":"0",)"
-            R"("appliedIndex":"0","members":[{"id":"a","address":"127.0.0.1:7070"}]})");
+  EXPECT_EQ(
+      status.body(),
+      R"({"nodeId":"a","leaderId":"a","term":"3","role":"leader","commitIndex":"0",)"
+      R"("appliedIndex":"0","members":[{"id":"a","address":"127.0.0.1:7070","isLearner":false}],)"
+      R"("dbSizeBytes":"0","version":"","clusterId":""})");
 
   const auto reqs = services_.requests();
   ASSERT_EQ(reqs.size(), 3u);
