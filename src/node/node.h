@@ -167,6 +167,9 @@ class Node {
   bool ready() const;
   // True once this node applied its own removal: it serves nothing more.
   bool removed() const { return removed_.load(); }
+  // Another member says this node was removed (a node removed while down
+  // or cut off never gets the entry that removes it): stop serving.
+  void mark_removed(const std::string& why);
 
   // If this node leads a cluster of several voters, hands leadership to the
   // most caught-up follower (TimeoutNow, thesis §3.10) and waits until it has

@@ -103,6 +103,12 @@ void Node::set_membership(Membership m) {
   if (options_.on_membership) options_.on_membership(m);
 }
 
+void Node::mark_removed(const std::string& why) {
+  if (removed_.exchange(true)) return;
+  ready_ = false;
+  spdlog::warn("this node was removed from the cluster ({}): it serves nothing more", why);
+}
+
 ClusterView Node::leader_view() const {
   const raft::Raft& r = raw_->raft();
   ClusterView v;
@@ -129,9 +135,17 @@ void Node::start_change(PendingChange c) {
   if (r.state() != raft::StateType::kLeader) {
     return c.done(util::unavailable("not the leader (leadership moved); retry"), {});
   }
-  if (change_in_flight_ || r.pending_conf_index() > r.log().applied()) {
+  if (change_in_flight_) {
     return c.done({util::Code::kFailedPrecondition,
                    "a membership change is pending (proposed, not applied yet); retry once it is"},
+                  {});
+  }
+  if (r.pending_conf_index() > r.log().applied()) {
+    // The core's rule: one change at a time, and none before a new leader
+    // applied an entry of its own term (the 2015 fix).
+    return c.done({util::Code::kFailedPrecondition,
+                   "a membership change is pending (proposed, not applied yet), or the leader "
+                   "is new and has not applied its first entry; retry shortly"},
                   {});
   }
   const ClusterView view = leader_view();

@@ -137,6 +137,55 @@ int fetch_join(const dkv::node::Config& config, dkv::node::NodeOptions::Join* jo
   return reached ? kExitBadConfig : 1;
 }
 
+// A node that has had no leader for a while asks the other members whether
+// they removed it: one removed while down never receives its removal (the
+// others drop its messages), so it would otherwise wait forever, silently.
+class RemovalProbe {
+ public:
+  explicit RemovalProbe(dkv::node::Node* node) : node_(node) {}
+  ~RemovalProbe() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Called every 100 ms from the main loop.
+  void tick() {
+    const auto now = std::chrono::steady_clock::now();
+    if (node_->ready() || node_->removed()) {
+      unready_since_ = now;
+      return;
+    }
+    if (now - unready_since_ < kAfter || running_.load()) return;
+    unready_since_ = now;  // At most one round per kAfter.
+    if (thread_.joinable()) thread_.join();
+    running_ = true;
+    thread_ = std::thread([this] {
+      const auto self = node_->raft_id();
+      for (const auto& m : node_->membership().all()) {
+        if (dkv::node::node_id_of(m.id) == self) continue;
+        dkv::transport::JoinInfo info;
+        dkv::node::Membership theirs;
+        if (!dkv::transport::fetch_join_info(m.address(), "", std::chrono::milliseconds(1000),
+                                             &info)
+                 .is_ok() ||
+            !dkv::node::Membership::decode(info.membership, &theirs).is_ok()) {
+          continue;
+        }
+        if (theirs.was_removed(self) && theirs.find(self) == nullptr) {
+          node_->mark_removed("member " + m.id + " lists it as removed");
+          break;
+        }
+      }
+      running_ = false;
+    });
+  }
+
+ private:
+  static constexpr std::chrono::seconds kAfter{3};
+  dkv::node::Node* node_;
+  std::chrono::steady_clock::time_point unready_since_ = std::chrono::steady_clock::now();
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -286,7 +335,9 @@ int main(int argc, char** argv) {
   bool serving = ready();
   grpc_server->set_serving(serving);
 
+  RemovalProbe removal_probe(node.get());
   const int sig = wait_for_signal([&] {
+    removal_probe.tick();
     if (ready() != serving) {
       serving = !serving;
       grpc_server->set_serving(serving);
