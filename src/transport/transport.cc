@@ -368,8 +368,8 @@ class RaftService final : public raftpb::Raft::CallbackService {
     }
     resp->set_cluster_id(in_.cluster_id);
     resp->set_membership(in_.membership());
-    spdlog::info("transport: node {} asked to join; told it the membership {}",
-                 req->node_id().substr(0, 64), resp->membership());
+    spdlog::debug("transport: node {} asked for the membership; told it {}",
+                  req->node_id().substr(0, 64), resp->membership());
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
