@@ -1,6 +1,7 @@
 #include "api/grpc_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -8,8 +9,13 @@
 #include "dkv/v0/kv.grpc.pb.h"
 #include "util/assert.h"
 
+#include <map>
+#include <mutex>
+
 namespace dkv::api {
 namespace {
+
+constexpr char kForwardedMetadata[] = "dkv-forwarded";
 
 grpc::Status to_grpc(const util::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
@@ -24,6 +30,8 @@ CallContext context_of(grpc::CallbackServerContext* ctx) {
         std::chrono::steady_clock::now() +
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now_sys);
   }
+  const auto& md = ctx->client_metadata();
+  call.forwarded = md.find(kForwardedMetadata) != md.end();
   return call;
 }
 
@@ -72,18 +80,105 @@ class KvService final : public v0::KV::CallbackService {
 class ClusterService final : public v0::Cluster::CallbackService {
  public:
   explicit ClusterService(const MethodRegistry& r)
-      : status_(must_find(r, "dkv.v0.Cluster/Status")) {}
+      : status_(must_find(r, "dkv.v0.Cluster/Status")),
+        member_list_(must_find(r, "dkv.v0.Cluster/MemberList")),
+        member_add_(must_find(r, "dkv.v0.Cluster/MemberAdd")),
+        member_promote_(must_find(r, "dkv.v0.Cluster/MemberPromote")),
+        member_remove_(must_find(r, "dkv.v0.Cluster/MemberRemove")),
+        move_leader_(must_find(r, "dkv.v0.Cluster/MoveLeader")) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v0::StatusRequest* req,
                                    v0::StatusResponse* resp) override {
     return dispatch(status_, ctx, req, resp);
   }
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
+                                       const v0::MemberListRequest* req,
+                                       v0::MemberListResponse* resp) override {
+    return dispatch(member_list_, ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const v0::MemberAddRequest* req,
+                                      v0::MemberAddResponse* resp) override {
+    return dispatch(member_add_, ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const v0::MemberPromoteRequest* req,
+                                          v0::MemberPromoteResponse* resp) override {
+    return dispatch(member_promote_, ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const v0::MemberRemoveRequest* req,
+                                         v0::MemberRemoveResponse* resp) override {
+    return dispatch(member_remove_, ctx, req, resp);
+  }
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const v0::MoveLeaderRequest* req,
+                                       v0::MoveLeaderResponse* resp) override {
+    return dispatch(move_leader_, ctx, req, resp);
+  }
 
  private:
   const Method* status_;
+  const Method* member_list_;
+  const Method* member_add_;
+  const Method* member_promote_;
+  const Method* member_remove_;
+  const Method* move_leader_;
+};
+
+// One forwarded call; owns what gRPC uses until it completes.
+struct ForwardedCall {
+  std::unique_ptr<grpc::GenericStub> stub;
+  grpc::ClientContext ctx;
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
 };
 
 }  // namespace
+
+Forwarder make_grpc_forwarder() {
+  auto channels = std::make_shared<
+      std::pair<std::mutex, std::map<std::string, std::shared_ptr<grpc::Channel>>>>();
+  return [channels](const std::string& address, const std::string& full_method,
+                    const CallContext& ctx, const google::protobuf::Message& request,
+                    google::protobuf::Message* response, UnaryDone done) {
+    std::shared_ptr<grpc::Channel> channel;
+    {
+      std::lock_guard lock(channels->first);
+      auto& c = channels->second[address];
+      if (!c) c = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      channel = c;
+    }
+    auto call = std::make_shared<ForwardedCall>();
+    call->stub = std::make_unique<grpc::GenericStub>(channel);
+    const std::string bytes = request.SerializeAsString();
+    grpc::Slice slice(bytes);
+    call->request = grpc::ByteBuffer(&slice, 1);
+    if (ctx.deadline != std::chrono::steady_clock::time_point::max()) {
+      call->ctx.set_deadline(std::chrono::system_clock::now() +
+                             (ctx.deadline - std::chrono::steady_clock::now()));
+    }
+    call->ctx.AddMetadata(kForwardedMetadata, "1");
+    call->stub->UnaryCall(
+        &call->ctx, full_method, grpc::StubOptions(), &call->request, &call->response,
+        [call, response, done](grpc::Status s) {
+          if (!s.ok()) {
+            return done(util::Status(static_cast<util::Code>(s.error_code()), s.error_message()));
+          }
+          std::vector<grpc::Slice> slices;
+          std::string out;
+          if (call->response.Dump(&slices).ok()) {
+            for (const auto& sl : slices) {
+              out.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+            }
+          }
+          if (!response->ParseFromString(out)) {
+            return done(util::Status(util::Code::kInternal, "unreadable answer from the leader"));
+          }
+          done(util::Status::ok());
+        });
+  };
+}
 
 struct GrpcServer::Impl {
   std::unique_ptr<KvService> kv;

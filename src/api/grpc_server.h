@@ -43,6 +43,14 @@ struct GrpcServerOptions {
   OpenSnapshot open_snapshot;
 };
 
+// Forwards a call of the Cluster service to the node at `address` over gRPC
+// (for api::ServiceOptions::forward), marked so that it is not forwarded
+// again. Channels are cached per address.
+using Forwarder = std::function<void(
+    const std::string& address, const std::string& full_method, const CallContext& ctx,
+    const google::protobuf::Message& request, google::protobuf::Message* response, UnaryDone done)>;
+Forwarder make_grpc_forwarder();
+
 class GrpcServer {
  public:
   // Binds and starts serving; non-OK if the port cannot be bound.

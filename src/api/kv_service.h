@@ -6,6 +6,9 @@
 // Lifetime: `node` must outlive the registry's handlers.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "api/method_registry.h"
 #include "node/node.h"
 
@@ -14,10 +17,24 @@ namespace dkv::api {
 struct ServiceOptions {
   // Longest a request may wait (DKV_REQUEST_TIMEOUT_MS), whatever its deadline.
   std::chrono::milliseconds request_timeout{5000};
+  // Sends a call of the Cluster service on to another node (the leader) at
+  // `address` and completes `response` and `done` with its answer. Unset:
+  // a non-leader answers leader-only calls with UNAVAILABLE.
+  std::function<void(const std::string& address, const std::string& full_method,
+                     const CallContext& ctx, const google::protobuf::Message& request,
+                     google::protobuf::Message* response, UnaryDone done)>
+      forward;
 };
 
-// Registers dkv.v0.KV (Put, Get, Delete) and dkv.v0.Cluster (Status).
+// Registers dkv.v0.KV (Put, Get, Delete) and dkv.v0.Cluster (Status, and
+// the membership calls of register_membership_services).
 void register_services(MethodRegistry* registry, node::Node* node, ServiceOptions options);
+
+// Registers dkv.v0.Cluster's MemberList, MemberAdd, MemberPromote,
+// MemberRemove and MoveLeader (cluster_service.cc). The changes run on the
+// leader: a follower forwards them (options.forward) to the one it knows.
+void register_membership_services(MethodRegistry* registry, node::Node* node,
+                                  const ServiceOptions& options);
 
 // INVALID_ARGUMENT unless 1 <= key size <= kKeyBytesMax (exposed for tests).
 util::Status validate_key(const std::string& key);

@@ -26,6 +26,9 @@ namespace dkv::api {
 struct CallContext {
   // The call must finish (successfully or with an error) by this time.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // The call was forwarded by another node (to its leader): never forward
+  // it again, so that two nodes that each think the other leads cannot loop.
+  bool forwarded = false;
 };
 
 using UnaryDone = std::function<void(util::Status)>;

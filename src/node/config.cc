@@ -73,6 +73,10 @@ const std::vector<VariableInfo>& config_variables() {
       {"DKV_QUOTA_BYTES", "--quota-bytes", "database size quota (default 2147483648)"},
       {"DKV_SNAPSHOT_ENTRIES", "--snapshot-entries",
        "log entries between snapshots (default 10000)"},
+      {"DKV_CLUSTER_STATE", "--cluster-state",
+       "new|existing: bootstrap a new cluster, or join a running one (default new)"},
+      {"DKV_FORCE_NEW_CLUSTER", "--force-new-cluster",
+       "true|false: disaster recovery, restart as a cluster of this node alone (default false)"},
   };
   return vars;
 }
@@ -259,6 +263,18 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
     wal::Failpoints f;
     if (auto s = wal::parse_failpoints(*v, &f); !s.is_ok()) return s;
     c.test_failpoints = *v;
+  }
+  if (const auto* v = find(vars, "DKV_CLUSTER_STATE")) {
+    if (*v != "new" && *v != "existing") {
+      return bad("DKV_CLUSTER_STATE", "must be new or existing, got '" + *v + "'");
+    }
+    c.join_existing = *v == "existing";
+  }
+  if (const auto* v = find(vars, "DKV_FORCE_NEW_CLUSTER")) {
+    if (*v != "true" && *v != "false") {
+      return bad("DKV_FORCE_NEW_CLUSTER", "must be true or false, got '" + *v + "'");
+    }
+    c.force_new_cluster = *v == "true";
   }
   *out = std::move(c);
   return util::Status::ok();

@@ -50,6 +50,14 @@ struct Config {
   // kill -9 loses acknowledged writes: the fault suite's canary.
   bool test_ack_before_persist = false;
   std::vector<std::string> test_variables_ignored;
+  // DKV_CLUSTER_STATE: "new" (default) bootstraps a new data directory from
+  // DKV_CLUSTER; "existing" joins the running cluster whose members are
+  // listed in DKV_CLUSTER, after `member add` (see the README). Ignored once
+  // the data directory exists.
+  bool join_existing = false;
+  // DKV_FORCE_NEW_CLUSTER=true: disaster recovery; rewrites the persisted
+  // membership to this node alone, keeping its log and data.
+  bool force_new_cluster = false;
 };
 
 // The test-only variables (DKV_TEST_*), not listed in --help.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -39,7 +40,9 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   // existing one keeps its stamp (its membership may have changed since).
   std::error_code ec;
   if (!std::filesystem::exists(options.db_path + "/wal", ec)) {
-    wal_options.cluster_id = cluster_id_of(options.members);
+    // A joining node takes the id of the cluster it joins (see Join).
+    wal_options.cluster_id =
+        options.join ? options.join->cluster_id : cluster_id_of(options.members);
   }
   wal::Recovered recovered;
   if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
@@ -93,6 +96,16 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
   util::Status ms = (*store)->membership(&encoded);
   if (ms.code() == util::Code::kNotFound) {
     *membership = Membership(options.members);
+    // A joining node starts from the membership a member told it (which
+    // lists it as a learner): the leader then sends it a snapshot, or the
+    // log from index 1, whose conf changes replay onto that membership and
+    // end where the leader's did (each member's last change decides).
+    if (options.join) {
+      if (auto s = Membership::decode(options.join->membership, membership); !s.is_ok()) {
+        return util::Status(util::Code::kFailedPrecondition,
+                            "the membership of the cluster to join is unreadable: " + s.message());
+      }
+    }
     if (auto s = (*store)->set_membership(membership->encode(), (*store)->applied_index());
         !s.is_ok()) {
       return s;
@@ -104,10 +117,31 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
     if (auto s = Membership::decode(encoded, membership); !s.is_ok()) {
       return util::Status(util::Code::kDataLoss, "stored membership unreadable: " + s.message());
     }
-    if (membership->encode() != Membership(options.members).encode()) {
+    auto names = [](std::vector<MemberAddress> v) {
+      std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
+      return Membership(std::move(v)).encode();
+    };
+    if (names(membership->all()) != names(options.members)) {
       spdlog::warn("DKV_CLUSTER differs from the persisted membership {}; using the persisted one",
                    membership->encode());
     }
+  }
+
+  if (options.force_new_cluster) {
+    const MemberAddress* self = membership->find(node_id_of(options.node_id));
+    MemberAddress address;
+    for (const auto& m : options.members) {
+      if (m.id == options.node_id) address = m;
+    }
+    if (self != nullptr) address = *self;
+    const std::string before = membership->encode();
+    membership->force_single(address);
+    if (auto s = (*store)->set_membership(membership->encode(), (*store)->applied_index());
+        !s.is_ok()) {
+      return s;
+    }
+    spdlog::warn("DKV_FORCE_NEW_CLUSTER: membership rewritten from {} to {}; add members again",
+                 before, membership->encode());
   }
 
   *storage = std::make_unique<raft::MemoryStorage>();
@@ -184,6 +218,11 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
   last_snapshot_index_ = log_->snapshot().index;
   status_.node_id = options_.node_id;
   status_.applied_index = store_->applied_index();
+  for (const auto& name : membership_.removed()) removed_ids_.insert(node_id_of(name));
+  if (membership_.find(raft_id_) == nullptr && membership_.was_removed(raft_id_)) {
+    removed_ = true;
+    spdlog::warn("this node is not a member of the cluster (it was removed): serving nothing");
+  }
 }
 
 Node::~Node() { stop(); }
@@ -222,7 +261,14 @@ Membership Node::membership() const {
   return membership_;
 }
 
+namespace {
+util::Status removed_error() {
+  return util::unavailable("this node was removed from the cluster; use another member");
+}
+}  // namespace
+
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
+  if (removed_) return done(removed_error(), {});
   if (command.op == kv::Op::kPut &&
       store_->used_bytes() + kv::Store::put_cost_bytes(command) > store_->quota_bytes()) {
     // As etcd: refused before it is proposed; "database space exceeded".
@@ -254,6 +300,7 @@ void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
 }
 
 void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone done) {
+  if (removed_) return done(removed_error(), {});
   if (serializable || options_.test_stale_reads) {
     std::string value;
     util::Status s = store_->get(key, &value);
@@ -304,11 +351,63 @@ void Node::report_snapshot(raft::NodeId peer, bool ok) {
 NodeStatus Node::status() const {
   std::lock_guard lock(mu_);
   NodeStatus st = status_;
-  st.members = membership_.voters();
+  st.members = membership_.all();
+  for (const auto& l : membership_.learners()) st.learner_ids.push_back(l.id);
+  st.removed = removed_;
+  if (membership_.is_learner(raft_id_)) st.role = "learner";
   return st;
 }
 
-bool Node::ready() const { return ready_.load(); }
+bool Node::ready() const { return ready_.load() && !removed_.load(); }
+
+void Node::list_members(Deadline deadline, MembersDone done) {
+  if (removed_) return done(removed_error(), {});
+  PendingRead r;
+  r.deadline = deadline;
+  r.barrier_only = true;
+  r.done = [this, done = std::move(done)](util::Status s, std::string) {
+    done(s, s.is_ok() ? membership() : Membership());
+  };
+  bool refused = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      refused = true;
+    } else {
+      inbox_.reads.push_back(std::move(r));
+    }
+  }
+  if (refused) return r.done(util::unavailable("node is shutting down"), {});
+  cv_.notify_one();
+}
+
+void Node::change_membership(ChangeRequest request, Deadline deadline, MembersDone done) {
+  if (removed_) return done(removed_error(), {});
+  PendingChange c{std::move(request), deadline, std::move(done)};
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      inbox_.changes.push_back(std::move(c));
+      cv_.notify_one();
+      return;
+    }
+  }
+  c.done(util::unavailable("node is shutting down"), {});
+}
+
+void Node::move_leader(std::string id, Deadline deadline, LeaderDone done) {
+  if (removed_) return done(removed_error(), {});
+  PendingMove m{std::move(id), deadline, std::move(done)};
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      inbox_.moves.push_back(std::move(m));
+      cv_.notify_one();
+      return;
+    }
+  }
+  m.done(util::unavailable("node is shutting down"), {});
+}
 
 bool Node::transfer_leadership(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);

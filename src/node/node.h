@@ -13,6 +13,13 @@
 // the core); the proposer's waiter completes when it applies the entry with
 // the request id it proposed. Linearizable reads use ReadIndex, batched.
 //
+// Membership (issue 9): a change is proposed on the leader, after the checks
+// of membership_checks.h, as a raft ConfChange whose context is the member's
+// "name@host:port"; every node applies it when it applies the entry: the
+// core's configuration, the persisted Membership (in the same LMDB
+// transaction as the applied index), and the transport's peers (through
+// on_membership). A node that applies its own removal stops serving.
+//
 // Threading: the public methods are thread-safe and never block on I/O; they
 // queue work for the raft thread. Callbacks run on the raft thread (or the
 // caller's, for refusals and serializable reads) and must not block.
@@ -29,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +45,7 @@
 #include "kv/store.h"
 #include "node/config.h"
 #include "node/membership.h"
+#include "node/membership_checks.h"
 #include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -81,6 +90,21 @@ struct NodeOptions {
   std::shared_ptr<wal::FileSystem> wal_fs;
   // Sends raft messages to peers; must not block. Unset for one node.
   std::function<void(std::vector<raft::Message>)> send;
+  // DKV_CLUSTER_STATE=existing: a NEW data directory joins the cluster with
+  // this id (hex) and membership (encoded; it must hold this node), fetched
+  // from a member by cmd/dkv, instead of bootstrapping from `members`.
+  struct Join {
+    std::string cluster_id;
+    std::string membership;
+  };
+  std::optional<Join> join;
+  // DKV_FORCE_NEW_CLUSTER: disaster recovery. Rewrites the persisted
+  // membership to this node alone (the log and data are kept), so that it
+  // leads by itself; other members are then added again.
+  bool force_new_cluster = false;
+  // Called on the raft thread whenever the applied membership changed (a
+  // conf change applied, a snapshot installed); must not block.
+  std::function<void(const Membership&)> on_membership;
 };
 
 struct NodeStatus {
@@ -90,13 +114,17 @@ struct NodeStatus {
   std::string role;
   std::uint64_t commit_index = 0;
   std::uint64_t applied_index = 0;
-  std::vector<MemberAddress> members;
+  std::vector<MemberAddress> members;    // Voters, then learners.
+  std::vector<std::string> learner_ids;  // Which of `members` are learners.
+  bool removed = false;                  // This node was removed from the cluster.
 };
 
 class Node {
  public:
   using WriteDone = std::function<void(util::Status, kv::ApplyResult)>;
   using ReadDone = std::function<void(util::Status, std::string value)>;
+  using MembersDone = std::function<void(util::Status, Membership)>;
+  using LeaderDone = std::function<void(util::Status, std::string leader_id)>;
 
   // Opens the WAL and the store under options.db_path (bootstrapping a new
   // directory from options.members), and starts the raft thread.
@@ -117,6 +145,20 @@ class Node {
   // `serializable`, which reads the local state machine at once.
   void read(std::string key, bool serializable, Deadline deadline, ReadDone done);
 
+  // The membership, linearizably: a ReadIndex round through the leader,
+  // then the membership as applied at (or after) that index.
+  void list_members(Deadline deadline, MembersDone done);
+  // Leader only (UNAVAILABLE elsewhere: the API forwards to the leader).
+  // Checks the request (membership_checks.h), proposes it and calls `done`
+  // with the new membership once the change is applied here. A second
+  // change while one is pending: FAILED_PRECONDITION. UNAVAILABLE if not
+  // applied by `deadline` (it may still be applied later).
+  void change_membership(ChangeRequest request, Deadline deadline, MembersDone done);
+  // Leader only. Hands leadership to voter `id` (thesis §3.10) and calls
+  // `done` once it leads (or UNAVAILABLE at `deadline`). NOT_FOUND for an
+  // unknown member, FAILED_PRECONDITION for a learner.
+  void move_leader(std::string id, Deadline deadline, LeaderDone done);
+
   // Feeds a raft message from a peer (from the transport's threads).
   void receive(raft::Message message);
   // The transport could not reach a peer / finished sending it a snapshot.
@@ -134,6 +176,11 @@ class Node {
   const kv::Store& store() const { return *store_; }
   // True when this node knows a leader and has applied all it knows committed.
   bool ready() const;
+  // True once this node applied its own removal: it serves nothing more.
+  bool removed() const { return removed_.load(); }
+  // Another member says this node was removed (a node removed while down
+  // or cut off never gets the entry that removes it): stop serving.
+  void mark_removed(const std::string& why);
 
   // If this node leads a cluster of several voters, hands leadership to the
   // most caught-up follower (TimeoutNow, thesis §3.10) and waits until it has
@@ -155,6 +202,20 @@ class Node {
     std::string key;
     Deadline deadline;
     ReadDone done;
+    bool barrier_only = false;  // No key: done(OK, "") once applied >= read index.
+  };
+  // A membership change proposed by this leader, waiting to be applied.
+  struct PendingChange {
+    ChangeRequest request;
+    Deadline deadline;
+    MembersDone done;
+    raft::Index index = 0;  // Of its entry, once proposed.
+    raft::Term term = 0;
+  };
+  struct PendingMove {
+    std::string id;
+    Deadline deadline;
+    LeaderDone done;
   };
   // Reads that share one ReadIndex round.
   struct ReadBatch {
@@ -177,12 +238,15 @@ class Node {
     std::vector<raft::Message> messages;
     std::vector<raft::NodeId> unreachable;
     std::vector<std::pair<raft::NodeId, bool>> snapshot_status;
+    std::vector<PendingChange> changes;
+    std::vector<PendingMove> moves;
     bool transfer_leadership = false;
     // A background snapshot finished (its file is durable) or failed.
     std::optional<SnapshotDone> snapshot_done;
     bool empty() const {
       return writes.empty() && reads.empty() && messages.empty() && unreachable.empty() &&
-             snapshot_status.empty() && !transfer_leadership && !snapshot_done;
+             snapshot_status.empty() && changes.empty() && moves.empty() && !transfer_leadership &&
+             !snapshot_done;
     }
   };
 
@@ -195,6 +259,15 @@ class Node {
   void handle_ready(raft::Ready& rd);
   void persist(const raft::Ready& rd);
   void apply_committed(const std::vector<raft::Entry>& entries);
+  void apply_conf_change(const raft::Entry& entry);
+  // Records a new applied membership (raft thread): membership_, the
+  // removed ids, on_membership, and whether this node was removed.
+  void set_membership(Membership m);
+  void start_change(PendingChange change);
+  void start_move(PendingMove move);
+  void expire_membership_waiters(std::chrono::steady_clock::time_point now);
+  void finish_moves(raft::NodeId lead);
+  ClusterView leader_view() const;
   void install_snapshot(const raft::Snapshot& snapshot);
   void maybe_snapshot();
   void finish_snapshot(SnapshotDone done);
@@ -229,6 +302,13 @@ class Node {
   int ticks_since_readiness_check_ = 0;
   std::uint64_t next_readiness_context_ = 1;
   int election_ticks_ = 10;
+  // Membership (raft thread).
+  std::optional<PendingChange> change_in_flight_;
+  std::vector<PendingMove> moves_;
+  std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
+  // Leader: the tick at which each peer was last seen recently active.
+  std::map<raft::NodeId, std::uint64_t> last_active_tick_;
+  std::uint64_t tick_count_ = 0;
 
   // Shared with other threads.
   mutable std::mutex mu_;
@@ -241,6 +321,7 @@ class Node {
   NodeStatus status_ DKV_GUARDED_BY(mu_);
   std::atomic<std::uint64_t> next_request_id_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> removed_{false};
   std::thread raft_thread_;
 };
 

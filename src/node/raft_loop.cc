@@ -85,6 +85,9 @@ void Node::run() {
 
 void Node::process_inbox(Inbox* inbox) {
   for (const auto& m : inbox->messages) {
+    // A removed member never disrupts the cluster, even if it missed its
+    // removal: its messages are dropped.
+    if (removed_ids_.count(m.from) > 0) continue;
     // A stale or malformed message is the peer's problem, not ours: ignore.
     (void)raw_->step(m);
   }
@@ -92,6 +95,8 @@ void Node::process_inbox(Inbox* inbox) {
   for (const auto& [peer, ok] : inbox->snapshot_status) raw_->report_snapshot(peer, ok);
   if (inbox->transfer_leadership) start_leadership_transfer();
   if (inbox->snapshot_done) finish_snapshot(std::move(*inbox->snapshot_done));
+  for (auto& c : inbox->changes) start_change(std::move(c));
+  for (auto& m : inbox->moves) start_move(std::move(m));
   for (auto& w : inbox->writes) parked_.push_back(std::move(w));
   propose_parked();
   if (!inbox->reads.empty()) {
@@ -146,6 +151,13 @@ void Node::propose_parked() {
 
 void Node::on_tick(std::chrono::steady_clock::time_point now) {
   raw_->tick();
+  ++tick_count_;
+  if (raw_->raft().state() == raft::StateType::kLeader) {
+    for (const auto& [id, pr] : raw_->raft().tracker().progress()) {
+      if (pr.recent_active) last_active_tick_[id] = tick_count_;
+    }
+  }
+  expire_membership_waiters(now);
   // Re-confirm readiness every election timeout, and at once while unsure.
   if (readiness_index_ == 0 || ++ticks_since_readiness_check_ >= election_ticks_) {
     ticks_since_readiness_check_ = 0;
@@ -229,10 +241,12 @@ void Node::handle_ready(raft::Ready& rd) {
     }
     node_metrics().has_leader.set(leader.empty() ? 0 : 1);
     node_metrics().is_leader.set(rd.soft_state->state == raft::StateType::kLeader ? 1 : 0);
+    if (rd.soft_state->state != raft::StateType::kLeader) last_active_tick_.clear();
     status_.leader_id = leader;
     status_.role = std::string(raft::state_name(rd.soft_state->state));
     role_changed_.notify_all();
   }
+  if (rd.soft_state) finish_moves(rd.soft_state->lead);
   // 1. The leader's appends and heartbeats go out before its own fsync.
   if (!rd.messages.empty() && options_.send) options_.send(std::move(rd.messages));
   // 2. Durable before anything vouches for it.
@@ -294,17 +308,38 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
   std::vector<std::uint64_t> request_ids;
   commands.reserve(entries.size());
   request_ids.reserve(entries.size());
+  // Applies the commands gathered so far with applied index `through`, in
+  // one transaction, and completes their waiters.
+  auto flush = [&](raft::Index through) {
+    if (through <= store_->applied_index()) return;
+    std::vector<kv::ApplyResult> results;
+    const auto apply_start = std::chrono::steady_clock::now();
+    if (auto s = store_->apply(commands, through, &results); !s.is_ok()) fatal("apply failed", s);
+    node_metrics().apply.observe(seconds_since(apply_start));
+    node_metrics().db_size.set(static_cast<double>(store_->used_bytes()));
+    std::size_t completed = 0;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      auto it = proposed_.find(request_ids[i]);
+      if (it == proposed_.end()) continue;
+      it->second.done(util::Status::ok(), results[i]);
+      proposed_.erase(it);
+      ++completed;
+    }
+    if (completed > 0) {
+      std::lock_guard lock(mu_);
+      pending_writes_ -= completed;
+    }
+    commands.clear();
+    request_ids.clear();
+  };
   const raft::Index applied = store_->applied_index();
   for (const auto& e : entries) {
     if (e.index <= applied) continue;  // Already in the store (a snapshot covered it).
     if (e.type == raft::EntryType::kConfChange) {
-      // Membership changes arrive with the membership API (issue 9): the
-      // core applies them here, but names and addresses (membership_, the
-      // transport's peers, the store's record) do not follow yet. A static
-      // cluster never commits one.
-      auto cc = raft::ConfChange::decode(e.data);
-      DKV_ASSERT(cc.has_value());
-      raw_->apply_conf_change(*cc);
+      // The commands before it first: the change's own transaction records
+      // the new membership with the change's index.
+      flush(e.index - 1);
+      apply_conf_change(e);
       continue;
     }
     if (e.data.empty()) continue;  // A new leader's no-op.
@@ -317,26 +352,7 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
     commands.push_back(std::move(c));
     request_ids.push_back(id);
   }
-  std::vector<kv::ApplyResult> results;
-  const raft::Index last = entries.back().index;
-  if (last > store_->applied_index()) {
-    const auto apply_start = std::chrono::steady_clock::now();
-    if (auto s = store_->apply(commands, last, &results); !s.is_ok()) fatal("apply failed", s);
-    node_metrics().apply.observe(seconds_since(apply_start));
-    node_metrics().db_size.set(static_cast<double>(store_->used_bytes()));
-  }
-  std::size_t completed = 0;
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    auto it = proposed_.find(request_ids[i]);
-    if (it == proposed_.end()) continue;
-    it->second.done(util::Status::ok(), results[i]);
-    proposed_.erase(it);
-    ++completed;
-  }
-  if (completed > 0) {
-    std::lock_guard lock(mu_);
-    pending_writes_ -= completed;
-  }
+  flush(entries.back().index);
 }
 
 void Node::serve_reads() {
@@ -348,6 +364,10 @@ void Node::serve_reads() {
       continue;
     }
     for (const auto& r : b.reads) {
+      if (r.barrier_only) {
+        r.done(util::Status::ok(), {});
+        continue;
+      }
       std::string value;
       util::Status s = store_->get(r.key, &value);
       r.done(std::move(s), std::move(value));
@@ -365,6 +385,12 @@ void Node::fail_everything(const util::Status& s) {
   }
   for (auto& w : rest.writes) w.done(s, {});
   for (auto& r : rest.reads) r.done(s, {});
+  for (auto& c : rest.changes) c.done(s, {});
+  for (auto& m : rest.moves) m.done(s, {});
+  if (change_in_flight_) change_in_flight_->done(s, {});
+  change_in_flight_.reset();
+  for (auto& m : moves_) m.done(s, {});
+  moves_.clear();
   for (auto& w : parked_) w.done(s, {});
   for (auto& [id, w] : proposed_) w.done(s, {});
   for (auto& [ctx, b] : read_batches_) {

@@ -84,13 +84,10 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
   if (auto s = log_->save_snapshot_marker(marker); !s.is_ok()) fatal("WAL snapshot marker", s);
   if (auto s = storage_->apply_snapshot(snapshot); !s.is_ok()) fatal("raft storage snapshot", s);
   if (auto s = restore_store(*store_, *reader); !s.is_ok()) fatal("restoring the store", s);
-  {
-    std::lock_guard lock(mu_);
-    membership_ = m;
-  }
   last_snapshot_index_ = marker.index;
   (void)remove_old_snapshot_files(options_.db_path, marker);
   spdlog::info("installed snapshot at index {} term {}", marker.index, marker.term);
+  set_membership(std::move(m));
 }
 
 // Log compaction (Raft §7), in the background so writes go on: every

@@ -152,6 +152,9 @@ class Raft {
   ProgressTracker& tracker() { return tracker_; }
   const ProgressTracker& tracker() const { return tracker_; }
   NodeId lead_transferee() const { return lead_transferee_; }
+  // Leader: a configuration change may be proposed only once the log is
+  // applied up to this index (one change at a time, and the 2015 fix).
+  Index pending_conf_index() const { return pending_conf_index_; }
   const Config& config() const { return config_; }
   int randomized_election_timeout() const { return randomized_election_timeout_; }
 

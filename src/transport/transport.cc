@@ -122,6 +122,7 @@ struct Inbound {
   std::uint64_t snapshot_bytes_max = 0;
   std::function<void(raft::Message)> on_message;
   SnapshotSinkFactory snapshot_sink;
+  std::function<std::string()> membership;
   // The message streams being served, so stop_inbound() can end them (they
   // never end on their own, and would hold up the server's shutdown).
   mutable std::mutex live_mu;
@@ -374,6 +375,20 @@ class RaftService final : public raftpb::Raft::CallbackService {
   grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
                                                                raftpb::SnapshotResponse*) override {
     return new SnapshotReader(in_, ctx);
+  }
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const raftpb::JoinRequest* req,
+                                 raftpb::JoinResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!in_.membership) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "join not served here"));
+      return reactor;
+    }
+    resp->set_cluster_id(in_.cluster_id);
+    resp->set_membership(in_.membership());
+    spdlog::debug("transport: node {} asked for the membership; told it {}",
+                  req->node_id().substr(0, 64), resp->membership());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
  private:
@@ -840,8 +855,8 @@ struct Transport::Impl {
   Impl(TransportOptions o, TransportCallbacks cb)
       : options(std::move(o)),
         callbacks(std::move(cb)),
-        inbound{options.cluster_id, options.local_id, options.snapshot_bytes_max,
-                callbacks.on_message, callbacks.snapshot_sink},
+        inbound{options.cluster_id,   options.local_id,        options.snapshot_bytes_max,
+                callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
         service(inbound),
         notifier(callbacks) {}
 
@@ -957,6 +972,26 @@ void Transport::configure_server(grpc::ServerBuilder& builder) {
   // Notice dead senders too, so their streams do not linger.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+}
+
+}  // namespace dkv::transport
+
+namespace dkv::transport {
+
+util::Status fetch_join_info(const std::string& address, const std::string& node_id,
+                             std::chrono::milliseconds timeout, JoinInfo* out) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = raftpb::Raft::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  raftpb::JoinRequest req;
+  req.set_node_id(node_id);
+  raftpb::JoinResponse resp;
+  const grpc::Status s = stub->Join(&ctx, req, &resp);
+  if (!s.ok()) return util::unavailable(address + ": " + s.error_message());
+  out->cluster_id = resp.cluster_id();
+  out->membership = resp.membership();
+  return util::Status::ok();
 }
 
 }  // namespace dkv::transport

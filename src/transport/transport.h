@@ -38,6 +38,7 @@
 // (pimpl); this header forward-declares the two gRPC types it names.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -141,7 +142,20 @@ struct TransportCallbacks {
   SnapshotSinkFactory snapshot_sink;
   // Optional. Unset: a kSnap's data is the message's snapshot.data.
   SnapshotSourceFactory snapshot_source;
+  // Optional. The applied membership, encoded, for a joining node's Join
+  // call (on a gRPC thread). Unset: Join is refused.
+  std::function<std::string()> membership;
 };
+
+// What a member tells a joining node (the Raft service's Join call).
+struct JoinInfo {
+  std::uint64_t cluster_id = 0;
+  std::string membership;
+};
+// Asks the member at `address` (host:port) for the cluster id and its
+// membership, waiting at most `timeout`. UNAVAILABLE if it cannot be reached.
+util::Status fetch_join_info(const std::string& address, const std::string& node_id,
+                             std::chrono::milliseconds timeout, JoinInfo* out);
 
 // Counters of one peer, for metrics and tests.
 struct PeerStats {

@@ -133,6 +133,24 @@ TEST(ConfigTest, TestSwitchesNeedATestHooksBuild) {
   }
 }
 
+TEST(ConfigTest, ClusterStateAndForceNewClusterAreValidated) {
+  Config c;
+  ASSERT_TRUE(parse_config(original_node_a(), &c).is_ok());
+  EXPECT_FALSE(c.join_existing);
+  EXPECT_FALSE(c.force_new_cluster);
+  Vars v = original_node_a();
+  v["DKV_CLUSTER_STATE"] = "existing";
+  v["DKV_FORCE_NEW_CLUSTER"] = "true";
+  ASSERT_TRUE(parse_config(v, &c).is_ok());
+  EXPECT_TRUE(c.join_existing);
+  EXPECT_TRUE(c.force_new_cluster);
+  v["DKV_CLUSTER_STATE"] = "joining";
+  expect_rejected(v, "DKV_CLUSTER_STATE");
+  v = original_node_a();
+  v["DKV_FORCE_NEW_CLUSTER"] = "1";
+  expect_rejected(v, "DKV_FORCE_NEW_CLUSTER");
+}
+
 TEST(ConfigTest, LogLevelIsCaseInsensitive) {
   Vars v = original_node_a();
   v["DKV_LOG_LEVEL"] = "DEBUG";

@@ -36,8 +36,56 @@ TEST(MembershipTest, ConfStateIsSortedIdsAndNamesResolve) {
   EXPECT_EQ(m.name_of(12345), "");
   m.remove(node_id_of("b"));
   EXPECT_EQ(m.find(node_id_of("b")), nullptr);
-  m.add({"d", "h", 4});
-  EXPECT_EQ(m.encode(), "c@h:3,a@h:1,d@h:4");
+  m.add_voter({"d", "h", 4});
+  EXPECT_EQ(m.encode(), "c@h:3,a@h:1,d@h:4;;b");
+}
+
+TEST(MembershipTest, LearnersAndRemovedNamesRoundTrip) {
+  Membership m({{"a", "h", 1}, {"b", "h", 2}});
+  m.add_learner({"d", "h", 4});
+  EXPECT_EQ(m.encode(), "a@h:1,b@h:2;d@h:4");
+  EXPECT_TRUE(m.is_learner(node_id_of("d")));
+  EXPECT_FALSE(m.is_voter(node_id_of("d")));
+  raft::ConfState cs = m.conf_state();
+  EXPECT_EQ(cs.learners, std::vector<raft::NodeId>{node_id_of("d")});
+  EXPECT_EQ(cs.voters.size(), 2u);
+  m.remove(node_id_of("a"));
+  EXPECT_TRUE(m.was_removed(node_id_of("a")));
+  EXPECT_EQ(m.encode(), "b@h:2;d@h:4;a");
+  Membership back;
+  ASSERT_TRUE(Membership::decode(m.encode(), &back).is_ok());
+  EXPECT_EQ(back, m);
+  EXPECT_EQ(back.all().size(), 2u);
+  // A voters-only membership keeps the bootstrap (DKV_CLUSTER) form.
+  ASSERT_TRUE(Membership::decode("a@h:1", &back).is_ok());
+  EXPECT_TRUE(back.learners().empty());
+  // Bad forms are errors, not crashes.
+  EXPECT_FALSE(Membership::decode("a@h:1;a@h:2", &back).is_ok());  // Voter and learner.
+  EXPECT_FALSE(Membership::decode("a@h:1;;x,,y", &back).is_ok());  // An empty removed name.
+}
+
+TEST(MembershipTest, OperationsMirrorTheRaftCore) {
+  Membership m({{"a", "h", 1}});
+  m.add_learner({"d", "h", 4});
+  m.add_voter({"d", "h", 4});  // Promotion.
+  EXPECT_TRUE(m.is_voter(node_id_of("d")));
+  EXPECT_TRUE(m.learners().empty());
+  m.add_learner({"d", "h", 4});  // No demotion.
+  EXPECT_TRUE(m.is_voter(node_id_of("d")));
+  m.remove(node_id_of("d"));
+  EXPECT_TRUE(m.was_removed(node_id_of("d")));
+  m.add_learner({"d", "h", 5});  // A forced re-add forgets the tombstone.
+  EXPECT_FALSE(m.was_removed(node_id_of("d")));
+  m.remove(node_id_of("nobody"));  // Unknown: nothing happens.
+  EXPECT_EQ(m.removed().size(), 0u);
+}
+
+TEST(MembershipTest, ForceSingleKeepsOnlySelfAndRemembersTheRest) {
+  Membership m({{"a", "h", 1}, {"b", "h", 2}, {"c", "h", 3}});
+  m.add_learner({"d", "h", 4});
+  m.force_single({"b", "h", 2});
+  EXPECT_EQ(m.encode(), "b@h:2;;a,c,d");
+  EXPECT_EQ(m.conf_state().voters, std::vector<raft::NodeId>{node_id_of("b")});
 }
 
 TEST(MembershipTest, ClusterIdDependsOnTheWholeMembership) {

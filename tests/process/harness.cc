@@ -257,12 +257,32 @@ bool LocalCluster::start(int i, const std::map<std::string, std::string>& more_e
                                             {"DKV_CLUSTER", cluster},
                                             {"DKV_LISTEN_HOST", hosts_[i]}};
   for (const auto& [k, v] : extra_env_) env[k] = v;
+  for (const auto& [k, v] : node_env_[i]) env[k] = v;
   for (const auto& [k, v] : more_env) env[k] = v;
   processes_[i] =
       std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids_[i] + ".log");
   processes_[i]->set_netns(namespaces_[i]);
   return processes_[i]->start();
 }
+
+int LocalCluster::add_node() {
+  if (!namespaces_.empty() && !namespaces_.front().empty()) {
+    throw std::invalid_argument("LocalCluster::add_node: loopback clusters only");
+  }
+  ids_.push_back(std::string(1, static_cast<char>('a' + ids_.size())));
+  hosts_.push_back("127.0.0.1");
+  namespaces_.push_back("");
+  rpc_ports_.push_back(free_port());
+  rest_ports_.push_back(free_port());
+  processes_.resize(ids_.size());
+  return size() - 1;
+}
+
+void LocalCluster::set_env(int i, const std::string& name, const std::string& value) {
+  node_env_[i][name] = value;
+}
+
+void LocalCluster::unset_env(int i, const std::string& name) { node_env_[i].erase(name); }
 
 bool LocalCluster::start_all(std::chrono::milliseconds timeout) {
   for (int i = 0; i < size(); ++i) {

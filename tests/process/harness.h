@@ -115,8 +115,14 @@ class LocalCluster {
   std::string db_path(int i) const { return dir_->path() + "/" + ids_[i] + ".db"; }
 
   // Starts node i (again), with `more_env` on top of the cluster's
-  // variables for this start only (e.g. a failpoint); does not wait.
+  // variables for this start only (e.g. a failpoint); does not wait. Its
+  // DKV_CLUSTER lists every node the cluster has so far (add_node() included).
   bool start(int i, const std::map<std::string, std::string>& more_env = {});
+  // A new node (the next id, fresh ports), not started; returns its index.
+  int add_node();
+  // A variable for node i only (overrides the cluster's extra_env).
+  void set_env(int i, const std::string& name, const std::string& value);
+  void unset_env(int i, const std::string& name);
   // Starts every node, then waits until each one is ready.
   bool start_all(std::chrono::milliseconds timeout);
   // Waits until node i answers /readyz 200.
@@ -137,6 +143,7 @@ class LocalCluster {
   std::vector<std::uint16_t> rpc_ports_;
   std::vector<std::uint16_t> rest_ports_;
   std::map<std::string, std::string> extra_env_;
+  std::map<int, std::map<std::string, std::string>> node_env_;
   std::vector<std::unique_ptr<DkvProcess>> processes_;
 };
 

@@ -9,9 +9,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -88,6 +91,103 @@ int wait_for_signal(const std::function<void()>& every_100ms) {
   }
 }
 
+// DKV_CLUSTER_STATE=existing with a new data directory: asks the other
+// members of DKV_CLUSTER, in turn, for the cluster id and membership until
+// one names this node (a follower may not have applied `member add` yet).
+// Returns 0, or the process exit code.
+int fetch_join(const dkv::node::Config& config, dkv::node::NodeOptions::Join* join) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string last_error = "no other member in DKV_CLUSTER";
+  bool reached = false;
+  while (std::chrono::steady_clock::now() < give_up) {
+    for (const auto& m : config.cluster) {
+      if (m.id == config.node_id) continue;
+      dkv::transport::JoinInfo info;
+      auto s = dkv::transport::fetch_join_info(m.address(), config.node_id,
+                                               std::chrono::milliseconds(1000), &info);
+      if (!s.is_ok()) {
+        last_error = s.message();
+        continue;
+      }
+      reached = true;
+      dkv::node::Membership members;
+      if (!dkv::node::Membership::decode(info.membership, &members).is_ok() ||
+          members.find(dkv::node::node_id_of(config.node_id)) == nullptr) {
+        last_error = "member " + m.id + " does not list '" + config.node_id +
+                     "' (its members: " + info.membership + ")";
+        continue;
+      }
+      const auto* self = members.find(dkv::node::node_id_of(config.node_id));
+      const auto mine = std::find_if(config.cluster.begin(), config.cluster.end(),
+                                     [&](const auto& c) { return c.id == config.node_id; });
+      if (self->address() != mine->address()) {
+        spdlog::critical(
+            "DKV_CLUSTER_STATE=existing: the cluster knows '{}' at {}, DKV_CLUSTER says {}",
+            config.node_id, self->address(), mine->address());
+        return kExitBadConfig;
+      }
+      join->cluster_id = dkv::node::cluster_id_hex(info.cluster_id);
+      join->membership = info.membership;
+      spdlog::info("joining cluster {} as told by {}: members {}", join->cluster_id, m.id,
+                   info.membership);
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Retry pacing, not sync.
+  }
+  spdlog::critical("DKV_CLUSTER_STATE=existing: cannot join: {}{}", last_error,
+                   reached ? "; run `member add` for this node first" : "");
+  return reached ? kExitBadConfig : 1;
+}
+
+// A node that has had no leader for a while asks the other members whether
+// they removed it: one removed while down never receives its removal (the
+// others drop its messages), so it would otherwise wait forever, silently.
+class RemovalProbe {
+ public:
+  explicit RemovalProbe(dkv::node::Node* node) : node_(node) {}
+  ~RemovalProbe() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Called every 100 ms from the main loop.
+  void tick() {
+    const auto now = std::chrono::steady_clock::now();
+    if (node_->ready() || node_->removed()) {
+      unready_since_ = now;
+      return;
+    }
+    if (now - unready_since_ < kAfter || running_.load()) return;
+    unready_since_ = now;  // At most one round per kAfter.
+    if (thread_.joinable()) thread_.join();
+    running_ = true;
+    thread_ = std::thread([this] {
+      const auto self = node_->raft_id();
+      for (const auto& m : node_->membership().all()) {
+        if (dkv::node::node_id_of(m.id) == self) continue;
+        dkv::transport::JoinInfo info;
+        dkv::node::Membership theirs;
+        if (!dkv::transport::fetch_join_info(m.address(), "", std::chrono::milliseconds(1000),
+                                             &info)
+                 .is_ok() ||
+            !dkv::node::Membership::decode(info.membership, &theirs).is_ok()) {
+          continue;
+        }
+        if (theirs.was_removed(self) && theirs.find(self) == nullptr) {
+          node_->mark_removed("member " + m.id + " lists it as removed");
+          break;
+        }
+      }
+      running_ = false;
+    });
+  }
+
+ private:
+  static constexpr std::chrono::seconds kAfter{3};
+  dkv::node::Node* node_;
+  std::chrono::steady_clock::time_point unready_since_ = std::chrono::steady_clock::now();
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,6 +215,13 @@ int main(int argc, char** argv) {
   node_options.election_ms = config.election_ms;
   node_options.snapshot_entries = config.snapshot_entries;
   node_options.test_stale_reads = config.test_stale_reads;
+  node_options.force_new_cluster = config.force_new_cluster;
+  std::error_code ec;
+  if (config.join_existing && !std::filesystem::exists(config.db_path + "/wal", ec)) {
+    dkv::node::NodeOptions::Join join;
+    if (const int rc = fetch_join(config, &join); rc != 0) return rc;
+    node_options.join = join;
+  }
   if (config.test_stale_reads) {
     spdlog::warn("DKV_TEST_STALE_READS=1: reads are NOT linearizable (test canary only)");
   }
@@ -140,6 +247,30 @@ int main(int argc, char** argv) {
   node_options.send = [&transport_ptr](std::vector<dkv::raft::Message> msgs) {
     if (auto* t = transport_ptr.load()) t->send(std::move(msgs));
   };
+  // The transport's peers follow the applied membership. Reconciled under
+  // one mutex from the latest membership, so concurrent calls (the raft
+  // thread's on_membership, main's first sync) cannot apply an older one.
+  std::atomic<dkv::node::Node*> node_ptr{nullptr};
+  std::mutex peers_mu;
+  std::set<dkv::raft::NodeId> peers;
+  auto sync_peers = [&] {
+    std::lock_guard lock(peers_mu);
+    dkv::transport::Transport* t = transport_ptr.load();
+    dkv::node::Node* n = node_ptr.load();
+    if (t == nullptr || n == nullptr) return;
+    std::set<dkv::raft::NodeId> now;
+    for (const auto& m : n->membership().all()) {
+      const auto id = dkv::node::node_id_of(m.id);
+      if (id == n->raft_id()) continue;
+      now.insert(id);
+      t->add_peer(id, m.address());  // A no-op for a known peer at the same address.
+    }
+    for (auto id : peers) {
+      if (!now.count(id)) t->remove_peer(id);
+    }
+    peers = std::move(now);
+  };
+  node_options.on_membership = [&sync_peers](const dkv::node::Membership&) { sync_peers(); };
   std::unique_ptr<dkv::node::Node> node;
   if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
     // The data directory belongs to another node or cluster: a configuration
@@ -172,16 +303,16 @@ int main(int argc, char** argv) {
                                                        std::uint64_t total_bytes) {
     return dkv::node::make_snapshot_sink(db_path, header, total_bytes);
   };
+  callbacks.membership = [n] { return n->membership().encode(); };
   dkv::transport::Transport transport(transport_options, callbacks);
-  const dkv::node::Membership membership = node->membership();
-  for (const auto& m : membership.voters()) {
-    if (m.id != config.node_id) transport.add_peer(dkv::node::node_id_of(m.id), m.address());
-  }
   transport_ptr = &transport;
+  node_ptr = node.get();
+  sync_peers();
 
   dkv::api::MethodRegistry registry;
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
+  service_options.forward = dkv::api::make_grpc_forwarder();
   dkv::api::register_services(&registry, node.get(), service_options);
 
   dkv::api::GrpcServerOptions grpc_options;
@@ -219,6 +350,9 @@ int main(int argc, char** argv) {
                                    dkv::util::metrics().render()};
   });
   gateway.add_plain_route("GET", "/readyz", [&] {
+    if (node->removed()) {
+      return dkv::api::PlainResponse{503, "text/plain", "removed from the cluster\n"};
+    }
     return ready() ? dkv::api::PlainResponse{200, "text/plain", "ok\n"}
                    : dkv::api::PlainResponse{503, "text/plain", "not ready\n"};
   });
@@ -230,7 +364,9 @@ int main(int argc, char** argv) {
   bool serving = ready();
   grpc_server->set_serving(serving);
 
+  RemovalProbe removal_probe(node.get());
   const int sig = wait_for_signal([&] {
+    removal_probe.tick();
     if (ready() != serving) {
       serving = !serving;
       grpc_server->set_serving(serving);
@@ -251,7 +387,10 @@ int main(int argc, char** argv) {
   grpc_server->shutdown(deadline);
   rest_stop.join();
   node->stop();
-  transport_ptr = nullptr;
+  {
+    std::lock_guard lock(peers_mu);
+    transport_ptr = nullptr;
+  }
   spdlog::info("stopped");
   return 0;
 }

@@ -1,0 +1,210 @@
+// The membership side of a Node's raft thread: applying conf changes
+// (names, addresses, persistence, transport peers through on_membership),
+// proposing checked changes, leadership moves, and their waiters.
+#include <spdlog/spdlog.h>
+
+#include "node/node.h"
+#include "raft/raw_node.h"
+#include "util/assert.h"
+
+namespace dkv::node {
+namespace {
+
+raft::ConfChangeType conf_change_type(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kAddLearner:
+      return raft::ConfChangeType::kAddLearner;
+    case ChangeKind::kAddVoter:
+    case ChangeKind::kPromote:
+      return raft::ConfChangeType::kAddNode;
+    case ChangeKind::kRemove:
+      return raft::ConfChangeType::kRemoveNode;
+  }
+  return raft::ConfChangeType::kAddLearner;
+}
+
+const char* change_name(raft::ConfChangeType type) {
+  switch (type) {
+    case raft::ConfChangeType::kAddNode:
+      return "add voter";
+    case raft::ConfChangeType::kAddLearner:
+      return "add learner";
+    case raft::ConfChangeType::kRemoveNode:
+      return "remove";
+  }
+  return "?";
+}
+
+}  // namespace
+
+// A committed kConfChange entry: the core's configuration first, then the
+// names, recorded with the entry's index in one LMDB transaction.
+void Node::apply_conf_change(const raft::Entry& entry) {
+  const auto cc = raft::ConfChange::decode(entry.data);
+  DKV_ASSERT(cc.has_value());
+  raw_->apply_conf_change(*cc);
+  Membership m = membership();
+  // The context is "name@host:port" (start_change writes it).
+  std::vector<MemberAddress> parsed;
+  const bool named = parse_cluster(cc->context, &parsed).is_ok() && parsed.size() == 1 &&
+                     node_id_of(parsed.front().id) == cc->node_id;
+  switch (cc->type) {
+    case raft::ConfChangeType::kAddNode:
+    case raft::ConfChangeType::kAddLearner:
+      if (!named) {
+        fatal("conf change at index " + std::to_string(entry.index) + " without a member name",
+              util::invalid_argument(cc->context));
+      }
+      if (cc->type == raft::ConfChangeType::kAddNode) {
+        m.add_voter(parsed.front());
+      } else {
+        m.add_learner(parsed.front());
+      }
+      break;
+    case raft::ConfChangeType::kRemoveNode:
+      m.remove(cc->node_id);
+      break;
+  }
+  if (auto s = store_->set_membership(m.encode(), entry.index); !s.is_ok()) {
+    fatal("recording the membership", s);
+  }
+  spdlog::info("membership change at index {}: {} {}; members now {}", entry.index,
+               change_name(cc->type), named ? parsed.front().id : std::to_string(cc->node_id),
+               m.encode());
+  set_membership(m);
+  if (change_in_flight_ && change_in_flight_->index == entry.index) {
+    PendingChange c = std::move(*change_in_flight_);
+    change_in_flight_.reset();
+    if (c.term == entry.term) {
+      c.done(util::Status::ok(), std::move(m));
+    } else {
+      c.done(util::unavailable("the change was lost in a leader change; check the members"), {});
+    }
+  }
+}
+
+void Node::set_membership(Membership m) {
+  removed_ids_.clear();
+  for (const auto& name : m.removed()) removed_ids_.insert(node_id_of(name));
+  // Removed only by a change that names us: a joining node installs a
+  // snapshot taken before its own addition, which does not list it yet.
+  const bool gone = m.find(raft_id_) == nullptr && m.was_removed(raft_id_);
+  {
+    std::lock_guard lock(mu_);
+    membership_ = m;
+  }
+  if (gone && !removed_) {
+    removed_ = true;
+    ready_ = false;
+    spdlog::warn(
+        "this node was removed from the cluster: it serves nothing more (clients get "
+        "UNAVAILABLE); stop it and remove its data directory");
+  }
+  if (options_.on_membership) options_.on_membership(m);
+}
+
+void Node::mark_removed(const std::string& why) {
+  if (removed_.exchange(true)) return;
+  ready_ = false;
+  spdlog::warn("this node was removed from the cluster ({}): it serves nothing more", why);
+}
+
+ClusterView Node::leader_view() const {
+  const raft::Raft& r = raw_->raft();
+  ClusterView v;
+  v.membership = membership();
+  v.last_index = r.log().last_index();
+  v.active.insert(raft_id_);
+  for (const auto& [id, pr] : r.tracker().progress()) {
+    v.match[id] = pr.match;
+    if (pr.state == raft::ProgressState::kSnapshot) v.snapshotting.insert(id);
+    if (pr.state == raft::ProgressState::kReplicate && pr.match > 0) v.replicating.insert(id);
+    const auto it = last_active_tick_.find(id);
+    // recent_active stays set up to an election timeout after the last
+    // message (CheckQuorum resets it): allow one more.
+    if (it != last_active_tick_.end() &&
+        tick_count_ - it->second <= static_cast<std::uint64_t>(election_ticks_)) {
+      v.active.insert(id);
+    }
+  }
+  return v;
+}
+
+void Node::start_change(PendingChange c) {
+  const raft::Raft& r = raw_->raft();
+  if (r.state() != raft::StateType::kLeader) {
+    return c.done(util::unavailable("not the leader (leadership moved); retry"), {});
+  }
+  if (change_in_flight_) {
+    return c.done({util::Code::kFailedPrecondition,
+                   "a membership change is pending (proposed, not applied yet); retry once it is"},
+                  {});
+  }
+  if (r.pending_conf_index() > r.log().applied()) {
+    // The core's rule: one change at a time, and none before a new leader
+    // applied an entry of its own term (the 2015 fix).
+    return c.done({util::Code::kFailedPrecondition,
+                   "a membership change is pending (proposed, not applied yet), or the leader "
+                   "is new and has not applied its first entry; retry shortly"},
+                  {});
+  }
+  const ClusterView view = leader_view();
+  if (auto s = check_change(view, c.request); !s.is_ok()) return c.done(std::move(s), {});
+  const raft::NodeId id = node_id_of(c.request.member.id);
+  if (const MemberAddress* known = view.membership.find(id)) c.request.member = *known;
+  raft::ConfChange cc;
+  cc.type = conf_change_type(c.request.kind);
+  cc.node_id = id;
+  cc.context = c.request.member.id + "@" + c.request.member.address();
+  if (auto s = raw_->propose_conf_change(cc); !s.is_ok()) return c.done(std::move(s), {});
+  c.index = r.log().last_index();
+  c.term = r.term();
+  spdlog::info("proposed membership change at index {}: {} {}{}", c.index, change_name(cc.type),
+               cc.context, c.request.force ? " (forced)" : "");
+  change_in_flight_ = std::move(c);
+}
+
+void Node::start_move(PendingMove m) {
+  const raft::NodeId target = node_id_of(m.id);
+  const Membership members = membership();
+  if (members.find(target) == nullptr)
+    return m.done(util::not_found("no member '" + m.id + "'"), {});
+  if (!members.is_voter(target)) {
+    return m.done({util::Code::kFailedPrecondition,
+                   "member '" + m.id + "' is a learner; only a voter can lead"},
+                  {});
+  }
+  if (raw_->raft().state() != raft::StateType::kLeader) {
+    return m.done(util::unavailable("not the leader (leadership moved); retry"), {});
+  }
+  if (target == raft_id_) return m.done(util::Status::ok(), m.id);
+  spdlog::info("moving leadership to {}", m.id);
+  raw_->transfer_leader(target);
+  moves_.push_back(std::move(m));
+}
+
+void Node::finish_moves(raft::NodeId lead) {
+  std::erase_if(moves_, [&](PendingMove& m) {
+    if (node_id_of(m.id) != lead) return false;
+    m.done(util::Status::ok(), m.id);
+    return true;
+  });
+}
+
+void Node::expire_membership_waiters(std::chrono::steady_clock::time_point now) {
+  if (change_in_flight_ && now > change_in_flight_->deadline) {
+    PendingChange c = std::move(*change_in_flight_);
+    change_in_flight_.reset();
+    c.done(util::unavailable("the change was proposed but not applied within the request "
+                             "timeout (no quorum?); it may still be applied"),
+           {});
+  }
+  std::erase_if(moves_, [&](PendingMove& m) {
+    if (now <= m.deadline) return false;
+    m.done(util::unavailable("leadership did not move to " + m.id + " within the request timeout"),
+           {});
+    return true;
+  });
+}
+
+}  // namespace dkv::node
