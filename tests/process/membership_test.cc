@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
+#include <iostream>
 #include <thread>
 
 #include "harness.h"
@@ -145,6 +148,50 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
       << c.process(follower).log();
   EXPECT_EQ(http("GET", c.rest_port(follower), "/v0/kv/key/" + key(1)).status, 503);
   EXPECT_EQ(http("POST", c.rest_port(3), "/v0/kv", put_body(key(300), value(300))).status, 200);
+}
+
+TEST(MembershipTest, GrowThreeToFiveUnderWriteLoad) {
+  LocalCluster c("membership_grow", 3, {{"DKV_SNAPSHOT_ENTRIES", "50"}});
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  ASSERT_EQ(c.wait_for_leader({0, 1, 2}, 10s), 0);
+  // A writer, bounded in count and time, through a follower (forwarded).
+  std::atomic<bool> stop{false};
+  std::vector<int> acked;  // Keys whose put was acknowledged; the writer's until joined.
+  std::thread writer([&] {
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    for (int k = 0; k < 5000 && !stop && std::chrono::steady_clock::now() < until; ++k) {
+      if (http("POST", c.rest_port(1), "/v0/kv", put_body(key(k), value(k))).status == 200) {
+        acked.push_back(k);
+      }
+    }
+  });
+  for (int n = 0; n < 2; ++n) {
+    const int i = c.add_node();
+    auto r = poll_until_status(
+        [&] { return http("POST", c.rest_port(0), "/v0/members", add_body(c, i)); }, 200, 10s);
+    ASSERT_EQ(r.status, 200) << r.body;
+    c.set_env(i, "DKV_CLUSTER_STATE", "existing");
+    ASSERT_TRUE(c.start(i));
+    ASSERT_TRUE(c.wait_ready(i, 30s)) << c.process(i).log();
+    r = poll_until_status(
+        [&] { return http("POST", c.rest_port(2), "/v0/members/" + c.id(i) + "/promote", "{}"); },
+        200, 20s);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  stop = true;
+  writer.join();
+  ASSERT_FALSE(acked.empty());
+  std::cerr << acked.size() << " writes acknowledged while the cluster grew\n";
+  auto r = http("GET", c.rest_port(4), "/v0/members");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(contains(r.body, R"("isLearner":true)")) << r.body;
+  EXPECT_TRUE(contains(r.body, R"("id":"e")")) << r.body;
+  // The newest member has every acknowledged write (linearizable reads).
+  const std::size_t step = std::max<std::size_t>(1, acked.size() / 50);
+  for (std::size_t j = 0; j < acked.size(); j += step) {
+    EXPECT_EQ(http("GET", c.rest_port(4), "/v0/kv/key/" + key(acked[j])).status, 200) << acked[j];
+  }
+  EXPECT_EQ(http("GET", c.rest_port(4), "/v0/kv/key/" + key(acked.back())).status, 200);
 }
 
 TEST(MembershipTest, UnsafeChangesAreRefused) {
