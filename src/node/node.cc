@@ -195,8 +195,12 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
   Membership membership;
   if (auto s = recover(options, &store, &log, &storage, &membership); !s.is_ok()) return s;
   const raft::Index applied = store->applied_index();
+  const raft::Index last_logged = log->last_index();
   std::unique_ptr<Node> node(new Node(std::move(options), std::move(store), std::move(log),
                                       std::move(storage), std::move(membership)));
+  // DKV_FORCE_NEW_CLUSTER rewrote the membership; a change still unapplied
+  // in the survivor's log predates the rewrite and must not undo it.
+  if (node->options_.force_new_cluster) node->forced_membership_through_ = last_logged;
   if (auto s = node->start_raft(applied); !s.is_ok()) return s;
   *out = std::move(node);
   return util::Status::ok();

@@ -304,6 +304,9 @@ class Node {
   int election_ticks_ = 10;
   // Membership (raft thread).
   std::optional<PendingChange> change_in_flight_;
+  // DKV_FORCE_NEW_CLUSTER: membership changes at or below this index are
+  // from before the rewrite; applying one only advances the applied index.
+  raft::Index forced_membership_through_ = 0;
   std::vector<PendingMove> moves_;
   std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
   // Leader: the tick at which each peer was last seen recently active.

@@ -42,6 +42,15 @@ const char* change_name(raft::ConfChangeType type) {
 void Node::apply_conf_change(const raft::Entry& entry) {
   const auto cc = raft::ConfChange::decode(entry.data);
   DKV_ASSERT(cc.has_value());
+  if (entry.index <= forced_membership_through_) {
+    // Neither the core nor the record follows it: the rewrite stands.
+    spdlog::warn("ignoring the membership change at index {}: it predates DKV_FORCE_NEW_CLUSTER",
+                 entry.index);
+    if (auto s = store_->set_membership(membership().encode(), entry.index); !s.is_ok()) {
+      fatal("recording the membership", s);
+    }
+    return;
+  }
   raw_->apply_conf_change(*cc);
   Membership m = membership();
   // The context is "name@host:port" (start_change writes it).
