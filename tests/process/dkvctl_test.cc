@@ -463,6 +463,7 @@ TEST(DkvctlMembershipTest, ListMoveLeaderAddPromoteRemove) {
   expect_refused(ctl({"move-leader", "zz"}), "Error: NOT_FOUND: ");
 
   // member add d: the variables to start d with, which it starts with.
+  ASSERT_EQ(ctl({"put", "before-join", "j"}).exit_code, 0);
   const int d = c.add_node();
   r = ctl({"member", "add", "d", ep(d)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -475,6 +476,10 @@ TEST(DkvctlMembershipTest, ListMoveLeaderAddPromoteRemove) {
             (std::set<std::string>{"a@" + ep(0), "b@" + ep(1), "c@" + ep(2), "d@" + ep(d)}))
       << r.out;
   expect_refused(ctl({"member", "add", "d", ep(d)}), "Error: ALREADY_EXISTS: ");
+  r = ctl({"member", "list", "-w", "json"});
+  EXPECT_NE(r.out.find("{\"id\":\"d\",\"address\":\"" + ep(d) + "\",\"isLearner\":true}"),
+            std::string::npos)
+      << r.out;
   for (const auto& [name, value] : vars) c.set_env(d, name, value);
   ASSERT_TRUE(c.start(d));
   ASSERT_TRUE(c.wait_ready(d, 30s)) << c.process(d).log();
@@ -496,6 +501,10 @@ TEST(DkvctlMembershipTest, ListMoveLeaderAddPromoteRemove) {
             std::string::npos)
       << r.out;
   expect_refused(ctl({"member", "promote", "zz"}), "Error: NOT_FOUND: ");
+  // d has the data written before it joined (a linearizable read through d).
+  r = run_dkvctl({"--endpoints", ep(d), "get", "before-join", "--print-value-only"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "j\n");
 
   // c and d down: removing c is safe (a and b are a quorum of a, b, d) but
   // cannot commit (it needs 3 of a, b, c, d): it stays pending, and a
