@@ -130,9 +130,12 @@ ClusterView Node::leader_view() const {
     if (pr.state == raft::ProgressState::kReplicate && pr.match > 0) v.replicating.insert(id);
     const auto it = last_active_tick_.find(id);
     // recent_active stays set up to an election timeout after the last
-    // message (CheckQuorum resets it): allow one more.
-    if (it != last_active_tick_.end() &&
-        tick_count_ - it->second <= static_cast<std::uint64_t>(election_ticks_)) {
+    // message (CheckQuorum resets it): allow one more. Heard from since the
+    // last tick counts too: on_tick records it only at the next tick, and a
+    // new leader (last_active_tick_ empty) must not see its voters as down.
+    if (pr.recent_active ||
+        (it != last_active_tick_.end() &&
+         tick_count_ - it->second <= static_cast<std::uint64_t>(election_ticks_))) {
       v.active.insert(id);
     }
   }

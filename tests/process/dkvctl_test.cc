@@ -1,7 +1,9 @@
 // dkvctl, the real binary, against real dkv clusters on loopback: its output
 // in each -w format, its exit codes (0 / 1 server error / 2 bad usage),
-// failover past a dead endpoint, endpoint status and health, and a backup
-// with `snapshot save` restored into a new cluster in fresh directories.
+// failover past a dead endpoint, endpoint status and health, a backup
+// with `snapshot save` restored into a new cluster in fresh directories, and
+// the membership commands end to end (list, move-leader, add with the
+// printed join variables, promote, remove, refusals).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,6 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "dkvctl_runner.h"
@@ -369,6 +374,178 @@ TEST_F(DkvctlTest, DamagedBackupIsRefused) {
                   "--initial-cluster", "a@127.0.0.1:1"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/a.db"));
+}
+
+// The KEY="VALUE" lines `member add` prints for the new node.
+std::map<std::string, std::string> join_variables(const std::string& out) {
+  std::map<std::string, std::string> vars;
+  static const std::regex line(R"re(^(DKV_[A-Z_]+)="([^"]*)"$)re");
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (std::regex_match(l, m, line)) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+std::set<std::string> split_commas(const std::string& s) {
+  std::set<std::string> parts;
+  std::istringstream in(s);
+  for (std::string p; std::getline(in, p, ',');) parts.insert(p);
+  return parts;
+}
+
+// Until the process is stopped by SIGSTOP (state T in /proc), or 5 s.
+bool wait_stopped(pid_t pid) {
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto paren = text.rfind(')');
+    if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'T') {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);  // Poll interval.
+  }
+  return false;
+}
+
+// A refused or failed command: exit 1, nothing on stdout, one error line.
+void expect_refused(const CommandResult& r, const std::string& prefix) {
+  SCOPED_TRACE(prefix);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind(prefix, 0), 0u) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1) << r.err;
+}
+
+// The membership commands on a real cluster, in the order an operator
+// replaces a member: list, move-leader, add d and start it with exactly the
+// variables dkvctl printed, promote it, remove a dead member while another
+// is down (pending: a second change is refused), then remove the leader.
+TEST(DkvctlMembershipTest, ListMoveLeaderAddPromoteRemove) {
+  // A long election timeout: with two of four voters stopped, the leader
+  // keeps leading (CheckQuorum) long enough to see a change pending.
+  LocalCluster c("dkvctl_members", 3, {{"DKV_ELECTION_MS", "4000"}});
+  ASSERT_TRUE(c.start_all(30s));
+  ASSERT_GE(c.wait_for_leader({0, 1, 2}, 30s), 0);
+  const auto ep = [&](int i) { return "127.0.0.1:" + std::to_string(c.rpc_port(i)); };
+  std::string endpoints = ep(0) + "," + ep(1) + "," + ep(2);
+  const auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--endpoints", endpoints});
+    return run_dkvctl(args);
+  };
+
+  // member list in each format.
+  auto r = ctl({"member", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "a, " + ep(0) + ", false\nb, " + ep(1) + ", false\nc, " + ep(2) + ", false\n");
+  r = ctl({"member", "list", "-w", "table"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| ID | ADDRESS "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| b  | " + ep(1) + " | false      |"), std::string::npos) << r.out;
+  r = ctl({"member", "list", "-w", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"members\":[{\"id\":\"a\",\"address\":\"" + ep(0) +
+                       "\",\"isLearner\":false},{\"id\":\"b\",\"address\":\"" + ep(1) +
+                       "\",\"isLearner\":false},{\"id\":\"c\",\"address\":\"" + ep(2) +
+                       "\",\"isLearner\":false}]}\n");
+
+  // move-leader b: b leads, as every node's status says.
+  r = ctl({"move-leader", "b"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Leadership transferred to b\n");
+  EXPECT_EQ(c.wait_for_leader({0, 1, 2}, 10s), 1);
+  r = ctl({"endpoint", "status"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(ep(1) + ", b, "), std::string::npos) << r.out;
+  EXPECT_EQ(count_of(r.out, ", leader, b, "), 1) << r.out;
+  expect_refused(ctl({"move-leader", "zz"}), "Error: NOT_FOUND: ");
+
+  // member add d: the variables to start d with, which it starts with.
+  ASSERT_EQ(ctl({"put", "before-join", "j"}).exit_code, 0);
+  const int d = c.add_node();
+  r = ctl({"member", "add", "d", ep(d)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Member d added to the cluster as a learner\n", 0), 0u) << r.out;
+  const auto vars = join_variables(r.out);
+  EXPECT_EQ(vars.size(), 3u) << r.out;
+  EXPECT_EQ(vars.count("DKV_NODE_ID") ? vars.at("DKV_NODE_ID") : "", "d") << r.out;
+  EXPECT_EQ(vars.count("DKV_CLUSTER_STATE") ? vars.at("DKV_CLUSTER_STATE") : "", "existing");
+  EXPECT_EQ(split_commas(vars.count("DKV_CLUSTER") ? vars.at("DKV_CLUSTER") : ""),
+            (std::set<std::string>{"a@" + ep(0), "b@" + ep(1), "c@" + ep(2), "d@" + ep(d)}))
+      << r.out;
+  expect_refused(ctl({"member", "add", "d", ep(d)}), "Error: ALREADY_EXISTS: ");
+  r = ctl({"member", "list", "-w", "json"});
+  EXPECT_NE(r.out.find("{\"id\":\"d\",\"address\":\"" + ep(d) + "\",\"isLearner\":true}"),
+            std::string::npos)
+      << r.out;
+  for (const auto& [name, value] : vars) c.set_env(d, name, value);
+  ASSERT_TRUE(c.start(d));
+  ASSERT_TRUE(c.wait_ready(d, 30s)) << c.process(d).log();
+  EXPECT_EQ(c.status_field(d, "role"), "learner");
+  endpoints += "," + ep(d);
+
+  // promote d once it caught up (refused as far behind until then).
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  r = ctl({"member", "promote", "d"});
+  while (r.exit_code == 1 && r.err.find("far behind") != std::string::npos &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);  // Poll pacing.
+    r = ctl({"member", "promote", "d"});
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Member d promoted to a voter\n");
+  r = ctl({"member", "list", "-w", "json"});
+  EXPECT_NE(r.out.find("{\"id\":\"d\",\"address\":\"" + ep(d) + "\",\"isLearner\":false}"),
+            std::string::npos)
+      << r.out;
+  expect_refused(ctl({"member", "promote", "zz"}), "Error: NOT_FOUND: ");
+  // d has the data written before it joined (a linearizable read through d).
+  r = run_dkvctl({"--endpoints", ep(d), "get", "before-join", "--print-value-only"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "j\n");
+
+  // c and d down: removing c is safe (a and b are a quorum of a, b, d) but
+  // cannot commit (it needs 3 of a, b, c, d): it stays pending, and a
+  // second change is refused.
+  c.process(2).signal(SIGSTOP);
+  c.process(d).signal(SIGSTOP);
+  ASSERT_TRUE(wait_stopped(c.process(2).pid()));
+  ASSERT_TRUE(wait_stopped(c.process(d).pid()));
+  r = ctl({"member", "remove", "c", "--command-timeout", "1s"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.err.rfind("Error: ", 0), 0u) << r.err;
+  const auto pending = ctl({"member", "remove", "d"});
+  c.process(2).signal(SIGCONT);
+  c.process(d).signal(SIGCONT);
+  expect_refused(pending, "Error: FAILED_PRECONDITION: a membership change is pending");
+  // Once they are back, the removal of c commits.
+  const auto gone = std::chrono::steady_clock::now() + 15s;
+  do {
+    std::this_thread::sleep_for(100ms);  // Poll pacing.
+    r = ctl({"member", "list"});
+  } while ((r.exit_code != 0 || r.out.find("c, ") != std::string::npos) &&
+           std::chrono::steady_clock::now() < gone);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "a, " + ep(0) + ", false\nb, " + ep(1) + ", false\nd, " + ep(d) + ", false\n");
+
+  // Remove the leader a: it steps down and b or d leads.
+  r = ctl({"move-leader", "a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(c.wait_for_leader({0, 1, d}, 10s), 0);
+  ASSERT_EQ(ctl({"put", "before-removal", "x"}).exit_code, 0);  // a applied an entry of its term.
+  r = ctl({"member", "remove", "a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Member a removed from the cluster\n");
+  EXPECT_GE(c.wait_for_leader({1, d}, 15s, 0), 1);
+  // a is first in --endpoints and answers UNAVAILABLE now: dkvctl fails over.
+  r = ctl({"member", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "b, " + ep(1) + ", false\nd, " + ep(d) + ", false\n");
+  r = ctl({"get", "before-removal", "--print-value-only"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "x\n");
 }
 
 }  // namespace
