@@ -836,7 +836,7 @@ RunResult run_fault(const RunOptions& o) {
     const auto left = std::max<Clock::duration>(healed_at + o.recovery_timeout - Clock::now(), 0s);
     ready = c.wait_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(left)) && ready;
   }
-  if (!ready || c.wait_for_leader(all, o.recovery_timeout) < 0) {
+  if ((!ready || c.wait_for_leader(all, o.recovery_timeout) < 0) && r.error.empty()) {
     r.error = "no ready leader " + std::to_string(o.recovery_timeout.count()) + " ms after healing";
   }
   hold(o.quiet_after_heal, tick);  // Clients keep going on the healed cluster.
