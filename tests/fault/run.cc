@@ -166,7 +166,12 @@ enum class NodeState { kUp, kPaused, kDown, kRemoved };
 class Nemesis {
  public:
   Nemesis(LocalCluster& c, std::uint64_t seed, TestNetwork* net = nullptr)
-      : c_(c), net_(net), rng_(seed), state_(c.size(), NodeState::kUp), armed_(c.size()) {}
+      : c_(c),
+        net_(net),
+        rng_(seed),
+        state_(c.size(), NodeState::kUp),
+        armed_(c.size()),
+        unsure_removal_(c.size(), false) {}
 
   // Applies `f`; returns a one-line description ("" if no node can take it:
   // every node is already down or paused). `hold` bounds the retries of a
@@ -226,12 +231,15 @@ class Nemesis {
     }
     // Rejoins last: the nodes restarted above give the cluster its quorum.
     for (int i = 0; i < c_.size(); ++i) {
+      if (!unsure_removal_[i]) continue;
+      const std::string failed = settle_unsure_removal(i, notes);
+      if (!failed.empty()) crashes += failed + "\n";
+    }
+    for (int i = 0; i < c_.size(); ++i) {
       if (state_[i] != NodeState::kRemoved) continue;
       const std::string failed = rejoin(i, notes);
       if (!failed.empty()) crashes += failed + "\n";
     }
-    crashes += problems_;
-    problems_.clear();
     return crashes;
   }
 
@@ -450,20 +458,42 @@ class Nemesis {
       listed = member_listed(c_.id(i), i, 3s);
       if (listed != 0) std::this_thread::sleep_for(100ms);  // Retry pacing.
     }
-    if (listed == 1) return what + ": removal refused until the hold ended (" + last + "), skipped";
-    if (listed < 0) {
-      // Whether the removal committed is unknown: the node is left as it is.
-      problems_ += what + ": no node answered GET /v0/members after the removal (" + last + ")\n";
-      return what + ": removal outcome unknown";
+    if (listed != 0) {
+      // A try that timed out may still commit later (its change pending in
+      // the log): heal() asks again once the cluster is whole.
+      unsure_removal_[i] = true;
+      return what +
+             (listed == 1 ? ": removal refused until the hold ended ("
+                          : ": removal outcome unknown, no node answered GET /v0/members (") +
+             last + "), skipped";
     }
+    take_out(i);
+    return what + " (removed " + last + (tries > 1 ? ", try " + std::to_string(tries) : "") +
+           "; killed, data wiped)";
+  }
+
+  // Kills removed node i and wipes its data directory.
+  void take_out(int i) {
     c_.process(i).signal(SIGKILL);
     c_.process(i).wait_exit(10s);
     std::error_code ec;
     std::filesystem::remove_all(c_.db_path(i), ec);
     armed_[i].reset();
     state_[i] = NodeState::kRemoved;
-    return what + " (removed " + last + (tries > 1 ? ", try " + std::to_string(tries) : "") +
-           "; killed, data wiped)";
+  }
+
+  // A removal that was not confirmed in its hold may have committed since:
+  // if no member lists node i now, it is taken out (and rejoins). Returns
+  // what went wrong ("" if nothing).
+  std::string settle_unsure_removal(int i, std::string* notes) {
+    unsure_removal_[i] = false;
+    if (state_[i] != NodeState::kUp) return "";
+    const int listed = member_listed(c_.id(i), i, 10s);
+    if (listed == 1) return "";
+    if (listed < 0) return "member-replace " + c_.id(i) + ": no node answered GET /v0/members";
+    *notes += "member-replace " + c_.id(i) + ": its unconfirmed removal committed after all\n";
+    take_out(i);
+    return "";
   }
 
   // member-replace, second half: adds node i back as a learner (same id and
@@ -597,7 +627,7 @@ class Nemesis {
   std::vector<std::optional<Armed>> armed_;  // By node.
   int failpoint_stops_ = 0;
   int member_replaces_ = 0;
-  std::string problems_;  // Failed membership steps, for heal() to return.
+  std::vector<bool> unsure_removal_;  // By node: a removal that may yet commit.
   int target_ = 0;
 };
 
