@@ -463,7 +463,7 @@ class Nemesis {
       // the log): heal() asks again once the cluster is whole.
       unsure_removal_[i] = true;
       return what +
-             (listed == 1 ? ": removal refused until the hold ended ("
+             (listed == 1 ? ": not removed by the end of the hold (last: "
                           : ": removal outcome unknown, no node answered GET /v0/members (") +
              last + "), skipped";
     }
