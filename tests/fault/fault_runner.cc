@@ -136,6 +136,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (std::any_of(faults.begin(), faults.end(), is_partition) &&
+      std::any_of(faults.begin(), faults.end(), is_membership)) {
+    std::cerr << "--faults: membership faults (member-*) run on loopback clusters, partitions in "
+                 "network namespaces: run them separately\n";
+    return 2;
+  }
   // Cluster settings from our environment, e.g. faster elections or frequent
   // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
   std::map<std::string, std::string> env = RunOptions().env;
