@@ -1,5 +1,6 @@
 // Fault runs of real 3- and 5-node dkv clusters (kill -9, pause, full
-// restarts, disk failpoints), checked for linearizability, and four canaries:
+// restarts, disk failpoints, membership changes), checked for linearizability,
+// and four canaries:
 // the suite must catch dkv's test switches DKV_TEST_STALE_READS and
 // DKV_TEST_ACK_BEFORE_PERSIST and its serializable (local, maybe stale) reads
 // checked as linearizable, and the checker must flag a stale read injected
