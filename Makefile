@@ -118,7 +118,8 @@ bench-storage: check-deps $(BUILD)/build.ninja
 	DKV_BENCH_SNAPSHOT_MIB=$(BENCH_MIB) $(BUILD)/tests/node/snapshot_bench
 
 # Fault runs of real dkv clusters (kill -9, pause, full restarts; network
-# partitions with FAULTS=partition-halves,partition-leader,... as root)
+# partitions with FAULTS=partition-halves,partition-leader,... as root;
+# membership changes with FAULTS=member-replace,member-move-leader)
 # checked for linearizability, longer than the ones in `make test`:
 # `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1]`
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,

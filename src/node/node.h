@@ -176,7 +176,8 @@ class Node {
   const kv::Store& store() const { return *store_; }
   // True when this node knows a leader and has applied all it knows committed.
   bool ready() const;
-  // True once this node applied its own removal: it serves nothing more.
+  // True once this node applied its own removal: it serves nothing more
+  // (until it applies a change that adds it back under the same name).
   bool removed() const { return removed_.load(); }
   // Another member says this node was removed (a node removed while down
   // or cut off never gets the entry that removes it): stop serving.

@@ -109,6 +109,13 @@ void Node::set_membership(Membership m) {
         "this node was removed from the cluster: it serves nothing more (clients get "
         "UNAVAILABLE); stop it and remove its data directory");
   }
+  // Added back under its old name (`force`): a node that joins with a fresh
+  // data directory replays the log through its earlier removal, then through
+  // the addition; the membership applied last is what counts.
+  if (m.find(raft_id_) != nullptr && removed_) {
+    removed_ = false;
+    spdlog::info("this node was added back to the cluster: it serves again once caught up");
+  }
   if (options_.on_membership) options_.on_membership(m);
 }
 

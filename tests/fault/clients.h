@@ -1,8 +1,10 @@
 // Clients of the fault suite: one KvClient talks to one dkv node over REST or
 // gRPC and turns each call into a recorded Op with its outcome:
 //   kOk      the call answered (a get's 404 is "absent", not an error);
-//   kFailed  it certainly did not happen: 400/429/INVALID_ARGUMENT, or the
-//            connection was refused before the request was sent;
+//   kFailed  it certainly did not happen: 400/429/INVALID_ARGUMENT, the
+//            connection was refused before the request was sent, or a node
+//            removed from the cluster refused it (503/UNAVAILABLE "this node
+//            was removed from the cluster": refused before it reaches raft);
 //   kUnknown anything else (503, timeout, connection lost mid-request): the
 //            write may or may not have happened.
 // gRPC headers stay in clients_grpc.cc (they are slow to compile).
@@ -21,6 +23,9 @@ namespace dkv::fault {
 
 // Monotonic time in ns since `epoch` (the run's start).
 std::int64_t since_ns(std::chrono::steady_clock::time_point epoch);
+
+// The start of dkv's refusal by a removed node (src/node/node.cc).
+inline constexpr const char* kRemovedRefusal = "this node was removed from the cluster";
 
 std::string base64(const std::string& in);
 // Std or URL-safe base64; "" on bad input.

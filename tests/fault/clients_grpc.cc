@@ -73,6 +73,13 @@ class GrpcClient : public KvClient {
       op.outcome = Outcome::kFailed;
       return;
     }
+    // A removed node refuses every call before it reaches raft.
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        s.error_message().find(kRemovedRefusal) != std::string::npos) {
+      op.outcome = Outcome::kFailed;
+      op.note += " removed node";
+      return;
+    }
     // The client channel's own message when it never reached the server: the
     // call was not sent (gRPC's transparent-retry guarantee rests on this).
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&

@@ -160,7 +160,10 @@ class RestClient : public KvClient {
       op.value.clear();
       return;
     }
-    if (status == 400 || status == 429) {
+    // A removed node refuses every call before it reaches raft (Node's entry
+    // points): it certainly did not happen.
+    if (status == 400 || status == 429 ||
+        (status == 503 && reply.find(kRemovedRefusal) != std::string::npos)) {
       op.outcome = Outcome::kFailed;
       return;
     }

@@ -6,7 +6,9 @@
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
-// restart-all, disk-fsync-fail, disk-torn-write (default: all of them);
+// restart-all, disk-fsync-fail, disk-torn-write (default: all of them),
+// partition-* (root) and member-replace, member-move-leader (not together
+// with partitions);
 // --at-once=N applies up to N of them
 // together at each step (default 1).
 //   fault_runner [--report-root=DIR] --check=history.txt
@@ -39,10 +41,11 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
     const std::size_t end = std::min(list.find(',', at), list.size());
     const std::string name = list.substr(at, end - at);
     bool known = false;
-    for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
-                    Fault::kPauseLeader, Fault::kRestartAll, Fault::kPartitionHalves,
-                    Fault::kPartitionLeader, Fault::kPartitionAsymmetric, Fault::kPartitionBridge,
-                    Fault::kDiskFsyncFail, Fault::kDiskTornWrite}) {
+    for (Fault f :
+         {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader,
+          Fault::kRestartAll, Fault::kPartitionHalves, Fault::kPartitionLeader,
+          Fault::kPartitionAsymmetric, Fault::kPartitionBridge, Fault::kDiskFsyncFail,
+          Fault::kDiskTornWrite, Fault::kMemberReplace, Fault::kMemberMoveLeader}) {
       if (name == dkv::fault::to_string(f)) {
         out->push_back(f);
         known = true;
@@ -133,6 +136,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (std::any_of(faults.begin(), faults.end(), is_partition) &&
+      std::any_of(faults.begin(), faults.end(), is_membership)) {
+    std::cerr << "--faults: membership faults (member-*) run on loopback clusters, partitions in "
+                 "network namespaces: run them separately\n";
+    return 2;
+  }
   // Cluster settings from our environment, e.g. faster elections or frequent
   // snapshots: DKV_ELECTION_MS=300 DKV_SNAPSHOT_ENTRIES=200 fault_runner ...
   std::map<std::string, std::string> env = RunOptions().env;
@@ -175,8 +184,8 @@ int main(int argc, char** argv) {
     if (!r.passed()) std::cout << "  replay: " << o.replay << std::endl;
   }
   bool all = true;
-  std::printf("\n%-12s %8s %8s %8s %8s %7s %7s %8s %-10s %s\n", "seed", "ops", "ok", "failed",
-              "unknown", "ops/s", "faults", "check_s", "verdict", "result");
+  std::printf("\n%-12s %8s %8s %8s %8s %7s %7s %8s %8s %-10s %s\n", "seed", "ops", "ok", "failed",
+              "unknown", "ops/s", "faults", "replaced", "check_s", "verdict", "result");
   for (const auto& r : results) {
     all = all && r.passed();
     const double rate = r.seconds > 0 ? static_cast<double>(r.history.size()) / r.seconds : 0;
@@ -184,9 +193,10 @@ int main(int argc, char** argv) {
                           : r.verdict == Verdict::kViolation ? "VIOLATION"
                                                              : "unknown";
     const std::string result = r.passed() ? "PASS" : "FAIL " + r.report_dir;
-    std::printf("%-12llu %8zu %8zu %8zu %8zu %7.0f %7d %8.1f %-10s %s\n",
+    std::printf("%-12llu %8zu %8zu %8zu %8zu %7.0f %7d %8d %8.1f %-10s %s\n",
                 static_cast<unsigned long long>(r.seed), r.history.size(), r.ok, r.failed,
-                r.unknown, rate, r.faults_injected, r.check_seconds, verdict, result.c_str());
+                r.unknown, rate, r.faults_injected, r.member_replaces, r.check_seconds, verdict,
+                result.c_str());
   }
   return all ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 // Fault runs of real 3- and 5-node dkv clusters (kill -9, pause, full
-// restarts, disk failpoints), checked for linearizability, and four canaries:
+// restarts, disk failpoints, membership changes), checked for linearizability,
+// and four canaries:
 // the suite must catch dkv's test switches DKV_TEST_STALE_READS and
 // DKV_TEST_ACK_BEFORE_PERSIST and its serializable (local, maybe stale) reads
 // checked as linearizable, and the checker must flag a stale read injected
@@ -41,9 +42,9 @@ std::string summary(const RunResult& r) {
   std::ostringstream s;
   s << "seed=" << r.seed << ": " << r.history.size() << " ops (" << r.ok << " ok, " << r.failed
     << " failed, " << r.unknown << " unknown) in " << r.seconds << " s, " << r.faults_injected
-    << " faults (" << r.failpoint_stops << " failpoint stops); checked in " << r.check_seconds
-    << " s; verdict " << to_string(r.verdict) << (r.converged ? ", converged" : ", NOT converged")
-    << (r.live ? ", live" : ", NOT live");
+    << " faults (" << r.failpoint_stops << " failpoint stops, " << r.member_replaces
+    << " member replaces); checked in " << r.check_seconds << " s; verdict " << to_string(r.verdict)
+    << (r.converged ? ", converged" : ", NOT converged") << (r.live ? ", live" : ", NOT live");
   if (!r.error.empty()) s << "; error: " << r.error;
   if (!r.report_dir.empty()) s << "; report in " << r.report_dir;
   return s.str();
@@ -210,6 +211,24 @@ TEST(FaultTest, KillPauseAndRestartUnderLoad) {
   const RunResult r = run_fault(o);
   std::cout << summary(r) << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GT(r.ok, 0u) << summary(r);
+}
+
+// Membership changes under load: the first fault is a full member-replace
+// cycle (a random voter, the leader too, removed, killed, its data wiped,
+// added back as a learner under the same name, caught up, promoted), then
+// more of them mixed with kill -9 and pause of the leader and leadership
+// moves. Clients of the removed node are refused ("failed") meanwhile.
+TEST(FaultTest, MemberReplaceUnderLoad) {
+  RunOptions o = options_for("MemberReplaceUnderLoad");
+  o.nemesis_duration = 12s;
+  o.first_faults = {Fault::kMemberReplace};
+  o.faults = {Fault::kMemberReplace, Fault::kMemberReplace, Fault::kKillLeader, Fault::kPauseLeader,
+              Fault::kMemberMoveLeader};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << "\n" << r.schedule << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GE(r.member_replaces, 1) << summary(r) << "\n" << r.schedule;
   EXPECT_GT(r.ok, 0u) << summary(r);
 }
 

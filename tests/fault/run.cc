@@ -60,9 +60,15 @@ const char* to_string(Fault f) {
       return "disk-fsync-fail";
     case Fault::kDiskTornWrite:
       return "disk-torn-write";
+    case Fault::kMemberReplace:
+      return "member-replace";
+    case Fault::kMemberMoveLeader:
+      return "member-move-leader";
   }
   return "?";
 }
+
+bool is_membership(Fault f) { return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader; }
 
 bool is_partition(Fault f) {
   return f == Fault::kPartitionHalves || f == Fault::kPartitionLeader ||
@@ -151,18 +157,26 @@ class Clients {
   std::vector<std::thread> threads_;
 };
 
-enum class NodeState { kUp, kPaused, kDown };
+// kRemoved: taken out of the membership by member-replace, killed, its data
+// wiped; heal() adds it back.
+enum class NodeState { kUp, kPaused, kDown, kRemoved };
 
 // Injects faults into the cluster (several may be active) and heals them all.
 // Partitions go through `net` (null unless the run has partition faults).
 class Nemesis {
  public:
   Nemesis(LocalCluster& c, std::uint64_t seed, TestNetwork* net = nullptr)
-      : c_(c), net_(net), rng_(seed), state_(c.size(), NodeState::kUp), armed_(c.size()) {}
+      : c_(c),
+        net_(net),
+        rng_(seed),
+        state_(c.size(), NodeState::kUp),
+        armed_(c.size()),
+        unsure_removal_(c.size(), false) {}
 
   // Applies `f`; returns a one-line description ("" if no node can take it:
-  // every node is already down or paused).
-  std::string apply(Fault f) {
+  // every node is already down or paused). `hold` bounds the retries of a
+  // refused membership change.
+  std::string apply(Fault f, std::chrono::milliseconds hold = 1000ms) {
     if (random_up_or_none() < 0) return "";
     if (is_partition(f)) return apply_partition(f);
     switch (f) {
@@ -183,6 +197,10 @@ class Nemesis {
       case Fault::kDiskFsyncFail:
       case Fault::kDiskTornWrite:
         return arm_failpoint(f);
+      case Fault::kMemberReplace:
+        return remove_member(hold);
+      case Fault::kMemberMoveLeader:
+        return move_leader();
       default:
         break;
     }
@@ -209,12 +227,24 @@ class Nemesis {
         c_.start(i);
         armed_[i].reset();
       }
-      state_[i] = NodeState::kUp;
+      if (state_[i] != NodeState::kRemoved) state_[i] = NodeState::kUp;
+    }
+    // Rejoins last: the nodes restarted above give the cluster its quorum.
+    for (int i = 0; i < c_.size(); ++i) {
+      if (!unsure_removal_[i]) continue;
+      const std::string failed = settle_unsure_removal(i, notes);
+      if (!failed.empty()) crashes += failed + "\n";
+    }
+    for (int i = 0; i < c_.size(); ++i) {
+      if (state_[i] != NodeState::kRemoved) continue;
+      const std::string failed = rejoin(i, notes);
+      if (!failed.empty()) crashes += failed + "\n";
     }
     return crashes;
   }
 
   int failpoint_stops() const { return failpoint_stops_; }
+  int member_replaces() const { return member_replaces_; }
 
   std::mt19937_64& rng() { return rng_; }
 
@@ -228,7 +258,10 @@ class Nemesis {
   std::string notice_exits(std::string* outside) {
     std::string crashes;
     for (int i = 0; i < c_.size(); ++i) {
-      if (state_[i] == NodeState::kDown || c_.process(i).running()) continue;
+      if (state_[i] == NodeState::kDown || state_[i] == NodeState::kRemoved ||
+          c_.process(i).running()) {
+        continue;
+      }
       const int code = c_.process(i).wait_exit(0ms);
       state_[i] = NodeState::kDown;
       const std::string log = c_.process(i).log();
@@ -251,7 +284,7 @@ class Nemesis {
 
  private:
   void kill(int i) {
-    if (state_[i] == NodeState::kDown) return;
+    if (state_[i] == NodeState::kDown || state_[i] == NodeState::kRemoved) return;
     c_.process(i).signal(SIGKILL);
     c_.process(i).wait_exit(10s);
     state_[i] = NodeState::kDown;
@@ -406,12 +439,195 @@ class Nemesis {
     return out;
   }
 
+  // member-replace, first half: removes a random up node (the leader too)
+  // through another up node, retrying refusals until `hold` (at least 1 s)
+  // passes; once a live node no longer lists it, kills it and wipes its data.
+  std::string remove_member(std::chrono::milliseconds hold) {
+    const int i = random_up();
+    const std::string what = std::string(to_string(Fault::kMemberReplace)) + " " + c_.id(i);
+    const auto until = Clock::now() + std::max<std::chrono::milliseconds>(hold, 1s);
+    std::string last;
+    int listed = 1;
+    int tries = 0;
+    while (listed != 0 && Clock::now() < until) {
+      const int via = random_up_other_than(i);
+      if (via < 0) return what + ": no other node up, skipped";
+      const auto r = call(via, "DELETE", "/v0/members/" + c_.id(i));
+      last = "via " + c_.id(via) + ": " + (r.status == 200 ? "200" : answer(r));
+      ++tries;
+      listed = member_listed(c_.id(i), i, 3s);
+      if (listed != 0) std::this_thread::sleep_for(100ms);  // Retry pacing.
+    }
+    if (listed != 0) {
+      // A try that timed out may still commit later (its change pending in
+      // the log): heal() asks again once the cluster is whole.
+      unsure_removal_[i] = true;
+      return what +
+             (listed == 1 ? ": not removed by the end of the hold (last: "
+                          : ": removal outcome unknown, no node answered GET /v0/members (") +
+             last + "), skipped";
+    }
+    take_out(i);
+    return what + " (removed " + last + (tries > 1 ? ", try " + std::to_string(tries) : "") +
+           "; killed, data wiped)";
+  }
+
+  // Kills removed node i and wipes its data directory.
+  void take_out(int i) {
+    c_.process(i).signal(SIGKILL);
+    c_.process(i).wait_exit(10s);
+    std::error_code ec;
+    std::filesystem::remove_all(c_.db_path(i), ec);
+    armed_[i].reset();
+    state_[i] = NodeState::kRemoved;
+  }
+
+  // A removal that was not confirmed in its hold may have committed since:
+  // if no member lists node i now, it is taken out (and rejoins). Returns
+  // what went wrong ("" if nothing).
+  std::string settle_unsure_removal(int i, std::string* notes) {
+    unsure_removal_[i] = false;
+    if (state_[i] != NodeState::kUp) return "";
+    const int listed = member_listed(c_.id(i), i, 10s);
+    if (listed == 1) return "";
+    if (listed < 0) return "member-replace " + c_.id(i) + ": no node answered GET /v0/members";
+    *notes += "member-replace " + c_.id(i) + ": its unconfirmed removal committed after all\n";
+    take_out(i);
+    return "";
+  }
+
+  // member-replace, second half: adds node i back as a learner (same id and
+  // address), starts it to join, waits until it has caught up, promotes it.
+  // Returns what failed ("" on success); every step is bounded.
+  std::string rejoin(int i, std::string* notes) {
+    const std::string id = c_.id(i);
+    const std::string what = "member-replace " + id + ": rejoin";
+    const auto start = Clock::now();
+    const auto until = start + 30s;
+    const std::string add = R"({"id":")" + id + R"(","address":")" + c_.host(i) + ":" +
+                            std::to_string(c_.rpc_port(i)) + R"(","voter":false,"force":true})";
+    std::string last;
+    int listed = 0;
+    while (listed != 1 && Clock::now() < until) {
+      const int via = random_up_other_than(i);
+      if (via < 0) return what + ": no node up to add it through";
+      last = answer(call(via, "POST", "/v0/members", add));
+      listed = member_listed(id, i, 3s);
+      if (listed != 1) std::this_thread::sleep_for(100ms);  // Retry pacing.
+    }
+    if (listed != 1) return what + ": member add did not commit by 30 s (" + last + ")";
+    if (!c_.start(i, {{"DKV_CLUSTER_STATE", "existing"}})) return what + ": cannot start dkv";
+    state_[i] = NodeState::kUp;  // Running: notice_exits() watches it from now.
+    const auto left = [&] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::max<Clock::duration>(until - Clock::now(), 0s));
+    };
+    if (!c_.wait_ready(i, left())) {
+      return what + ": not ready by 30 s (exit code " +
+             std::to_string(c_.process(i).wait_exit(0ms)) + ")";
+    }
+    // Caught up: within 100 entries of the leader's applied index.
+    bool caught_up = false;
+    while (!caught_up && Clock::now() < until) {
+      const int leader = leader_among_up();
+      const std::string mine = c_.status_field(i, "appliedIndex");
+      const std::string theirs = leader < 0 ? "" : c_.status_field(leader, "appliedIndex");
+      caught_up =
+          index_of(mine) >= 0 && index_of(theirs) >= 0 && index_of(theirs) - index_of(mine) <= 100;
+      if (!caught_up) std::this_thread::sleep_for(50ms);  // Poll interval.
+    }
+    if (!caught_up) return what + ": did not catch up by 30 s";
+    bool voter = false;
+    while (!voter && Clock::now() < until) {
+      const int via = random_up_other_than(i);
+      if (via < 0) return what + ": no node up to promote it through";
+      const auto r = call(via, "POST", "/v0/members/" + id + "/promote", "{}");
+      last = answer(r);
+      voter = r.status == 200 || r.body.find("is a voter already") != std::string::npos;
+      if (!voter) std::this_thread::sleep_for(100ms);  // Retry pacing (refused: far behind...).
+    }
+    if (!voter) return what + ": not promoted by 30 s (" + last + ")";
+    *notes +=
+        what + "ed: added as a learner, joined, caught up, promoted in " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()) +
+        " ms\n";
+    ++member_replaces_;
+    return "";
+  }
+
+  // member-move-leader: asks a random up node to move leadership to a
+  // random other up voter; the answer goes to the schedule.
+  std::string move_leader() {
+    const int leader = leader_or_random();
+    const int target = random_up_other_than(leader);
+    const std::string what = std::string(to_string(Fault::kMemberMoveLeader));
+    if (target < 0) return what + ": no other voter up, skipped";
+    const int via = random_up();
+    const auto r = call(via, "POST", "/v0/leader", R"({"id":")" + c_.id(target) + R"("})");
+    return what + " " + c_.id(leader) + " -> " + c_.id(target) + " (via " + c_.id(via) + ": " +
+           answer(r) + ")";
+  }
+
+  testing::HttpResponse call(int via, const std::string& method, const std::string& target,
+                             const std::string& body = "") {
+    return testing::http_at(c_.host(via), method, c_.rest_port(via), target, body, 5s,
+                            "application/json");
+  }
+  static std::string answer(const testing::HttpResponse& r) {
+    std::string body = r.body.substr(0, 160);
+    std::replace(body.begin(), body.end(), '\n', ' ');
+    return std::to_string(r.status) + (body.empty() ? "" : " " + body);
+  }
+
+  // Whether a live node other than `not_this` lists member `id` (1), does
+  // not (0), or none answered within `timeout` (-1). GET /v0/members is
+  // linearizable: absent means the removal is committed.
+  int member_listed(const std::string& id, int not_this, std::chrono::milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      const int via = random_up_other_than(not_this);
+      if (via < 0) return -1;
+      const auto r = call(via, "GET", "/v0/members");
+      if (r.status == 200) {
+        return r.body.find(R"("id":")" + id + "\"") == std::string::npos ? 0 : 1;
+      }
+      std::this_thread::sleep_for(100ms);  // Retry pacing.
+    }
+    return -1;
+  }
+
+  static long long index_of(const std::string& s) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+    return std::stoll(s);
+  }
+
+  // A random up node other than `i`, or -1.
+  int random_up_other_than(int i) {
+    std::vector<int> up;
+    for (int k = 0; k < c_.size(); ++k) {
+      if (k != i && state_[k] == NodeState::kUp) up.push_back(k);
+    }
+    return up.empty() ? -1 : up[rng_() % up.size()];
+  }
+
+  // The leader the up nodes agree on (within 2 s), or -1.
+  int leader_among_up() {
+    std::vector<int> up;
+    for (int k = 0; k < c_.size(); ++k) {
+      if (state_[k] == NodeState::kUp) up.push_back(k);
+    }
+    return up.empty() ? -1 : c_.wait_for_leader(up, 2s);
+  }
+
   LocalCluster& c_;
   TestNetwork* net_;
   std::mt19937_64 rng_;
   std::vector<NodeState> state_;
   std::vector<std::optional<Armed>> armed_;  // By node.
   int failpoint_stops_ = 0;
+  int member_replaces_ = 0;
+  std::vector<bool> unsure_removal_;  // By node: a removal that may yet commit.
   int target_ = 0;
 };
 
@@ -544,8 +760,8 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
     for (int k = 0; k < at_once; ++k) {
       const std::size_t drawn = nemesis.rng()() % o.faults.size();
       const std::size_t step = static_cast<std::size_t>(r.faults_injected);
-      const std::string what =
-          nemesis.apply(step < o.first_faults.size() ? o.first_faults[step] : o.faults[drawn]);
+      const std::string what = nemesis.apply(
+          step < o.first_faults.size() ? o.first_faults[step] : o.faults[drawn], hold_for);
       if (what.empty()) continue;
       applied += (applied.empty() ? "" : " + ") + what;
       ++r.faults_injected;
@@ -563,6 +779,7 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
   tick();
   healed(nemesis.heal(&r.schedule), r);
   r.failpoint_stops = nemesis.failpoint_stops();
+  r.member_replaces = nemesis.member_replaces();
   r.schedule += "healed at " +
                 std::to_string(std::chrono::duration<double>(Clock::now() - epoch).count()) + "s\n";
 }
@@ -597,6 +814,14 @@ RunResult run_fault(const RunOptions& o) {
   std::unique_ptr<TestNetwork> net;
   const bool partitions = std::any_of(o.faults.begin(), o.faults.end(), is_partition) ||
                           std::any_of(o.first_faults.begin(), o.first_faults.end(), is_partition);
+  const bool membership = std::any_of(o.faults.begin(), o.faults.end(), is_membership) ||
+                          std::any_of(o.first_faults.begin(), o.first_faults.end(), is_membership);
+  if (partitions && membership) {
+    r.error =
+        "membership faults (member-*) run on loopback clusters, partitions in network namespaces: "
+        "run them separately";
+    return r;
+  }
   if (partitions) {
     if (const std::string why = TestNetwork::unavailable(); !why.empty()) {
       r.error = "partition faults: " + why;
@@ -641,7 +866,7 @@ RunResult run_fault(const RunOptions& o) {
     const auto left = std::max<Clock::duration>(healed_at + o.recovery_timeout - Clock::now(), 0s);
     ready = c.wait_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(left)) && ready;
   }
-  if (!ready || c.wait_for_leader(all, o.recovery_timeout) < 0) {
+  if ((!ready || c.wait_for_leader(all, o.recovery_timeout) < 0) && r.error.empty()) {
     r.error = "no ready leader " + std::to_string(o.recovery_timeout.count()) + " ms after healing";
   }
   hold(o.quiet_after_heal, tick);  // Clients keep going on the healed cluster.

@@ -41,10 +41,24 @@ enum class Fault {
   // the run); heal() restarts it without the failpoint.
   kDiskFsyncFail,  // wal-fsync-eio: fdatasync fails; the node must stop.
   kDiskTornWrite,  // wal-torn-write: half a write, then the process dies.
+
+  // Membership changes under load (the REST API of the README's Membership
+  // section; loopback clusters only: a run may not mix them with partitions).
+  // member-replace removes a random up voter (the leader too) and waits until
+  // the removal is committed, kills it and wipes its data directory; heal()
+  // adds it back as a learner under the same id and address (force: the name
+  // was removed), starts it with DKV_CLUSTER_STATE=existing, waits until it
+  // has caught up and promotes it. A refused removal (FAILED_PRECONDITION,
+  // e.g. no quorum left after it) is retried within the hold, then skipped;
+  // a rejoin that fails is an error of the run.
+  kMemberReplace,
+  kMemberMoveLeader,  // POST /v0/leader to a random other voter that is up.
 };
 const char* to_string(Fault f);
 // A fault that needs the nodes in network namespaces.
 bool is_partition(Fault f);
+// A membership change (needs a loopback cluster).
+bool is_membership(Fault f);
 
 struct RunOptions {
   std::uint64_t seed = 1;
@@ -88,6 +102,7 @@ struct RunResult {
   std::size_t ok = 0, failed = 0, unknown = 0;
   int faults_injected = 0;
   int failpoint_stops = 0;   // Nodes that stopped on their armed failpoint, as expected.
+  int member_replaces = 0;   // member-replace cycles completed (removed, re-added, promoted).
   double seconds = 0;        // Clients' running time.
   double check_seconds = 0;  // The checker's time.
   bool converged = false;    // Every node applied the same and serves the same data.

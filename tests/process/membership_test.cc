@@ -2,12 +2,14 @@
 // node joins with DKV_CLUSTER_STATE=existing and catches up by snapshot as a
 // learner, is promoted, the leader is removed (it steps down and answers
 // 503), a restart keeps the changed membership; unsafe changes are refused;
-// one survivor restarts as a new cluster with DKV_FORCE_NEW_CLUSTER.
+// one survivor restarts as a new cluster with DKV_FORCE_NEW_CLUSTER; a
+// removed name added back with fresh data serves again.
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -254,6 +256,31 @@ TEST(MembershipTest, UnsafeChangesAreRefused) {
                         200, 10s);
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(contains(r.body, R"("id":"d")")) << r.body;
+}
+
+// A removed member, its data wiped, added back under its old name (force)
+// joins afresh: replaying the log it applies its own removal, then its
+// addition, and must serve again (it used to stay "removed" for good).
+TEST(MembershipTest, RemovedNameAddedBackWithFreshDataServesAgain) {
+  LocalCluster c("membership_readd", 3);
+  ASSERT_TRUE(c.start_all(30s));
+  ASSERT_EQ(c.wait_for_leader({0, 1, 2}, 10s), 0);
+  ASSERT_EQ(http("POST", c.rest_port(0), "/v0/kv", put_body(key(1), value(1))).status, 200);
+  auto r = http("DELETE", c.rest_port(0), "/v0/members/c");
+  ASSERT_EQ(r.status, 200) << r.body;
+  c.process(2).signal(SIGKILL);
+  c.process(2).wait_exit(10s);
+  std::filesystem::remove_all(c.db_path(2));
+  r = http("POST", c.rest_port(1), "/v0/members", add_body(c, 2, false, /*force=*/true));
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(c.start(2, {{"DKV_CLUSTER_STATE", "existing"}}));
+  ASSERT_TRUE(c.wait_ready(2, 30s)) << c.process(2).log();
+  EXPECT_TRUE(contains(c.process(2).log(), "added back to the cluster")) << c.process(2).log();
+  EXPECT_EQ(http("GET", c.rest_port(2), "/v0/kv/key/" + key(1)).status, 200);
+  r = poll_until_status([&] { return http("POST", c.rest_port(0), "/v0/members/c/promote", "{}"); },
+                        200, 15s);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(http("POST", c.rest_port(2), "/v0/kv", put_body(key(2), value(2))).status, 200);
 }
 
 TEST(MembershipTest, ForceNewClusterRecoversOneSurvivor) {
