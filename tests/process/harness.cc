@@ -15,6 +15,8 @@
 #include <boost/beast/http.hpp>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -29,17 +31,57 @@ namespace beast = boost::beast;
 namespace http_ns = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-std::uint16_t free_port() {
+namespace {
+
+// The kernel's range of ephemeral ports (outgoing connections' local ports).
+std::pair<int, int> ephemeral_port_range() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 32768;
+  int hi = 60999;
+  in >> lo >> hi;
+  return {lo, hi};
+}
+
+bool can_bind(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // As servers do.
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// A port below the ephemeral range: one the kernel hands out for outgoing
+// connections could be taken by a peer's or a client's connect() between
+// this check and the node's bind (seen in CI). Ports are not reused within
+// a process, and the start differs per process, so serial test binaries
+// rarely meet either.
+std::uint16_t free_port() {
+  static std::mutex mu;
+  static std::set<std::uint16_t> handed_out;
+  static std::uint32_t next = 0;
+  std::lock_guard lock(mu);
+  const auto [ephemeral_lo, ephemeral_hi] = ephemeral_port_range();
+  (void)ephemeral_hi;
+  const std::uint32_t lo = 10000;
+  const std::uint32_t span =
+      ephemeral_lo > 12000 ? static_cast<std::uint32_t>(ephemeral_lo) - lo : 2000;
+  if (next == 0) next = static_cast<std::uint32_t>(::getpid()) * 7919u;
+  for (std::uint32_t tries = 0; tries < span; ++tries) {
+    const auto port = static_cast<std::uint16_t>(lo + (next++ % span));
+    if (handed_out.count(port) == 0 && can_bind(port)) {
+      handed_out.insert(port);
+      return port;
+    }
+  }
+  throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
 TempDir::TempDir(const std::string& name) {

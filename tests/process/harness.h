@@ -17,7 +17,8 @@
 
 namespace dkv::testing {
 
-// A port nobody listens on now (bind to port 0, read it, close).
+// A loopback port nobody listens on now, below the kernel's ephemeral range
+// and never handed out twice in this process.
 std::uint16_t free_port();
 
 // A fresh directory under the test temp dir, removed by the destructor.
