@@ -158,7 +158,6 @@ class Store {
   // chunk_bytes > 0.
   util::Status open_image_reader(std::size_t chunk_bytes, std::unique_ptr<ImageReader>* out) const;
 
-
   // Replaces the whole store with the image `in` streams (from dump()).
   // Memory: O(one piece + one pair + kRestoreTxnBytes of dirty pages).
   // An image up to kRestoreTxnBytes is restored in one transaction:
