@@ -64,6 +64,23 @@ bool get_bytes(std::string_view* in, std::string_view* out) {
   return true;
 }
 
+// The image's header: magic, applied index, membership.
+void append_image_header(std::string* out, std::uint64_t applied_index,
+                         std::string_view membership) {
+  out->append(kImageMagic);
+  put_varint(out, applied_index);
+  put_varint(out, membership.size());
+  out->append(membership);
+}
+
+// One pair of the image: key length, key, value length, value.
+void append_image_pair(std::string* out, const MDB_val& key, const MDB_val& val) {
+  put_varint(out, key.mv_size);
+  out->append(static_cast<const char*>(key.mv_data), key.mv_size);
+  put_varint(out, val.mv_size);
+  out->append(static_cast<const char*>(val.mv_data), val.mv_size);
+}
+
 util::Status bad_image(const std::string& what) {
   return {util::Code::kDataLoss, "malformed snapshot image: " + what};
 }
@@ -325,10 +342,7 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   if (auto s = view_header(view, &index, &membership); !s.is_ok()) return s;
   std::string piece;
   piece.reserve(kImagePieceBytes + 64);
-  piece.append(kImageMagic);
-  put_varint(&piece, index);
-  put_varint(&piece, membership.size());
-  piece.append(membership);
+  append_image_header(&piece, index, membership);
   auto* txn = static_cast<MDB_txn*>(view.txn_);
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn, env_->kv, &cursor);
@@ -338,10 +352,7 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   util::Status status;
   for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-    put_varint(&piece, key.mv_size);
-    piece.append(static_cast<const char*>(key.mv_data), key.mv_size);
-    put_varint(&piece, val.mv_size);
-    piece.append(static_cast<const char*>(val.mv_data), val.mv_size);
+    append_image_pair(&piece, key, val);
     if (piece.size() >= kImagePieceBytes) {
       if (status = out(piece); !status.is_ok()) break;
       piece.clear();
@@ -379,22 +390,13 @@ Store::ImageReader::~ImageReader() {
 // pass over the pairs (sizes only: LMDB hands out pointers into its map, so
 // the values are not copied).
 util::Status Store::ImageReader::start() {
-  auto* txn = static_cast<MDB_txn*>(view_->txn_);
-  MDB_val key = as_val(kAppliedIndexKey);
-  MDB_val val;
-  if (mdb_get(txn, store_.env_->meta, &key, &val) == 0 && val.mv_size == sizeof applied_index_) {
-    std::memcpy(&applied_index_, val.mv_data, sizeof applied_index_);
-  }
   std::string membership;
-  key = as_val(kMembershipKey);
-  if (mdb_get(txn, store_.env_->meta, &key, &val) == 0) {
-    membership.assign(static_cast<const char*>(val.mv_data), val.mv_size);
-  }
-  pending_.append(kImageMagic);
-  put_varint(&pending_, applied_index_);
-  put_varint(&pending_, membership.size());
-  pending_.append(membership);
+  if (auto s = store_.view_header(*view_, &applied_index_, &membership); !s.is_ok()) return s;
+  append_image_header(&pending_, applied_index_, membership);
 
+  auto* txn = static_cast<MDB_txn*>(view_->txn_);
+  MDB_val key;
+  MDB_val val;
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn, store_.env_->kv, &cursor);
   if (rc != 0) return lmdb_error("cursor", rc);
@@ -427,10 +429,7 @@ util::Status Store::ImageReader::next(std::string* chunk, bool* done) {
       break;
     }
     if (rc != 0) return lmdb_error("cursor scan", rc);
-    put_varint(&pending_, key.mv_size);
-    pending_.append(static_cast<const char*>(key.mv_data), key.mv_size);
-    put_varint(&pending_, val.mv_size);
-    pending_.append(static_cast<const char*>(val.mv_data), val.mv_size);
+    append_image_pair(&pending_, key, val);
   }
   const std::size_t n = std::min(pending_.size(), chunk_bytes_);
   chunk->assign(pending_, 0, n);
