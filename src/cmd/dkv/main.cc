@@ -22,6 +22,7 @@
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
 #include "api/method_registry.h"
+#include "node/cluster_discovery.h"
 #include "node/config.h"
 #include "node/membership.h"
 #include "node/node.h"
@@ -91,102 +92,17 @@ int wait_for_signal(const std::function<void()>& every_100ms) {
   }
 }
 
-// DKV_CLUSTER_STATE=existing with a new data directory: asks the other
-// members of DKV_CLUSTER, in turn, for the cluster id and membership until
-// one names this node (a follower may not have applied `member add` yet).
-// Returns 0, or the process exit code.
-int fetch_join(const dkv::node::Config& config, dkv::node::NodeOptions::Join* join) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::string last_error = "no other member in DKV_CLUSTER";
-  bool reached = false;
-  while (std::chrono::steady_clock::now() < give_up) {
-    for (const auto& m : config.cluster) {
-      if (m.id == config.node_id) continue;
-      dkv::transport::JoinInfo info;
-      auto s = dkv::transport::fetch_join_info(m.address(), config.node_id,
-                                               std::chrono::milliseconds(1000), &info);
-      if (!s.is_ok()) {
-        last_error = s.message();
-        continue;
-      }
-      reached = true;
-      dkv::node::Membership members;
-      if (!dkv::node::Membership::decode(info.membership, &members).is_ok() ||
-          members.find(dkv::node::node_id_of(config.node_id)) == nullptr) {
-        last_error = "member " + m.id + " does not list '" + config.node_id +
-                     "' (its members: " + info.membership + ")";
-        continue;
-      }
-      const auto* self = members.find(dkv::node::node_id_of(config.node_id));
-      const auto mine = std::find_if(config.cluster.begin(), config.cluster.end(),
-                                     [&](const auto& c) { return c.id == config.node_id; });
-      if (self->address() != mine->address()) {
-        spdlog::critical(
-            "DKV_CLUSTER_STATE=existing: the cluster knows '{}' at {}, DKV_CLUSTER says {}",
-            config.node_id, self->address(), mine->address());
-        return kExitBadConfig;
-      }
-      join->cluster_id = dkv::node::cluster_id_hex(info.cluster_id);
-      join->membership = info.membership;
-      spdlog::info("joining cluster {} as told by {}: members {}", join->cluster_id, m.id,
-                   info.membership);
-      return 0;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Retry pacing, not sync.
-  }
-  spdlog::critical("DKV_CLUSTER_STATE=existing: cannot join: {}{}", last_error,
-                   reached ? "; run `member add` for this node first" : "");
-  return reached ? kExitBadConfig : 1;
+// The transport's question to a member, for node/cluster_discovery.h.
+dkv::util::Status query_member(const std::string& address, const std::string& asker,
+                               std::chrono::milliseconds timeout, std::uint64_t* cluster_id,
+                               std::string* membership) {
+  dkv::transport::JoinInfo info;
+  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info);
+  if (!s.is_ok()) return s;
+  *cluster_id = info.cluster_id;
+  *membership = std::move(info.membership);
+  return s;
 }
-
-// A node that has had no leader for a while asks the other members whether
-// they removed it: one removed while down never receives its removal (the
-// others drop its messages), so it would otherwise wait forever, silently.
-class RemovalProbe {
- public:
-  explicit RemovalProbe(dkv::node::Node* node) : node_(node) {}
-  ~RemovalProbe() {
-    if (thread_.joinable()) thread_.join();
-  }
-  // Called every 100 ms from the main loop.
-  void tick() {
-    const auto now = std::chrono::steady_clock::now();
-    if (node_->ready() || node_->removed()) {
-      unready_since_ = now;
-      return;
-    }
-    if (now - unready_since_ < kAfter || running_.load()) return;
-    unready_since_ = now;  // At most one round per kAfter.
-    if (thread_.joinable()) thread_.join();
-    running_ = true;
-    thread_ = std::thread([this] {
-      const auto self = node_->raft_id();
-      for (const auto& m : node_->membership().all()) {
-        if (dkv::node::node_id_of(m.id) == self) continue;
-        dkv::transport::JoinInfo info;
-        dkv::node::Membership theirs;
-        if (!dkv::transport::fetch_join_info(m.address(), "", std::chrono::milliseconds(1000),
-                                             &info)
-                 .is_ok() ||
-            !dkv::node::Membership::decode(info.membership, &theirs).is_ok()) {
-          continue;
-        }
-        if (theirs.was_removed(self) && theirs.find(self) == nullptr) {
-          node_->mark_removed("member " + m.id + " lists it as removed");
-          break;
-        }
-      }
-      running_ = false;
-    });
-  }
-
- private:
-  static constexpr std::chrono::seconds kAfter{3};
-  dkv::node::Node* node_;
-  std::chrono::steady_clock::time_point unready_since_ = std::chrono::steady_clock::now();
-  std::atomic<bool> running_{false};
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -219,7 +135,14 @@ int main(int argc, char** argv) {
   std::error_code ec;
   if (config.join_existing && !std::filesystem::exists(config.db_path + "/wal", ec)) {
     dkv::node::NodeOptions::Join join;
-    if (const int rc = fetch_join(config, &join); rc != 0) return rc;
+    // Asks the other members for a while: a follower may not have applied
+    // `member add` yet.
+    const auto s = dkv::node::discover_join(config.node_id, config.cluster, query_member,
+                                            std::chrono::seconds(30), &join);
+    if (!s.is_ok()) {
+      spdlog::critical("DKV_CLUSTER_STATE=existing: cannot join: {}", s.message());
+      return s.code() == dkv::util::Code::kFailedPrecondition ? kExitBadConfig : 1;
+    }
     node_options.join = join;
   }
   if (config.test_stale_reads) {
@@ -364,7 +287,7 @@ int main(int argc, char** argv) {
   bool serving = ready();
   grpc_server->set_serving(serving);
 
-  RemovalProbe removal_probe(node.get());
+  dkv::node::RemovalProbe removal_probe(node.get(), query_member);
   const int sig = wait_for_signal([&] {
     removal_probe.tick();
     if (ready() != serving) {

@@ -1,0 +1,91 @@
+#include "node/cluster_discovery.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace dkv::node {
+
+util::Status discover_join(const std::string& node_id, const std::vector<MemberAddress>& cluster,
+                           const MemberQuery& query, std::chrono::milliseconds give_up_after,
+                           NodeOptions::Join* join) {
+  const auto give_up = std::chrono::steady_clock::now() + give_up_after;
+  const auto mine = std::find_if(cluster.begin(), cluster.end(),
+                                 [&](const MemberAddress& c) { return c.id == node_id; });
+  std::string last_error = "no other member in DKV_CLUSTER";
+  bool reached = false;
+  while (std::chrono::steady_clock::now() < give_up) {
+    for (const auto& m : cluster) {
+      if (m.id == node_id) continue;
+      std::uint64_t cluster_id = 0;
+      std::string encoded;
+      if (auto s =
+              query(m.address(), node_id, std::chrono::milliseconds(1000), &cluster_id, &encoded);
+          !s.is_ok()) {
+        last_error = s.message();
+        continue;
+      }
+      reached = true;
+      Membership members;
+      const MemberAddress* self = nullptr;
+      if (Membership::decode(encoded, &members).is_ok()) self = members.find(node_id_of(node_id));
+      if (self == nullptr) {
+        last_error =
+            "member " + m.id + " does not list '" + node_id + "' (its members: " + encoded + ")";
+        continue;
+      }
+      if (mine != cluster.end() && self->address() != mine->address()) {
+        return {util::Code::kFailedPrecondition, "the cluster knows '" + node_id + "' at " +
+                                                     self->address() + ", DKV_CLUSTER says " +
+                                                     mine->address()};
+      }
+      join->cluster_id = cluster_id_hex(cluster_id);
+      join->membership = encoded;
+      spdlog::info("joining cluster {} as told by {}: members {}", join->cluster_id, m.id, encoded);
+      return util::Status::ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Retry pacing, not sync.
+  }
+  if (reached) {
+    return {util::Code::kFailedPrecondition, last_error + "; run `member add` for this node first"};
+  }
+  return util::unavailable(last_error);
+}
+
+RemovalProbe::~RemovalProbe() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void RemovalProbe::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (node_->ready() || node_->removed()) {
+    unready_since_ = now;
+    return;
+  }
+  if (now - unready_since_ < kAfter || running_.load()) return;
+  unready_since_ = now;  // At most one round per kAfter.
+  if (thread_.joinable()) thread_.join();
+  running_ = true;
+  thread_ = std::thread([this] { ask_members(); });
+}
+
+void RemovalProbe::ask_members() {
+  const auto self = node_->raft_id();
+  for (const auto& m : node_->membership().all()) {
+    if (node_id_of(m.id) == self) continue;
+    std::uint64_t cluster_id = 0;
+    std::string encoded;
+    Membership theirs;
+    if (!query_(m.address(), "", std::chrono::milliseconds(1000), &cluster_id, &encoded).is_ok() ||
+        !Membership::decode(encoded, &theirs).is_ok()) {
+      continue;
+    }
+    if (theirs.was_removed(self) && theirs.find(self) == nullptr) {
+      node_->mark_removed("member " + m.id + " lists it as removed");
+      break;
+    }
+  }
+  running_ = false;
+}
+
+}  // namespace dkv::node

@@ -1,0 +1,63 @@
+// Cluster discovery: what a node learns by asking the other members rather
+// than through the raft log. A joining node (DKV_CLUSTER_STATE=existing)
+// asks them for the cluster id and membership; a node that has had no leader
+// for a while asks whether they removed it (one removed while down never
+// receives its removal: the others drop its messages).
+//
+// The question itself is the transport's (transport::fetch_join_info); it is
+// injected as a MemberQuery so that node/ stays free of gRPC.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "node/membership.h"
+#include "node/node.h"
+#include "util/status.h"
+
+namespace dkv::node {
+
+// Asks the member at `address` for the cluster id and its encoded membership
+// (`asker` names the node asking, or is empty). UNAVAILABLE if unreachable.
+using MemberQuery = std::function<util::Status(const std::string& address, const std::string& asker,
+                                               std::chrono::milliseconds timeout,
+                                               std::uint64_t* cluster_id, std::string* membership)>;
+
+// Asks the other members of `cluster`, in turn, until one lists `node_id` (a
+// follower may not have applied `member add` yet), for up to `give_up_after`.
+// FAILED_PRECONDITION: a member answered but none lists this node, or one
+// lists it at another address; UNAVAILABLE: none answered.
+util::Status discover_join(const std::string& node_id, const std::vector<MemberAddress>& cluster,
+                           const MemberQuery& query, std::chrono::milliseconds give_up_after,
+                           NodeOptions::Join* join);
+
+// Asks the other members whether they removed `node` once it has been
+// without a leader for kAfter; marks it removed if one says so. tick() is
+// called periodically from any one thread; the questions run on a thread of
+// the probe's own, at most one round at a time.
+class RemovalProbe {
+ public:
+  RemovalProbe(Node* node, MemberQuery query) : node_(node), query_(std::move(query)) {}
+  ~RemovalProbe();
+  RemovalProbe(const RemovalProbe&) = delete;
+  RemovalProbe& operator=(const RemovalProbe&) = delete;
+
+  void tick();
+
+ private:
+  static constexpr std::chrono::seconds kAfter{3};
+  void ask_members();
+
+  Node* const node_;
+  const MemberQuery query_;
+  std::chrono::steady_clock::time_point unready_since_ = std::chrono::steady_clock::now();
+  std::atomic<bool> running_{false};
+  std::thread thread_;
+};
+
+}  // namespace dkv::node
