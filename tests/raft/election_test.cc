@@ -240,3 +240,45 @@ TEST(Config, ValidateNamesTheBadField) {
 
 }  // namespace
 }  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+// Ready::must_sync: an fsync is owed for entries and for a new term or vote,
+// not for a hard state that only moved the commit index (etcd's MustSync).
+TEST(Election, OnlyEntriesOrANewTermOrVoteMustBeSynced) {
+  TestCluster c(3);
+  (void)c[1].node->step(vote_req(2, 1, 5, 0, 0));
+  Ready vote = c[1].node->ready();
+  EXPECT_TRUE(vote.must_sync);  // A granted vote.
+  c[1].node->advance();
+
+  TestCluster d(3);
+  d.elect(1);
+  const Term t = d[1].raft().term();
+  const Index last = d[2].raft().log().last_index();
+  (void)d[2].node->step(Message{.type = MessageType::kApp,
+                                .to = 2,
+                                .from = 1,
+                                .term = t,
+                                .log_term = t,
+                                .index = last,
+                                .entries = {Entry{.term = t, .index = last + 1, .data = "x"}},
+                                .commit = last});
+  Ready append = d[2].node->ready();
+  EXPECT_FALSE(append.entries.empty());
+  EXPECT_TRUE(append.must_sync);
+  ASSERT_TRUE(d[2].storage->append(append.entries).is_ok());
+  d[2].node->advance();
+
+  (void)d[2].node->step(
+      Message{.type = MessageType::kHeartbeat, .to = 2, .from = 1, .term = t, .commit = last + 1});
+  Ready commit = d[2].node->ready();
+  ASSERT_TRUE(commit.hard_state.has_value());
+  EXPECT_EQ(commit.hard_state->commit, last + 1);
+  EXPECT_FALSE(commit.must_sync);
+  d[2].node->advance();
+}
+
+}  // namespace
+}  // namespace dkv::raft
