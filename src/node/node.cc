@@ -13,6 +13,7 @@
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "util/assert.h"
+#include "util/thread_name.h"
 #include "wal/failpoints.h"
 #include "wal/log.h"
 
@@ -256,7 +257,10 @@ util::Status Node::start_raft(raft::Index applied) {
   // Alone in the cluster: no one to wait for.
   const auto cs = m.conf_state();
   if (cs.voters.size() == 1 && cs.voters.front() == raft_id_) raw_->campaign();
-  raft_thread_ = std::thread([this] { run(); });
+  raft_thread_ = std::thread([this] {
+    util::set_thread_name("raft");
+    run();
+  });
   return util::Status::ok();
 }
 

@@ -8,6 +8,7 @@
 #include "node/node.h"
 #include "raft/storage.h"
 #include "util/assert.h"
+#include "util/thread_name.h"
 #include "wal/log.h"
 
 #include "wal/file.h"
@@ -110,6 +111,7 @@ void Node::maybe_snapshot() {
   if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one is done.
   snapshot_in_flight_ = true;
   snapshot_thread_ = std::thread([this, view, applied, term] {
+    util::set_thread_name("snapshot");
     SnapshotDone done;
     std::uint64_t index = 0;
     done.status = store_->view_header(*view, &index, &done.membership);

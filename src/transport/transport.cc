@@ -23,6 +23,7 @@
 #include "transport/codec.h"
 #include "util/assert.h"
 #include "util/thread_annotations.h"
+#include "util/thread_name.h"
 
 namespace dkv::transport {
 namespace {
@@ -403,7 +404,11 @@ class RaftService final : public raftpb::Raft::CallbackService {
 // Pending unreachable reports are coalesced per peer.
 class Notifier {
  public:
-  explicit Notifier(const TransportCallbacks& cb) : cb_(cb), thread_([this] { run(); }) {}
+  explicit Notifier(const TransportCallbacks& cb)
+      : cb_(cb), thread_([this] {
+          util::set_thread_name("transport-note");
+          run();
+        }) {}
   ~Notifier() {
     {
       std::lock_guard lk(mu_);
@@ -500,8 +505,14 @@ class Peer {
         stub_(raftpb::Raft::NewStub(channel_)),
         snap_stub_(raftpb::Raft::NewStub(make_channel(address_, o_))),
         rng_(std::random_device{}()) {
-    sender_ = std::thread([this] { run_sender(); });
-    snapshotter_ = std::thread([this] { run_snapshots(); });
+    sender_ = std::thread([this] {
+      util::set_thread_name(("send-" + name_).c_str());
+      run_sender();
+    });
+    snapshotter_ = std::thread([this] {
+      util::set_thread_name(("snap-" + name_).c_str());
+      run_snapshots();
+    });
   }
 
   ~Peer() {

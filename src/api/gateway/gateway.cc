@@ -14,6 +14,7 @@
 #include "api/gateway/http_session.h"
 #include "api/gateway/server_state.h"
 #include "util/assert.h"
+#include "util/thread_name.h"
 
 namespace dkv::api {
 
@@ -99,7 +100,11 @@ util::Status Gateway::start() {
   impl.started = true;
   impl.work.emplace(impl.ioc.get_executor());
   net::post(impl.accept_strand, [&impl] { impl.do_accept(); });
-  for (int i = 0; i < o.threads; ++i) impl.threads.emplace_back([&impl] { impl.run_thread(); });
+  for (int i = 0; i < o.threads; ++i)
+    impl.threads.emplace_back([&impl] {
+      util::set_thread_name("rest-io");
+      impl.run_thread();
+    });
   spdlog::info("REST gateway listening on {}:{} ({} routes, {} threads)", o.listen_host, impl.port,
                impl.state.routes.routes().size(), o.threads);
   return {};
