@@ -12,6 +12,10 @@
 // (rebuilt_after_machine_crash()) and the node rebuilds it from the last
 // snapshot and the WAL. See unsynced_marker.h for how that is detected.
 //
+// Pages are written in the map (MDB_WRITEMAP): data.mdb is a sparse file as
+// large as the map; `du` tells its real size. Writing a page the file system
+// cannot allocate raises SIGBUS (see cmd/dkv's handler).
+//
 // Quota: the caller admits puts against quota_bytes() before they are
 // proposed (put_cost_bytes() estimates a put's pages), so that apply() -- which
 // must be deterministic on every replica -- never refuses one. The map size is

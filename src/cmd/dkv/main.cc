@@ -3,6 +3,7 @@
 // SIGINT, then shuts down cleanly. Wiring only: the logic lives in modules.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -77,6 +78,18 @@ int load_config(int argc, char** argv, dkv::node::Config* config) {
   return 0;
 }
 
+// LMDB writes its pages in a shared map (kv/store.h, MDB_WRITEMAP): a page
+// the file system cannot allocate (disk full) or read back (I/O error)
+// faults with SIGBUS. Say so in one line and stop, as for an fsync error;
+// acknowledged writes are in the WAL, which a restart replays.
+void on_sigbus(int) {
+  static const char kMessage[] =
+      "dkv: SIGBUS: a memory-mapped file (LMDB's data.mdb) could not be written or read "
+      "(disk full or I/O error); stopping\n";
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  std::_Exit(1);
+}
+
 // Waits for SIGINT or SIGTERM; meanwhile calls `every_100ms` (the gRPC
 // health status follows readiness this way).
 int wait_for_signal(const std::function<void()>& every_100ms) {
@@ -114,6 +127,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGBUS, on_sigbus);
 
   dkv::node::Config config;
   if (const int rc = load_config(argc, argv, &config); rc != 0) return rc < 0 ? 0 : rc;
