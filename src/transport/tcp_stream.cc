@@ -501,15 +501,17 @@ void StreamReaders::serve(Reader* r) {
     }
     return;
   }
-  util::set_thread_name(("recv-" + std::to_string(from)).c_str());
+  std::string name = o_.peer_name ? o_.peer_name(from) : std::string();
+  if (name.empty()) name = std::to_string(from);
+  util::set_thread_name(("recv-" + name).c_str());
   set_stream_socket_options(fd, o_);
   s = FrameReader(o_, on_message_, fd, from).run();
   if (s.is_ok()) {
-    spdlog::debug("transport: node {} closed its message stream", from);
+    spdlog::debug("transport: node {} closed its message stream", name);
   } else if (s.code() == util::Code::kUnavailable) {
-    spdlog::info("transport: message stream from node {} ended: {}", from, s.to_string());
+    spdlog::info("transport: message stream from node {} ended: {}", name, s.to_string());
   } else {
-    spdlog::warn("transport: refused a message stream from node {}: {}", from, s.to_string());
+    spdlog::warn("transport: refused a message stream from node {}: {}", name, s.to_string());
   }
 }
 

@@ -57,6 +57,8 @@ struct StreamOptions {
   raft::NodeId local_id = raft::kNoNode;
   int keepalive_time_ms = 1000;
   int keepalive_timeout_ms = 1000;
+  // Optional: a peer's name for logs and reader threads' names.
+  std::function<std::string(raft::NodeId)> peer_name;
 };
 
 // The outbound end: connects, says hello, then writes frames.

@@ -769,7 +769,7 @@ struct Transport::Impl {
       : options(std::move(o)),
         callbacks(std::move(cb)),
         stream_options{options.cluster_id, options.local_id, options.keepalive_time_ms,
-                       options.keepalive_timeout_ms},
+                       options.keepalive_timeout_ms, options.peer_name},
         inbound{options.cluster_id,   options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
         service(inbound),
