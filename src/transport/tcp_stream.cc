@@ -27,6 +27,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Streams served at once: a handful per peer at most (an old one lingers
+// until its silence limit after the peer reconnects); more are refused.
+constexpr std::size_t kReadersMax = 256;
 // How long an accepted stream may take to send its whole hello.
 constexpr milliseconds kHelloTimeout{10000};
 // How often a blocked writer looks at the peer's beats.
@@ -329,6 +332,11 @@ void StreamReaders::adopt(int fd) {
     return;
   }
   reap_finished();
+  if (readers_.size() >= kReadersMax) {
+    spdlog::warn("transport: refused a message stream: {} are open already", readers_.size());
+    ::close(fd);
+    return;
+  }
   auto reader = std::make_unique<Reader>(fd);
   Reader* r = reader.get();
   readers_.push_back(std::move(reader));

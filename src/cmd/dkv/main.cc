@@ -240,7 +240,10 @@ int main(int argc, char** argv) {
   dkv::api::register_services(&registry, node.get(), service_options);
 
   // The RPC port carries peers' message streams and gRPC (public clients,
-  // peers' snapshots and Join): the listener tells them apart.
+  // peers' snapshots and Join): the listener tells them apart. It hands
+  // connections to the gRPC server, so it is declared after it (destroyed,
+  // hence stopped, first on every return).
+  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
   dkv::transport::PortListenerOptions listener_options;
   listener_options.host = config.listen_host;
   listener_options.port = config.rpc_port;
@@ -261,7 +264,6 @@ int main(int argc, char** argv) {
   grpc_options.open_snapshot = [n = node.get()](std::size_t chunk_bytes, auto* reader) {
     return n->store().open_image_reader(chunk_bytes, reader);
   };
-  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
