@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "util/status.h"
 
@@ -39,8 +40,9 @@ class PortListener {
  public:
   using Handler = std::function<void(int fd)>;
 
-  // Binds and listens (not SO_REUSEPORT: a second node on the port fails
-  // here). UNAVAILABLE if the address cannot be bound.
+  // Binds and listens on every address `host` resolves to ("localhost":
+  // 127.0.0.1 and ::1), as gRPC did (not SO_REUSEPORT: a second node on the
+  // port fails here). UNAVAILABLE if the address cannot be bound.
   static util::Status open(const PortListenerOptions& options, std::unique_ptr<PortListener>* out);
   ~PortListener();
   PortListener(const PortListener&) = delete;
@@ -54,11 +56,20 @@ class PortListener {
   void stop();
 
  private:
-  PortListener(PortListenerOptions options, int listen_fd, int wake_fd, int port);
+  PortListener(PortListenerOptions options, std::vector<int> listen_fds, int wake_fd, int port);
+  using Clock = std::chrono::steady_clock;
+  // An accepted connection whose first bytes are not known yet.
+  struct Pending {
+    int fd;
+    Clock::time_point deadline;
+  };
   void run();
+  // Hands `p` on or closes it; false while it is undecided.
+  bool route(const Pending& p, bool readable, Clock::time_point now);
+  void accept_all(int listen_fd, Clock::time_point now, std::vector<Pending>* pending);
 
   const PortListenerOptions options_;
-  const int listen_fd_;
+  const std::vector<int> listen_fds_;
   const int wake_fd_;  // An eventfd: stop() wakes the thread.
   const int port_;
   Handler on_stream_;

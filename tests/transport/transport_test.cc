@@ -1030,5 +1030,45 @@ TEST(TransportTest, GarbageOnAConnectionClosesOnlyThatConnection) {
   EXPECT_EQ(a.transport().peer_stats(2)->connects, 1u);
 }
 
+// The listener on a host name (it binds every address the name resolves
+// to, all on one port): the magic goes to on_stream, an HTTP/2 preface to
+// on_other, and a second listener on that port is refused.
+TEST(TransportTest, ListenerRoutesByFirstBytesAndOwnsItsPort) {
+  PortListenerOptions lo;
+  lo.host = "localhost";
+  std::unique_ptr<PortListener> listener;
+  ASSERT_TRUE(PortListener::open(lo, &listener).is_ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  int streams = 0;
+  int others = 0;
+  const auto count = [&](int* n) {
+    return [&, n](int fd) {
+      ::close(fd);
+      std::lock_guard lk(mu);
+      ++*n;
+      cv.notify_all();
+    };
+  };
+  listener->start(count(&streams), count(&others));
+  const int v4 = connect_raw(listener->port());
+  send_raw(v4, std::string(kStreamMagic));
+  const int other = connect_raw(listener->port());
+  send_raw(other, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, kWait, [&] { return streams == 1 && others == 1; }));
+  }
+  ::close(v4);
+  ::close(other);
+
+  PortListenerOptions again;
+  again.host = "127.0.0.1";
+  again.port = static_cast<std::uint16_t>(listener->port());
+  std::unique_ptr<PortListener> second;
+  const util::Status s = PortListener::open(again, &second);
+  EXPECT_EQ(s.code(), util::Code::kUnavailable) << s.to_string();
+}
+
 }  // namespace
 }  // namespace dkv::transport
