@@ -4,6 +4,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_posix.h>
+#include <unistd.h>
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
@@ -204,7 +206,9 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
   grpc::ServerBuilder builder;
   int bound_port = 0;
   const std::string address = options.host + ":" + std::to_string(options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  if (options.listen) {
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  }
   // gRPC enables SO_REUSEPORT by default: a second dkv on the same port would
   // silently share it. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -219,12 +223,20 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
   for (grpc::Service* service : options.extra_services) builder.RegisterService(service);
   if (options.configure_builder) options.configure_builder(builder);
   impl->server = builder.BuildAndStart();
-  if (!impl->server || bound_port == 0) {
+  if (!impl->server || (options.listen && bound_port == 0)) {
     return util::unavailable("cannot listen for gRPC on " + address);
   }
   out->reset(new GrpcServer(std::move(impl)));
   (*out)->set_serving(false);
   return util::Status::ok();
+}
+
+void GrpcServer::adopt(int fd) {
+  if (!impl_->server) {
+    ::close(fd);
+    return;
+  }
+  grpc::AddInsecureChannelFromFd(impl_->server.get(), fd);
 }
 
 void GrpcServer::set_serving(bool serving) {

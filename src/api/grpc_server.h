@@ -4,6 +4,10 @@
 // plus server reflection and the standard grpc.health.v1.Health service,
 // whose status follows the node's readiness (set_serving).
 //
+// It listens on host:port itself, or (listen = false) has no port of its
+// own and serves the connections given to adopt(): the node's RPC port is
+// a transport::PortListener shared with the raft message streams.
+//
 // This is the only file that includes gRPC headers besides the generated code.
 // Lifetime: `registry` must outlive the server.
 #pragma once
@@ -26,6 +30,8 @@ class ServerBuilder;
 namespace dkv::api {
 
 struct GrpcServerOptions {
+  // false: no listening port; connections come through adopt().
+  bool listen = true;
   std::string host = "0.0.0.0";
   std::uint16_t port = 0;
   // Largest request or response: a 1 MiB value plus key and framing.
@@ -57,6 +63,11 @@ class GrpcServer {
   static util::Status start(const MethodRegistry& registry, const GrpcServerOptions& options,
                             std::unique_ptr<GrpcServer>* out);
   ~GrpcServer();
+
+  // Serves the accepted connection `fd` (owned from now on; non-blocking)
+  // as if it had come to a listening port of this server. Must not race
+  // with shutdown(): stop what calls it first.
+  void adopt(int fd);
 
   // Health status for grpc.health.v1.Health (overall and per service).
   void set_serving(bool serving);

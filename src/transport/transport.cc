@@ -1,5 +1,6 @@
-// The gRPC side of transport.h: the Raft service's reactors (inbound), the
-// per-peer sender and snapshot threads (outbound), and the notifier thread
+// transport.h's peers and their threads: per peer a sender (the message
+// stream, tcp_stream.h) and a snapshot thread (gRPC SendSnapshot); the Raft
+// service's snapshot and Join reactors (inbound); and the notifier thread
 // that runs on_unreachable / on_snapshot_status. The only translation unit of
 // transport/ that includes gRPC (slow to compile: keep it one).
 #include "transport/transport.h"
@@ -21,6 +22,8 @@
 
 #include "dkv/raftpb/raft.grpc.pb.h"
 #include "transport/codec.h"
+#include "transport/peer_checks.h"
+#include "transport/tcp_stream.h"
 #include "util/assert.h"
 #include "util/thread_annotations.h"
 #include "util/thread_name.h"
@@ -32,7 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kMetaClusterId[] = "dkv-cluster-id";
 constexpr char kMetaFrom[] = "dkv-from";
-constexpr char kMetaNodeId[] = "dkv-node-id";
 
 // Headroom for the batch's framing when checking one message against the
 // wire limit (message_size_bytes is an estimate).
@@ -109,14 +111,14 @@ class MemorySnapshotSource final : public SnapshotSource {
 // ---------------------------------------------------------------------------
 // Inbound.
 
-// What the reactors need; owned by Transport::Impl, outlives the server's
-// calls (the server is shut down before the Transport is destroyed).
 // A peer's name for logs: options.peer_name's answer, else its raft id.
 std::string peer_label(const TransportOptions& o, raft::NodeId id) {
   std::string name = o.peer_name ? o.peer_name(id) : std::string();
   return name.empty() ? std::to_string(id) : name;
 }
 
+// What the reactors need; owned by Transport::Impl, outlives the server's
+// calls (the server is shut down before the Transport is destroyed).
 struct Inbound {
   std::uint64_t cluster_id = 0;
   raft::NodeId local_id = raft::kNoNode;
@@ -124,11 +126,6 @@ struct Inbound {
   std::function<void(raft::Message)> on_message;
   SnapshotSinkFactory snapshot_sink;
   std::function<std::string()> membership;
-  // The message streams being served, so stop_inbound() can end them (they
-  // never end on their own, and would hold up the server's shutdown).
-  mutable std::mutex live_mu;
-  mutable std::set<grpc::CallbackServerContext*> live DKV_GUARDED_BY(live_mu);
-  mutable bool stopped DKV_GUARDED_BY(live_mu) = false;
 };
 
 // Refuses a stream whose client metadata names another cluster (checked
@@ -141,112 +138,8 @@ util::Status check_client_metadata(const Inbound& in, grpc::CallbackServerContex
     return {util::Code::kFailedPrecondition, "missing dkv-cluster-id or dkv-from metadata"};
   }
   *from = *sender;  // For the refusal's log line too.
-  if (*cluster != in.cluster_id) {
-    return {util::Code::kFailedPrecondition, "cluster id " + std::to_string(*cluster) +
-                                                 " is not this node's " +
-                                                 std::to_string(in.cluster_id)};
-  }
-  return util::Status::ok();
+  return check_cluster(in.cluster_id, *cluster);
 }
-
-util::Status check_header(const Inbound& in, raft::NodeId from, const raftpb::Header& h) {
-  if (h.cluster_id() != in.cluster_id) {
-    return {util::Code::kFailedPrecondition, "cluster id " + std::to_string(h.cluster_id()) +
-                                                 " is not this node's " +
-                                                 std::to_string(in.cluster_id)};
-  }
-  if (h.to() != in.local_id) {
-    return {util::Code::kFailedPrecondition, "addressed to node " + std::to_string(h.to()) +
-                                                 ", this is node " + std::to_string(in.local_id)};
-  }
-  if (h.from() != from) {
-    return util::invalid_argument("header from " + std::to_string(h.from()) +
-                                  " differs from the stream's " + std::to_string(from));
-  }
-  return util::Status::ok();
-}
-
-// Checks a decoded message against the stream it came on. Its `from` may
-// differ from the stream's sender: the core forwards kTransferLeader with
-// the transferee as `from` (and may forward other requests the same way).
-util::Status check_message(const Inbound& in, raft::NodeId from, const raft::Message& m) {
-  if (m.to != in.local_id) {
-    return util::invalid_argument("message to node " + std::to_string(m.to) + " on the stream " +
-                                  std::to_string(from) + "->" + std::to_string(in.local_id));
-  }
-  return util::Status::ok();
-}
-
-// One Send stream: decodes each batch and hands its messages to on_message.
-// Reactions are serialized by gRPC; deletes itself in OnDone.
-class BatchReader final : public grpc::ServerReadReactor<raftpb::MessageBatch> {
- public:
-  BatchReader(const Inbound& in, grpc::CallbackServerContext* ctx) : in_(in), ctx_(ctx) {
-    {
-      std::lock_guard lock(in_.live_mu);
-      if (in_.stopped) {
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is shutting down"));
-        return;
-      }
-      in_.live.insert(ctx_);
-    }
-    const util::Status s = check_client_metadata(in_, ctx, &from_);
-    if (!s.is_ok()) {
-      refuse(s);
-      return;
-    }
-    ctx->AddInitialMetadata(kMetaNodeId, std::to_string(in_.local_id));
-    StartSendInitialMetadata();
-    StartRead(&batch_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // The sender half-closed or the call was cancelled.
-      Finish(grpc::Status::OK);
-      return;
-    }
-    const util::Status s = deliver();
-    if (!s.is_ok()) {
-      refuse(s);
-      return;
-    }
-    batch_.Clear();
-    StartRead(&batch_);
-  }
-
-  void OnDone() override {
-    {
-      std::lock_guard lock(in_.live_mu);
-      in_.live.erase(ctx_);
-    }
-    delete this;
-  }
-
- private:
-  util::Status deliver() {
-    util::Status s = check_header(in_, from_, batch_.header());
-    if (!s.is_ok()) return s;
-    for (raftpb::Message& pm : *batch_.mutable_messages()) {
-      raft::Message m;
-      s = decode(std::move(pm), &m);
-      if (!s.is_ok()) return s;
-      s = check_message(in_, from_, m);
-      if (!s.is_ok()) return s;
-      in_.on_message(std::move(m));
-    }
-    return util::Status::ok();
-  }
-
-  void refuse(const util::Status& s) {
-    spdlog::warn("transport: refused a message stream from node {}: {}", from_, s.to_string());
-    Finish(to_grpc(s));
-  }
-
-  const Inbound& in_;
-  grpc::CallbackServerContext* const ctx_;
-  raft::NodeId from_ = raft::kNoNode;
-  raftpb::MessageBatch batch_;
-};
 
 // One SendSnapshot stream: checks the chunks' order and size, feeds them to a
 // SnapshotSink, and delivers the completed kSnap message after the sender
@@ -290,7 +183,7 @@ class SnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChun
     }
     util::Status s = decode(std::move(*chunk_.mutable_message()), &header_);
     if (!s.is_ok()) return s;
-    s = check_message(in_, from_, header_);
+    s = check_message(in_.local_id, from_, header_);
     if (!s.is_ok()) return s;
     if (header_.type != raft::MessageType::kSnap || !header_.snapshot.has_value() ||
         !header_.snapshot->data.empty()) {
@@ -309,7 +202,7 @@ class SnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChun
   }
 
   util::Status absorb() {
-    util::Status s = check_header(in_, from_, chunk_.header());
+    util::Status s = check_header(in_.cluster_id, in_.local_id, from_, chunk_.header());
     if (!s.is_ok()) return s;
     if (!sink_) {
       s = start();
@@ -369,10 +262,6 @@ class RaftService final : public raftpb::Raft::CallbackService {
  public:
   explicit RaftService(const Inbound& in) : in_(in) {}
 
-  grpc::ServerReadReactor<raftpb::MessageBatch>* Send(grpc::CallbackServerContext* ctx,
-                                                      raftpb::SendResponse*) override {
-    return new BatchReader(in_, ctx);
-  }
   grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
                                                                raftpb::SnapshotResponse*) override {
     return new SnapshotReader(in_, ctx);
@@ -489,20 +378,20 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const Tr
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-// One peer: its queue, the sender thread running the Send stream and the
+// One peer: its queue, the sender thread running the message stream and the
 // snapshot thread. stop() is quick; the destructor joins.
 class Peer {
  public:
-  Peer(const TransportOptions& o, const SnapshotSourceFactory& source, Notifier& notifier,
-       raft::NodeId id, std::string address)
+  Peer(const TransportOptions& o, const StreamOptions& stream_options,
+       const SnapshotSourceFactory& source, Notifier& notifier, raft::NodeId id,
+       std::string address)
       : o_(o),
+        stream_options_(stream_options),
         source_(source),
         notifier_(notifier),
         id_(id),
         name_(peer_label(o, id)),
         address_(std::move(address)),
-        channel_(make_channel(address_, o_)),
-        stub_(raftpb::Raft::NewStub(channel_)),
         snap_stub_(raftpb::Raft::NewStub(make_channel(address_, o_))),
         rng_(std::random_device{}()) {
     sender_ = std::thread([this] {
@@ -523,44 +412,44 @@ class Peer {
 
   const std::string& address() const { return address_; }
 
-  // Signals both threads to end and cancels their calls; does not wait.
+  // Signals both threads to end and breaks their connections; does not wait.
   void stop() {
     {
       std::lock_guard lk(mu_);
       stopping_ = true;
-      if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
+      if (stream_ != nullptr) stream_->interrupt();
       if (snap_ctx_ != nullptr) snap_ctx_->TryCancel();
     }
     cv_.notify_all();
+    snap_cv_.notify_all();
   }
 
-  // From send(): queues `m` or drops it. Never waits for the network.
-  void enqueue(raft::Message&& m) {
+  // From send(): queues `m` or drops it. Never waits for the network. True
+  // if the sender has news (call wake() once done enqueueing).
+  bool enqueue(raft::Message&& m) {
     if (m.type == raft::MessageType::kSnap) {
       enqueue_snapshot(std::move(m));
-      return;
+      return false;
     }
     const std::uint64_t size = message_size_bytes(m);
-    bool dropped = false;
     {
       std::lock_guard lk(mu_);
-      if (stopping_) return;
-      if (down_ || queue_.size() >= o_.queue_msgs_max ||
-          queued_bytes_ + size > o_.queue_bytes_max ||
-          size + kWireHeadroomBytes > static_cast<std::uint64_t>(kWireMessageBytesMax)) {
-        ++stats_.dropped_msgs;
-        dropped = true;
-      } else {
+      if (stopping_) return false;
+      if (!down_ && queue_.size() < o_.queue_msgs_max &&
+          queued_bytes_ + size <= o_.queue_bytes_max &&
+          size + kWireHeadroomBytes <= static_cast<std::uint64_t>(kWireMessageBytesMax)) {
         queue_.push_back(std::move(m));
         queued_bytes_ += size;
+        return true;
       }
+      ++stats_.dropped_msgs;
     }
-    if (dropped) {
-      notifier_.unreachable(id_);
-    } else {
-      cv_.notify_all();
-    }
+    notifier_.unreachable(id_);
+    return false;
   }
+
+  // Wakes the sender for what enqueue() queued.
+  void wake() { cv_.notify_one(); }
 
   PeerStats stats() const {
     std::lock_guard lk(mu_);
@@ -585,7 +474,7 @@ class Peer {
       notifier_.snapshot_status(id_, false);
       return;
     }
-    cv_.notify_all();
+    snap_cv_.notify_one();
   }
 
   // Publishes `ctx` as the call stop() cancels; false if stopping already.
@@ -636,18 +525,18 @@ class Peer {
     }
   }
 
-  // One Send stream, from connect to break. Returns whether the peer
+  // One message stream, from connect to break. Returns whether the peer
   // accepted it. While it is down, send() drops instead of queueing.
   bool run_stream(int failures) {
-    grpc::ClientContext ctx;
-    add_metadata(&ctx);
-    if (!register_ctx(&stream_ctx_, &ctx)) return false;
-    raftpb::SendResponse response;
-    std::unique_ptr<grpc::ClientWriter<raftpb::MessageBatch>> writer = stub_->Send(&ctx, &response);
-    writer->WaitForInitialMetadata();  // Returns once accepted, refused or failed.
-    const auto peer_id = metadata_u64(ctx.GetServerInitialMetadata(), kMetaNodeId);
-    const bool accepted = peer_id.has_value() && *peer_id == id_;
-    bool idle_break = false;
+    StreamWriter stream(stream_options_);
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return false;
+      stream_ = &stream;
+    }
+    raft::NodeId answered_by = raft::kNoNode;
+    util::Status status = stream.open(address_, id_, connect_timeout(), &answered_by);
+    const bool accepted = status.is_ok();
     if (accepted) {
       {
         std::lock_guard lk(mu_);
@@ -656,40 +545,42 @@ class Peer {
         ++stats_.connects;
       }
       spdlog::info("transport: connected to node {} at {}", name_, address_);
-      idle_break = write_batches(writer.get());
+      status = write_batches(&stream);
     }
-    // A call that may still be live must be cancelled, or Finish() waits
-    // for the peer; a broken one keeps its status. A refused or failed call
-    // (no initial metadata) has ended already: Finish() gives the reason.
-    if (!ctx.GetServerInitialMetadata().empty()) ctx.TryCancel();
-    grpc::Status status = writer->Finish();
-    unregister_ctx(&stream_ctx_);
-    if (idle_break) {
-      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection lost while idle");
-    } else if (!accepted && peer_id.has_value()) {  // A misconfigured address.
-      status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                            "the server there is node " + std::to_string(*peer_id));
+    {
+      std::lock_guard lk(mu_);
+      stream_ = nullptr;
     }
     go_down(accepted, failures, status);
     return accepted;
   }
 
-  // Writes batches of queued messages until a write fails or stop().
-  // Returns true if it stopped because the idle connection went down.
-  bool write_batches(grpc::ClientWriter<raftpb::MessageBatch>* writer) {
+  // Connecting and the peer's answer: as long as gRPC's connect timeout was
+  // (its minimum reconnect backoff), and never below keepalive's verdict.
+  std::chrono::milliseconds connect_timeout() const {
+    return std::chrono::milliseconds(
+        std::max(o_.backoff_max_ms, o_.keepalive_time_ms + o_.keepalive_timeout_ms));
+  }
+
+  // Writes batches of queued messages until the stream breaks or stop().
+  util::Status write_batches(StreamWriter* stream) {
     std::vector<raft::Message> taken;
     raftpb::MessageBatch batch;
+    std::string framed;
+    auto next_check = Clock::now() + kIdleCheck;
     while (true) {
       taken.clear();
       {
         std::unique_lock lk(mu_);
-        // A sync stream learns that its connection died only at the next
-        // write; when idle, watch the channel instead, so that keepalive's
-        // verdict on a silent link is reported within kIdleCheck.
+        // While idle, look at the connection every kIdleCheck: read the
+        // peer's beats, ping it, notice a dead link.
         while (!cv_.wait_for(lk, kIdleCheck, [&] { return stopping_ || !queue_.empty(); })) {
-          if (channel_->GetState(false) != GRPC_CHANNEL_READY) return true;
+          lk.unlock();
+          const util::Status s = stream->check_alive();
+          lk.lock();
+          if (!s.is_ok()) return s;
         }
-        if (stopping_) return false;
+        if (stopping_) return util::Status::ok();
         std::uint64_t bytes = 0;
         while (!queue_.empty() && (taken.empty() || bytes < o_.batch_bytes_max)) {
           const std::uint64_t size = message_size_bytes(queue_.front());
@@ -704,11 +595,21 @@ class Peer {
       fill_header(batch.mutable_header());
       batch.mutable_messages()->Reserve(static_cast<int>(taken.size()));
       for (raft::Message& m : taken) encode(std::move(m), batch.add_messages());
-      const bool ok = writer->Write(batch);
+      const std::size_t body = batch.ByteSizeLong();
+      framed.resize(StreamWriter::kFrameHeaderBytes + body);
+      batch.SerializeWithCachedSizesToArray(
+          reinterpret_cast<std::uint8_t*>(framed.data() + StreamWriter::kFrameHeaderBytes));
+      StreamWriter::seal_frame(&framed);
+      util::Status s = stream->write_frame(&framed);
+      // Busy streams never idle: look at the peer's beats now and then.
+      if (s.is_ok() && Clock::now() >= next_check) {
+        s = stream->check_alive();
+        next_check = Clock::now() + kIdleCheck;
+      }
       std::lock_guard lk(mu_);
-      if (!ok) {
+      if (!s.is_ok()) {
         stats_.dropped_msgs += taken.size();
-        return false;
+        return s;
       }
       stats_.sent_msgs += taken.size();
     }
@@ -716,7 +617,7 @@ class Peer {
 
   // The stream ended: drop what is queued (stale by the time the peer is
   // back; Raft retransmits) and report the peer unreachable.
-  void go_down(bool was_accepted, int failures, const grpc::Status& status) {
+  void go_down(bool was_accepted, int failures, const util::Status& status) {
     {
       std::lock_guard lk(mu_);
       if (stopping_) return;
@@ -731,13 +632,13 @@ class Peer {
     if (was_accepted) {
       spdlog::warn(
           "transport: lost the stream to node {} at {}: {}; reconnecting (backoff <= {} ms)", name_,
-          address_, describe(status), o_.backoff_max_ms);
+          address_, status.to_string(), o_.backoff_max_ms);
     } else if (failures == 0) {
       spdlog::warn("transport: cannot reach node {} at {}: {}; retrying (backoff <= {} ms)", name_,
-                   address_, describe(status), o_.backoff_max_ms);
+                   address_, status.to_string(), o_.backoff_max_ms);
     } else {
       spdlog::debug("transport: attempt {} to reach node {} at {} failed: {}", failures + 1, name_,
-                    address_, describe(status));
+                    address_, status.to_string());
     }
     notifier_.unreachable(id_);
   }
@@ -747,7 +648,7 @@ class Peer {
       raft::Message m;
       {
         std::unique_lock lk(mu_);
-        cv_.wait(lk, [&] { return stopping_ || snap_pending_.has_value(); });
+        snap_cv_.wait(lk, [&] { return stopping_ || snap_pending_.has_value(); });
         if (stopping_) return;
         m = std::move(*snap_pending_);
         snap_pending_.reset();
@@ -828,27 +729,27 @@ class Peer {
   }
 
   const TransportOptions& o_;
-  const SnapshotSourceFactory& source_;  // Transport::Impl's; outlives peers.
+  const StreamOptions& stream_options_;  // Transport::Impl's; outlive peers.
+  const SnapshotSourceFactory& source_;
   Notifier& notifier_;
   const raft::NodeId id_;
   const std::string name_;  // For logs.
   const std::string address_;
-  const std::shared_ptr<grpc::Channel> channel_;         // The message stream's.
-  const std::unique_ptr<raftpb::Raft::Stub> stub_;       // On channel_.
   const std::unique_ptr<raftpb::Raft::Stub> snap_stub_;  // Snapshots' own channel.
   std::mt19937_64 rng_;                                  // Sender thread only.
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // Queue, snapshot slot or stopping_ changed.
+  std::condition_variable cv_;       // Queue or stopping_ changed (the sender waits).
+  std::condition_variable snap_cv_;  // Snapshot slot or stopping_ changed.
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   // The last stream attempt failed: send() drops until a stream is accepted.
   bool down_ DKV_GUARDED_BY(mu_) = false;
   std::deque<raft::Message> queue_ DKV_GUARDED_BY(mu_);
   std::uint64_t queued_bytes_ DKV_GUARDED_BY(mu_) = 0;  // Sum of message_size_bytes(queue_).
   std::optional<raft::Message> snap_pending_ DKV_GUARDED_BY(mu_);
-  bool snap_busy_ DKV_GUARDED_BY(mu_) = false;  // The snapshot thread is sending one.
-  grpc::ClientContext* stream_ctx_ DKV_GUARDED_BY(mu_) = nullptr;  // Borrowed while live.
-  grpc::ClientContext* snap_ctx_ DKV_GUARDED_BY(mu_) = nullptr;
+  bool snap_busy_ DKV_GUARDED_BY(mu_) = false;          // The snapshot thread is sending one.
+  StreamWriter* stream_ DKV_GUARDED_BY(mu_) = nullptr;  // Borrowed while live.
+  grpc::ClientContext* snap_ctx_ DKV_GUARDED_BY(mu_) = nullptr;  // Borrowed while live.
   PeerStats stats_ DKV_GUARDED_BY(mu_);
   std::thread sender_;
   std::thread snapshotter_;
@@ -861,20 +762,26 @@ std::unique_ptr<SnapshotSink> make_memory_snapshot_sink(std::uint64_t total_byte
 }
 
 // Member order is destruction order reversed: peers (using notifier and
-// options) go first, then the notifier, then the service and what it reads.
+// options) go first, then the notifier, the stream readers, then the
+// service and what it reads.
 struct Transport::Impl {
   Impl(TransportOptions o, TransportCallbacks cb)
       : options(std::move(o)),
         callbacks(std::move(cb)),
+        stream_options{options.cluster_id, options.local_id, options.keepalive_time_ms,
+                       options.keepalive_timeout_ms, options.peer_name},
         inbound{options.cluster_id,   options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
         service(inbound),
+        readers(stream_options, callbacks.on_message),
         notifier(callbacks) {}
 
   const TransportOptions options;
   const TransportCallbacks callbacks;
+  const StreamOptions stream_options;
   const Inbound inbound;
   RaftService service;
+  StreamReaders readers;
   Notifier notifier;
   mutable std::mutex mu;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers DKV_GUARDED_BY(mu);
@@ -916,8 +823,9 @@ void Transport::add_peer(raft::NodeId id, std::string address) {
       old->stop();
     }
     spdlog::info("transport: peer node {} at {}", peer_label(impl_->options, id), address);
-    impl_->peers[id] = std::make_unique<Peer>(impl_->options, impl_->callbacks.snapshot_source,
-                                              impl_->notifier, id, address);
+    impl_->peers[id] =
+        std::make_unique<Peer>(impl_->options, impl_->stream_options,
+                               impl_->callbacks.snapshot_source, impl_->notifier, id, address);
   }
   // `old` joins here, outside the lock: its threads end promptly (cancelled).
 }
@@ -940,14 +848,22 @@ void Transport::send(std::vector<raft::Message> msgs) {
   std::vector<std::pair<raft::NodeId, bool>> unknown;  // (to, was a kSnap)
   {
     std::lock_guard lk(impl_->mu);
+    // One wake-up per peer and call, not per message: a raft loop hands
+    // over dozens at a time.
+    std::vector<Peer*> woken;
     for (raft::Message& m : msgs) {
       auto it = impl_->peers.find(m.to);
       if (it == impl_->peers.end()) {
         unknown.emplace_back(m.to, m.type == raft::MessageType::kSnap);
         continue;
       }
-      it->second->enqueue(std::move(m));
+      Peer* peer = it->second.get();
+      if (peer->enqueue(std::move(m)) &&
+          std::find(woken.begin(), woken.end(), peer) == woken.end()) {
+        woken.push_back(peer);
+      }
     }
+    for (Peer* peer : woken) peer->wake();  // Under mu: peers stay alive.
   }
   for (auto [id, snap] : unknown) {
     spdlog::debug("transport: dropped a message to unknown node {}", id);
@@ -965,16 +881,14 @@ std::optional<PeerStats> Transport::peer_stats(raft::NodeId id) const {
 
 grpc::Service* Transport::service() { return &impl_->service; }
 
-void Transport::stop_inbound() {
-  const Inbound& in = impl_->inbound;
-  std::lock_guard lock(in.live_mu);
-  in.stopped = true;
-  for (grpc::CallbackServerContext* ctx : in.live) ctx->TryCancel();
-}
+void Transport::adopt_stream(int fd) { impl_->readers.adopt(fd); }
+
+void Transport::stop_inbound() { impl_->readers.stop(); }
 
 void Transport::configure_server(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(kWireMessageBytesMax);
-  // Peers ping every second even between messages (keepalive_time_ms); the
+  // Peers' snapshot channels ping every second even between messages
+  // (keepalive_time_ms); the
   // default policy (one ping per 5 min without data, 2 strikes) would close
   // their connections with GOAWAY "too_many_pings".
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);

@@ -1,14 +1,18 @@
-// Transport: peer messaging for the raft core over gRPC streams (the
-// dkv.raftpb.Raft service, proto/dkv/raftpb/raft.proto).
+// Transport: peer messaging for the raft core. Messages go over a plain TCP
+// stream of length-prefixed MessageBatch frames (tcp_stream.h); snapshots
+// and Join over gRPC (the dkv.raftpb.Raft service,
+// proto/dkv/raftpb/raft.proto). Both arrive on the node's one RPC port,
+// where a PortListener (port_listener.h) tells them apart.
 //
 // Outbound, per peer: a bounded queue (by count and bytes), one long-lived
-// Send stream written by a sender thread that batches whatever is queued
+// message stream written by a sender thread that batches whatever is queued
 // into one write, reconnecting with exponential backoff (jittered, capped at
 // ~1 s); and a snapshot thread that streams kSnap messages in chunks on a
-// separate connection, so that a large snapshot never delays heartbeats.
-// A full queue or a peer known to be down drops the message and reports the
-// peer unreachable: Raft retransmits (etcd's rafthttp does the same).
-// gRPC keepalive (1 s + 1 s) breaks a stream over a silently dead link.
+// separate gRPC connection, so that a large snapshot never delays
+// heartbeats. A full queue or a peer known to be down drops the message and
+// reports the peer unreachable: Raft retransmits (etcd's rafthttp does the
+// same). Keepalive (1 s + 1 s: the stream's own beats and pings, gRPC's
+// pings for snapshots) breaks a connection over a silently dead link.
 //
 // Snapshot data is streamed, never held whole: the sender reads it from a
 // SnapshotSource (the node's opens the snapshot file named by the message's
@@ -16,26 +20,30 @@
 // the receiver feeds the chunks to a SnapshotSink (the node's writes a file
 // in its snap dir; the default reassembles in memory, for tests).
 //
-// Inbound: service() is a grpc::Service that the node's single gRPC server
-// registers next to the public services (see configure_server()). Each
-// received message goes to callbacks.on_message, on a gRPC thread; a
-// snapshot goes through a SnapshotSink and is delivered as one kSnap message
-// once the sink accepted all of it. Streams of another cluster id, or
-// addressed to another node id, are refused (FAILED_PRECONDITION).
+// Inbound: adopt_stream() takes the message streams the PortListener
+// accepted; each is read by a thread of its own that hands every message to
+// callbacks.on_message. service() is a grpc::Service that the node's single
+// gRPC server registers next to the public services (see
+// configure_server()): a snapshot goes through a SnapshotSink and is
+// delivered as one kSnap message once the sink accepted all of it. Streams
+// of another cluster id, or addressed to another node id, are refused
+// (FAILED_PRECONDITION).
 //
 // Must not: block the raft thread. send() only moves messages into queues
 // under short mutexes; it never waits for the network or calls a callback.
 //
 // Threading: every public method is thread-safe. on_unreachable and
 // on_snapshot_status run on one notifier thread of the transport, in order,
-// never inside send(); on_message and the SnapshotSink run on gRPC threads.
+// never inside send(); on_message runs on stream reader threads and gRPC
+// threads (snapshots), the SnapshotSink on gRPC threads.
 // All callbacks must be quick (enqueue for the raft thread) and must not call
 // back into remove_peer() or the destructor.
 //
 // Lifetimes: the callbacks must stay callable until the destructor returns.
-// A gRPC server that registered service() must be shut down before the
-// Transport is destroyed. Headers of gRPC and protobuf stay in transport.cc
-// (pimpl); this header forward-declares the two gRPC types it names.
+// A gRPC server that registered service(), and a PortListener that hands
+// streams to adopt_stream(), must be stopped before the Transport is
+// destroyed. Headers of gRPC and protobuf stay in the .cc files (pimpl);
+// this header forward-declares the two gRPC types it names.
 #pragma once
 
 #include <chrono>
@@ -58,8 +66,9 @@ class ServerBuilder;
 
 namespace dkv::transport {
 
-// Largest gRPC message on the Raft service, either direction; both the
-// channels (send) and configure_server() (receive) use it. Fits a batch of
+// Largest frame of a message stream, and largest gRPC message on the Raft
+// service, either direction; both the channels (send) and
+// configure_server() (receive) use it. Fits a batch of
 // batch_bytes_max plus one oversize raft message (the core sends at least
 // one entry per MsgApp even past its max_msg_bytes, and entries are ~1 MiB).
 inline constexpr int kWireMessageBytesMax = 16 * 1024 * 1024;
@@ -194,7 +203,12 @@ class Transport {
   // Counters of `id`, or nullopt if it is not a peer.
   std::optional<PeerStats> peer_stats(raft::NodeId id) const;
 
-  // The inbound side, to register on the node's gRPC server:
+  // Serves the inbound message stream on the accepted connection `fd`
+  // (owned from now on), whose first bytes are kStreamMagic: the
+  // PortListener's on_stream. Quick (starts the stream's reader thread).
+  void adopt_stream(int fd);
+
+  // The inbound snapshots and Join, to register on the node's gRPC server:
   //   builder.RegisterService(transport.service());
   //   Transport::configure_server(builder);
   // Owned by this Transport.
@@ -205,9 +219,8 @@ class Transport {
   // any SetMaxReceiveMessageSize of the server's own.
   static void configure_server(grpc::ServerBuilder& builder);
 
-  // Ends the inbound message streams now and refuses new ones. Peer streams
-  // never end by themselves, so the node calls this before shutting its gRPC
-  // server down; otherwise the shutdown would wait out its whole deadline.
+  // Ends the inbound message streams now, refuses new ones, and returns
+  // once their threads are gone (no on_message from them after that).
   void stop_inbound();
 
  private:

@@ -54,6 +54,24 @@ bool wait_log(DkvProcess& p, const std::string& text, std::chrono::milliseconds 
   return true;
 }
 
+std::size_t count_of(const std::string& haystack, const std::string& text) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(text); at != std::string::npos; at = haystack.find(text, at + 1))
+    ++n;
+  return n;
+}
+
+// Waits until `text` occurs in p's log more than `seen` times.
+bool wait_log_again(DkvProcess& p, const std::string& text, std::size_t seen,
+                    std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (count_of(p.log(), text) <= seen) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(100ms);  // Poll pacing.
+  }
+  return true;
+}
+
 std::string key(int k) { return base64("key" + std::to_string(k)); }
 std::string value(int k) { return base64("value" + std::to_string(k)); }
 
@@ -140,7 +158,16 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   // A follower removed while it is down (paused) never receives its
   // removal; once back it asks the others, learns it, and stops serving.
   const int follower = c.status_field(1, "leaderId") == "c" ? 1 : 2;
+  const int leader_index = 3 - follower;
+  const std::string lost = "lost the stream to node " + c.id(follower);
+  const std::size_t lost_before = count_of(c.process(leader_index).log(), lost);
   c.process(follower).signal(SIGSTOP);
+  // Down as far as the leader can tell first: until then its messages (the
+  // removal, its commit) still reach the paused follower's socket buffer,
+  // to be read once it is back, and the follower would learn its removal
+  // from its log rather than by asking.
+  ASSERT_TRUE(wait_log_again(c.process(leader_index), lost, lost_before, 15s))
+      << c.process(leader_index).log();
   // (Retried: the new leader accepts changes once its first entry applies.)
   r = poll_until_status(
       [&] { return http("DELETE", c.rest_port(3), "/v0/members/" + c.id(follower)); }, 200, 10s);

@@ -1,12 +1,15 @@
-// Transports of a few nodes in one process, each with its own gRPC server on
-// an ephemeral 127.0.0.1 port: ordered delivery per peer, reconnection after
-// a peer comes up, snapshots in chunks, bounded queues that drop instead of
-// blocking, and refusal of another cluster. Every wait is on a condition
-// with a timeout; nothing sleeps to synchronise.
+// Transports of a few nodes in one process, each with its own port on
+// 127.0.0.1 (ephemeral) shared, as in dkv, by the raft message streams and a
+// gRPC server (snapshots, Join): ordered delivery per peer, reconnection
+// after a peer comes up, snapshots in chunks, bounded queues that drop
+// instead of blocking, refusal of another cluster, and the port listener's
+// routing (gRPC clients, silent and garbled connections). Every wait is on a
+// condition with a timeout; nothing sleeps to synchronise.
 #include "transport/transport.h"
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,6 +29,8 @@
 #include <vector>
 
 #include "dkv/raftpb/raft.grpc.pb.h"
+#include "transport/port_listener.h"
+#include "transport/tcp_stream.h"
 
 namespace dkv::transport {
 namespace {
@@ -76,6 +81,7 @@ class TestNode {
     };
     cb.snapshot_sink = std::move(sink);
     cb.snapshot_source = std::move(source);
+    cb.membership = [id] { return "membership told by " + std::to_string(id); };
     transport_ = std::make_unique<Transport>(o, std::move(cb));
   }
 
@@ -84,23 +90,35 @@ class TestNode {
     transport_.reset();
   }
 
-  // Serves on 127.0.0.1:`port` (0: an ephemeral port). False if it cannot bind.
-  bool start_server(int port = 0) {
+  // Serves on 127.0.0.1:`port` (0: an ephemeral port), as dkv does: one
+  // listener routes message streams to the transport and the rest to a gRPC
+  // server without a port of its own. False if it cannot bind.
+  bool start_server(int port = 0, std::chrono::milliseconds sniff_timeout = 10s) {
+    PortListenerOptions lo;
+    lo.host = "127.0.0.1";
+    lo.port = static_cast<std::uint16_t>(port);
+    lo.sniff_timeout = sniff_timeout;
+    if (!PortListener::open(lo, &listener_).is_ok()) return false;
+    port_ = listener_->port();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(transport_->service());
     Transport::configure_server(builder);
     server_ = builder.BuildAndStart();
-    return server_ != nullptr && port_ != 0;
+    if (!server_) return false;
+    listener_->start([this](int fd) { transport_->adopt_stream(fd); },
+                     [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
+    return true;
   }
 
+  // Down for good: the port closes, streams and calls end now.
   void stop_server() {
     if (!server_) return;
-    server_->Shutdown(std::chrono::system_clock::now());  // Cancel streams now.
+    listener_->stop();
+    transport_->stop_inbound();
+    server_->Shutdown(std::chrono::system_clock::now());  // Cancel calls now.
     server_->Wait();
     server_.reset();
+    listener_.reset();
   }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -142,6 +160,7 @@ class TestNode {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unique_ptr<Transport> transport_;
+  std::unique_ptr<PortListener> listener_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };
@@ -511,52 +530,118 @@ TEST(TransportTest, SnapshotToADownPeerReportsFailure) {
   EXPECT_EQ(a.snapshot_status_[0], std::make_pair(NodeId{2}, false));
 }
 
-// A peer that accepts Send streams as node `id` would and then never reads
-// them: the sender's writes stall on HTTP/2 flow control, as with a peer
-// that is overloaded or stopped (SIGSTOP) while its kernel still answers.
+// Raw sockets, for peers and clients made by hand.
+int connect_raw(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  return fd;
+}
+
+void send_raw(int fd, const std::string& bytes) {
+  ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+}
+
+std::string be(std::uint64_t v, int bytes) {
+  std::string out(bytes, '\0');
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+std::string hello(std::uint64_t cluster, NodeId from, NodeId to) {
+  return std::string(kStreamMagic) + be(cluster, 8) + be(from, 8) + be(to, 8);
+}
+
+// Reads what `fd` receives until the peer closes it (true) or `timeout`.
+// *got collects the bytes (the answer, beats).
+bool wait_closed(int fd, std::chrono::milliseconds timeout, std::string* got = nullptr) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return true;  // EOF or reset.
+    if (got != nullptr) got->append(buf, static_cast<std::size_t>(n));
+  }
+  return false;
+}
+
+// A peer that accepts message streams as node `id` would and then never
+// reads them: the sender's writes stall on TCP flow control, as with a peer
+// that is overloaded while it still beats. Its snapshot streams (gRPC) are
+// accepted and never read either.
 class StalledPeer final : public raftpb::Raft::CallbackService {
  public:
   explicit StalledPeer(NodeId id) : id_(id) {
+    PortListenerOptions lo;
+    lo.host = "127.0.0.1";
+    EXPECT_TRUE(PortListener::open(lo, &listener_).is_ok());
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(this);
     Transport::configure_server(builder);
     server_ = builder.BuildAndStart();
-    EXPECT_NE(port_, 0);
+    listener_->start([this](int fd) { accept_stream(fd); },
+                     [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
+    beater_ = std::thread([this] { beat(); });
   }
   ~StalledPeer() override {
+    listener_->stop();
+    stop_ = true;
+    beater_.join();
+    for (int fd : streams_) ::close(fd);
     server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
   }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(listener_->port()); }
 
-  grpc::ServerReadReactor<raftpb::MessageBatch>* Send(grpc::CallbackServerContext* ctx,
-                                                      raftpb::SendResponse*) override {
-    return new Stall<raftpb::MessageBatch>(ctx, id_);
-  }
   grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
                                                                raftpb::SnapshotResponse*) override {
     ++snapshots_started_;
-    return new Stall<raftpb::SnapshotChunk>(ctx, id_);
+    return new Stall(ctx);
   }
   int started() const { return snapshots_started_; }
 
  private:
-  template <typename T>
-  class Stall final : public grpc::ServerReadReactor<T> {
-   public:
-    Stall(grpc::CallbackServerContext* ctx, NodeId id) {
-      ctx->AddInitialMetadata("dkv-node-id", std::to_string(id));
-      this->StartSendInitialMetadata();  // Accepted; no StartRead, ever.
+  // Accepts without reading the hello: the answer is all the dialer waits for.
+  void accept_stream(int fd) {
+    const std::string answer = be(0, 4) + be(id_, 8) + be(0, 4);
+    EXPECT_EQ(::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(answer.size()));
+    std::lock_guard lk(mu_);
+    streams_.push_back(fd);
+  }
+
+  // Alive, as far as the dialers can tell.
+  void beat() {
+    while (!stop_) {
+      {
+        std::lock_guard lk(mu_);
+        for (int fd : streams_) ::send(fd, "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+      std::this_thread::sleep_for(200ms);  // The beat's period, not a synchronisation.
     }
-    void OnCancel() override { this->Finish(grpc::Status::CANCELLED); }
+  }
+
+  class Stall final : public grpc::ServerReadReactor<raftpb::SnapshotChunk> {
+   public:
+    explicit Stall(grpc::CallbackServerContext*) {}  // Never reads.
+    void OnCancel() override { Finish(grpc::Status::CANCELLED); }
     void OnDone() override { delete this; }
   };
 
   const NodeId id_;
   std::atomic<int> snapshots_started_{0};
-  int port_ = 0;
+  std::unique_ptr<PortListener> listener_;
   std::unique_ptr<grpc::Server> server_;
+  std::mutex mu_;
+  std::vector<int> streams_;
+  std::atomic<bool> stop_{false};
+  std::thread beater_;
 };
 
 TEST(TransportTest, FullQueueDropsInsteadOfBlocking) {
@@ -638,15 +723,10 @@ TEST(TransportTest, ForeignClusterIsRefused) {
   EXPECT_EQ(b.received_count(), 0u);
   EXPECT_EQ(a.transport().peer_stats(2)->connects, 0u);
 
-  // A hand-made stream with b's cluster id in its metadata but another one
-  // in the batch header is refused at the batch.
-  auto stub =
-      raftpb::Raft::NewStub(grpc::CreateChannel(b.address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.AddMetadata("dkv-cluster-id", "2");
-  ctx.AddMetadata("dkv-from", "1");
-  raftpb::SendResponse resp;
-  auto writer = stub->Send(&ctx, &resp);
+  // A hand-made stream with b's cluster id in its hello but another one in
+  // the batch header is refused at the batch: b closes the connection.
+  const int fd = connect_raw(b.port());
+  send_raw(fd, hello(2, 1, 2));
   raftpb::MessageBatch batch;
   batch.mutable_header()->set_cluster_id(1);
   batch.mutable_header()->set_from(1);
@@ -655,11 +735,24 @@ TEST(TransportTest, ForeignClusterIsRefused) {
   m->set_type(raftpb::MSG_HEARTBEAT);
   m->set_from(1);
   m->set_to(2);
-  writer->Write(batch);
-  writer->WritesDone();
-  const grpc::Status status = writer->Finish();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  const std::string body = batch.SerializeAsString();
+  send_raw(fd, be(body.size(), 4) + body);
+  std::string got;
+  EXPECT_TRUE(wait_closed(fd, kWait, &got));
+  ASSERT_GE(got.size(), 16u);
+  EXPECT_EQ(got.substr(0, 4), be(0, 4)) << "the hello itself was fine";
   EXPECT_EQ(b.received_count(), 0u);
+  ::close(fd);
+
+  // A hello of another cluster is answered FAILED_PRECONDITION, then closed.
+  const int foreign = connect_raw(b.port());
+  send_raw(foreign, hello(1, 1, 2));
+  got.clear();
+  EXPECT_TRUE(wait_closed(foreign, kWait, &got));
+  ASSERT_GE(got.size(), 16u);
+  EXPECT_EQ(got.substr(0, 4), be(static_cast<int>(util::Code::kFailedPrecondition), 4));
+  EXPECT_EQ(got.substr(4, 8), be(2, 8));  // b says who it is.
+  ::close(foreign);
 }
 
 TEST(TransportTest, MessageForAnotherNodeIsRefused) {
@@ -848,6 +941,133 @@ TEST(TransportTest, DestroyingWithStuckPeersIsPrompt) {
   a->transport().send({app(1, 2, 1, 1000), snapshot_message(1, 2, 4 << 20)});
   // The destructor cancels the stuck calls (bounded by ctest's timeout).
   a.reset();
+}
+
+// The port's other tenant: a plain gRPC client (here Join, as a joining
+// node asks) is served while a message stream is up on the same port.
+TEST(TransportTest, GrpcClientsShareThePortWithMessageStreams) {
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  JoinInfo info;
+  const util::Status s = fetch_join_info(b.address(), "c", kWait, &info);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(info.cluster_id, 1u);
+  EXPECT_EQ(info.membership, "membership told by 2");
+  a.transport().send({app(1, 2, 2)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2; }));
+  EXPECT_EQ(a.transport().peer_stats(2)->connects, 1u);  // The same stream throughout.
+}
+
+// Connections that say nothing (or only a prefix of the magic) wait in the
+// listener without holding up others, and are closed at the sniff deadline.
+TEST(TransportTest, SilentConnectionIsClosedWithoutBlockingOthers) {
+  constexpr auto kSniff = 3s;
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server(0, kSniff));
+  const auto opened = Clock::now();
+  const int silent = connect_raw(b.port());
+  const int partial = connect_raw(b.port());
+  send_raw(partial, "DKV");
+  // Meanwhile a message stream and a gRPC call get through.
+  connect(a, b);
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  JoinInfo info;
+  ASSERT_TRUE(fetch_join_info(b.address(), "c", kWait, &info).is_ok());
+  const bool before_deadline = Clock::now() - opened < kSniff;
+  if (before_deadline) {
+    pollfd p{silent, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 0) << "closed before its deadline";
+  } else {
+    std::printf("(the box is slow: the others finished after the sniff deadline)\n");
+  }
+  EXPECT_TRUE(wait_closed(silent, kWait));
+  EXPECT_TRUE(wait_closed(partial, kWait));
+  EXPECT_GE(Clock::now() - opened, kSniff);
+  ::close(silent);
+  ::close(partial);
+}
+
+// Garbage on one connection closes that connection only: the frame that does
+// not decode, a frame longer than the wire limit, and on the gRPC side
+// something that is not HTTP/2.
+TEST(TransportTest, GarbageOnAConnectionClosesOnlyThatConnection) {
+  TestNode a(1);
+  TestNode b(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  const std::string garbage[] = {
+      be(10, 4) + std::string(10, '\xff'),
+      be(static_cast<std::uint64_t>(kWireMessageBytesMax) + 1, 4),
+  };
+  for (const std::string& bytes : garbage) {
+    const int fd = connect_raw(b.port());
+    send_raw(fd, hello(1, 3, 2) + bytes);
+    std::string got;
+    EXPECT_TRUE(wait_closed(fd, kWait, &got));
+    ASSERT_GE(got.size(), 16u);
+    EXPECT_EQ(got.substr(0, 4), be(0, 4)) << "the hello itself was fine";
+    ::close(fd);
+  }
+  const int http1 = connect_raw(b.port());
+  send_raw(http1, "GET / HTTP/1.1\r\nHost: b\r\n\r\n");
+  EXPECT_TRUE(wait_closed(http1, kWait));
+  ::close(http1);
+
+  a.transport().send({app(1, 2, 2)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2; }));
+  EXPECT_EQ(b.received().back().index, 2u);
+  EXPECT_EQ(a.transport().peer_stats(2)->connects, 1u);
+}
+
+// The listener on a host name (it binds every address the name resolves
+// to, all on one port): the magic goes to on_stream, an HTTP/2 preface to
+// on_other, and a second listener on that port is refused.
+TEST(TransportTest, ListenerRoutesByFirstBytesAndOwnsItsPort) {
+  PortListenerOptions lo;
+  lo.host = "localhost";
+  std::unique_ptr<PortListener> listener;
+  ASSERT_TRUE(PortListener::open(lo, &listener).is_ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  int streams = 0;
+  int others = 0;
+  const auto count = [&](int* n) {
+    return [&, n](int fd) {
+      ::close(fd);
+      std::lock_guard lk(mu);
+      ++*n;
+      cv.notify_all();
+    };
+  };
+  listener->start(count(&streams), count(&others));
+  const int v4 = connect_raw(listener->port());
+  send_raw(v4, std::string(kStreamMagic));
+  const int other = connect_raw(listener->port());
+  send_raw(other, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, kWait, [&] { return streams == 1 && others == 1; }));
+  }
+  ::close(v4);
+  ::close(other);
+
+  PortListenerOptions again;
+  again.host = "127.0.0.1";
+  again.port = static_cast<std::uint16_t>(listener->port());
+  std::unique_ptr<PortListener> second;
+  const util::Status s = PortListener::open(again, &second);
+  EXPECT_EQ(s.code(), util::Code::kUnavailable) << s.to_string();
 }
 
 }  // namespace

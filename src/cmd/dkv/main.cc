@@ -28,6 +28,7 @@
 #include "node/membership.h"
 #include "node/node.h"
 #include "node/snapshot_transfer.h"
+#include "transport/port_listener.h"
 #include "transport/transport.h"
 #include "util/metrics.h"
 #include "util/version.h"
@@ -252,7 +253,22 @@ int main(int argc, char** argv) {
   service_options.forward = dkv::api::make_grpc_forwarder();
   dkv::api::register_services(&registry, node.get(), service_options);
 
+  // The RPC port carries peers' message streams and gRPC (public clients,
+  // peers' snapshots and Join): the listener tells them apart. It hands
+  // connections to the gRPC server, so it is declared after it (destroyed,
+  // hence stopped, first on every return).
+  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
+  dkv::transport::PortListenerOptions listener_options;
+  listener_options.host = config.listen_host;
+  listener_options.port = config.rpc_port;
+  std::unique_ptr<dkv::transport::PortListener> listener;
+  if (auto s = dkv::transport::PortListener::open(listener_options, &listener); !s.is_ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+
   dkv::api::GrpcServerOptions grpc_options;
+  grpc_options.listen = false;
   grpc_options.host = config.listen_host;
   grpc_options.port = config.rpc_port;
   grpc_options.extra_services.push_back(transport.service());
@@ -262,12 +278,13 @@ int main(int argc, char** argv) {
   grpc_options.open_snapshot = [n = node.get()](std::size_t chunk_bytes, auto* reader) {
     return n->store().open_image_reader(chunk_bytes, reader);
   };
-  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
   }
-  spdlog::info("serving gRPC on {}:{}", config.listen_host, config.rpc_port);
+  listener->start([&transport](int fd) { transport.adopt_stream(fd); },
+                  [&grpc_server](int fd) { grpc_server->adopt(fd); });
+  spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host, listener->port());
 
   // Ready while not shutting down and the node can serve; /readyz and the
   // gRPC health service follow it.
@@ -319,7 +336,8 @@ int main(int argc, char** argv) {
   // Both front ends drain in parallel within the same bound; whatever is
   // still running after it is cancelled (clients see UNAVAILABLE).
   const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(2500);
-  transport.stop_inbound();  // Peers' streams would hold up the gRPC shutdown.
+  listener->stop();          // Nothing new for the servers below.
+  transport.stop_inbound();  // Peers' message streams end now.
   std::thread rest_stop([&] { gateway.stop(); });
   grpc_server->shutdown(deadline);
   rest_stop.join();
