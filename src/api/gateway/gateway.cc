@@ -42,7 +42,7 @@ struct Gateway::Impl {
 
   util::Status listen();
   void do_accept();
-  void on_accept(boost::system::error_code ec, tcp::socket socket);
+  void on_accept(boost::system::error_code ec, HttpSession::Socket socket);
   void run_thread();
   void stop();
   // Runs `first` on the accept strand, then `f(session)` on the strand of
@@ -148,12 +148,12 @@ util::Status Gateway::Impl::listen() {
 
 void Gateway::Impl::do_accept() {
   acceptor.async_accept(net::make_strand(ioc),
-                        [this](boost::system::error_code ec, tcp::socket socket) {
+                        [this](boost::system::error_code ec, HttpSession::Socket socket) {
                           on_accept(ec, std::move(socket));
                         });
 }
 
-void Gateway::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
+void Gateway::Impl::on_accept(boost::system::error_code ec, HttpSession::Socket socket) {
   if (state.stopping.load() || !acceptor.is_open()) return;  // `socket` closes.
   if (ec) {
     // Logged once per run of failures (e.g. out of file descriptors).

@@ -417,6 +417,32 @@ TEST_F(GatewayServerTest, AnswersDeadlineExceededWhenAHandlerOverstays) {
   EXPECT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
 }
 
+TEST_F(GatewayServerTest, ClosesAConnectionThatIdlesOrStallsPastTheIdleTimeout) {
+  GatewayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(100);
+  start(options);
+  Client idle = client();
+  EXPECT_EQ(idle.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
+  Client stalled = client();
+  stalled.write_raw("GET /v0/kv/key/aGVsbG8= HTTP/1.1\r\nHost: x\r\n");  // No end of header.
+  // closed_by_server() blocks until the server acts (ctest's timeout bounds it).
+  EXPECT_TRUE(idle.closed_by_server());
+  EXPECT_TRUE(stalled.closed_by_server());
+}
+
+TEST_F(GatewayServerTest, KeepsABusyConnectionOpenPastTheIdleTimeout) {
+  GatewayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  start(options);
+  Client c = client();
+  // Each request re-arms the deadline; the connection outlives several
+  // idle timeouts (bounded by time and by count).
+  const auto until = std::chrono::steady_clock::now() + 4 * options.idle_timeout;
+  for (int i = 0; i < 100'000 && std::chrono::steady_clock::now() < until; ++i) {
+    ASSERT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u) << i;
+  }
+}
+
 TEST_F(GatewayServerTest, StopLetsInFlightRequestsFinishAndClosesIdleConnections) {
   start();
   Client idle = client();
