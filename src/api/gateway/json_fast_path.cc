@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -76,18 +77,26 @@ bool all_plain_chars(std::string_view s) {
   return true;
 }
 
-// Base64 values of both alphabets; -1 elsewhere.
-constexpr std::array<int8_t, 256> make_base64_table() {
-  std::array<int8_t, 256> t{};
-  for (auto& v : t) v = -1;
-  for (int i = 0; i < 26; ++i) t['A' + i] = static_cast<int8_t>(i);
-  for (int i = 0; i < 26; ++i) t['a' + i] = static_cast<int8_t>(26 + i);
-  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<int8_t>(52 + i);
-  t['+'] = t['-'] = 62;
-  t['/'] = t['_'] = 63;
+// For each byte: its base64 value (low 6 bits), plus kStandardOnly for '+'
+// and '/', kWebSafeOnly for '-' and '_', and both flags for a byte of
+// neither alphabet, so that OR-ing the entries of a text tells at once
+// whether it is all base64 of one alphabet.
+constexpr uint8_t kStandardOnly = 0x40;
+constexpr uint8_t kWebSafeOnly = 0x80;
+constexpr uint8_t kNotBase64 = kStandardOnly | kWebSafeOnly;
+constexpr std::array<uint8_t, 256> make_base64_table() {
+  std::array<uint8_t, 256> t{};
+  for (auto& v : t) v = kNotBase64;
+  for (int i = 0; i < 26; ++i) t['A' + i] = static_cast<uint8_t>(i);
+  for (int i = 0; i < 26; ++i) t['a' + i] = static_cast<uint8_t>(26 + i);
+  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<uint8_t>(52 + i);
+  t['+'] = 62 | kStandardOnly;
+  t['/'] = 63 | kStandardOnly;
+  t['-'] = 62 | kWebSafeOnly;
+  t['_'] = 63 | kWebSafeOnly;
   return t;
 }
-constexpr std::array<int8_t, 256> kBase64Value = make_base64_table();
+constexpr std::array<uint8_t, 256> kBase64 = make_base64_table();
 
 // Decodes the canonical base64 forms on which every decoder protobuf might
 // use (web-safe first, then standard; lenient or strict) agrees: one
@@ -98,29 +107,35 @@ std::optional<std::string> decode_canonical_base64(std::string_view in) {
   const size_t pad = in.size() - data_len;
   if (pad > 0 && (in.size() % 4 != 0 || pad > 2)) return std::nullopt;
   if (data_len % 4 == 1) return std::nullopt;
-  bool standard = false;
-  bool web_safe = false;
-  std::string out;
-  out.resize(data_len * 3 / 4);
-  size_t o = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  std::string out(data_len * 3 / 4, '\0');
+  char* o = out.data();
+  uint8_t flags = 0;
+  size_t i = 0;
+  for (; i + 4 <= data_len; i += 4) {  // Whole quanta: 4 characters, 3 bytes.
+    const uint8_t a = kBase64[p[i]], b = kBase64[p[i + 1]];
+    const uint8_t c = kBase64[p[i + 2]], d = kBase64[p[i + 3]];
+    flags |= a | b | c | d;
+    const uint32_t n = (uint32_t{a & 63u} << 18) | (uint32_t{b & 63u} << 12) |
+                       (uint32_t{c & 63u} << 6) | (d & 63u);
+    *o++ = static_cast<char>(n >> 16);
+    *o++ = static_cast<char>(n >> 8);
+    *o++ = static_cast<char>(n);
+  }
   uint32_t acc = 0;
   int bits = 0;
-  for (size_t i = 0; i < data_len; ++i) {
-    const char c = in[i];
-    const int v = kBase64Value[static_cast<unsigned char>(c)];
-    if (v < 0) return std::nullopt;
-    standard |= (c == '+' || c == '/');
-    web_safe |= (c == '-' || c == '_');
-    acc = (acc << 6) | static_cast<uint32_t>(v);
+  for (; i < data_len; ++i) {  // The last 2 or 3 characters.
+    const uint8_t v = kBase64[p[i]];
+    flags |= v;
+    acc = (acc << 6) | (v & 63u);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out[o++] = static_cast<char>((acc >> bits) & 0xff);
+      *o++ = static_cast<char>((acc >> bits) & 0xff);
     }
   }
-  if (standard && web_safe) return std::nullopt;
-  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // Non-canonical tail.
-  out.resize(o);
+  if ((flags & kNotBase64) == kNotBase64) return std::nullopt;  // Mixed, or not base64.
+  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;     // Non-canonical tail.
   return out;
 }
 
@@ -240,10 +255,11 @@ class Reader {
   }
 
   bool read_string_field(Message* m, const FieldDescriptor* f) {
+    const bool bytes = f->type() == FieldDescriptor::TYPE_BYTES;
     std::string_view text;
-    if (!read_string(&text)) return false;
+    if (!(bytes ? read_raw_string(&text) : read_string(&text))) return false;
     std::string value;
-    if (f->type() == FieldDescriptor::TYPE_BYTES) {
+    if (bytes) {
       auto decoded = decode_canonical_base64(text);
       if (!decoded) return false;
       value = std::move(*decoded);
@@ -258,19 +274,23 @@ class Reader {
 
   // A JSON string without escapes or control characters; its raw bytes.
   bool read_string(std::string_view* out) {
-    if (!eat('"')) return false;
-    const size_t start = pos_;
-    while (pos_ < in_.size()) {
-      const unsigned char c = static_cast<unsigned char>(in_[pos_]);
-      if (c == '"') {
-        *out = in_.substr(start, pos_ - start);
-        ++pos_;
-        return true;
-      }
-      if (c == '\\' || c < 0x20) return false;
-      ++pos_;
+    if (!read_raw_string(out)) return false;
+    for (const char c : *out) {
+      if (c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
     }
-    return false;
+    return true;
+  }
+
+  // Up to the next '"', unchecked: a '\\' before it means an escape, which
+  // the caller must refuse (base64 refuses it as a non-base64 character).
+  bool read_raw_string(std::string_view* out) {
+    if (!eat('"')) return false;
+    const void* quote = std::memchr(in_.data() + pos_, '"', in_.size() - pos_);
+    if (quote == nullptr) return false;
+    const size_t end = static_cast<const char*>(quote) - in_.data();
+    *out = in_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return true;
   }
 
   // An integer as a JSON number or a quoted one, in canonical decimal only
