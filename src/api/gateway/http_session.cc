@@ -5,10 +5,12 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <array>
 #include <string_view>
 
 #include "api/gateway/json_mapping.h"
 #include "api/gateway/request_builder.h"
+#include "api/gateway/response_head.h"
 #include "api/gateway/url_codec.h"
 #include "util/assert.h"
 
@@ -142,22 +144,20 @@ void HttpSession::handle_request() {
     case LookupResult::kMethodNotAllowed: {
       std::string allow;
       for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-      Response res{http::status::method_not_allowed, request_version_};
-      res.set(http::field::allow, allow);
-      res.set(http::field::content_type, "application/json");
-      res.body() = error_json({util::Code::kUnimplemented, "Method Not Allowed"});
-      return send(std::move(res), false);
+      return send(405, "application/json",
+                  error_json({util::Code::kUnimplemented, "Method Not Allowed"}), false, allow);
     }
     case LookupResult::kFound:
       break;
   }
   if (match.route->method != nullptr) return start_call(match, query);
 
-  const PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)();
+  PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)();
+  if (has_body(plain.status)) return send(plain.status, plain.content_type, std::move(plain.body));
   Response res{static_cast<http::status>(plain.status), request_version_};
   res.set(http::field::content_type, plain.content_type);
-  res.body() = plain.body;
-  send(std::move(res), false);
+  res.body() = std::move(plain.body);
+  send_beast(std::move(res));
 }
 
 void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
@@ -230,29 +230,47 @@ void HttpSession::on_call_timeout() {
 }
 
 void HttpSession::reply_json(unsigned status, std::string body, bool linger) {
-  Response res{static_cast<http::status>(status), request_version_};
-  res.set(http::field::content_type, "application/json");
-  res.body() = std::move(body);
-  send(std::move(res), linger);
+  send(status, "application/json", std::move(body), linger);
 }
 
 void HttpSession::reply_error(const util::Status& status, bool linger) {
   reply_json(http_status_for(status.code()), error_json(status), linger);
 }
 
-void HttpSession::send(Response res, bool linger) {
+void HttpSession::send(unsigned status, std::string_view content_type, std::string body,
+                       bool linger, std::string_view allow) {
   phase_ = Phase::kWriting;
-  res.keep_alive(keep_alive_ && !linger && !shutting_down_ && !state_.stopping.load());
+  ResponseHead head;
+  head.status = status;
+  head.version = request_version_;
+  head.keep_alive = keep_alive_ && !linger && !shutting_down_ && !state_.stopping.load();
+  head.allow = allow;
+  head.content_type = content_type;
+  head.content_length = body.size();
+  head_.clear();  // Keeps its capacity for the next reply.
+  append_response_head(head, &head_);
+  body_ = std::move(body);
+  set_io_deadline(state_.options.idle_timeout);
+  const std::array<net::const_buffer, 2> buffers = {net::buffer(head_), net::buffer(body_)};
+  net::async_write(socket_, buffers,
+                   beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
+                                             !head.keep_alive, linger));
+}
+
+void HttpSession::send_beast(Response res) {
+  phase_ = Phase::kWriting;
+  res.keep_alive(keep_alive_ && !shutting_down_ && !state_.stopping.load());
   res.prepare_payload();
   res_ = std::make_unique<Response>(std::move(res));
   set_io_deadline(state_.options.idle_timeout);
   http::async_write(socket_, *res_,
                     beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
-                                              res_->need_eof(), linger));
+                                              res_->need_eof(), /*linger=*/false));
 }
 
 void HttpSession::on_write(bool close_after, bool linger, beast::error_code ec, size_t) {
   res_.reset();
+  body_.clear();
   if (ec) return close();
   if (linger) return linger_close();
   if (close_after) return close();

@@ -91,7 +91,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // (after a request we could not read whole, e.g. an oversize body).
   void reply_json(unsigned status, std::string body, bool linger = false);
   void reply_error(const util::Status& status, bool linger = false);
-  void send(Response res, bool linger);
+  // Writes a reply with a body (see response_head.h).
+  void send(unsigned status, std::string_view content_type, std::string body, bool linger = false,
+            std::string_view allow = {});
+  // Writes a reply Beast must shape (a plain route's 1xx, 204 or 304).
+  void send_beast(Response res);
   void on_write(bool close, bool linger, boost::beast::error_code ec, size_t bytes);
 
   void close();
@@ -103,7 +107,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::unique_ptr<boost::beast::http::response<boost::beast::http::empty_body>> continue_res_;
-  std::unique_ptr<Response> res_;  // The reply being written.
+  std::string head_;               // The reply being written by send(): its head,
+  std::string body_;               // and its body.
+  std::unique_ptr<Response> res_;  // The reply being written by send_beast().
   std::shared_ptr<Call> call_;     // The request waiting for its handler, if any.
   // Deadlines, kNever when none. The pending read or write fails (the
   // socket is closed) at io_deadline_; call_ is answered 504 at
