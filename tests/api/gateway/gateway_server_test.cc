@@ -315,6 +315,28 @@ TEST_F(GatewayServerTest, AnswersAHandlerThatCompletesLaterOnAnotherThread) {
   EXPECT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
 }
 
+TEST_F(GatewayServerTest, ReadsBodiesThatArriveWithTheHeaderOrAfterIt) {
+  start();
+  Client c = client();
+  const std::string body = R"({"key":"aGVsbG8=","value":"d29ybGQ="})";
+  const std::string head =
+      "POST /v0/kv HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  // Whole request in one write, then two requests in one write (pipelined),
+  // then the body in two parts sent after the header.
+  c.write_raw(head + body);
+  EXPECT_EQ(c.read().result_int(), 200u);
+  c.write_raw(head + body + head + body);
+  EXPECT_EQ(c.read().result_int(), 200u);
+  EXPECT_EQ(c.read().result_int(), 200u);
+  c.write_raw(head + body.substr(0, 10));
+  c.write_raw(body.substr(10));
+  EXPECT_EQ(c.read().result_int(), 200u);
+  const auto requests = services_.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  for (const auto& r : requests) EXPECT_EQ(r, R"(PutRequest key: "hello" value: "world")");
+}
+
 TEST_F(GatewayServerTest, RejectsAnOversizeBodyWith400AndKeepsServing) {
   GatewayOptions options;
   options.body_bytes_max = 64 * 1024;
