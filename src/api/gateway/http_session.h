@@ -12,9 +12,9 @@
 // deadline earlier than the pending wakeup re-arms it. (Beast's tcp_stream
 // armed and cancelled a timer around every read and write.)
 //
-// Threading: every member runs on the connection's strand. A handler's `done`
-// may run on any thread; it posts the result back to the strand (through
-// ServerState::calls, see server_state.h).
+// Threading: every member runs on the one thread that runs the connection's
+// io_context. A handler's `done` may run on any thread; it posts the result
+// back to that io_context (through ServerState::calls, see server_state.h).
 // Lifetime: owned by shared_ptrs in its pending operations (read, write,
 // timer); it ends when none is pending. `state` must outlive it.
 #pragma once
@@ -22,7 +22,6 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -38,12 +37,13 @@ namespace dkv::api::gateway {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   // Concrete executor types: no type-erased any_io_executor copies per op.
-  using Executor = boost::asio::strand<boost::asio::io_context::executor_type>;
+  // No strand: the connection's io_context is run by one thread only.
+  using Executor = boost::asio::io_context::executor_type;
   using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
   using Timer = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
-  // `socket` must be bound to a strand of its own.
+  // `socket` must be bound to an io_context run by one thread.
   HttpSession(Socket&& socket, ServerState& state);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
@@ -52,11 +52,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Starts reading requests.
   void run();
   // Gateway stopping: close now if idle, else after the current reply.
-  // Call through the strand (post(executor(), ...)).
+  // Call through the executor (post(executor(), ...)).
   void shutdown();
   // Gateway out of patience: a request still waiting for its handler is
   // answered 503 UNAVAILABLE now (the handler's late answer is dropped).
-  // Call through the strand.
+  // Call through the executor.
   void abort_call();
 
   Executor executor() { return socket_.get_executor(); }
