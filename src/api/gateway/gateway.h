@@ -7,9 +7,10 @@
 // non-proto endpoints: /livez, /readyz, /metrics.
 // Must not: touch storage or know about Raft; it only calls handlers.
 //
-// Threading: an io_context run by `options.threads` threads; each connection
-// lives on its own strand, and a handler's completion, from whatever thread,
-// is posted back to it. No thread per request, no blocking on I/O threads.
+// Threading: `options.threads` threads, each running an io_context of its
+// own; connections are dealt to them in turn and stay there, and a
+// handler's completion, from whatever thread, is posted back to the
+// connection's io_context. No thread per request, no blocking on I/O threads.
 // The public methods are called from one owner thread: add_plain_route()
 // before start(); stop() (also run by the destructor) once after start().
 // Lifetime: `registry` must outlive the Gateway and not change after start().
@@ -35,7 +36,7 @@ struct GatewayOptions {
   std::string listen_host = "0.0.0.0";
   // 0 picks a free port; Gateway::port() tells which.
   uint16_t port = 0;
-  // Threads running the io_context.
+  // I/O threads (each with its own io_context).
   int threads = 2;
   // Largest request body accepted: a 1 MiB value is 1.33 MiB of base64 plus
   // the key and the JSON around them. A bigger body is answered 400.

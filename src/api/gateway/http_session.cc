@@ -4,10 +4,13 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+#include <array>
 #include <string_view>
 
 #include "api/gateway/json_mapping.h"
 #include "api/gateway/request_builder.h"
+#include "api/gateway/response_head.h"
 #include "api/gateway/url_codec.h"
 #include "util/assert.h"
 
@@ -42,15 +45,15 @@ struct HttpSession::Call {
   std::atomic<bool> done{false};  // `done` runs exactly once.
 };
 
-HttpSession::HttpSession(net::ip::tcp::socket&& socket, ServerState& state)
-    : state_(state), stream_(std::move(socket)), call_timer_(stream_.get_executor()) {
+HttpSession::HttpSession(Socket&& socket, ServerState& state)
+    : state_(state), socket_(std::move(socket)), timer_(socket_.get_executor()) {
   state_.sessions_alive.fetch_add(1);
 }
 
 HttpSession::~HttpSession() { state_.sessions_alive.fetch_sub(1); }
 
 void HttpSession::run() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->do_read(); });
 }
 
 void HttpSession::shutdown() {
@@ -63,7 +66,7 @@ void HttpSession::abort_call() {
   shutting_down_ = true;
   if (phase_ != Phase::kCalling || call_ == nullptr) return;
   call_.reset();
-  call_timer_.cancel();
+  call_backstop_ = kNever;
   reply_error(util::unavailable("the server is shutting down"));
 }
 
@@ -72,8 +75,8 @@ void HttpSession::do_read() {
   if (shutting_down_ || state_.stopping.load()) return close();
   parser_.emplace();
   parser_->body_limit(state_.options.body_bytes_max);
-  stream_.expires_after(state_.options.idle_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
+  set_io_deadline(state_.options.idle_timeout);
+  http::async_read_header(socket_, buffer_, *parser_,
                           beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
 }
 
@@ -84,7 +87,7 @@ void HttpSession::on_header(beast::error_code ec, size_t) {
   // The client waits for a go-ahead before sending the body.
   continue_res_ =
       std::make_unique<http::response<http::empty_body>>(http::status::continue_, req.version());
-  http::async_write(stream_, *continue_res_,
+  http::async_write(socket_, *continue_res_,
                     [self = shared_from_this()](beast::error_code ec, size_t) {
                       self->continue_res_.reset();
                       if (ec) return self->close();
@@ -93,7 +96,7 @@ void HttpSession::on_header(beast::error_code ec, size_t) {
 }
 
 void HttpSession::read_body() {
-  http::async_read(stream_, buffer_, *parser_,
+  http::async_read(socket_, buffer_, *parser_,
                    beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
 }
 
@@ -141,22 +144,20 @@ void HttpSession::handle_request() {
     case LookupResult::kMethodNotAllowed: {
       std::string allow;
       for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-      Response res{http::status::method_not_allowed, request_version_};
-      res.set(http::field::allow, allow);
-      res.set(http::field::content_type, "application/json");
-      res.body() = error_json({util::Code::kUnimplemented, "Method Not Allowed"});
-      return send(std::move(res), false);
+      return send(405, "application/json",
+                  error_json({util::Code::kUnimplemented, "Method Not Allowed"}), false, allow);
     }
     case LookupResult::kFound:
       break;
   }
   if (match.route->method != nullptr) return start_call(match, query);
 
-  const PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)();
+  PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)();
+  if (has_body(plain.status)) return send(plain.status, plain.content_type, std::move(plain.body));
   Response res{static_cast<http::status>(plain.status), request_version_};
   res.set(http::field::content_type, plain.content_type);
-  res.body() = plain.body;
-  send(std::move(res), false);
+  res.body() = std::move(plain.body);
+  send_beast(std::move(res));
 }
 
 void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
@@ -184,10 +185,9 @@ void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
 
   phase_ = Phase::kCalling;
   call_ = call;
-  stream_.expires_never();  // The handler may take its time; the backstop bounds it.
-  call_timer_.expires_at(call->context.deadline + state_.options.deadline_backstop);
-  call_timer_.async_wait(
-      [self = shared_from_this(), call](beast::error_code ec) { self->on_call_timeout(call, ec); });
+  io_deadline_ = kNever;  // The handler may take its time; the backstop bounds it.
+  call_backstop_ = call->context.deadline + state_.options.deadline_backstop;
+  arm_timer();
 
   // `done` holds the Call (so the messages outlive the handler's use) but
   // only a weak reference to the session: the pending timer keeps it alive.
@@ -199,7 +199,7 @@ void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
     calls->run_if_open([&] {
       auto self = weak.lock();
       if (self == nullptr) return;
-      net::post(self->stream_.get_executor(), [self, call, status = std::move(status)]() mutable {
+      net::post(self->socket_.get_executor(), [self, call, status = std::move(status)]() mutable {
         self->on_call_done(call, std::move(status));
       });
     });
@@ -210,7 +210,7 @@ void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
 void HttpSession::on_call_done(const std::shared_ptr<Call>& call, util::Status status) {
   if (call != call_) return;  // The backstop answered already.
   call_.reset();
-  call_timer_.cancel();
+  call_backstop_ = kNever;  // The timer, if it wakes for it, finds nothing to do.
   if (!status.is_ok()) return reply_error(status);
   std::string body;
   if (auto st = message_to_json(*call->response, &body); !st.is_ok()) {
@@ -220,38 +220,57 @@ void HttpSession::on_call_done(const std::shared_ptr<Call>& call, util::Status s
   reply_json(200, std::move(body));
 }
 
-void HttpSession::on_call_timeout(const std::shared_ptr<Call>& call, beast::error_code ec) {
-  if (ec || call != call_) return;  // Cancelled: the handler answered.
-  call_.reset();
+void HttpSession::on_call_timeout() {
+  DKV_ASSERT(call_ != nullptr);
+  const std::shared_ptr<Call> call = std::move(call_);
+  call_backstop_ = kNever;
   spdlog::warn("REST gateway: {} did not answer within its deadline",
                call->method->descriptor->full_name());
   reply_error({util::Code::kDeadlineExceeded, "the request did not finish within its deadline"});
 }
 
 void HttpSession::reply_json(unsigned status, std::string body, bool linger) {
-  Response res{static_cast<http::status>(status), request_version_};
-  res.set(http::field::content_type, "application/json");
-  res.body() = std::move(body);
-  send(std::move(res), linger);
+  send(status, "application/json", std::move(body), linger);
 }
 
 void HttpSession::reply_error(const util::Status& status, bool linger) {
   reply_json(http_status_for(status.code()), error_json(status), linger);
 }
 
-void HttpSession::send(Response res, bool linger) {
+void HttpSession::send(unsigned status, std::string_view content_type, std::string body,
+                       bool linger, std::string_view allow) {
   phase_ = Phase::kWriting;
-  res.keep_alive(keep_alive_ && !linger && !shutting_down_ && !state_.stopping.load());
+  ResponseHead head;
+  head.status = status;
+  head.version = request_version_;
+  head.keep_alive = keep_alive_ && !linger && !shutting_down_ && !state_.stopping.load();
+  head.allow = allow;
+  head.content_type = content_type;
+  head.content_length = body.size();
+  head_.clear();  // Keeps its capacity for the next reply.
+  append_response_head(head, &head_);
+  body_ = std::move(body);
+  set_io_deadline(state_.options.idle_timeout);
+  const std::array<net::const_buffer, 2> buffers = {net::buffer(head_), net::buffer(body_)};
+  net::async_write(socket_, buffers,
+                   beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
+                                             !head.keep_alive, linger));
+}
+
+void HttpSession::send_beast(Response res) {
+  phase_ = Phase::kWriting;
+  res.keep_alive(keep_alive_ && !shutting_down_ && !state_.stopping.load());
   res.prepare_payload();
   res_ = std::make_unique<Response>(std::move(res));
-  stream_.expires_after(state_.options.idle_timeout);
-  http::async_write(stream_, *res_,
+  set_io_deadline(state_.options.idle_timeout);
+  http::async_write(socket_, *res_,
                     beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
-                                              res_->need_eof(), linger));
+                                              res_->need_eof(), /*linger=*/false));
 }
 
 void HttpSession::on_write(bool close_after, bool linger, beast::error_code ec, size_t) {
   res_.reset();
+  body_.clear();
   if (ec) return close();
   if (linger) return linger_close();
   if (close_after) return close();
@@ -260,27 +279,68 @@ void HttpSession::on_write(bool close_after, bool linger, beast::error_code ec, 
 
 void HttpSession::close() {
   phase_ = Phase::kClosing;
-  call_timer_.cancel();
+  io_deadline_ = kNever;
+  call_backstop_ = kNever;
+  timer_.cancel();
+  timer_armed_ = false;
   beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
-  stream_.close();
+  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
 }
 
 void HttpSession::linger_close() {
   phase_ = Phase::kClosing;
   beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
   drain_buf_ = std::make_unique<char[]>(kDrainBufferBytes);
-  stream_.expires_after(kLingerTimeout);
+  set_io_deadline(kLingerTimeout);
   drain();
 }
 
 void HttpSession::drain() {
-  stream_.async_read_some(net::buffer(drain_buf_.get(), kDrainBufferBytes),
+  socket_.async_read_some(net::buffer(drain_buf_.get(), kDrainBufferBytes),
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             if (ec) return self->close();  // EOF, timeout, or reset.
                             self->drain();
                           });
+}
+
+}  // namespace dkv::api::gateway
+
+namespace dkv::api::gateway {
+
+void HttpSession::set_io_deadline(std::chrono::steady_clock::duration timeout) {
+  io_deadline_ = std::chrono::steady_clock::now() + timeout;
+  arm_timer();
+}
+
+void HttpSession::arm_timer() {
+  const TimePoint next = std::min(io_deadline_, call_backstop_);
+  if (next == kNever) return;
+  if (timer_armed_ && timer_at_ <= next) return;  // It wakes up early enough.
+  // Re-arming cancels the pending wait; on_timer ignores that completion.
+  timer_.expires_at(next);
+  timer_at_ = next;
+  timer_armed_ = true;
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_timer(ec); });
+}
+
+void HttpSession::on_timer(beast::error_code ec) {
+  if (ec == net::error::operation_aborted) return;  // Re-armed, or closing.
+  timer_armed_ = false;
+  if (phase_ == Phase::kClosing && !socket_.is_open()) return;
+  // A wakeup may come early (a deadline moved later) or stale (it was
+  // re-armed after this one had fired): the clock decides.
+  const TimePoint now = std::chrono::steady_clock::now();
+  if (call_ != nullptr && call_backstop_ <= now) on_call_timeout();
+  if (io_deadline_ <= now) {
+    // The pending read or write fails with operation_aborted; its handler
+    // closes the connection.
+    io_deadline_ = kNever;
+    beast::error_code ignored;
+    socket_.close(ignored);
+  }
+  arm_timer();
 }
 
 }  // namespace dkv::api::gateway

@@ -4,19 +4,28 @@
 // calls the handler, and writes the reply; then reads the next request if
 // the connection is kept alive. One request at a time per connection.
 //
-// Threading: every member runs on the connection's strand. A handler's `done`
-// may run on any thread; it posts the result back to the strand (through
-// ServerState::calls, see server_state.h).
+// Timeouts: one timer per connection serves both the I/O deadline (idle,
+// slow request, slow reader) and the handler's deadline backstop. It is
+// armed lazily: a new deadline later than the pending wakeup changes
+// nothing (the wakeup re-checks the deadlines against the clock and sleeps
+// again), so a steady stream of requests costs no timer operations; only a
+// deadline earlier than the pending wakeup re-arms it. (Beast's tcp_stream
+// armed and cancelled a timer around every read and write.)
+//
+// Threading: every member runs on the one thread that runs the connection's
+// io_context. A handler's `done` may run on any thread; it posts the result
+// back to that io_context (through ServerState::calls, see server_state.h).
 // Lifetime: owned by shared_ptrs in its pending operations (read, write,
 // timer); it ends when none is pending. `state` must outlive it.
 #pragma once
 
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,10 +36,15 @@ namespace dkv::api::gateway {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+  // Concrete executor types: no type-erased any_io_executor copies per op.
+  // No strand: the connection's io_context is run by one thread only.
+  using Executor = boost::asio::io_context::executor_type;
+  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  using Timer = boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
-  // `socket` must already be bound to a strand of its own.
-  HttpSession(boost::asio::ip::tcp::socket&& socket, ServerState& state);
+  // `socket` must be bound to an io_context run by one thread.
+  HttpSession(Socket&& socket, ServerState& state);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -38,14 +52,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Starts reading requests.
   void run();
   // Gateway stopping: close now if idle, else after the current reply.
-  // Call through the strand (post(executor(), ...)).
+  // Call through the executor (post(executor(), ...)).
   void shutdown();
   // Gateway out of patience: a request still waiting for its handler is
   // answered 503 UNAVAILABLE now (the handler's late answer is dropped).
-  // Call through the strand.
+  // Call through the executor.
   void abort_call();
 
-  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+  Executor executor() { return socket_.get_executor(); }
 
  private:
   struct Call;
@@ -53,6 +67,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
   enum class Phase { kReading, kCalling, kWriting, kClosing };
+  using TimePoint = std::chrono::steady_clock::time_point;
+  static constexpr TimePoint kNever = TimePoint::max();
 
   void do_read();
   void on_header(boost::beast::error_code ec, size_t bytes);
@@ -63,13 +79,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void handle_request();
   void start_call(const RouteMatch& match, std::string_view query);
   void on_call_done(const std::shared_ptr<Call>& call, util::Status status);
-  void on_call_timeout(const std::shared_ptr<Call>& call, boost::beast::error_code ec);
+  void on_call_timeout();
+
+  // The next read or write must finish within `timeout` (kNever: no limit).
+  void set_io_deadline(std::chrono::steady_clock::duration timeout);
+  // Makes sure the timer wakes up by the earliest deadline.
+  void arm_timer();
+  void on_timer(boost::beast::error_code ec);
 
   // Replies; `linger` drains what the client still sends before closing
   // (after a request we could not read whole, e.g. an oversize body).
   void reply_json(unsigned status, std::string body, bool linger = false);
   void reply_error(const util::Status& status, bool linger = false);
-  void send(Response res, bool linger);
+  // Writes a reply with a body (see response_head.h).
+  void send(unsigned status, std::string_view content_type, std::string body, bool linger = false,
+            std::string_view allow = {});
+  // Writes a reply Beast must shape (a plain route's 1xx, 204 or 304).
+  void send_beast(Response res);
   void on_write(bool close, bool linger, boost::beast::error_code ec, size_t bytes);
 
   void close();
@@ -77,13 +103,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void drain();
 
   ServerState& state_;
-  boost::beast::tcp_stream stream_;
+  Socket socket_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::unique_ptr<boost::beast::http::response<boost::beast::http::empty_body>> continue_res_;
-  std::unique_ptr<Response> res_;         // The reply being written.
-  std::shared_ptr<Call> call_;            // The request waiting for its handler, if any.
-  boost::asio::steady_timer call_timer_;  // Deadline backstop for call_.
+  std::string head_;               // The reply being written by send(): its head,
+  std::string body_;               // and its body.
+  std::unique_ptr<Response> res_;  // The reply being written by send_beast().
+  std::shared_ptr<Call> call_;     // The request waiting for its handler, if any.
+  // Deadlines, kNever when none. The pending read or write fails (the
+  // socket is closed) at io_deadline_; call_ is answered 504 at
+  // call_backstop_. The timer's pending wakeup, if timer_armed_, is at
+  // timer_at_ <= both.
+  TimePoint io_deadline_ = kNever;
+  TimePoint call_backstop_ = kNever;
+  Timer timer_;
+  TimePoint timer_at_ = kNever;
+  bool timer_armed_ = false;
   std::unique_ptr<char[]> drain_buf_;
   Phase phase_ = Phase::kReading;
   unsigned request_version_ = 11;

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "api/gateway/json_fast_path.h"
+
 namespace dkv::api::gateway {
 namespace {
 
@@ -45,6 +47,8 @@ bool valid_utf8(std::string_view s) {
 }
 
 util::Status json_to_message(std::string_view json, google::protobuf::Message* message) {
+  if (try_json_to_message_fast(json, message)) return {};
+  message->Clear();  // The fast path may have set part of it.
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
   const auto st = google::protobuf::util::JsonStringToMessage(
@@ -58,6 +62,7 @@ util::Status message_to_json(const google::protobuf::Message& message, std::stri
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = false;
   out->clear();
+  if (try_message_to_json_fast(message, out)) return {};
   const auto st = google::protobuf::util::MessageToJsonString(message, out, options);
   if (st.ok()) return {};
   return util::internal_error("cannot print " + message.GetDescriptor()->full_name() +

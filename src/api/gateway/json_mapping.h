@@ -17,7 +17,7 @@
 
 namespace dkv::api::gateway {
 
-// Parses JSON into `message` (merging into what is set). A syntax error, a
+// Parses JSON into `message` (clearing what was set). A syntax error, a
 // wrong type or bad base64 is INVALID_ARGUMENT. Unknown fields are ignored.
 util::Status json_to_message(std::string_view json, google::protobuf::Message* message);
 

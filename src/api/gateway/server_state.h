@@ -1,13 +1,13 @@
 // ServerState and CallTracker: what the Gateway's connections share.
 //
 // ServerState is owned by Gateway::Impl and outlives every HttpSession (the
-// io_context, which owns the sessions through their pending operations, is
+// io_contexts, which own the sessions through their pending operations, are
 // destroyed first). It is read-only after start() except for its atomics.
 //
 // CallTracker is shared (shared_ptr) with every handler completion, because a
 // handler may call `done` on any thread at any time, even after the Gateway
 // is gone. It counts requests in flight and guards posting into the
-// io_context: Gateway closes it before destroying the io_context, so a
+// io_contexts: Gateway closes it before destroying them, so a
 // completion that finds it open may post, and one that finds it closed drops
 // its result.
 // Threading: all members are thread-safe.

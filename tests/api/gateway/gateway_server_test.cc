@@ -315,6 +315,28 @@ TEST_F(GatewayServerTest, AnswersAHandlerThatCompletesLaterOnAnotherThread) {
   EXPECT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
 }
 
+TEST_F(GatewayServerTest, ReadsBodiesThatArriveWithTheHeaderOrAfterIt) {
+  start();
+  Client c = client();
+  const std::string body = R"({"key":"aGVsbG8=","value":"d29ybGQ="})";
+  const std::string head =
+      "POST /v0/kv HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  // Whole request in one write, then two requests in one write (pipelined),
+  // then the body in two parts sent after the header.
+  c.write_raw(head + body);
+  EXPECT_EQ(c.read().result_int(), 200u);
+  c.write_raw(head + body + head + body);
+  EXPECT_EQ(c.read().result_int(), 200u);
+  EXPECT_EQ(c.read().result_int(), 200u);
+  c.write_raw(head + body.substr(0, 10));
+  c.write_raw(body.substr(10));
+  EXPECT_EQ(c.read().result_int(), 200u);
+  const auto requests = services_.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  for (const auto& r : requests) EXPECT_EQ(r, R"(PutRequest key: "hello" value: "world")");
+}
+
 TEST_F(GatewayServerTest, RejectsAnOversizeBodyWith400AndKeepsServing) {
   GatewayOptions options;
   options.body_bytes_max = 64 * 1024;
@@ -415,6 +437,32 @@ TEST_F(GatewayServerTest, AnswersDeadlineExceededWhenAHandlerOverstays) {
   // The late answer is dropped; the connection goes on.
   complete_from_another_thread(services_.take_parked(), "late");
   EXPECT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
+}
+
+TEST_F(GatewayServerTest, ClosesAConnectionThatIdlesOrStallsPastTheIdleTimeout) {
+  GatewayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(100);
+  start(options);
+  Client idle = client();
+  EXPECT_EQ(idle.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
+  Client stalled = client();
+  stalled.write_raw("GET /v0/kv/key/aGVsbG8= HTTP/1.1\r\nHost: x\r\n");  // No end of header.
+  // closed_by_server() blocks until the server acts (ctest's timeout bounds it).
+  EXPECT_TRUE(idle.closed_by_server());
+  EXPECT_TRUE(stalled.closed_by_server());
+}
+
+TEST_F(GatewayServerTest, KeepsABusyConnectionOpenPastTheIdleTimeout) {
+  GatewayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(300);
+  start(options);
+  Client c = client();
+  // Each request re-arms the deadline; the connection outlives several
+  // idle timeouts (bounded by time and by count).
+  const auto until = std::chrono::steady_clock::now() + 4 * options.idle_timeout;
+  for (int i = 0; i < 100'000 && std::chrono::steady_clock::now() < until; ++i) {
+    ASSERT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u) << i;
+  }
 }
 
 TEST_F(GatewayServerTest, StopLetsInFlightRequestsFinishAndClosesIdleConnections) {
