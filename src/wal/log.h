@@ -160,6 +160,9 @@ class Log {
                                           bool has_records, bool torn);
   // Writes the kState record at the start of the active segment and syncs.
   util::Status write_state_and_sync();
+  // Writes `bytes` at the end of the active segment and keeps at least
+  // kZeroAheadMinBytes after it written (zeroed_until_).
+  util::Status append_active(const std::string& bytes);
   util::Status write_record_bytes(const std::string& bytes, raft::Index max_index);
   util::Status switch_segment();
   util::Status prepare_next_segment();
@@ -190,6 +193,13 @@ class Log {
   std::unique_ptr<File> active_;
   // Invariant: active_offset_bytes_ <= size of the active file.
   std::uint64_t active_offset_bytes_ = 0;
+  // The active segment is written (with records or zeros) up to here; past
+  // it, the preallocated space may still be unwritten extents. An fdatasync
+  // after a write into unwritten extents must also write the file's extent
+  // metadata (one more disk write and ~20-30 us of kernel CPU per sync on
+  // ext4): append_active() zeroes ahead in big steps so that most syncs
+  // flush data alone. Invariant: zeroed_until_ >= active_offset_bytes_.
+  std::uint64_t zeroed_until_ = 0;
   bool active_has_records_ = false;      // Holds a batch or marker after its kState.
   std::unique_ptr<File> next_;           // Preallocated next segment (.tmp), if any.
   std::uint64_t next_seq_ = 0;           // Its sequence number, if next_.
