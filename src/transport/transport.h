@@ -21,9 +21,9 @@
 // in its snap dir; the default reassembles in memory, for tests).
 //
 // Inbound: adopt_stream() takes the message streams the PortListener
-// accepted; each is read by a thread of its own that hands every message to
-// callbacks.on_message. service() is a grpc::Service that the node's single
-// gRPC server registers next to the public services (see
+// accepted; each is read by a thread of its own that hands the messages of
+// each read to callbacks.on_messages (or one by one to on_message). service() is a grpc::Service
+// that the node's single gRPC server registers next to the public services (see
 // configure_server()): a snapshot goes through a SnapshotSink and is
 // delivered as one kSnap message once the sink accepted all of it. Streams
 // of another cluster id, or addressed to another node id, are refused
@@ -34,8 +34,8 @@
 //
 // Threading: every public method is thread-safe. on_unreachable and
 // on_snapshot_status run on one notifier thread of the transport, in order,
-// never inside send(); on_message runs on stream reader threads and gRPC
-// threads (snapshots), the SnapshotSink on gRPC threads.
+// never inside send(); on_messages / on_message run on stream reader threads
+// and on_message on gRPC threads (snapshots), the SnapshotSink on gRPC threads.
 // All callbacks must be quick (enqueue for the raft thread) and must not call
 // back into remove_peer() or the destructor.
 //
@@ -138,6 +138,10 @@ using SnapshotSourceFactory =
 struct TransportCallbacks {
   // Required. Every message received from a peer, in order per sender stream.
   std::function<void(raft::Message)> on_message;
+  // Optional. Several messages of one sender stream at once, in order (what
+  // one read from the stream completed): one hand-off instead of one each.
+  // Unset: they go to on_message one by one. Snapshots use on_message.
+  std::function<void(std::vector<raft::Message>)> on_messages;
   // Optional. A message to `peer` was dropped or a stream to it failed; the
   // core wants a kUnreachable from `peer`. Coalesced: one pending report per
   // peer at a time.
