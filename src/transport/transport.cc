@@ -529,12 +529,14 @@ class Peer {
       direct_error_ = s;  // The sender ends the stream and reports the peer.
       return true;
     }
+    stats_.direct_msgs += n;
     if (written == direct_framed_.size()) {
       stats_.sent_msgs += n;
       return false;
     }
     tail_.assign(direct_framed_, written);  // Still under write_mu_: nothing got in between.
     tail_msgs_ = n;
+    ++stats_.direct_rests;
     return true;
   }
 
