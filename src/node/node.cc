@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <random>
 
 #include "node/entry_codec.h"
@@ -336,6 +337,20 @@ void Node::receive(raft::Message message) {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     inbox_.messages.push_back(std::move(message));
+  }
+  cv_.notify_one();
+}
+
+void Node::receive(std::vector<raft::Message> messages) {
+  if (messages.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    if (inbox_.messages.empty()) {
+      inbox_.messages.swap(messages);
+    } else {
+      std::move(messages.begin(), messages.end(), std::back_inserter(inbox_.messages));
+    }
   }
   cv_.notify_one();
 }

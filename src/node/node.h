@@ -161,6 +161,8 @@ class Node {
 
   // Feeds a raft message from a peer (from the transport's threads).
   void receive(raft::Message message);
+  // Feeds several, in order, with one lock and one wake-up of the raft thread.
+  void receive(std::vector<raft::Message> messages);
   // The transport could not reach a peer / finished sending it a snapshot.
   void report_unreachable(raft::NodeId peer);
   void report_snapshot(raft::NodeId peer, bool ok);

@@ -247,6 +247,29 @@ util::Status StreamWriter::write_frame(std::string* framed) {
   return write_all(framed->data(), framed->size());
 }
 
+util::Status StreamWriter::try_write(std::string_view data, std::size_t* written) {
+  DKV_ASSERT(sock_ >= 0);
+  *written = 0;
+  while (*written < data.size()) {
+    const ssize_t n =
+        ::send(sock_, data.data() + *written, data.size() - *written, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      *written += static_cast<std::size_t>(n);
+      last_written_ = Clock::now();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // Full: the rest waits.
+    return util::unavailable(errno_text("send"));
+  }
+  return util::Status::ok();
+}
+
+util::Status StreamWriter::write_rest(std::string_view data) {
+  DKV_ASSERT(sock_ >= 0);
+  return write_all(data.data(), data.size());
+}
+
 util::Status StreamWriter::check_alive() {
   DKV_ASSERT(sock_ >= 0);
   if (auto s = drain_beats(); !s.is_ok()) return s;
@@ -320,8 +343,8 @@ struct StreamReaders::Reader {
   bool done = false;  // Under StreamReaders' mu_.
 };
 
-StreamReaders::StreamReaders(StreamOptions options, std::function<void(raft::Message)> on_message)
-    : o_(options), on_message_(std::move(on_message)) {}
+StreamReaders::StreamReaders(StreamOptions options, MessagesHandler on_messages)
+    : o_(options), on_messages_(std::move(on_messages)) {}
 
 StreamReaders::~StreamReaders() { stop(); }
 
@@ -379,9 +402,8 @@ namespace {
 // One accepted stream after its hello: frames in, beats out.
 class FrameReader {
  public:
-  FrameReader(const StreamOptions& o, const std::function<void(raft::Message)>& on_message, int fd,
-              raft::NodeId from)
-      : o_(o), on_message_(on_message), fd_(fd), from_(from), buf_(kReadChunkBytes) {}
+  FrameReader(const StreamOptions& o, const MessagesHandler& on_messages, int fd, raft::NodeId from)
+      : o_(o), on_messages_(on_messages), fd_(fd), from_(from), buf_(kReadChunkBytes) {}
 
   // Until the stream ends: EOF (OK), a refused frame or a dead link.
   util::Status run() {
@@ -421,8 +443,18 @@ class FrameReader {
   }
 
  private:
-  // Decodes every whole frame in the buffer and delivers its messages.
+  // Decodes every whole frame in the buffer and delivers their messages in
+  // one call (those before a bad frame too).
   util::Status deliver_complete_frames() {
+    const util::Status s = decode_complete_frames();
+    if (!decoded_.empty()) {
+      on_messages_(std::move(decoded_));
+      decoded_.clear();  // Moved-from: valid, unspecified.
+    }
+    return s;
+  }
+
+  util::Status decode_complete_frames() {
     while (end_ - begin_ >= StreamWriter::kFrameHeaderBytes) {
       const std::uint32_t n = get_u32(buf_.data() + begin_);
       if (n > static_cast<std::uint32_t>(kWireMessageBytesMax)) {
@@ -431,7 +463,8 @@ class FrameReader {
       }
       if (end_ - begin_ < StreamWriter::kFrameHeaderBytes + n) break;
       if (n > 0) {  // 0: a ping.
-        const util::Status s = deliver(buf_.data() + begin_ + StreamWriter::kFrameHeaderBytes, n);
+        const util::Status s =
+            decode_frame(buf_.data() + begin_ + StreamWriter::kFrameHeaderBytes, n);
         if (!s.is_ok()) return s;
       }
       begin_ += StreamWriter::kFrameHeaderBytes + n;
@@ -440,7 +473,7 @@ class FrameReader {
     return util::Status::ok();
   }
 
-  util::Status deliver(const char* data, std::uint32_t size) {
+  util::Status decode_frame(const char* data, std::uint32_t size) {
     batch_.Clear();
     if (!batch_.ParseFromArray(data, static_cast<int>(size))) {
       return util::invalid_argument("undecodable message batch");
@@ -453,7 +486,7 @@ class FrameReader {
       if (!s.is_ok()) return s;
       s = check_message(o_.local_id, from_, m);
       if (!s.is_ok()) return s;
-      on_message_(std::move(m));
+      decoded_.push_back(std::move(m));
     }
     return util::Status::ok();
   }
@@ -473,13 +506,14 @@ class FrameReader {
   }
 
   const StreamOptions& o_;
-  const std::function<void(raft::Message)>& on_message_;
+  const MessagesHandler& on_messages_;
   const int fd_;
   const raft::NodeId from_;
   std::vector<char> buf_;
   std::size_t begin_ = 0;  // Invariant: begin_ <= end_ <= buf_.size().
   std::size_t end_ = 0;
   raftpb::MessageBatch batch_;
+  std::vector<raft::Message> decoded_;  // Not yet delivered.
 };
 
 }  // namespace
@@ -513,7 +547,7 @@ void StreamReaders::serve(Reader* r) {
   if (name.empty()) name = std::to_string(from);
   util::set_thread_name(("recv-" + name).c_str());
   set_stream_socket_options(fd, o_);
-  s = FrameReader(o_, on_message_, fd, from).run();
+  s = FrameReader(o_, on_messages_, fd, from).run();
   if (s.is_ok()) {
     spdlog::debug("transport: node {} closed its message stream", name);
   } else if (s.code() == util::Code::kUnavailable) {

@@ -25,9 +25,10 @@
 // (the dialer pings after keepalive_time without writing). TCP keepalive
 // and TCP_USER_TIMEOUT are set on both ends as well.
 //
-// Threading: a StreamWriter is used by one thread (the peer's sender) except
-// interrupt(), which any thread may call. StreamReaders runs one thread per
-// accepted stream; its methods are thread-safe.
+// Threading: a StreamWriter is used by one thread at a time (the peer's
+// sender, or send() writing directly: the transport's Peer serialises them
+// with a mutex of its own) except interrupt(), which any thread may call. StreamReaders runs one
+// thread per accepted stream; its methods are thread-safe.
 #pragma once
 
 #include <chrono>
@@ -39,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "raft/types.h"
 #include "util/status.h"
@@ -80,6 +82,13 @@ class StreamWriter {
   // kFrameHeaderBytes of room before it: frame_buffer()). Blocks while the
   // socket is full, watching liveness. Non-OK: the stream is broken.
   util::Status write_frame(std::string* framed);
+  // Writes `data` (a sealed frame, or the rest of one) without waiting: as
+  // much as the socket takes now. *written says how much (all of it, part,
+  // or none when the socket is full). Non-OK: the stream is broken.
+  util::Status try_write(std::string_view data, std::size_t* written);
+  // Writes all of `data`, the rest of a frame try_write() began; blocks like
+  // write_frame().
+  util::Status write_rest(std::string_view data);
   // Between writes: reads the peer's beats, pings when nothing was written
   // for keepalive_time. Quick. Non-OK: the stream is broken.
   util::Status check_alive();
@@ -108,11 +117,15 @@ class StreamWriter {
   Clock::time_point last_written_;
 };
 
+// Hands messages from one stream to the node, in order: all that one read
+// completed at once (one lock and one wake-up for the raft thread).
+using MessagesHandler = std::function<void(std::vector<raft::Message>)>;
+
 // The inbound ends: one thread per accepted stream, checking the hello and
-// handing every message to on_message, in order.
+// handing every message to on_messages, in order.
 class StreamReaders {
  public:
-  StreamReaders(StreamOptions options, std::function<void(raft::Message)> on_message);
+  StreamReaders(StreamOptions options, MessagesHandler on_messages);
   ~StreamReaders();  // stop().
 
   // Serves the accepted connection `fd` (owned from now on), whose first
@@ -127,7 +140,7 @@ class StreamReaders {
   void reap_finished() DKV_REQUIRES(mu_);
 
   const StreamOptions o_;
-  const std::function<void(raft::Message)> on_message_;
+  const MessagesHandler on_messages_;
   std::mutex mu_;
   bool stopped_ DKV_GUARDED_BY(mu_) = false;
   std::list<std::unique_ptr<Reader>> readers_ DKV_GUARDED_BY(mu_);

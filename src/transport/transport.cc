@@ -424,6 +424,42 @@ class Peer {
     snap_cv_.notify_all();
   }
 
+  // From send(): `msgs` (to this peer, in order). While the stream is up,
+  // nothing is queued and no write is in progress, writes the first of them
+  // (up to batch_bytes_max) as one frame right here with one non-blocking
+  // send, sparing the hand-off to the sender thread; what the socket does
+  // not take now is left for the sender to write first. The rest are
+  // enqueue()d. Never waits for the network. True if the sender has news
+  // (call wake() once done).
+  bool deliver(std::vector<raft::Message>& msgs) {
+    std::unique_lock write_lk(write_mu_, std::defer_lock);
+    StreamWriter* stream = nullptr;
+    std::size_t direct = 0;  // msgs[0, direct) go out directly.
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return false;
+      if (writable_ != nullptr && queue_.empty() && tail_.empty() && direct_error_.is_ok() &&
+          write_lk.try_lock()) {
+        stream = writable_;
+        std::uint64_t bytes = 0;
+        for (const raft::Message& m : msgs) {
+          if (m.type == raft::MessageType::kSnap) break;
+          const std::uint64_t size = message_size_bytes(m);
+          if (!fits_wire(size) || (direct > 0 && bytes + size > o_.batch_bytes_max)) break;
+          bytes += size;
+          ++direct;
+        }
+      }
+    }
+    bool news = false;
+    if (direct > 0) {
+      news = write_direct(stream, msgs, direct);
+    }
+    if (write_lk.owns_lock()) write_lk.unlock();
+    for (std::size_t i = direct; i < msgs.size(); ++i) news |= enqueue(std::move(msgs[i]));
+    return news;
+  }
+
   // From send(): queues `m` or drops it. Never waits for the network. True
   // if the sender has news (call wake() once done enqueueing).
   bool enqueue(raft::Message&& m) {
@@ -436,8 +472,7 @@ class Peer {
       std::lock_guard lk(mu_);
       if (stopping_) return false;
       if (!down_ && queue_.size() < o_.queue_msgs_max &&
-          queued_bytes_ + size <= o_.queue_bytes_max &&
-          size + kWireHeadroomBytes <= static_cast<std::uint64_t>(kWireMessageBytesMax)) {
+          queued_bytes_ + size <= o_.queue_bytes_max && fits_wire(size)) {
         queue_.push_back(std::move(m));
         queued_bytes_ += size;
         return true;
@@ -460,6 +495,51 @@ class Peer {
   }
 
  private:
+  static bool fits_wire(std::uint64_t size) {
+    return size + kWireHeadroomBytes <= static_cast<std::uint64_t>(kWireMessageBytesMax);
+  }
+
+  // Encodes `msgs` as one sealed frame into *framed (kFrameHeaderBytes, then
+  // the MessageBatch). `batch` is scratch space.
+  void encode_frame(std::vector<raft::Message>::iterator first,
+                    std::vector<raft::Message>::iterator last, raftpb::MessageBatch* batch,
+                    std::string* framed) const {
+    batch->Clear();
+    fill_header(batch->mutable_header());
+    batch->mutable_messages()->Reserve(static_cast<int>(last - first));
+    for (auto it = first; it != last; ++it) encode(std::move(*it), batch->add_messages());
+    const std::size_t body = batch->ByteSizeLong();
+    framed->resize(StreamWriter::kFrameHeaderBytes + body);
+    batch->SerializeWithCachedSizesToArray(
+        reinterpret_cast<std::uint8_t*>(framed->data() + StreamWriter::kFrameHeaderBytes));
+    StreamWriter::seal_frame(framed);
+  }
+
+  // deliver()'s write of msgs[0, n) to `stream`, holding write_mu_. True if
+  // the sender has news: a rest to write, or a broken stream to end.
+  bool write_direct(StreamWriter* stream, std::vector<raft::Message>& msgs, std::size_t n)
+      DKV_REQUIRES(write_mu_) {
+    encode_frame(msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(n), &direct_batch_,
+                 &direct_framed_);
+    std::size_t written = 0;
+    const util::Status s = stream->try_write(direct_framed_, &written);
+    std::lock_guard lk(mu_);
+    if (!s.is_ok()) {
+      stats_.dropped_msgs += n;
+      direct_error_ = s;  // The sender ends the stream and reports the peer.
+      return true;
+    }
+    stats_.direct_msgs += n;
+    if (written == direct_framed_.size()) {
+      stats_.sent_msgs += n;
+      return false;
+    }
+    tail_.assign(direct_framed_, written);  // Still under write_mu_: nothing got in between.
+    tail_msgs_ = n;
+    ++stats_.direct_rests;
+    return true;
+  }
+
   void enqueue_snapshot(raft::Message&& m) {
     DKV_ASSERT(m.snapshot.has_value());
     bool busy = false;
@@ -548,8 +628,17 @@ class Peer {
       status = write_batches(&stream);
     }
     {
+      // A direct write in progress finishes first; a rest of a frame is
+      // lost with the stream (a new one starts at a frame boundary).
+      std::lock_guard write_lk(write_mu_);
       std::lock_guard lk(mu_);
       stream_ = nullptr;
+      writable_ = nullptr;
+      stats_.dropped_msgs += tail_msgs_;
+      tail_.clear();
+      tail_msgs_ = 0;
+      if (status.is_ok() && !direct_error_.is_ok()) status = direct_error_;
+      direct_error_ = util::Status::ok();
     }
     go_down(accepted, failures, status);
     return accepted;
@@ -562,25 +651,46 @@ class Peer {
         std::max(o_.backoff_max_ms, o_.keepalive_time_ms + o_.keepalive_timeout_ms));
   }
 
-  // Writes batches of queued messages until the stream breaks or stop().
+  // Writes what send() left (the rest of a direct write, then batches of
+  // queued messages) until the stream breaks or stop().
   util::Status write_batches(StreamWriter* stream) {
+    {
+      std::lock_guard lk(mu_);
+      writable_ = stream;  // send() may write directly from now on.
+    }
     std::vector<raft::Message> taken;
     raftpb::MessageBatch batch;
     std::string framed;
+    std::string tail;
     auto next_check = Clock::now() + kIdleCheck;
     while (true) {
       taken.clear();
+      tail.clear();
+      std::size_t tail_msgs = 0;
       {
         std::unique_lock lk(mu_);
         // While idle, look at the connection every kIdleCheck: read the
-        // peer's beats, ping it, notice a dead link.
-        while (!cv_.wait_for(lk, kIdleCheck, [&] { return stopping_ || !queue_.empty(); })) {
+        // peer's beats, ping it, notice a dead link. Direct writes do not
+        // do that: they leave it to this.
+        while (!cv_.wait_for(lk, kIdleCheck, [&] { return stopping_ || has_work(); })) {
           lk.unlock();
-          const util::Status s = stream->check_alive();
+          util::Status s;
+          {
+            std::lock_guard write_lk(write_mu_);
+            s = stream->check_alive();
+          }
           lk.lock();
           if (!s.is_ok()) return s;
         }
         if (stopping_) return util::Status::ok();
+      }
+      std::lock_guard write_lk(write_mu_);  // Before mu_ (deliver() only tries it).
+      {
+        std::lock_guard lk(mu_);
+        if (stopping_) return util::Status::ok();
+        if (!direct_error_.is_ok()) return direct_error_;
+        tail.swap(tail_);
+        tail_msgs = std::exchange(tail_msgs_, 0);
         std::uint64_t bytes = 0;
         while (!queue_.empty() && (taken.empty() || bytes < o_.batch_bytes_max)) {
           const std::uint64_t size = message_size_bytes(queue_.front());
@@ -591,16 +701,11 @@ class Peer {
           queue_.pop_front();
         }
       }
-      batch.Clear();
-      fill_header(batch.mutable_header());
-      batch.mutable_messages()->Reserve(static_cast<int>(taken.size()));
-      for (raft::Message& m : taken) encode(std::move(m), batch.add_messages());
-      const std::size_t body = batch.ByteSizeLong();
-      framed.resize(StreamWriter::kFrameHeaderBytes + body);
-      batch.SerializeWithCachedSizesToArray(
-          reinterpret_cast<std::uint8_t*>(framed.data() + StreamWriter::kFrameHeaderBytes));
-      StreamWriter::seal_frame(&framed);
-      util::Status s = stream->write_frame(&framed);
+      util::Status s = tail.empty() ? util::Status::ok() : stream->write_rest(tail);
+      if (s.is_ok() && !taken.empty()) {
+        encode_frame(taken.begin(), taken.end(), &batch, &framed);
+        s = stream->write_frame(&framed);
+      }
       // Busy streams never idle: look at the peer's beats now and then.
       if (s.is_ok() && Clock::now() >= next_check) {
         s = stream->check_alive();
@@ -608,11 +713,15 @@ class Peer {
       }
       std::lock_guard lk(mu_);
       if (!s.is_ok()) {
-        stats_.dropped_msgs += taken.size();
+        stats_.dropped_msgs += tail_msgs + taken.size();
         return s;
       }
-      stats_.sent_msgs += taken.size();
+      stats_.sent_msgs += tail_msgs + taken.size();
     }
+  }
+
+  bool has_work() const DKV_REQUIRES(mu_) {
+    return !queue_.empty() || !tail_.empty() || !direct_error_.is_ok();
   }
 
   // The stream ended: drop what is queued (stale by the time the peer is
@@ -749,6 +858,19 @@ class Peer {
   std::optional<raft::Message> snap_pending_ DKV_GUARDED_BY(mu_);
   bool snap_busy_ DKV_GUARDED_BY(mu_) = false;          // The snapshot thread is sending one.
   StreamWriter* stream_ DKV_GUARDED_BY(mu_) = nullptr;  // Borrowed while live.
+  // Held by whoever writes to the stream: the sender thread, or send()
+  // directly (deliver() only try_locks it, under mu_). Order: write_mu_
+  // before mu_.
+  std::mutex write_mu_;
+  // The accepted stream, while send() may write to it (under write_mu_).
+  StreamWriter* writable_ DKV_GUARDED_BY(mu_) = nullptr;
+  // The rest of a frame a direct write began: the sender writes it first.
+  std::string tail_ DKV_GUARDED_BY(mu_);
+  std::size_t tail_msgs_ DKV_GUARDED_BY(mu_) = 0;  // Messages in that frame.
+  // A direct write broke the stream: the sender ends it.
+  util::Status direct_error_ DKV_GUARDED_BY(mu_);
+  raftpb::MessageBatch direct_batch_ DKV_GUARDED_BY(write_mu_);  // Scratch of write_direct().
+  std::string direct_framed_ DKV_GUARDED_BY(write_mu_);
   grpc::ClientContext* snap_ctx_ DKV_GUARDED_BY(mu_) = nullptr;  // Borrowed while live.
   PeerStats stats_ DKV_GUARDED_BY(mu_);
   std::thread sender_;
@@ -759,6 +881,14 @@ class Peer {
 
 std::unique_ptr<SnapshotSink> make_memory_snapshot_sink(std::uint64_t total_bytes) {
   return std::make_unique<MemorySnapshotSink>(total_bytes);
+}
+
+// The readers' hand-off: on_messages, else on_message for each.
+MessagesHandler messages_handler(const TransportCallbacks& cb) {
+  if (cb.on_messages) return cb.on_messages;
+  return [&cb](std::vector<raft::Message> msgs) {
+    for (raft::Message& m : msgs) cb.on_message(std::move(m));
+  };
 }
 
 // Member order is destruction order reversed: peers (using notifier and
@@ -773,7 +903,7 @@ struct Transport::Impl {
         inbound{options.cluster_id,   options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
         service(inbound),
-        readers(stream_options, callbacks.on_message),
+        readers(stream_options, messages_handler(callbacks)),
         notifier(callbacks) {}
 
   const TransportOptions options;
@@ -848,9 +978,9 @@ void Transport::send(std::vector<raft::Message> msgs) {
   std::vector<std::pair<raft::NodeId, bool>> unknown;  // (to, was a kSnap)
   {
     std::lock_guard lk(impl_->mu);
-    // One wake-up per peer and call, not per message: a raft loop hands
-    // over dozens at a time.
-    std::vector<Peer*> woken;
+    // Per peer, in order: one frame (written here if the stream is idle) or
+    // one wake-up of its sender per call, not per message.
+    std::vector<std::pair<Peer*, std::vector<raft::Message>>> by_peer;
     for (raft::Message& m : msgs) {
       auto it = impl_->peers.find(m.to);
       if (it == impl_->peers.end()) {
@@ -858,12 +988,19 @@ void Transport::send(std::vector<raft::Message> msgs) {
         continue;
       }
       Peer* peer = it->second.get();
-      if (peer->enqueue(std::move(m)) &&
-          std::find(woken.begin(), woken.end(), peer) == woken.end()) {
-        woken.push_back(peer);
+      if (m.type == raft::MessageType::kSnap) {
+        peer->enqueue(std::move(m));  // Its own stream: no order to keep.
+        continue;
       }
+      auto group = std::find_if(by_peer.begin(), by_peer.end(),
+                                [&](const auto& g) { return g.first == peer; });
+      if (group == by_peer.end()) group = by_peer.insert(by_peer.end(), {peer, {}});
+      group->second.push_back(std::move(m));
     }
-    for (Peer* peer : woken) peer->wake();  // Under mu: peers stay alive.
+    // Under mu: peers stay alive.
+    for (auto& [peer, peer_msgs] : by_peer) {
+      if (peer->deliver(peer_msgs)) peer->wake();
+    }
   }
   for (auto [id, snap] : unknown) {
     spdlog::debug("transport: dropped a message to unknown node {}", id);

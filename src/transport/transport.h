@@ -7,7 +7,11 @@
 // Outbound, per peer: a bounded queue (by count and bytes), one long-lived
 // message stream written by a sender thread that batches whatever is queued
 // into one write, reconnecting with exponential backoff (jittered, capped at
-// ~1 s); and a snapshot thread that streams kSnap messages in chunks on a
+// ~1 s). While the stream is up and idle (nothing queued, no write in
+// progress), send() writes the call's messages for the peer as one frame
+// itself, with one non-blocking send: no hand-off to the sender thread.
+// What the socket does not take then goes to the sender thread, which
+// writes it before anything queued later; and a snapshot thread that streams kSnap messages in chunks on a
 // separate gRPC connection, so that a large snapshot never delays
 // heartbeats. A full queue or a peer known to be down drops the message and
 // reports the peer unreachable: Raft retransmits (etcd's rafthttp does the
@@ -21,21 +25,22 @@
 // in its snap dir; the default reassembles in memory, for tests).
 //
 // Inbound: adopt_stream() takes the message streams the PortListener
-// accepted; each is read by a thread of its own that hands every message to
-// callbacks.on_message. service() is a grpc::Service that the node's single
-// gRPC server registers next to the public services (see
+// accepted; each is read by a thread of its own that hands the messages of
+// each read to callbacks.on_messages (or one by one to on_message). service() is a grpc::Service
+// that the node's single gRPC server registers next to the public services (see
 // configure_server()): a snapshot goes through a SnapshotSink and is
 // delivered as one kSnap message once the sink accepted all of it. Streams
 // of another cluster id, or addressed to another node id, are refused
 // (FAILED_PRECONDITION).
 //
 // Must not: block the raft thread. send() only moves messages into queues
-// under short mutexes; it never waits for the network or calls a callback.
+// under short mutexes, or writes what the socket takes at once
+// (MSG_DONTWAIT); it never waits for the network or calls a callback.
 //
 // Threading: every public method is thread-safe. on_unreachable and
 // on_snapshot_status run on one notifier thread of the transport, in order,
-// never inside send(); on_message runs on stream reader threads and gRPC
-// threads (snapshots), the SnapshotSink on gRPC threads.
+// never inside send(); on_messages / on_message run on stream reader threads
+// and on_message on gRPC threads (snapshots), the SnapshotSink on gRPC threads.
 // All callbacks must be quick (enqueue for the raft thread) and must not call
 // back into remove_peer() or the destructor.
 //
@@ -138,6 +143,10 @@ using SnapshotSourceFactory =
 struct TransportCallbacks {
   // Required. Every message received from a peer, in order per sender stream.
   std::function<void(raft::Message)> on_message;
+  // Optional. Several messages of one sender stream at once, in order (what
+  // one read from the stream completed): one hand-off instead of one each.
+  // Unset: they go to on_message one by one. Snapshots use on_message.
+  std::function<void(std::vector<raft::Message>)> on_messages;
   // Optional. A message to `peer` was dropped or a stream to it failed; the
   // core wants a kUnreachable from `peer`. Coalesced: one pending report per
   // peer at a time.
@@ -169,6 +178,8 @@ util::Status fetch_join_info(const std::string& address, const std::string& node
 // Counters of one peer, for metrics and tests.
 struct PeerStats {
   std::uint64_t sent_msgs = 0;     // Written to a stream (not necessarily received).
+  std::uint64_t direct_msgs = 0;   // Of those, written by send() itself (whole or begun).
+  std::uint64_t direct_rests = 0;  // Direct writes the socket took only part of.
   std::uint64_t dropped_msgs = 0;  // Queue full, peer down, or lost with a broken stream.
   std::uint64_t queued_msgs = 0;
   std::uint64_t queued_bytes = 0;

@@ -59,7 +59,8 @@ raft::Message app(NodeId from, NodeId to, std::uint64_t seq, std::size_t payload
 class TestNode {
  public:
   explicit TestNode(NodeId id, std::uint64_t cluster_id = 1, TransportOptions o = {},
-                    SnapshotSinkFactory sink = nullptr, SnapshotSourceFactory source = nullptr)
+                    SnapshotSinkFactory sink = nullptr, SnapshotSourceFactory source = nullptr,
+                    bool batched = false)
       : id_(id) {
     o.cluster_id = cluster_id;
     o.local_id = id;
@@ -69,6 +70,14 @@ class TestNode {
       received_.push_back(std::move(m));
       cv_.notify_all();
     };
+    if (batched) {
+      cb.on_messages = [this](std::vector<raft::Message> ms) {
+        std::lock_guard lk(mu_);
+        ++deliveries_;
+        for (raft::Message& m : ms) received_.push_back(std::move(m));
+        cv_.notify_all();
+      };
+    }
     cb.on_unreachable = [this](NodeId peer) {
       std::lock_guard lk(mu_);
       ++unreachable_[peer];
@@ -154,6 +163,7 @@ class TestNode {
   std::vector<raft::Message> received_;
   std::map<NodeId, int> unreachable_;
   std::vector<std::pair<NodeId, bool>> snapshot_status_;
+  int deliveries_ = 0;  // Calls of on_messages (batched nodes only).
 
  private:
   const NodeId id_;
@@ -820,6 +830,9 @@ class Relay {
     heal_ = true;
     partitioned_ = false;
   }
+  // Stops / restarts copying, keeping the connections (a slow reader).
+  void pause() { partitioned_ = true; }
+  void resume() { partitioned_ = false; }
 
  private:
   static sockaddr_in loopback(int port) {
@@ -1068,6 +1081,132 @@ TEST(TransportTest, ListenerRoutesByFirstBytesAndOwnsItsPort) {
   std::unique_ptr<PortListener> second;
   const util::Status s = PortListener::open(again, &second);
   EXPECT_EQ(s.code(), util::Code::kUnavailable) << s.to_string();
+}
+
+}  // namespace
+}  // namespace dkv::transport
+
+namespace dkv::transport {
+namespace {
+
+// The stream's own reader thread hands what one read completed over in one
+// call: many messages, few calls, in order.
+TEST(TransportTest, ReaderHandsOverWhatOneReadCompletedAtOnce) {
+  TestNode a(1, 1, large_queues());
+  TestNode b(2, 1, large_queues(), nullptr, nullptr, /*batched=*/true);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  connect(a, b);
+  a.transport().send({app(1, 2, 0)});  // Once the stream is up, frames go out one by one.
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  b.clear_received();
+  constexpr std::uint64_t kMsgs = 5000;
+  for (std::uint64_t seq = 1; seq <= kMsgs; seq += 500) {
+    std::vector<raft::Message> batch;
+    for (std::uint64_t s = seq; s < seq + 500; ++s) batch.push_back(app(1, 2, s, 16));
+    a.transport().send(std::move(batch));
+  }
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == kMsgs; }));
+  const auto got = b.received();
+  for (std::uint64_t i = 0; i < kMsgs; ++i) ASSERT_EQ(got[i].index, i + 1);
+  // Each send() went out as one frame (or fewer, batched): at most one
+  // call per frame, not one per message.
+  int deliveries = 0;
+  b.wait([&] {
+    deliveries = b.deliveries_ - 1;  // Less the warm-up's.
+    return true;
+  });
+  EXPECT_LE(deliveries, static_cast<int>(kMsgs / 500));
+  std::printf("transport: %llu messages in %d deliveries\n", static_cast<unsigned long long>(kMsgs),
+              deliveries);
+}
+
+// send() writes to an idle stream itself; when the socket takes only part
+// of the frame (the reader is slow), the sender thread writes the rest
+// before anything queued after it: every message arrives once, in order.
+TEST(TransportTest, PartialDirectWriteKeepsOrder) {
+  TransportOptions o = large_queues();
+  o.keepalive_time_ms = 3000;  // The pause below must not look like a dead link.
+  o.keepalive_timeout_ms = 3000;
+  TestNode a(1, 1, o);
+  TestNode b(2, 1, o);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b.start_server());
+  Relay relay(b.port());
+  a.transport().add_peer(2, relay.address());
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 1; }));
+  EXPECT_EQ(a.transport().peer_stats(2)->direct_msgs, 0u);  // Sent before the stream was up.
+  // Idle stream: written by send() itself.
+  a.transport().send({app(1, 2, 2)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2; }));
+  EXPECT_EQ(a.transport().peer_stats(2)->direct_msgs, 1u);
+
+  // The relay stops reading: the socket fills, a direct write is cut short
+  // and what follows queues behind its rest.
+  relay.pause();
+  constexpr std::uint64_t kMsgs = 200;  // 256 KiB each: 50 MiB, past any socket buffers.
+  for (std::uint64_t seq = 3; seq < 3 + kMsgs; ++seq) {
+    a.transport().send({app(1, 2, seq, 256 << 10)});
+  }
+  const auto paused = a.transport().peer_stats(2);
+  EXPECT_GE(paused->direct_rests, 1u);
+  EXPECT_GT(paused->queued_msgs, 0u);
+  relay.resume();
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 2 + kMsgs; }))
+      << "b got " << b.received_count();
+  const auto got = b.received();
+  for (std::uint64_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].index, i + 1);
+    if (i >= 2) {
+      ASSERT_EQ(got[i].entries.at(0).data.size(), std::size_t{256} << 10);
+    }
+  }
+  const auto stats = a.transport().peer_stats(2);
+  EXPECT_EQ(stats->sent_msgs, 2 + kMsgs);
+  EXPECT_EQ(stats->dropped_msgs, 0u);
+  EXPECT_EQ(a.unreachable_count(2), 0);
+  // Idle again: send() writes directly once more.
+  const std::uint64_t direct = stats->direct_msgs;
+  a.transport().send({app(1, 2, 3 + kMsgs)});
+  ASSERT_TRUE(b.wait([&] { return b.received_.size() == 3 + kMsgs; }));
+  EXPECT_EQ(a.transport().peer_stats(2)->direct_msgs, direct + 1);
+}
+
+// A peer that goes down while send() writes to it directly: the stream
+// ends, the peer is reported unreachable, and sends drop (none queue) until
+// it is back.
+TEST(TransportTest, PeerDownWhileWritingDirectlyDropsAndReports) {
+  TestNode a(1);
+  auto b = std::make_unique<TestNode>(2);
+  ASSERT_TRUE(a.start_server());
+  ASSERT_TRUE(b->start_server());
+  connect(a, *b);
+  a.transport().send({app(1, 2, 1)});
+  ASSERT_TRUE(b->wait([&] { return b->received_.size() == 1; }));
+  std::uint64_t seq = 1;
+  a.transport().send({app(1, 2, ++seq)});
+  ASSERT_TRUE(b->wait([&] { return b->received_.size() == 2; }));
+  ASSERT_GT(a.transport().peer_stats(2)->direct_msgs, 0u);
+
+  b.reset();  // Down: its port closes, its streams end.
+  // Raft keeps sending (heartbeats); the transport notices and reports.
+  const auto deadline = Clock::now() + kWait;
+  while (a.unreachable_count(2) == 0 && Clock::now() < deadline) {
+    a.transport().send({app(1, 2, ++seq)});
+    a.wait([&] { return a.unreachable_[2] > 0; }, 20ms);
+  }
+  ASSERT_GT(a.unreachable_count(2), 0);
+  ASSERT_TRUE(eventually([&] { return !a.transport().peer_stats(2)->connected; }));
+  // Down: a send is dropped at once and reported again, nothing queues.
+  const auto before = a.transport().peer_stats(2);
+  const int reports = a.unreachable_count(2);
+  a.transport().send({app(1, 2, ++seq)});
+  const auto after = a.transport().peer_stats(2);
+  EXPECT_EQ(after->dropped_msgs, before->dropped_msgs + 1);
+  EXPECT_EQ(after->queued_msgs, 0u);
+  EXPECT_EQ(after->direct_msgs, before->direct_msgs);
+  ASSERT_TRUE(a.wait([&] { return a.unreachable_[2] > reports; }));
 }
 
 }  // namespace

@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
   dkv::transport::TransportCallbacks callbacks;
   dkv::node::Node* n = node.get();
   callbacks.on_message = [n](dkv::raft::Message m) { n->receive(std::move(m)); };
+  callbacks.on_messages = [n](std::vector<dkv::raft::Message> ms) { n->receive(std::move(ms)); };
   callbacks.on_unreachable = [n](dkv::raft::NodeId peer) { n->report_unreachable(peer); };
   callbacks.on_snapshot_status = [n](dkv::raft::NodeId peer, bool ok) {
     n->report_snapshot(peer, ok);
