@@ -72,7 +72,9 @@ const std::vector<VariableInfo>& config_variables() {
       {"DKV_REQUEST_TIMEOUT_MS", "--request-timeout-ms", "longest a request waits (default 5000)"},
       {"DKV_QUOTA_BYTES", "--quota-bytes", "database size quota (default 2147483648)"},
       {"DKV_SNAPSHOT_ENTRIES", "--snapshot-entries",
-       "log entries between snapshots (default 10000)"},
+       "log entries between snapshots (default 100000)"},
+      {"DKV_SNAPSHOT_BYTES", "--snapshot-bytes",
+       "log bytes that also trigger a snapshot (default 67108864)"},
       {"DKV_CLUSTER_STATE", "--cluster-state",
        "new|existing: bootstrap a new cluster, or join a running one (default new)"},
       {"DKV_FORCE_NEW_CLUSTER", "--force-new-cluster",
@@ -242,6 +244,12 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
   if (const auto* v = find(vars, "DKV_SNAPSHOT_ENTRIES")) {
     if (auto s = parse_number("DKV_SNAPSHOT_ENTRIES", *v, 1, 100'000'000, &n); !s.is_ok()) return s;
     c.snapshot_entries = n;
+  }
+  if (const auto* v = find(vars, "DKV_SNAPSHOT_BYTES")) {
+    if (auto s = parse_number("DKV_SNAPSHOT_BYTES", *v, 1ull << 20, 64ull << 30, &n); !s.is_ok()) {
+      return s;
+    }
+    c.snapshot_bytes = n;
   }
   if (!test_hooks_built()) {
     for (const auto& name : test_variables()) {

@@ -35,7 +35,8 @@ struct Config {
   std::uint32_t election_ms = 1000;         // DKV_ELECTION_MS
   std::uint32_t request_timeout_ms = 5000;  // DKV_REQUEST_TIMEOUT_MS
   std::uint64_t quota_bytes = 2ull << 30;   // DKV_QUOTA_BYTES
-  std::uint64_t snapshot_entries = 10000;   // DKV_SNAPSHOT_ENTRIES
+  std::uint64_t snapshot_entries = 100000;  // DKV_SNAPSHOT_ENTRIES (etcd's default)
+  std::uint64_t snapshot_bytes = 64 << 20;  // DKV_SNAPSHOT_BYTES
   // TEST ONLY, honoured only if test_hooks_built() (the CMake option
   // DKV_TEST_HOOKS); otherwise they stay off and test_variables_ignored
   // names them, for main to warn about.

@@ -335,6 +335,7 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
   const raft::Index applied = store_->applied_index();
   for (const auto& e : entries) {
     if (e.index <= applied) continue;  // Already in the store (a snapshot covered it).
+    bytes_since_snapshot_ += e.data.size();
     if (e.type == raft::EntryType::kConfChange) {
       // The commands before it first: the change's own transaction records
       // the new membership with the change's index.

@@ -86,6 +86,7 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
   if (auto s = storage_->apply_snapshot(snapshot); !s.is_ok()) fatal("raft storage snapshot", s);
   if (auto s = restore_store(*store_, *reader); !s.is_ok()) fatal("restoring the store", s);
   last_snapshot_index_ = marker.index;
+  bytes_since_snapshot_ = 0;
   (void)remove_old_snapshot_files(options_.db_path, marker);
   spdlog::info("installed snapshot at index {} term {}", marker.index, marker.term);
   set_membership(std::move(m));
@@ -99,7 +100,12 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
 void Node::maybe_snapshot() {
   if (snapshot_in_flight_) return;
   const raft::Index applied = store_->applied_index();
-  if (applied < last_snapshot_index_ + options_.snapshot_entries) return;
+  if (applied <= last_snapshot_index_) return;
+  if (applied < last_snapshot_index_ + options_.snapshot_entries &&
+      bytes_since_snapshot_ < options_.snapshot_bytes) {
+    return;
+  }
+  bytes_since_snapshot_ = 0;  // What is applied from now on goes into the next one.
   raft::Term term = 0;
   if (auto s = storage_->term(applied, &term); !s.is_ok()) fatal("term of snapshot index", s);
   std::shared_ptr<kv::Store::ReadView> view;

@@ -93,6 +93,7 @@ TEST(ConfigTest, RejectsBadValuesNamingTheVariable) {
   expect_rejected(with("DKV_REQUEST_TIMEOUT_MS", "1s"), "DKV_REQUEST_TIMEOUT_MS");
   expect_rejected(with("DKV_QUOTA_BYTES", "1000"), "DKV_QUOTA_BYTES");
   expect_rejected(with("DKV_SNAPSHOT_ENTRIES", "0"), "DKV_SNAPSHOT_ENTRIES");
+  expect_rejected(with("DKV_SNAPSHOT_BYTES", "1000"), "DKV_SNAPSHOT_BYTES");  // < 1 MiB.
   expect_rejected(with("DKV_LISTEN_HOST", ""), "DKV_LISTEN_HOST");
   if (test_hooks_built()) {
     expect_rejected(with("DKV_TEST_STALE_READS", "yes"), "DKV_TEST_STALE_READS");

@@ -116,6 +116,23 @@ TEST_F(DurabilityTest, StoreRolledBackBehindASnapshotIsRestoredFromIt) {
   EXPECT_EQ(http("GET", rest_port_, "/v0/kv/key/Yw==").body, R"({"key":"Yw==","value":"Mw=="})");
 }
 
+// Large values trigger snapshots by their bytes long before the entry
+// count does, so the log kept in memory stays bounded: 24 puts of ~192 KiB
+// pass DKV_SNAPSHOT_BYTES (1 MiB) several times, far below 100,000 entries.
+TEST_F(DurabilityTest, LargeValuesTriggerSnapshotsByBytes) {
+  start({{"DKV_SNAPSHOT_ENTRIES", "100000"}, {"DKV_SNAPSHOT_BYTES", "1048576"}});
+  std::string value_b64;
+  for (int i = 0; i < (192 << 10) / 3; ++i) value_b64 += "eHh4";
+  for (int i = 0; i < 24; ++i) ASSERT_EQ(put(base64("big" + std::to_string(i)), value_b64), 200);
+  // Snapshots finish in the background: wait (bounded) for the first.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (node_->log().find("snapshot at index") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);  // Polling a condition, bounded by the deadline.
+  }
+  EXPECT_NE(node_->log().find("snapshot at index"), std::string::npos) << node_->log();
+}
+
 // A machine crash with unsynced LMDB commits may leave data.mdb torn. The
 // store's marker then names another boot: the node must discard LMDB and
 // rebuild it from the snapshot and the WAL. Simulated with a garbage

@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   node_options.heartbeat_ms = config.heartbeat_ms;
   node_options.election_ms = config.election_ms;
   node_options.snapshot_entries = config.snapshot_entries;
+  node_options.snapshot_bytes = config.snapshot_bytes;
   node_options.test_stale_reads = config.test_stale_reads;
   node_options.force_new_cluster = config.force_new_cluster;
   std::error_code ec;
