@@ -2,6 +2,7 @@
 // its steps and why), proposals and their waiters, ReadIndex batches.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "node/entry_codec.h"
@@ -247,6 +248,18 @@ void Node::handle_ready(raft::Ready& rd) {
     role_changed_.notify_all();
   }
   if (rd.soft_state) finish_moves(rd.soft_state->lead);
+  // A Ready that only commits (no new entries, no snapshot: what a leader
+  // gets when an ack arrives) holds committed entries that earlier Readies
+  // already made durable here. They are applied, and their clients
+  // answered, before its messages go out and its hard state is written:
+  // those (the new commit index for the followers) vouch for nothing the
+  // apply needs, and on loopback each send runs the receiver's TCP path in
+  // this thread. Membership changes keep the usual order.
+  const bool apply_first =
+      !rd.committed_entries.empty() && rd.entries.empty() && rd.snapshot.empty() &&
+      std::none_of(rd.committed_entries.begin(), rd.committed_entries.end(),
+                   [](const raft::Entry& e) { return e.type == raft::EntryType::kConfChange; });
+  if (apply_first) apply_committed(rd.committed_entries);
   // 1. The leader's appends and heartbeats go out before its own fsync.
   if (!rd.messages.empty() && options_.send) options_.send(std::move(rd.messages));
   // 2. Durable before anything vouches for it.
@@ -256,7 +269,7 @@ void Node::handle_ready(raft::Ready& rd) {
     options_.send(std::move(rd.messages_after_persist));
   }
   // 4. Apply.
-  if (!rd.committed_entries.empty()) apply_committed(rd.committed_entries);
+  if (!apply_first && !rd.committed_entries.empty()) apply_committed(rd.committed_entries);
   if (leader_changed) fail_proposed_writes();
   maybe_snapshot();
   for (const auto& rs : rd.read_states) {
