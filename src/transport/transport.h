@@ -11,12 +11,11 @@
 // progress), send() writes the call's messages for the peer as one frame
 // itself, with one non-blocking send: no hand-off to the sender thread.
 // What the socket does not take then goes to the sender thread, which
-// writes it before anything queued later; and a snapshot thread that streams kSnap messages in chunks on a
-// separate gRPC connection, so that a large snapshot never delays
-// heartbeats. A full queue or a peer known to be down drops the message and
-// reports the peer unreachable: Raft retransmits (etcd's rafthttp does the
-// same). Keepalive (1 s + 1 s: the stream's own beats and pings, gRPC's
-// pings for snapshots) breaks a connection over a silently dead link.
+// writes it before anything queued later; and a snapshot thread that streams kSnap messages in
+// chunks on a separate gRPC connection, so that a large snapshot never delays heartbeats. A full
+// queue or a peer known to be down drops the message and reports the peer unreachable: Raft
+// retransmits (etcd's rafthttp does the same). Keepalive (1 s + 1 s: the stream's own beats and
+// pings, gRPC's pings for snapshots) breaks a connection over a silently dead link.
 //
 // Snapshot data is streamed, never held whole: the sender reads it from a
 // SnapshotSource (the node's opens the snapshot file named by the message's

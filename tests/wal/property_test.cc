@@ -96,7 +96,8 @@ class ModelRun {
     const ModelState got = ModelState::from(rec);
     const ModelState* want = crashed ? h_.find(got) : &h_.current();
     if (crashed) {
-      ASSERT_NE(want, nullptr) << "recovered " << got.describe() << h_.describe_allowed() << "\n" << testing::dump_wal(fs_);
+      ASSERT_NE(want, nullptr) << "recovered " << got.describe() << h_.describe_allowed() << "\n"
+                               << testing::dump_wal(fs_);
     } else {
       ASSERT_EQ(got, *want) << "recovered " << got.describe() << " wrote " << want->describe();
     }
