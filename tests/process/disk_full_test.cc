@@ -1,10 +1,10 @@
-// Process test of a full WAL disk: DKV_DB_PATH/wal is a tiny tmpfs, mounted
-// in a mount namespace private to this test process (and the dkv it starts),
-// so nothing of it is visible to the host. A single node is written to until
-// the WAL cannot grow: it must stop (exit 1) with one clear line naming
-// ENOSPC, not retry and carry on; after space is freed it restarts and every
-// acknowledged write is there. Needs root (CAP_SYS_ADMIN) for unshare and
-// mount; skipped otherwise. CI runs as root.
+// Process test of a full disk: DKV_DB_PATH/wal (or kv) is a tiny tmpfs,
+// mounted in a mount namespace private to this test process (and the dkv it
+// starts), so nothing of it is visible to the host. A single node is written
+// to until the WAL (or LMDB) cannot grow: it must stop (exit 1) with one
+// clear line naming ENOSPC (or SIGBUS), not retry and carry on; after space is freed it restarts
+// and every acknowledged write is there. Needs root (CAP_SYS_ADMIN) for unshare and mount; skipped
+// otherwise. CI runs as root.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -40,7 +40,12 @@ int count_lines_with(const std::string& text, const std::string& needle) {
   return n;
 }
 
-TEST(DiskFullTest, FullWalDiskStopsTheNodeAndLosesNothingAcknowledged) {
+// Mounts a tmpfs of `size` on DKV_DB_PATH/`subdir` (in a mount namespace of
+// this test), writes 64 KiB values to a single node until it stops, checks
+// that it exited 1 with one line holding `stop_line`, then remounts
+// the tmpfs larger and checks that every acknowledged write is there.
+void full_disk_stops_the_node(const std::string& subdir, const std::string& size,
+                              const std::string& stop_line) {
   if (::geteuid() != 0) {
     GTEST_SKIP() << "needs root to mount a tmpfs in a private mount namespace (CI runs as root)";
   }
@@ -49,17 +54,16 @@ TEST(DiskFullTest, FullWalDiskStopsTheNodeAndLosesNothingAcknowledged) {
   ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno);
   ASSERT_EQ(::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << std::strerror(errno);
 
-  TempDir dir("disk_full");
+  TempDir dir("disk_full_" + subdir);
   const std::string db = dir.path() + "/a.db";
-  const std::string wal = db + "/wal";
-  fs::create_directories(wal);
-  // 40 MiB: the first segment (16 MiB) and the next one, preallocated
-  // ahead of need; the third does not fit.
-  ASSERT_EQ(::mount("tmpfs", wal.c_str(), "tmpfs", 0, "size=40m"), 0) << std::strerror(errno);
+  const std::string full = db + "/" + subdir;
+  fs::create_directories(full);
+  ASSERT_EQ(::mount("tmpfs", full.c_str(), "tmpfs", 0, ("size=" + size).c_str()), 0)
+      << std::strerror(errno);
   struct Unmount {
     std::string path;
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{wal};
+  } unmount{full};
 
   const std::uint16_t rpc = free_port();
   const std::uint16_t rest = free_port();
@@ -70,7 +74,9 @@ TEST(DiskFullTest, FullWalDiskStopsTheNodeAndLosesNothingAcknowledged) {
       {"DKV_NODE_ID", "a"},
       {"DKV_CLUSTER", "a@127.0.0.1:" + std::to_string(rpc)},
       {"DKV_LISTEN_HOST", "127.0.0.1"},
-      {"DKV_SNAPSHOT_ENTRIES", "1000000"}};  // No compaction to make room.
+      // No compaction to make room.
+      {"DKV_SNAPSHOT_ENTRIES", "1000000"},
+      {"DKV_SNAPSHOT_BYTES", std::to_string(std::uint64_t{64} << 30)}};
   auto node = std::make_unique<DkvProcess>(dkv_binary(), env, dir.path() + "/a.log");
   ASSERT_TRUE(node->start());
   ASSERT_TRUE(node->wait_ready(rest, 20s)) << node->log();
@@ -86,16 +92,15 @@ TEST(DiskFullTest, FullWalDiskStopsTheNodeAndLosesNothingAcknowledged) {
     acknowledged = i + 1;
   }
   ASSERT_GT(acknowledged, 100) << node->log();
-  ASSERT_LT(acknowledged, 1000) << "the WAL never ran out of space";
+  ASSERT_LT(acknowledged, 1000) << subdir << " never ran out of space";
   EXPECT_EQ(node->wait_exit(20s), 1) << node->log();
   const std::string log = node->log();
-  EXPECT_EQ(count_lines_with(log, "No space left on device"), 1) << log;
-  EXPECT_EQ(count_lines_with(log, " critical "), 1) << log;
+  EXPECT_EQ(count_lines_with(log, stop_line), 1) << log;
   std::cout << "stopped after " << acknowledged
-            << " acknowledged writes: " << log.substr(log.find(" critical ")) << "\n";
+            << " acknowledged writes: " << log.substr(log.find(stop_line)) << "\n";
 
   // Free space (a bigger tmpfs, same files) and restart: nothing lost.
-  ASSERT_EQ(::mount("tmpfs", wal.c_str(), "tmpfs", MS_REMOUNT, "size=256m"), 0)
+  ASSERT_EQ(::mount("tmpfs", full.c_str(), "tmpfs", MS_REMOUNT, "size=256m"), 0)
       << std::strerror(errno);
   node = std::make_unique<DkvProcess>(dkv_binary(), env, dir.path() + "/a2.log");
   ASSERT_TRUE(node->start());
@@ -112,6 +117,18 @@ TEST(DiskFullTest, FullWalDiskStopsTheNodeAndLosesNothingAcknowledged) {
             200);
   node->signal(SIGTERM);
   EXPECT_EQ(node->wait_exit(10s), 0);
+}
+
+// 40 MiB: the first WAL segment (16 MiB) and the next one, preallocated
+// ahead of need; the third does not fit. The WAL's fsync fails with ENOSPC.
+TEST(DiskFullTest, FullWalDiskStopsTheNodeAndLosesNothingAcknowledged) {
+  full_disk_stops_the_node("wal", "40m", "No space left on device");
+}
+
+// LMDB writes its pages in a shared map (MDB_WRITEMAP): a page the full
+// tmpfs cannot allocate faults with SIGBUS, which dkv reports in one line.
+TEST(DiskFullTest, FullStoreDiskStopsTheNodeAndLosesNothingAcknowledged) {
+  full_disk_stops_the_node("kv", "24m", "SIGBUS");
 }
 
 }  // namespace
