@@ -77,13 +77,13 @@ TEST_P(Canary, SimulatorCatchesItWithinBudget) {
 INSTANTIATE_TEST_SUITE_P(Sim, Canary,
                          ::testing::Values("commit_old_term", "forget_vote",
                                            "read_without_heartbeat", "skip_conf_change_fix",
-                                           "count_leader_before_persist"));
+                                           "count_leader_before_persist", "vote_while_rejoining"));
 
 // And without a canary the same biased schedules pass: the failures above
 // come from the broken rule, not from the bias.
 TEST(Canary, BiasedSchedulesPassWithoutTheCanary) {
-  for (const char* canary :
-       {"commit_old_term", "forget_vote", "read_without_heartbeat", "skip_conf_change_fix"}) {
+  for (const char* canary : {"commit_old_term", "forget_vote", "read_without_heartbeat",
+                             "skip_conf_change_fix", "vote_while_rejoining"}) {
     for (std::uint64_t seed = 0; seed < 100; ++seed) {
       Options o = derive_options(seed, canary);
       o.canaries = raft::TestCanaries{};
