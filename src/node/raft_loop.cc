@@ -281,6 +281,7 @@ void Node::handle_ready(raft::Ready& rd) {
     if (it != read_batches_.end()) it->second.read_index = rs.index;
   }
   raw_->advance();
+  if (rejoining_ && !raw_->raft().rejoining()) finish_rejoining();
   {
     std::lock_guard lock(mu_);
     const raft::HardState hs = raw_->raft().hard_state();

@@ -237,8 +237,17 @@ void Sim::start_node(Node& n) {
 bool Sim::wipe(Node& n) {
   const Node* l = leader();
   if (l == nullptr || l->raft->raft().log().committed() == 0) return false;
-  // Nor during a membership change (the README asks for none meanwhile).
-  if (l->raft->raft().pending_conf_index() > l->raft->raft().log().applied()) return false;
+  // Nor during a membership change (the README asks for none meanwhile): the
+  // last one must be applied by the leader and durably known committed by
+  // every other member (a restart must not bring back the configuration
+  // before it, in which a removed node, gone for good, still votes).
+  const Index conf_index = l->raft->raft().pending_conf_index();
+  if (conf_index > l->raft->raft().log().applied()) return false;
+  for (auto& [id, x] : nodes_) {
+    if (id == n.id || x.removed) continue;
+    const Index durable = std::max(x.disk->hard_state().commit, x.disk->snapshot().metadata.index);
+    if (durable < conf_index) return false;
+  }
   const ConfState cs = l->raft->raft().tracker().conf_state();
   const bool listed = std::count(cs.voters.begin(), cs.voters.end(), n.id) > 0 ||
                       std::count(cs.learners.begin(), cs.learners.end(), n.id) > 0;
