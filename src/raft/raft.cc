@@ -703,10 +703,12 @@ void Raft::leader_transfer(const Message& m) {
   if (!tracker_.is_voter(target)) return;  // Learners cannot lead.
   if (target == id_) return;
   if (lead_transferee_ == target) return;  // Already under way.
-  election_elapsed_ = 0;                   // The transfer must finish within an election timeout.
-  lead_transferee_ = target;
   Progress* pr = tracker_.get(target);
   DKV_ASSERT(pr != nullptr);
+  // It lost its log and may not campaign until told it caught up.
+  if (pr->rejoin_target != 0 || pr->rejoin_ack_owed) return;
+  election_elapsed_ = 0;  // The transfer must finish within an election timeout.
+  lead_transferee_ = target;
   if (pr->match == log_.last_index()) {
     send_timeout_now(target);
   } else {
