@@ -52,6 +52,32 @@ util::Status discover_join(const std::string& node_id, const std::vector<MemberA
   return util::unavailable(last_error);
 }
 
+bool discover_rejoin(const std::string& node_id, const std::vector<MemberAddress>& cluster,
+                     const MemberAnswerQuery& query, std::chrono::milliseconds per_member,
+                     NodeOptions::Join* join) {
+  for (const auto& m : cluster) {
+    if (m.id == node_id) continue;
+    MemberAnswer answer;
+    if (!query(m.address(), node_id, per_member, &answer).is_ok()) continue;
+    if (answer.commit_index == 0) continue;  // Fresh too: a first start.
+    Membership members;
+    if (!Membership::decode(answer.membership, &members).is_ok()) continue;
+    if (members.find(node_id_of(node_id)) == nullptr) {
+      spdlog::warn("member {} has committed entries but does not list '{}': bootstrapping", m.id,
+                   node_id);
+      continue;
+    }
+    join->cluster_id = cluster_id_hex(answer.cluster_id);
+    join->membership = answer.membership;
+    spdlog::warn(
+        "new data directory, but member {} has committed up to {} and lists this node: its data "
+        "was lost; rejoining cluster {} (no votes until a leader caught it up), members {}",
+        m.id, answer.commit_index, join->cluster_id, answer.membership);
+    return true;
+  }
+  return false;
+}
+
 RemovalProbe::~RemovalProbe() {
   if (thread_.joinable()) thread_.join();
 }

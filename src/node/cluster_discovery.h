@@ -1,6 +1,8 @@
 // Cluster discovery: what a node learns by asking the other members rather
 // than through the raft log. A joining node (DKV_CLUSTER_STATE=existing)
-// asks them for the cluster id and membership; a node that has had no leader
+// asks them for the cluster id and membership; so does a node starting with
+// a new data directory, to tell a first start from a wiped member (whose
+// cluster has committed entries and lists it: it rejoins); a node that has had no leader
 // for a while asks whether they removed it (one removed while down never
 // receives its removal: the others drop its messages).
 //
@@ -35,6 +37,28 @@ using MemberQuery = std::function<util::Status(const std::string& address, const
 util::Status discover_join(const std::string& node_id, const std::vector<MemberAddress>& cluster,
                            const MemberQuery& query, std::chrono::milliseconds give_up_after,
                            NodeOptions::Join* join);
+
+// What a member answers (the transport's Join call), with its commit index.
+struct MemberAnswer {
+  std::uint64_t cluster_id = 0;
+  std::string membership;
+  std::uint64_t commit_index = 0;  // 0: its cluster has committed nothing.
+};
+using MemberAnswerQuery =
+    std::function<util::Status(const std::string& address, const std::string& asker,
+                               std::chrono::milliseconds timeout, MemberAnswer* answer)>;
+
+// A new data directory under DKV_CLUSTER_STATE=new: asks each other member
+// of `cluster` once (at most `per_member` each). Returns true, with the
+// cluster id and membership in *join, if one answers that its cluster has
+// committed entries and lists `node_id`: this node's data was lost (the
+// README's wipe-and-restart) and it must rejoin (raft Config::rejoining)
+// rather than bootstrap. False if none answers (a first start, members
+// starting in any order), or all answering members are fresh, or none
+// lists it: bootstrap from DKV_CLUSTER as before.
+bool discover_rejoin(const std::string& node_id, const std::vector<MemberAddress>& cluster,
+                     const MemberAnswerQuery& query, std::chrono::milliseconds per_member,
+                     NodeOptions::Join* join);
 
 // Asks the other members whether they removed `node` once it has been
 // without a leader for kAfter; marks it removed if one says so. tick() is

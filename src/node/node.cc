@@ -1,6 +1,8 @@
 #include "node/node.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -176,6 +178,49 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
 
 }  // namespace
 
+namespace {
+
+// The marker of a data directory whose node lost its log (NodeOptions::
+// rejoining): written, durably, before the WAL exists; removed once caught up.
+std::string rejoining_marker(const std::string& db_path) { return db_path + "/rejoining"; }
+
+util::Status sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return util::Status(util::Code::kInternal, dir + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return util::Status(util::Code::kInternal, dir + ": fsync: " + std::strerror(errno));
+  return util::Status::ok();
+}
+
+util::Status write_rejoining_marker(const std::string& db_path) {
+  std::error_code ec;
+  std::filesystem::create_directories(db_path, ec);
+  const std::string path = rejoining_marker(db_path);
+  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) return util::Status(util::Code::kInternal, path + ": " + std::strerror(errno));
+  static const char kText[] = "this node lost its data and rejoins: no votes until caught up\n";
+  const bool ok = ::write(fd, kText, sizeof kText - 1) == static_cast<ssize_t>(sizeof kText - 1) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return util::Status(util::Code::kInternal, path + ": " + std::strerror(errno));
+  return sync_dir(db_path);
+}
+
+}  // namespace
+
+void Node::finish_rejoining() {
+  rejoining_ = false;
+  std::error_code ec;
+  std::filesystem::remove(rejoining_marker(options_.db_path), ec);
+  // Best effort: a marker that survives a crash only keeps the node out of
+  // elections until a leader catches it up again (the safe side).
+  if (ec || !sync_dir(options_.db_path).is_ok()) {
+    spdlog::warn("could not remove {}: {}", rejoining_marker(options_.db_path), ec.message());
+  }
+  spdlog::info("caught up after losing its data: this node votes again");
+}
+
 util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
 #ifdef DKV_TEST_HOOKS
   if (!options.test_failpoints.empty() || options.test_ack_before_persist) {
@@ -191,6 +236,11 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
   options.test_failpoints.clear();
   options.test_ack_before_persist = false;
 #endif
+  std::error_code ec;
+  if (options.rejoining && !std::filesystem::exists(options.db_path + "/wal", ec)) {
+    if (auto s = write_rejoining_marker(options.db_path); !s.is_ok()) return s;
+  }
+  const bool rejoining = std::filesystem::exists(rejoining_marker(options.db_path), ec);
   std::unique_ptr<kv::Store> store;
   std::unique_ptr<wal::Log> log;
   std::unique_ptr<raft::MemoryStorage> storage;
@@ -203,6 +253,7 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
   // DKV_FORCE_NEW_CLUSTER rewrote the membership; a change still unapplied
   // in the survivor's log predates the rewrite and must not undo it.
   if (node->options_.force_new_cluster) node->forced_membership_through_ = last_logged;
+  node->rejoining_ = rejoining;
   if (auto s = node->start_raft(applied); !s.is_ok()) return s;
   *out = std::move(node);
   return util::Status::ok();
@@ -251,6 +302,11 @@ util::Status Node::start_raft(raft::Index applied) {
   config.max_inflight_msgs = 256;
   config.pre_vote = true;
   config.check_quorum = true;
+  config.rejoining = rejoining_;
+  if (rejoining_) {
+    spdlog::warn(
+        "this node lost its data: it takes no part in elections until a leader caught it up");
+  }
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^ raft_id_);
   config.rng = [rng] { return (*rng)(); };
   if (auto s = raft::validate_config(config); !s.is_ok()) return s;

@@ -104,6 +104,11 @@ struct NodeOptions {
     std::string membership;
   };
   std::optional<Join> join;
+  // A NEW data directory whose node lost its earlier one (cmd/dkv asked the
+  // members: discover_rejoin) or that joins with DKV_CLUSTER_STATE=existing:
+  // raft starts with Config::rejoining (no votes until a leader caught it
+  // up). Persisted as the file `rejoining` in db_path until then.
+  bool rejoining = false;
   // DKV_FORCE_NEW_CLUSTER: disaster recovery. Rewrites the persisted
   // membership to this node alone (the log and data are kept), so that it
   // leads by itself; other members are then added again.
@@ -282,6 +287,8 @@ class Node {
   void finish_snapshot(SnapshotDone done);
   void propose_parked();
   void start_leadership_transfer();
+  // The core says this node, which lost its log, caught up: drop the marker.
+  void finish_rejoining();
   void serve_reads();
   void fail_everything(const util::Status& s);
   void fail_proposed_writes();
@@ -312,6 +319,7 @@ class Node {
   int ticks_since_readiness_check_ = 0;
   std::uint64_t next_readiness_context_ = 1;
   int election_ticks_ = 10;
+  bool rejoining_ = false;  // The `rejoining` marker exists (Config::rejoining).
   // Membership (raft thread).
   std::optional<PendingChange> change_in_flight_;
   // DKV_FORCE_NEW_CLUSTER: membership changes at or below this index are

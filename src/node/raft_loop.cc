@@ -118,6 +118,8 @@ void Node::start_leadership_transfer() {
   for (const auto& [id, pr] : r.tracker().progress()) {
     // A voter not heard from lately may be down: it could not take over.
     if (id == raft_id_ || !r.tracker().is_voter(id) || !pr.recent_active) continue;
+    // Nor can one that lost its log and has not been told it caught up.
+    if (pr.rejoin_target != 0 || pr.rejoin_ack_owed) continue;
     if (target == raft::kNoNode || pr.match > best_match) {
       target = id;
       best_match = pr.match;
@@ -281,6 +283,7 @@ void Node::handle_ready(raft::Ready& rd) {
     if (it != read_batches_.end()) it->second.read_index = rs.index;
   }
   raw_->advance();
+  if (rejoining_ && !raw_->raft().rejoining()) finish_rejoining();
   {
     std::lock_guard lock(mu_);
     const raft::HardState hs = raw_->raft().hard_state();

@@ -191,7 +191,11 @@ Index ProgressTracker::committed_index(NodeId not_counted) const {
   if (conf_.voters.empty()) return 0;
   std::vector<Index> matches;
   matches.reserve(conf_.voters.size());
-  for (NodeId id : conf_.voters) matches.push_back(id == not_counted ? 0 : progress_.at(id).match);
+  for (NodeId id : conf_.voters) {
+    const Progress& pr = progress_.at(id);
+    const bool counted = id != not_counted && pr.rejoin_target == 0;
+    matches.push_back(counted ? pr.match : 0);
+  }
   std::sort(matches.begin(), matches.end(), std::greater<>());
   // The (n/2+1)-th largest match is held by a majority.
   return matches[matches.size() / 2];
@@ -221,7 +225,10 @@ VoteResult ProgressTracker::tally_votes() const {
 
 bool ProgressTracker::has_quorum(const std::vector<NodeId>& acks) const {
   std::size_t n = 0;
-  for (NodeId id : acks) n += is_voter(id) ? 1 : 0;
+  for (NodeId id : acks) {
+    const Progress* pr = get(id);
+    n += is_voter(id) && pr != nullptr && pr->rejoin_target == 0 ? 1 : 0;
+  }
   return n > conf_.voters.size() / 2;
 }
 

@@ -67,6 +67,16 @@ struct Progress {
   bool recent_active = false;  // Heard from since the last CheckQuorum.
   bool probe_sent = false;     // kProbe: a MsgApp is out; wait for answer/heartbeat.
   bool is_learner = false;
+  // The peer lost its log (a wiped data directory restarted under the same
+  // name) and said so with a flagged MsgAppResp. Until its match reaches
+  // this index (an entry the leader appended on learning it, committed by
+  // the others), its acks do not count toward commit or ReadIndex quorums,
+  // and unflagged answers from it are stale (sent before it lost its log).
+  // 0: not rejoining.
+  Index rejoin_target = 0;
+  // The peer caught up after losing its log: tell it with every MsgApp
+  // (context "rejoined") until it stops flagging its answers.
+  bool rejoin_ack_owed = false;
   Inflights inflights;
 
   void become_probe();
@@ -106,7 +116,8 @@ class ProgressTracker {
   void reset_all(Index next_index);
 
   // Highest index replicated (match) on a majority of voters. A voter
-  // named `not_counted` counts as holding nothing (a leader removing itself).
+  // named `not_counted` counts as holding nothing (a leader removing itself),
+  // and so does a rejoining one (Progress::rejoin_target).
   Index committed_index(NodeId not_counted = kNoNode) const;
   // CheckQuorum (thesis §6.2): a majority of voters were recently active.
   bool quorum_active() const;
@@ -114,7 +125,8 @@ class ProgressTracker {
   void record_vote(NodeId id, bool granted);
   VoteResult tally_votes() const;
   void reset_votes() { votes_.clear(); }
-  // Majority of voters among `acks` (used by ReadIndex).
+  // Majority of voters among `acks` (used by ReadIndex). A rejoining voter
+  // (Progress::rejoin_target) does not count: it may have forgotten a term.
   bool has_quorum(const std::vector<NodeId>& acks) const;
 
  private:

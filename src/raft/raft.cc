@@ -9,6 +9,10 @@ namespace dkv::raft {
 
 namespace {
 constexpr char kTransferContext[] = "transfer";
+// MsgAppResp from a node that lost its log (Config::rejoining).
+constexpr char kRejoiningContext[] = "rejoining";
+// MsgApp to such a node once it caught up: it may vote again.
+constexpr char kRejoinedContext[] = "rejoined";
 
 bool is_local(MessageType t) {
   return t == MessageType::kHup || t == MessageType::kBeat || t == MessageType::kCheckQuorum ||
@@ -71,6 +75,7 @@ std::string_view state_name(StateType s) {
 Raft::Raft(const Config& config, const Storage& storage)
     : config_(config),
       id_(config.id),
+      rejoining_(config.rejoining),
       log_(storage),
       tracker_(config.max_inflight_msgs, config.max_inflight_bytes) {
   // The node validates user input with validate_config() first.
@@ -230,6 +235,9 @@ bool Raft::promotable() const { return tracker_.is_voter(id_); }
 void Raft::hup(bool transfer) {
   if (state_ == StateType::kLeader) return;
   if (!promotable()) return;
+  // Lost its log: a leader it elects could lack entries this node once
+  // acknowledged. Wait until a leader says it caught up.
+  if (rejoining_ && !config_.canaries.vote_while_rejoining) return;
   // A configuration change committed but not applied may change who votes:
   // wait until it is applied (etcd does the same).
   if (log_.committed() > log_.applied()) {
@@ -364,6 +372,10 @@ bool Raft::step_term(const Message& m) {
 // for a pre-vote, the asked term is higher) and the candidate's log is at
 // least as up-to-date as ours.
 void Raft::step_vote(const Message& m) {
+  // Lost its log and vote: it may have voted in this very term already, and
+  // its empty log would make any candidate look up to date. No answer: the
+  // candidate needs a majority of the others.
+  if (rejoining_ && !config_.canaries.vote_while_rejoining) return;
   const bool pre = m.type == MessageType::kPreVote;
   const bool can_vote =
       vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
@@ -440,7 +452,9 @@ util::Status Raft::step_follower(const Message& m) {
     case MessageType::kApp:
       election_elapsed_ = 0;
       lead_ = m.from;
-      handle_append(m);
+      // The leader says this node, which lost its log, caught up: it holds
+      // everything committed with its old acks (start_rejoin).
+      if (handle_append(m) && rejoining_ && m.context == kRejoinedContext) rejoining_ = false;
       return {};
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
@@ -567,6 +581,7 @@ util::Status Raft::propose(const Message& m) {
 }
 
 void Raft::leader_app_resp(const Message& m, Progress& pr) {
+  if (!leader_rejoin_resp(m, pr)) return;
   if (m.reject) {
     // Fast backtracking: skip every entry of the follower's conflicting term.
     Index probe = m.reject_hint;
@@ -587,6 +602,7 @@ void Raft::leader_app_resp(const Message& m, Progress& pr) {
     } else if (pr.state == ProgressState::kReplicate) {
       pr.inflights.free_le(m.index);
     }
+    finish_rejoins();
     if (maybe_commit()) {
       pending_bcast_ = true;  // Spread the new commit index.
     } else if (was_paused && !pending_bcast_) {
@@ -595,6 +611,67 @@ void Raft::leader_app_resp(const Message& m, Progress& pr) {
     while (maybe_send_append(m.from, false)) {
     }
     if (m.from == lead_transferee_ && pr.match == log_.last_index()) send_timeout_now(m.from);
+  }
+}
+
+// A follower that lost its log flags its MsgAppResp. The first flagged
+// answer (or a flagged rejection after it caught up: lost again) restarts
+// its progress (start_rejoin). While it rejoins, its match is only a guide
+// for what to send, never counted: an ack may predate the loss (it then
+// acknowledges less than the rejoin target: that entry was appended after),
+// so only an ack at or above the target proves the peer holds it. A
+// rejection, flagged or not, lowers the match below the rejected index, so
+// a stale ack cannot leave the leader probing above the peer's log.
+// Returns false if m was handled here.
+bool Raft::leader_rejoin_resp(const Message& m, Progress& pr) {
+  const bool flagged = m.context == kRejoiningContext;
+  if (pr.rejoin_target == 0) {
+    if (!flagged) {
+      if (!m.reject) pr.rejoin_ack_owed = false;  // It heard that it caught up.
+      return true;
+    }
+    if (pr.rejoin_ack_owed && !m.reject) return true;  // Not told yet that it caught up.
+    start_rejoin(m.from, pr);
+  }
+  if (!m.reject) return true;      // maybe_update takes it.
+  if (m.index == 0) return false;  // Index 0 always matches: not a real rejection.
+  // Probe from its hint (fast backtracking), below the rejected index.
+  Index probe = m.reject_hint;
+  if (m.log_term > 0) probe = log_.find_conflict_by_term(m.reject_hint, m.log_term).first;
+  probe = std::min(probe, m.index - 1);
+  pr.become_probe();
+  pr.match = std::min(pr.match, probe);
+  pr.next = probe + 1;
+  DKV_ASSERT(pr.match < pr.next);
+  send_append(m.from);
+  return false;
+}
+
+// The peer's match is forgotten (it counts for nothing until it catches up
+// again), and it must reach an entry appended now. That entry commits only
+// on a majority of the others, after the peer lost its log, so the peer is
+// told it caught up only once everything its old acks helped commit is back
+// on its disk.
+void Raft::start_rejoin(NodeId peer, Progress& pr) {
+  DKV_ASSERT(state_ == StateType::kLeader);
+  DKV_ASSERT(peer != id_);
+  pr.match = 0;
+  pr.become_probe();
+  pr.next = 1;
+  pr.rejoin_ack_owed = false;
+  append_entries({Entry{}});
+  pr.rejoin_target = log_.last_index();
+  DKV_ASSERT(pr.rejoin_target > 0);
+  pending_bcast_ = true;
+}
+
+void Raft::finish_rejoins() {
+  for (auto& [id, pr] : tracker_.progress()) {
+    if (pr.rejoin_target == 0) continue;
+    if (pr.match < pr.rejoin_target || log_.committed() < pr.rejoin_target) continue;
+    pr.rejoin_target = 0;
+    pr.rejoin_ack_owed = true;
+    pending_bcast_ = true;  // The next MsgApp carries the news.
   }
 }
 
@@ -626,10 +703,12 @@ void Raft::leader_transfer(const Message& m) {
   if (!tracker_.is_voter(target)) return;  // Learners cannot lead.
   if (target == id_) return;
   if (lead_transferee_ == target) return;  // Already under way.
-  election_elapsed_ = 0;                   // The transfer must finish within an election timeout.
-  lead_transferee_ = target;
   Progress* pr = tracker_.get(target);
   DKV_ASSERT(pr != nullptr);
+  // It lost its log and may not campaign until told it caught up.
+  if (pr->rejoin_target != 0 || pr->rejoin_ack_owed) return;
+  election_elapsed_ = 0;  // The transfer must finish within an election timeout.
+  lead_transferee_ = target;
   if (pr->match == log_.last_index()) {
     send_timeout_now(target);
   } else {
@@ -671,6 +750,7 @@ bool Raft::maybe_commit() {
   }
   reduce_uncommitted(committed_before);
   release_pending_reads();
+  finish_rejoins();
   return true;
 }
 
@@ -709,7 +789,8 @@ bool Raft::maybe_send_append(NodeId to, bool send_if_empty) {
                .log_term = *prev_term,
                .index = prev,
                .entries = std::move(*ents),
-               .commit = log_.committed()});
+               .commit = log_.committed(),
+               .context = pr->rejoin_ack_owed ? kRejoinedContext : ""});
   return true;
 }
 
@@ -747,7 +828,8 @@ void Raft::hand_off_leadership() {
   Index best_match = 0;
   for (NodeId id : tracker_.conf_state().voters) {
     const Progress* pr = tracker_.get(id);
-    if (id != id_ && pr->match > best_match) {
+    const bool rejoining = pr->rejoin_target != 0 || pr->rejoin_ack_owed;
+    if (id != id_ && !rejoining && pr->match > best_match) {
       best = id;
       best_match = pr->match;
     }
@@ -801,15 +883,23 @@ void Raft::release_pending_reads() {
 
 // ---- Follower handlers -------------------------------------------------------------
 
-void Raft::handle_append(const Message& m) {
+std::string Raft::app_resp_context() const { return rejoining_ ? kRejoiningContext : ""; }
+
+bool Raft::handle_append(const Message& m) {
   if (m.index < log_.committed()) {
     // Already committed here: tell the leader where we are.
-    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = log_.committed()});
-    return;
+    send(Message{.type = MessageType::kAppResp,
+                 .to = m.from,
+                 .index = log_.committed(),
+                 .context = app_resp_context()});
+    return false;
   }
   if (auto last_new = log_.maybe_append(m.index, m.log_term, m.commit, m.entries)) {
-    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = *last_new});
-    return;
+    send(Message{.type = MessageType::kAppResp,
+                 .to = m.from,
+                 .index = *last_new,
+                 .context = app_resp_context()});
+    return true;
   }
   // Reject with a hint (fast backtracking): the largest index <= m.index
   // whose term is <= m.log_term; the leader skips the whole conflicting term.
@@ -820,7 +910,9 @@ void Raft::handle_append(const Message& m) {
                .log_term = hint_term,
                .index = m.index,
                .reject = true,
-               .reject_hint = hint_index});
+               .reject_hint = hint_index,
+               .context = app_resp_context()});
+  return false;
 }
 
 void Raft::handle_heartbeat(const Message& m) {
@@ -830,11 +922,9 @@ void Raft::handle_heartbeat(const Message& m) {
 
 void Raft::handle_snapshot(const Message& m) {
   DKV_ASSERT(m.snapshot.has_value());
-  if (restore(*m.snapshot)) {
-    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = log_.last_index()});
-  } else {
-    send(Message{.type = MessageType::kAppResp, .to = m.from, .index = log_.committed()});
-  }
+  const Index index = restore(*m.snapshot) ? log_.last_index() : log_.committed();
+  send(Message{
+      .type = MessageType::kAppResp, .to = m.from, .index = index, .context = app_resp_context()});
 }
 
 bool Raft::restore(const Snapshot& snap) {

@@ -56,6 +56,10 @@ struct TestCanaries {
   // Count the leader's own copy of an entry as soon as it is appended, not
   // once persisted (breaks thesis §10.2.1 with asynchronous persistence).
   bool count_leader_before_persist = false;
+  // Let a node that lost its log (Config::rejoining) vote and campaign at
+  // once, as if it still had its log and its vote (breaks §5.2's "vote at
+  // most once per term" and §5.4's leader completeness).
+  bool vote_while_rejoining = false;
 };
 
 // Timing is in ticks; the node maps them to wall time. Suggested: one tick
@@ -96,6 +100,14 @@ struct Config {
   bool check_quorum = true;  // Thesis §6.2 (also enables the vote lease of §4.2.3).
   // Followers reject proposals instead of forwarding them to the leader.
   bool disable_proposal_forwarding = false;
+  // This node lost its log and vote (a wiped data directory restarted under
+  // the same name, so the same id) and the cluster has made progress. Its
+  // old acks may have counted toward commits and it may have voted in a term
+  // it no longer knows. Until a leader tells it that it caught up, it does
+  // not vote, pre-vote or campaign, and flags its MsgAppResp (context
+  // "rejoining") so that the leader stops counting its stale match. The node
+  // persists the flag until rejoining() turns false.
+  bool rejoining = false;
   // The only source of randomness. Must be set.
   std::function<std::uint64_t()> rng;
   TestCanaries canaries;  // Test only.
@@ -157,6 +169,8 @@ class Raft {
   Index pending_conf_index() const { return pending_conf_index_; }
   const Config& config() const { return config_; }
   int randomized_election_timeout() const { return randomized_election_timeout_; }
+  // Config::rejoining, until a leader said this node caught up.
+  bool rejoining() const { return rejoining_; }
 
   // Batching: proposals and commit changes only mark that followers need
   // appends, and ReadIndex requests that a heartbeat round is due;
@@ -197,9 +211,16 @@ class Raft {
   util::Status propose(const Message& m);
   void leader_app_resp(const Message& m, Progress& pr);
   void leader_heartbeat_resp(const Message& m, Progress& pr);
+  // A peer that lost its log (flagged MsgAppResp): returns false if m must
+  // be dropped as stale.
+  bool leader_rejoin_resp(const Message& m, Progress& pr);
+  void start_rejoin(NodeId peer, Progress& pr);
+  void finish_rejoins();
   void leader_transfer(const Message& m);
 
-  void handle_append(const Message& m);
+  // Returns true if the append was accepted (the log matches through it).
+  bool handle_append(const Message& m);
+  std::string app_resp_context() const;
   void handle_heartbeat(const Message& m);
   void handle_snapshot(const Message& m);
   bool restore(const Snapshot& snap);
@@ -238,6 +259,9 @@ class Raft {
 
   Config config_;
   NodeId id_;
+  // Config::rejoining: no votes or campaigns until a leader says this node
+  // caught up (persisted by the node, not in the hard state).
+  bool rejoining_ = false;
   // Persistent state (Figure 2), handed out via hard_state().
   Term term_ = 0;
   NodeId vote_ = kNoNode;

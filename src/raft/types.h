@@ -135,7 +135,9 @@ struct Message {
   Index reject_hint = 0;             // Rejected kAppResp: follower's guess of the match.
   std::optional<Snapshot> snapshot;  // kSnap only.
   std::string context;               // kHeartbeat(Resp)/kReadIndex(Resp): read request id;
-                                     // kVote/kPreVote: "transfer" when forced by TimeoutNow.
+                                     // kVote/kPreVote: "transfer" when forced by TimeoutNow;
+                                     // kAppResp: "rejoining" from a node that lost its log;
+                                     // kApp: "rejoined" once that node caught up.
 
   bool operator==(const Message&) const = default;
 };

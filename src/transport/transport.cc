@@ -126,6 +126,7 @@ struct Inbound {
   std::function<void(raft::Message)> on_message;
   SnapshotSinkFactory snapshot_sink;
   std::function<std::string()> membership;
+  std::function<std::uint64_t()> commit_index;
 };
 
 // Refuses a stream whose client metadata names another cluster (checked
@@ -275,6 +276,7 @@ class RaftService final : public raftpb::Raft::CallbackService {
     }
     resp->set_cluster_id(in_.cluster_id);
     resp->set_membership(in_.membership());
+    if (in_.commit_index) resp->set_commit_index(in_.commit_index());
     spdlog::debug("transport: node {} asked for the membership; told it {}",
                   req->node_id().substr(0, 64), resp->membership());
     reactor->Finish(grpc::Status::OK);
@@ -900,8 +902,9 @@ struct Transport::Impl {
         callbacks(std::move(cb)),
         stream_options{options.cluster_id, options.local_id, options.keepalive_time_ms,
                        options.keepalive_timeout_ms, options.peer_name},
-        inbound{options.cluster_id,   options.local_id,        options.snapshot_bytes_max,
-                callbacks.on_message, callbacks.snapshot_sink, callbacks.membership},
+        inbound{options.cluster_id,    options.local_id,        options.snapshot_bytes_max,
+                callbacks.on_message,  callbacks.snapshot_sink, callbacks.membership,
+                callbacks.commit_index},
         service(inbound),
         readers(stream_options, messages_handler(callbacks)),
         notifier(callbacks) {}
@@ -1053,6 +1056,7 @@ util::Status fetch_join_info(const std::string& address, const std::string& node
   if (!s.ok()) return util::unavailable(address + ": " + s.error_message());
   out->cluster_id = resp.cluster_id();
   out->membership = resp.membership();
+  out->commit_index = resp.commit_index();
   return util::Status::ok();
 }
 

@@ -162,12 +162,15 @@ struct TransportCallbacks {
   // Optional. The applied membership, encoded, for a joining node's Join
   // call (on a gRPC thread). Unset: Join is refused.
   std::function<std::string()> membership;
+  // Optional. The commit index, for the same call (0 if unset).
+  std::function<std::uint64_t()> commit_index;
 };
 
 // What a member tells a joining node (the Raft service's Join call).
 struct JoinInfo {
   std::uint64_t cluster_id = 0;
   std::string membership;
+  std::uint64_t commit_index = 0;  // 0: its cluster has committed nothing yet.
 };
 // Asks the member at `address` (host:port) for the cluster id and its
 // membership, waiting at most `timeout`. UNAVAILABLE if it cannot be reached.

@@ -64,11 +64,15 @@ const char* to_string(Fault f) {
       return "member-replace";
     case Fault::kMemberMoveLeader:
       return "member-move-leader";
+    case Fault::kMemberWipe:
+      return "member-wipe";
   }
   return "?";
 }
 
-bool is_membership(Fault f) { return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader; }
+bool is_membership(Fault f) {
+  return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader || f == Fault::kMemberWipe;
+}
 
 bool is_partition(Fault f) {
   return f == Fault::kPartitionHalves || f == Fault::kPartitionLeader ||
@@ -201,6 +205,8 @@ class Nemesis {
         return remove_member(hold);
       case Fault::kMemberMoveLeader:
         return move_leader();
+      case Fault::kMemberWipe:
+        return wipe_in_place();
       default:
         break;
     }
@@ -245,6 +251,7 @@ class Nemesis {
 
   int failpoint_stops() const { return failpoint_stops_; }
   int member_replaces() const { return member_replaces_; }
+  int member_wipes() const { return member_wipes_; }
 
   std::mt19937_64& rng() { return rng_; }
 
@@ -556,6 +563,44 @@ class Nemesis {
     return "";
   }
 
+  // member-wipe: the README's recovery of a lost data directory, in place.
+  std::string wipe_in_place() {
+    const std::string what = to_string(Fault::kMemberWipe);
+    for (int k = 0; k < c_.size(); ++k) {
+      if (state_[k] != NodeState::kUp || unsure_removal_[k])
+        return what + ": a node is not up, skipped";
+      if (still_rejoining(k)) return what + ": " + c_.id(k) + " still rejoins, skipped";
+    }
+    const int leader = leader_among_up();
+    if (leader < 0) return what + ": no leader, skipped";
+    const int i = random_up_other_than(leader);
+    if (i < 0) return what + ": no follower up, skipped";
+    c_.process(i).signal(SIGKILL);
+    c_.process(i).wait_exit(10s);
+    std::error_code ec;
+    std::filesystem::remove_all(c_.db_path(i), ec);
+    armed_[i].reset();
+    wiped_log_offset_[i] = c_.process(i).log().size();
+    if (!c_.start(i)) {
+      state_[i] = NodeState::kDown;
+      return what + " " + c_.id(i) + ": cannot start dkv";
+    }
+    ++member_wipes_;
+    return what + " " + c_.id(i) + " (killed, data wiped, restarted with the same id)";
+  }
+
+  // Node k was wiped and has not logged yet that it votes again.
+  bool still_rejoining(int k) {
+    if (!wiped_log_offset_[k]) return false;
+    const std::string log = c_.process(k).log();
+    if (log.find("this node votes again", std::min(*wiped_log_offset_[k], log.size())) !=
+        std::string::npos) {
+      wiped_log_offset_[k].reset();
+      return false;
+    }
+    return true;
+  }
+
   // member-move-leader: asks a random up node to move leadership to a
   // random other up voter; the answer goes to the schedule.
   std::string move_leader() {
@@ -627,6 +672,11 @@ class Nemesis {
   std::vector<std::optional<Armed>> armed_;  // By node.
   int failpoint_stops_ = 0;
   int member_replaces_ = 0;
+  int member_wipes_ = 0;
+  // By node: its log's size when it was last wiped, until it logs that it
+  // caught up and votes again.
+  std::vector<std::optional<std::size_t>> wiped_log_offset_ =
+      std::vector<std::optional<std::size_t>>(c_.size());
   std::vector<bool> unsure_removal_;  // By node: a removal that may yet commit.
   int target_ = 0;
 };
@@ -780,6 +830,7 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
   healed(nemesis.heal(&r.schedule), r);
   r.failpoint_stops = nemesis.failpoint_stops();
   r.member_replaces = nemesis.member_replaces();
+  r.member_wipes = nemesis.member_wipes();
   r.schedule += "healed at " +
                 std::to_string(std::chrono::duration<double>(Clock::now() - epoch).count()) + "s\n";
 }

@@ -53,6 +53,12 @@ enum class Fault {
   // a rejoin that fails is an error of the run.
   kMemberReplace,
   kMemberMoveLeader,  // POST /v0/leader to a random other voter that is up.
+  // The README's "Data directory" recovery in place: kill -9 a random up
+  // follower, delete its DKV_DB_PATH, start it again at once with the same
+  // variables (same name, no membership change). It rejoins (no votes until
+  // a leader caught it up). Only while every other node is up and no other
+  // wiped node is still rejoining (the README's precondition); else skipped.
+  kMemberWipe,
 };
 const char* to_string(Fault f);
 // A fault that needs the nodes in network namespaces.
@@ -103,6 +109,7 @@ struct RunResult {
   int faults_injected = 0;
   int failpoint_stops = 0;   // Nodes that stopped on their armed failpoint, as expected.
   int member_replaces = 0;   // member-replace cycles completed (removed, re-added, promoted).
+  int member_wipes = 0;      // member-wipe restarts done (killed, data wiped, restarted).
   double seconds = 0;        // Clients' running time.
   double check_seconds = 0;  // The checker's time.
   bool converged = false;    // Every node applied the same and serves the same data.

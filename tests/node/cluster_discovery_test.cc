@@ -52,6 +52,41 @@ TEST(DiscoverJoinTest, RefusesWhenNoMemberListsUsOrListsUsElsewhere) {
   EXPECT_EQ(asked, 1);  // A wrong address is final: no retries.
 }
 
+// Members that answer with `membership` and `commit_index` (unreachable if
+// the membership is empty).
+MemberAnswerQuery answering_with_commit(const std::string& membership, std::uint64_t commit_index) {
+  return
+      [=](const std::string&, const std::string&, std::chrono::milliseconds, MemberAnswer* answer) {
+        if (membership.empty()) return util::unavailable("connection refused");
+        answer->cluster_id = 0xabc;
+        answer->membership = membership;
+        answer->commit_index = commit_index;
+        return util::Status::ok();
+      };
+}
+
+TEST(DiscoverRejoinTest, RejoinsWhenAMemberHasCommittedAndListsUs) {
+  const auto members = cluster("a@127.0.0.1:1,b@127.0.0.1:2,c@127.0.0.1:3");
+  const std::string theirs = Membership(members).encode();
+  NodeOptions::Join join;
+  ASSERT_TRUE(discover_rejoin("c", members, answering_with_commit(theirs, 42), 1s, &join));
+  EXPECT_EQ(join.cluster_id, cluster_id_hex(0xabc));
+  EXPECT_EQ(join.membership, theirs);
+}
+
+TEST(DiscoverRejoinTest, BootstrapsAtAFirstStartOrWhenNotListed) {
+  const auto members = cluster("a@127.0.0.1:1,b@127.0.0.1:2,c@127.0.0.1:3");
+  NodeOptions::Join join;
+  // Nobody answers (the others are not up yet).
+  EXPECT_FALSE(discover_rejoin("c", members, answering_with_commit("", 0), 50ms, &join));
+  // They answer but are fresh too: the cluster's very first start.
+  EXPECT_FALSE(discover_rejoin("c", members, answering_with_commit(Membership(members).encode(), 0),
+                               50ms, &join));
+  // Their cluster does not list us.
+  const std::string without_c = Membership(cluster("a@127.0.0.1:1,b@127.0.0.1:2")).encode();
+  EXPECT_FALSE(discover_rejoin("c", members, answering_with_commit(without_c, 42), 50ms, &join));
+}
+
 TEST(DiscoverJoinTest, UnavailableWhenNoMemberAnswers) {
   NodeOptions::Join join;
   const auto s =

@@ -13,7 +13,8 @@
 // (finish that fsync: persist, send the rest, advance); deliver-msgs [ID...];
 // drop-msgs [ID...]; stabilize; isolate ID; heal; log ID; status ID;
 // add-node ID (empty, joining the leader's config); propose-conf-change ID
-// add|remove|learner NODE; compact ID (snapshot at applied, compact).
+// add|remove|learner NODE; compact ID (snapshot at applied, compact);
+// wipe ID (the node loses its disk and restarts under its id, rejoining).
 // Messages print in one stable form: `1->2 MsgApp Term:1 Log:1/11 Commit:11`.
 // DKV_REWRITE=1 regenerates the expected output in place; review the diff.
 #include <gtest/gtest.h>
@@ -97,6 +98,7 @@ class Interp {
     const std::map<std::string, std::function<void(A)>> commands = {
         {"add-nodes", [&](A a) { add_nodes(a); }},
         {"add-node", [&](A a) { add_node(id(a[0])); }},
+        {"wipe", [&](A a) { wipe(id(a[0])); }},
         {"campaign", [&](A a) { node(a[0]).campaign(); }},
         {"tick", [&](A a) { node(a[0]).tick_n(a.size() > 1 ? std::stoi(a[1]) : 1); }},
         {"propose", [&](A a) { print_status(node(a[0]).raw->propose(a[1])); }},
@@ -193,6 +195,23 @@ class Interp {
     x.storage = std::make_unique<MemoryStorage>();
     x.storage->set_conf_state(cs);
     x.raw = std::make_unique<RawNode>(make_config(id, false), *x.storage);
+  }
+
+  // The node's disk is lost: it restarts empty, under the same id, with the
+  // membership a member told it (the leader's) and Config::rejoining.
+  void wipe(NodeId id) {
+    ConfState cs;
+    for (auto& [other, n] : nodes_) {
+      if (n.raw->raft().state() == StateType::kLeader) cs = n.raw->raft().tracker().conf_state();
+    }
+    N& x = nodes_.at(id);
+    x.held.reset();
+    std::erase_if(queue_, [&](const Message& m) { return m.to == id; });
+    x.storage = std::make_unique<MemoryStorage>();
+    x.storage->set_conf_state(cs);
+    Config c = make_config(id, false);
+    c.rejoining = true;
+    x.raw = std::make_unique<RawNode>(c, *x.storage);
   }
 
   // propose-conf-change ID add|remove|learner NODE
@@ -350,7 +369,8 @@ class Interp {
     const Raft& r = nodes_.at(id).raw->raft();
     out_ << id << ": " << state_name(r.state()) << " Term:" << r.term() << " Lead:" << r.lead()
          << " Commit:" << r.log().committed() << " Applied:" << r.log().applied()
-         << " Persisted:" << r.log().persisted() << " Last:" << r.log().last_index() << "\n";
+         << " Persisted:" << r.log().persisted() << " Last:" << r.log().last_index()
+         << (r.rejoining() ? " Rejoining" : "") << "\n";
   }
 
   std::map<NodeId, N> nodes_;

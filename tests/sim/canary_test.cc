@@ -18,8 +18,11 @@ namespace {
 // share of seeds 0..999 that fail: commit_old_term 44 (1.1%), forget_vote 3
 // (47%: vote safety, and election safety too), read_without_heartbeat 0
 // (22%), skip_conf_change_fix 36 (5.5%), count_leader_before_persist 0
-// (74%). The test is deterministic; the budget leaves a wide margin for
-// changes that move the schedules.
+// (74%). The wipe-restarts (issue 14) moved the schedules: first seeds are
+// now 181, 3, 7, 3 and 0, and vote_while_rejoining is caught at 19 (5.7% of
+// seeds 0..299: vote safety and leader completeness). The test is
+// deterministic; the budget leaves a wide margin for changes that move the
+// schedules.
 constexpr std::uint64_t kSeedBudget = 1500;
 
 // Runs seeds in a child process (a canary may trip a DKV_ASSERT, which
@@ -77,13 +80,13 @@ TEST_P(Canary, SimulatorCatchesItWithinBudget) {
 INSTANTIATE_TEST_SUITE_P(Sim, Canary,
                          ::testing::Values("commit_old_term", "forget_vote",
                                            "read_without_heartbeat", "skip_conf_change_fix",
-                                           "count_leader_before_persist"));
+                                           "count_leader_before_persist", "vote_while_rejoining"));
 
 // And without a canary the same biased schedules pass: the failures above
 // come from the broken rule, not from the bias.
 TEST(Canary, BiasedSchedulesPassWithoutTheCanary) {
-  for (const char* canary :
-       {"commit_old_term", "forget_vote", "read_without_heartbeat", "skip_conf_change_fix"}) {
+  for (const char* canary : {"commit_old_term", "forget_vote", "read_without_heartbeat",
+                             "skip_conf_change_fix", "vote_while_rejoining"}) {
     for (std::uint64_t seed = 0; seed < 100; ++seed) {
       Options o = derive_options(seed, canary);
       o.canaries = raft::TestCanaries{};

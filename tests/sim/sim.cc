@@ -87,6 +87,10 @@ struct Node {
   bool removed = false;  // Applied its own removal: stopped for good.
   ConfState initial_conf;
   std::unique_ptr<raft::MemoryStorage> disk;  // Survives crashes.
+  bool rejoining = false;                     // On disk: lost its log (Config::rejoining).
+  // The disk it lost, kept while it is rejoining: what it acknowledged before
+  // counted toward commits made after the loss, until it said so.
+  std::unique_ptr<raft::MemoryStorage> lost_disk;
   std::unique_ptr<raft::RawNode> raft;
   std::uint64_t rng_state = 0;
   // Volatile: lost on crash.
@@ -116,6 +120,7 @@ class Sim {
   // World.
   void start_node(Node& n);
   void crash(Node& n);
+  bool wipe(Node& n);
   void step_faults();
   void step_clients();
   void partition();
@@ -198,6 +203,7 @@ void Sim::start_node(Node& n) {
   c.pre_vote = o_.pre_vote;
   c.check_quorum = o_.check_quorum;
   c.canaries = o_.canaries;
+  c.rejoining = n.rejoining;
   std::uint64_t* state = &n.rng_state;
   c.rng = [state]() {
     std::uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
@@ -221,7 +227,47 @@ void Sim::start_node(Node& n) {
   n.last_applied = n.applied;
   n.last_state = StateType::kFollower;
   n.up = true;
-  trace("start " + std::to_string(n.id));
+  trace("start " + std::to_string(n.id) + (n.rejoining ? " (rejoining)" : ""));
+}
+
+// The node's disk is lost. It restarts empty under the same id, as the node
+// does with a wiped DKV_DB_PATH: it asks the members, and if the cluster has
+// committed something and lists it, it starts from that configuration,
+// rejoining. Returns false (no wipe) otherwise.
+bool Sim::wipe(Node& n) {
+  const Node* l = leader();
+  if (l == nullptr || l->raft->raft().log().committed() == 0) return false;
+  // Nor during a membership change (the README asks for none meanwhile): the
+  // last one must be applied by the leader and durably known committed by
+  // every other member (a restart must not bring back the configuration
+  // before it, in which a removed node, gone for good, still votes).
+  const Index conf_index = l->raft->raft().pending_conf_index();
+  if (conf_index > l->raft->raft().log().applied()) return false;
+  for (auto& [id, x] : nodes_) {
+    if (id == n.id || x.removed) continue;
+    const Index durable = std::max(x.disk->hard_state().commit, x.disk->snapshot().metadata.index);
+    if (durable < conf_index) return false;
+  }
+  const ConfState cs = l->raft->raft().tracker().conf_state();
+  const bool listed = std::count(cs.voters.begin(), cs.voters.end(), n.id) > 0 ||
+                      std::count(cs.learners.begin(), cs.learners.end(), n.id) > 0;
+  if (!listed) return false;
+  // The README's precondition: the others have a leader and a majority of
+  // the voters are up with their logs (a node that lost its log neither
+  // votes nor counts until it caught up).
+  std::size_t intact = 0;
+  for (NodeId v : cs.voters) {
+    const Node& x = nodes_[v];
+    intact += v != n.id && x.up && !x.rejoining ? 1 : 0;
+  }
+  if (intact <= cs.voters.size() / 2) return false;
+  if (!n.rejoining) n.lost_disk = std::move(n.disk);
+  n.disk = std::make_unique<raft::MemoryStorage>();
+  n.initial_conf = cs;
+  n.rejoining = true;
+  ++result_.wipes;
+  trace("wipe " + std::to_string(n.id) + " (configuration from " + std::to_string(l->id) + ")");
+  return true;
 }
 
 void Sim::crash(Node& n) {
@@ -318,6 +364,12 @@ void Sim::process(Node& n) {
 }
 
 void Sim::persist_and_apply(Node& n, Ready& rd) {
+  // The node persists that it caught up (a crash before this keeps it
+  // rejoining: the safe side).
+  if (n.rejoining && !n.raft->raft().rejoining()) {
+    n.rejoining = false;
+    n.lost_disk.reset();
+  }
   if (!rd.snapshot.empty()) {
     if (!n.disk->apply_snapshot(rd.snapshot).is_ok()) fail("could not persist a snapshot");
     n.kv = decode_kv(rd.snapshot.data);
@@ -453,6 +505,10 @@ void Sim::check_entries(Node& n, const std::vector<Entry>& ents) {
 }
 
 // Every entry a leader commits is on the disks of a majority of its voters.
+// A node that lost its disk counts with the disk it lost until it caught up:
+// the leader may count its earlier acks until it hears of the loss (safety
+// then rests on the rejoining node not voting, checked by the other
+// invariants).
 void Sim::check_commit_durable(Node& n) {
   const raft::Raft& r = n.raft->raft();
   const Index c = r.log().committed();
@@ -463,13 +519,13 @@ void Sim::check_commit_durable(Node& n) {
   for (NodeId v : voters) {
     auto it = nodes_.find(v);
     if (it == nodes_.end()) continue;
-    const raft::MemoryStorage& d = *it->second.disk;
-    Term dt = 0;
-    if (d.snapshot().metadata.index >= c) {
-      ++copies;
-    } else if (d.term(c, &dt).is_ok() && t && dt == *t) {
-      ++copies;
-    }
+    auto holds = [&](const raft::MemoryStorage& d) {
+      Term dt = 0;
+      if (d.snapshot().metadata.index >= c) return true;
+      return d.term(c, &dt).is_ok() && t && dt == *t;
+    };
+    const Node& v_node = it->second;
+    if (holds(*v_node.disk) || (v_node.lost_disk && holds(*v_node.lost_disk))) ++copies;
   }
   // The commit may have happened under the configuration in force before
   // this step (a conf change applied in the same step changes the count).
@@ -587,6 +643,10 @@ void Sim::snapshot(Node& n) {
 void Sim::membership() {
   Node* l = leader();
   if (l == nullptr) return;
+  // As the README asks: no membership change while a member rejoins.
+  for (auto& [id, n] : nodes_) {
+    if (n.rejoining) return;
+  }
   const ConfState cs = l->raft->raft().tracker().conf_state();
   ConfChange cc;
   if (!cs.learners.empty()) {
@@ -621,6 +681,7 @@ void Sim::step_faults() {
       if (n.raft->raft().state() == StateType::kLeader) p += o_.leader_crash_bias;
       if (rng_.permille(p)) crash(n);
     } else if (rng_.permille(o_.restart_permille)) {
+      if (rng_.percent(o_.wipe_pct)) (void)wipe(n);
       start_node(n);
     }
   }
@@ -735,10 +796,16 @@ void Sim::run_liveness() {
     for (auto& [id, pr] : l->raft->raft().tracker().progress()) {
       detail += " " + std::to_string(id) + "=" + std::string(raft::progress_state_name(pr.state)) +
                 "/m" + std::to_string(pr.match) + "/n" + std::to_string(pr.next) +
-                (pr.is_paused() ? "/paused" : "") + "/if" + std::to_string(pr.inflights.count());
+                (pr.is_paused() ? "/paused" : "") + "/if" + std::to_string(pr.inflights.count()) +
+                (pr.rejoin_target != 0 ? "/rejoin" + std::to_string(pr.rejoin_target) : "");
     }
-    detail += ")";
+    detail += " commit " + std::to_string(l->raft->raft().log().committed()) + ")";
   }
+  std::string rejoining;
+  for (auto& [id, n] : nodes_) {
+    if (n.rejoining) rejoining += " " + std::to_string(id);
+  }
+  if (!rejoining.empty()) detail += " (rejoining:" + rejoining + ")";
   fail("liveness: no write committed on every live node, or no read completed, within " +
        std::to_string(bound) + " ticks after healing" + detail);
 }
@@ -804,6 +871,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.transfer_permille = r.percent(50) ? static_cast<int>(r.below(30)) : 0;
   o.pre_vote = r.percent(80);
   o.check_quorum = o.pre_vote ? r.percent(80) : true;
+  o.wipe_pct = o.nodes >= 3 && r.percent(40) ? 10 + static_cast<int>(r.below(50)) : 0;
   if (canary == "commit_old_term") {
     o.canaries.commit_old_term_by_counting = true;
     o.nodes = 5;
@@ -839,6 +907,14 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
     o.leader_crash_bias = 80;
     o.restart_permille = 300;
     o.write_permille = 800;
+  } else if (canary == "vote_while_rejoining") {
+    o.canaries.vote_while_rejoining = true;
+    o.nodes = 3 + 2 * static_cast<int>(r.below(2));
+    o.wipe_pct = 100;
+    o.crash_permille = 30;
+    o.restart_permille = 500;
+    o.pre_vote = false;
+    o.check_quorum = false;
   } else if (canary == "skip_conf_change_fix") {
     o.canaries.skip_conf_change_fix = true;
     o.nodes = 3 + 2 * static_cast<int>(r.below(2));
@@ -860,14 +936,15 @@ void print_options(std::ostream& out, const Options& o) {
       << "‰ partition=" << o.partition_permille << "‰ heal=" << o.heal_permille
       << "‰ writes=" << o.write_permille << "‰ reads=" << o.read_permille
       << "‰ snapshots=" << o.snapshot_permille << "‰ membership=" << o.membership_permille
-      << "‰ transfers=" << o.transfer_permille << "‰ pre_vote=" << o.pre_vote
-      << " check_quorum=" << o.check_quorum;
+      << "‰ transfers=" << o.transfer_permille << "‰ wipes=" << o.wipe_pct
+      << "% pre_vote=" << o.pre_vote << " check_quorum=" << o.check_quorum;
   const auto& c = o.canaries;
   if (c.commit_old_term_by_counting) out << " canary=commit_old_term";
   if (c.forget_vote) out << " canary=forget_vote";
   if (c.read_index_without_heartbeat) out << " canary=read_without_heartbeat";
   if (c.skip_conf_change_fix) out << " canary=skip_conf_change_fix";
   if (c.count_leader_before_persist) out << " canary=count_leader_before_persist";
+  if (c.vote_while_rejoining) out << " canary=vote_while_rejoining";
 }
 
 Result run(const Options& options) { return Sim(options).run(); }

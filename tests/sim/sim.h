@@ -5,7 +5,8 @@
 // loss, duplication, delay and reordering; symmetric, asymmetric and
 // leader-isolating partitions; crashes that lose whatever was not persisted
 // through a Ready (the fsync is asynchronous and may be cut short);
-// restarts from the persisted state; clients that write and do ReadIndex
+// restarts from the persisted state, or from an empty disk under the same
+// id (a wiped data directory, rejoining as the node does); clients that write and do ReadIndex
 // reads; membership changes; snapshots and compaction.
 // Invariants are checked after every step; liveness after healing.
 // Test code: may print, and uses no wall clock.
@@ -35,6 +36,7 @@ struct Options {
   int dup_pct = 3;                          // Message duplication, percent.
   int crash_permille = 4;                   // Per node per tick.
   int restart_permille = 60;                // Per down node per tick.
+  int wipe_pct = 0;                         // Percent of restarts that lose the disk first.
   int partition_permille = 8;               // Per tick: start a partition.
   int heal_permille = 40;                   // Per tick: heal the partitions.
   int write_permille = 300;                 // Per tick: a client write.
@@ -65,6 +67,7 @@ struct Result {
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_sent = 0;
   std::uint64_t conf_changes = 0;
+  std::uint64_t wipes = 0;  // Restarts from an empty disk under the same id.
 };
 
 Result run(const Options& options);

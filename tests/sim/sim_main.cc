@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   std::uint64_t crashes = 0;
   std::uint64_t snapshots = 0;
   std::uint64_t conf_changes = 0;
+  std::uint64_t wipes = 0;
   for (std::uint64_t seed = start; seed < start + count; ++seed) {
     dkv::sim::Options o = dkv::sim::derive_options(seed, g_canary);
     o.trace = trace;
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
     crashes += r.crashes;
     snapshots += r.snapshots_sent;
     conf_changes += r.conf_changes;
+    wipes += r.wipes;
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL ";
@@ -108,14 +110,15 @@ int main(int argc, char** argv) {
       std::cout << "ok: committed=" << r.committed << " reads=" << r.reads_checked
                 << " elections=" << r.elections << " crashes=" << r.crashes
                 << " snapshots=" << r.snapshots_sent << " conf_changes=" << r.conf_changes
-                << std::endl;
+                << " wipes=" << r.wipes << std::endl;
     }
     const std::uint64_t done = seed - start + 1;
     if (!single && (done % 50 == 0 || done == count)) {
       std::cout << "[" << done << "/" << count << "] seeds " << start << ".." << seed
                 << " failed=" << failed << " committed=" << committed << " reads=" << reads
                 << " elections=" << elections << " crashes=" << crashes
-                << " snapshots=" << snapshots << " conf_changes=" << conf_changes << std::endl;
+                << " snapshots=" << snapshots << " conf_changes=" << conf_changes
+                << " wipes=" << wipes << std::endl;
     }
   }
   return failed == 0 ? 0 : 1;

@@ -118,6 +118,18 @@ dkv::util::Status query_member(const std::string& address, const std::string& as
   return s;
 }
 
+// The same question, with the member's commit index (discover_rejoin).
+dkv::util::Status ask_member(const std::string& address, const std::string& asker,
+                             std::chrono::milliseconds timeout, dkv::node::MemberAnswer* answer) {
+  dkv::transport::JoinInfo info;
+  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info);
+  if (!s.is_ok()) return s;
+  answer->cluster_id = info.cluster_id;
+  answer->membership = std::move(info.membership);
+  answer->commit_index = info.commit_index;
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,6 +172,15 @@ int main(int argc, char** argv) {
       return s.code() == dkv::util::Code::kFailedPrecondition ? kExitBadConfig : 1;
     }
     node_options.join = join;
+    node_options.rejoining = true;  // Maybe a wiped member under its old name.
+  } else if (!config.join_existing && !std::filesystem::exists(config.db_path + "/wal", ec)) {
+    // A new directory: a first start, or a member whose data was lost.
+    dkv::node::NodeOptions::Join join;
+    if (dkv::node::discover_rejoin(config.node_id, config.cluster, ask_member,
+                                   std::chrono::milliseconds(1000), &join)) {
+      node_options.join = join;
+      node_options.rejoining = true;
+    }
   }
   if (config.test_stale_reads) {
     spdlog::warn("DKV_TEST_STALE_READS=1: reads are NOT linearizable (test canary only)");
@@ -244,6 +265,7 @@ int main(int argc, char** argv) {
     return dkv::node::make_snapshot_sink(db_path, header, total_bytes);
   };
   callbacks.membership = [n] { return n->membership().encode(); };
+  callbacks.commit_index = [n] { return n->status().commit_index; };
   dkv::transport::Transport transport(transport_options, callbacks);
   transport_ptr = &transport;
   node_ptr = node.get();
