@@ -67,6 +67,9 @@ class MapGate {
     closed_.store(true);
     wait_for_readers();
   }
+  // Read views open or opening now (for a log line).
+  int long_readers() const { return long_readers_.load(); }
+
   void open() {
     closed_.store(false);
     closed_.notify_all();

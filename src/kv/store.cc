@@ -168,6 +168,10 @@ struct Store::Env {
     const std::uint64_t target = grown_map_bytes(map_bytes, want, map_bytes_max);
     if (target <= before) return util::Status::ok();
     if (wait) {
+      if (const int views = gate.long_readers(); views > 0) {
+        spdlog::warn("LMDB map is full: writes wait for {} read views (snapshot or backup) to end",
+                     views);
+      }
       gate.close();
     } else if (!gate.close_unless_long()) {
       return util::Status::ok();  // A view is open: the next transaction tries again.
