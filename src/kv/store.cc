@@ -1,6 +1,7 @@
 #include "kv/store.h"
 
 #include <lmdb.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <filesystem>
 
 #include "kv/limits.h"
+#include "kv/map_gate.h"
 #include "kv/unsynced_marker.h"
 #include "util/assert.h"
 #include "util/varint.h"
@@ -22,6 +24,22 @@ constexpr char kMembershipKey[] = "membership";
 // Pages a put may dirty beyond its own bytes (copy-on-write of the path from
 // the root, a split): used to keep a batch from reaching the map limit.
 constexpr std::uint64_t kPutOverheadBytes = 4 * 4096;
+
+// The memory map (and, with MDB_WRITEMAP, data.mdb's apparent size) starts
+// at StoreOptions::initial_map_bytes and grows with the data: doubling up to
+// 1 GiB, then by 1 GiB, up to the quota plus headroom. A write transaction
+// first makes room for what it may add plus kRoomSlackBytes (free-list and
+// meta pages).
+constexpr std::uint64_t kMapDoublingLimitBytes = 1ull << 30;
+constexpr std::uint64_t kRoomSlackBytes = 4ull << 20;
+
+// The map size after growing `map` until `want` fills at most half of it.
+std::uint64_t grown_map_bytes(std::uint64_t map, std::uint64_t want, std::uint64_t max) {
+  while (map < max && map < 2 * want) {
+    map = map < kMapDoublingLimitBytes ? 2 * map : map + kMapDoublingLimitBytes;
+  }
+  return std::min(map, max);
+}
 
 util::Status lmdb_error(const char* what, int rc) {
   const auto code = rc == MDB_MAP_FULL ? util::Code::kResourceExhausted : util::Code::kInternal;
@@ -118,6 +136,55 @@ struct Store::Env {
   // A restore committed part of an image and has not finished: get() refuses.
   std::atomic<bool> restoring{false};
 
+  // The map. Read transactions hold `gate`; only the writer thread resizes,
+  // between its write transactions, so map_bytes is the writer's alone.
+  MapGate gate;
+  std::uint64_t map_bytes = 0;
+  std::uint64_t map_bytes_max = 0;  // The quota plus headroom.
+  // The high-water mark of pages, refreshed by the writer after each commit.
+  std::atomic<std::uint64_t> used_bytes{0};
+
+  // Writer thread, no transaction open.
+  void refresh_used() {
+    MDB_envinfo info;
+    mdb_env_info(env, &info);
+    used_bytes = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * page_bytes;
+    map_bytes = info.me_mapsize;
+  }
+
+  // Writer thread, no transaction open: grows the map ahead of a write
+  // transaction that may add up to `txn_bytes` pages. Past half of the map
+  // it grows unless a read view is open (a snapshot or backup pins the old
+  // map until it ends; point reads take microseconds); past the end it
+  // waits for every reader.
+  util::Status make_room(std::uint64_t txn_bytes) {
+    const std::uint64_t want = used_bytes.load() + txn_bytes + kRoomSlackBytes;
+    if (map_bytes >= map_bytes_max || want <= map_bytes / 2) return util::Status::ok();
+    return grow(want, /*wait=*/want > map_bytes);
+  }
+
+  util::Status grow(std::uint64_t want, bool wait) {
+    const std::uint64_t before = map_bytes;
+    const std::uint64_t target = grown_map_bytes(map_bytes, want, map_bytes_max);
+    if (target <= before) return util::Status::ok();
+    if (wait) {
+      if (const int views = gate.long_readers(); views > 0) {
+        spdlog::warn("LMDB map is full: writes wait for {} read views (snapshot or backup) to end",
+                     views);
+      }
+      gate.close();
+    } else if (!gate.close_unless_long()) {
+      return util::Status::ok();  // A view is open: the next transaction tries again.
+    }
+    const int rc = mdb_env_set_mapsize(env, target);
+    gate.open();
+    if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
+    refresh_used();
+    spdlog::info("LMDB map grown from {} to {} MiB ({} MiB used)", before >> 20, map_bytes >> 20,
+                 used_bytes.load() >> 20);
+    return util::Status::ok();
+  }
+
   ~Env() {
     if (env == nullptr) return;
     // A clean close leaves nothing unsynced (a failed sync keeps the marker).
@@ -157,16 +224,20 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   if (rc != 0) return lmdb_error("mdb_env_create", rc);
   // Headroom above the quota absorbs copy-on-write pages and the free list,
   // so that a batch admitted under the quota never hits the map limit.
+  // The map starts small and grows with the data (Env::make_room); LMDB
+  // raises a smaller size to what the file already uses.
   const std::uint64_t headroom = std::max<std::uint64_t>(options.quota_bytes / 8, 64ull << 20);
-  rc = mdb_env_set_mapsize(env->env, options.quota_bytes + headroom);
+  env->map_bytes_max = options.quota_bytes + headroom;
+  rc = mdb_env_set_mapsize(env->env, std::min(options.initial_map_bytes, env->map_bytes_max));
   if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
   rc = mdb_env_set_maxdbs(env->env, 2);
   if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
   // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
   // one pwrite per dirty page (~40 syscalls per applied batch of random
   // keys, the raft thread's largest cost in issue 8's profile). The file is
-  // then sparse up to the map size; a page that cannot be allocated (disk
-  // full) raises SIGBUS, which cmd/dkv turns into a one-line fatal stop.
+  // then as large as the map (sparse beyond the used pages); a page that
+  // cannot be allocated (disk full) raises SIGBUS, which cmd/dkv turns into
+  // a one-line fatal stop.
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
   if (env->marker != nullptr) flags |= MDB_NOSYNC;
   rc = mdb_env_open(env->env, options.dir.c_str(), flags, 0644);
@@ -176,6 +247,8 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   MDB_stat stat;
   mdb_env_stat(env->env, &stat);
   env->page_bytes = stat.ms_psize;
+  env->refresh_used();
+  if (auto s = env->make_room(0); !s.is_ok()) return s;
 
   MDB_txn* txn = nullptr;
   rc = mdb_txn_begin(env->env, nullptr, 0, &txn);
@@ -199,6 +272,7 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
     return lmdb_error("read applied index", rc);
   }
   if (auto s = env->commit(&guard); !s.is_ok()) return s;
+  env->refresh_used();
 
   out->reset(new Store(options, std::move(env)));
   return util::Status::ok();
@@ -207,6 +281,23 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
 util::Status Store::apply(std::span<const Command> commands, std::uint64_t applied_index,
                           std::vector<ApplyResult>* results) {
   DKV_ASSERT(applied_index > env_->applied_index.load());
+  std::uint64_t txn_bytes = kPutOverheadBytes;  // The applied index.
+  for (const Command& c : commands) {
+    txn_bytes += c.op == Op::kPut ? put_cost_bytes(c) : c.key.size() + kPutOverheadBytes;
+  }
+  if (auto s = env_->make_room(txn_bytes); !s.is_ok()) return s;
+  util::Status s = apply_txn(commands, applied_index, results);
+  // The estimate fell short: grow (waiting for readers) and apply again, so
+  // that only the quota's limit refuses a batch (a replica must not).
+  while (s.code() == util::Code::kResourceExhausted && env_->map_bytes < env_->map_bytes_max) {
+    if (auto g = env_->grow(env_->map_bytes + 1, /*wait=*/true); !g.is_ok()) return g;
+    s = apply_txn(commands, applied_index, results);
+  }
+  return s;
+}
+
+util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t applied_index,
+                              std::vector<ApplyResult>* results) {
   results->assign(commands.size(), ApplyResult{});
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
@@ -236,12 +327,14 @@ util::Status Store::apply(std::span<const Command> commands, std::uint64_t appli
     return lmdb_error("record applied index", rc);
   }
   if (auto s = env_->commit(&guard); !s.is_ok()) return s;
+  env_->refresh_used();
   env_->applied_index = applied_index;
   return util::Status::ok();
 }
 
 util::Status Store::set_membership(const std::string& membership, std::uint64_t applied_index) {
   DKV_ASSERT(applied_index >= env_->applied_index.load());
+  if (auto s = env_->make_room(membership.size() + 2 * kPutOverheadBytes); !s.is_ok()) return s;
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -256,11 +349,13 @@ util::Status Store::set_membership(const std::string& membership, std::uint64_t 
     return lmdb_error("record applied index", rc);
   }
   if (auto s = env_->commit(&guard); !s.is_ok()) return s;
+  env_->refresh_used();
   env_->applied_index = applied_index;
   return util::Status::ok();
 }
 
 util::Status Store::membership(std::string* out) const {
+  MapGateReader in_map(env_->gate);
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -275,6 +370,7 @@ util::Status Store::membership(std::string* out) const {
 }
 
 util::Status Store::get(std::string_view key_bytes, std::string* value) const {
+  MapGateReader in_map(env_->gate);
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -291,13 +387,20 @@ util::Status Store::get(std::string_view key_bytes, std::string* value) const {
   return util::Status::ok();
 }
 
-Store::ReadView::~ReadView() { mdb_txn_abort(static_cast<MDB_txn*>(txn_)); }
+Store::ReadView::~ReadView() {
+  mdb_txn_abort(static_cast<MDB_txn*>(txn_));
+  gate_->leave_long();
+}
 
 util::Status Store::open_view(std::unique_ptr<ReadView>* out) const {
+  env_->gate.enter_long();  // Left by ~ReadView, on whichever thread.
   MDB_txn* txn = nullptr;
   const int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  out->reset(new ReadView(txn));
+  if (rc != 0) {
+    env_->gate.leave_long();
+    return lmdb_error("mdb_txn_begin", rc);
+  }
+  out->reset(new ReadView(txn, &env_->gate));
   return util::Status::ok();
 }
 
@@ -546,6 +649,10 @@ util::Status Store::restore(const ImageIn& in) {
   if (auto s = p.bytes(UINT32_MAX, "membership", &membership_view); !s.is_ok()) return s;
   const std::string membership(membership_view);
 
+  // Room for one part (kRestoreTxnBytes and a pair) with its pages, before
+  // each transaction.
+  constexpr std::uint64_t kPartRoomBytes = 3 * kRestoreTxnBytes + (2u << 20);
+  if (auto s = env_->make_room(kPartRoomBytes); !s.is_ok()) return s;
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -579,9 +686,11 @@ util::Status Store::restore(const ImageIn& in) {
       }
     }
     if (auto s = env_->commit(guard.get()); !s.is_ok()) return s;
+    env_->refresh_used();
     if (!committed_part) env_->applied_index = 0;
     committed_part = true;
     txn_bytes = 0;
+    if (auto s = env_->make_room(kPartRoomBytes); !s.is_ok()) return s;
     if ((rc = mdb_txn_begin(env_->env, nullptr, 0, &txn)) != 0) {
       return lmdb_error("mdb_txn_begin", rc);
     }
@@ -602,6 +711,7 @@ util::Status Store::restore(const ImageIn& in) {
     return lmdb_error("applied index", rc);
   }
   if (auto s = env_->commit(guard.get()); !s.is_ok()) return s;
+  env_->refresh_used();
   env_->applied_index = index;
   env_->restoring = false;
   return util::Status::ok();
@@ -621,11 +731,9 @@ bool Store::has_unsynced_commits() const {
 
 bool Store::rebuilt_after_machine_crash() const { return env_->rebuilt; }
 
-std::uint64_t Store::used_bytes() const {
-  MDB_envinfo info;
-  mdb_env_info(env_->env, &info);
-  return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * env_->page_bytes;
-}
+std::uint64_t Store::used_bytes() const { return env_->used_bytes.load(); }
+
+std::uint64_t Store::map_bytes() const { return env_->map_bytes; }
 
 std::uint64_t Store::put_cost_bytes(const Command& command) {
   return command.key.size() + command.value.size() + kPutOverheadBytes;

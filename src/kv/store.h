@@ -12,14 +12,18 @@
 // (rebuilt_after_machine_crash()) and the node rebuilds it from the last
 // snapshot and the WAL. See unsynced_marker.h for how that is detected.
 //
-// Pages are written in the map (MDB_WRITEMAP): data.mdb is a sparse file as
-// large as the map; `du` tells its real size. Writing a page the file system
-// cannot allocate raises SIGBUS (see cmd/dkv's handler).
+// Pages are written in the map (MDB_WRITEMAP): data.mdb is a file as large
+// as the map, sparse beyond the used pages. The map starts at 64 MiB and
+// grows with the data (doubling, then by 1 GiB) up to the quota plus
+// headroom; a resize needs no read transaction open, so readers pass a
+// MapGate (map_gate.h) and the writer resizes between its transactions.
+// Writing a page the file system cannot allocate raises SIGBUS (see
+// cmd/dkv's handler).
 //
 // Quota: the caller admits puts against quota_bytes() before they are
 // proposed (put_cost_bytes() estimates a put's pages), so that apply() -- which
-// must be deterministic on every replica -- never refuses one. The map size is
-// the quota plus headroom for copy-on-write pages and the free list.
+// must be deterministic on every replica -- never refuses one. The map grows
+// up to the quota plus headroom for copy-on-write pages and the free list.
 //
 // Threading: apply() from one thread at a time (LMDB has one writer); get()
 // and the accessors from any thread, concurrently (MDB_NOTLS read txns).
@@ -39,11 +43,16 @@
 
 namespace dkv::kv {
 
+class MapGate;
+
 struct StoreOptions {
   enum class Durability { kSyncEachCommit, kDeferred };
   std::string dir;                         // Created if missing.
   std::uint64_t quota_bytes = 2ull << 30;  // DKV_QUOTA_BYTES; etcd's default.
   Durability durability = Durability::kSyncEachCommit;
+  // The memory map's first size; it grows with the data (tests lower it to
+  // see many growth steps with little data).
+  std::uint64_t initial_map_bytes = 64ull << 20;
   // Tests only: stands for the kernel's boot id (empty: read it). Without a
   // boot id, kDeferred falls back to kSyncEachCommit.
   std::string boot_id;
@@ -99,8 +108,9 @@ class Store {
 
    private:
     friend class Store;
-    explicit ReadView(void* txn) : txn_(txn) {}
-    void* txn_;  // MDB_txn*, read-only.
+    ReadView(void* txn, MapGate* gate) : txn_(txn), gate_(gate) {}
+    void* txn_;      // MDB_txn*, read-only.
+    MapGate* gate_;  // Entered by open_view(), left by the destructor.
   };
   util::Status open_view(std::unique_ptr<ReadView>* out) const;
 
@@ -188,8 +198,11 @@ class Store {
   // started from an empty environment (applied_index() is 0).
   bool rebuilt_after_machine_crash() const;
 
-  // Bytes of the data file in use (high-water mark of pages), as etcd's db size.
+  // Bytes of the data file in use (high-water mark of pages), as etcd's db
+  // size. Any thread; as of the last commit.
   std::uint64_t used_bytes() const;
+  // The memory map's size now (data.mdb's apparent size). Writer thread.
+  std::uint64_t map_bytes() const;
   std::uint64_t quota_bytes() const { return options_.quota_bytes; }
   // Upper estimate of the bytes a put adds to used_bytes().
   static std::uint64_t put_cost_bytes(const Command& command);
@@ -197,6 +210,8 @@ class Store {
  private:
   struct Env;
   explicit Store(StoreOptions options, std::unique_ptr<Env> env);
+  util::Status apply_txn(std::span<const Command> commands, std::uint64_t applied_index,
+                         std::vector<ApplyResult>* results);
 
   const StoreOptions options_;
   std::unique_ptr<Env> env_;

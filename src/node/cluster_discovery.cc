@@ -3,8 +3,39 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 
 namespace dkv::node {
+
+namespace {
+
+// Says, at most once per kProgressEvery per member, whom a joining node asks
+// and what it last heard: progress without a line per try.
+class JoinProgress {
+ public:
+  void asking(const MemberAddress& m) {
+    const auto now = std::chrono::steady_clock::now();
+    auto [it, first] = said_at_.try_emplace(m.id, now);
+    if (!first && now - it->second < kProgressEvery) return;
+    it->second = now;
+    const auto last = last_answer_.find(m.id);
+    if (last == last_answer_.end()) {
+      spdlog::info("DKV_CLUSTER_STATE=existing: asking {} at {} for the cluster to join", m.id,
+                   m.address());
+    } else {
+      spdlog::info("DKV_CLUSTER_STATE=existing: asking {} at {} again (last answer: {})", m.id,
+                   m.address(), last->second);
+    }
+  }
+  void answered(const MemberAddress& m, const std::string& answer) { last_answer_[m.id] = answer; }
+
+ private:
+  static constexpr std::chrono::seconds kProgressEvery{5};
+  std::map<std::string, std::chrono::steady_clock::time_point> said_at_;
+  std::map<std::string, std::string> last_answer_;
+};
+
+}  // namespace
 
 util::Status discover_join(const std::string& node_id, const std::vector<MemberAddress>& cluster,
                            const MemberQuery& query, std::chrono::milliseconds give_up_after,
@@ -12,17 +43,26 @@ util::Status discover_join(const std::string& node_id, const std::vector<MemberA
   const auto give_up = std::chrono::steady_clock::now() + give_up_after;
   const auto mine = std::find_if(cluster.begin(), cluster.end(),
                                  [&](const MemberAddress& c) { return c.id == node_id; });
-  std::string last_error = "no other member in DKV_CLUSTER";
+  if (std::all_of(cluster.begin(), cluster.end(),
+                  [&](const MemberAddress& c) { return c.id == node_id; })) {
+    // Nobody to ask: a configuration error, final at once.
+    return {util::Code::kFailedPrecondition,
+            "DKV_CLUSTER names no other member to ask; list the running members and this node"};
+  }
+  JoinProgress progress;
+  std::string last_error;
   bool reached = false;
   while (std::chrono::steady_clock::now() < give_up) {
     for (const auto& m : cluster) {
       if (m.id == node_id) continue;
+      progress.asking(m);
       std::uint64_t cluster_id = 0;
       std::string encoded;
       if (auto s =
               query(m.address(), node_id, std::chrono::milliseconds(1000), &cluster_id, &encoded);
           !s.is_ok()) {
         last_error = s.message();
+        progress.answered(m, last_error);
         continue;
       }
       reached = true;
@@ -32,6 +72,7 @@ util::Status discover_join(const std::string& node_id, const std::vector<MemberA
       if (self == nullptr) {
         last_error =
             "member " + m.id + " does not list '" + node_id + "' (its members: " + encoded + ")";
+        progress.answered(m, "it does not list '" + node_id + "' yet");
         continue;
       }
       if (mine != cluster.end() && self->address() != mine->address()) {

@@ -32,8 +32,10 @@ using MemberQuery = std::function<util::Status(const std::string& address, const
 
 // Asks the other members of `cluster`, in turn, until one lists `node_id` (a
 // follower may not have applied `member add` yet), for up to `give_up_after`.
-// FAILED_PRECONDITION: a member answered but none lists this node, or one
-// lists it at another address; UNAVAILABLE: none answered.
+// FAILED_PRECONDITION: `cluster` names no other member (at once), a member
+// answered but none lists this node, or one lists it at another address;
+// UNAVAILABLE: none answered. Logs whom it asks, at most once per member
+// every few seconds (with the last answer), not once per try.
 util::Status discover_join(const std::string& node_id, const std::vector<MemberAddress>& cluster,
                            const MemberQuery& query, std::chrono::milliseconds give_up_after,
                            NodeOptions::Join* join);

@@ -151,53 +151,55 @@ util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* 
   return util::Status::ok();
 }
 
-util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out) {
-  Config c;
+namespace {
+
+using Vars = std::map<std::string, std::string>;
+
+// DKV_NODE_ID, DKV_CLUSTER and the ports, which must agree with each other.
+util::Status parse_identity(const Vars& vars, Config* c) {
+  c->node_id = "a";
   if (const auto* v = find(vars, "DKV_NODE_ID")) {
     if (!valid_id(*v)) return bad("DKV_NODE_ID", "bad id '" + *v + "' (letters, digits, -_.)");
-    c.node_id = *v;
-  } else {
-    c.node_id = "a";
+    c->node_id = *v;
   }
-
   std::optional<std::uint16_t> rpc_port;
   if (const auto* v = find(vars, "DKV_RPC_PORT")) {
     std::uint16_t p = 0;
     if (auto s = parse_port("DKV_RPC_PORT", *v, &p); !s.is_ok()) return s;
     rpc_port = p;
   }
-
   if (const auto* v = find(vars, "DKV_CLUSTER")) {
-    if (auto s = parse_cluster(*v, &c.cluster); !s.is_ok()) return s;
+    if (auto s = parse_cluster(*v, &c->cluster); !s.is_ok()) return s;
   } else {
-    c.cluster.push_back({c.node_id, "127.0.0.1", rpc_port.value_or(7070)});
+    c->cluster.push_back({c->node_id, "127.0.0.1", rpc_port.value_or(7070)});
   }
-  const auto self = std::find_if(c.cluster.begin(), c.cluster.end(),
-                                 [&](const MemberAddress& m) { return m.id == c.node_id; });
-  if (self == c.cluster.end()) {
-    return bad("DKV_NODE_ID", "'" + c.node_id + "' is not a member of DKV_CLUSTER");
+  const auto self = std::find_if(c->cluster.begin(), c->cluster.end(),
+                                 [&](const MemberAddress& m) { return m.id == c->node_id; });
+  if (self == c->cluster.end()) {
+    return bad("DKV_NODE_ID", "'" + c->node_id + "' is not a member of DKV_CLUSTER");
   }
   if (rpc_port && *rpc_port != self->port) {
     return bad("DKV_RPC_PORT", std::to_string(*rpc_port) + " differs from this node's port " +
                                    std::to_string(self->port) + " in DKV_CLUSTER");
   }
-  c.rpc_port = self->port;
-
+  c->rpc_port = self->port;
   if (const auto* v = find(vars, "DKV_REST_PORT")) {
-    if (auto s = parse_port("DKV_REST_PORT", *v, &c.rest_port); !s.is_ok()) return s;
+    if (auto s = parse_port("DKV_REST_PORT", *v, &c->rest_port); !s.is_ok()) return s;
   } else {
-    if (c.rpc_port == 65535) return bad("DKV_REST_PORT", "must be set when DKV_RPC_PORT is 65535");
-    c.rest_port = static_cast<std::uint16_t>(c.rpc_port + 1);
+    if (c->rpc_port == 65535) return bad("DKV_REST_PORT", "must be set when DKV_RPC_PORT is 65535");
+    c->rest_port = static_cast<std::uint16_t>(c->rpc_port + 1);
   }
-  if (c.rest_port == c.rpc_port) return bad("DKV_REST_PORT", "must differ from DKV_RPC_PORT");
+  if (c->rest_port == c->rpc_port) return bad("DKV_REST_PORT", "must differ from DKV_RPC_PORT");
+  return util::Status::ok();
+}
 
+// DKV_DB_PATH, DKV_LOG_LEVEL and DKV_LISTEN_HOST.
+util::Status parse_places(const Vars& vars, Config* c) {
+  c->db_path = c->node_id + ".db";
   if (const auto* v = find(vars, "DKV_DB_PATH")) {
     if (v->empty()) return bad("DKV_DB_PATH", "is empty");
-    c.db_path = *v;
-  } else {
-    c.db_path = c.node_id + ".db";
+    c->db_path = *v;
   }
-
   if (const auto* v = find(vars, "DKV_LOG_LEVEL")) {
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
     std::string level = *v;
@@ -206,56 +208,79 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
     if (!levels.count(level)) {
       return bad("DKV_LOG_LEVEL", "must be one of trace|debug|info|warn|error, got '" + *v + "'");
     }
-    c.log_level = level;
+    c->log_level = level;
   }
-
   if (const auto* v = find(vars, "DKV_LISTEN_HOST")) {
     if (v->empty() || v->find_first_of(" /@") != std::string::npos) {
       return bad("DKV_LISTEN_HOST", "not a host address: '" + *v + "'");
     }
-    c.listen_host = *v;
+    c->listen_host = *v;
   }
+  return util::Status::ok();
+}
 
+// Sets *out from variable `name` if it is set, within [min, max].
+template <typename T>
+util::Status parse_optional_number(const Vars& vars, const char* name, std::uint64_t min,
+                                   std::uint64_t max, T* out) {
+  const auto* v = find(vars, name);
+  if (v == nullptr) return util::Status::ok();
   std::uint64_t n = 0;
-  if (const auto* v = find(vars, "DKV_HEARTBEAT_MS")) {
-    if (auto s = parse_number("DKV_HEARTBEAT_MS", *v, 1, 60'000, &n); !s.is_ok()) return s;
-    c.heartbeat_ms = static_cast<std::uint32_t>(n);
+  if (auto s = parse_number(name, *v, min, max, &n); !s.is_ok()) return s;
+  *out = static_cast<T>(n);
+  return util::Status::ok();
+}
+
+// The timers, the quota and the snapshot thresholds.
+util::Status parse_numbers(const Vars& vars, Config* c) {
+  util::Status s = parse_optional_number(vars, "DKV_HEARTBEAT_MS", 1, 60'000, &c->heartbeat_ms);
+  if (s.is_ok()) s = parse_optional_number(vars, "DKV_ELECTION_MS", 1, 600'000, &c->election_ms);
+  if (s.is_ok() && c->election_ms < 3 * c->heartbeat_ms) {
+    s = bad("DKV_ELECTION_MS", std::to_string(c->election_ms) +
+                                   " must be at least 3x DKV_HEARTBEAT_MS (" +
+                                   std::to_string(c->heartbeat_ms) + ")");
   }
-  if (const auto* v = find(vars, "DKV_ELECTION_MS")) {
-    if (auto s = parse_number("DKV_ELECTION_MS", *v, 1, 600'000, &n); !s.is_ok()) return s;
-    c.election_ms = static_cast<std::uint32_t>(n);
+  if (s.is_ok()) {
+    s = parse_optional_number(vars, "DKV_REQUEST_TIMEOUT_MS", 1, 3'600'000, &c->request_timeout_ms);
   }
-  if (c.election_ms < 3 * c.heartbeat_ms) {
-    return bad("DKV_ELECTION_MS", std::to_string(c.election_ms) +
-                                      " must be at least 3x DKV_HEARTBEAT_MS (" +
-                                      std::to_string(c.heartbeat_ms) + ")");
+  // The quota: at least 1 MiB; at most 64 GiB, far beyond a small machine's needs.
+  if (s.is_ok()) {
+    s = parse_optional_number(vars, "DKV_QUOTA_BYTES", 1ull << 20, 64ull << 30, &c->quota_bytes);
   }
-  if (const auto* v = find(vars, "DKV_REQUEST_TIMEOUT_MS")) {
-    if (auto s = parse_number("DKV_REQUEST_TIMEOUT_MS", *v, 1, 3'600'000, &n); !s.is_ok()) return s;
-    c.request_timeout_ms = static_cast<std::uint32_t>(n);
+  if (s.is_ok()) {
+    s = parse_optional_number(vars, "DKV_SNAPSHOT_ENTRIES", 1, 100'000'000, &c->snapshot_entries);
   }
-  if (const auto* v = find(vars, "DKV_QUOTA_BYTES")) {
-    // At least 1 MiB; at most 64 GiB, far beyond a small machine's needs.
-    if (auto s = parse_number("DKV_QUOTA_BYTES", *v, 1ull << 20, 64ull << 30, &n); !s.is_ok()) {
-      return s;
+  if (s.is_ok()) {
+    s = parse_optional_number(vars, "DKV_SNAPSHOT_BYTES", 1ull << 20, 64ull << 30,
+                              &c->snapshot_bytes);
+  }
+  return s;
+}
+
+// DKV_CLUSTER_STATE and DKV_FORCE_NEW_CLUSTER.
+util::Status parse_cluster_state(const Vars& vars, Config* c) {
+  if (const auto* v = find(vars, "DKV_CLUSTER_STATE")) {
+    if (*v != "new" && *v != "existing") {
+      return bad("DKV_CLUSTER_STATE", "must be new or existing, got '" + *v + "'");
     }
-    c.quota_bytes = n;
+    c->join_existing = *v == "existing";
   }
-  if (const auto* v = find(vars, "DKV_SNAPSHOT_ENTRIES")) {
-    if (auto s = parse_number("DKV_SNAPSHOT_ENTRIES", *v, 1, 100'000'000, &n); !s.is_ok()) return s;
-    c.snapshot_entries = n;
-  }
-  if (const auto* v = find(vars, "DKV_SNAPSHOT_BYTES")) {
-    if (auto s = parse_number("DKV_SNAPSHOT_BYTES", *v, 1ull << 20, 64ull << 30, &n); !s.is_ok()) {
-      return s;
+  if (const auto* v = find(vars, "DKV_FORCE_NEW_CLUSTER")) {
+    if (*v != "true" && *v != "false") {
+      return bad("DKV_FORCE_NEW_CLUSTER", "must be true or false, got '" + *v + "'");
     }
-    c.snapshot_bytes = n;
+    c->force_new_cluster = *v == "true";
   }
-  if (!test_hooks_built()) {
+  return util::Status::ok();
+}
+
+// The DKV_TEST_* variables: honoured with test hooks, else only listed in
+// test_variables_ignored. Touches nothing but the test_* fields.
+util::Status parse_test_variables(const Vars& vars, bool test_hooks, Config* c) {
+  if (!test_hooks) {
     for (const auto& name : test_variables()) {
-      if (find(vars, name.c_str())) c.test_variables_ignored.push_back(name);
+      if (find(vars, name.c_str())) c->test_variables_ignored.push_back(name);
     }
-    *out = std::move(c);
     return util::Status::ok();
   }
   for (const char* name : {"DKV_TEST_STALE_READS", "DKV_TEST_ACK_BEFORE_PERSIST"}) {
@@ -263,27 +288,33 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
       return bad(name, "must be 0 or 1, got '" + *v + "'");
     }
   }
-  if (const auto* v = find(vars, "DKV_TEST_STALE_READS")) c.test_stale_reads = *v == "1";
+  if (const auto* v = find(vars, "DKV_TEST_STALE_READS")) c->test_stale_reads = *v == "1";
   if (const auto* v = find(vars, "DKV_TEST_ACK_BEFORE_PERSIST")) {
-    c.test_ack_before_persist = *v == "1";
+    c->test_ack_before_persist = *v == "1";
   }
   if (const auto* v = find(vars, "DKV_TEST_FAILPOINTS"); v && !v->empty()) {
     wal::Failpoints f;
     if (auto s = wal::parse_failpoints(*v, &f); !s.is_ok()) return s;
-    c.test_failpoints = *v;
+    c->test_failpoints = *v;
   }
-  if (const auto* v = find(vars, "DKV_CLUSTER_STATE")) {
-    if (*v != "new" && *v != "existing") {
-      return bad("DKV_CLUSTER_STATE", "must be new or existing, got '" + *v + "'");
-    }
-    c.join_existing = *v == "existing";
+  return util::Status::ok();
+}
+
+}  // namespace
+
+util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out) {
+  return parse_config(vars, test_hooks_built(), out);
+}
+
+util::Status parse_config(const std::map<std::string, std::string>& vars, bool test_hooks,
+                          Config* out) {
+  Config c;
+  // Every step runs the same way in every build; only the last one depends
+  // on the test hooks, and it only sets the test_* fields.
+  for (auto* step : {parse_identity, parse_places, parse_numbers, parse_cluster_state}) {
+    if (auto s = step(vars, &c); !s.is_ok()) return s;
   }
-  if (const auto* v = find(vars, "DKV_FORCE_NEW_CLUSTER")) {
-    if (*v != "true" && *v != "false") {
-      return bad("DKV_FORCE_NEW_CLUSTER", "must be true or false, got '" + *v + "'");
-    }
-    c.force_new_cluster = *v == "true";
-  }
+  if (auto s = parse_test_variables(vars, test_hooks, &c); !s.is_ok()) return s;
   *out = std::move(c);
   return util::Status::ok();
 }

@@ -81,6 +81,10 @@ const std::vector<VariableInfo>& config_variables();
 // node's own port in DKV_CLUSTER (else 7070), DKV_REST_PORT rpc port + 1,
 // DKV_DB_PATH "<id>.db".
 util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out);
+// parse_config() as a binary built with (`test_hooks`) or without the test
+// hooks would run it: the same in both but for the DKV_TEST_* variables.
+util::Status parse_config(const std::map<std::string, std::string>& vars, bool test_hooks,
+                          Config* out);
 
 // Names of DKV_* variables in `environ_vars` that the server does not know.
 std::vector<std::string> unknown_variables(const std::map<std::string, std::string>& environ_vars);

@@ -23,6 +23,25 @@
 namespace dkv::node {
 namespace {
 
+// A member's address is part of the cluster's membership: peers dial the
+// persisted one. A node whose DKV_CLUSTER entry moved it elsewhere would
+// listen where no peer dials, so it refuses to start instead.
+util::Status check_own_address(const Membership& persisted, const NodeOptions& options,
+                               const std::string& where) {
+  const MemberAddress* known = persisted.find(node_id_of(options.node_id));
+  if (known == nullptr) return util::Status::ok();  // Removed, or not added yet.
+  for (const auto& m : options.members) {
+    if (m.id != options.node_id || m.address() == known->address()) continue;
+    return {util::Code::kFailedPrecondition,
+            "DKV_CLUSTER gives '" + m.id + "' the address " + m.address() +
+                ", but its cluster knows it at " + known->address() + " (persisted in " + where +
+                "); an address cannot change in place: start it at " + known->address() +
+                ", or remove the member and add it again at the new address (see README, "
+                "Membership)"};
+  }
+  return util::Status::ok();
+}
+
 // Opens the WAL and the store and rebuilds the raft storage from them.
 util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* store,
                      std::unique_ptr<wal::Log>* log, std::unique_ptr<raft::MemoryStorage>* storage,
@@ -121,6 +140,7 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
     if (auto s = Membership::decode(encoded, membership); !s.is_ok()) {
       return util::Status(util::Code::kDataLoss, "stored membership unreadable: " + s.message());
     }
+    if (auto s = check_own_address(*membership, options, options.db_path); !s.is_ok()) return s;
     auto names = [](std::vector<MemberAddress> v) {
       std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
       return Membership(std::move(v)).encode();

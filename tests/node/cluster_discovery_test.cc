@@ -1,6 +1,10 @@
 #include "node/cluster_discovery.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
 
 namespace dkv::node {
 namespace {
@@ -92,6 +96,39 @@ TEST(DiscoverJoinTest, UnavailableWhenNoMemberAnswers) {
   const auto s =
       discover_join("d", cluster("a@127.0.0.1:1,d@127.0.0.1:4"), answering(""), 50ms, &join);
   EXPECT_EQ(s.code(), util::Code::kUnavailable) << s.to_string();
+}
+
+// Issue 14: a DKV_CLUSTER of this node alone left it asking nobody for 30 s.
+TEST(DiscoverJoinTest, NoOtherMemberIsAConfigurationErrorAtOnce) {
+  int asked = 0;
+  NodeOptions::Join join;
+  const auto s = discover_join("d", cluster("d@127.0.0.1:4"), answering("", &asked), 2s, &join);
+  EXPECT_EQ(s.code(), util::Code::kFailedPrecondition) << s.to_string();
+  EXPECT_NE(s.message().find("DKV_CLUSTER"), std::string::npos) << s.message();
+  EXPECT_EQ(asked, 0);
+}
+
+// Progress: one line per member when first asked (then at most one every
+// few seconds), however many tries a round of refusals makes.
+TEST(DiscoverJoinTest, SaysWhomItAsksWithoutALinePerTry) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  int asked = 0;
+  NodeOptions::Join join;
+  const auto s = discover_join("d", cluster("a@127.0.0.1:1,b@127.0.0.1:2,d@127.0.0.1:4"),
+                               answering("", &asked), 1500ms, &join);
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(s.code(), util::Code::kUnavailable) << s.to_string();
+  int lines_a = 0;
+  int lines_b = 0;
+  for (const auto& line : sink->last_formatted()) {
+    lines_a += line.find("asking a at 127.0.0.1:1") != std::string::npos;
+    lines_b += line.find("asking b at 127.0.0.1:2") != std::string::npos;
+  }
+  EXPECT_GE(asked, 4) << "several rounds of tries";
+  EXPECT_EQ(lines_a, 1);
+  EXPECT_EQ(lines_b, 1);
 }
 
 }  // namespace

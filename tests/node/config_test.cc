@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <utility>
+#include <vector>
+
 namespace dkv::node {
 namespace {
 
@@ -120,17 +124,59 @@ TEST(ConfigTest, TestSwitchesNeedATestHooksBuild) {
   v["DKV_TEST_ACK_BEFORE_PERSIST"] = "1";
   v["DKV_TEST_FAILPOINTS"] = "wal-fsync-eio:after=3";
   Config c;
-  ASSERT_TRUE(parse_config(v, &c).is_ok());
-  if (test_hooks_built()) {
-    EXPECT_TRUE(c.test_stale_reads);
-    EXPECT_TRUE(c.test_ack_before_persist);
-    EXPECT_EQ(c.test_failpoints, "wal-fsync-eio:after=3");
-    EXPECT_TRUE(c.test_variables_ignored.empty());
-  } else {
-    EXPECT_FALSE(c.test_stale_reads);
-    EXPECT_FALSE(c.test_ack_before_persist);
-    EXPECT_TRUE(c.test_failpoints.empty());
-    EXPECT_EQ(c.test_variables_ignored.size(), 3u);
+  ASSERT_TRUE(parse_config(v, /*test_hooks=*/true, &c).is_ok());
+  EXPECT_TRUE(c.test_stale_reads);
+  EXPECT_TRUE(c.test_ack_before_persist);
+  EXPECT_EQ(c.test_failpoints, "wal-fsync-eio:after=3");
+  EXPECT_TRUE(c.test_variables_ignored.empty());
+
+  ASSERT_TRUE(parse_config(v, /*test_hooks=*/false, &c).is_ok());
+  EXPECT_FALSE(c.test_stale_reads);
+  EXPECT_FALSE(c.test_ack_before_persist);
+  EXPECT_TRUE(c.test_failpoints.empty());
+  EXPECT_EQ(c.test_variables_ignored.size(), 3u);
+}
+
+// Every variable but DKV_TEST_* is read the same way with and without the
+// test hooks (issue 14: the installed build, without them, ignored
+// DKV_CLUSTER_STATE and DKV_FORCE_NEW_CLUSTER), bad values included.
+TEST(ConfigTest, ReleaseBuildReadsEveryVariableButTheTestOnes) {
+  const Vars v = {{"DKV_NODE_ID", "b"},
+                  {"DKV_CLUSTER", "a@127.0.0.1:7070,b@127.0.0.1:8080"},
+                  {"DKV_RPC_PORT", "8080"},
+                  {"DKV_REST_PORT", "8090"},
+                  {"DKV_DB_PATH", "/tmp/b.db"},
+                  {"DKV_LOG_LEVEL", "warn"},
+                  {"DKV_LISTEN_HOST", "127.0.0.1"},
+                  {"DKV_HEARTBEAT_MS", "50"},
+                  {"DKV_ELECTION_MS", "500"},
+                  {"DKV_REQUEST_TIMEOUT_MS", "700"},
+                  {"DKV_QUOTA_BYTES", "10485760"},
+                  {"DKV_SNAPSHOT_ENTRIES", "77"},
+                  {"DKV_SNAPSHOT_BYTES", "2097152"},
+                  {"DKV_CLUSTER_STATE", "existing"},
+                  {"DKV_FORCE_NEW_CLUSTER", "true"}};
+  Config release;
+  ASSERT_TRUE(parse_config(v, /*test_hooks=*/false, &release).is_ok());
+  EXPECT_TRUE(release.join_existing);
+  EXPECT_TRUE(release.force_new_cluster);
+  EXPECT_EQ(release.snapshot_bytes, 2097152u);
+  Config hooks;
+  ASSERT_TRUE(parse_config(v, /*test_hooks=*/true, &hooks).is_ok());
+  auto visible = [](const Config& c) {
+    return std::tuple(c.node_id, c.cluster, c.rpc_port, c.rest_port, c.db_path, c.log_level,
+                      c.listen_host, c.heartbeat_ms, c.election_ms, c.request_timeout_ms,
+                      c.quota_bytes, c.snapshot_entries, c.snapshot_bytes, c.join_existing,
+                      c.force_new_cluster);
+  };
+  EXPECT_EQ(visible(release), visible(hooks));
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"DKV_CLUSTER_STATE", "joining"}, {"DKV_FORCE_NEW_CLUSTER", "yes"}}) {
+    Vars bad_value = v;
+    bad_value[name] = value;
+    Config c;
+    const auto s = parse_config(bad_value, /*test_hooks=*/false, &c);
+    EXPECT_EQ(s.message().rfind(name + ":", 0), 0u) << s.to_string();
   }
 }
 

@@ -118,6 +118,33 @@ TEST_F(RestoreTest, RestoredDirectoryBootsWithTheDataAndTheNewCluster) {
   node->stop();
 }
 
+// What `kill -9` during a restore leaves (issue 14): no DIR, and a
+// half-built DIR.restoring. The README tells the operator to run the same
+// restore again, which removes the leftover first and then succeeds.
+TEST_F(RestoreTest, RestoreAgainAfterAnInterruptedOneReplacesItsLeftover) {
+  const std::string image = make_image();
+  const std::string a_dir = (dir_ / "a.db").string();
+  const fs::path leftover = a_dir + ".restoring";
+  fs::create_directories(leftover / "kv");
+  fs::create_directories(leftover / "wal");
+  std::ofstream(leftover / "kv" / "data.mdb", std::ios::binary) << "half a store";
+  std::ofstream(leftover / "wal" / "0000000000000000-0000000000000000.wal", std::ios::binary)
+      << "torn";
+  ASSERT_FALSE(fs::exists(a_dir));
+
+  RestoreResult result;
+  ASSERT_TRUE(restore_data_dir({a_dir, "a", cluster()}, image, &result).is_ok());
+  EXPECT_FALSE(fs::exists(leftover));
+  EXPECT_EQ(result.index, 42u);
+  std::unique_ptr<kv::Store> store;
+  kv::StoreOptions options;
+  options.dir = a_dir + "/kv";
+  ASSERT_TRUE(kv::Store::open(options, &store).is_ok());
+  std::string value;
+  ASSERT_TRUE(store->get("k3", &value).is_ok());
+  EXPECT_EQ(value, "v3");
+}
+
 TEST_F(RestoreTest, RefusesBadOptionsAndChangesNothing) {
   const std::string image = make_image();
   RestoreResult result;

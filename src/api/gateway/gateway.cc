@@ -83,6 +83,7 @@ struct Gateway::Impl {
   bool accept_failing = false;  // On accept_strand.
   std::vector<std::thread> threads;
   uint16_t port = 0;
+  bool listening = false;  // listen() succeeded.
   bool started = false;
   bool stopped = false;
 };
@@ -113,7 +114,9 @@ util::Status Gateway::start() {
       return st;
     }
   }
-  if (auto st = impl.listen(); !st.is_ok()) return st;
+  if (!impl.listening) {
+    if (auto st = impl.listen(); !st.is_ok()) return st;
+  }
   impl.started = true;
   for (auto& ioc : impl.iocs) impl.work.push_back(net::make_work_guard(*ioc));
   net::post(impl.accept_strand, [&impl] { impl.do_accept(); });
@@ -125,6 +128,12 @@ util::Status Gateway::start() {
   spdlog::info("REST gateway listening on {}:{} ({} routes, {} threads)", o.listen_host, impl.port,
                impl.state.routes.routes().size(), o.threads);
   return {};
+}
+
+util::Status Gateway::listen() {
+  DKV_ASSERT(!impl_->started);
+  DKV_ASSERT(!impl_->listening);
+  return impl_->listen();
 }
 
 uint16_t Gateway::port() const { return impl_->port; }
@@ -160,6 +169,7 @@ util::Status Gateway::Impl::listen() {
   if (ec) {
     return util::unavailable("gateway: cannot listen on " + where + ": " + ec.message());
   }
+  listening = true;
   return {};
 }
 

@@ -77,12 +77,18 @@ class Gateway {
   // ("/livez"). Before start() only.
   void add_plain_route(std::string http_method, std::string path, PlainHandler handler);
 
-  // Builds the routes, binds, listens and starts the threads. Fails if a
-  // google.api.http rule or plain path is bad, or the address cannot be
-  // bound. Call once.
+  // Binds and listens now, before the routes exist (a busy port is found
+  // before anything else is set up); connections wait in the backlog until
+  // start(). Optional: start() does it if it was not done. Call at most once.
+  util::Status listen();
+
+  // Builds the routes, binds and listens (unless listen() did), and starts
+  // the threads. Fails if a google.api.http rule or plain path is bad, or
+  // the address cannot be bound. Call once.
   util::Status start();
 
-  // The bound port (useful with options.port == 0). Valid after start().
+  // The bound port (useful with options.port == 0). Valid after listen()
+  // or start().
   uint16_t port() const;
 
   // For /metrics; any thread, any time.

@@ -130,6 +130,85 @@ dkv::util::Status ask_member(const std::string& address, const std::string& aske
   return s;
 }
 
+// The node's two ports. bind_ports() binds both before the data directory
+// is touched, so a busy port stops the node before it has created anything;
+// serving starts once the node is open. Member order: the gRPC server
+// outlives the listener that hands it connections (destroyed, hence
+// stopped, first on every return).
+struct Ports {
+  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
+  // The RPC port carries peers' message streams and gRPC (public clients,
+  // peers' snapshots and Join): the listener tells them apart.
+  std::unique_ptr<dkv::transport::PortListener> listener;
+  std::unique_ptr<dkv::api::Gateway> gateway;  // The REST port.
+
+  // Stops and frees them, the listener before the server it feeds.
+  void close() {
+    gateway.reset();
+    listener.reset();
+    grpc_server.reset();
+  }
+};
+
+// Binds DKV_RPC_PORT and DKV_REST_PORT; false (after one line naming the
+// variable) if either cannot be bound.
+bool bind_ports(const dkv::node::Config& config, const dkv::api::MethodRegistry& registry,
+                Ports* ports) {
+  dkv::transport::PortListenerOptions listener_options;
+  listener_options.host = config.listen_host;
+  listener_options.port = config.rpc_port;
+  if (auto s = dkv::transport::PortListener::open(listener_options, &ports->listener); !s.is_ok()) {
+    spdlog::critical("DKV_RPC_PORT: {}", s.message());
+    return false;
+  }
+  dkv::api::GatewayOptions gateway_options;
+  gateway_options.listen_host = config.listen_host;
+  gateway_options.port = config.rest_port;
+  gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
+  gateway_options.shutdown_grace = std::chrono::milliseconds(2500);
+  ports->gateway = std::make_unique<dkv::api::Gateway>(registry, gateway_options);
+  if (auto s = ports->gateway->listen(); !s.is_ok()) {
+    spdlog::critical("DKV_REST_PORT: {}", s.message());
+    return false;
+  }
+  return true;
+}
+
+// The node's options from the configuration, with a warning for each test
+// switch that is on (or ignored by a build without test hooks).
+dkv::node::NodeOptions node_options_of(const dkv::node::Config& config) {
+  dkv::node::NodeOptions o;
+  o.node_id = config.node_id;
+  o.members = config.cluster;
+  o.db_path = config.db_path;
+  o.quota_bytes = config.quota_bytes;
+  o.heartbeat_ms = config.heartbeat_ms;
+  o.election_ms = config.election_ms;
+  o.snapshot_entries = config.snapshot_entries;
+  o.snapshot_bytes = config.snapshot_bytes;
+  o.snapshot_catchup_entries = std::min<std::uint64_t>(5000, config.snapshot_entries);
+  o.force_new_cluster = config.force_new_cluster;
+  o.test_stale_reads = config.test_stale_reads;
+  if (config.test_stale_reads) {
+    spdlog::warn("DKV_TEST_STALE_READS=1: reads are NOT linearizable (test canary only)");
+  }
+  o.test_failpoints = config.test_failpoints;
+  if (!config.test_failpoints.empty()) {
+    spdlog::warn("DKV_TEST_FAILPOINTS={}: WAL failpoints armed (test only)",
+                 config.test_failpoints);
+  }
+  o.test_ack_before_persist = config.test_ack_before_persist;
+  if (config.test_ack_before_persist) {
+    spdlog::warn(
+        "DKV_TEST_ACK_BEFORE_PERSIST=1: writes are acknowledged before they are durable "
+        "(test canary only)");
+  }
+  for (const auto& name : config.test_variables_ignored) {
+    spdlog::warn("{} ignored: this dkv was built without test hooks (DKV_TEST_HOOKS=OFF)", name);
+  }
+  return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,17 +228,11 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ node=" + config.node_id + " %v");
   spdlog::set_level(spdlog::level::from_str(config.log_level));
 
-  dkv::node::NodeOptions node_options;
-  node_options.node_id = config.node_id;
-  node_options.members = config.cluster;
-  node_options.db_path = config.db_path;
-  node_options.quota_bytes = config.quota_bytes;
-  node_options.heartbeat_ms = config.heartbeat_ms;
-  node_options.election_ms = config.election_ms;
-  node_options.snapshot_entries = config.snapshot_entries;
-  node_options.snapshot_bytes = config.snapshot_bytes;
-  node_options.test_stale_reads = config.test_stale_reads;
-  node_options.force_new_cluster = config.force_new_cluster;
+  dkv::api::MethodRegistry registry;
+  Ports ports;
+  if (!bind_ports(config, registry, &ports)) return 1;
+
+  dkv::node::NodeOptions node_options = node_options_of(config);
   std::error_code ec;
   if (config.join_existing && !std::filesystem::exists(config.db_path + "/wal", ec)) {
     dkv::node::NodeOptions::Join join;
@@ -182,24 +255,6 @@ int main(int argc, char** argv) {
       node_options.rejoining = true;
     }
   }
-  if (config.test_stale_reads) {
-    spdlog::warn("DKV_TEST_STALE_READS=1: reads are NOT linearizable (test canary only)");
-  }
-  node_options.test_failpoints = config.test_failpoints;
-  if (!config.test_failpoints.empty()) {
-    spdlog::warn("DKV_TEST_FAILPOINTS={}: WAL failpoints armed (test only)",
-                 config.test_failpoints);
-  }
-  node_options.test_ack_before_persist = config.test_ack_before_persist;
-  if (config.test_ack_before_persist) {
-    spdlog::warn(
-        "DKV_TEST_ACK_BEFORE_PERSIST=1: writes are acknowledged before they are durable "
-        "(test canary only)");
-  }
-  for (const auto& name : config.test_variables_ignored) {
-    spdlog::warn("{} ignored: this dkv was built without test hooks (DKV_TEST_HOOKS=OFF)", name);
-  }
-  node_options.snapshot_catchup_entries = std::min<std::uint64_t>(5000, config.snapshot_entries);
   // The node sends through the transport, created once the node is open
   // (it needs the persisted cluster id); until then messages are dropped
   // and raft retransmits.
@@ -267,29 +322,20 @@ int main(int argc, char** argv) {
   callbacks.membership = [n] { return n->membership().encode(); };
   callbacks.commit_index = [n] { return n->status().commit_index; };
   dkv::transport::Transport transport(transport_options, callbacks);
+  // From here on the ports feed the transport and the node: on every return
+  // they close before those are destroyed.
+  struct ClosePortsFirst {
+    Ports& ports;
+    ~ClosePortsFirst() { ports.close(); }
+  } close_ports_first{ports};
   transport_ptr = &transport;
   node_ptr = node.get();
   sync_peers();
 
-  dkv::api::MethodRegistry registry;
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
   service_options.forward = dkv::api::make_grpc_forwarder();
   dkv::api::register_services(&registry, node.get(), service_options);
-
-  // The RPC port carries peers' message streams and gRPC (public clients,
-  // peers' snapshots and Join): the listener tells them apart. It hands
-  // connections to the gRPC server, so it is declared after it (destroyed,
-  // hence stopped, first on every return).
-  std::unique_ptr<dkv::api::GrpcServer> grpc_server;
-  dkv::transport::PortListenerOptions listener_options;
-  listener_options.host = config.listen_host;
-  listener_options.port = config.rpc_port;
-  std::unique_ptr<dkv::transport::PortListener> listener;
-  if (auto s = dkv::transport::PortListener::open(listener_options, &listener); !s.is_ok()) {
-    spdlog::critical("{}", s.message());
-    return 1;
-  }
 
   dkv::api::GrpcServerOptions grpc_options;
   grpc_options.listen = false;
@@ -302,10 +348,12 @@ int main(int argc, char** argv) {
   grpc_options.open_snapshot = [n = node.get()](std::size_t chunk_bytes, auto* reader) {
     return n->store().open_image_reader(chunk_bytes, reader);
   };
+  auto& grpc_server = ports.grpc_server;
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
   }
+  auto& listener = ports.listener;
   listener->start([&transport](int fd) { transport.adopt_stream(fd); },
                   [&grpc_server](int fd) { grpc_server->adopt(fd); });
   spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host, listener->port());
@@ -314,12 +362,7 @@ int main(int argc, char** argv) {
   // gRPC health service follow it.
   std::atomic<bool> shutting_down{false};
   auto ready = [&] { return !shutting_down.load() && node->ready(); };
-  dkv::api::GatewayOptions gateway_options;
-  gateway_options.listen_host = config.listen_host;
-  gateway_options.port = config.rest_port;
-  gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
-  gateway_options.shutdown_grace = std::chrono::milliseconds(2500);
-  dkv::api::Gateway gateway(registry, gateway_options);
+  dkv::api::Gateway& gateway = *ports.gateway;
   gateway.add_plain_route("GET", "/livez", [] {
     return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
   });
