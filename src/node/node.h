@@ -104,9 +104,10 @@ struct NodeOptions {
     std::string membership;
   };
   std::optional<Join> join;
-  // DKV_FORCE_NEW_CLUSTER: disaster recovery. Rewrites the persisted
-  // membership to this node alone (the log and data are kept), so that it
-  // leads by itself; other members are then added again.
+  // DKV_FORCE_NEW_CLUSTER: disaster recovery. Applies the whole log and
+  // compacts it under a snapshot whose membership is this node alone
+  // (force_new_cluster.h), so that it leads by itself and members added
+  // again never replay the old configuration.
   bool force_new_cluster = false;
   // Called on the raft thread whenever the applied membership changed (a
   // conf change applied, a snapshot installed); must not block.
@@ -314,9 +315,6 @@ class Node {
   int election_ticks_ = 10;
   // Membership (raft thread).
   std::optional<PendingChange> change_in_flight_;
-  // DKV_FORCE_NEW_CLUSTER: membership changes at or below this index are
-  // from before the rewrite; applying one only advances the applied index.
-  raft::Index forced_membership_through_ = 0;
   std::vector<PendingMove> moves_;
   std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
   // Leader: the tick at which each peer was last seen recently active.

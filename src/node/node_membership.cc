@@ -42,44 +42,19 @@ const char* change_name(raft::ConfChangeType type) {
 void Node::apply_conf_change(const raft::Entry& entry) {
   const auto cc = raft::ConfChange::decode(entry.data);
   DKV_ASSERT(cc.has_value());
-  if (entry.index <= forced_membership_through_) {
-    // Neither the core nor the record follows it: the rewrite stands.
-    spdlog::warn("ignoring the membership change at index {}: it predates DKV_FORCE_NEW_CLUSTER",
-                 entry.index);
-    if (auto s = store_->set_membership(membership().encode(), entry.index); !s.is_ok()) {
-      fatal("recording the membership", s);
-    }
-    return;
-  }
   raw_->apply_conf_change(*cc);
   Membership m = membership();
-  // The context is "name@host:port" (start_change writes it).
-  std::vector<MemberAddress> parsed;
-  const bool named = parse_cluster(cc->context, &parsed).is_ok() && parsed.size() == 1 &&
-                     node_id_of(parsed.front().id) == cc->node_id;
-  switch (cc->type) {
-    case raft::ConfChangeType::kAddNode:
-    case raft::ConfChangeType::kAddLearner:
-      if (!named) {
-        fatal("conf change at index " + std::to_string(entry.index) + " without a member name",
-              util::invalid_argument(cc->context));
-      }
-      if (cc->type == raft::ConfChangeType::kAddNode) {
-        m.add_voter(parsed.front());
-      } else {
-        m.add_learner(parsed.front());
-      }
-      break;
-    case raft::ConfChangeType::kRemoveNode:
-      m.remove(cc->node_id);
-      break;
+  if (auto s = m.apply(*cc); !s.is_ok()) {
+    fatal("conf change at index " + std::to_string(entry.index), s);
   }
+  const std::string who = cc->type == raft::ConfChangeType::kRemoveNode
+                              ? membership().name_of(cc->node_id)
+                              : cc->context.substr(0, cc->context.find('@'));
   if (auto s = store_->set_membership(m.encode(), entry.index); !s.is_ok()) {
     fatal("recording the membership", s);
   }
   spdlog::info("membership change at index {}: {} {}; members now {}", entry.index,
-               change_name(cc->type), named ? parsed.front().id : std::to_string(cc->node_id),
-               m.encode());
+               change_name(cc->type), who.empty() ? std::to_string(cc->node_id) : who, m.encode());
   set_membership(m);
   if (change_in_flight_ && change_in_flight_->index == entry.index) {
     PendingChange c = std::move(*change_in_flight_);
