@@ -41,11 +41,11 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
     const std::size_t end = std::min(list.find(',', at), list.size());
     const std::string name = list.substr(at, end - at);
     bool known = false;
-    for (Fault f :
-         {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader,
-          Fault::kRestartAll, Fault::kPartitionHalves, Fault::kPartitionLeader,
-          Fault::kPartitionAsymmetric, Fault::kPartitionBridge, Fault::kDiskFsyncFail,
-          Fault::kDiskTornWrite, Fault::kMemberReplace, Fault::kMemberMoveLeader}) {
+    for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
+                    Fault::kPauseLeader, Fault::kRestartAll, Fault::kPartitionHalves,
+                    Fault::kPartitionLeader, Fault::kPartitionAsymmetric, Fault::kPartitionBridge,
+                    Fault::kDiskFsyncFail, Fault::kDiskTornWrite, Fault::kMemberReplace,
+                    Fault::kMemberMoveLeader, Fault::kMemberDisasterRecovery}) {
       if (name == dkv::fault::to_string(f)) {
         out->push_back(f);
         known = true;

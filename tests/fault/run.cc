@@ -64,11 +64,16 @@ const char* to_string(Fault f) {
       return "member-replace";
     case Fault::kMemberMoveLeader:
       return "member-move-leader";
+    case Fault::kMemberDisasterRecovery:
+      return "member-disaster-recovery";
   }
   return "?";
 }
 
-bool is_membership(Fault f) { return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader; }
+bool is_membership(Fault f) {
+  return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader ||
+         f == Fault::kMemberDisasterRecovery;
+}
 
 bool is_partition(Fault f) {
   return f == Fault::kPartitionHalves || f == Fault::kPartitionLeader ||
@@ -201,6 +206,8 @@ class Nemesis {
         return remove_member(hold);
       case Fault::kMemberMoveLeader:
         return move_leader();
+      case Fault::kMemberDisasterRecovery:
+        return disaster_recovery();
       default:
         break;
     }
@@ -554,6 +561,35 @@ class Nemesis {
         " ms\n";
     ++member_replaces_;
     return "";
+  }
+
+  // member-disaster-recovery: the majority is lost for good; the leader,
+  // which holds every committed entry (Raft §5.4.1), restarts as a cluster
+  // of itself. The others are wiped and rejoin in heal() (the forced start
+  // removed their names: rejoin() adds them back with force). Skipped
+  // unless every node is up (no other fault half-done) and one leads.
+  std::string disaster_recovery() {
+    const std::string what = to_string(Fault::kMemberDisasterRecovery);
+    for (int k = 0; k < c_.size(); ++k) {
+      if (state_[k] != NodeState::kUp) return what + ": not every node is up, skipped";
+    }
+    const int leader = leader_among_up();
+    if (leader < 0) return what + ": no leader, skipped";
+    std::string lost;
+    for (int k = 0; k < c_.size(); ++k) {
+      if (k == leader) continue;
+      take_out(k);
+      lost += (lost.empty() ? "" : ",") + c_.id(k);
+    }
+    // Whatever the leader appended after the others died is in its log,
+    // unacknowledged: the forced start commits it (clients saw "unknown").
+    kill(leader);
+    c_.start(leader, {{"DKV_FORCE_NEW_CLUSTER", "true"}});
+    state_[leader] = NodeState::kUp;
+    const bool ready = c_.wait_ready(leader, 30s);
+    return what + ": " + lost + " killed and wiped, " + c_.id(leader) +
+           (ready ? " restarted with DKV_FORCE_NEW_CLUSTER"
+                  : " NOT ready 30 s after its forced start");
   }
 
   // member-move-leader: asks a random up node to move leadership to a

@@ -53,6 +53,12 @@ enum class Fault {
   // a rejoin that fails is an error of the run.
   kMemberReplace,
   kMemberMoveLeader,  // POST /v0/leader to a random other voter that is up.
+  // Disaster recovery (README, Membership): every node but the leader is
+  // killed (kill -9) and its data wiped, the leader is killed too and
+  // restarted alone with DKV_FORCE_NEW_CLUSTER=true (it holds every
+  // acknowledged write: Leader Completeness), and serves alone for the hold;
+  // heal() adds the others back as member-replace does (same names: force).
+  kMemberDisasterRecovery,
 };
 const char* to_string(Fault f);
 // A fault that needs the nodes in network namespaces.
