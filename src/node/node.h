@@ -177,6 +177,10 @@ class Node {
   NodeStatus status() const;
   // The membership as applied (names, addresses, raft ids).
   Membership membership() const;
+  // Whom the transport must talk to: the applied members, and while this
+  // node catches up after installing a snapshot, also the members it knew
+  // before that the snapshot does not list (see catch_up_peers_).
+  std::vector<MemberAddress> peer_members() const;
   raft::NodeId raft_id() const { return raft_id_; }
   // The id of the cluster this data directory was bootstrapped into.
   std::uint64_t cluster_id() const { return cluster_id_; }
@@ -273,6 +277,8 @@ class Node {
   // Records a new applied membership (raft thread): membership_, the
   // removed ids, on_membership, and whether this node was removed.
   void set_membership(Membership m);
+  // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
+  void end_snapshot_catch_up();
   void start_change(PendingChange change);
   void start_move(PendingMove move);
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
@@ -329,6 +335,14 @@ class Node {
   std::size_t pending_writes_ DKV_GUARDED_BY(mu_) = 0;
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   Membership membership_ DKV_GUARDED_BY(mu_);
+  // A snapshot may be older than members added since (the forced snapshot
+  // of DKV_FORCE_NEW_CLUSTER, or one taken before the current leader
+  // joined): a joining node that installs it must not drop the leader as a
+  // peer, nor its messages as a removed member's. The members it knew
+  // before (its join membership) that the snapshot does not list stay peers
+  // until it is ready (caught up with a leader); then the applied membership
+  // alone counts. Written by the raft thread.
+  std::vector<MemberAddress> catch_up_peers_ DKV_GUARDED_BY(mu_);
   NodeStatus status_ DKV_GUARDED_BY(mu_);
   std::atomic<std::uint64_t> next_request_id_;
   std::atomic<bool> ready_{false};

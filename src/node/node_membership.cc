@@ -70,6 +70,10 @@ void Node::apply_conf_change(const raft::Entry& entry) {
 void Node::set_membership(Membership m) {
   removed_ids_.clear();
   for (const auto& name : m.removed()) removed_ids_.insert(node_id_of(name));
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& p : catch_up_peers_) removed_ids_.erase(node_id_of(p.id));
+  }
   // Removed only by a change that names us: a joining node installs a
   // snapshot taken before its own addition, which does not list it yet.
   const bool gone = m.find(raft_id_) == nullptr && m.was_removed(raft_id_);
@@ -92,6 +96,27 @@ void Node::set_membership(Membership m) {
     spdlog::info("this node was added back to the cluster: it serves again once caught up");
   }
   if (options_.on_membership) options_.on_membership(m);
+}
+
+std::vector<MemberAddress> Node::peer_members() const {
+  std::lock_guard lock(mu_);
+  std::vector<MemberAddress> out = membership_.all();
+  for (const auto& p : catch_up_peers_) {
+    if (membership_.find(node_id_of(p.id)) == nullptr) out.push_back(p);
+  }
+  return out;
+}
+
+void Node::end_snapshot_catch_up() {
+  Membership m;
+  {
+    std::lock_guard lock(mu_);
+    if (catch_up_peers_.empty()) return;
+    catch_up_peers_.clear();
+    m = membership_;
+  }
+  spdlog::info("caught up after installing a snapshot: peers are the members {}", m.encode());
+  set_membership(std::move(m));
 }
 
 void Node::mark_removed(const std::string& why) {

@@ -5,8 +5,9 @@
 // README says. Every member must then list b, e and f -- the survivor's
 // membership, not one rebuilt from the old log (which added d back) -- so
 // that after kill -9 of b the other two of three elect a leader and serve
-// writes, and a restarted member starts. Run with fresh addresses and with e
-// taking the lost d's address.
+// writes, a member added then (g, through the new leader) catches up, and a
+// restarted member starts. Run with fresh addresses and with e taking the
+// lost d's address.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -153,6 +154,20 @@ TEST_P(DisasterRecoveryTest, NewMembersAgreeWithTheSurvivor) {
   auto r = poll_until_status([&] { return http("POST", c.rest_port(e), "/v0/kv", put_body(20)); },
                              200, 20s);
   EXPECT_EQ(r.status, 200) << r.body;
+  // A member added while b is down joins through the new leader: the
+  // snapshot it installs (b's forced one) lists only b, yet it must keep
+  // talking to the leader until it has caught up.
+  const int leader = c.wait_for_leader({e, f}, 30s, /*not_this=*/1);
+  ASSERT_GE(leader, 0);
+  const int g = c.add_node();
+  r = http("POST", c.rest_port(leader), "/v0/members", add_body(c, g));
+  ASSERT_EQ(r.status, 200) << r.body;
+  c.set_env(g, "DKV_CLUSTER_STATE", "existing");
+  c.set_env(g, "DKV_CLUSTER", cluster_of(c, {1, e, f, g}));
+  ASSERT_TRUE(c.start(g));
+  ASSERT_TRUE(c.wait_ready(g, 30s)) << c.process(g).log();
+  EXPECT_EQ(http("GET", c.rest_port(g), get_target(20)).status, 200);
+  EXPECT_EQ(wait_members(c, g, "b e f g(learner)", 10s), "b e f g(learner)");
 
   // A restarted member starts, and the two serve again.
   c.process(e).signal(SIGKILL);
@@ -164,7 +179,7 @@ TEST_P(DisasterRecoveryTest, NewMembersAgreeWithTheSurvivor) {
   r = poll_until_status([&] { return http("POST", c.rest_port(f), "/v0/kv", put_body(21)); }, 200,
                         20s);
   EXPECT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(wait_members(c, e, "b e f", 10s), "b e f");
+  EXPECT_EQ(wait_members(c, e, "b e f g(learner)", 10s), "b e f g(learner)");
 }
 
 INSTANTIATE_TEST_SUITE_P(Addresses, DisasterRecoveryTest, ::testing::Bool(),
