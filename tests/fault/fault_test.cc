@@ -235,19 +235,18 @@ TEST(FaultTest, MemberReplaceUnderLoad) {
 // Disaster recovery under load: the first fault loses every node but the
 // leader for good (killed, wiped); the leader restarts alone with
 // DKV_FORCE_NEW_CLUSTER and the others are added back under their names
-// (force, as member-replace does); then more recoveries, kill -9 of the
-// leader and leadership moves. No acknowledged write may be lost, and the
-// members added back must agree with the survivor (else no quorum, no
-// convergence). Not mixed with member-replace: replacing the survivor under
-// its own name while another node leads is a known hazard of same-name
-// re-adds (the new process installs the forced snapshot, in which it is the
-// only voter and the leader's name is removed: it drops the leader's
-// messages and elects itself; issue 14 item 1, seed 50091112 here).
+// (force, as member-replace does); then more recoveries, member-replace
+// (the survivor too: its new process installs the forced snapshot, in which
+// it is the only voter and the leader's name is removed, and must still
+// follow the leader until caught up), kill -9 of the leader and leadership
+// moves. No acknowledged write may be lost, and the members added back must
+// agree with the survivor (else no quorum, no convergence).
 TEST(FaultTest, DisasterRecoveryUnderLoad) {
   RunOptions o = options_for("DisasterRecoveryUnderLoad");
   o.nemesis_duration = 12s;
-  o.first_faults = {Fault::kMemberDisasterRecovery};
-  o.faults = {Fault::kMemberDisasterRecovery, Fault::kKillLeader, Fault::kMemberMoveLeader};
+  o.first_faults = {Fault::kMemberDisasterRecovery, Fault::kMemberReplace};
+  o.faults = {Fault::kMemberDisasterRecovery, Fault::kMemberReplace, Fault::kKillLeader,
+              Fault::kMemberMoveLeader};
   const RunResult r = run_fault(o);
   std::cout << summary(r) << "\n" << r.schedule << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
