@@ -114,8 +114,9 @@ std::vector<std::string> unknown_variables(const std::map<std::string, std::stri
   return unknown;
 }
 
-util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* out) {
-  const std::string var = "DKV_CLUSTER";
+util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* out,
+                           const std::string& source) {
+  const std::string& var = source;
   out->clear();
   std::set<std::string> ids;
   std::set<std::string> addresses;

@@ -89,7 +89,9 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, bool t
 // Names of DKV_* variables in `environ_vars` that the server does not know.
 std::vector<std::string> unknown_variables(const std::map<std::string, std::string>& environ_vars);
 
-// Parses "a@127.0.0.1:7070,b@127.0.0.1:8080" (exposed for tests).
-util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* out);
+// Parses "a@127.0.0.1:7070,b@127.0.0.1:8080" (exposed for tests). Errors
+// start with `source`, where the text came from.
+util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* out,
+                           const std::string& source = "DKV_CLUSTER");
 
 }  // namespace dkv::node

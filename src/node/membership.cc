@@ -52,12 +52,13 @@ Membership::Membership(std::vector<MemberAddress> voters) : voters_(std::move(vo
 util::Status Membership::decode(const std::string& encoded, Membership* out) {
   const std::size_t first = encoded.find(';');
   const std::size_t second = first == std::string::npos ? first : encoded.find(';', first + 1);
+  const std::string source = "membership \"" + encoded + "\"";
   Membership m;
-  if (auto s = parse_cluster(encoded.substr(0, first), &m.voters_); !s.is_ok()) return s;
+  if (auto s = parse_cluster(encoded.substr(0, first), &m.voters_, source); !s.is_ok()) return s;
   if (first != std::string::npos) {
     const std::string learners = encoded.substr(first + 1, second - first - 1);
     if (!learners.empty()) {
-      if (auto s = parse_cluster(learners, &m.learners_); !s.is_ok()) return s;
+      if (auto s = parse_cluster(learners, &m.learners_, source); !s.is_ok()) return s;
     }
   }
   if (second != std::string::npos) {
@@ -65,14 +66,14 @@ util::Status Membership::decode(const std::string& encoded, Membership* out) {
     while (start < encoded.size()) {
       std::size_t end = encoded.find(',', start);
       if (end == std::string::npos) end = encoded.size();
-      if (end == start) return util::invalid_argument("empty removed member name");
+      if (end == start) return util::invalid_argument(source + ": empty removed member name");
       m.removed_.push_back(encoded.substr(start, end - start));
       start = end + 1;
     }
   }
   for (const auto& l : m.learners_) {
     if (find_in(m.voters_, node_id_of(l.id)) != nullptr) {
-      return util::invalid_argument("member '" + l.id + "' is both voter and learner");
+      return util::invalid_argument(source + ": member '" + l.id + "' is both voter and learner");
     }
   }
   *out = std::move(m);
@@ -169,6 +170,24 @@ void Membership::remove(raft::NodeId id) {
   const std::string name = name_of(id);
   const bool erased = erase_id(&voters_, id) | erase_id(&learners_, id);
   if (erased && !name.empty() && !was_removed(id)) removed_.push_back(name);
+}
+
+util::Status Membership::apply(const raft::ConfChange& cc) {
+  if (cc.type == raft::ConfChangeType::kRemoveNode) {
+    remove(cc.node_id);
+    return util::Status::ok();
+  }
+  std::vector<MemberAddress> parsed;
+  if (!parse_cluster(cc.context, &parsed, "conf change").is_ok() || parsed.size() != 1 ||
+      node_id_of(parsed.front().id) != cc.node_id) {
+    return util::invalid_argument("conf change without a member name: '" + cc.context + "'");
+  }
+  if (cc.type == raft::ConfChangeType::kAddNode) {
+    add_voter(std::move(parsed.front()));
+  } else {
+    add_learner(std::move(parsed.front()));
+  }
+  return util::Status::ok();
 }
 
 void Membership::force_single(const MemberAddress& self) {

@@ -41,6 +41,8 @@ class Membership {
   Membership() = default;
   explicit Membership(std::vector<MemberAddress> voters);
 
+  // INVALID_ARGUMENT naming the encoded text (e.g. an address that appears
+  // twice), so that the caller can say where it came from.
   static util::Status decode(const std::string& encoded, Membership* out);
   std::string encode() const;
 
@@ -67,6 +69,11 @@ class Membership {
   void add_learner(MemberAddress member);
   // Removes a voter or learner and remembers its name.
   void remove(raft::NodeId id);
+  // Applies a committed raft conf change to the names, as
+  // raft::Raft::apply_conf_change does to the ids. An addition's context is
+  // "name@host:port" (Node::start_change writes it); INVALID_ARGUMENT, and
+  // nothing changed, if it is not, or names another id.
+  util::Status apply(const raft::ConfChange& cc);
   // Rewrites the membership to `self` alone (disaster recovery), keeping
   // every other known member as removed.
   void force_single(const MemberAddress& self);

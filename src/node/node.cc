@@ -12,6 +12,7 @@
 #include <random>
 
 #include "node/entry_codec.h"
+#include "node/force_new_cluster.h"
 #include "node/snapshots.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
@@ -138,7 +139,8 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
     return ms;
   } else {
     if (auto s = Membership::decode(encoded, membership); !s.is_ok()) {
-      return util::Status(util::Code::kDataLoss, "stored membership unreadable: " + s.message());
+      return util::Status(util::Code::kDataLoss, "the membership stored in " + options.db_path +
+                                                     "/kv is unreadable: " + s.message());
     }
     if (auto s = check_own_address(*membership, options, options.db_path); !s.is_ok()) return s;
     auto names = [](std::vector<MemberAddress> v) {
@@ -151,21 +153,17 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
     }
   }
 
+  if ((*store)->applied_index() > (*log)->last_index()) {
+    return util::Status(util::Code::kDataLoss,
+                        "the store has applied index " + std::to_string((*store)->applied_index()) +
+                            " beyond the WAL's last index " + std::to_string((*log)->last_index()));
+  }
   if (options.force_new_cluster) {
-    const MemberAddress* self = membership->find(node_id_of(options.node_id));
-    MemberAddress address;
-    for (const auto& m : options.members) {
-      if (m.id == options.node_id) address = m;
-    }
-    if (self != nullptr) address = *self;
-    const std::string before = membership->encode();
-    membership->force_single(address);
-    if (auto s = (*store)->set_membership(membership->encode(), (*store)->applied_index());
-        !s.is_ok()) {
+    const ForceNewCluster force{options.node_id, options.db_path, options.members};
+    if (auto s = force_new_cluster(force, **store, **log, &recovered, membership); !s.is_ok()) {
       return s;
     }
-    spdlog::warn("DKV_FORCE_NEW_CLUSTER: membership rewritten from {} to {}; add members again",
-                 before, membership->encode());
+    snapshot_membership = membership->encode();
   }
 
   *storage = std::make_unique<raft::MemoryStorage>();
@@ -180,11 +178,6 @@ util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* sto
     snap.metadata.term = recovered.snapshot.term;
     snap.metadata.conf_state = at_snapshot.conf_state();
     if (auto s = (*storage)->apply_snapshot(snap); !s.is_ok()) return s;
-  }
-  if (applied > (*log)->last_index()) {
-    return util::Status(util::Code::kDataLoss,
-                        "the store has applied index " + std::to_string(applied) +
-                            " beyond the WAL's last index " + std::to_string((*log)->last_index()));
   }
   (*storage)->set_conf_state(membership->conf_state());
   if (!recovered.entries.empty()) {
@@ -267,12 +260,8 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
   Membership membership;
   if (auto s = recover(options, &store, &log, &storage, &membership); !s.is_ok()) return s;
   const raft::Index applied = store->applied_index();
-  const raft::Index last_logged = log->last_index();
   std::unique_ptr<Node> node(new Node(std::move(options), std::move(store), std::move(log),
                                       std::move(storage), std::move(membership)));
-  // DKV_FORCE_NEW_CLUSTER rewrote the membership; a change still unapplied
-  // in the survivor's log predates the rewrite and must not undo it.
-  if (node->options_.force_new_cluster) node->forced_membership_through_ = last_logged;
   node->rejoining_ = rejoining;
   if (auto s = node->start_raft(applied); !s.is_ok()) return s;
   *out = std::move(node);

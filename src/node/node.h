@@ -109,9 +109,10 @@ struct NodeOptions {
   // raft starts with Config::rejoining (no votes until a leader caught it
   // up). Persisted as the file `rejoining` in db_path until then.
   bool rejoining = false;
-  // DKV_FORCE_NEW_CLUSTER: disaster recovery. Rewrites the persisted
-  // membership to this node alone (the log and data are kept), so that it
-  // leads by itself; other members are then added again.
+  // DKV_FORCE_NEW_CLUSTER: disaster recovery. Applies the whole log and
+  // compacts it under a snapshot whose membership is this node alone
+  // (force_new_cluster.h), so that it leads by itself and members added
+  // again never replay the old configuration.
   bool force_new_cluster = false;
   // Called on the raft thread whenever the applied membership changed (a
   // conf change applied, a snapshot installed); must not block.
@@ -181,6 +182,10 @@ class Node {
   NodeStatus status() const;
   // The membership as applied (names, addresses, raft ids).
   Membership membership() const;
+  // Whom the transport must talk to: the applied members, and while this
+  // node catches up after installing a snapshot, also the members it knew
+  // before that the snapshot does not list (see catch_up_peers_).
+  std::vector<MemberAddress> peer_members() const;
   raft::NodeId raft_id() const { return raft_id_; }
   // The id of the cluster this data directory was bootstrapped into.
   std::uint64_t cluster_id() const { return cluster_id_; }
@@ -277,6 +282,8 @@ class Node {
   // Records a new applied membership (raft thread): membership_, the
   // removed ids, on_membership, and whether this node was removed.
   void set_membership(Membership m);
+  // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
+  void end_snapshot_catch_up();
   void start_change(PendingChange change);
   void start_move(PendingMove move);
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
@@ -322,9 +329,6 @@ class Node {
   bool rejoining_ = false;  // The `rejoining` marker exists (Config::rejoining).
   // Membership (raft thread).
   std::optional<PendingChange> change_in_flight_;
-  // DKV_FORCE_NEW_CLUSTER: membership changes at or below this index are
-  // from before the rewrite; applying one only advances the applied index.
-  raft::Index forced_membership_through_ = 0;
   std::vector<PendingMove> moves_;
   std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
   // Leader: the tick at which each peer was last seen recently active.
@@ -339,6 +343,14 @@ class Node {
   std::size_t pending_writes_ DKV_GUARDED_BY(mu_) = 0;
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   Membership membership_ DKV_GUARDED_BY(mu_);
+  // A snapshot may be older than members added since (the forced snapshot
+  // of DKV_FORCE_NEW_CLUSTER, or one taken before the current leader
+  // joined): a joining node that installs it must not drop the leader as a
+  // peer, nor its messages as a removed member's. The members it knew
+  // before (its join membership) that the snapshot does not list stay peers
+  // until it is ready (caught up with a leader); then the applied membership
+  // alone counts. Written by the raft thread.
+  std::vector<MemberAddress> catch_up_peers_ DKV_GUARDED_BY(mu_);
   NodeStatus status_ DKV_GUARDED_BY(mu_);
   std::atomic<std::uint64_t> next_request_id_;
   std::atomic<bool> ready_{false};

@@ -42,44 +42,19 @@ const char* change_name(raft::ConfChangeType type) {
 void Node::apply_conf_change(const raft::Entry& entry) {
   const auto cc = raft::ConfChange::decode(entry.data);
   DKV_ASSERT(cc.has_value());
-  if (entry.index <= forced_membership_through_) {
-    // Neither the core nor the record follows it: the rewrite stands.
-    spdlog::warn("ignoring the membership change at index {}: it predates DKV_FORCE_NEW_CLUSTER",
-                 entry.index);
-    if (auto s = store_->set_membership(membership().encode(), entry.index); !s.is_ok()) {
-      fatal("recording the membership", s);
-    }
-    return;
-  }
   raw_->apply_conf_change(*cc);
   Membership m = membership();
-  // The context is "name@host:port" (start_change writes it).
-  std::vector<MemberAddress> parsed;
-  const bool named = parse_cluster(cc->context, &parsed).is_ok() && parsed.size() == 1 &&
-                     node_id_of(parsed.front().id) == cc->node_id;
-  switch (cc->type) {
-    case raft::ConfChangeType::kAddNode:
-    case raft::ConfChangeType::kAddLearner:
-      if (!named) {
-        fatal("conf change at index " + std::to_string(entry.index) + " without a member name",
-              util::invalid_argument(cc->context));
-      }
-      if (cc->type == raft::ConfChangeType::kAddNode) {
-        m.add_voter(parsed.front());
-      } else {
-        m.add_learner(parsed.front());
-      }
-      break;
-    case raft::ConfChangeType::kRemoveNode:
-      m.remove(cc->node_id);
-      break;
+  if (auto s = m.apply(*cc); !s.is_ok()) {
+    fatal("conf change at index " + std::to_string(entry.index), s);
   }
+  const std::string who = cc->type == raft::ConfChangeType::kRemoveNode
+                              ? membership().name_of(cc->node_id)
+                              : cc->context.substr(0, cc->context.find('@'));
   if (auto s = store_->set_membership(m.encode(), entry.index); !s.is_ok()) {
     fatal("recording the membership", s);
   }
   spdlog::info("membership change at index {}: {} {}; members now {}", entry.index,
-               change_name(cc->type), named ? parsed.front().id : std::to_string(cc->node_id),
-               m.encode());
+               change_name(cc->type), who.empty() ? std::to_string(cc->node_id) : who, m.encode());
   set_membership(m);
   if (change_in_flight_ && change_in_flight_->index == entry.index) {
     PendingChange c = std::move(*change_in_flight_);
@@ -95,6 +70,10 @@ void Node::apply_conf_change(const raft::Entry& entry) {
 void Node::set_membership(Membership m) {
   removed_ids_.clear();
   for (const auto& name : m.removed()) removed_ids_.insert(node_id_of(name));
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& p : catch_up_peers_) removed_ids_.erase(node_id_of(p.id));
+  }
   // Removed only by a change that names us: a joining node installs a
   // snapshot taken before its own addition, which does not list it yet.
   const bool gone = m.find(raft_id_) == nullptr && m.was_removed(raft_id_);
@@ -117,6 +96,27 @@ void Node::set_membership(Membership m) {
     spdlog::info("this node was added back to the cluster: it serves again once caught up");
   }
   if (options_.on_membership) options_.on_membership(m);
+}
+
+std::vector<MemberAddress> Node::peer_members() const {
+  std::lock_guard lock(mu_);
+  std::vector<MemberAddress> out = membership_.all();
+  for (const auto& p : catch_up_peers_) {
+    if (membership_.find(node_id_of(p.id)) == nullptr) out.push_back(p);
+  }
+  return out;
+}
+
+void Node::end_snapshot_catch_up() {
+  Membership m;
+  {
+    std::lock_guard lock(mu_);
+    if (catch_up_peers_.empty()) return;
+    catch_up_peers_.clear();
+    m = membership_;
+  }
+  spdlog::info("caught up after installing a snapshot: peers are the members {}", m.encode());
+  set_membership(std::move(m));
 }
 
 void Node::mark_removed(const std::string& why) {

@@ -284,6 +284,7 @@ void Node::handle_ready(raft::Ready& rd) {
   }
   raw_->advance();
   if (rejoining_ && !raw_->raft().rejoining()) finish_rejoining();
+  bool caught_up = false;
   {
     std::lock_guard lock(mu_);
     const raft::HardState hs = raw_->raft().hard_state();
@@ -292,11 +293,13 @@ void Node::handle_ready(raft::Ready& rd) {
     status_.applied_index = store_->applied_index();
     ready_ = !status_.leader_id.empty() && readiness_index_ > 0 &&
              status_.applied_index >= readiness_index_;
+    caught_up = ready_ && !catch_up_peers_.empty();
     NodeMetrics& m = node_metrics();
     m.committed.set(static_cast<double>(hs.commit));
     m.applied.set(static_cast<double>(status_.applied_index));
     m.pending.set(static_cast<double>(pending_writes_));
   }
+  if (caught_up) end_snapshot_catch_up();
 }
 
 void Node::persist(const raft::Ready& rd) {

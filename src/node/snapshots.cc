@@ -89,6 +89,15 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
   bytes_since_snapshot_ = 0;
   (void)remove_old_snapshot_files(options_.db_path, marker);
   spdlog::info("installed snapshot at index {} term {}", marker.index, marker.term);
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& known : membership_.all()) {
+      const raft::NodeId id = node_id_of(known.id);
+      if (id == raft_id_ || m.find(id) != nullptr) continue;
+      std::erase_if(catch_up_peers_, [&](const MemberAddress& p) { return p.id == known.id; });
+      catch_up_peers_.push_back(known);
+    }
+  }
   set_membership(std::move(m));
 }
 

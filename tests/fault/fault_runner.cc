@@ -45,7 +45,7 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
                     Fault::kPauseLeader, Fault::kRestartAll, Fault::kPartitionHalves,
                     Fault::kPartitionLeader, Fault::kPartitionAsymmetric, Fault::kPartitionBridge,
                     Fault::kDiskFsyncFail, Fault::kDiskTornWrite, Fault::kMemberReplace,
-                    Fault::kMemberMoveLeader, Fault::kMemberWipe}) {
+                    Fault::kMemberMoveLeader, Fault::kMemberWipe, Fault::kMemberDisasterRecovery}) {
       if (name == dkv::fault::to_string(f)) {
         out->push_back(f);
         known = true;

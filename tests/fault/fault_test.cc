@@ -247,6 +247,28 @@ TEST(FaultTest, MemberWipeInPlaceUnderLoad) {
   std::cout << summary(r) << "\n" << r.schedule << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
   EXPECT_GE(r.member_wipes, 1) << summary(r) << "\n" << r.schedule;
+}
+
+// Disaster recovery under load: the first fault loses every node but the
+// leader for good (killed, wiped); the leader restarts alone with
+// DKV_FORCE_NEW_CLUSTER and the others are added back under their names
+// (force, as member-replace does); then more recoveries, member-replace
+// (the survivor too: its new process installs the forced snapshot, in which
+// it is the only voter and the leader's name is removed, and must still
+// follow the leader until caught up), kill -9 of the leader and leadership
+// moves. No acknowledged write may be lost, and the members added back must
+// agree with the survivor (else no quorum, no convergence).
+TEST(FaultTest, DisasterRecoveryUnderLoad) {
+  RunOptions o = options_for("DisasterRecoveryUnderLoad");
+  o.nemesis_duration = 12s;
+  o.first_faults = {Fault::kMemberDisasterRecovery, Fault::kMemberReplace};
+  o.faults = {Fault::kMemberDisasterRecovery, Fault::kMemberReplace, Fault::kKillLeader,
+              Fault::kMemberMoveLeader};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << "\n" << r.schedule << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_NE(r.schedule.find("restarted with DKV_FORCE_NEW_CLUSTER"), std::string::npos)
+      << r.schedule;
   EXPECT_GT(r.ok, 0u) << summary(r);
 }
 

@@ -66,12 +66,15 @@ const char* to_string(Fault f) {
       return "member-move-leader";
     case Fault::kMemberWipe:
       return "member-wipe";
+    case Fault::kMemberDisasterRecovery:
+      return "member-disaster-recovery";
   }
   return "?";
 }
 
 bool is_membership(Fault f) {
-  return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader || f == Fault::kMemberWipe;
+  return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader || f == Fault::kMemberWipe ||
+         f == Fault::kMemberDisasterRecovery;
 }
 
 bool is_partition(Fault f) {
@@ -207,6 +210,8 @@ class Nemesis {
         return move_leader();
       case Fault::kMemberWipe:
         return wipe_in_place();
+      case Fault::kMemberDisasterRecovery:
+        return disaster_recovery();
       default:
         break;
     }
@@ -599,6 +604,35 @@ class Nemesis {
       return false;
     }
     return true;
+  }
+
+  // member-disaster-recovery: the majority is lost for good; the leader,
+  // which holds every committed entry (Raft §5.4.1), restarts as a cluster
+  // of itself. The others are wiped and rejoin in heal() (the forced start
+  // removed their names: rejoin() adds them back with force). Skipped
+  // unless every node is up (no other fault half-done) and one leads.
+  std::string disaster_recovery() {
+    const std::string what = to_string(Fault::kMemberDisasterRecovery);
+    for (int k = 0; k < c_.size(); ++k) {
+      if (state_[k] != NodeState::kUp) return what + ": not every node is up, skipped";
+    }
+    const int leader = leader_among_up();
+    if (leader < 0) return what + ": no leader, skipped";
+    std::string lost;
+    for (int k = 0; k < c_.size(); ++k) {
+      if (k == leader) continue;
+      take_out(k);
+      lost += (lost.empty() ? "" : ",") + c_.id(k);
+    }
+    // Whatever the leader appended after the others died is in its log,
+    // unacknowledged: the forced start commits it (clients saw "unknown").
+    kill(leader);
+    c_.start(leader, {{"DKV_FORCE_NEW_CLUSTER", "true"}});
+    state_[leader] = NodeState::kUp;
+    const bool ready = c_.wait_ready(leader, 30s);
+    return what + ": " + lost + " killed and wiped, " + c_.id(leader) +
+           (ready ? " restarted with DKV_FORCE_NEW_CLUSTER"
+                  : " NOT ready 30 s after its forced start");
   }
 
   // member-move-leader: asks a random up node to move leadership to a

@@ -59,6 +59,12 @@ enum class Fault {
   // a leader caught it up). Only while every other node is up and no other
   // wiped node is still rejoining (the README's precondition); else skipped.
   kMemberWipe,
+  // Disaster recovery (README, Membership): every node but the leader is
+  // killed (kill -9) and its data wiped, the leader is killed too and
+  // restarted alone with DKV_FORCE_NEW_CLUSTER=true (it holds every
+  // acknowledged write: Leader Completeness), and serves alone for the hold;
+  // heal() adds the others back as member-replace does (same names: force).
+  kMemberDisasterRecovery,
 };
 const char* to_string(Fault f);
 // A fault that needs the nodes in network namespaces.

@@ -88,6 +88,33 @@ TEST(MembershipTest, ForceSingleKeepsOnlySelfAndRemembersTheRest) {
   EXPECT_EQ(m.conf_state().voters, std::vector<raft::NodeId>{node_id_of("b")});
 }
 
+TEST(MembershipTest, DecodeErrorsNameTheMembershipNotDkvCluster) {
+  Membership back;
+  const util::Status s = Membership::decode("b@h:2,d@h:4,e@h:4;;a", &back);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.message(), "membership \"b@h:2,d@h:4,e@h:4;;a\": address h:4 appears twice");
+  EXPECT_EQ(Membership::decode("a@h:1;;x,,y", &back).message(),
+            "membership \"a@h:1;;x,,y\": empty removed member name");
+}
+
+TEST(MembershipTest, AppliesConfChangesAsTheNodeWritesThem) {
+  Membership m({{"a", "h", 1}});
+  raft::ConfChange cc{raft::ConfChangeType::kAddLearner, node_id_of("d"), "d@h:4"};
+  ASSERT_TRUE(m.apply(cc).is_ok());
+  EXPECT_TRUE(m.is_learner(node_id_of("d")));
+  cc.type = raft::ConfChangeType::kAddNode;
+  ASSERT_TRUE(m.apply(cc).is_ok());
+  EXPECT_TRUE(m.is_voter(node_id_of("d")));
+  cc.type = raft::ConfChangeType::kRemoveNode;
+  ASSERT_TRUE(m.apply(cc).is_ok());
+  EXPECT_EQ(m.encode(), "a@h:1;;d");
+  // An addition must name the member of its id.
+  const Membership before = m;
+  EXPECT_FALSE(m.apply({raft::ConfChangeType::kAddNode, node_id_of("e"), "x@h:5"}).is_ok());
+  EXPECT_FALSE(m.apply({raft::ConfChangeType::kAddLearner, node_id_of("e"), ""}).is_ok());
+  EXPECT_EQ(m, before);
+}
+
 TEST(MembershipTest, ClusterIdDependsOnTheWholeMembership) {
   const std::vector<MemberAddress> one = {{"a", "127.0.0.1", 7070}};
   const std::vector<MemberAddress> two = {{"a", "127.0.0.1", 7070}, {"b", "127.0.0.1", 8080}};

@@ -307,14 +307,14 @@ bool LocalCluster::start(int i, const std::map<std::string, std::string>& more_e
   return processes_[i]->start();
 }
 
-int LocalCluster::add_node() {
+int LocalCluster::add_node(std::uint16_t rpc_port) {
   if (!namespaces_.empty() && !namespaces_.front().empty()) {
     throw std::invalid_argument("LocalCluster::add_node: loopback clusters only");
   }
   ids_.push_back(std::string(1, static_cast<char>('a' + ids_.size())));
   hosts_.push_back("127.0.0.1");
   namespaces_.push_back("");
-  rpc_ports_.push_back(free_port());
+  rpc_ports_.push_back(rpc_port != 0 ? rpc_port : free_port());
   rest_ports_.push_back(free_port());
   processes_.resize(ids_.size());
   return size() - 1;

@@ -120,7 +120,8 @@ class LocalCluster {
   // DKV_CLUSTER lists every node the cluster has so far (add_node() included).
   bool start(int i, const std::map<std::string, std::string>& more_env = {});
   // A new node (the next id, fresh ports), not started; returns its index.
-  int add_node();
+  // A non-zero `rpc_port` reuses that port (e.g. a removed node's address).
+  int add_node(std::uint16_t rpc_port = 0);
   // A variable for node i only (overrides the cluster's extra_env).
   void set_env(int i, const std::string& name, const std::string& value);
   void unset_env(int i, const std::string& name);

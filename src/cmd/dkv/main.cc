@@ -274,7 +274,7 @@ int main(int argc, char** argv) {
     dkv::node::Node* n = node_ptr.load();
     if (t == nullptr || n == nullptr) return;
     std::set<dkv::raft::NodeId> now;
-    for (const auto& m : n->membership().all()) {
+    for (const auto& m : n->peer_members()) {
       const auto id = dkv::node::node_id_of(m.id);
       if (id == n->raft_id()) continue;
       now.insert(id);
