@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "transport/admission.h"
 #include "transport/tcp_stream.h"
 #include "util/assert.h"
 #include "util/thread_name.h"
@@ -178,9 +179,9 @@ void PortListener::run() {
 bool PortListener::route(const Pending& p, bool readable, Clock::time_point now) {
   const Kind kind = readable ? sniff(p.fd) : Kind::kUnknownYet;
   if (kind == Kind::kStream) {
-    on_stream_(p.fd);
+    on_stream_(p.fd, p.source);
   } else if (kind == Kind::kOther) {
-    on_other_(p.fd);
+    on_other_(p.fd, p.source);
   } else if (kind == Kind::kGone || now >= p.deadline) {
     if (kind != Kind::kGone) {
       spdlog::debug("port listener: closed a connection silent for {} ms",
@@ -195,7 +196,10 @@ bool PortListener::route(const Pending& p, bool readable, Clock::time_point now)
 
 void PortListener::accept_all(int listen_fd, Clock::time_point now, std::vector<Pending>* pending) {
   while (true) {
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof(from);
+    const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&from), &from_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
         spdlog::warn("port listener: accept: {}", std::strerror(errno));  // E.g. EMFILE.
@@ -208,7 +212,8 @@ void PortListener::accept_all(int listen_fd, Clock::time_point now, std::vector<
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    pending->push_back({fd, now + options_.sniff_timeout});
+    pending->push_back(
+        {fd, now + options_.sniff_timeout, canonical_ip(reinterpret_cast<sockaddr*>(&from))});
   }
 }
 

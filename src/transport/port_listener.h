@@ -4,7 +4,9 @@
 // goes to on_stream, anything else (the HTTP/2 preface of gRPC clients and
 // peers' snapshot and Join calls) to on_other, e.g. the gRPC server's
 // AddInsecureChannelFromFd. A connection that sends nothing recognisable
-// within sniff_timeout is closed.
+// within sniff_timeout is closed. Each handler is told the connection's
+// source address (admission.h's canonical text), read at accept time, so
+// that peer admission can tell members from strangers.
 //
 // One thread ("port-listener") polls the listening socket and every pending
 // connection, so a silent client never holds up accepting others. Handed-on
@@ -38,7 +40,8 @@ struct PortListenerOptions {
 
 class PortListener {
  public:
-  using Handler = std::function<void(int fd)>;
+  // `source`: the peer's IP address in canonical text ("" if not IP).
+  using Handler = std::function<void(int fd, const std::string& source)>;
 
   // Binds and listens on every address `host` resolves to ("localhost":
   // 127.0.0.1 and ::1), as gRPC did (not SO_REUSEPORT: a second node on the
@@ -62,6 +65,7 @@ class PortListener {
   struct Pending {
     int fd;
     Clock::time_point deadline;
+    std::string source;
   };
   void run();
   // Hands `p` on or closes it; false while it is undecided.

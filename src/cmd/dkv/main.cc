@@ -28,6 +28,7 @@
 #include "node/membership.h"
 #include "node/node.h"
 #include "node/snapshot_transfer.h"
+#include "transport/admission.h"
 #include "transport/port_listener.h"
 #include "transport/transport.h"
 #include "util/metrics.h"
@@ -192,14 +193,19 @@ int main(int argc, char** argv) {
   std::atomic<dkv::node::Node*> node_ptr{nullptr};
   std::mutex peers_mu;
   std::set<dkv::raft::NodeId> peers;
+  // Who may speak the peer protocol: the members' addresses (resolved by
+  // main's tick, off the raft thread).
+  dkv::transport::PeerAdmission admission;
   auto sync_peers = [&] {
     std::lock_guard lock(peers_mu);
     dkv::transport::Transport* t = transport_ptr.load();
     dkv::node::Node* n = node_ptr.load();
     if (t == nullptr || n == nullptr) return;
     std::set<dkv::raft::NodeId> now;
+    std::vector<std::pair<dkv::raft::NodeId, std::string>> member_addresses;
     for (const auto& m : n->membership().all()) {
       const auto id = dkv::node::node_id_of(m.id);
+      member_addresses.emplace_back(id, m.address());
       if (id == n->raft_id()) continue;
       now.insert(id);
       t->add_peer(id, m.address());  // A no-op for a known peer at the same address.
@@ -208,6 +214,7 @@ int main(int argc, char** argv) {
       if (!now.count(id)) t->remove_peer(id);
     }
     peers = std::move(now);
+    admission.set_members(std::move(member_addresses));
   };
   node_options.on_membership = [&sync_peers](const dkv::node::Membership&) { sync_peers(); };
   std::unique_ptr<dkv::node::Node> node;
@@ -225,6 +232,7 @@ int main(int argc, char** argv) {
   transport_options.peer_name = [n = node.get()](dkv::raft::NodeId id) {
     return n->membership().name_of(id);
   };
+  transport_options.admission = &admission;
   dkv::transport::TransportCallbacks callbacks;
   dkv::node::Node* n = node.get();
   callbacks.on_message = [n](dkv::raft::Message m) { n->receive(std::move(m)); };
@@ -248,6 +256,10 @@ int main(int argc, char** argv) {
   transport_ptr = &transport;
   node_ptr = node.get();
   sync_peers();
+  admission.refresh();
+  spdlog::warn(
+      "peer traffic is unauthenticated: peers are told from strangers only by their source "
+      "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer TLS");
 
   dkv::api::MethodRegistry registry;
   dkv::api::ServiceOptions service_options;
@@ -273,7 +285,8 @@ int main(int argc, char** argv) {
   grpc_options.listen = false;
   grpc_options.host = config.listen_host;
   grpc_options.port = config.rpc_port;
-  grpc_options.extra_services.push_back(transport.service());
+  grpc_options.peer_services.push_back(transport.service());
+  grpc_options.stranger_services.push_back(transport.stranger_service());
   grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
     dkv::transport::Transport::configure_server(b);
   };
@@ -284,8 +297,11 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return 1;
   }
-  listener->start([&transport](int fd) { transport.adopt_stream(fd); },
-                  [&grpc_server](int fd) { grpc_server->adopt(fd); });
+  listener->start(
+      [&transport](int fd, const std::string& source) { transport.adopt_stream(fd, source); },
+      [&grpc_server, &admission](int fd, const std::string& source) {
+        grpc_server->adopt(fd, admission.admits_connection(source));
+      });
   spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host, listener->port());
 
   // Ready while not shutting down and the node can serve; /readyz and the
@@ -323,6 +339,7 @@ int main(int argc, char** argv) {
   dkv::node::RemovalProbe removal_probe(node.get(), query_member);
   const int sig = wait_for_signal([&] {
     removal_probe.tick();
+    admission.refresh();  // Membership changes take effect within 100 ms.
     if (ready() != serving) {
       serving = !serving;
       grpc_server->set_serving(serving);
