@@ -28,6 +28,7 @@
 #include "node/membership.h"
 #include "node/node.h"
 #include "node/snapshot_transfer.h"
+#include "tls/credentials.h"
 #include "transport/admission.h"
 #include "transport/port_listener.h"
 #include "transport/transport.h"
@@ -51,6 +52,32 @@ std::map<std::string, std::string> dkv_environment() {
   return vars;
 }
 
+// Reads the TLS files the configuration names: each must load, and each key
+// match its certificate. Then refuses valid settings too: this build serves
+// no TLS yet, and plain text must not pass for what the operator asked.
+dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
+  if (t.client_tls()) {
+    auto s = dkv::tls::check_key_pair("DKV_CERT_FILE", t.cert_file, "DKV_KEY_FILE", t.key_file);
+    if (!s.is_ok()) return s;
+  }
+  if (!t.trusted_ca_file.empty()) {
+    auto s = dkv::tls::check_ca_file("DKV_TRUSTED_CA_FILE", t.trusted_ca_file);
+    if (!s.is_ok()) return s;
+  }
+  if (t.peer_tls()) {
+    auto s = dkv::tls::check_key_pair("DKV_PEER_CERT_FILE", t.peer_cert_file, "DKV_PEER_KEY_FILE",
+                                      t.peer_key_file);
+    if (s.is_ok()) s = dkv::tls::check_ca_file("DKV_PEER_TRUSTED_CA_FILE", t.peer_trusted_ca_file);
+    if (!s.is_ok()) return s;
+  }
+  if (t.client_tls() || t.peer_tls()) {
+    return dkv::util::invalid_argument(
+        std::string(t.client_tls() ? "DKV_CERT_FILE" : "DKV_PEER_CERT_FILE") +
+        ": TLS is not served by this build yet; refusing to serve plain text instead");
+  }
+  return dkv::util::Status::ok();
+}
+
 // Environment first; flags of the same names override it.
 int load_config(int argc, char** argv, dkv::node::Config* config) {
   CLI::App app{"dkv: a strongly consistent, replicated key-value store node"};
@@ -71,6 +98,10 @@ int load_config(int argc, char** argv, dkv::node::Config* config) {
     if (app.get_option(v.flag)->count() > 0) vars[v.name] = flags[v.name];
   }
   if (auto s = dkv::node::parse_config(vars, config); !s.is_ok()) {
+    std::cerr << "dkv: " << s.message() << "\n";
+    return kExitBadConfig;
+  }
+  if (auto s = check_tls(config->tls); !s.is_ok()) {
     std::cerr << "dkv: " << s.message() << "\n";
     return kExitBadConfig;
   }
