@@ -23,7 +23,11 @@
 namespace dkv::transport {
 namespace {
 
-enum class Kind { kUnknownYet, kStream, kOther, kGone };
+enum class Kind { kUnknownYet, kStream, kTls, kOther, kGone };
+
+// A TLS record of type handshake (a ClientHello) starts with this byte; the
+// raft magic starts with 'D' and the HTTP/2 preface with 'P'.
+constexpr char kTlsHandshake = 0x16;
 
 // What the connection's first bytes say, without consuming them.
 Kind sniff(int fd) {
@@ -35,6 +39,7 @@ Kind sniff(int fd) {
                                                                      : Kind::kGone;
   }
   const std::string_view got(head, static_cast<std::size_t>(n));
+  if (got.front() == kTlsHandshake) return Kind::kTls;
   if (got != kStreamMagic.substr(0, got.size())) return Kind::kOther;
   return got.size() == kStreamMagic.size() ? Kind::kStream : Kind::kUnknownYet;
 }
@@ -124,10 +129,11 @@ PortListener::~PortListener() {
   ::close(wake_fd_);
 }
 
-void PortListener::start(Handler on_stream, Handler on_other) {
+void PortListener::start(Handler on_stream, Handler on_other, Handler on_tls) {
   DKV_ASSERT(!thread_.joinable());
   on_stream_ = std::move(on_stream);
   on_other_ = std::move(on_other);
+  on_tls_ = std::move(on_tls);
   thread_ = std::thread([this] {
     util::set_thread_name("port-listener");
     run();
@@ -180,7 +186,9 @@ bool PortListener::route(const Pending& p, bool readable, Clock::time_point now)
   const Kind kind = readable ? sniff(p.fd) : Kind::kUnknownYet;
   if (kind == Kind::kStream) {
     on_stream_(p.fd, p.source);
-  } else if (kind == Kind::kOther) {
+  } else if (kind == Kind::kTls && on_tls_) {
+    on_tls_(p.fd, p.source);
+  } else if (kind == Kind::kOther || kind == Kind::kTls) {
     on_other_(p.fd, p.source);
   } else if (kind == Kind::kGone || now >= p.deadline) {
     if (kind != Kind::kGone) {

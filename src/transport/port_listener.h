@@ -53,8 +53,9 @@ class PortListener {
 
   int port() const { return port_; }
 
-  // Starts accepting; call once.
-  void start(Handler on_stream, Handler on_other);
+  // Starts accepting; call once. With on_tls, connections that begin with a
+  // TLS handshake record go there instead of on_other.
+  void start(Handler on_stream, Handler on_other, Handler on_tls = nullptr);
   // Stops accepting and closes the connections not handed on yet.
   void stop();
 
@@ -78,6 +79,7 @@ class PortListener {
   const int port_;
   Handler on_stream_;
   Handler on_other_;
+  Handler on_tls_;
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 // without a certificate, a key that does not match its certificate, half of
 // a pair, DKV_CLIENT_CERT_AUTH=true without DKV_TRUSTED_CA_FILE). Before,
 // DKV_CERT_FILE was an unknown variable: a warning, and plain text served.
+// (Client TLS that works: tls_test.cc.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -96,14 +97,13 @@ TEST_F(TlsConfigTest, BadTlsSettingsExitTwoNamingTheVariable) {
                  "DKV_PEER_KEY_FILE", "peer_key_mismatch");
 }
 
-// Until this build serves TLS, valid TLS settings stop the node too rather
-// than leave it serving plain text to someone who asked for TLS.
-TEST_F(TlsConfigTest, ValidTlsSettingsAreNotSilentlyIgnored) {
-  expect_refused({{"DKV_CERT_FILE", path("server.crt")},
-                  {"DKV_KEY_FILE", path("server.key")},
-                  {"DKV_TRUSTED_CA_FILE", path("ca.crt")},
-                  {"DKV_CLIENT_CERT_AUTH", "true"}},
-                 "DKV_CERT_FILE", "valid_client_tls");
+// Until this build serves peer TLS, valid peer TLS settings stop the node
+// rather than leave peer traffic in plain text for someone who asked for TLS.
+TEST_F(TlsConfigTest, ValidPeerTlsSettingsAreNotSilentlyIgnored) {
+  expect_refused({{"DKV_PEER_CERT_FILE", path("server.crt")},
+                  {"DKV_PEER_KEY_FILE", path("server.key")},
+                  {"DKV_PEER_TRUSTED_CA_FILE", path("ca.crt")}},
+                 "DKV_PEER_CERT_FILE", "valid_peer_tls");
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
 #include "api/method_registry.h"
+#include "cmd/dkv/client_tls.h"
 #include "node/cluster_discovery.h"
 #include "node/config.h"
 #include "node/membership.h"
@@ -53,8 +54,9 @@ std::map<std::string, std::string> dkv_environment() {
 }
 
 // Reads the TLS files the configuration names: each must load, and each key
-// match its certificate. Then refuses valid settings too: this build serves
-// no TLS yet, and plain text must not pass for what the operator asked.
+// match its certificate. Then refuses valid peer TLS settings too: this
+// build serves client TLS only, and plain peer traffic must not pass for
+// what the operator asked.
 dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
   if (t.client_tls()) {
     auto s = dkv::tls::check_key_pair("DKV_CERT_FILE", t.cert_file, "DKV_KEY_FILE", t.key_file);
@@ -70,10 +72,10 @@ dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
     if (s.is_ok()) s = dkv::tls::check_ca_file("DKV_PEER_TRUSTED_CA_FILE", t.peer_trusted_ca_file);
     if (!s.is_ok()) return s;
   }
-  if (t.client_tls() || t.peer_tls()) {
+  if (t.peer_tls()) {
     return dkv::util::invalid_argument(
-        std::string(t.client_tls() ? "DKV_CERT_FILE" : "DKV_PEER_CERT_FILE") +
-        ": TLS is not served by this build yet; refusing to serve plain text instead");
+        "DKV_PEER_CERT_FILE: peer TLS is not served by this build yet; refusing to send peer "
+        "traffic in plain text instead");
   }
   return dkv::util::Status::ok();
 }
@@ -328,11 +330,31 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return 1;
   }
+  // With client TLS, clients must speak TLS (the terminator relays them to
+  // the client server); plain gRPC is left to members' addresses (peers'
+  // snapshots, Join and forwarding, plain without peer TLS).
+  dkv::cmd::ClientTls client_tls;
+  const bool tls_on = config.tls.client_tls();
+  if (tls_on) {
+    auto adopt_plain = [&grpc_server](int fd) { grpc_server->adopt(fd, false); };
+    if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &client_tls); !s.is_ok()) {
+      spdlog::critical("{}", s.message());
+      return kExitBadConfig;
+    }
+  }
+  dkv::tls::TlsTerminator* rpc_tls = client_tls.rpc.get();
   listener->start(
       [&transport](int fd, const std::string& source) { transport.adopt_stream(fd, source); },
-      [&grpc_server, &admission](int fd, const std::string& source) {
-        grpc_server->adopt(fd, admission.admits_connection(source));
-      });
+      [&grpc_server, &admission, tls_on](int fd, const std::string& source) {
+        const bool member = admission.admits_connection(source);
+        if (tls_on && !member) {
+          ::close(fd);  // A plain client where TLS is required.
+          return;
+        }
+        grpc_server->adopt(fd, member);
+      },
+      rpc_tls == nullptr ? dkv::transport::PortListener::Handler()
+                         : [rpc_tls](int fd, const std::string&) { rpc_tls->adopt(fd); });
   spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host, listener->port());
 
   // Ready while not shutting down and the node can serve; /readyz and the
@@ -340,8 +362,10 @@ int main(int argc, char** argv) {
   std::atomic<bool> shutting_down{false};
   auto ready = [&] { return !shutting_down.load() && node->ready(); };
   dkv::api::GatewayOptions gateway_options;
-  gateway_options.listen_host = config.listen_host;
-  gateway_options.port = config.rest_port;
+  // With client TLS the gateway listens on loopback only, behind the TLS
+  // terminator on the REST port.
+  gateway_options.listen_host = tls_on ? "127.0.0.1" : config.listen_host;
+  gateway_options.port = tls_on ? 0 : config.rest_port;
   gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
   gateway_options.shutdown_grace = std::chrono::milliseconds(2500);
   dkv::api::Gateway gateway(registry, gateway_options);
@@ -363,7 +387,16 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return 1;
   }
-  spdlog::info("serving REST on {}:{}", config.listen_host, gateway.port());
+  if (tls_on) {
+    if (auto s = dkv::cmd::start_rest_tls(config.tls, config.listen_host, config.rest_port,
+                                          gateway.port(), &client_tls);
+        !s.is_ok()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+  }
+  spdlog::info("serving REST{} on {}:{}", tls_on ? " (HTTPS)" : "", config.listen_host,
+               tls_on ? config.rest_port : gateway.port());
   bool serving = ready();
   grpc_server->set_serving(serving);
 
@@ -391,6 +424,7 @@ int main(int argc, char** argv) {
   std::thread rest_stop([&] { gateway.stop(); });
   grpc_server->shutdown(deadline);
   rest_stop.join();
+  client_tls.stop();  // After the servers behind it drained.
   node->stop();
   {
     std::lock_guard lock(peers_mu);
