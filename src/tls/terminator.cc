@@ -229,6 +229,12 @@ void TlsTerminator::adopt(int fd) {
     return;
   }
   reap_finished();
+  if (connections_.size() >= o_.connections_max) {
+    spdlog::warn("TLS ({}): refused a connection: {} are open already", o_.name,
+                 connections_.size());
+    ::close(fd);
+    return;
+  }
   auto conn = std::make_unique<Connection>(fd);
   Connection* c = conn.get();
   connections_.push_back(std::move(conn));

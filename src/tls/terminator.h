@@ -42,6 +42,8 @@ struct TerminatorOptions {
   // relays to (-1: none, the connection is closed).
   std::function<int()> open_backend;
   std::chrono::milliseconds handshake_timeout{10000};
+  // Connections served at once (a thread each); more are closed at once.
+  std::size_t connections_max = 4096;
 };
 
 class TlsTerminator {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dkv/v0/kv.grpc.pb.h"
+#include "dkvctl_runner.h"
 #include "harness.h"
 
 namespace dkv::testing {
@@ -184,6 +185,25 @@ TEST_F(TlsTest, HttpsAndTlsGrpcWorkAndClientCertAuthRefusesClientsWithoutOne) {
   const grpc::Status s = refused->Get(&ctx, req, &resp);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(resp.value(), "");
+
+  // dkvctl with etcdctl's TLS flags; without --cert it is refused.
+  const std::vector<std::string> tls_flags = {"--endpoints=127.0.0.1:" + std::to_string(rpc),
+                                              "--cacert",
+                                              pki_->path("ca.crt"),
+                                              "--cert",
+                                              pki_->path("client.crt"),
+                                              "--key",
+                                              pki_->path("client.key")};
+  auto args = tls_flags;
+  args.insert(args.end(), {"put", "ctl", "over-tls"});
+  EXPECT_EQ(run_dkvctl(args).exit_code, 0) << run_dkvctl(args).err;
+  args = tls_flags;
+  args.insert(args.end(), {"get", "ctl", "--print-value-only"});
+  EXPECT_EQ(run_dkvctl(args).out, "over-tls\n");
+  const CommandResult no_cert =
+      run_dkvctl({tls_flags[0], "--cacert", pki_->path("ca.crt"), "get", "ctl"});
+  EXPECT_NE(no_cert.exit_code, 0);
+  EXPECT_EQ(no_cert.out.find("over-tls"), std::string::npos);
   node.signal(SIGTERM);
   EXPECT_EQ(node.wait_exit(20s), 0) << node.log();
 }
