@@ -305,6 +305,14 @@ int main(int argc, char** argv) {
   // connections to the gRPC server, so it is declared after it (destroyed,
   // hence stopped, first on every return).
   std::unique_ptr<dkv::api::GrpcServer> grpc_server;
+  // Client TLS (client_tls.h): between the gRPC server it feeds and the
+  // listener that feeds it, so that it is destroyed after the listener
+  // stopped and before the server. Its threads hand connections to gRPC
+  // until shutdown begins (GrpcServer::adopt must not race with shutdown()).
+  const bool tls_on = config.tls.client_tls();
+  std::mutex tls_adopt_mu;
+  bool tls_adopt_open = true;
+  dkv::cmd::ClientTls client_tls;
   dkv::transport::PortListenerOptions listener_options;
   listener_options.host = config.listen_host;
   listener_options.port = config.rpc_port;
@@ -333,10 +341,15 @@ int main(int argc, char** argv) {
   // With client TLS, clients must speak TLS (the terminator relays them to
   // the client server); plain gRPC is left to members' addresses (peers'
   // snapshots, Join and forwarding, plain without peer TLS).
-  dkv::cmd::ClientTls client_tls;
-  const bool tls_on = config.tls.client_tls();
   if (tls_on) {
-    auto adopt_plain = [&grpc_server](int fd) { grpc_server->adopt(fd, false); };
+    auto adopt_plain = [&](int fd) {
+      std::lock_guard lock(tls_adopt_mu);
+      if (!tls_adopt_open) {
+        ::close(fd);
+        return;
+      }
+      grpc_server->adopt(fd, false);
+    };
     if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &client_tls); !s.is_ok()) {
       spdlog::critical("{}", s.message());
       return kExitBadConfig;
@@ -422,6 +435,10 @@ int main(int argc, char** argv) {
   listener->stop();          // Nothing new for the servers below.
   transport.stop_inbound();  // Peers' message streams end now.
   std::thread rest_stop([&] { gateway.stop(); });
+  {
+    std::lock_guard lock(tls_adopt_mu);
+    tls_adopt_open = false;
+  }
   grpc_server->shutdown(deadline);
   rest_stop.join();
   client_tls.stop();  // After the servers behind it drained.
