@@ -7,13 +7,15 @@ RELEASE_BUILD ?= build-release
 PREFIX ?= /usr/local
 JOBS ?= 2
 CLUSTER_DIR ?= data
+# `make cluster TLS=1`: client TLS with a throwaway CA (scripts/cluster.sh).
+TLS ?= 0
 
 # Debian packages the build needs; `make deps` installs them.
 DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
-	curl iproute2
+	curl iproute2 libssl-dev openssl
 
 CMAKE_FLAGS := -G Ninja
 ifeq ($(CI),true)
@@ -54,7 +56,7 @@ test: build build-asan
 
 # Run a local dkv (3 nodes once replication exists) in the foreground.
 cluster: build
-	./scripts/cluster.sh $(BUILD)/dkv $(CLUSTER_DIR)
+	./scripts/cluster.sh $(BUILD)/dkv $(CLUSTER_DIR) $(TLS)
 
 # The installed dkv comes from its own tree, built without the test-only
 # hooks (DKV_TEST_HOOKS=OFF: no WAL failpoints, no canary switches); ./build

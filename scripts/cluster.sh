@@ -3,11 +3,41 @@
 # `make cluster`): nodes a, b, c on 127.0.0.1 ports 7070/8080/9090 (gRPC) and
 # 7071/8081/9091 (REST), data under $2/{a,b,c}.db, logs interleaved on the
 # terminal. Ctrl-C (or SIGTERM) stops all three cleanly.
+# With a third argument 1 (`make cluster TLS=1`): a throwaway CA, a server
+# certificate for 127.0.0.1/localhost and a client certificate are made with
+# openssl under $2/tls (once), and the nodes serve client TLS with client
+# certificate authentication.
 set -euo pipefail
 bin=${1:-build/dkv}
 dir=${2:-data}
+tls=${3:-0}
 mkdir -p "$dir"
 cluster="a@127.0.0.1:7070,b@127.0.0.1:8080,c@127.0.0.1:9090"
+
+tls_env=()
+scheme=http
+curl_tls=""
+if [ "$tls" = 1 ]; then
+  t="$dir/tls"
+  if [ ! -f "$t/client.crt" ]; then
+    mkdir -p "$t"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$t/san.cnf"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=dkv-throwaway-ca \
+      -keyout "$t/ca.key" -out "$t/ca.crt" 2>/dev/null
+    for name in server client; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=dkv-$name" -keyout "$t/$name.key" \
+        -out "$t/$name.csr" 2>/dev/null
+      ext=()
+      [ $name = server ] && ext=(-extfile "$t/san.cnf")
+      openssl x509 -req -days 30 -in "$t/$name.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" \
+        -CAcreateserial -out "$t/$name.crt" "${ext[@]}" 2>/dev/null
+    done
+  fi
+  tls_env=(DKV_CERT_FILE="$t/server.crt" DKV_KEY_FILE="$t/server.key"
+    DKV_TRUSTED_CA_FILE="$t/ca.crt" DKV_CLIENT_CERT_AUTH=true)
+  scheme=https
+  curl_tls=" --cacert $t/ca.crt --cert $t/client.crt --key $t/client.key"
+fi
 
 pids=()
 stop() {
@@ -22,7 +52,8 @@ trap stop INT TERM
 for node in a:7070:7071 b:8080:8081 c:9090:9091; do
   IFS=: read -r id rpc rest <<<"$node"
   DKV_LOG_LEVEL="${DKV_LOG_LEVEL:-info}" DKV_RPC_PORT=$rpc DKV_REST_PORT=$rest \
-    DKV_DB_PATH="$dir/$id.db" DKV_NODE_ID=$id DKV_CLUSTER="$cluster" "$bin" &
+    DKV_DB_PATH="$dir/$id.db" DKV_NODE_ID=$id DKV_CLUSTER="$cluster" \
+    env ${tls_env[@]+"${tls_env[@]}"} "$bin" &
   pids+=($!)
 done
 
@@ -32,10 +63,10 @@ dkv: 3 nodes running (data in $dir/):
   b  gRPC 127.0.0.1:8080  REST 127.0.0.1:8081
   c  gRPC 127.0.0.1:9090  REST 127.0.0.1:9091
 Try, in another terminal:
-  curl -X POST localhost:7071/v0/kv -d '{"key":"aGVsbG8=","value":"d29ybGQ="}'
-  curl -X GET localhost:9091/v0/kv/key/aGVsbG8=
-  curl -X DELETE localhost:8081/v0/kv/key/aGVsbG8=
-  curl localhost:8081/v0/status
+  curl$curl_tls -X POST $scheme://localhost:7071/v0/kv -d '{"key":"aGVsbG8=","value":"d29ybGQ="}'
+  curl$curl_tls -X GET $scheme://localhost:9091/v0/kv/key/aGVsbG8=
+  curl$curl_tls -X DELETE $scheme://localhost:8081/v0/kv/key/aGVsbG8=
+  curl$curl_tls $scheme://localhost:8081/v0/status
 Ctrl-C stops all three.
 TXT
 

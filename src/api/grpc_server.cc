@@ -13,6 +13,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace dkv::api {
 namespace {
@@ -182,17 +183,58 @@ Forwarder make_grpc_forwarder() {
   };
 }
 
-struct GrpcServer::Impl {
+namespace {
+
+// One gRPC server and the services it owns.
+struct ServerSide {
   std::unique_ptr<KvService> kv;
   std::unique_ptr<ClusterService> cluster;
   std::unique_ptr<grpc::Service> maintenance;  // Null without options.open_snapshot.
   std::unique_ptr<grpc::Server> server;
 };
 
+// Builds and starts one side: the public services, plus `services` (the
+// peer or the stranger ones). `listen`: bind options' host:port too.
+util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions& options,
+                        const std::vector<grpc::Service*>& services, bool listen,
+                        ServerSide* side) {
+  side->kv = std::make_unique<KvService>(registry);
+  side->cluster = std::make_unique<ClusterService>(registry);
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  const std::string address = options.host + ":" + std::to_string(options.port);
+  if (listen) builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  // gRPC enables SO_REUSEPORT by default: a second dkv on the same port would
+  // silently share it. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.message_bytes_max);
+  builder.SetMaxSendMessageSize(options.message_bytes_max);
+  builder.RegisterService(side->kv.get());
+  builder.RegisterService(side->cluster.get());
+  if (options.open_snapshot) {
+    side->maintenance = make_snapshot_service(options.open_snapshot);
+    builder.RegisterService(side->maintenance.get());
+  }
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  if (options.configure_builder) options.configure_builder(builder);
+  side->server = builder.BuildAndStart();
+  if (!side->server || (listen && bound_port == 0)) {
+    return util::unavailable("cannot listen for gRPC on " + address);
+  }
+  return util::Status::ok();
+}
+
+}  // namespace
+
+struct GrpcServer::Impl {
+  ServerSide clients;  // Connections from no member's address.
+  ServerSide peers;    // Members' connections (and the listening port).
+};
+
 GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 GrpcServer::~GrpcServer() {
-  if (impl_->server) shutdown(std::chrono::system_clock::now());
+  if (impl_->peers.server) shutdown(std::chrono::system_clock::now());
 }
 
 util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerOptions& options,
@@ -200,56 +242,49 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto impl = std::make_unique<Impl>();
-  impl->kv = std::make_unique<KvService>(registry);
-  impl->cluster = std::make_unique<ClusterService>(registry);
-
-  grpc::ServerBuilder builder;
-  int bound_port = 0;
-  const std::string address = options.host + ":" + std::to_string(options.port);
-  if (options.listen) {
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
-  }
-  // gRPC enables SO_REUSEPORT by default: a second dkv on the same port would
-  // silently share it. Refuse instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(options.message_bytes_max);
-  builder.SetMaxSendMessageSize(options.message_bytes_max);
-  builder.RegisterService(impl->kv.get());
-  builder.RegisterService(impl->cluster.get());
-  if (options.open_snapshot) {
-    impl->maintenance = make_snapshot_service(options.open_snapshot);
-    builder.RegisterService(impl->maintenance.get());
-  }
-  for (grpc::Service* service : options.extra_services) builder.RegisterService(service);
-  if (options.configure_builder) options.configure_builder(builder);
-  impl->server = builder.BuildAndStart();
-  if (!impl->server || (options.listen && bound_port == 0)) {
-    return util::unavailable("cannot listen for gRPC on " + address);
+  util::Status s =
+      start_side(registry, options, options.peer_services, options.listen, &impl->peers);
+  if (s.is_ok())
+    s = start_side(registry, options, options.stranger_services, false, &impl->clients);
+  if (!s.is_ok()) {
+    for (ServerSide* side : {&impl->peers, &impl->clients}) {
+      if (side->server) side->server->Shutdown(std::chrono::system_clock::now());
+    }
+    return s;
   }
   out->reset(new GrpcServer(std::move(impl)));
   (*out)->set_serving(false);
   return util::Status::ok();
 }
 
-void GrpcServer::adopt(int fd) {
-  if (!impl_->server) {
+void GrpcServer::adopt(int fd, bool from_member) {
+  grpc::Server* server = (from_member ? impl_->peers : impl_->clients).server.get();
+  if (server == nullptr) {
     ::close(fd);
     return;
   }
-  grpc::AddInsecureChannelFromFd(impl_->server.get(), fd);
+  grpc::AddInsecureChannelFromFd(server, fd);
 }
 
 void GrpcServer::set_serving(bool serving) {
-  auto* health = impl_->server->GetHealthCheckService();
-  if (health != nullptr) health->SetServingStatus(serving);
+  for (ServerSide* side : {&impl_->peers, &impl_->clients}) {
+    if (!side->server) continue;
+    auto* health = side->server->GetHealthCheckService();
+    if (health != nullptr) health->SetServingStatus(serving);
+  }
 }
 
 void GrpcServer::shutdown(std::chrono::system_clock::time_point deadline) {
-  if (!impl_->server) return;
+  if (!impl_->peers.server) return;
   set_serving(false);
-  impl_->server->Shutdown(deadline);
-  impl_->server->Wait();
-  impl_->server.reset();
+  // Both drain in parallel within the same deadline (Shutdown blocks).
+  std::thread clients([&] { impl_->clients.server->Shutdown(deadline); });
+  impl_->peers.server->Shutdown(deadline);
+  clients.join();
+  for (ServerSide* side : {&impl_->peers, &impl_->clients}) {
+    side->server->Wait();
+    side->server.reset();
+  }
 }
 
 }  // namespace dkv::api

@@ -8,6 +8,16 @@
 // own and serves the connections given to adopt(): the node's RPC port is
 // a transport::PortListener shared with the raft message streams.
 //
+// Peer admission (transport/admission.h): two gRPC servers stand behind
+// the one port. gRPC adopts a connection from its fd with insecure
+// credentials and cannot tell its source address to the services
+// (ServerContext::peer() says "fd:N"), so the listener decides at accept
+// time: connections from a member's address go to the peer server, which
+// also serves peer_services (the transport's snapshots and Join); all
+// others to the client server, which serves stranger_services (the same
+// methods refusing) instead. Both serve the public services. A connection
+// stays where it was adopted, also if its member is removed later.
+//
 // This is the only file that includes gRPC headers besides the generated code.
 // Lifetime: `registry` must outlive the server.
 #pragma once
@@ -36,10 +46,13 @@ struct GrpcServerOptions {
   std::uint16_t port = 0;
   // Largest request or response: a 1 MiB value plus key and framing.
   int message_bytes_max = 2 * 1024 * 1024;
-  // Served on the same port next to KV and Cluster: the node's internal
-  // services (transport::Transport::service()). Borrowed: each must outlive
-  // the server.
-  std::vector<grpc::Service*> extra_services;
+  // Served next to KV and Cluster to members' connections only (and on the
+  // listening port): the node's internal services
+  // (transport::Transport::service()). Borrowed: each must outlive the server.
+  std::vector<grpc::Service*> peer_services;
+  // Served instead to every other connection
+  // (transport::Transport::stranger_service()). Borrowed likewise.
+  std::vector<grpc::Service*> stranger_services;
   // Runs on the builder after the settings above, before it starts; e.g.
   // transport::Transport::configure_server (peers' message size and
   // keepalive ping policy).
@@ -65,9 +78,10 @@ class GrpcServer {
   ~GrpcServer();
 
   // Serves the accepted connection `fd` (owned from now on; non-blocking)
-  // as if it had come to a listening port of this server. Must not race
-  // with shutdown(): stop what calls it first.
-  void adopt(int fd);
+  // as if it had come to a listening port of this server: on the peer
+  // server if `from_member`, else the client server. Must not race with
+  // shutdown(): stop what calls it first.
+  void adopt(int fd, bool from_member);
 
   // Health status for grpc.health.v1.Health (overall and per service).
   void set_serving(bool serving);

@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "wal/failpoints.h"
 
@@ -55,6 +56,61 @@ const std::string* find(const std::map<std::string, std::string>& vars, const ch
   return it == vars.end() ? nullptr : &it->second;
 }
 
+// The TLS variables: each file non-empty if set, pairs complete, and no
+// setting that needs another without it. The files themselves are read at
+// start (tls/credentials.h).
+util::Status parse_tls(const std::map<std::string, std::string>& vars, TlsConfig* t) {
+  const auto file = [&](const char* name, std::string* out) {
+    const auto it = vars.find(name);
+    if (it == vars.end()) return util::Status::ok();
+    if (it->second.empty()) return bad(name, "is empty (unset it instead)");
+    *out = it->second;
+    return util::Status::ok();
+  };
+  for (auto [name, out] : {std::pair{"DKV_CERT_FILE", &t->cert_file},
+                           {"DKV_KEY_FILE", &t->key_file},
+                           {"DKV_TRUSTED_CA_FILE", &t->trusted_ca_file},
+                           {"DKV_PEER_CERT_FILE", &t->peer_cert_file},
+                           {"DKV_PEER_KEY_FILE", &t->peer_key_file},
+                           {"DKV_PEER_TRUSTED_CA_FILE", &t->peer_trusted_ca_file}}) {
+    if (auto s = file(name, out); !s.is_ok()) return s;
+  }
+  if (const auto it = vars.find("DKV_PEER_CERT_ALLOWED_CN"); it != vars.end()) {
+    t->peer_cert_allowed_cn = it->second;
+  }
+  if (const auto it = vars.find("DKV_CLIENT_CERT_AUTH"); it != vars.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return bad("DKV_CLIENT_CERT_AUTH", "must be true or false, got '" + it->second + "'");
+    }
+    t->client_cert_auth = it->second == "true";
+  }
+  if (t->cert_file.empty() != t->key_file.empty()) {
+    return t->cert_file.empty() ? bad("DKV_CERT_FILE", "must be set with DKV_KEY_FILE")
+                                : bad("DKV_KEY_FILE", "must be set with DKV_CERT_FILE");
+  }
+  if (t->client_cert_auth && t->trusted_ca_file.empty()) {
+    return bad("DKV_CLIENT_CERT_AUTH", "true needs DKV_TRUSTED_CA_FILE");
+  }
+  if (!t->trusted_ca_file.empty() && t->cert_file.empty()) {
+    return bad("DKV_TRUSTED_CA_FILE", "needs DKV_CERT_FILE and DKV_KEY_FILE (client TLS)");
+  }
+  if (t->peer_cert_file.empty() != t->peer_key_file.empty()) {
+    return t->peer_cert_file.empty()
+               ? bad("DKV_PEER_CERT_FILE", "must be set with DKV_PEER_KEY_FILE")
+               : bad("DKV_PEER_KEY_FILE", "must be set with DKV_PEER_CERT_FILE");
+  }
+  if (t->peer_tls() && t->peer_trusted_ca_file.empty()) {
+    return bad("DKV_PEER_TRUSTED_CA_FILE", "must be set with DKV_PEER_CERT_FILE (mutual TLS)");
+  }
+  if (!t->peer_tls() && !t->peer_trusted_ca_file.empty()) {
+    return bad("DKV_PEER_TRUSTED_CA_FILE", "needs DKV_PEER_CERT_FILE and DKV_PEER_KEY_FILE");
+  }
+  if (!t->peer_cert_allowed_cn.empty() && !t->peer_tls()) {
+    return bad("DKV_PEER_CERT_ALLOWED_CN", "needs DKV_PEER_CERT_FILE (peer TLS)");
+  }
+  return util::Status::ok();
+}
+
 }  // namespace
 
 const std::vector<VariableInfo>& config_variables() {
@@ -79,6 +135,17 @@ const std::vector<VariableInfo>& config_variables() {
        "new|existing: bootstrap a new cluster, or join a running one (default new)"},
       {"DKV_FORCE_NEW_CLUSTER", "--force-new-cluster",
        "true|false: disaster recovery, restart as a cluster of this node alone (default false)"},
+      {"DKV_CERT_FILE", "--cert-file", "client TLS: the server certificate (PEM)"},
+      {"DKV_KEY_FILE", "--key-file", "client TLS: its private key (PEM)"},
+      {"DKV_TRUSTED_CA_FILE", "--trusted-ca-file", "client TLS: CA of client certificates"},
+      {"DKV_CLIENT_CERT_AUTH", "--client-cert-auth",
+       "true|false: clients must present a certificate of DKV_TRUSTED_CA_FILE (default false)"},
+      {"DKV_PEER_CERT_FILE", "--peer-cert-file", "peer TLS: this member's certificate (PEM)"},
+      {"DKV_PEER_KEY_FILE", "--peer-key-file", "peer TLS: its private key (PEM)"},
+      {"DKV_PEER_TRUSTED_CA_FILE", "--peer-trusted-ca-file",
+       "peer TLS: the CA every member's certificate is signed by"},
+      {"DKV_PEER_CERT_ALLOWED_CN", "--peer-cert-allowed-cn",
+       "peer TLS: members' certificates must carry this common name"},
   };
   return vars;
 }
@@ -275,6 +342,10 @@ util::Status parse_cluster_state(const Vars& vars, Config* c) {
   return util::Status::ok();
 }
 
+// The TLS files' names (node/config.h, TlsConfig); their contents are read
+// by cmd/dkv (tls/credentials.h).
+util::Status parse_tls_step(const Vars& vars, Config* c) { return parse_tls(vars, &c->tls); }
+
 // The DKV_TEST_* variables: honoured with test hooks, else only listed in
 // test_variables_ignored. Touches nothing but the test_* fields.
 util::Status parse_test_variables(const Vars& vars, bool test_hooks, Config* c) {
@@ -312,7 +383,8 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, bool t
   Config c;
   // Every step runs the same way in every build; only the last one depends
   // on the test hooks, and it only sets the test_* fields.
-  for (auto* step : {parse_identity, parse_places, parse_numbers, parse_cluster_state}) {
+  for (auto* step :
+       {parse_identity, parse_places, parse_numbers, parse_cluster_state, parse_tls_step}) {
     if (auto s = step(vars, &c); !s.is_ok()) return s;
   }
   if (auto s = parse_test_variables(vars, test_hooks, &c); !s.is_ok()) return s;

@@ -23,6 +23,21 @@ struct MemberAddress {
   bool operator==(const MemberAddress&) const = default;
 };
 
+// TLS settings, etcd's names (README "Security model"). Empty file: unset.
+struct TlsConfig {
+  std::string cert_file;             // DKV_CERT_FILE: the server certificate for clients
+  std::string key_file;              // DKV_KEY_FILE: its key
+  std::string trusted_ca_file;       // DKV_TRUSTED_CA_FILE: CA of client certificates
+  bool client_cert_auth = false;     // DKV_CLIENT_CERT_AUTH: clients must present one
+  std::string peer_cert_file;        // DKV_PEER_CERT_FILE: this member's certificate
+  std::string peer_key_file;         // DKV_PEER_KEY_FILE
+  std::string peer_trusted_ca_file;  // DKV_PEER_TRUSTED_CA_FILE: the peer CA
+  std::string peer_cert_allowed_cn;  // DKV_PEER_CERT_ALLOWED_CN: peers' CN must be this
+
+  bool client_tls() const { return !cert_file.empty(); }
+  bool peer_tls() const { return !peer_cert_file.empty(); }
+};
+
 struct Config {
   std::string node_id;                      // DKV_NODE_ID
   std::vector<MemberAddress> cluster;       // DKV_CLUSTER, in order; the first leads first.
@@ -59,6 +74,7 @@ struct Config {
   // DKV_FORCE_NEW_CLUSTER=true: disaster recovery; rewrites the persisted
   // membership to this node alone, keeping its log and data.
   bool force_new_cluster = false;
+  TlsConfig tls;
 };
 
 // The test-only variables (DKV_TEST_*), not listed in --help.

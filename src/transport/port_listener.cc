@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "transport/admission.h"
 #include "transport/tcp_stream.h"
 #include "util/assert.h"
 #include "util/thread_name.h"
@@ -22,7 +23,11 @@
 namespace dkv::transport {
 namespace {
 
-enum class Kind { kUnknownYet, kStream, kOther, kGone };
+enum class Kind { kUnknownYet, kStream, kTls, kOther, kGone };
+
+// A TLS record of type handshake (a ClientHello) starts with this byte; the
+// raft magic starts with 'D' and the HTTP/2 preface with 'P'.
+constexpr char kTlsHandshake = 0x16;
 
 // What the connection's first bytes say, without consuming them.
 Kind sniff(int fd) {
@@ -34,6 +39,7 @@ Kind sniff(int fd) {
                                                                      : Kind::kGone;
   }
   const std::string_view got(head, static_cast<std::size_t>(n));
+  if (got.front() == kTlsHandshake) return Kind::kTls;
   if (got != kStreamMagic.substr(0, got.size())) return Kind::kOther;
   return got.size() == kStreamMagic.size() ? Kind::kStream : Kind::kUnknownYet;
 }
@@ -123,10 +129,11 @@ PortListener::~PortListener() {
   ::close(wake_fd_);
 }
 
-void PortListener::start(Handler on_stream, Handler on_other) {
+void PortListener::start(Handler on_stream, Handler on_other, Handler on_tls) {
   DKV_ASSERT(!thread_.joinable());
   on_stream_ = std::move(on_stream);
   on_other_ = std::move(on_other);
+  on_tls_ = std::move(on_tls);
   thread_ = std::thread([this] {
     util::set_thread_name("port-listener");
     run();
@@ -178,9 +185,11 @@ void PortListener::run() {
 bool PortListener::route(const Pending& p, bool readable, Clock::time_point now) {
   const Kind kind = readable ? sniff(p.fd) : Kind::kUnknownYet;
   if (kind == Kind::kStream) {
-    on_stream_(p.fd);
-  } else if (kind == Kind::kOther) {
-    on_other_(p.fd);
+    on_stream_(p.fd, p.source);
+  } else if (kind == Kind::kTls && on_tls_) {
+    on_tls_(p.fd, p.source);
+  } else if (kind == Kind::kOther || kind == Kind::kTls) {
+    on_other_(p.fd, p.source);
   } else if (kind == Kind::kGone || now >= p.deadline) {
     if (kind != Kind::kGone) {
       spdlog::debug("port listener: closed a connection silent for {} ms",
@@ -195,7 +204,10 @@ bool PortListener::route(const Pending& p, bool readable, Clock::time_point now)
 
 void PortListener::accept_all(int listen_fd, Clock::time_point now, std::vector<Pending>* pending) {
   while (true) {
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof(from);
+    const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&from), &from_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
         spdlog::warn("port listener: accept: {}", std::strerror(errno));  // E.g. EMFILE.
@@ -208,7 +220,8 @@ void PortListener::accept_all(int listen_fd, Clock::time_point now, std::vector<
     }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    pending->push_back({fd, now + options_.sniff_timeout});
+    pending->push_back(
+        {fd, now + options_.sniff_timeout, canonical_ip(reinterpret_cast<sockaddr*>(&from))});
   }
 }
 

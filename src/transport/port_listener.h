@@ -4,7 +4,9 @@
 // goes to on_stream, anything else (the HTTP/2 preface of gRPC clients and
 // peers' snapshot and Join calls) to on_other, e.g. the gRPC server's
 // AddInsecureChannelFromFd. A connection that sends nothing recognisable
-// within sniff_timeout is closed.
+// within sniff_timeout is closed. Each handler is told the connection's
+// source address (admission.h's canonical text), read at accept time, so
+// that peer admission can tell members from strangers.
 //
 // One thread ("port-listener") polls the listening socket and every pending
 // connection, so a silent client never holds up accepting others. Handed-on
@@ -38,7 +40,8 @@ struct PortListenerOptions {
 
 class PortListener {
  public:
-  using Handler = std::function<void(int fd)>;
+  // `source`: the peer's IP address in canonical text ("" if not IP).
+  using Handler = std::function<void(int fd, const std::string& source)>;
 
   // Binds and listens on every address `host` resolves to ("localhost":
   // 127.0.0.1 and ::1), as gRPC did (not SO_REUSEPORT: a second node on the
@@ -50,8 +53,9 @@ class PortListener {
 
   int port() const { return port_; }
 
-  // Starts accepting; call once.
-  void start(Handler on_stream, Handler on_other);
+  // Starts accepting; call once. With on_tls, connections that begin with a
+  // TLS handshake record go there instead of on_other.
+  void start(Handler on_stream, Handler on_other, Handler on_tls = nullptr);
   // Stops accepting and closes the connections not handed on yet.
   void stop();
 
@@ -62,6 +66,7 @@ class PortListener {
   struct Pending {
     int fd;
     Clock::time_point deadline;
+    std::string source;
   };
   void run();
   // Hands `p` on or closes it; false while it is undecided.
@@ -74,6 +79,7 @@ class PortListener {
   const int port_;
   Handler on_stream_;
   Handler on_other_;
+  Handler on_tls_;
   std::thread thread_;
 };
 

@@ -335,10 +335,11 @@ util::Status StreamWriter::check_silence() const {
 // StreamReaders.
 
 struct StreamReaders::Reader {
-  explicit Reader(int f) : fd(f) {}
+  Reader(int f, std::string from) : fd(f), source(std::move(from)) {}
   // The thread reads it without the lock; it closes it (under StreamReaders'
   // mu_, then -1) when done, so that stop() never touches a reused fd.
   int fd;
+  const std::string source;  // The peer's IP address.
   std::thread thread;
   bool done = false;  // Under StreamReaders' mu_.
 };
@@ -348,7 +349,7 @@ StreamReaders::StreamReaders(StreamOptions options, MessagesHandler on_messages)
 
 StreamReaders::~StreamReaders() { stop(); }
 
-void StreamReaders::adopt(int fd) {
+void StreamReaders::adopt(int fd, std::string source) {
   std::lock_guard lk(mu_);
   if (stopped_) {
     ::close(fd);
@@ -360,7 +361,7 @@ void StreamReaders::adopt(int fd) {
     ::close(fd);
     return;
   }
-  auto reader = std::make_unique<Reader>(fd);
+  auto reader = std::make_unique<Reader>(fd, std::move(source));
   Reader* r = reader.get();
   readers_.push_back(std::move(reader));
   r->thread = std::thread([this, r] {
@@ -535,10 +536,13 @@ void StreamReaders::serve(Reader* r) {
   if (s.is_ok() && (from == raft::kNoNode || from == o_.local_id)) {
     s = {util::Code::kFailedPrecondition, "bad sender node id " + std::to_string(from)};
   }
+  // Last: only a hello that is otherwise fine counts as an admission refusal.
+  if (s.is_ok() && o_.admit) s = o_.admit(from, r->source);
   const std::string answer = encode_answer(s, o_.local_id);
   if (auto w = write_small(fd, answer.data(), answer.size(), Clock::now() + kHelloTimeout);
       !w.is_ok() || !s.is_ok()) {
-    if (!s.is_ok()) {
+    // Admission refusals are logged, rate-limited, by admit.
+    if (!s.is_ok() && s.code() != util::Code::kPermissionDenied) {
       spdlog::warn("transport: refused a message stream from node {}: {}", from, s.to_string());
     }
     return;

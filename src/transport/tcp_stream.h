@@ -15,7 +15,8 @@
 //       refused (the acceptor closes the connection).
 //   acceptor -> dialer, then: one byte (0) every keepalive_time_ms: alive.
 // The acceptor refuses (answer code FAILED_PRECONDITION, then closes) a
-// hello of another cluster or addressed to another node; a dialer that is
+// hello of another cluster or addressed to another node, and answers
+// PERMISSION_DENIED to a sender StreamOptions::admit refuses; a dialer that is
 // answered by another node id than it meant treats it as refused too.
 //
 // Liveness (a partition drops packets, it does not reset connections): each
@@ -61,6 +62,11 @@ struct StreamOptions {
   int keepalive_timeout_ms = 1000;
   // Optional: a peer's name for logs and reader threads' names.
   std::function<std::string(raft::NodeId)> peer_name;
+  // Optional (unset: every sender is admitted). Whether an accepted stream
+  // whose hello claims `from` may be served when its connection comes from
+  // `source` (admission.h); non-OK is the answer (the callee counts and logs
+  // the refusal).
+  std::function<util::Status(raft::NodeId from, const std::string& source)> admit;
 };
 
 // The outbound end: connects, says hello, then writes frames.
@@ -129,8 +135,9 @@ class StreamReaders {
   ~StreamReaders();  // stop().
 
   // Serves the accepted connection `fd` (owned from now on), whose first
-  // bytes are kStreamMagic. Closes it at once after stop().
-  void adopt(int fd);
+  // bytes are kStreamMagic, from `source` (its peer's IP, for
+  // StreamOptions::admit). Closes it at once after stop().
+  void adopt(int fd, std::string source);
   // Closes every stream, waits for their threads, refuses new ones.
   void stop();
 

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "dkv/raftpb/raft.grpc.pb.h"
+#include "transport/admission.h"
 #include "transport/codec.h"
 #include "transport/peer_checks.h"
 #include "transport/tcp_stream.h"
@@ -285,6 +286,45 @@ class RaftService final : public raftpb::Raft::CallbackService {
 
  private:
   const Inbound& in_;
+};
+
+// Answers a SendSnapshot from a stranger: refused before reading anything.
+class RefusedSnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChunk> {
+ public:
+  explicit RefusedSnapshotReader(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// The Raft service as strangers see it (connections from no member's
+// address): every call is refused, counted and logged (rate-limited).
+class StrangerRaftService final : public raftpb::Raft::CallbackService {
+ public:
+  explicit StrangerRaftService(PeerAdmission* admission) : admission_(admission) {}
+
+  grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
+                                                               raftpb::SnapshotResponse*) override {
+    refuse(kRefusedSnapshotNotMember, "a snapshot stream", ctx);
+    return new RefusedSnapshotReader(denied());
+  }
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const raftpb::JoinRequest*,
+                                 raftpb::JoinResponse*) override {
+    refuse(kRefusedJoinNotMember, "a Join call", ctx);
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(denied());
+    return reactor;
+  }
+
+ private:
+  static grpc::Status denied() {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "peer calls are accepted only from members' addresses");
+  }
+  void refuse(std::string_view reason, const std::string& what, grpc::CallbackServerContext* ctx) {
+    if (admission_ != nullptr)
+      admission_->refused(reason, what + " from no member's address (" + ctx->peer() + ")");
+  }
+
+  PeerAdmission* const admission_;
 };
 
 // ---------------------------------------------------------------------------
@@ -893,6 +933,15 @@ MessagesHandler messages_handler(const TransportCallbacks& cb) {
   };
 }
 
+// StreamOptions::admit from the transport's admission (none: admit all).
+std::function<util::Status(raft::NodeId, const std::string&)> admit_function(
+    PeerAdmission* admission) {
+  if (admission == nullptr) return nullptr;
+  return [admission](raft::NodeId from, const std::string& source) {
+    return admission->admit_stream(from, source);
+  };
+}
+
 // Member order is destruction order reversed: peers (using notifier and
 // options) go first, then the notifier, the stream readers, then the
 // service and what it reads.
@@ -900,12 +949,14 @@ struct Transport::Impl {
   Impl(TransportOptions o, TransportCallbacks cb)
       : options(std::move(o)),
         callbacks(std::move(cb)),
-        stream_options{options.cluster_id, options.local_id, options.keepalive_time_ms,
-                       options.keepalive_timeout_ms, options.peer_name},
+        stream_options{options.cluster_id,        options.local_id,
+                       options.keepalive_time_ms, options.keepalive_timeout_ms,
+                       options.peer_name,         admit_function(options.admission)},
         inbound{options.cluster_id,    options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message,  callbacks.snapshot_sink, callbacks.membership,
                 callbacks.commit_index},
         service(inbound),
+        stranger_service(options.admission),
         readers(stream_options, messages_handler(callbacks)),
         notifier(callbacks) {}
 
@@ -914,6 +965,7 @@ struct Transport::Impl {
   const StreamOptions stream_options;
   const Inbound inbound;
   RaftService service;
+  StrangerRaftService stranger_service;
   StreamReaders readers;
   Notifier notifier;
   mutable std::mutex mu;
@@ -1021,7 +1073,11 @@ std::optional<PeerStats> Transport::peer_stats(raft::NodeId id) const {
 
 grpc::Service* Transport::service() { return &impl_->service; }
 
-void Transport::adopt_stream(int fd) { impl_->readers.adopt(fd); }
+grpc::Service* Transport::stranger_service() { return &impl_->stranger_service; }
+
+void Transport::adopt_stream(int fd, std::string source) {
+  impl_->readers.adopt(fd, std::move(source));
+}
 
 void Transport::stop_inbound() { impl_->readers.stop(); }
 

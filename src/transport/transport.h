@@ -70,6 +70,8 @@ class ServerBuilder;
 
 namespace dkv::transport {
 
+class PeerAdmission;
+
 // Largest frame of a message stream, and largest gRPC message on the Raft
 // service, either direction; both the channels (send) and
 // configure_server() (receive) use it. Fits a batch of
@@ -98,6 +100,9 @@ struct TransportOptions {
   int keepalive_timeout_ms = 1000;
   // Optional: a peer's name for logs ("b" rather than its raft id).
   std::function<std::string(raft::NodeId)> peer_name;
+  // Optional, borrowed (must outlive the Transport): who may open a message
+  // stream (admission.h). Unset: every sender is admitted (tests).
+  PeerAdmission* admission = nullptr;
 };
 
 // Where an incoming snapshot's data goes while it arrives. The default keeps
@@ -217,15 +222,22 @@ class Transport {
   std::optional<PeerStats> peer_stats(raft::NodeId id) const;
 
   // Serves the inbound message stream on the accepted connection `fd`
-  // (owned from now on), whose first bytes are kStreamMagic: the
-  // PortListener's on_stream. Quick (starts the stream's reader thread).
-  void adopt_stream(int fd);
+  // (owned from now on) from `source` (its peer's IP), whose first bytes are
+  // kStreamMagic: the PortListener's on_stream. Quick (starts the stream's
+  // reader thread); TransportOptions::admission decides after the hello.
+  void adopt_stream(int fd, std::string source);
 
   // The inbound snapshots and Join, to register on the node's gRPC server:
   //   builder.RegisterService(transport.service());
   //   Transport::configure_server(builder);
-  // Owned by this Transport.
+  // Owned by this Transport. Register it only where peers' connections are
+  // served (main adopts members' connections into a gRPC server of their
+  // own); strangers' connections get stranger_service() instead.
   grpc::Service* service();
+  // The same service for connections from no member's address: SendSnapshot
+  // and Join answer PERMISSION_DENIED, counted and logged through
+  // TransportOptions::admission. Owned by this Transport.
+  grpc::Service* stranger_service();
   // Sets what the Raft service needs on the server that hosts it: receive
   // size kWireMessageBytesMax, and a ping policy that lets peers' keepalive
   // pings through (the default would answer them with GOAWAY). Call after

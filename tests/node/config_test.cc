@@ -217,3 +217,50 @@ TEST(ConfigTest, UnknownVariablesAreListed) {
 
 }  // namespace
 }  // namespace dkv::node
+
+namespace dkv::node {
+namespace {
+
+TEST(ConfigTest, TlsSettingsNeedTheirPartners) {
+  auto with = [](std::map<std::string, std::string> more) {
+    Vars v = original_node_a();
+    for (auto& [k, val] : more) v[k] = val;
+    return v;
+  };
+  Config c;
+  ASSERT_TRUE(parse_config(with({{"DKV_CERT_FILE", "s.crt"},
+                                 {"DKV_KEY_FILE", "s.key"},
+                                 {"DKV_TRUSTED_CA_FILE", "ca.crt"},
+                                 {"DKV_CLIENT_CERT_AUTH", "true"},
+                                 {"DKV_PEER_CERT_FILE", "p.crt"},
+                                 {"DKV_PEER_KEY_FILE", "p.key"},
+                                 {"DKV_PEER_TRUSTED_CA_FILE", "pca.crt"},
+                                 {"DKV_PEER_CERT_ALLOWED_CN", "member"}}),
+                           &c)
+                  .is_ok());
+  EXPECT_TRUE(c.tls.client_tls());
+  EXPECT_TRUE(c.tls.client_cert_auth);
+  EXPECT_TRUE(c.tls.peer_tls());
+  EXPECT_EQ(c.tls.peer_cert_allowed_cn, "member");
+  ASSERT_TRUE(parse_config(original_node_a(), &c).is_ok());
+  EXPECT_FALSE(c.tls.client_tls());
+  EXPECT_FALSE(c.tls.peer_tls());
+
+  expect_rejected(with({{"DKV_CERT_FILE", "s.crt"}}), "DKV_KEY_FILE");
+  expect_rejected(with({{"DKV_KEY_FILE", "s.key"}}), "DKV_CERT_FILE");
+  expect_rejected(with({{"DKV_CERT_FILE", ""}, {"DKV_KEY_FILE", "s.key"}}), "DKV_CERT_FILE");
+  expect_rejected(with({{"DKV_CERT_FILE", "s.crt"},
+                        {"DKV_KEY_FILE", "s.key"},
+                        {"DKV_CLIENT_CERT_AUTH", "true"}}),
+                  "DKV_CLIENT_CERT_AUTH");
+  expect_rejected(with({{"DKV_CLIENT_CERT_AUTH", "yes"}}), "DKV_CLIENT_CERT_AUTH");
+  expect_rejected(with({{"DKV_TRUSTED_CA_FILE", "ca.crt"}}), "DKV_TRUSTED_CA_FILE");
+  expect_rejected(with({{"DKV_PEER_CERT_FILE", "p.crt"}}), "DKV_PEER_KEY_FILE");
+  expect_rejected(with({{"DKV_PEER_CERT_FILE", "p.crt"}, {"DKV_PEER_KEY_FILE", "p.key"}}),
+                  "DKV_PEER_TRUSTED_CA_FILE");
+  expect_rejected(with({{"DKV_PEER_TRUSTED_CA_FILE", "pca.crt"}}), "DKV_PEER_TRUSTED_CA_FILE");
+  expect_rejected(with({{"DKV_PEER_CERT_ALLOWED_CN", "member"}}), "DKV_PEER_CERT_ALLOWED_CN");
+}
+
+}  // namespace
+}  // namespace dkv::node

@@ -114,8 +114,9 @@ class TestNode {
     Transport::configure_server(builder);
     server_ = builder.BuildAndStart();
     if (!server_) return false;
-    listener_->start([this](int fd) { transport_->adopt_stream(fd); },
-                     [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
+    listener_->start(
+        [this](int fd, const std::string& source) { transport_->adopt_stream(fd, source); },
+        [this](int fd, const std::string&) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
     return true;
   }
 
@@ -595,8 +596,9 @@ class StalledPeer final : public raftpb::Raft::CallbackService {
     builder.RegisterService(this);
     Transport::configure_server(builder);
     server_ = builder.BuildAndStart();
-    listener_->start([this](int fd) { accept_stream(fd); },
-                     [this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
+    listener_->start(
+        [this](int fd, const std::string&) { accept_stream(fd); },
+        [this](int fd, const std::string&) { grpc::AddInsecureChannelFromFd(server_.get(), fd); });
     beater_ = std::thread([this] { beat(); });
   }
   ~StalledPeer() override {
@@ -1056,7 +1058,7 @@ TEST(TransportTest, ListenerRoutesByFirstBytesAndOwnsItsPort) {
   int streams = 0;
   int others = 0;
   const auto count = [&](int* n) {
-    return [&, n](int fd) {
+    return [&, n](int fd, const std::string&) {
       ::close(fd);
       std::lock_guard lk(mu);
       ++*n;

@@ -38,6 +38,11 @@ struct DriverConfig {
   int clients = 1;                     // Requests in flight, over all conns.
   std::chrono::milliseconds request_timeout{5000};
   int io_threads = 1;  // REST: threads running the Asio event loop.
+  // gRPC over TLS when cacert is set (PEM files): the server's CA, and the
+  // client's certificate and key for client certificate authentication.
+  std::string cacert;
+  std::string cert;
+  std::string key;
 };
 
 struct DriverResult {

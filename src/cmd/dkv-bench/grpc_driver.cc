@@ -13,6 +13,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -175,12 +177,26 @@ class GrpcDriver final : public Driver {
       // Without this, channels to one address share one subchannel (one TCP
       // connection) and --conns would mean nothing.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-      auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+      auto channel = grpc::CreateCustomChannel(target, credentials(), args);
       if (!channel->WaitForConnected(deadline)) return "cannot connect to " + target + " (gRPC)";
       kvs_.push_back(make_grpc_kv(config_.target, channel));
       channels_.push_back(std::move(channel));
     }
     return std::nullopt;
+  }
+
+  // Insecure, or TLS with --cacert (and --cert/--key).
+  std::shared_ptr<grpc::ChannelCredentials> credentials() const {
+    if (config_.cacert.empty()) return grpc::InsecureChannelCredentials();
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = read(config_.cacert);
+    if (!config_.cert.empty()) o.pem_cert_chain = read(config_.cert);
+    if (!config_.key.empty()) o.pem_private_key = read(config_.key);
+    return grpc::SslCredentials(o);
   }
 
   DriverResult run(const Workload& workload, RunControl& control) override {

@@ -97,6 +97,9 @@ int run(Options& o) {
   config.clients = o.clients;
   config.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   config.io_threads = o.io_threads;
+  config.cacert = o.cacert;
+  config.cert = o.cert;
+  config.key = o.key;
   fmt::print(stderr,
              "dkv-bench {} target={} protocol={} endpoints={} conns={} clients={} total={} "
              "duration={:.1f}s "

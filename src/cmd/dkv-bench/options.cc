@@ -45,6 +45,9 @@ void add_common(CLI::App& app, Options& o, std::string& target) {
   app.add_option("--seed", o.workload.seed, "seed of the key and value choice")
       ->capture_default_str();
   app.add_flag("--json", o.json, "print the summary as JSON");
+  app.add_option("--cacert", o.cacert, "gRPC over TLS: the server's CA (PEM)");
+  app.add_option("--cert", o.cert, "gRPC over TLS: client certificate (PEM)");
+  app.add_option("--key", o.key, "gRPC over TLS: the client certificate's key (PEM)");
   app.add_option("--threads", o.io_threads, "REST: event-loop threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

@@ -31,7 +31,8 @@ struct Options {
   bool prefill = false;
   bool json = false;
   int io_threads = 1;
-  Workload workload;  // read_ratio: 0 for put, 1 for get, --read-ratio for mixed.
+  std::string cacert, cert, key;  // gRPC over TLS (as etcdctl's flags).
+  Workload workload;              // read_ratio: 0 for put, 1 for get, --read-ratio for mixed.
 };
 
 // The options, or the exit code once CLI11 has printed --help (0) or a

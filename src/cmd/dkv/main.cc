@@ -23,11 +23,14 @@
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
 #include "api/method_registry.h"
+#include "cmd/dkv/client_tls.h"
 #include "node/cluster_discovery.h"
 #include "node/config.h"
 #include "node/membership.h"
 #include "node/node.h"
 #include "node/snapshot_transfer.h"
+#include "tls/credentials.h"
+#include "transport/admission.h"
 #include "transport/port_listener.h"
 #include "transport/transport.h"
 #include "util/metrics.h"
@@ -50,6 +53,33 @@ std::map<std::string, std::string> dkv_environment() {
   return vars;
 }
 
+// Reads the TLS files the configuration names: each must load, and each key
+// match its certificate. Then refuses valid peer TLS settings too: this
+// build serves client TLS only, and plain peer traffic must not pass for
+// what the operator asked.
+dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
+  if (t.client_tls()) {
+    auto s = dkv::tls::check_key_pair("DKV_CERT_FILE", t.cert_file, "DKV_KEY_FILE", t.key_file);
+    if (!s.is_ok()) return s;
+  }
+  if (!t.trusted_ca_file.empty()) {
+    auto s = dkv::tls::check_ca_file("DKV_TRUSTED_CA_FILE", t.trusted_ca_file);
+    if (!s.is_ok()) return s;
+  }
+  if (t.peer_tls()) {
+    auto s = dkv::tls::check_key_pair("DKV_PEER_CERT_FILE", t.peer_cert_file, "DKV_PEER_KEY_FILE",
+                                      t.peer_key_file);
+    if (s.is_ok()) s = dkv::tls::check_ca_file("DKV_PEER_TRUSTED_CA_FILE", t.peer_trusted_ca_file);
+    if (!s.is_ok()) return s;
+  }
+  if (t.peer_tls()) {
+    return dkv::util::invalid_argument(
+        "DKV_PEER_CERT_FILE: peer TLS is not served by this build yet; refusing to send peer "
+        "traffic in plain text instead");
+  }
+  return dkv::util::Status::ok();
+}
+
 // Environment first; flags of the same names override it.
 int load_config(int argc, char** argv, dkv::node::Config* config) {
   CLI::App app{"dkv: a strongly consistent, replicated key-value store node"};
@@ -70,6 +100,10 @@ int load_config(int argc, char** argv, dkv::node::Config* config) {
     if (app.get_option(v.flag)->count() > 0) vars[v.name] = flags[v.name];
   }
   if (auto s = dkv::node::parse_config(vars, config); !s.is_ok()) {
+    std::cerr << "dkv: " << s.message() << "\n";
+    return kExitBadConfig;
+  }
+  if (auto s = check_tls(config->tls); !s.is_ok()) {
     std::cerr << "dkv: " << s.message() << "\n";
     return kExitBadConfig;
   }
@@ -137,15 +171,27 @@ dkv::util::Status ask_member(const std::string& address, const std::string& aske
 // stopped, first on every return).
 struct Ports {
   std::unique_ptr<dkv::api::GrpcServer> grpc_server;
+  // Client TLS (client_tls.h), between the gRPC server it feeds and the
+  // listener that feeds it. Its threads hand connections to gRPC until
+  // shutdown begins (GrpcServer::adopt must not race with shutdown()):
+  // adopt_open, under adopt_mu.
+  dkv::cmd::ClientTls tls;
+  std::mutex adopt_mu;
+  bool adopt_open = true;
   // The RPC port carries peers' message streams and gRPC (public clients,
   // peers' snapshots and Join): the listener tells them apart.
   std::unique_ptr<dkv::transport::PortListener> listener;
-  std::unique_ptr<dkv::api::Gateway> gateway;  // The REST port.
+  // The REST port's server; with client TLS it listens on an ephemeral
+  // loopback port behind tls.rest_listener, which holds DKV_REST_PORT.
+  std::unique_ptr<dkv::api::Gateway> gateway;
 
-  // Stops and frees them, the listener before the server it feeds.
+  // Stops and frees them, each listener before what it feeds.
   void close() {
+    tls.rest_listener.reset();
     gateway.reset();
     listener.reset();
+    tls.rest.reset();
+    tls.rpc.reset();
     grpc_server.reset();
   }
 };
@@ -161,9 +207,20 @@ bool bind_ports(const dkv::node::Config& config, const dkv::api::MethodRegistry&
     spdlog::critical("DKV_RPC_PORT: {}", s.message());
     return false;
   }
+  const bool tls_on = config.tls.client_tls();
+  if (tls_on) {
+    if (auto s =
+            dkv::cmd::open_rest_tls_listener(config.listen_host, config.rest_port, &ports->tls);
+        !s.is_ok()) {
+      spdlog::critical("DKV_REST_PORT: {}", s.message());
+      return false;
+    }
+  }
   dkv::api::GatewayOptions gateway_options;
-  gateway_options.listen_host = config.listen_host;
-  gateway_options.port = config.rest_port;
+  // With client TLS the gateway listens on loopback only, behind the TLS
+  // terminator on the REST port.
+  gateway_options.listen_host = tls_on ? "127.0.0.1" : config.listen_host;
+  gateway_options.port = tls_on ? 0 : config.rest_port;
   gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
   gateway_options.shutdown_grace = std::chrono::milliseconds(2500);
   ports->gateway = std::make_unique<dkv::api::Gateway>(registry, gateway_options);
@@ -268,14 +325,19 @@ int main(int argc, char** argv) {
   std::atomic<dkv::node::Node*> node_ptr{nullptr};
   std::mutex peers_mu;
   std::set<dkv::raft::NodeId> peers;
+  // Who may speak the peer protocol: the members' addresses (resolved by
+  // main's tick, off the raft thread).
+  dkv::transport::PeerAdmission admission;
   auto sync_peers = [&] {
     std::lock_guard lock(peers_mu);
     dkv::transport::Transport* t = transport_ptr.load();
     dkv::node::Node* n = node_ptr.load();
     if (t == nullptr || n == nullptr) return;
     std::set<dkv::raft::NodeId> now;
+    std::vector<std::pair<dkv::raft::NodeId, std::string>> member_addresses;
     for (const auto& m : n->peer_members()) {
       const auto id = dkv::node::node_id_of(m.id);
+      member_addresses.emplace_back(id, m.address());
       if (id == n->raft_id()) continue;
       now.insert(id);
       t->add_peer(id, m.address());  // A no-op for a known peer at the same address.
@@ -284,6 +346,7 @@ int main(int argc, char** argv) {
       if (!now.count(id)) t->remove_peer(id);
     }
     peers = std::move(now);
+    admission.set_members(std::move(member_addresses));
   };
   node_options.on_membership = [&sync_peers](const dkv::node::Membership&) { sync_peers(); };
   std::unique_ptr<dkv::node::Node> node;
@@ -301,6 +364,7 @@ int main(int argc, char** argv) {
   transport_options.peer_name = [n = node.get()](dkv::raft::NodeId id) {
     return n->membership().name_of(id);
   };
+  transport_options.admission = &admission;
   dkv::transport::TransportCallbacks callbacks;
   dkv::node::Node* n = node.get();
   callbacks.on_message = [n](dkv::raft::Message m) { n->receive(std::move(m)); };
@@ -331,6 +395,10 @@ int main(int argc, char** argv) {
   transport_ptr = &transport;
   node_ptr = node.get();
   sync_peers();
+  admission.refresh();
+  spdlog::warn(
+      "peer traffic is unauthenticated: peers are told from strangers only by their source "
+      "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer TLS");
 
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
@@ -341,7 +409,8 @@ int main(int argc, char** argv) {
   grpc_options.listen = false;
   grpc_options.host = config.listen_host;
   grpc_options.port = config.rpc_port;
-  grpc_options.extra_services.push_back(transport.service());
+  grpc_options.peer_services.push_back(transport.service());
+  grpc_options.stranger_services.push_back(transport.stranger_service());
   grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
     dkv::transport::Transport::configure_server(b);
   };
@@ -354,8 +423,37 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto& listener = ports.listener;
-  listener->start([&transport](int fd) { transport.adopt_stream(fd); },
-                  [&grpc_server](int fd) { grpc_server->adopt(fd); });
+  const bool tls_on = config.tls.client_tls();
+  // With client TLS, clients must speak TLS (the terminator relays them to
+  // the client server); plain gRPC is left to members' addresses (peers'
+  // snapshots, Join and forwarding, plain without peer TLS).
+  if (tls_on) {
+    auto adopt_plain = [&ports](int fd) {
+      std::lock_guard lock(ports.adopt_mu);
+      if (!ports.adopt_open) {
+        ::close(fd);
+        return;
+      }
+      ports.grpc_server->adopt(fd, false);
+    };
+    if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &ports.tls); !s.is_ok()) {
+      spdlog::critical("{}", s.message());
+      return kExitBadConfig;
+    }
+  }
+  dkv::tls::TlsTerminator* rpc_tls = ports.tls.rpc.get();
+  listener->start(
+      [&transport](int fd, const std::string& source) { transport.adopt_stream(fd, source); },
+      [&grpc_server, &admission, tls_on](int fd, const std::string& source) {
+        const bool member = admission.admits_connection(source);
+        if (tls_on && !member) {
+          ::close(fd);  // A plain client where TLS is required.
+          return;
+        }
+        grpc_server->adopt(fd, member);
+      },
+      rpc_tls == nullptr ? dkv::transport::PortListener::Handler()
+                         : [rpc_tls](int fd, const std::string&) { rpc_tls->adopt(fd); });
   spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host, listener->port());
 
   // Ready while not shutting down and the node can serve; /readyz and the
@@ -381,13 +479,21 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return 1;
   }
-  spdlog::info("serving REST on {}:{}", config.listen_host, gateway.port());
+  if (tls_on) {
+    if (auto s = dkv::cmd::start_rest_tls(config.tls, gateway.port(), &ports.tls); !s.is_ok()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+  }
+  spdlog::info("serving REST{} on {}:{}", tls_on ? " (HTTPS)" : "", config.listen_host,
+               tls_on ? config.rest_port : gateway.port());
   bool serving = ready();
   grpc_server->set_serving(serving);
 
   dkv::node::RemovalProbe removal_probe(node.get(), query_member);
   const int sig = wait_for_signal([&] {
     removal_probe.tick();
+    admission.refresh();  // Membership changes take effect within 100 ms.
     if (ready() != serving) {
       serving = !serving;
       grpc_server->set_serving(serving);
@@ -406,8 +512,13 @@ int main(int argc, char** argv) {
   listener->stop();          // Nothing new for the servers below.
   transport.stop_inbound();  // Peers' message streams end now.
   std::thread rest_stop([&] { gateway.stop(); });
+  {
+    std::lock_guard lock(ports.adopt_mu);
+    ports.adopt_open = false;
+  }
   grpc_server->shutdown(deadline);
   rest_stop.join();
+  ports.tls.stop();  // After the servers behind it drained.
   node->stop();
   {
     std::lock_guard lock(peers_mu);

@@ -18,6 +18,7 @@ struct RawFlags {
   std::string write_out = "simple";
   std::string command_timeout = "5s";
   std::string dial_timeout = "2s";
+  std::string cacert, cert, key;
 };
 
 std::string duration_check(const std::string& text) {
@@ -39,6 +40,12 @@ void add_global_flags(CLI::App& app, RawFlags* raw) {
   app.add_option("--dial-timeout", raw->dial_timeout,
                  "time limit to connect to one endpoint (default 2s)")
       ->check(CLI::Validator(duration_check, "DURATION"));
+  app.add_option("--cacert", raw->cacert, "TLS: verify the server with this CA (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--cert", raw->cert, "TLS: client certificate (PEM), with --key")
+      ->check(CLI::ExistingFile);
+  app.add_option("--key", raw->key, "TLS: the client certificate's key (PEM)")
+      ->check(CLI::ExistingFile);
 }
 
 // The leaf subcommands, to tell which one was given.
@@ -141,6 +148,11 @@ std::string finish(const RawFlags& raw, Invocation* inv) {
   if (inv->global.endpoints.empty()) inv->global.endpoints.push_back(kDefaultEndpoint);
   parse_duration(raw.command_timeout, &inv->global.command_timeout);
   parse_duration(raw.dial_timeout, &inv->global.dial_timeout);
+  if (raw.cert.empty() != raw.key.empty()) return "--cert and --key go together";
+  if (!raw.cert.empty() && raw.cacert.empty()) return "--cert needs --cacert (TLS)";
+  inv->global.cacert = raw.cacert;
+  inv->global.cert = raw.cert;
+  inv->global.key = raw.key;
   if (inv->base64) {
     std::string key;
     if (!decode_base64(inv->key, &key)) return "KEY is not valid base64: " + inv->key;

@@ -43,6 +43,8 @@ struct GlobalOptions {
   Format format = Format::kSimple;
   std::chrono::milliseconds command_timeout{5000};  // Per command, across endpoints.
   std::chrono::milliseconds dial_timeout{2000};     // Per endpoint connection attempt.
+  // TLS (etcdctl's flags): the server's CA; a client certificate and key.
+  std::string cacert, cert, key;
 };
 
 struct Invocation {

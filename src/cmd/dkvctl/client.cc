@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
@@ -11,6 +13,21 @@ namespace dkv::ctl {
 namespace {
 
 using Clock = std::chrono::system_clock;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Insecure, or TLS with a CA (and a client certificate).
+std::shared_ptr<grpc::ChannelCredentials> credentials(const ClientOptions& o) {
+  if (o.cacert.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = read_file(o.cacert);
+  if (!o.cert.empty()) ssl.pem_cert_chain = read_file(o.cert);
+  if (!o.key.empty()) ssl.pem_private_key = read_file(o.key);
+  return grpc::SslCredentials(ssl);
+}
 
 util::Status from_grpc(const grpc::Status& s) {
   if (s.ok()) return util::Status::ok();
@@ -41,7 +58,7 @@ Client::Conn& Client::conn(const std::string& endpoint) {
   args.SetMaxReceiveMessageSize(8 << 20);  // A 1 MiB value or snapshot chunk, with room.
   // Each endpoint its own connection, even to one host.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  c->channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  c->channel = grpc::CreateCustomChannel(endpoint, credentials(options_), args);
   c->kv = v0::KV::NewStub(c->channel);
   c->cluster = v0::Cluster::NewStub(c->channel);
   c->maintenance = v0::Maintenance::NewStub(c->channel);

@@ -25,6 +25,8 @@ struct ClientOptions {
   std::vector<std::string> endpoints;
   std::chrono::milliseconds command_timeout{5000};
   std::chrono::milliseconds dial_timeout{2000};
+  // TLS when cacert is set (PEM file paths); cert and key: client auth.
+  std::string cacert, cert, key;
 };
 
 class Client {

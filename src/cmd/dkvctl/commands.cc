@@ -29,8 +29,9 @@ int fail(std::ostream& err, const util::Status& s) {
 }
 
 Client make_client(const Invocation& inv) {
-  return Client(
-      ClientOptions{inv.global.endpoints, inv.global.command_timeout, inv.global.dial_timeout});
+  return Client(ClientOptions{inv.global.endpoints, inv.global.command_timeout,
+                              inv.global.dial_timeout, inv.global.cacert, inv.global.cert,
+                              inv.global.key});
 }
 
 int run_kv(const Invocation& inv, Client& client, std::ostream& out, std::ostream& err) {
