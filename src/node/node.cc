@@ -309,6 +309,7 @@ util::Status Node::start_raft(raft::Index applied) {
   config.id = raft_id_;
   config.heartbeat_ticks = 1;
   election_ticks_ = static_cast<int>(options_.election_ms / options_.heartbeat_ms);
+  readiness_ = Readiness(election_ticks_);
   config.election_ticks = election_ticks_;
   // The first member of the configured cluster leads first, as in the
   // original dkv: the others wait several election timeouts before their

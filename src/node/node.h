@@ -46,6 +46,7 @@
 #include "node/config.h"
 #include "node/membership.h"
 #include "node/membership_checks.h"
+#include "node/readiness.h"
 #include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -187,7 +188,8 @@ class Node {
   // The state machine, read-only: its size for Status and its image for
   // backups (dkv.v0.Maintenance/Snapshot reads it without the raft thread).
   const kv::Store& store() const { return *store_; }
-  // True when this node knows a leader and has applied all it knows committed.
+  // /readyz: a known, recently confirmed leader and applied not lagging
+  // (readiness.h has the exact definition).
   bool ready() const;
   // True once this node applied its own removal: it serves nothing more
   // (until it applies a change that adds it back under the same name).
@@ -290,6 +292,8 @@ class Node {
   // The core says this node, which lost its log, caught up: drop the marker.
   void finish_rejoining();
   void serve_reads();
+  // Recomputes ready_ (raft thread).
+  void update_readiness();
   void fail_everything(const util::Status& s);
   void fail_proposed_writes();
   [[noreturn]] void fatal(const std::string& what, const util::Status& s);
@@ -312,10 +316,10 @@ class Node {
   bool snapshot_in_flight_ = false;
   std::thread snapshot_thread_;  // Dumps the store and writes the file.
   Deadline next_store_sync_{};   // When on_tick next fsyncs LMDB.
-  // Readiness: a ReadIndex round of its own ("ready:" context) tells the
-  // index a linearizable read would wait for; the node is ready once it has
-  // applied that much under a known leader. 0: not confirmed yet.
-  raft::Index readiness_index_ = 0;
+  // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
+  // context), one per election timeout, tell the index a linearizable read
+  // would wait for.
+  Readiness readiness_;
   int ticks_since_readiness_check_ = 0;
   std::uint64_t next_readiness_context_ = 1;
   int election_ticks_ = 10;

@@ -162,10 +162,11 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
   }
   expire_membership_waiters(now);
   // Re-confirm readiness every election timeout, and at once while unsure.
-  if (readiness_index_ == 0 || ++ticks_since_readiness_check_ >= election_ticks_) {
+  if (readiness_.unconfirmed() || ++ticks_since_readiness_check_ >= election_ticks_) {
     ticks_since_readiness_check_ = 0;
     raw_->read_index("ready:" + std::to_string(next_readiness_context_++));
   }
+  update_readiness();
   if (!parked_.empty()) propose_parked();
   // LMDB commits are not fsynced (node.cc): flush them about once a second,
   // so that a machine crash rarely costs a rebuild of the store.
@@ -234,7 +235,7 @@ void Node::handle_ready(raft::Ready& rd) {
       leader_changed = true;
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->raft().term());
-      readiness_index_ = 0;  // Confirm again under the new leader.
+      readiness_.on_leader_change();  // Confirm again under the new leader.
       node_metrics().leader_changes.inc();
       // Unanswered ReadIndex rounds may have died with the old leader: ask
       // again at the next tick rather than an election timeout later.
@@ -276,7 +277,7 @@ void Node::handle_ready(raft::Ready& rd) {
   maybe_snapshot();
   for (const auto& rs : rd.read_states) {
     if (rs.context.rfind("ready:", 0) == 0) {
-      readiness_index_ = std::max<raft::Index>(rs.index, 1);
+      readiness_.on_answer(rs.index, tick_count_);
       continue;
     }
     auto it = read_batches_.find(rs.context);
@@ -290,13 +291,21 @@ void Node::handle_ready(raft::Ready& rd) {
     status_.term = hs.term;
     status_.commit_index = hs.commit;
     status_.applied_index = store_->applied_index();
-    ready_ = !status_.leader_id.empty() && readiness_index_ > 0 &&
-             status_.applied_index >= readiness_index_;
     NodeMetrics& m = node_metrics();
     m.committed.set(static_cast<double>(hs.commit));
     m.applied.set(static_cast<double>(status_.applied_index));
     m.pending.set(static_cast<double>(pending_writes_));
   }
+  update_readiness();
+}
+
+void Node::update_readiness() {
+  bool leader_known = false;
+  {
+    std::lock_guard lock(mu_);
+    leader_known = !status_.leader_id.empty();
+  }
+  ready_ = readiness_.evaluate(leader_known, store_->applied_index(), tick_count_);
 }
 
 void Node::persist(const raft::Ready& rd) {
