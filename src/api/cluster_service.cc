@@ -10,7 +10,7 @@ namespace dkv::api {
 namespace {
 
 node::Deadline effective_deadline(const CallContext& ctx, const ServiceOptions& options) {
-  return std::min(ctx.deadline, std::chrono::steady_clock::now() + options.request_timeout);
+  return request_deadline(ctx, options);
 }
 
 void fill_members(const node::Membership& m, google::protobuf::RepeatedPtrField<v0::Member>* out) {

@@ -156,6 +156,38 @@ TEST(DkvctlFailoverTest, SkipsAStoppedEndpoint) {
   EXPECT_EQ(r.out, "v\n");
 }
 
+// Without a quorum, the node's reason reaches dkvctl with the default
+// timeouts (the command timeout equals the node's request timeout): the
+// node answers a little before the client's deadline.
+TEST(DkvctlNoQuorumTest, ShowsTheNodesReasonNotDeadlineExceeded) {
+  LocalCluster cluster("dkvctl_no_quorum", 3);
+  ASSERT_TRUE(cluster.start_all(30s));
+  ASSERT_GE(cluster.wait_for_leader({0, 1, 2}, 20s), 0);
+  for (int i : {1, 2}) {
+    cluster.process(i).signal(SIGKILL);
+    ASSERT_EQ(cluster.process(i).wait_exit(10s), 128 + SIGKILL);
+  }
+  // Once a leader alone has stepped down (CheckQuorum), no leader is known.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (cluster.status_field(0, "leaderId") != "" && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(cluster.status_field(0, "leaderId"), "");
+  const auto ep = [&](int i) { return "127.0.0.1:" + std::to_string(cluster.rpc_port(i)); };
+  for (const std::string& endpoints : {ep(0), ep(0) + "," + ep(1) + "," + ep(2)}) {
+    for (const std::vector<std::string>& command :
+         std::vector<std::vector<std::string>>{{"put", "k", "v"}, {"get", "k"}}) {
+      std::vector<std::string> args = {"--endpoints", endpoints};
+      args.insert(args.end(), command.begin(), command.end());
+      const auto r = run_dkvctl(args);
+      EXPECT_EQ(r.exit_code, 1) << endpoints << " " << command[0];
+      EXPECT_EQ(r.err.rfind("Error: UNAVAILABLE: ", 0), 0u) << endpoints << ": " << r.err;
+      EXPECT_NE(r.err.find("no leader or no quorum"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(ep(0)), std::string::npos) << r.err;
+    }
+  }
+}
+
 TEST_F(DkvctlTest, EndpointStatusInEachFormat) {
   auto r = ctl({"endpoint", "status", "-w", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -67,12 +67,17 @@ util::Status Client::connect(Conn& c, Clock::time_point deadline) {
   return util::Status::ok();
 }
 
-// `call(conn, ctx)` makes one RPC and returns its gRPC status.
+// `call(conn, ctx)` makes one RPC and returns its gRPC status. The node
+// answers a little before our deadline (api/kv_service.h), so that its
+// reason ("no leader or no quorum ...") is what we report rather than
+// DEADLINE_EXCEEDED; if a later endpoint then runs out of time, the earlier
+// answer is still the better explanation.
 template <typename Call>
 util::Status Client::with_failover(bool repeatable, const Call& call) {
   const auto deadline = Clock::now() + options_.command_timeout;
   const std::size_t n = options_.endpoints.size();
   util::Status last = util::unavailable("no endpoints given");
+  util::Status answered;  // The last UNAVAILABLE a node answered with, if any.
   for (std::size_t attempt = 0; attempt < n && Clock::now() < deadline; ++attempt) {
     const std::size_t i = (preferred_ + attempt) % n;
     Conn& c = conn(options_.endpoints[i]);
@@ -89,9 +94,14 @@ util::Status Client::with_failover(bool repeatable, const Call& call) {
       return util::Status::ok();
     }
     last = from_grpc(gs);
+    if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !answered.is_ok()) {
+      return answered;
+    }
     if (gs.error_code() != grpc::StatusCode::UNAVAILABLE || !repeatable) return last;
     last = util::unavailable(c.endpoint + ": " + gs.error_message());
+    answered = last;
   }
+  if (!answered.is_ok()) return answered;
   if (Clock::now() >= deadline && last.code() == util::Code::kUnavailable) {
     return {util::Code::kDeadlineExceeded,
             "no endpoint answered within the command timeout (" + last.message() + ")"};
