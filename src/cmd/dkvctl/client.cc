@@ -6,6 +6,7 @@
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
+#include "http_probe.h"
 
 namespace dkv::ctl {
 namespace {
@@ -15,6 +16,13 @@ using Clock = std::chrono::system_clock;
 util::Status from_grpc(const grpc::Status& s) {
   if (s.ok()) return util::Status::ok();
   return {static_cast<util::Code>(s.error_code()), s.error_message()};
+}
+
+// A REST port answers HTTP/1.1 where gRPC needs HTTP/2: say so.
+std::string http_hint(const std::string& endpoint) {
+  if (!answers_http1(endpoint, std::chrono::milliseconds(1000))) return "";
+  return ": it answers HTTP/1.1, so it looks like a node's REST port (DKV_REST_PORT); dkvctl "
+         "needs the gRPC port (DKV_RPC_PORT)";
 }
 
 }  // namespace
@@ -57,7 +65,7 @@ util::Status Client::connect(Conn& c, Clock::time_point deadline) {
   grpc_connectivity_state state = c.channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      return util::unavailable("cannot connect to " + c.endpoint);
+      return util::unavailable("cannot connect to " + c.endpoint + http_hint(c.endpoint));
     }
     if (!c.channel->WaitForStateChange(state, dial_deadline)) {
       return util::unavailable("cannot connect to " + c.endpoint + " within the dial timeout");
