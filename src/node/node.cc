@@ -509,6 +509,20 @@ void Node::move_leader(std::string id, Deadline deadline, LeaderDone done) {
   m.done(util::unavailable("node is shutting down"), {});
 }
 
+void Node::hand_off_before_removal(ChangeRequest request, Deadline deadline, LeaderDone done) {
+  if (removed_) return done(removed_error(), {});
+  PendingMove m{options_.node_id, deadline, std::move(done), std::move(request)};
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      inbox_.moves.push_back(std::move(m));
+      cv_.notify_one();
+      return;
+    }
+  }
+  m.done(util::unavailable("node is shutting down"), {});
+}
+
 bool Node::transfer_leadership(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   if (status_.role != "leader") return true;

@@ -170,6 +170,14 @@ class Node {
   // `done` once it leads (or UNAVAILABLE at `deadline`). NOT_FOUND for an
   // unknown member, FAILED_PRECONDITION for a learner.
   void move_leader(std::string id, Deadline deadline, LeaderDone done);
+  // Leader only, before it is removed (`request` removes this node): checks
+  // the removal (membership_checks.h) and hands leadership to the most
+  // caught-up recently active voter, so that the new leader removes this
+  // node with no election timeout. `done` gets OK and the new leader's name
+  // once it leads; OK and this node's own name if there is no such voter
+  // (the caller then proposes the removal here, as a leader that commits
+  // its own removal hands off in the core); a refusal as change_membership.
+  void hand_off_before_removal(ChangeRequest request, Deadline deadline, LeaderDone done);
 
   // Feeds a raft message from a peer (from the transport's threads).
   void receive(raft::Message message);
@@ -232,6 +240,9 @@ class Node {
     std::string id;
     Deadline deadline;
     LeaderDone done;
+    // hand_off_before_removal: the removal to check; the target is chosen
+    // on the raft thread.
+    std::optional<ChangeRequest> removal;
   };
   // Reads that share one ReadIndex round.
   struct ReadBatch {
@@ -281,6 +292,7 @@ class Node {
   void set_membership(Membership m);
   void start_change(PendingChange change);
   void start_move(PendingMove move);
+  void start_hand_off_before_removal(PendingMove move);
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
   void finish_moves(raft::NodeId lead);
   ClusterView leader_view() const;
@@ -291,6 +303,8 @@ class Node {
   void start_leadership_transfer();
   // The core says this node, which lost its log, caught up: drop the marker.
   void finish_rejoining();
+  // The recently active voter with the most of the log, or kNoNode.
+  raft::NodeId most_caught_up_voter(raft::Index* match) const;
   void serve_reads();
   // Recomputes ready_ (raft thread).
   void update_readiness();

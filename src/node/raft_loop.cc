@@ -108,11 +108,9 @@ void Node::process_inbox(Inbox* inbox) {
   }
 }
 
-// Picks the recently active voter with the most of the log (ties: the lowest
-// id, so the choice is stable) and asks the core to hand leadership to it.
-void Node::start_leadership_transfer() {
+// Ties: the lowest id, so the choice is stable.
+raft::NodeId Node::most_caught_up_voter(raft::Index* match) const {
   const raft::Raft& r = raw_->raft();
-  if (r.state() != raft::StateType::kLeader) return;
   raft::NodeId target = raft::kNoNode;
   raft::Index best_match = 0;
   for (const auto& [id, pr] : r.tracker().progress()) {
@@ -125,6 +123,15 @@ void Node::start_leadership_transfer() {
       best_match = pr.match;
     }
   }
+  *match = best_match;
+  return target;
+}
+
+// Asks the core to hand leadership to the most caught-up voter.
+void Node::start_leadership_transfer() {
+  if (raw_->raft().state() != raft::StateType::kLeader) return;
+  raft::Index best_match = 0;
+  const raft::NodeId target = most_caught_up_voter(&best_match);
   if (target == raft::kNoNode) return;  // Alone: nobody to hand over to.
   spdlog::info("handing leadership to {} (match {})", membership().name_of(target), best_match);
   raw_->transfer_leader(target);
