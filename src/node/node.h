@@ -306,6 +306,7 @@ class Node {
   // The recently active voter with the most of the log, or kNoNode.
   raft::NodeId most_caught_up_voter(raft::Index* match) const;
   void serve_reads();
+  void warn_if_leaderless();
   // Recomputes ready_ (raft thread).
   void update_readiness();
   void fail_everything(const util::Status& s);
@@ -348,6 +349,7 @@ class Node {
   // Leader: the tick at which each peer was last seen recently active.
   std::map<raft::NodeId, std::uint64_t> last_active_tick_;
   std::uint64_t tick_count_ = 0;
+  std::uint64_t ticks_without_leader_ = 0;  // warn_if_leaderless().
 
   // Shared with other threads.
   mutable std::mutex mu_;

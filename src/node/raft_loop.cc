@@ -162,6 +162,7 @@ void Node::propose_parked() {
 void Node::on_tick(std::chrono::steady_clock::time_point now) {
   raw_->tick();
   ++tick_count_;
+  warn_if_leaderless();
   if (raw_->raft().state() == raft::StateType::kLeader) {
     for (const auto& [id, pr] : raw_->raft().tracker().progress()) {
       if (pr.recent_active) last_active_tick_[id] = tick_count_;
@@ -230,6 +231,25 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
     }
     ++it;
   }
+}
+
+// A node without a leader for long says so every 30 s: a lone follower's
+// log otherwise shows nothing wrong.
+void Node::warn_if_leaderless() {
+  if (raw_->raft().lead() != raft::kNoNode || removed_) {
+    ticks_without_leader_ = 0;
+    return;
+  }
+  const std::uint64_t every_ticks = std::max<std::uint64_t>(1, 30'000 / options_.heartbeat_ms);
+  if (++ticks_without_leader_ % every_ticks != 0) return;
+  const Membership m = membership();
+  std::string voters;
+  for (const auto& v : m.voters()) voters += (voters.empty() ? "" : ",") + v.id + "@" + v.address();
+  spdlog::warn(
+      "no leader for {} s (this node is {} at term {}); the voters are {}: a majority of them "
+      "must run and reach each other (check their logs for refused or unreachable peers)",
+      ticks_without_leader_ * options_.heartbeat_ms / 1000, raft::state_name(raw_->raft().state()),
+      raw_->raft().term(), voters);
 }
 
 void Node::handle_ready(raft::Ready& rd) {
