@@ -330,6 +330,15 @@ util::Status Node::start_raft(raft::Index applied) {
   }
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^ raft_id_);
   config.rng = [rng] { return (*rng)(); };
+  // Raft events (elections, votes, rejected appends, snapshots, transfers)
+  // are debug lines, named by member where known.
+  config.on_event = [this](const raft::Event& e) {
+    if (!spdlog::should_log(spdlog::level::debug)) return;
+    spdlog::debug("raft: {}", raft::describe(e, [this](raft::NodeId id) {
+                    std::string name = membership().name_of(id);
+                    return name.empty() ? "node " + std::to_string(id) : name;
+                  }));
+  };
   if (auto s = raft::validate_config(config); !s.is_ok()) return s;
   raw_ = std::make_unique<raft::RawNode>(config, *storage_);
   // Alone in the cluster: no one to wait for.
