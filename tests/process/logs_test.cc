@@ -4,6 +4,9 @@
 // which side's DKV_CLUSTER differs, instead of a line per attempt.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -57,6 +60,49 @@ TEST(LogsTest, RefusedForeignPeerIsLoggedOncePerIntervalWithItsAddress) {
   // Ids in hex, as /v0/status prints the cluster id.
   const std::string cluster_id = c.status_field(0, "clusterId");
   EXPECT_NE(log.find("is not this node's " + cluster_id), std::string::npos) << cluster_id << log;
+}
+
+bool wait_log(DkvProcess& p, const std::string& text, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (p.log().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(200ms);  // Poll pacing.
+  }
+  return true;
+}
+
+// A member added with `member add`, wiped and restarted without
+// DKV_CLUSTER_STATE=existing bootstraps a cluster of its own: the members
+// name it and say that its side is the misconfigured one.
+TEST(LogsTest, WipedMemberRestartedWithoutExistingIsNamed) {
+  LocalCluster c("logs_wiped", 3);
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  ASSERT_GE(c.wait_for_leader({0, 1, 2}, 20s), 0);
+  const int d = c.add_node();
+  const std::string add =
+      R"({"id":"d","address":"127.0.0.1:)" + std::to_string(c.rpc_port(d)) + R"("})";
+  ASSERT_EQ(http("POST", c.rest_port(0), "/v0/members", add).status, 200);
+  c.set_env(d, "DKV_CLUSTER_STATE", "existing");
+  ASSERT_TRUE(c.start(d));
+  ASSERT_TRUE(c.wait_ready(d, 30s)) << c.process(d).log();
+  c.process(d).signal(SIGKILL);
+  ASSERT_EQ(c.process(d).wait_exit(10s), 128 + SIGKILL);
+  std::filesystem::remove_all(c.db_path(d));
+  c.unset_env(d, "DKV_CLUSTER_STATE");
+  ASSERT_TRUE(c.start(d));
+  EXPECT_TRUE(wait_log(c.process(0), "it is a member of this cluster, but its data directory", 30s))
+      << c.process(0).log();
+  EXPECT_NE(c.process(0).log().find("refused a message stream from node d ["), std::string::npos)
+      << c.process(0).log();
+}
+
+// A node that stays without a leader says so at warn level.
+TEST(LogsTest, LeaderlessNodeWarns) {
+  LocalCluster c("logs_leaderless", 3);
+  ASSERT_TRUE(c.start(0));  // b and c never start.
+  EXPECT_TRUE(wait_log(c.process(0), "warning node=a no leader for 30 s", 90s))
+      << c.process(0).log();
+  EXPECT_NE(c.process(0).log().find("the voters are a@127.0.0.1:"), std::string::npos);
 }
 
 }  // namespace
