@@ -554,10 +554,9 @@ std::string diagnose_hello(const StreamOptions& o, std::uint64_t cluster, raft::
   const bool member = o.peer_name && !o.peer_name(from).empty();
   if (cluster != o.cluster_id) {
     if (member) {
-      return "it is a member of this cluster, but its data directory belongs to another one: "
-             "it was probably wiped and restarted without DKV_CLUSTER_STATE=existing, so it "
-             "bootstrapped a cluster of its own from its DKV_CLUSTER; wipe it again and start it "
-             "with DKV_CLUSTER_STATE=existing";
+      return "it is a member of this cluster, but its data directory belongs to another one "
+             "(bootstrapped from another DKV_CLUSTER, or made for another cluster): its side "
+             "differs; stop it, delete its DKV_DB_PATH and start it again to rejoin";
     }
     return "it is not a member of this cluster: its DKV_CLUSTER names this node's address, so "
            "its DKV_CLUSTER (not this node's) differs from this cluster's";

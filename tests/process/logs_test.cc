@@ -4,9 +4,6 @@
 // which side's DKV_CLUSTER differs, instead of a line per attempt.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-
-#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -69,31 +66,6 @@ bool wait_log(DkvProcess& p, const std::string& text, std::chrono::milliseconds 
     std::this_thread::sleep_for(200ms);  // Poll pacing.
   }
   return true;
-}
-
-// A member added with `member add`, wiped and restarted without
-// DKV_CLUSTER_STATE=existing bootstraps a cluster of its own: the members
-// name it and say that its side is the misconfigured one.
-TEST(LogsTest, WipedMemberRestartedWithoutExistingIsNamed) {
-  LocalCluster c("logs_wiped", 3);
-  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
-  ASSERT_GE(c.wait_for_leader({0, 1, 2}, 20s), 0);
-  const int d = c.add_node();
-  const std::string add =
-      R"({"id":"d","address":"127.0.0.1:)" + std::to_string(c.rpc_port(d)) + R"("})";
-  ASSERT_EQ(http("POST", c.rest_port(0), "/v0/members", add).status, 200);
-  c.set_env(d, "DKV_CLUSTER_STATE", "existing");
-  ASSERT_TRUE(c.start(d));
-  ASSERT_TRUE(c.wait_ready(d, 30s)) << c.process(d).log();
-  c.process(d).signal(SIGKILL);
-  ASSERT_EQ(c.process(d).wait_exit(10s), 128 + SIGKILL);
-  std::filesystem::remove_all(c.db_path(d));
-  c.unset_env(d, "DKV_CLUSTER_STATE");
-  ASSERT_TRUE(c.start(d));
-  EXPECT_TRUE(wait_log(c.process(0), "it is a member of this cluster, but its data directory", 30s))
-      << c.process(0).log();
-  EXPECT_NE(c.process(0).log().find("refused a message stream from node d ["), std::string::npos)
-      << c.process(0).log();
 }
 
 // A node that stays without a leader says so at warn level.
