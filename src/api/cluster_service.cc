@@ -10,7 +10,7 @@ namespace dkv::api {
 namespace {
 
 node::Deadline effective_deadline(const CallContext& ctx, const ServiceOptions& options) {
-  return std::min(ctx.deadline, std::chrono::steady_clock::now() + options.request_timeout);
+  return request_deadline(ctx, options);
 }
 
 void fill_members(const node::Membership& m, google::protobuf::RepeatedPtrField<v0::Member>* out) {
@@ -56,6 +56,32 @@ void on_leader(node::Node* node, const ServiceOptions& options, const std::strin
   forwarded.deadline = effective_deadline(ctx, options);
   options.forward(leader->address(), "/dkv.v0.Cluster/" + method, forwarded, request, response,
                   std::move(done));
+}
+
+// The leader is asked to remove itself: it hands leadership to the most
+// caught-up voter first, and the removal goes to that new leader, so the
+// cluster never waits an election timeout without a leader.
+void remove_leader(node::Node* node, const ServiceOptions& options, const std::string& method,
+                   const CallContext& ctx, const node::ChangeRequest& change,
+                   const google::protobuf::Message& request, google::protobuf::Message* response,
+                   UnaryDone done, const std::function<void(UnaryDone)>& propose_here) {
+  node->hand_off_before_removal(
+      change, effective_deadline(ctx, options),
+      [node, options, method, ctx, &request, response, done = std::move(done), propose_here](
+          util::Status s, std::string new_leader) mutable {
+        if (!s.is_ok()) return done(std::move(s));
+        // No voter to hand over to: the core hands off when it applies it.
+        if (new_leader == node->status().node_id) return propose_here(std::move(done));
+        const node::MemberAddress* to = node->membership().find(node::node_id_of(new_leader));
+        if (!options.forward || to == nullptr) {
+          return done(
+              util::unavailable("leadership moved to " + new_leader + "; send the removal there"));
+        }
+        CallContext forwarded = ctx;
+        forwarded.deadline = effective_deadline(ctx, options);
+        options.forward(to->address(), "/dkv.v0.Cluster/" + method, forwarded, request, response,
+                        std::move(done));
+      });
 }
 
 }  // namespace
@@ -115,13 +141,20 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
       change.kind = kind;
       change.member.id = id;
       change.force = force;
-      on_leader(node, options, method, ctx, req, resp, std::move(done), [=](UnaryDone done) {
+      auto propose_here = [=](UnaryDone done) {
         node->change_membership(
             change, effective_deadline(ctx, options),
             [members, done = std::move(done)](util::Status s, node::Membership m) {
               if (s.is_ok()) fill_members(m, members);
               done(std::move(s));
             });
+      };
+      const bool removes_leader = kind == node::ChangeKind::kRemove && node->status().node_id == id;
+      const google::protobuf::Message* request = &req;  // Lives until done() is called.
+      on_leader(node, options, method, ctx, req, resp, std::move(done), [=](UnaryDone done) {
+        if (!removes_leader) return propose_here(std::move(done));
+        remove_leader(node, options, method, ctx, change, *request, resp, std::move(done),
+                      propose_here);
       });
     };
   };

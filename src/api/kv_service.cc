@@ -18,11 +18,20 @@ std::string hex_id(std::uint64_t id) {
 }
 
 node::Deadline effective_deadline(const CallContext& ctx, const ServiceOptions& options) {
-  const auto limit = std::chrono::steady_clock::now() + options.request_timeout;
-  return std::min(ctx.deadline, limit);
+  return request_deadline(ctx, options);
 }
 
 }  // namespace
+
+node::Deadline request_deadline(const CallContext& ctx, const ServiceOptions& options) {
+  constexpr std::chrono::milliseconds kAnswerMarginMax{250};
+  const auto now = std::chrono::steady_clock::now();
+  const auto limit = now + options.request_timeout;
+  if (ctx.deadline >= limit) return limit;  // Also: no deadline (time_point::max()).
+  const auto left = ctx.deadline > now ? ctx.deadline - now : std::chrono::steady_clock::duration{};
+  const auto margin = std::min<std::chrono::steady_clock::duration>(left / 10, kAnswerMarginMax);
+  return ctx.deadline - margin;
+}
 
 util::Status validate_key(const std::string& key) {
   if (key.size() < kv::kKeyBytesMin) return util::invalid_argument("key is empty");

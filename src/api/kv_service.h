@@ -26,6 +26,13 @@ struct ServiceOptions {
       forward;
 };
 
+// How long a request may wait for the cluster: DKV_REQUEST_TIMEOUT_MS, and
+// a little less than the client's deadline (a tenth of what is left, at most
+// 250 ms) so that the node's own answer (UNAVAILABLE "no leader or no
+// quorum ...") reaches the client before its deadline does: otherwise the
+// client only sees DEADLINE_EXCEEDED and never learns why.
+node::Deadline request_deadline(const CallContext& ctx, const ServiceOptions& options);
+
 // Registers dkv.v0.KV (Put, Get, Delete) and dkv.v0.Cluster (Status, and
 // the membership calls of register_membership_services).
 void register_services(MethodRegistry* registry, node::Node* node, ServiceOptions options);

@@ -1,5 +1,7 @@
 #include "api/method_registry.h"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -75,17 +77,26 @@ void MethodRegistry::add_method(Method method) {
       method.descriptor->service()->full_name() + "/" + method.descriptor->name();
   // Every call, gRPC or REST, is counted and timed by method and code here,
   // the one place both front ends pass through.
+  // DKV_LOG_LEVEL=trace adds one line per call (never at info: the
+  // metrics count them).
   method.handler = [inner = std::move(method.handler),
-                    metrics = std::make_shared<CallMetrics>(method.descriptor)](
+                    metrics = std::make_shared<CallMetrics>(method.descriptor),
+                    descriptor = method.descriptor](
                        const CallContext& ctx, const google::protobuf::Message& req,
                        google::protobuf::Message* resp, UnaryDone done) {
     const auto start = std::chrono::steady_clock::now();
-    inner(ctx, req, resp, [start, metrics, done = std::move(done)](util::Status s) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      metrics->record(s.code(), seconds);
-      done(std::move(s));
-    });
+    inner(ctx, req, resp,
+          [start, metrics, descriptor, forwarded = ctx.forwarded,
+           done = std::move(done)](util::Status s) {
+            const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            metrics->record(s.code(), seconds);
+            if (spdlog::should_log(spdlog::level::trace)) {
+              spdlog::trace("request {}{}: {} in {:.3f} ms", descriptor->full_name(),
+                            forwarded ? " (forwarded)" : "", s.to_string(), seconds * 1e3);
+            }
+            done(std::move(s));
+          });
   };
   const bool inserted = methods_.emplace(name, std::move(method)).second;
   DKV_ASSERT(inserted);

@@ -298,6 +298,7 @@ util::Status Node::start_raft(raft::Index applied) {
   config.id = raft_id_;
   config.heartbeat_ticks = 1;
   election_ticks_ = static_cast<int>(options_.election_ms / options_.heartbeat_ms);
+  readiness_ = Readiness(election_ticks_);
   config.election_ticks = election_ticks_;
   // The first member of the configured cluster leads first, as in the
   // original dkv: the others wait several election timeouts before their
@@ -318,6 +319,15 @@ util::Status Node::start_raft(raft::Index applied) {
   }
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^ raft_id_);
   config.rng = [rng] { return (*rng)(); };
+  // Raft events (elections, votes, rejected appends, snapshots, transfers)
+  // are debug lines, named by member where known.
+  config.on_event = [this](const raft::Event& e) {
+    if (!spdlog::should_log(spdlog::level::debug)) return;
+    spdlog::debug("raft: {}", raft::describe(e, [this](raft::NodeId id) {
+                    std::string name = membership().name_of(id);
+                    return name.empty() ? "node " + std::to_string(id) : name;
+                  }));
+  };
   if (auto s = raft::validate_config(config); !s.is_ok()) return s;
   raw_ = std::make_unique<raft::RawNode>(config, *storage_);
   // Alone in the cluster: no one to wait for.
@@ -486,6 +496,20 @@ void Node::change_membership(ChangeRequest request, Deadline deadline, MembersDo
 void Node::move_leader(std::string id, Deadline deadline, LeaderDone done) {
   if (removed_) return done(removed_error(), {});
   PendingMove m{std::move(id), deadline, std::move(done)};
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      inbox_.moves.push_back(std::move(m));
+      cv_.notify_one();
+      return;
+    }
+  }
+  m.done(util::unavailable("node is shutting down"), {});
+}
+
+void Node::hand_off_before_removal(ChangeRequest request, Deadline deadline, LeaderDone done) {
+  if (removed_) return done(removed_error(), {});
+  PendingMove m{options_.node_id, deadline, std::move(done), std::move(request)};
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {

@@ -46,6 +46,7 @@
 #include "node/config.h"
 #include "node/membership.h"
 #include "node/membership_checks.h"
+#include "node/readiness.h"
 #include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -170,6 +171,14 @@ class Node {
   // `done` once it leads (or UNAVAILABLE at `deadline`). NOT_FOUND for an
   // unknown member, FAILED_PRECONDITION for a learner.
   void move_leader(std::string id, Deadline deadline, LeaderDone done);
+  // Leader only, before it is removed (`request` removes this node): checks
+  // the removal (membership_checks.h) and hands leadership to the most
+  // caught-up recently active voter, so that the new leader removes this
+  // node with no election timeout. `done` gets OK and the new leader's name
+  // once it leads; OK and this node's own name if there is no such voter
+  // (the caller then proposes the removal here, as a leader that commits
+  // its own removal hands off in the core); a refusal as change_membership.
+  void hand_off_before_removal(ChangeRequest request, Deadline deadline, LeaderDone done);
 
   // Feeds a raft message from a peer (from the transport's threads).
   void receive(raft::Message message);
@@ -192,7 +201,8 @@ class Node {
   // The state machine, read-only: its size for Status and its image for
   // backups (dkv.v0.Maintenance/Snapshot reads it without the raft thread).
   const kv::Store& store() const { return *store_; }
-  // True when this node knows a leader and has applied all it knows committed.
+  // /readyz: a known, recently confirmed leader and applied not lagging
+  // (readiness.h has the exact definition).
   bool ready() const;
   // True once this node applied its own removal: it serves nothing more
   // (until it applies a change that adds it back under the same name).
@@ -235,6 +245,9 @@ class Node {
     std::string id;
     Deadline deadline;
     LeaderDone done;
+    // hand_off_before_removal: the removal to check; the target is chosen
+    // on the raft thread.
+    std::optional<ChangeRequest> removal;
   };
   // Reads that share one ReadIndex round.
   struct ReadBatch {
@@ -286,6 +299,7 @@ class Node {
   void end_snapshot_catch_up();
   void start_change(PendingChange change);
   void start_move(PendingMove move);
+  void start_hand_off_before_removal(PendingMove move);
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
   void finish_moves(raft::NodeId lead);
   ClusterView leader_view() const;
@@ -296,7 +310,12 @@ class Node {
   void start_leadership_transfer();
   // The core says this node, which lost its log, caught up: drop the marker.
   void finish_rejoining();
+  // The recently active voter with the most of the log, or kNoNode.
+  raft::NodeId most_caught_up_voter(raft::Index* match) const;
   void serve_reads();
+  void warn_if_leaderless();
+  // Recomputes ready_ (raft thread).
+  void update_readiness();
   void fail_everything(const util::Status& s);
   void fail_proposed_writes();
   [[noreturn]] void fatal(const std::string& what, const util::Status& s);
@@ -319,10 +338,10 @@ class Node {
   bool snapshot_in_flight_ = false;
   std::thread snapshot_thread_;  // Dumps the store and writes the file.
   Deadline next_store_sync_{};   // When on_tick next fsyncs LMDB.
-  // Readiness: a ReadIndex round of its own ("ready:" context) tells the
-  // index a linearizable read would wait for; the node is ready once it has
-  // applied that much under a known leader. 0: not confirmed yet.
-  raft::Index readiness_index_ = 0;
+  // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
+  // context), one per election timeout, tell the index a linearizable read
+  // would wait for.
+  Readiness readiness_;
   int ticks_since_readiness_check_ = 0;
   std::uint64_t next_readiness_context_ = 1;
   int election_ticks_ = 10;
@@ -334,6 +353,7 @@ class Node {
   // Leader: the tick at which each peer was last seen recently active.
   std::map<raft::NodeId, std::uint64_t> last_active_tick_;
   std::uint64_t tick_count_ = 0;
+  std::uint64_t ticks_without_leader_ = 0;  // warn_if_leaderless().
 
   // Shared with other threads.
   mutable std::mutex mu_;

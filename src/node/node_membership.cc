@@ -184,6 +184,7 @@ void Node::start_change(PendingChange c) {
 }
 
 void Node::start_move(PendingMove m) {
+  if (m.removal) return start_hand_off_before_removal(std::move(m));
   const raft::NodeId target = node_id_of(m.id);
   const Membership members = membership();
   if (members.find(target) == nullptr)
@@ -198,6 +199,28 @@ void Node::start_move(PendingMove m) {
   }
   if (target == raft_id_) return m.done(util::Status::ok(), m.id);
   spdlog::info("moving leadership to {}", m.id);
+  raw_->transfer_leader(target);
+  moves_.push_back(std::move(m));
+}
+
+// A removal of this leader, checked here first, then carried out by the
+// voter it hands leadership to (node.h, hand_off_before_removal).
+void Node::start_hand_off_before_removal(PendingMove m) {
+  if (raw_->raft().state() != raft::StateType::kLeader) {
+    return m.done(util::unavailable("not the leader (leadership moved); retry"), {});
+  }
+  if (change_in_flight_) {
+    return m.done({util::Code::kFailedPrecondition,
+                   "a membership change is pending (proposed, not applied yet); retry once it is"},
+                  {});
+  }
+  if (auto s = check_change(leader_view(), *m.removal); !s.is_ok()) return m.done(std::move(s), {});
+  raft::Index match = 0;
+  const raft::NodeId target = most_caught_up_voter(&match);
+  if (target == raft::kNoNode) return m.done(util::Status::ok(), options_.node_id);
+  m.id = membership().name_of(target);
+  spdlog::info("handing leadership to {} (match {}) before this node is removed; {} removes it",
+               m.id, match, m.id);
   raw_->transfer_leader(target);
   moves_.push_back(std::move(m));
 }

@@ -108,11 +108,9 @@ void Node::process_inbox(Inbox* inbox) {
   }
 }
 
-// Picks the recently active voter with the most of the log (ties: the lowest
-// id, so the choice is stable) and asks the core to hand leadership to it.
-void Node::start_leadership_transfer() {
+// Ties: the lowest id, so the choice is stable.
+raft::NodeId Node::most_caught_up_voter(raft::Index* match) const {
   const raft::Raft& r = raw_->raft();
-  if (r.state() != raft::StateType::kLeader) return;
   raft::NodeId target = raft::kNoNode;
   raft::Index best_match = 0;
   for (const auto& [id, pr] : r.tracker().progress()) {
@@ -125,6 +123,15 @@ void Node::start_leadership_transfer() {
       best_match = pr.match;
     }
   }
+  *match = best_match;
+  return target;
+}
+
+// Asks the core to hand leadership to the most caught-up voter.
+void Node::start_leadership_transfer() {
+  if (raw_->raft().state() != raft::StateType::kLeader) return;
+  raft::Index best_match = 0;
+  const raft::NodeId target = most_caught_up_voter(&best_match);
   if (target == raft::kNoNode) return;  // Alone: nobody to hand over to.
   spdlog::info("handing leadership to {} (match {})", membership().name_of(target), best_match);
   raw_->transfer_leader(target);
@@ -155,6 +162,7 @@ void Node::propose_parked() {
 void Node::on_tick(std::chrono::steady_clock::time_point now) {
   raw_->tick();
   ++tick_count_;
+  warn_if_leaderless();
   if (raw_->raft().state() == raft::StateType::kLeader) {
     for (const auto& [id, pr] : raw_->raft().tracker().progress()) {
       if (pr.recent_active) last_active_tick_[id] = tick_count_;
@@ -162,10 +170,11 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
   }
   expire_membership_waiters(now);
   // Re-confirm readiness every election timeout, and at once while unsure.
-  if (readiness_index_ == 0 || ++ticks_since_readiness_check_ >= election_ticks_) {
+  if (readiness_.unconfirmed() || ++ticks_since_readiness_check_ >= election_ticks_) {
     ticks_since_readiness_check_ = 0;
     raw_->read_index("ready:" + std::to_string(next_readiness_context_++));
   }
+  update_readiness();
   if (!parked_.empty()) propose_parked();
   // LMDB commits are not fsynced (node.cc): flush them about once a second,
   // so that a machine crash rarely costs a rebuild of the store.
@@ -224,6 +233,25 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
   }
 }
 
+// A node without a leader for long says so every 30 s: a lone follower's
+// log otherwise shows nothing wrong.
+void Node::warn_if_leaderless() {
+  if (raw_->raft().lead() != raft::kNoNode || removed_) {
+    ticks_without_leader_ = 0;
+    return;
+  }
+  const std::uint64_t every_ticks = std::max<std::uint64_t>(1, 30'000 / options_.heartbeat_ms);
+  if (++ticks_without_leader_ % every_ticks != 0) return;
+  const Membership m = membership();
+  std::string voters;
+  for (const auto& v : m.voters()) voters += (voters.empty() ? "" : ",") + v.id + "@" + v.address();
+  spdlog::warn(
+      "no leader for {} s (this node is {} at term {}); the voters are {}: a majority of them "
+      "must run and reach each other (check their logs for refused or unreachable peers)",
+      ticks_without_leader_ * options_.heartbeat_ms / 1000, raft::state_name(raw_->raft().state()),
+      raw_->raft().term(), voters);
+}
+
 void Node::handle_ready(raft::Ready& rd) {
   bool leader_changed = false;
   if (rd.soft_state) {
@@ -234,7 +262,7 @@ void Node::handle_ready(raft::Ready& rd) {
       leader_changed = true;
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->raft().term());
-      readiness_index_ = 0;  // Confirm again under the new leader.
+      readiness_.on_leader_change();  // Confirm again under the new leader.
       node_metrics().leader_changes.inc();
       // Unanswered ReadIndex rounds may have died with the old leader: ask
       // again at the next tick rather than an election timeout later.
@@ -276,7 +304,7 @@ void Node::handle_ready(raft::Ready& rd) {
   maybe_snapshot();
   for (const auto& rs : rd.read_states) {
     if (rs.context.rfind("ready:", 0) == 0) {
-      readiness_index_ = std::max<raft::Index>(rs.index, 1);
+      readiness_.on_answer(rs.index, tick_count_);
       continue;
     }
     auto it = read_batches_.find(rs.context);
@@ -291,15 +319,24 @@ void Node::handle_ready(raft::Ready& rd) {
     status_.term = hs.term;
     status_.commit_index = hs.commit;
     status_.applied_index = store_->applied_index();
-    ready_ = !status_.leader_id.empty() && readiness_index_ > 0 &&
-             status_.applied_index >= readiness_index_;
-    caught_up = ready_ && !catch_up_peers_.empty();
+    caught_up = !catch_up_peers_.empty();
     NodeMetrics& m = node_metrics();
     m.committed.set(static_cast<double>(hs.commit));
     m.applied.set(static_cast<double>(status_.applied_index));
     m.pending.set(static_cast<double>(pending_writes_));
   }
-  if (caught_up) end_snapshot_catch_up();
+  update_readiness();
+  // Peers kept from before a snapshot are dropped once caught up (snapshots.cc).
+  if (caught_up && ready_) end_snapshot_catch_up();
+}
+
+void Node::update_readiness() {
+  bool leader_known = false;
+  {
+    std::lock_guard lock(mu_);
+    leader_known = !status_.leader_id.empty();
+  }
+  ready_ = readiness_.evaluate(leader_known, store_->applied_index(), tick_count_);
 }
 
 void Node::persist(const raft::Ready& rd) {

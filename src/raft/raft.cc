@@ -179,6 +179,7 @@ void Raft::become_leader() {
                          std::numeric_limits<std::uint64_t>::max());
   DKV_ASSERT(tail.has_value());
   for (const Entry& e : *tail) removing_self_ = removing_self_ || removes_self(e);
+  report({.type = EventType::kBecameLeader, .term = term_});
 }
 
 // First log index not yet applied (and not compacted: a node may compact up
@@ -219,7 +220,13 @@ void Raft::tick_heartbeat() {
       (void)step(Message{.type = MessageType::kCheckQuorum, .from = id_});
     }
     // A transfer that did not finish within an election timeout is abandoned.
-    if (state_ == StateType::kLeader) lead_transferee_ = kNoNode;
+    if (state_ == StateType::kLeader && lead_transferee_ != kNoNode) {
+      report({.type = EventType::kTransferAborted,
+              .peer = lead_transferee_,
+              .term = term_,
+              .reason = "not done within an election timeout"});
+      lead_transferee_ = kNoNode;
+    }
   }
   if (state_ != StateType::kLeader) return;
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
@@ -260,6 +267,10 @@ void Raft::campaign(bool pre, bool transfer) {
     become_candidate();
     vote_term = term_;
   }
+  report({.type = EventType::kCampaign,
+          .term = vote_term,
+          .pre = pre,
+          .reason = transfer ? "leadership transfer" : "election timeout"});
   if (poll(id_, true) == VoteResult::kWon) {
     // Single voter: the self vote wins at once.
     if (pre) {
@@ -345,7 +356,14 @@ bool Raft::step_term(const Message& m) {
       const bool forced = m.context == kTransferContext;
       const bool in_lease =
           config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
-      if (!forced && in_lease) return false;
+      if (!forced && in_lease) {
+        report({.type = EventType::kVoteIgnored,
+                .peer = m.from,
+                .term = m.term,
+                .pre = m.type == MessageType::kPreVote,
+                .reason = "a leader was heard from within the election timeout"});
+        return false;
+      }
     }
     if (m.type == MessageType::kPreVote) return true;  // Never changes our term.
     if (m.type == MessageType::kPreVoteResp && !m.reject) {
@@ -353,6 +371,12 @@ bool Raft::step_term(const Message& m) {
     }
     const bool from_leader = m.type == MessageType::kApp || m.type == MessageType::kHeartbeat ||
                              m.type == MessageType::kSnap;
+    if (state_ == StateType::kLeader) {
+      report({.type = EventType::kSteppedDown,
+              .peer = m.from,
+              .term = term_,
+              .reason = "a message of a higher term"});
+    }
     become_follower(m.term, from_leader ? m.from : kNoNode);
     return true;
   }
@@ -381,9 +405,23 @@ void Raft::step_vote(const Message& m) {
       vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
   const MessageType resp = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   if (!can_vote || !log_.is_up_to_date(m.index, m.log_term)) {
+    std::string why;
+    if (!can_vote) {
+      why = vote_ != kNoNode ? "already voted in this term" : "a leader is known in this term";
+    } else {
+      why = "its log (last " + std::to_string(m.index) + " term " + std::to_string(m.log_term) +
+            ") is behind ours (last " + std::to_string(log_.last_index()) + " term " +
+            std::to_string(log_.last_term()) + ")";
+    }
+    report({.type = EventType::kVoteRejected,
+            .peer = m.from,
+            .term = m.term,
+            .pre = pre,
+            .reason = why});
     send(Message{.type = resp, .to = m.from, .term = term_, .reject = true});
     return;
   }
+  report({.type = EventType::kVoteGranted, .peer = m.from, .term = m.term, .pre = pre});
   // Answer with the asked term: a pre-vote grant is for term+1.
   send(Message{.type = resp, .to = m.from, .term = m.term});
   if (!pre) {
@@ -497,6 +535,9 @@ util::Status Raft::step_leader(const Message& m) {
       return {};
     case MessageType::kCheckQuorum:
       if (!tracker_.quorum_active()) {
+        report({.type = EventType::kSteppedDown,
+                .term = term_,
+                .reason = "CheckQuorum: no quorum heard from in an election timeout"});
         become_follower(term_, kNoNode);  // Thesis §6.2: step down.
         return {};
       }
@@ -586,6 +627,11 @@ void Raft::leader_app_resp(const Message& m, Progress& pr) {
     // Fast backtracking: skip every entry of the follower's conflicting term.
     Index probe = m.reject_hint;
     if (m.log_term > 0) probe = log_.find_conflict_by_term(m.reject_hint, m.log_term).first;
+    report({.type = EventType::kAppendRejectedBy,
+            .peer = m.from,
+            .term = term_,
+            .index = m.index,
+            .hint = probe});
     if (pr.maybe_decr_to(m.index, probe)) {
       if (pr.state == ProgressState::kReplicate) pr.become_probe();
       send_append(m.from);
@@ -709,6 +755,7 @@ void Raft::leader_transfer(const Message& m) {
   if (pr->rejoin_target != 0 || pr->rejoin_ack_owed) return;
   election_elapsed_ = 0;  // The transfer must finish within an election timeout.
   lead_transferee_ = target;
+  report({.type = EventType::kTransferStarted, .peer = target, .term = term_});
   if (pr->match == log_.last_index()) {
     send_timeout_now(target);
   } else {
@@ -799,6 +846,11 @@ bool Raft::send_snapshot(NodeId to, Progress& pr) {
   Snapshot snap = log_.snapshot();
   if (snap.empty()) return false;  // Not available yet.
   pr.become_snapshot(snap.metadata.index);
+  report({.type = EventType::kSnapshotSent,
+          .peer = to,
+          .term = term_,
+          .index = snap.metadata.index,
+          .log_term = snap.metadata.term});
   send(Message{.type = MessageType::kSnap, .to = to, .snapshot = std::move(snap)});
   return true;
 }
@@ -839,6 +891,7 @@ void Raft::hand_off_leadership() {
 }
 
 void Raft::send_timeout_now(NodeId to) {
+  report({.type = EventType::kTimeoutNowSent, .peer = to, .term = term_});
   send(Message{.type = MessageType::kTimeoutNow, .to = to});
 }
 
@@ -905,6 +958,14 @@ bool Raft::handle_append(const Message& m) {
   // whose term is <= m.log_term; the leader skips the whole conflicting term.
   const Index hint = std::min(m.index, log_.last_index());
   const auto [hint_index, hint_term] = log_.find_conflict_by_term(hint, m.log_term);
+  report({.type = EventType::kAppendRejected,
+          .peer = m.from,
+          .term = term_,
+          .index = m.index,
+          .log_term = m.log_term,
+          .hint = hint_index,
+          .reason = m.index > log_.last_index() ? "our log is shorter"
+                                                : "our entry there has another term"});
   send(Message{.type = MessageType::kAppResp,
                .to = m.from,
                .log_term = hint_term,
@@ -922,7 +983,15 @@ void Raft::handle_heartbeat(const Message& m) {
 
 void Raft::handle_snapshot(const Message& m) {
   DKV_ASSERT(m.snapshot.has_value());
-  const Index index = restore(*m.snapshot) ? log_.last_index() : log_.committed();
+  const bool restored = restore(*m.snapshot);
+  if (restored) {
+    report({.type = EventType::kSnapshotRestored,
+            .peer = m.from,
+            .term = term_,
+            .index = m.snapshot->metadata.index,
+            .log_term = m.snapshot->metadata.term});
+  }
+  const Index index = restored ? log_.last_index() : log_.committed();
   send(Message{
       .type = MessageType::kAppResp, .to = m.from, .index = index, .context = app_resp_context()});
 }
@@ -990,6 +1059,9 @@ ConfState Raft::apply_conf_change(const ConfChange& cc) {
     // gap, it first tells the most up-to-date remaining voter to campaign
     // at once (thesis §3.10's TimeoutNow).
     hand_off_leadership();
+    report({.type = EventType::kSteppedDown,
+            .term = term_,
+            .reason = "removed from the configuration"});
     become_follower(term_, kNoNode);
     return tracker_.conf_state();
   }

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/events.h"
 #include "raft/progress.h"
 #include "raft/raft_log.h"
 #include "raft/storage.h"
@@ -110,6 +111,9 @@ struct Config {
   bool rejoining = false;
   // The only source of randomness. Must be set.
   std::function<std::uint64_t()> rng;
+  // Optional: told of elections, votes, rejected appends, snapshots and
+  // leadership transfers (events.h), on the thread that steps the core.
+  std::function<void(const Event&)> on_event;
   TestCanaries canaries;  // Test only.
 };
 
@@ -248,6 +252,9 @@ class Raft {
   void release_pending_reads();
 
   void send(Message m);
+  void report(const Event& e) const {
+    if (config_.on_event) config_.on_event(e);
+  }
   // Checked after every input; each invariant is also stated at its data.
   void assert_invariants() const;
 

@@ -12,17 +12,24 @@
 
 namespace dkv::transport {
 
+// Ids in hex, 16 digits, as /v0/status prints the cluster id.
+inline std::string hex_id(std::uint64_t id) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, id >>= 4) out[static_cast<std::size_t>(i)] = kDigits[id & 15];
+  return out;
+}
+
 inline util::Status check_cluster(std::uint64_t local_cluster, std::uint64_t cluster) {
   if (cluster == local_cluster) return util::Status::ok();
-  return {util::Code::kFailedPrecondition, "cluster id " + std::to_string(cluster) +
-                                               " is not this node's " +
-                                               std::to_string(local_cluster)};
+  return {util::Code::kFailedPrecondition,
+          "cluster id " + hex_id(cluster) + " is not this node's " + hex_id(local_cluster)};
 }
 
 inline util::Status check_addressee(raft::NodeId local_id, raft::NodeId to) {
   if (to == local_id) return util::Status::ok();
   return {util::Code::kFailedPrecondition,
-          "addressed to node " + std::to_string(to) + ", this is node " + std::to_string(local_id)};
+          "addressed to node " + hex_id(to) + ", this is node " + hex_id(local_id)};
 }
 
 // A batch's or chunk's header: this cluster, this node, the stream's sender.
@@ -33,8 +40,8 @@ inline util::Status check_header(std::uint64_t local_cluster, raft::NodeId local
   s = check_addressee(local_id, h.to());
   if (!s.is_ok()) return s;
   if (h.from() != from) {
-    return util::invalid_argument("header from " + std::to_string(h.from()) +
-                                  " differs from the stream's " + std::to_string(from));
+    return util::invalid_argument("header from " + hex_id(h.from()) +
+                                  " differs from the stream's " + hex_id(from));
   }
   return util::Status::ok();
 }
@@ -45,8 +52,8 @@ inline util::Status check_header(std::uint64_t local_cluster, raft::NodeId local
 inline util::Status check_message(raft::NodeId local_id, raft::NodeId from,
                                   const raft::Message& m) {
   if (m.to != local_id) {
-    return util::invalid_argument("message to node " + std::to_string(m.to) + " on the stream " +
-                                  std::to_string(from) + "->" + std::to_string(local_id));
+    return util::invalid_argument("message to node " + hex_id(m.to) + " on the stream " +
+                                  hex_id(from) + "->" + hex_id(local_id));
   }
   return util::Status::ok();
 }

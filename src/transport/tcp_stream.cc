@@ -19,6 +19,7 @@
 #include "transport/peer_checks.h"
 #include "transport/transport.h"
 #include "util/assert.h"
+#include "util/rate_limiter.h"
 #include "util/thread_name.h"
 
 namespace dkv::transport {
@@ -519,6 +520,73 @@ class FrameReader {
 
 }  // namespace
 
+namespace {
+
+// Refusals repeat at every reconnect of a misconfigured peer: one line per
+// peer and reason every 30 s, with the count of those held back.
+util::RateLimiter& refusal_log_limiter() {
+  static util::RateLimiter limiter(std::chrono::seconds(30));
+  return limiter;
+}
+
+std::string remote_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char host[NI_MAXHOST];
+  char port[NI_MAXSERV];
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "?";
+  }
+  return std::string(host) + ":" + port;
+}
+
+// "node d [00..id] from 127.0.0.1:54321" (the name if it is a member).
+std::string describe_peer(const StreamOptions& o, raft::NodeId from, int fd) {
+  const std::string name = o.peer_name ? o.peer_name(from) : std::string();
+  return "node " + (name.empty() ? std::string() : name + " ") + "[" + hex_id(from) + "] from " +
+         remote_address(fd);
+}
+
+// Which side is misconfigured, when the hello tells.
+std::string diagnose_hello(const StreamOptions& o, std::uint64_t cluster, raft::NodeId from,
+                           raft::NodeId to) {
+  const bool member = o.peer_name && !o.peer_name(from).empty();
+  if (cluster != o.cluster_id) {
+    if (member) {
+      return "it is a member of this cluster, but its data directory belongs to another one "
+             "(bootstrapped from another DKV_CLUSTER, or made for another cluster): its side "
+             "differs; stop it, delete its DKV_DB_PATH and start it again to rejoin";
+    }
+    return "it is not a member of this cluster: its DKV_CLUSTER names this node's address, so "
+           "its DKV_CLUSTER (not this node's) differs from this cluster's";
+  }
+  if (from == o.local_id) {
+    return "it uses this node's own DKV_NODE_ID: two processes run with the same DKV_NODE_ID";
+  }
+  if (to != o.local_id) {
+    return "its DKV_CLUSTER gives node [" + hex_id(to) +
+           "] this node's address: a mistyped address in its DKV_CLUSTER";
+  }
+  return "";
+}
+
+void log_refusal(spdlog::level::level_enum level, const StreamOptions& o, raft::NodeId from,
+                 const std::string& peer, const util::Status& s, const std::string& why) {
+  std::uint64_t suppressed = 0;
+  const std::string key =
+      hex_id(o.local_id) + hex_id(from) + std::string(util::code_name(s.code()));
+  if (!refusal_log_limiter().allow(key, std::chrono::steady_clock::now(), &suppressed)) return;
+  spdlog::log(level, "transport: refused a message stream from {}: {}{}{}", peer, s.to_string(),
+              why.empty() ? "" : "; " + why,
+              suppressed == 0 ? ""
+                              : " (" + std::to_string(suppressed) +
+                                    " more refusals like it in the last 30 s not logged)");
+}
+
+}  // namespace
+
 void StreamReaders::serve(Reader* r) {
   const int fd = r->fd;
   char hello[kStreamHelloBytes];
@@ -534,7 +602,7 @@ void StreamReaders::serve(Reader* r) {
   util::Status s = check_cluster(o_.cluster_id, cluster);
   if (s.is_ok()) s = check_addressee(o_.local_id, to);
   if (s.is_ok() && (from == raft::kNoNode || from == o_.local_id)) {
-    s = {util::Code::kFailedPrecondition, "bad sender node id " + std::to_string(from)};
+    s = {util::Code::kFailedPrecondition, "bad sender node id " + hex_id(from)};
   }
   // Last: only a hello that is otherwise fine counts as an admission refusal.
   if (s.is_ok() && o_.admit) s = o_.admit(from, r->source);
@@ -543,7 +611,8 @@ void StreamReaders::serve(Reader* r) {
       !w.is_ok() || !s.is_ok()) {
     // Admission refusals are logged, rate-limited, by admit.
     if (!s.is_ok() && s.code() != util::Code::kPermissionDenied) {
-      spdlog::warn("transport: refused a message stream from node {}: {}", from, s.to_string());
+      log_refusal(spdlog::level::warn, o_, from, describe_peer(o_, from, fd), s,
+                  diagnose_hello(o_, cluster, from, to));
     }
     return;
   }
@@ -557,7 +626,7 @@ void StreamReaders::serve(Reader* r) {
   } else if (s.code() == util::Code::kUnavailable) {
     spdlog::info("transport: message stream from node {} ended: {}", name, s.to_string());
   } else {
-    spdlog::warn("transport: refused a message stream from node {}: {}", name, s.to_string());
+    log_refusal(spdlog::level::warn, o_, from, describe_peer(o_, from, fd), s, "");
   }
 }
 

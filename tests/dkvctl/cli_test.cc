@@ -140,6 +140,20 @@ TEST_F(CliTest, Base64ArgumentsAreDecoded) {
   EXPECT_NE(p.err.find("Error: KEY is not valid base64"), std::string::npos) << p.err;
 }
 
+TEST_F(CliTest, UnknownCommandIsNamed) {
+  auto p = parse({"frobnicate", "x"});
+  EXPECT_EQ(p.rc, kExitUsage);
+  EXPECT_EQ(p.err, "Error: unknown command \"frobnicate\" (see dkvctl --help)\n");
+  p = parse({"--endpoints", "h:1", "-w", "json", "lease", "grant"});
+  EXPECT_EQ(p.err, "Error: unknown command \"lease\" (see dkvctl --help)\n");
+  p = parse({"member", "rename", "a", "b"});
+  EXPECT_EQ(p.rc, kExitUsage);
+  EXPECT_EQ(p.err, "Error: unknown command \"member rename\" (see dkvctl --help)\n");
+  // Other mistakes keep CLI11's own words.
+  p = parse({"member", "add", "d"});
+  EXPECT_EQ(p.err.find("unknown command"), std::string::npos) << p.err;
+}
+
 TEST_F(CliTest, BadUsageExitsTwoWithOneErrorLine) {
   for (const auto& args :
        std::vector<std::vector<std::string>>{{},

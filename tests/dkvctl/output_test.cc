@@ -81,6 +81,26 @@ TEST(OutputTest, MemberAddPrintsTheJoinVariables) {
   EXPECT_EQ(format_move_leader(Format::kJson, moved), "{\"leaderId\":\"c\"}\n");
 }
 
+TEST(OutputTest, UnreachableEndpointKeepsItsRow) {
+  EndpointStatus up;
+  up.endpoint = "127.0.0.1:7070";
+  up.status.set_node_id("a");
+  up.status.set_role("leader");
+  EndpointStatus down{"127.0.0.1:9090", {}, "UNAVAILABLE: cannot connect to 127.0.0.1:9090", "c"};
+  const std::string simple = format_endpoint_status(Format::kSimple, {up, down});
+  EXPECT_NE(simple.find("\n127.0.0.1:9090, c, unreachable: UNAVAILABLE: cannot connect"),
+            std::string::npos)
+      << simple;
+  const std::string table = format_endpoint_status(Format::kTable, {up, down});
+  EXPECT_NE(table.find("| ERROR "), std::string::npos) << table;
+  EXPECT_NE(table.find("| unreachable |"), std::string::npos) << table;
+  const std::string json = format_endpoint_status(Format::kJson, {up, down});
+  EXPECT_NE(json.find("{\"endpoint\":\"127.0.0.1:9090\",\"nodeId\":\"c\",\"unreachable\":true,"
+                      "\"error\":\"UNAVAILABLE: cannot connect to 127.0.0.1:9090\"}"),
+            std::string::npos)
+      << json;
+}
+
 TEST(OutputTest, EndpointStatusAndHealth) {
   EndpointStatus e;
   e.endpoint = "127.0.0.1:7070";

@@ -156,6 +156,50 @@ TEST(DkvctlFailoverTest, SkipsAStoppedEndpoint) {
   EXPECT_EQ(r.out, "v\n");
 }
 
+// Without a quorum, the node's reason reaches dkvctl with the default
+// timeouts (the command timeout equals the node's request timeout): the
+// node answers a little before the client's deadline.
+TEST(DkvctlNoQuorumTest, ShowsTheNodesReasonNotDeadlineExceeded) {
+  LocalCluster cluster("dkvctl_no_quorum", 3);
+  ASSERT_TRUE(cluster.start_all(30s));
+  ASSERT_GE(cluster.wait_for_leader({0, 1, 2}, 20s), 0);
+  for (int i : {1, 2}) {
+    cluster.process(i).signal(SIGKILL);
+    ASSERT_EQ(cluster.process(i).wait_exit(10s), 128 + SIGKILL);
+  }
+  // Once a leader alone has stepped down (CheckQuorum), no leader is known.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (cluster.status_field(0, "leaderId") != "" && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(cluster.status_field(0, "leaderId"), "");
+  const auto ep = [&](int i) { return "127.0.0.1:" + std::to_string(cluster.rpc_port(i)); };
+  // The down members keep their rows, as etcdctl shows them.
+  auto r = run_dkvctl({"--endpoints", ep(0), "endpoint", "status", "--cluster"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_of(r.out, "\n"), 3) << r.out;
+  EXPECT_NE(r.out.find(ep(0) + ", a, "), std::string::npos) << r.out;
+  for (int i : {1, 2}) {
+    EXPECT_NE(r.out.find(ep(i) + ", " + cluster.id(i) + ", unreachable: UNAVAILABLE: "),
+              std::string::npos)
+        << r.out;
+  }
+  r = run_dkvctl({"--endpoints", ep(0), "endpoint", "status", "--cluster", "-w", "table"});
+  EXPECT_EQ(count_of(r.out, "| unreachable |"), 2) << r.out;
+  for (const std::string& endpoints : {ep(0), ep(0) + "," + ep(1) + "," + ep(2)}) {
+    for (const std::vector<std::string>& command :
+         std::vector<std::vector<std::string>>{{"put", "k", "v"}, {"get", "k"}}) {
+      std::vector<std::string> args = {"--endpoints", endpoints};
+      args.insert(args.end(), command.begin(), command.end());
+      const auto r = run_dkvctl(args);
+      EXPECT_EQ(r.exit_code, 1) << endpoints << " " << command[0];
+      EXPECT_EQ(r.err.rfind("Error: UNAVAILABLE: ", 0), 0u) << endpoints << ": " << r.err;
+      EXPECT_NE(r.err.find("no leader or no quorum"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(ep(0)), std::string::npos) << r.err;
+    }
+  }
+}
+
 TEST_F(DkvctlTest, EndpointStatusInEachFormat) {
   auto r = ctl({"endpoint", "status", "-w", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -186,9 +230,27 @@ TEST_F(DkvctlTest, EndpointStatusInEachFormat) {
   const std::string dead = "127.0.0.1:" + std::to_string(free_port());
   r = run_dkvctl({"endpoint", "status", "--endpoints", dead + "," + endpoint(1)});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(count_of(r.out, "\n"), 1) << r.out;
+  EXPECT_EQ(count_of(r.out, "\n"), 2) << r.out;
+  EXPECT_NE(r.out.find(dead + ", unreachable: UNAVAILABLE: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(endpoint(1) + ", b, "), std::string::npos) << r.out;
   EXPECT_NE(r.err.find(dead), std::string::npos) << r.err;
+}
+
+// Pointed at a REST port by mistake: the error says so.
+TEST_F(DkvctlTest, RestPortIsRecognised) {
+  const std::string rest = "127.0.0.1:" + std::to_string(cluster_->rest_port(0));
+  const auto r = run_dkvctl({"--endpoints", rest, "get", "k"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("Error: UNAVAILABLE: cannot connect to " + rest, 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("REST port (DKV_REST_PORT)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("DKV_RPC_PORT"), std::string::npos) << r.err;
+}
+
+// An unknown word is named.
+TEST_F(DkvctlTest, UnknownCommandIsNamed) {
+  const auto r = ctl({"lease", "grant", "10"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "Error: unknown command \"lease\" (see dkvctl --help)\n");
 }
 
 TEST_F(DkvctlTest, EndpointHealthInEachFormat) {

@@ -179,6 +179,38 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   EXPECT_EQ(http("POST", c.rest_port(3), "/v0/kv", put_body(key(300), value(300))).status, 200);
 }
 
+// Removing the leader (issue 14, item 11): it hands leadership to a voter
+// first, which removes it; no election timeout passes without a leader,
+// so the term rises by exactly one (the transfer's election) and a new
+// leader is known as soon as the call returns.
+TEST(MembershipTest, RemovingTheLeaderHandsLeadershipOverFirst) {
+  LocalCluster c("member_remove_leader", 3);
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  const int leader = c.wait_for_leader({0, 1, 2}, 20s);
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(http("POST", c.rest_port(leader), "/v0/kv", put_body(key(1), value(1))).status, 200);
+  const std::uint64_t term = std::stoull(c.status_field(leader, "term"));
+  const auto r = http("DELETE", c.rest_port(leader), "/v0/members/" + c.id(leader));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(contains(r.body, R"("id":")" + c.id(leader) + R"(")")) << r.body;
+  std::vector<int> rest;
+  for (int i = 0; i < 3; ++i) {
+    if (i != leader) rest.push_back(i);
+  }
+  // The new leader removed the old one: both survivors know it already.
+  for (int i : rest) {
+    const std::string known = c.status_field(i, "leaderId");
+    EXPECT_TRUE(known == c.id(rest[0]) || known == c.id(rest[1])) << c.id(i) << ": " << known;
+  }
+  const int next = c.wait_for_leader(rest, 15s, leader);
+  ASSERT_GE(next, 0);
+  EXPECT_EQ(std::stoull(c.status_field(next, "term")), term + 1);
+  EXPECT_TRUE(contains(c.process(leader).log(), "handing leadership to " + c.id(next)))
+      << c.process(leader).log();
+  EXPECT_TRUE(wait_log(c.process(leader), "removed from the cluster", 10s));
+  EXPECT_EQ(http("POST", c.rest_port(next), "/v0/kv", put_body(key(2), value(2))).status, 200);
+}
+
 TEST(MembershipTest, GrowThreeToFiveUnderWriteLoad) {
   LocalCluster c("membership_grow", 3, {{"DKV_SNAPSHOT_ENTRIES", "50"}});
   ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <map>
 #include <ostream>
+#include <set>
 
 #include "util/version.h"
 
@@ -136,6 +137,43 @@ void add_snapshot_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
   leaves->emplace_back(status, Command::kSnapshotStatus);
 }
 
+// The first word of argv that is not a global flag or its value: the
+// command the user meant ("" if none).
+std::vector<std::string> command_words(int argc, const char* const* argv) {
+  static const std::set<std::string> kFlagsWithValue = {"--endpoints", "-w", "--write-out",
+                                                        "--command-timeout", "--dial-timeout"};
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (kFlagsWithValue.count(arg) > 0) {
+      ++i;  // Its value.
+      continue;
+    }
+    if (!arg.empty() && arg[0] == '-') continue;
+    words.push_back(arg);
+  }
+  return words;
+}
+
+// "unknown command ..." naming the word, when CLI11's error would not.
+std::string unknown_command(CLI::App& app, int argc, const char* const* argv) {
+  const std::vector<std::string> words = command_words(argc, argv);
+  if (words.empty()) return "";
+  CLI::App* group = nullptr;
+  try {
+    group = app.get_subcommand(words[0]);
+  } catch (const CLI::OptionNotFound&) {
+    return "unknown command \"" + words[0] + "\"";
+  }
+  if (group->get_require_subcommand_min() == 0 || words.size() < 2) return "";
+  try {
+    group->get_subcommand(words[1]);
+  } catch (const CLI::OptionNotFound&) {
+    return "unknown command \"" + words[0] + " " + words[1] + "\"";
+  }
+  return "";
+}
+
 // Turns the raw strings into the Invocation; a message on bad input.
 std::string finish(const RawFlags& raw, Invocation* inv) {
   static const std::map<std::string, Format> kFormats = {
@@ -192,7 +230,8 @@ int parse_args(int argc, const char* const* argv, Invocation* out, std::ostream&
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e, out_stream, err_stream) == 0 ? kExitOk : kExitUsage;
   } catch (const CLI::ParseError& e) {
-    err_stream << "Error: " << e.what() << " (see dkvctl --help)\n";
+    const std::string unknown = unknown_command(app, argc, argv);
+    err_stream << "Error: " << (unknown.empty() ? e.what() : unknown) << " (see dkvctl --help)\n";
     return kExitUsage;
   }
   for (const auto& [sub, command] : leaves) {

@@ -8,6 +8,7 @@
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
+#include "http_probe.h"
 
 namespace dkv::ctl {
 namespace {
@@ -32,6 +33,13 @@ std::shared_ptr<grpc::ChannelCredentials> credentials(const ClientOptions& o) {
 util::Status from_grpc(const grpc::Status& s) {
   if (s.ok()) return util::Status::ok();
   return {static_cast<util::Code>(s.error_code()), s.error_message()};
+}
+
+// A REST port answers HTTP/1.1 where gRPC needs HTTP/2: say so.
+std::string http_hint(const std::string& endpoint) {
+  if (!answers_http1(endpoint, std::chrono::milliseconds(1000))) return "";
+  return ": it answers HTTP/1.1, so it looks like a node's REST port (DKV_REST_PORT); dkvctl "
+         "needs the gRPC port (DKV_RPC_PORT)";
 }
 
 }  // namespace
@@ -74,7 +82,7 @@ util::Status Client::connect(Conn& c, Clock::time_point deadline) {
   grpc_connectivity_state state = c.channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      return util::unavailable("cannot connect to " + c.endpoint);
+      return util::unavailable("cannot connect to " + c.endpoint + http_hint(c.endpoint));
     }
     if (!c.channel->WaitForStateChange(state, dial_deadline)) {
       return util::unavailable("cannot connect to " + c.endpoint + " within the dial timeout");
@@ -84,12 +92,17 @@ util::Status Client::connect(Conn& c, Clock::time_point deadline) {
   return util::Status::ok();
 }
 
-// `call(conn, ctx)` makes one RPC and returns its gRPC status.
+// `call(conn, ctx)` makes one RPC and returns its gRPC status. The node
+// answers a little before our deadline (api/kv_service.h), so that its
+// reason ("no leader or no quorum ...") is what we report rather than
+// DEADLINE_EXCEEDED; if a later endpoint then runs out of time, the earlier
+// answer is still the better explanation.
 template <typename Call>
 util::Status Client::with_failover(bool repeatable, const Call& call) {
   const auto deadline = Clock::now() + options_.command_timeout;
   const std::size_t n = options_.endpoints.size();
   util::Status last = util::unavailable("no endpoints given");
+  util::Status answered;  // The last UNAVAILABLE a node answered with, if any.
   for (std::size_t attempt = 0; attempt < n && Clock::now() < deadline; ++attempt) {
     const std::size_t i = (preferred_ + attempt) % n;
     Conn& c = conn(options_.endpoints[i]);
@@ -106,9 +119,14 @@ util::Status Client::with_failover(bool repeatable, const Call& call) {
       return util::Status::ok();
     }
     last = from_grpc(gs);
+    if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !answered.is_ok()) {
+      return answered;
+    }
     if (gs.error_code() != grpc::StatusCode::UNAVAILABLE || !repeatable) return last;
     last = util::unavailable(c.endpoint + ": " + gs.error_message());
+    answered = last;
   }
+  if (!answered.is_ok()) return answered;
   if (Clock::now() >= deadline && last.code() == util::Code::kUnavailable) {
     return {util::Code::kDeadlineExceeded,
             "no endpoint answered within the command timeout (" + last.message() + ")"};

@@ -111,31 +111,40 @@ int run_member(const Invocation& inv, Client& client, std::ostream& out, std::os
 
 // The endpoints `endpoint status|health` look at: --endpoints, or with
 // --cluster every member's address as the cluster reports it.
+// `names` gets each endpoint's member id when the cluster told it ("" else).
 util::Status target_endpoints(const Invocation& inv, Client& client,
-                              std::vector<std::string>* endpoints) {
+                              std::vector<std::string>* endpoints,
+                              std::vector<std::string>* names) {
   if (!inv.cluster) {
     *endpoints = inv.global.endpoints;
+    names->assign(endpoints->size(), "");
     return util::Status::ok();
   }
   v0::StatusResponse st;
   if (auto s = client.status(&st); !s.is_ok()) return s;
   endpoints->clear();
-  for (const auto& m : st.members()) endpoints->push_back(m.address());
+  names->clear();
+  for (const auto& m : st.members()) {
+    endpoints->push_back(m.address());
+    names->push_back(m.id());
+  }
   return util::Status::ok();
 }
 
 int run_endpoint(const Invocation& inv, Client& client, std::ostream& out, std::ostream& err) {
   std::vector<std::string> endpoints;
-  if (auto s = target_endpoints(inv, client, &endpoints); !s.is_ok()) return fail(err, s);
+  std::vector<std::string> names;
+  if (auto s = target_endpoints(inv, client, &endpoints, &names); !s.is_ok()) return fail(err, s);
   int rc = kExitOk;
   if (inv.command == Command::kEndpointStatus) {
     std::vector<EndpointStatus> statuses;
-    for (const auto& e : endpoints) {
-      EndpointStatus st{e, {}};
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      const std::string& e = endpoints[i];
+      EndpointStatus st{e, {}, {}, names[i]};
       if (auto s = client.status_of(e, &st.status); !s.is_ok()) {
         err << error_line(util::Status(s.code(), e + ": " + s.message()));
+        st.error = s.to_string();
         rc = kExitError;
-        continue;
       }
       statuses.push_back(std::move(st));
     }

@@ -203,27 +203,51 @@ std::string format_endpoint_status(Format format, const std::vector<EndpointStat
     std::string out = "[";
     for (const auto& e : statuses) {
       if (out.size() > 1) out += ",";
-      out += "{\"endpoint\":" + json_string(e.endpoint) + ",\"status\":" + to_json(e.status) + "}";
+      out += "{\"endpoint\":" + json_string(e.endpoint);
+      if (e.error.empty()) {
+        out += ",\"status\":" + to_json(e.status) + "}";
+      } else {
+        if (!e.node_id.empty()) out += ",\"nodeId\":" + json_string(e.node_id);
+        out += ",\"unreachable\":true,\"error\":" + json_string(e.error) + "}";
+      }
     }
     return out + "]\n";
   }
   std::vector<std::vector<std::string>> rows;
+  bool any_error = false;
   for (const auto& e : statuses) {
     const auto& s = e.status;
+    if (!e.error.empty()) {
+      any_error = true;
+      rows.push_back({e.endpoint, e.node_id, "", "", "unreachable", "", "", "", "", "", e.error});
+      continue;
+    }
     rows.push_back({e.endpoint, s.node_id(), s.version(), human_bytes(s.db_size_bytes()), s.role(),
                     s.leader_id(), std::to_string(s.term()), std::to_string(s.commit_index()),
-                    std::to_string(s.applied_index()), s.cluster_id()});
+                    std::to_string(s.applied_index()), s.cluster_id(), ""});
   }
   if (format == Format::kTable) {
-    return format_table({"ENDPOINT", "ID", "VERSION", "DB SIZE", "ROLE", "LEADER", "TERM",
-                         "COMMIT INDEX", "APPLIED INDEX", "CLUSTER ID"},
-                        rows);
+    std::vector<std::string> headers = {"ENDPOINT",      "ID",         "VERSION", "DB SIZE",
+                                        "ROLE",          "LEADER",     "TERM",    "COMMIT INDEX",
+                                        "APPLIED INDEX", "CLUSTER ID", "ERROR"};
+    if (!any_error) {
+      headers.pop_back();
+      for (auto& r : rows) r.pop_back();
+    }
+    return format_table(headers, rows);
   }
   std::string out;
-  for (const auto& r : rows) {
-    std::string line;
-    for (const auto& cell : r) line += (line.empty() ? "" : ", ") + cell;
-    out += line + "\n";
+  for (const auto& e : statuses) {
+    if (!e.error.empty()) {
+      out += e.endpoint + ", " + (e.node_id.empty() ? "" : e.node_id + ", ") +
+             "unreachable: " + e.error + "\n";
+      continue;
+    }
+    const auto& s = e.status;
+    out += e.endpoint + ", " + s.node_id() + ", " + s.version() + ", " +
+           human_bytes(s.db_size_bytes()) + ", " + s.role() + ", " + s.leader_id() + ", " +
+           std::to_string(s.term()) + ", " + std::to_string(s.commit_index()) + ", " +
+           std::to_string(s.applied_index()) + ", " + s.cluster_id() + "\n";
   }
   return out;
 }

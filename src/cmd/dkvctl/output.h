@@ -50,9 +50,13 @@ std::string format_member_remove(Format format, const v0::MemberRemoveResponse& 
                                  const std::string& node_id);
 std::string format_move_leader(Format format, const v0::MoveLeaderResponse& response);
 
+// An endpoint's status, or why it has none: an endpoint that did not
+// answer keeps its row (as etcdctl's), marked unreachable with the error.
 struct EndpointStatus {
   std::string endpoint;
   v0::StatusResponse status;
+  std::string error;    // Empty when it answered.
+  std::string node_id;  // Unreachable with --cluster: the member's id.
 };
 std::string format_endpoint_status(Format format, const std::vector<EndpointStatus>& statuses);
 
