@@ -266,33 +266,15 @@ dkv::node::NodeOptions node_options_of(const dkv::node::Config& config) {
   return o;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGBUS, on_sigbus);
-
-  dkv::node::Config config;
-  if (const int rc = load_config(argc, argv, &config); rc != 0) return rc < 0 ? 0 : rc;
-
-  // One line per event: time, level, node id, message.
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ node=" + config.node_id + " %v");
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-
-  dkv::api::MethodRegistry registry;
-  Ports ports;
-  if (!bind_ports(config, registry, &ports)) return 1;
-
-  dkv::node::NodeOptions node_options = node_options_of(config);
+// A new data directory joins an existing cluster (DKV_CLUSTER_STATE=existing)
+// or, at a plain start, asks the members whether this node lost its data
+// (discover_rejoin); either way it then rejoins without voting until caught
+// up. Returns 0, or the exit code after one critical line.
+int prepare_new_directory(const dkv::node::Config& config, dkv::node::NodeOptions* options) {
   std::error_code ec;
-  if (config.join_existing && !std::filesystem::exists(config.db_path + "/wal", ec)) {
-    dkv::node::NodeOptions::Join join;
+  if (std::filesystem::exists(config.db_path + "/wal", ec)) return 0;
+  dkv::node::NodeOptions::Join join;
+  if (config.join_existing) {
     // Asks the other members for a while: a follower may not have applied
     // `member add` yet.
     const auto s = dkv::node::discover_join(config.node_id, config.cluster, query_member,
@@ -301,37 +283,38 @@ int main(int argc, char** argv) {
       spdlog::critical("DKV_CLUSTER_STATE=existing: cannot join: {}", s.message());
       return s.code() == dkv::util::Code::kFailedPrecondition ? kExitBadConfig : 1;
     }
-    node_options.join = join;
-    node_options.rejoining = true;  // Maybe a wiped member under its old name.
-  } else if (!config.join_existing && !std::filesystem::exists(config.db_path + "/wal", ec)) {
-    // A new directory: a first start, or a member whose data was lost.
-    dkv::node::NodeOptions::Join join;
-    if (dkv::node::discover_rejoin(config.node_id, config.cluster, ask_member,
-                                   std::chrono::milliseconds(1000), &join)) {
-      node_options.join = join;
-      node_options.rejoining = true;
-    }
+  } else if (!dkv::node::discover_rejoin(config.node_id, config.cluster, ask_member,
+                                         std::chrono::milliseconds(1000), &join)) {
+    return 0;  // A first start: bootstrap from DKV_CLUSTER.
   }
-  // The node sends through the transport, created once the node is open
-  // (it needs the persisted cluster id); until then messages are dropped
-  // and raft retransmits.
-  std::atomic<dkv::transport::Transport*> transport_ptr{nullptr};
-  node_options.send = [&transport_ptr](std::vector<dkv::raft::Message> msgs) {
-    if (auto* t = transport_ptr.load()) t->send(std::move(msgs));
-  };
-  // The transport's peers follow the applied membership. Reconciled under
-  // one mutex from the latest membership, so concurrent calls (the raft
-  // thread's on_membership, main's first sync) cannot apply an older one.
-  std::atomic<dkv::node::Node*> node_ptr{nullptr};
-  std::mutex peers_mu;
-  std::set<dkv::raft::NodeId> peers;
-  // Who may speak the peer protocol: the members' addresses (resolved by
-  // main's tick, off the raft thread).
-  dkv::transport::PeerAdmission admission;
-  auto sync_peers = [&] {
-    std::lock_guard lock(peers_mu);
-    dkv::transport::Transport* t = transport_ptr.load();
-    dkv::node::Node* n = node_ptr.load();
+  options->join = join;
+  options->rejoining = true;  // Maybe a wiped member under its old name.
+  return 0;
+}
+
+// The transport's peers and the peer admission table follow the membership
+// the node reports (Node::peer_members). Reconciled under one mutex from the
+// latest membership, so concurrent calls (the raft thread's on_membership,
+// main's first sync) cannot apply an older one. Until attach(), sync() does
+// nothing and messages the node sends are dropped (raft retransmits).
+class PeerSync {
+ public:
+  void attach(dkv::transport::Transport* transport, dkv::node::Node* node) {
+    transport_ = transport;
+    node_ = node;
+    sync();
+  }
+  void detach() {
+    std::lock_guard lock(mu_);
+    transport_ = nullptr;
+  }
+  void send(std::vector<dkv::raft::Message> msgs) {
+    if (auto* t = transport_.load()) t->send(std::move(msgs));
+  }
+  void sync() {
+    std::lock_guard lock(mu_);
+    dkv::transport::Transport* t = transport_.load();
+    dkv::node::Node* n = node_.load();
     if (t == nullptr || n == nullptr) return;
     std::set<dkv::raft::NodeId> now;
     std::vector<std::pair<dkv::raft::NodeId, std::string>> member_addresses;
@@ -342,110 +325,104 @@ int main(int argc, char** argv) {
       now.insert(id);
       t->add_peer(id, m.address());  // A no-op for a known peer at the same address.
     }
-    for (auto id : peers) {
+    for (auto id : peers_) {
       if (!now.count(id)) t->remove_peer(id);
     }
-    peers = std::move(now);
-    admission.set_members(std::move(member_addresses));
-  };
-  node_options.on_membership = [&sync_peers](const dkv::node::Membership&) { sync_peers(); };
-  std::unique_ptr<dkv::node::Node> node;
-  if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
-    // The data directory belongs to another node or cluster: a configuration
-    // error (exit 2), like a bad variable.
-    const bool config_error = s.code() == dkv::util::Code::kFailedPrecondition;
-    spdlog::critical("cannot open {}: {}", config.db_path, s.to_string());
-    return config_error ? kExitBadConfig : 1;
+    peers_ = std::move(now);
+    admission_.set_members(std::move(member_addresses));
   }
+  // Who may speak the peer protocol: the members' addresses, resolved by
+  // refresh() on main's tick, off the raft thread.
+  dkv::transport::PeerAdmission& admission() { return admission_; }
 
-  dkv::transport::TransportOptions transport_options;
-  transport_options.cluster_id = node->cluster_id();
-  transport_options.local_id = node->raft_id();
-  transport_options.peer_name = [n = node.get()](dkv::raft::NodeId id) {
-    return n->membership().name_of(id);
-  };
-  transport_options.admission = &admission;
+ private:
+  std::atomic<dkv::transport::Transport*> transport_{nullptr};
+  std::atomic<dkv::node::Node*> node_{nullptr};
+  std::mutex mu_;
+  std::set<dkv::raft::NodeId> peers_;
+  dkv::transport::PeerAdmission admission_;
+};
+
+// The transport of the node's cluster, admitting peers by `admission`.
+dkv::transport::TransportOptions transport_options_of(const dkv::node::Node* node,
+                                                      dkv::transport::PeerAdmission* admission) {
+  dkv::transport::TransportOptions o;
+  o.cluster_id = node->cluster_id();
+  o.local_id = node->raft_id();
+  o.peer_name = [node](dkv::raft::NodeId id) { return node->membership().name_of(id); };
+  o.admission = admission;
+  return o;
+}
+
+// What the transport calls back into: the node, and the snapshot files
+// under db_path, streamed from file to file (node/snapshot_transfer.h).
+dkv::transport::TransportCallbacks transport_callbacks(dkv::node::Node* n,
+                                                       const std::string& db_path) {
   dkv::transport::TransportCallbacks callbacks;
-  dkv::node::Node* n = node.get();
   callbacks.on_message = [n](dkv::raft::Message m) { n->receive(std::move(m)); };
   callbacks.on_messages = [n](std::vector<dkv::raft::Message> ms) { n->receive(std::move(ms)); };
   callbacks.on_unreachable = [n](dkv::raft::NodeId peer) { n->report_unreachable(peer); };
   callbacks.on_snapshot_status = [n](dkv::raft::NodeId peer, bool ok) {
     n->report_snapshot(peer, ok);
   };
-  // Snapshots stream from file to file (node/snapshot_transfer.h).
-  callbacks.snapshot_source = [db_path = config.db_path](
-                                  const dkv::raft::Message& m,
-                                  std::unique_ptr<dkv::transport::SnapshotSource>* out) {
+  callbacks.snapshot_source = [db_path](const dkv::raft::Message& m,
+                                        std::unique_ptr<dkv::transport::SnapshotSource>* out) {
     return dkv::node::open_snapshot_source(db_path, m, out);
   };
-  callbacks.snapshot_sink = [db_path = config.db_path](const dkv::raft::Message& header,
-                                                       std::uint64_t total_bytes) {
+  callbacks.snapshot_sink = [db_path](const dkv::raft::Message& header, std::uint64_t total_bytes) {
     return dkv::node::make_snapshot_sink(db_path, header, total_bytes);
   };
   callbacks.membership = [n] { return n->membership().encode(); };
   callbacks.commit_index = [n] { return n->status().commit_index; };
-  dkv::transport::Transport transport(transport_options, callbacks);
-  // From here on the ports feed the transport and the node: on every return
-  // they close before those are destroyed.
-  struct ClosePortsFirst {
-    Ports& ports;
-    ~ClosePortsFirst() { ports.close(); }
-  } close_ports_first{ports};
-  transport_ptr = &transport;
-  node_ptr = node.get();
-  sync_peers();
-  admission.refresh();
-  spdlog::warn(
-      "peer traffic is unauthenticated: peers are told from strangers only by their source "
-      "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer TLS");
+  return callbacks;
+}
 
-  dkv::api::ServiceOptions service_options;
-  service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
-  service_options.forward = dkv::api::make_grpc_forwarder();
-  dkv::api::register_services(&registry, node.get(), service_options);
-
+// Starts gRPC behind the RPC port's listener: raft streams to the
+// transport; gRPC from members' addresses to the server that also serves
+// the peer services; with client TLS, TLS handshakes to the terminator and
+// plain gRPC only from members (peers' snapshots, Join and forwarding are
+// plain without peer TLS). Returns 0 or an exit code.
+int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& registry,
+              dkv::node::Node* node, dkv::transport::Transport* transport,
+              dkv::transport::PeerAdmission* admission, Ports* ports) {
   dkv::api::GrpcServerOptions grpc_options;
   grpc_options.listen = false;
   grpc_options.host = config.listen_host;
   grpc_options.port = config.rpc_port;
-  grpc_options.peer_services.push_back(transport.service());
-  grpc_options.stranger_services.push_back(transport.stranger_service());
+  grpc_options.peer_services.push_back(transport->service());
+  grpc_options.stranger_services.push_back(transport->stranger_service());
   grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
     dkv::transport::Transport::configure_server(b);
   };
-  grpc_options.open_snapshot = [n = node.get()](std::size_t chunk_bytes, auto* reader) {
-    return n->store().open_image_reader(chunk_bytes, reader);
+  grpc_options.open_snapshot = [node](std::size_t chunk_bytes, auto* reader) {
+    return node->store().open_image_reader(chunk_bytes, reader);
   };
-  auto& grpc_server = ports.grpc_server;
-  if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &grpc_server); !s.is_ok()) {
+  if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &ports->grpc_server);
+      !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
   }
-  auto& listener = ports.listener;
   const bool tls_on = config.tls.client_tls();
-  // With client TLS, clients must speak TLS (the terminator relays them to
-  // the client server); plain gRPC is left to members' addresses (peers'
-  // snapshots, Join and forwarding, plain without peer TLS).
   if (tls_on) {
-    auto adopt_plain = [&ports](int fd) {
-      std::lock_guard lock(ports.adopt_mu);
-      if (!ports.adopt_open) {
+    auto adopt_plain = [ports](int fd) {
+      std::lock_guard lock(ports->adopt_mu);
+      if (!ports->adopt_open) {
         ::close(fd);
         return;
       }
-      ports.grpc_server->adopt(fd, false);
+      ports->grpc_server->adopt(fd, false);
     };
-    if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &ports.tls); !s.is_ok()) {
+    if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &ports->tls); !s.is_ok()) {
       spdlog::critical("{}", s.message());
       return kExitBadConfig;
     }
   }
-  dkv::tls::TlsTerminator* rpc_tls = ports.tls.rpc.get();
-  listener->start(
-      [&transport](int fd, const std::string& source) { transport.adopt_stream(fd, source); },
-      [&grpc_server, &admission, tls_on](int fd, const std::string& source) {
-        const bool member = admission.admits_connection(source);
+  dkv::tls::TlsTerminator* rpc_tls = ports->tls.rpc.get();
+  dkv::api::GrpcServer* grpc_server = ports->grpc_server.get();
+  ports->listener->start(
+      [transport](int fd, const std::string& source) { transport->adopt_stream(fd, source); },
+      [grpc_server, admission, tls_on](int fd, const std::string& source) {
+        const bool member = admission->admits_connection(source);
         if (tls_on && !member) {
           ::close(fd);  // A plain client where TLS is required.
           return;
@@ -454,13 +431,16 @@ int main(int argc, char** argv) {
       },
       rpc_tls == nullptr ? dkv::transport::PortListener::Handler()
                          : [rpc_tls](int fd, const std::string&) { rpc_tls->adopt(fd); });
-  spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host, listener->port());
+  spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host,
+               ports->listener->port());
+  return 0;
+}
 
-  // Ready while not shutting down and the node can serve; /readyz and the
-  // gRPC health service follow it.
-  std::atomic<bool> shutting_down{false};
-  auto ready = [&] { return !shutting_down.load() && node->ready(); };
-  dkv::api::Gateway& gateway = *ports.gateway;
+// Starts REST (and HTTPS with client TLS) with the probes and metrics
+// beside the API. Returns 0 or an exit code.
+int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
+               std::function<bool()> ready, Ports* ports) {
+  dkv::api::Gateway& gateway = *ports->gateway;
   gateway.add_plain_route("GET", "/livez", [] {
     return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
   });
@@ -468,7 +448,7 @@ int main(int argc, char** argv) {
     return dkv::api::PlainResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                    dkv::util::metrics().render()};
   });
-  gateway.add_plain_route("GET", "/readyz", [&] {
+  gateway.add_plain_route("GET", "/readyz", [node, ready = std::move(ready)] {
     if (node->removed()) {
       return dkv::api::PlainResponse{503, "text/plain", "removed from the cluster\n"};
     }
@@ -479,51 +459,130 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return 1;
   }
+  const bool tls_on = config.tls.client_tls();
   if (tls_on) {
-    if (auto s = dkv::cmd::start_rest_tls(config.tls, gateway.port(), &ports.tls); !s.is_ok()) {
+    if (auto s = dkv::cmd::start_rest_tls(config.tls, gateway.port(), &ports->tls); !s.is_ok()) {
       spdlog::critical("{}", s.message());
       return 1;
     }
   }
   spdlog::info("serving REST{} on {}:{}", tls_on ? " (HTTPS)" : "", config.listen_host,
                tls_on ? config.rest_port : gateway.port());
-  bool serving = ready();
-  grpc_server->set_serving(serving);
+  return 0;
+}
 
+// A clean stop: a leader hands over first (bounded), so the cluster keeps a
+// leader; then both front ends drain in parallel within one bound (what is
+// still running after it is cancelled: clients see UNAVAILABLE).
+void shut_down(dkv::node::Node* node, dkv::transport::Transport* transport, Ports* ports) {
+  ports->grpc_server->set_serving(false);
+  if (!node->transfer_leadership(std::chrono::milliseconds(2000))) {
+    spdlog::warn("leadership transfer did not finish in time; stopping anyway");
+  }
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(2500);
+  ports->listener->stop();    // Nothing new for the servers below.
+  transport->stop_inbound();  // Peers' message streams end now.
+  std::thread rest_stop([ports] { ports->gateway->stop(); });
+  {
+    std::lock_guard lock(ports->adopt_mu);
+    ports->adopt_open = false;
+  }
+  ports->grpc_server->shutdown(deadline);
+  rest_stop.join();
+  ports->tls.stop();  // After the servers behind it drained.
+  node->stop();
+}
+
+void block_stop_signals() {
+  // Blocked in every thread; main waits for them with sigtimedwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGBUS, on_sigbus);
+}
+
+}  // namespace
+
+// The order of start is the order of trust in what is there: configuration,
+// then the ports (a busy one stops us before the data directory is
+// touched), then the data directory and the node, then the transport, and
+// only then serving.
+int main(int argc, char** argv) {
+  block_stop_signals();
+  dkv::node::Config config;
+  if (const int rc = load_config(argc, argv, &config); rc != 0) return rc < 0 ? 0 : rc;
+  // One line per event: time, level, node id, message.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ node=" + config.node_id + " %v");
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  dkv::api::MethodRegistry registry;
+  Ports ports;
+  if (!bind_ports(config, registry, &ports)) return 1;
+
+  dkv::node::NodeOptions node_options = node_options_of(config);
+  if (const int rc = prepare_new_directory(config, &node_options); rc != 0) return rc;
+  PeerSync peer_sync;
+  node_options.send = [&peer_sync](auto msgs) { peer_sync.send(std::move(msgs)); };
+  node_options.on_membership = [&peer_sync](const dkv::node::Membership&) { peer_sync.sync(); };
+  std::unique_ptr<dkv::node::Node> node;
+  if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
+    // The data directory belongs to another node or cluster: a configuration
+    // error (exit 2), like a bad variable.
+    const bool config_error = s.code() == dkv::util::Code::kFailedPrecondition;
+    spdlog::critical("cannot open {}: {}", config.db_path, s.to_string());
+    return config_error ? kExitBadConfig : 1;
+  }
+
+  dkv::transport::Transport transport(transport_options_of(node.get(), &peer_sync.admission()),
+                                      transport_callbacks(node.get(), config.db_path));
+  // From here on the ports feed the transport and the node, and the node
+  // sends through the transport: on every return the ports close and the
+  // node stops before the transport is destroyed.
+  struct StopInOrder {
+    Ports& ports;
+    dkv::node::Node& node;
+    PeerSync& peer_sync;
+    ~StopInOrder() {
+      ports.close();
+      node.stop();
+      peer_sync.detach();
+    }
+  } stop_in_order{ports, *node, peer_sync};
+  peer_sync.attach(&transport, node.get());
+  peer_sync.admission().refresh();
+  spdlog::warn(
+      "peer traffic is unauthenticated: peers are told from strangers only by their source "
+      "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer TLS");
+
+  dkv::api::ServiceOptions service_options;
+  service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
+  service_options.forward = dkv::api::make_grpc_forwarder();
+  dkv::api::register_services(&registry, node.get(), service_options);
+  int rc = serve_rpc(config, registry, node.get(), &transport, &peer_sync.admission(), &ports);
+  // Ready while not shutting down and the node can serve; /readyz and the
+  // gRPC health service follow it.
+  std::atomic<bool> shutting_down{false};
+  auto ready = [&] { return !shutting_down.load() && node->ready(); };
+  if (rc == 0) rc = serve_rest(config, node.get(), ready, &ports);
+  if (rc != 0) return rc;
+
+  bool serving = ready();
+  ports.grpc_server->set_serving(serving);
   dkv::node::RemovalProbe removal_probe(node.get(), query_member);
   const int sig = wait_for_signal([&] {
     removal_probe.tick();
-    admission.refresh();  // Membership changes take effect within 100 ms.
+    peer_sync.admission().refresh();  // Membership changes take effect within 100 ms.
     if (ready() != serving) {
       serving = !serving;
-      grpc_server->set_serving(serving);
+      ports.grpc_server->set_serving(serving);
     }
   });
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   shutting_down = true;
-  grpc_server->set_serving(false);
-  // A leader hands over first (bounded), so the cluster keeps a leader.
-  if (!node->transfer_leadership(std::chrono::milliseconds(2000))) {
-    spdlog::warn("leadership transfer did not finish in time; stopping anyway");
-  }
-  // Both front ends drain in parallel within the same bound; whatever is
-  // still running after it is cancelled (clients see UNAVAILABLE).
-  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(2500);
-  listener->stop();          // Nothing new for the servers below.
-  transport.stop_inbound();  // Peers' message streams end now.
-  std::thread rest_stop([&] { gateway.stop(); });
-  {
-    std::lock_guard lock(ports.adopt_mu);
-    ports.adopt_open = false;
-  }
-  grpc_server->shutdown(deadline);
-  rest_stop.join();
-  ports.tls.stop();  // After the servers behind it drained.
-  node->stop();
-  {
-    std::lock_guard lock(peers_mu);
-    transport_ptr = nullptr;
-  }
+  shut_down(node.get(), &transport, &ports);
   spdlog::info("stopped");
   return 0;
 }
