@@ -479,46 +479,31 @@ void Node::list_members(Deadline deadline, MembersDone done) {
   cv_.notify_one();
 }
 
+template <typename T>
+bool Node::enqueue(std::vector<T> Inbox::*queue, T& item) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  (inbox_.*queue).push_back(std::move(item));
+  cv_.notify_one();
+  return true;
+}
+
 void Node::change_membership(ChangeRequest request, Deadline deadline, MembersDone done) {
   if (removed_) return done(removed_error(), {});
   PendingChange c{std::move(request), deadline, std::move(done)};
-  {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      inbox_.changes.push_back(std::move(c));
-      cv_.notify_one();
-      return;
-    }
-  }
-  c.done(util::unavailable("node is shutting down"), {});
+  if (!enqueue(&Inbox::changes, c)) c.done(util::unavailable("node is shutting down"), {});
 }
 
 void Node::move_leader(std::string id, Deadline deadline, LeaderDone done) {
   if (removed_) return done(removed_error(), {});
   PendingMove m{std::move(id), deadline, std::move(done)};
-  {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      inbox_.moves.push_back(std::move(m));
-      cv_.notify_one();
-      return;
-    }
-  }
-  m.done(util::unavailable("node is shutting down"), {});
+  if (!enqueue(&Inbox::moves, m)) m.done(util::unavailable("node is shutting down"), {});
 }
 
 void Node::hand_off_before_removal(ChangeRequest request, Deadline deadline, LeaderDone done) {
   if (removed_) return done(removed_error(), {});
   PendingMove m{options_.node_id, deadline, std::move(done), std::move(request)};
-  {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      inbox_.moves.push_back(std::move(m));
-      cv_.notify_one();
-      return;
-    }
-  }
-  m.done(util::unavailable("node is shutting down"), {});
+  if (!enqueue(&Inbox::moves, m)) m.done(util::unavailable("node is shutting down"), {});
 }
 
 bool Node::transfer_leadership(std::chrono::milliseconds timeout) {

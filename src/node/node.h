@@ -284,6 +284,10 @@ class Node {
 
   Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_ptr<wal::Log> log,
        std::unique_ptr<raft::MemoryStorage> storage, Membership membership);
+  // Queues `item` on the inbox list `queue` and wakes the raft thread;
+  // false (item untouched) once stopping.
+  template <typename T>
+  bool enqueue(std::vector<T> Inbox::*queue, T& item);
   util::Status start_raft(raft::Index applied);
   void run();
   void process_inbox(Inbox* inbox);

@@ -17,16 +17,6 @@ util::Status bad(const std::string& var, const std::string& problem) {
   return util::invalid_argument(var + ": " + problem);
 }
 
-// The oldest OpenSSL error of this thread as text (and the queue cleared).
-std::string openssl_error() {
-  const unsigned long e = ::ERR_get_error();
-  ::ERR_clear_error();
-  if (e == 0) return "no details";
-  char text[256];
-  ::ERR_error_string_n(e, text, sizeof(text));
-  return text;
-}
-
 // The file opens for reading; else why not.
 util::Status check_readable(const std::string& var, const std::string& file) {
   std::FILE* f = std::fopen(file.c_str(), "rb");
@@ -78,6 +68,15 @@ util::Status check_ca_file(const std::string& var, const std::string& ca_file) {
   }
   ::X509_free(cert);
   return util::Status::ok();
+}
+
+std::string openssl_error() {
+  const unsigned long e = ::ERR_get_error();
+  ::ERR_clear_error();
+  if (e == 0) return "no details";
+  char text[256];
+  ::ERR_error_string_n(e, text, sizeof(text));
+  return text;
 }
 
 }  // namespace dkv::tls

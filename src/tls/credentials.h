@@ -22,4 +22,8 @@ util::Status check_key_pair(const std::string& cert_var, const std::string& cert
 // `ca_file` holds at least one PEM certificate. INVALID_ARGUMENT "<var>: ...".
 util::Status check_ca_file(const std::string& var, const std::string& ca_file);
 
+// The oldest OpenSSL error of the calling thread as text ("no details" if
+// none), clearing the thread's error queue.
+std::string openssl_error();
+
 }  // namespace dkv::tls

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tls/credentials.h"
 #include "util/thread_name.h"
 
 namespace dkv::tls {
@@ -22,15 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kRecheckEvery{1};
 constexpr std::size_t kRelayBytes = 64 * 1024;
-
-std::string openssl_error() {
-  const unsigned long e = ::ERR_get_error();
-  ::ERR_clear_error();
-  if (e == 0) return "no details";
-  char text[256];
-  ::ERR_error_string_n(e, text, sizeof(text));
-  return text;
-}
 
 // A file's modification time and size: what tells a replaced file.
 std::string file_version(const std::string& path) {
