@@ -302,6 +302,9 @@ class Node {
   // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
   void end_snapshot_catch_up();
   void start_change(PendingChange change);
+  // Changes that wait for this leader to apply its pending entries.
+  void retry_waiting_changes();
+  bool pending_is_first_entry_of_term() const;
   void start_move(PendingMove move);
   void start_hand_off_before_removal(PendingMove move);
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
@@ -352,6 +355,9 @@ class Node {
   bool rejoining_ = false;  // The `rejoining` marker exists (Config::rejoining).
   // Membership (raft thread).
   std::optional<PendingChange> change_in_flight_;
+  // Changes not proposed yet: the core refuses one until the leader applied
+  // its own first entry and any earlier change (start_change).
+  std::vector<PendingChange> waiting_changes_;
   std::vector<PendingMove> moves_;
   std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
   // Leader: the tick at which each peer was last seen recently active.

@@ -3,6 +3,8 @@
 // proposing checked changes, leadership moves, and their waiters.
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 #include "node/node.h"
 #include "raft/raw_node.h"
 #include "util/assert.h"
@@ -161,11 +163,19 @@ void Node::start_change(PendingChange c) {
   }
   if (r.pending_conf_index() > r.log().applied()) {
     // The core's rule: one change at a time, and none before a new leader
-    // applied an entry of its own term (the 2015 fix).
-    return c.done({util::Code::kFailedPrecondition,
-                   "a membership change is pending (proposed, not applied yet), or the leader "
-                   "is new and has not applied its first entry; retry shortly"},
-                  {});
+    // applied an entry of its own term (the 2015 fix). A change pending is
+    // the client's to retry; a new leader's first entry only needs applying:
+    // wait for that (on_tick retries), so that a change forwarded to a new
+    // leader, such as the removal of the old one (hand_off_before_removal),
+    // just works.
+    if (!pending_is_first_entry_of_term()) {
+      return c.done({util::Code::kFailedPrecondition,
+                     "a membership change is pending (proposed, not applied yet); retry once it "
+                     "is"},
+                    {});
+    }
+    waiting_changes_.push_back(std::move(c));
+    return;
   }
   const ClusterView view = leader_view();
   if (auto s = check_change(view, c.request); !s.is_ok()) return c.done(std::move(s), {});
@@ -233,7 +243,31 @@ void Node::finish_moves(raft::NodeId lead) {
   });
 }
 
+// True if the entry the core's one-change-at-a-time rule waits for is not a
+// configuration change but this leader's first entry (its no-op).
+bool Node::pending_is_first_entry_of_term() const {
+  const raft::Raft& r = raw_->raft();
+  const raft::Index i = r.pending_conf_index();
+  const auto entry = r.log().slice(i, i + 1, std::numeric_limits<std::uint64_t>::max());
+  if (!entry || entry->empty()) return false;  // Compacted: not a fresh leader's.
+  const raft::Entry& e = entry->front();
+  return e.type != raft::EntryType::kConfChange && e.term == r.term() && e.data.empty();
+}
+
+void Node::retry_waiting_changes() {
+  std::vector<PendingChange> waiting = std::move(waiting_changes_);
+  waiting_changes_.clear();
+  for (PendingChange& c : waiting) start_change(std::move(c));
+}
+
 void Node::expire_membership_waiters(std::chrono::steady_clock::time_point now) {
+  std::erase_if(waiting_changes_, [&](PendingChange& c) {
+    if (now <= c.deadline) return false;
+    c.done(util::unavailable("the leader did not apply its pending entries within the request "
+                             "timeout (no quorum?); the change was not proposed"),
+           {});
+    return true;
+  });
   if (change_in_flight_ && now > change_in_flight_->deadline) {
     PendingChange c = std::move(*change_in_flight_);
     change_in_flight_.reset();

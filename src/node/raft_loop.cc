@@ -168,6 +168,7 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
       if (pr.recent_active) last_active_tick_[id] = tick_count_;
     }
   }
+  if (!waiting_changes_.empty()) retry_waiting_changes();
   expire_membership_waiters(now);
   // Re-confirm readiness every election timeout, and at once while unsure.
   if (readiness_.unconfirmed() || ++ticks_since_readiness_check_ >= election_ticks_) {
@@ -446,6 +447,8 @@ void Node::fail_everything(const util::Status& s) {
   for (auto& m : rest.moves) m.done(s, {});
   if (change_in_flight_) change_in_flight_->done(s, {});
   change_in_flight_.reset();
+  for (auto& c : waiting_changes_) c.done(s, {});
+  waiting_changes_.clear();
   for (auto& m : moves_) m.done(s, {});
   moves_.clear();
   for (auto& w : parked_) w.done(s, {});
