@@ -19,7 +19,7 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 
 CMAKE_FLAGS := -G Ninja
 ifeq ($(CI),true)
-CMAKE_FLAGS += -DDKV_WERROR=ON
+CMAKE_FLAGS += -DDKV_WERROR=ON -DDKV_LINE_TABLES_ONLY=ON
 endif
 
 .PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps bench-storage
