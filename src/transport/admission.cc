@@ -166,17 +166,7 @@ util::Status PeerAdmission::admit_stream(raft::NodeId claimed, std::string_view 
 void PeerAdmission::refused(std::string_view reason, const std::string& what) {
   refused_counter(reason).inc();
   std::uint64_t suppressed = 0;
-  {
-    std::lock_guard lk(mu_);
-    LogState& state = log_[std::string(reason)];
-    const auto now = Clock::now();
-    if (state.last_logged != Clock::time_point{} && now - state.last_logged < kRefusalLogEvery) {
-      ++state.suppressed;
-      return;
-    }
-    suppressed = std::exchange(state.suppressed, 0);
-    state.last_logged = now;
-  }
+  if (!refusal_log_.allow(std::string(reason), Clock::now(), &suppressed)) return;
   spdlog::warn("peer admission: refused {} ({}; {} more of this kind since the last such line)",
                what, reason, suppressed);
 }

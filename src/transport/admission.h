@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "raft/types.h"
+#include "util/rate_limiter.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -99,10 +100,6 @@ class PeerAdmission {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct LogState {
-    Clock::time_point last_logged{};
-    std::uint64_t suppressed = 0;  // Refusals since the last line.
-  };
 
   const Resolver resolve_;
   mutable std::mutex mu_;
@@ -111,7 +108,7 @@ class PeerAdmission {
   std::uint64_t resolved_version_ DKV_GUARDED_BY(mu_) = 0;  // What addresses_ reflects.
   Clock::time_point resolved_at_ DKV_GUARDED_BY(mu_){};
   MemberAddresses addresses_ DKV_GUARDED_BY(mu_);
-  std::map<std::string, LogState, std::less<>> log_ DKV_GUARDED_BY(mu_);
+  util::RateLimiter refusal_log_{kRefusalLogEvery};  // One line per reason.
 };
 
 }  // namespace dkv::transport
