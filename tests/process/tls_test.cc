@@ -152,6 +152,22 @@ TEST_F(TlsTest, HttpsAndTlsGrpcWorkAndClientCertAuthRefusesClientsWithoutOne) {
   // Without one (or in plain HTTP) nothing is answered.
   EXPECT_EQ(https(rest, "/v0/kv/key/" + base64("k"), false), "");
   EXPECT_EQ(run("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(rest) + "/readyz"), "");
+  // Nor does the gateway behind the TLS terminator answer anyone on the
+  // host but the terminator: its loopback port is found with ss.
+  const std::string listening =
+      run("ss -ltnpH | grep 'pid=" + std::to_string(node.pid()) + ",' | awk '{print $4}'");
+  int backends = 0;
+  std::istringstream lines(listening);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("127.0.0.1:", 0) != 0) continue;
+    const std::string port = line.substr(line.find(':') + 1);
+    if (port == std::to_string(rpc) || port == std::to_string(rest)) continue;
+    ++backends;
+    EXPECT_EQ(run("curl -s --max-time 5 http://127.0.0.1:" + port + "/v0/kv/key/" + base64("k")),
+              "")
+        << "the gateway at 127.0.0.1:" << port << " answered around TLS";
+  }
+  EXPECT_GE(backends, 1) << listening;
 
   // TLS gRPC with a client certificate.
   auto stub = v0::KV::NewStub(tls_channel(rpc, true));

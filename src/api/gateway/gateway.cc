@@ -196,6 +196,14 @@ void Gateway::Impl::on_accept(boost::system::error_code ec, HttpSession::Socket 
   }
   if (accept_failing) spdlog::info("REST gateway: accepting again");
   accept_failing = false;
+  if (state.options.admit) {
+    boost::system::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec || !state.options.admit(peer.address().to_string(), peer.port())) {
+      do_accept();
+      return;  // `socket` closes.
+    }
+  }
   // Replies are written whole; do not let Nagle hold their tail back.
   boost::system::error_code nodelay_ec;
   socket.set_option(tcp::no_delay(true), nodelay_ec);

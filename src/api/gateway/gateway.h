@@ -54,6 +54,12 @@ struct GatewayOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // stop() waits this long for in-flight requests before closing everything.
   std::chrono::milliseconds shutdown_grace{3'000};
+  // Null: every connection is served. Else one whose peer (IP in text, port)
+  // it refuses is closed unanswered: behind the TLS terminator the gateway
+  // serves only the terminator's own connections, so that nobody on the
+  // host reaches the API around TLS and client certificate authentication.
+  // Called on the accepting thread; must be quick.
+  std::function<bool(const std::string& ip, std::uint16_t port)> admit;
 };
 
 // The reply of a plain route.

@@ -24,15 +24,28 @@ tls::TerminatorOptions terminator_options(const node::TlsConfig& t, std::string 
   return o;
 }
 
-// A blocking connect to 127.0.0.1:port; -1 on failure.
-int connect_loopback(std::uint16_t port) {
+// A blocking connect to 127.0.0.1:port from a port recorded in `ports`
+// first; -1 on failure.
+int connect_loopback(std::uint16_t port, BackendPorts& ports) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t from_len = sizeof(from);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&from), &from_len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  const std::uint16_t from_port = ntohs(from.sin_port);
+  ports.add(from_port);
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(port);
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    ports.take(from_port);
     ::close(fd);
     return -1;
   }
@@ -42,6 +55,16 @@ int connect_loopback(std::uint16_t port) {
 }
 
 }  // namespace
+
+void BackendPorts::add(std::uint16_t port) {
+  std::lock_guard lock(mu_);
+  ports_.insert(port);
+}
+
+bool BackendPorts::take(std::uint16_t port) {
+  std::lock_guard lock(mu_);
+  return ports_.erase(port) > 0;
+}
 
 void ClientTls::stop() {
   if (rest_listener) rest_listener->stop();
@@ -66,6 +89,7 @@ util::Status open_rest_tls_listener(const std::string& host, std::uint16_t port,
   transport::PortListenerOptions lo;
   lo.host = host;
   lo.port = port;
+  out->rest_backend_ports = std::make_shared<BackendPorts>();
   return transport::PortListener::open(lo, &out->rest_listener);
 }
 
@@ -73,7 +97,9 @@ util::Status start_rest_tls(const node::TlsConfig& tls, std::uint16_t backend_po
                             ClientTls* out) {
   DKV_ASSERT(out->rest_listener != nullptr);
   auto o = terminator_options(tls, "http/1.1", "rest");
-  o.open_backend = [backend_port] { return connect_loopback(backend_port); };
+  o.open_backend = [backend_port, ports = out->rest_backend_ports] {
+    return connect_loopback(backend_port, *ports);
+  };
   if (auto s = tls::TlsTerminator::create(std::move(o), &out->rest); !s.is_ok()) return s;
   tls::TlsTerminator* rest = out->rest.get();
   // Only TLS is served here: a plain request is closed unanswered.

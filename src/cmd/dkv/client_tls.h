@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "node/config.h"
@@ -21,10 +23,28 @@
 
 namespace dkv::cmd {
 
+// The local ports of the REST terminator's connections to the gateway,
+// each admitted once: the gateway serves those and nobody else on the host
+// (GatewayOptions::admit). A port is recorded after bind and before
+// connect, so the gateway never sees a connection before its port.
+// Threading: thread-safe.
+class BackendPorts {
+ public:
+  void add(std::uint16_t port);
+  // True (and forgotten) if `port` was added and not taken yet.
+  bool take(std::uint16_t port);
+
+ private:
+  std::mutex mu_;
+  std::set<std::uint16_t> ports_;
+};
+
 struct ClientTls {
   std::unique_ptr<tls::TlsTerminator> rpc;
   std::unique_ptr<tls::TlsTerminator> rest;
   std::unique_ptr<transport::PortListener> rest_listener;
+  // Made by open_rest_tls_listener, for the gateway's admit.
+  std::shared_ptr<BackendPorts> rest_backend_ports;
 
   // Stops accepting and ends every TLS connection (after the servers behind
   // them drained).

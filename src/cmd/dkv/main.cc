@@ -221,6 +221,12 @@ bool bind_ports(const dkv::node::Config& config, const dkv::api::MethodRegistry&
   // terminator on the REST port.
   gateway_options.listen_host = tls_on ? "127.0.0.1" : config.listen_host;
   gateway_options.port = tls_on ? 0 : config.rest_port;
+  if (tls_on) {
+    gateway_options.admit = [ports = ports->tls.rest_backend_ports](const std::string& ip,
+                                                                    std::uint16_t port) {
+      return ip == "127.0.0.1" && ports->take(port);
+    };
+  }
   gateway_options.default_deadline = std::chrono::milliseconds(config.request_timeout_ms);
   gateway_options.shutdown_grace = std::chrono::milliseconds(2500);
   ports->gateway = std::make_unique<dkv::api::Gateway>(registry, gateway_options);
