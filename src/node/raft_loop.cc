@@ -241,7 +241,9 @@ void Node::warn_if_leaderless() {
     ticks_without_leader_ = 0;
     return;
   }
-  const std::uint64_t every_ticks = std::max<std::uint64_t>(1, 30'000 / options_.heartbeat_ms);
+  // Every 30 election timeouts (30 s by default): long enough that a normal
+  // election never warns, and scaled with the timers like everything else.
+  const std::uint64_t every_ticks = 30 * static_cast<std::uint64_t>(election_ticks_);
   if (++ticks_without_leader_ % every_ticks != 0) return;
   const Membership m = membership();
   std::string voters;

@@ -70,9 +70,10 @@ bool wait_log(DkvProcess& p, const std::string& text, std::chrono::milliseconds 
 
 // A node that stays without a leader says so at warn level.
 TEST(LogsTest, LeaderlessNodeWarns) {
-  LocalCluster c("logs_leaderless", 3);
+  // 30 election timeouts of 100 ms: the warning comes after 3 s.
+  LocalCluster c("logs_leaderless", 3, {{"DKV_HEARTBEAT_MS", "20"}, {"DKV_ELECTION_MS", "100"}});
   ASSERT_TRUE(c.start(0));  // b and c never start.
-  EXPECT_TRUE(wait_log(c.process(0), "warning node=a no leader for 30 s", 90s))
+  EXPECT_TRUE(wait_log(c.process(0), "warning node=a no leader for 3 s", 60s))
       << c.process(0).log();
   EXPECT_NE(c.process(0).log().find("the voters are a@127.0.0.1:"), std::string::npos);
 }
