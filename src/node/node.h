@@ -307,6 +307,7 @@ class Node {
   bool pending_is_first_entry_of_term() const;
   void start_move(PendingMove move);
   void start_hand_off_before_removal(PendingMove move);
+  void expire_requests(std::chrono::steady_clock::time_point now);
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
   void finish_moves(raft::NodeId lead);
   ClusterView leader_view() const;

@@ -183,8 +183,13 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
     next_store_sync_ = now + std::chrono::seconds(1);
     if (auto s = store_->sync(); !s.is_ok()) fatal("LMDB fsync failed", s);
   }
-  // Expire writes past their deadline: their outcome is unknown to the
-  // client (the entry may still commit), which UNAVAILABLE conveys.
+  expire_requests(now);
+}
+
+// Expire writes past their deadline: their outcome is unknown to the
+// client (the entry may still commit), which UNAVAILABLE conveys. Reads
+// too; and re-ask ReadIndex rounds the leader may have dropped.
+void Node::expire_requests(std::chrono::steady_clock::time_point now) {
   std::size_t expired = 0;
   auto expire = [&](PendingWrite& w) {
     ++expired;
