@@ -308,6 +308,7 @@ class Node {
   void start_move(PendingMove move);
   void start_hand_off_before_removal(PendingMove move);
   void expire_requests(std::chrono::steady_clock::time_point now);
+  void nudge_leader_while_rejoining();
   void expire_membership_waiters(std::chrono::steady_clock::time_point now);
   void finish_moves(raft::NodeId lead);
   ClusterView leader_view() const;
@@ -353,7 +354,8 @@ class Node {
   int ticks_since_readiness_check_ = 0;
   std::uint64_t next_readiness_context_ = 1;
   int election_ticks_ = 10;
-  bool rejoining_ = false;  // The `rejoining` marker exists (Config::rejoining).
+  int ticks_since_rejoin_nudge_ = 0;  // nudge_leader_while_rejoining.
+  bool rejoining_ = false;            // The `rejoining` marker exists (Config::rejoining).
   // Membership (raft thread).
   std::optional<PendingChange> change_in_flight_;
   // Changes not proposed yet: the core refuses one until the leader applied

@@ -168,6 +168,7 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
       if (pr.recent_active) last_active_tick_[id] = tick_count_;
     }
   }
+  if (rejoining_) nudge_leader_while_rejoining();
   if (!waiting_changes_.empty()) retry_waiting_changes();
   expire_membership_waiters(now);
   // Re-confirm readiness every election timeout, and at once while unsure.
@@ -237,6 +238,19 @@ void Node::expire_requests(std::chrono::steady_clock::time_point now) {
     }
     ++it;
   }
+}
+
+// A node that lost its data tells the leader through a rejected append
+// (raft: Config::rejoining), but an idle leader sends only heartbeats, and
+// its old match for us makes them ask nothing we lack. So while rejoining,
+// propose an empty entry (a no-op when applied) once per election timeout:
+// the leader's append of it reaches this node, which rejects it, flagged.
+// The same path as a write sent to this node, which the simulator covers.
+void Node::nudge_leader_while_rejoining() {
+  if (raw_->raft().lead() == raft::kNoNode) return;
+  if (++ticks_since_rejoin_nudge_ < election_ticks_) return;
+  ticks_since_rejoin_nudge_ = 0;
+  (void)raw_->propose("");  // Dropped while no leader: the next tick retries.
 }
 
 // A node without a leader for long says so every 30 s: a lone follower's
