@@ -499,6 +499,25 @@ void shut_down(dkv::node::Node* node, dkv::transport::Transport* transport, Port
   node->stop();
 }
 
+// Opens (or creates, joins, rejoins) the data directory and starts the node,
+// which sends and reports membership through `peer_sync`. Returns 0 or the
+// exit code after one critical line.
+int open_node(const dkv::node::Config& config, PeerSync* peer_sync,
+              std::unique_ptr<dkv::node::Node>* node) {
+  dkv::node::NodeOptions node_options = node_options_of(config);
+  if (const int rc = prepare_new_directory(config, &node_options); rc != 0) return rc;
+  node_options.send = [peer_sync](auto msgs) { peer_sync->send(std::move(msgs)); };
+  node_options.on_membership = [peer_sync](const dkv::node::Membership&) { peer_sync->sync(); };
+  if (auto s = dkv::node::Node::open(node_options, node); !s.is_ok()) {
+    // The data directory belongs to another node or cluster: a configuration
+    // error (exit 2), like a bad variable.
+    const bool config_error = s.code() == dkv::util::Code::kFailedPrecondition;
+    spdlog::critical("cannot open {}: {}", config.db_path, s.to_string());
+    return config_error ? kExitBadConfig : 1;
+  }
+  return 0;
+}
+
 void block_stop_signals() {
   // Blocked in every thread; main waits for them with sigtimedwait.
   sigset_t stop_signals;
@@ -528,19 +547,9 @@ int main(int argc, char** argv) {
   Ports ports;
   if (!bind_ports(config, registry, &ports)) return 1;
 
-  dkv::node::NodeOptions node_options = node_options_of(config);
-  if (const int rc = prepare_new_directory(config, &node_options); rc != 0) return rc;
   PeerSync peer_sync;
-  node_options.send = [&peer_sync](auto msgs) { peer_sync.send(std::move(msgs)); };
-  node_options.on_membership = [&peer_sync](const dkv::node::Membership&) { peer_sync.sync(); };
   std::unique_ptr<dkv::node::Node> node;
-  if (auto s = dkv::node::Node::open(node_options, &node); !s.is_ok()) {
-    // The data directory belongs to another node or cluster: a configuration
-    // error (exit 2), like a bad variable.
-    const bool config_error = s.code() == dkv::util::Code::kFailedPrecondition;
-    spdlog::critical("cannot open {}: {}", config.db_path, s.to_string());
-    return config_error ? kExitBadConfig : 1;
-  }
+  if (const int rc = open_node(config, &peer_sync, &node); rc != 0) return rc;
 
   dkv::transport::Transport transport(transport_options_of(node.get(), &peer_sync.admission()),
                                       transport_callbacks(node.get(), config.db_path));
