@@ -119,7 +119,7 @@ void RawNode::advance() {
   if (ready_applied_to_ != 0) raft_->log().applied_to(ready_applied_to_);
 }
 
-RaftStatus RawNode::status() const {
+RaftStatus RawNode::basic_status() const {
   const Raft& r = *raft_;
   return RaftStatus{.id = r.id(),
                     .hard_state = r.hard_state(),
@@ -127,7 +127,23 @@ RaftStatus RawNode::status() const {
                     .applied = r.log().applied(),
                     .persisted = r.log().persisted(),
                     .last_index = r.log().last_index(),
-                    .conf_state = r.tracker().conf_state()};
+                    .conf_state = r.tracker().conf_state(),
+                    .rejoining = r.rejoining(),
+                    .progress = {}};
+}
+
+RaftStatus RawNode::status() const {
+  RaftStatus st = basic_status();
+  const Raft& r = *raft_;
+  if (r.state() != StateType::kLeader) return st;
+  for (const auto& [id, pr] : r.tracker().progress()) {
+    st.progress[id] = PeerStatus{.match = pr.match,
+                                 .state = pr.state,
+                                 .recent_active = pr.recent_active,
+                                 .voter = r.tracker().is_voter(id),
+                                 .rejoining = pr.rejoin_target != 0 || pr.rejoin_ack_owed};
+  }
+  return st;
 }
 
 }  // namespace dkv::raft

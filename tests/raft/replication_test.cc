@@ -291,3 +291,28 @@ TEST(Batching, CommittedEntriesPerReadyAreBounded) {
 
 }  // namespace
 }  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+// RawNode::status(): the leader's view of each member's replication, which
+// the node reads instead of the progress tracker (node/node_membership.cc).
+TEST(RawNodeStatus, LeaderReportsEachMembersProgress) {
+  testing::TestCluster c(3, {}, /*learners=*/1);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  c.stabilize();
+  const RaftStatus st = c[1].node->status();
+  ASSERT_EQ(st.progress.size(), 4u);
+  for (const auto& [id, peer] : st.progress) {
+    EXPECT_EQ(peer.match, st.last_index) << id;
+    EXPECT_EQ(peer.voter, id != 4) << id;
+    EXPECT_FALSE(peer.rejoining) << id;
+  }
+  EXPECT_TRUE(st.progress.at(2).recent_active);
+  EXPECT_TRUE(c[1].node->basic_status().progress.empty());
+  EXPECT_TRUE(c[2].node->status().progress.empty());  // Followers know no progress.
+}
+
+}  // namespace
+}  // namespace dkv::raft
