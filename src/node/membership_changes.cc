@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <limits>
-
 #include "raft/raw_node.h"
 #include "util/assert.h"
 
@@ -99,8 +97,8 @@ ClusterView MembershipChanges::leader_view() const {
 }
 
 void MembershipChanges::start_change(PendingChange c) {
-  const raft::Raft& r = raw_.raft();
-  if (r.state() != raft::StateType::kLeader) {
+  const raft::ConfChangeGate gate = raw_.basic_status().conf_change_gate;
+  if (gate == raft::ConfChangeGate::kNotLeader) {
     return c.done(util::unavailable("not the leader (leadership moved); retry"), {});
   }
   if (in_flight_) {
@@ -108,14 +106,14 @@ void MembershipChanges::start_change(PendingChange c) {
                    "a membership change is pending (proposed, not applied yet); retry once it is"},
                   {});
   }
-  if (r.pending_conf_index() > r.log().applied()) {
+  if (gate != raft::ConfChangeGate::kOpen) {
     // The core's rule: one change at a time, and none before a new leader
     // applied an entry of its own term (the 2015 fix). A change pending is
     // the client's to retry; a new leader's first entry only needs applying:
     // wait for that (on_tick retries), so that a change forwarded to a new
     // leader, such as the removal of the old one (hand_off_before_removal),
     // just works.
-    if (!pending_is_first_entry_of_term()) {
+    if (gate != raft::ConfChangeGate::kFirstEntryOfTerm) {
       return c.done({util::Code::kFailedPrecondition,
                      "a membership change is pending (proposed, not applied yet); retry once it "
                      "is"},
@@ -133,8 +131,9 @@ void MembershipChanges::start_change(PendingChange c) {
   cc.node_id = id;
   cc.context = c.request.member.id + "@" + c.request.member.address();
   if (auto s = raw_.propose_conf_change(cc); !s.is_ok()) return c.done(std::move(s), {});
-  c.index = r.log().last_index();
-  c.term = r.term();
+  const raft::RaftStatus st = raw_.basic_status();
+  c.index = st.last_index;
+  c.term = st.hard_state.term;
   spdlog::info("proposed membership change at index {}: {} {}{}", c.index, change_name(cc.type),
                cc.context, c.request.force ? " (forced)" : "");
   in_flight_ = std::move(c);
@@ -189,17 +188,6 @@ void MembershipChanges::on_soft_state(raft::NodeId lead, bool leading) {
     m.done(util::Status::ok(), m.id);
     return true;
   });
-}
-
-// True if the entry the core's one-change-at-a-time rule waits for is not a
-// configuration change but this leader's first entry (its no-op).
-bool MembershipChanges::pending_is_first_entry_of_term() const {
-  const raft::Raft& r = raw_.raft();
-  const raft::Index i = r.pending_conf_index();
-  const auto entry = r.log().slice(i, i + 1, std::numeric_limits<std::uint64_t>::max());
-  if (!entry || entry->empty()) return false;  // Compacted: not a fresh leader's.
-  const raft::Entry& e = entry->front();
-  return e.type != raft::EntryType::kConfChange && e.term == r.term() && e.data.empty();
 }
 
 void MembershipChanges::retry_waiting_changes() {

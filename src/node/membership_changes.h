@@ -95,7 +95,6 @@ class MembershipChanges {
 
  private:
   ClusterView leader_view() const;
-  bool pending_is_first_entry_of_term() const;
   void start_hand_off_before_removal(PendingMove move);
   void retry_waiting_changes();
   void expire(Deadline now);

@@ -114,6 +114,15 @@ struct PeerStatus {
   bool rejoining = false;
 };
 
+// Whether a leader would take a configuration change now (one change at a
+// time, and none before a new leader applied an entry of its own term).
+enum class ConfChangeGate : std::uint8_t {
+  kOpen,              // Leader, nothing pending: a change may be proposed.
+  kChangePending,     // An earlier change is not applied yet.
+  kFirstEntryOfTerm,  // This new leader's first entry (its no-op) is not applied yet.
+  kNotLeader,
+};
+
 // A snapshot of the core's state for the node, status pages and tests.
 struct RaftStatus {
   NodeId id = kNoNode;
@@ -125,6 +134,7 @@ struct RaftStatus {
   ConfState conf_state;
   // Set until a leader tells this node, which lost its log, it caught up.
   bool rejoining = false;
+  ConfChangeGate conf_change_gate = ConfChangeGate::kNotLeader;
   // Leader only (empty elsewhere, and in basic_status()): every member's
   // replication, this node included.
   std::map<NodeId, PeerStatus> progress;
