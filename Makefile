@@ -99,7 +99,7 @@ bench: build
 # of REPEATS runs of DURATION. Table on the terminal and in
 # bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 5
 # minutes with the defaults. COMPARE_DEPS are installed only for this target.
-COMPARE_DEPS := etcd-server gnuplot-nox python3 curl
+COMPARE_DEPS := etcd-server gnuplot-nox python3 curl nghttp2-client
 DURATION ?= 2s
 REPEATS ?= 3
 compare-deps:
