@@ -208,6 +208,15 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
     if (err != 0) return util::unavailable(std::string("connect: ") + std::strerror(err));
   }
   set_stream_socket_options(sock_, o_);
+  if (o_.upgrade) {
+    // Peer TLS: from here on the stream is the plain end of a relay.
+    int plain = -1;
+    if (auto s = o_.upgrade(sock_, until, &plain); !s.is_ok()) return s;
+    std::lock_guard lk(fd_mu_);
+    fd_ = plain;  // The TCP socket is the relay's now.
+    sock_ = plain;
+    if (interrupted_) return util::unavailable("interrupted");
+  }
 
   char hello[kStreamHelloBytes];
   std::memcpy(hello, kStreamMagic.data(), kStreamMagic.size());
@@ -336,11 +345,13 @@ util::Status StreamWriter::check_silence() const {
 // StreamReaders.
 
 struct StreamReaders::Reader {
-  Reader(int f, std::string from) : fd(f), source(std::move(from)) {}
+  Reader(int f, std::string from, bool verified)
+      : fd(f), source(std::move(from)), tls_verified(verified) {}
   // The thread reads it without the lock; it closes it (under StreamReaders'
   // mu_, then -1) when done, so that stop() never touches a reused fd.
   int fd;
   const std::string source;  // The peer's IP address.
+  const bool tls_verified;   // It came through peer TLS.
   std::thread thread;
   bool done = false;  // Under StreamReaders' mu_.
 };
@@ -350,7 +361,7 @@ StreamReaders::StreamReaders(StreamOptions options, MessagesHandler on_messages)
 
 StreamReaders::~StreamReaders() { stop(); }
 
-void StreamReaders::adopt(int fd, std::string source) {
+void StreamReaders::adopt(int fd, std::string source, bool tls_verified) {
   std::lock_guard lk(mu_);
   if (stopped_) {
     ::close(fd);
@@ -362,7 +373,7 @@ void StreamReaders::adopt(int fd, std::string source) {
     ::close(fd);
     return;
   }
-  auto reader = std::make_unique<Reader>(fd, std::move(source));
+  auto reader = std::make_unique<Reader>(fd, std::move(source), tls_verified);
   Reader* r = reader.get();
   readers_.push_back(std::move(reader));
   r->thread = std::thread([this, r] {
@@ -605,7 +616,7 @@ void StreamReaders::serve(Reader* r) {
     s = {util::Code::kFailedPrecondition, "bad sender node id " + hex_id(from)};
   }
   // Last: only a hello that is otherwise fine counts as an admission refusal.
-  if (s.is_ok() && o_.admit) s = o_.admit(from, r->source);
+  if (s.is_ok() && o_.admit) s = o_.admit(from, r->source, r->tls_verified);
   const std::string answer = encode_answer(s, o_.local_id);
   if (auto w = write_small(fd, answer.data(), answer.size(), Clock::now() + kHelloTimeout);
       !w.is_ok() || !s.is_ok()) {

@@ -64,9 +64,17 @@ struct StreamOptions {
   std::function<std::string(raft::NodeId)> peer_name;
   // Optional (unset: every sender is admitted). Whether an accepted stream
   // whose hello claims `from` may be served when its connection comes from
-  // `source` (admission.h); non-OK is the answer (the callee counts and logs
-  // the refusal).
-  std::function<util::Status(raft::NodeId from, const std::string& source)> admit;
+  // `source` (admission.h), `tls_verified` if it came through peer TLS (a
+  // certificate of the peer CA); non-OK is the answer (the callee counts and
+  // logs the refusal).
+  std::function<util::Status(raft::NodeId from, const std::string& source, bool tls_verified)>
+      admit;
+  // Optional (unset: plain TCP). Peer TLS for outgoing streams
+  // (tls/peer_tls.h PeerDialer::upgrade): wraps the connected socket by
+  // `until`, handing back the plain end the stream writes to.
+  std::function<util::Status(int tcp_fd, std::chrono::steady_clock::time_point until,
+                             int* plain_fd)>
+      upgrade;
 };
 
 // The outbound end: connects, says hello, then writes frames.
@@ -136,8 +144,9 @@ class StreamReaders {
 
   // Serves the accepted connection `fd` (owned from now on), whose first
   // bytes are kStreamMagic, from `source` (its peer's IP, for
-  // StreamOptions::admit). Closes it at once after stop().
-  void adopt(int fd, std::string source);
+  // StreamOptions::admit), `tls_verified` if it came through peer TLS.
+  // Closes it at once after stop().
+  void adopt(int fd, std::string source, bool tls_verified = false);
   // Closes every stream, waits for their threads, refuses new ones.
   void stop();
 
