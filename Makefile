@@ -7,7 +7,8 @@ RELEASE_BUILD ?= build-release
 PREFIX ?= /usr/local
 JOBS ?= 2
 CLUSTER_DIR ?= data
-# `make cluster TLS=1`: client TLS with a throwaway CA (scripts/cluster.sh).
+# `make cluster TLS=1`: client TLS and peer mutual TLS with throwaway CAs
+# (scripts/cluster.sh).
 TLS ?= 0
 
 # Debian packages the build needs; `make deps` installs them.
