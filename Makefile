@@ -100,6 +100,7 @@ bench: build
 # of REPEATS runs of DURATION. Table on the terminal and in
 # bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 5
 # minutes with the defaults. COMPARE_DEPS are installed only for this target.
+# TLS=1: both clusters with peer mutual TLS between members (clients plain).
 COMPARE_DEPS := etcd-server gnuplot-nox python3 curl nghttp2-client
 DURATION ?= 2s
 REPEATS ?= 3
@@ -109,7 +110,7 @@ compare-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
 compare-etcd: build compare-deps
-	DURATION=$(DURATION) REPEATS=$(REPEATS) ./bench/compare-etcd $(BUILD)
+	DURATION=$(DURATION) REPEATS=$(REPEATS) PEER_TLS=$(filter 1,$(TLS)) ./bench/compare-etcd $(BUILD)
 
 # Google Benchmarks of the storage path on this machine's disk (under /tmp,
 # cleaned up): WAL recovery of a BENCH_MIB log, warm and cold page cache (cold
