@@ -8,6 +8,7 @@
 //     Join calls of strangers reach the peer service.
 //   - A cluster with peer TLS and client TLS works end to end and fails
 //     over after its leader is killed.
+//   - A lagging follower catches up by a snapshot streamed over peer TLS.
 //   - A replaced peer certificate is served to new peer connections within
 //     10 s, and the cluster keeps working.
 #include <arpa/inet.h>
@@ -350,6 +351,43 @@ TEST_F(PeerTlsTest, PeerAndClientTlsClusterWorksAndFailsOver) {
     EXPECT_EQ(nodes[i]->wait_exit(20s), 0) << nodes[i]->log();
     EXPECT_EQ(nodes[i]->log().find("peer traffic is unauthenticated"), std::string::npos);
   }
+}
+
+// Waits until node i's log holds `text`.
+bool wait_for_log(LocalCluster& c, int i, const std::string& text, std::chrono::seconds timeout) {
+  for (const auto until = Clock::now() + timeout; Clock::now() < until;) {
+    if (c.process(i).log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(100ms);  // Poll interval.
+  }
+  return false;
+}
+
+TEST_F(PeerTlsTest, LaggingFollowerCatchesUpBySnapshotOverPeerTls) {
+  auto env = peer_env();
+  env["DKV_SNAPSHOT_ENTRIES"] = "100";
+  LocalCluster c("peer_tls_snapshot", 3, env);
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  const int leader = c.wait_for_leader({0, 1, 2}, 20s);
+  ASSERT_GE(leader, 0);
+  const int lagging = (leader + 1) % 3;
+  c.process(lagging).signal(SIGKILL);
+  ASSERT_EQ(c.process(lagging).wait_exit(10s), 128 + SIGKILL);
+  for (int i = 0; i < 250; ++i) {
+    ASSERT_EQ(
+        http("POST", c.rest_port(leader), "/v0/kv", kv_json("k" + std::to_string(i), "v")).status,
+        200);
+  }
+  ASSERT_TRUE(wait_for_log(c, leader, "log kept from", 30s)) << c.process(leader).log();
+  ASSERT_TRUE(c.start(lagging));
+  ASSERT_TRUE(wait_for_log(c, lagging, "installed snapshot", 60s)) << c.process(lagging).log();
+  std::string body;
+  for (const auto until = Clock::now() + 30s; Clock::now() < until;) {
+    body = http("GET", c.rest_port(lagging), "/v0/kv/key/" + base64("k249") + "?serializable=true")
+               .body;
+    if (body == kv_json("k249", "v")) break;
+    std::this_thread::sleep_for(100ms);  // Poll interval.
+  }
+  EXPECT_EQ(body, kv_json("k249", "v")) << c.process(lagging).log();
 }
 
 TEST_F(PeerTlsTest, ReplacedPeerCertificateServesNewConnectionsWithinTenSeconds) {
