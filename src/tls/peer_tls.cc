@@ -5,15 +5,12 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "tls/credentials.h"
 #include "tls/relay.h"
-#include "util/thread_name.h"
 
 namespace dkv::tls {
 namespace {
@@ -181,13 +178,6 @@ SslCtxPtr ContextCache::current() {
 // ---------------------------------------------------------------------------
 // PeerDialer.
 
-struct PeerDialer::Relay {
-  int tcp_fd = -1;    // Closed by the thread, under mu_, when done.
-  int plain_fd = -1;  // The relay's end of the socketpair; likewise.
-  std::thread thread;
-  bool done = false;  // Under mu_.
-};
-
 PeerDialer::PeerDialer(const PeerTlsFiles& files)
     : contexts_("peer dial", {files.cert_file, files.key_file, files.trusted_ca_file},
                 [files](SslCtxPtr* out) { return load_peer_client_context(files, out); }) {}
@@ -199,15 +189,13 @@ util::Status PeerDialer::create(const PeerTlsFiles& files, std::unique_ptr<PeerD
   return util::Status::ok();
 }
 
-PeerDialer::~PeerDialer() { stop(); }
-
-util::Status PeerDialer::upgrade(int tcp_fd, Clock::time_point until, int* plain_fd) {
+util::Status PeerDialer::handshake(int fd, Clock::time_point until, SSL** out) {
   SslCtxPtr ctx = contexts_.current();
   SSL* ssl = ::SSL_new(ctx.get());
   if (ssl == nullptr) return util::unavailable("peer TLS: " + openssl_error());
-  ::SSL_set_fd(ssl, tcp_fd);
+  ::SSL_set_fd(ssl, fd);
   ::SSL_set_tlsext_host_name(ssl, std::string(kPeerServerName).c_str());
-  util::Status s = connect_by(ssl, tcp_fd, until);
+  util::Status s = connect_by(ssl, fd, until);
   if (s.is_ok()) {
     const unsigned char* alpn = nullptr;
     unsigned int alpn_len = 0;
@@ -218,65 +206,12 @@ util::Status PeerDialer::upgrade(int tcp_fd, Clock::time_point until, int* plain
       s = util::unavailable("peer TLS: the member's " + why);
     }
   }
-  int sv[2];
-  if (s.is_ok() && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    s = util::unavailable(std::string("socketpair: ") + std::strerror(errno));
-  }
   if (!s.is_ok()) {
-    ::SSL_free(ssl);  // The fd is not closed by SSL_free.
+    ::SSL_free(ssl);  // Does not close fd.
     return s;
   }
-  set_blocking(sv[0], false);
-  std::lock_guard lk(mu_);
-  if (stopped_) {
-    ::SSL_free(ssl);
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return util::unavailable("peer TLS: stopped");
-  }
-  reap_finished();
-  auto relay_state = std::make_unique<Relay>();
-  Relay* r = relay_state.get();
-  r->tcp_fd = tcp_fd;
-  r->plain_fd = sv[1];
-  relays_.push_back(std::move(relay_state));
-  r->thread = std::thread([this, r, ssl, ctx] {
-    util::set_thread_name("tls-peer-dial");
-    relay(ssl, r->tcp_fd, r->plain_fd);
-    ::SSL_free(ssl);
-    std::lock_guard lk(mu_);
-    ::close(r->tcp_fd);
-    ::close(r->plain_fd);
-    r->tcp_fd = r->plain_fd = -1;
-    r->done = true;
-  });
-  *plain_fd = sv[0];
+  *out = ssl;
   return util::Status::ok();
-}
-
-void PeerDialer::stop() {
-  std::list<std::unique_ptr<Relay>> relays;
-  {
-    std::lock_guard lk(mu_);
-    stopped_ = true;
-    relays.swap(relays_);
-    for (auto& r : relays) {
-      if (r->tcp_fd >= 0) ::shutdown(r->tcp_fd, SHUT_RDWR);
-      if (r->plain_fd >= 0) ::shutdown(r->plain_fd, SHUT_RDWR);
-    }
-  }
-  for (auto& r : relays) r->thread.join();
-}
-
-void PeerDialer::reap_finished() {
-  for (auto it = relays_.begin(); it != relays_.end();) {
-    if (!(*it)->done) {
-      ++it;
-      continue;
-    }
-    (*it)->thread.join();
-    it = relays_.erase(it);
-  }
 }
 
 }  // namespace dkv::tls

@@ -1,6 +1,6 @@
 // Peer TLS with OpenSSL (PeerTlsFiles, peer_files.h): the contexts of both
 // ends of member-to-member TLS, the reloading of their files, and the
-// dialer that wraps a raft stream's TCP connection in TLS.
+// dialer that runs TLS on a raft stream's TCP connection.
 //   - Server end (the terminator's peer side): the peer certificate, TLS 1.2+,
 //     a client certificate required and verified against the peer CA, ALPN
 //     dkv-raft or h2, no session resumption (every connection shows its
@@ -12,20 +12,17 @@
 // DKV_PEER_CERT_ALLOWED_CN, when set, is checked on the certificates peers
 // present to this node (etcd's --peer-cert-allowed-cn).
 //
-// Threading: ContextCache and PeerDialer are thread-safe. PeerDialer runs a
-// relay thread per upgraded connection until either side closes; stop()
-// (or the destructor) ends them and waits. No gRPC here.
+// Threading: ContextCache and PeerDialer are thread-safe; a session is used
+// by one thread at a time. No gRPC here.
 #pragma once
 
 #include <openssl/ssl.h>
 
 #include <chrono>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tls/peer_files.h"
@@ -70,34 +67,25 @@ class ContextCache {
   std::chrono::steady_clock::time_point checked_at_ DKV_GUARDED_BY(mu_){};
 };
 
-// Wraps outgoing raft streams in peer TLS: upgrade() runs the handshake on a
-// connected TCP socket and hands back one end of a socketpair whose other
-// end a relay thread joins to the TLS connection, so the stream code above
-// keeps writing plain bytes (tcp_stream.h).
+// The client end of outgoing raft streams: handshake() runs peer TLS on a
+// connected socket; the stream then reads and writes through the session
+// (transport/tcp_stream.h).
 class PeerDialer {
  public:
   static util::Status create(const PeerTlsFiles& files, std::unique_ptr<PeerDialer>* out);
-  ~PeerDialer();  // stop().
   PeerDialer(const PeerDialer&) = delete;
   PeerDialer& operator=(const PeerDialer&) = delete;
 
-  // Handshakes on `tcp_fd` (connected; SNI kPeerServerName, ALPN dkv-raft)
-  // by `until`. OK: *plain_fd is the caller's end (non-blocking) and
-  // `tcp_fd` belongs to the relay from now on. Else UNAVAILABLE and
-  // `tcp_fd` stays the caller's. Shutting `tcp_fd` down interrupts it.
-  util::Status upgrade(int tcp_fd, std::chrono::steady_clock::time_point until, int* plain_fd);
-  // Ends every relay and waits for their threads; upgrade() fails after.
-  void stop();
+  // Handshakes on the connected non-blocking socket `fd` (SNI
+  // kPeerServerName, ALPN dkv-raft, the member's certificate verified
+  // against the peer CA) by `until`. OK: *ssl is the session, the caller's
+  // to SSL_free (it does not close `fd`). Else UNAVAILABLE. Shutting `fd`
+  // down interrupts it.
+  util::Status handshake(int fd, std::chrono::steady_clock::time_point until, SSL** ssl);
 
  private:
-  struct Relay;
   explicit PeerDialer(const PeerTlsFiles& files);
-  void reap_finished() DKV_REQUIRES(mu_);
-
   ContextCache contexts_;
-  std::mutex mu_;
-  bool stopped_ DKV_GUARDED_BY(mu_) = false;
-  std::list<std::unique_ptr<Relay>> relays_ DKV_GUARDED_BY(mu_);
 };
 
 }  // namespace dkv::tls

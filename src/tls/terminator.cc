@@ -185,7 +185,7 @@ void TlsTerminator::adopt(int fd, std::string source) {
     util::set_thread_name(("tls-" + o_.name).c_str());
     serve(c, h.get());
     std::lock_guard lk(mu_);
-    ::close(c->fd);
+    if (c->fd >= 0) ::close(c->fd);
     c->fd = -1;
     c->done = true;
   });
@@ -228,6 +228,17 @@ void TlsTerminator::serve(Connection* c, Handshake* h) {
       return;
     }
   } else if (route_of(h, ssl, &route, &why)) {
+    if (route.raft && o_.take_raft) {
+      // The stream reads its session itself: no relay, no socketpair.
+      int fd = -1;
+      {
+        std::lock_guard lk(mu_);
+        std::swap(fd, c->fd);  // This thread closes nothing now.
+      }
+      set_blocking(fd, false);
+      o_.take_raft(fd, ssl, route);
+      return;
+    }
     const int plain = o_.open_backend ? o_.open_backend(route) : -1;
     if (plain >= 0) {
       relay(ssl, c->fd, plain);

@@ -66,6 +66,9 @@ struct TerminatorOptions {
   // Opens the plain side for one connection: an fd the terminator owns and
   // relays to (-1: none, the connection is closed).
   std::function<int(const Route&)> open_backend;
+  // Optional: takes a raft stream of the peer side instead (no relay): its
+  // socket (non-blocking) and TLS session, both owned by the callee.
+  std::function<void(int fd, SSL* ssl, const Route&)> take_raft;
   // Optional: a connection refused on the peer side (failed handshake,
   // certificate not allowed): `reason` a dkv_peer_refused_total label.
   std::function<void(std::string_view reason, const std::string& what)> on_refused;

@@ -976,7 +976,7 @@ std::function<util::Status(raft::NodeId, const std::string&, bool)> admit_functi
   };
 }
 
-// The peer TLS dialer of outgoing streams (null without peer TLS, or if its
+// The peer TLS client of outgoing streams (null without peer TLS, or if its
 // files no longer load: then streams fail to open, never go plain).
 std::unique_ptr<tls::PeerDialer> make_dialer(const tls::PeerTlsFiles& files) {
   std::unique_ptr<tls::PeerDialer> dialer;
@@ -987,13 +987,13 @@ std::unique_ptr<tls::PeerDialer> make_dialer(const tls::PeerTlsFiles& files) {
   return dialer;
 }
 
-// StreamOptions::upgrade: peer TLS through `dialer` (none without peer TLS).
-std::function<util::Status(int, Clock::time_point, int*)> upgrade_function(
+// StreamOptions::tls_handshake through `dialer` (none without peer TLS).
+std::function<util::Status(int, Clock::time_point, ssl_st**)> handshake_function(
     const tls::PeerTlsFiles& files, tls::PeerDialer* dialer) {
   if (!files.on()) return nullptr;
-  return [dialer](int fd, Clock::time_point until, int* plain) {
+  return [dialer](int fd, Clock::time_point until, ssl_st** ssl) {
     if (dialer == nullptr) return util::unavailable("peer TLS files do not load");
-    return dialer->upgrade(fd, until, plain);
+    return dialer->handshake(fd, until, ssl);
   };
 }
 
@@ -1011,7 +1011,7 @@ struct Transport::Impl {
                        options.keepalive_timeout_ms,
                        options.peer_name,
                        admit_function(options.admission),
-                       upgrade_function(options.peer_tls, dialer.get())},
+                       handshake_function(options.peer_tls, dialer.get())},
         inbound{options.cluster_id,    options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message,  callbacks.snapshot_sink, callbacks.membership,
                 callbacks.commit_index},
@@ -1136,8 +1136,8 @@ grpc::Service* Transport::service() { return &impl_->service; }
 
 grpc::Service* Transport::stranger_service() { return &impl_->stranger_service; }
 
-void Transport::adopt_stream(int fd, std::string source, bool tls_verified) {
-  impl_->readers.adopt(fd, std::move(source), tls_verified);
+void Transport::adopt_stream(int fd, std::string source, ssl_st* peer_tls) {
+  impl_->readers.adopt(fd, std::move(source), peer_tls);
 }
 
 void Transport::stop_inbound() { impl_->readers.stop(); }

@@ -64,6 +64,8 @@
 #include "tls/peer_files.h"
 #include "util/status.h"
 
+struct ssl_st;  // OpenSSL's SSL.
+
 namespace grpc {
 class Channel;
 class Service;
@@ -240,11 +242,11 @@ class Transport {
 
   // Serves the inbound message stream on the accepted connection `fd`
   // (owned from now on) from `source` (its peer's IP), whose first bytes are
-  // kStreamMagic: the PortListener's on_stream, or the TLS terminator's peer
-  // side (`tls_verified`: a certificate of the peer CA). Quick (starts the
-  // stream's reader thread); TransportOptions::admission decides after the
-  // hello.
-  void adopt_stream(int fd, std::string source, bool tls_verified = false);
+  // kStreamMagic: the PortListener's on_stream; or, with `peer_tls` (owned
+  // from now on), the TLS terminator's peer side: the session on `fd`,
+  // handshaken and verified against the peer CA. Quick (starts the stream's
+  // reader thread); TransportOptions::admission decides after the hello.
+  void adopt_stream(int fd, std::string source, ssl_st* peer_tls = nullptr);
 
   // The inbound snapshots and Join, to register on the node's gRPC server:
   //   builder.RegisterService(transport.service());

@@ -82,17 +82,18 @@ util::Status start_rpc_tls(const node::TlsConfig& tls, RpcBackends backends, Cli
   if (!tls.client_tls()) o.cert_file = o.key_file = o.trusted_ca_file = "";
   o.peer = peer_tls_files(tls);
   o.on_refused = backends.on_refused;
+  o.take_raft = [raft = backends.raft_stream](int fd, SSL* ssl, const tls::Route& route) {
+    raft(fd, ssl, route.source);
+  };
   o.open_backend = [b = std::move(backends)](const tls::Route& route) -> int {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
     ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    // sv[0] is owned by gRPC or the transport from now on.
-    if (!route.peer) {
-      b.client_grpc(sv[0]);
-    } else if (route.raft) {
-      b.raft_stream(sv[0], route.source);
-    } else {
+    // sv[0] is owned by gRPC from now on (raft streams go to take_raft).
+    if (route.peer) {
       b.peer_grpc(sv[0]);
+    } else {
+      b.client_grpc(sv[0]);
     }
     return sv[1];
   };

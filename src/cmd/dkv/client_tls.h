@@ -59,7 +59,8 @@ struct ClientTls {
 struct RpcBackends {
   std::function<void(int fd)> client_grpc;  // gRPC's client server.
   std::function<void(int fd)> peer_grpc;    // gRPC's peer server (peer TLS).
-  std::function<void(int fd, const std::string& source)> raft_stream;  // Peer TLS.
+  // Peer TLS: a raft stream's socket and its verified session (owned by the callee).
+  std::function<void(int fd, SSL* ssl, const std::string& source)> raft_stream;
   // A refusal on the peer side (dkv_peer_refused_total's reason).
   std::function<void(std::string_view reason, const std::string& what)> on_refused;
 };

@@ -422,8 +422,8 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
     dkv::cmd::RpcBackends backends;
     backends.client_grpc = adopter(false);
     backends.peer_grpc = adopter(true);
-    backends.raft_stream = [transport](int fd, const std::string& source) {
-      transport->adopt_stream(fd, source, /*tls_verified=*/true);
+    backends.raft_stream = [transport](int fd, SSL* ssl, const std::string& source) {
+      transport->adopt_stream(fd, source, ssl);
     };
     backends.on_refused = [admission](std::string_view reason, const std::string& what) {
       admission->refused(reason, what);
