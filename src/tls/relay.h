@@ -1,7 +1,7 @@
 // Relay: moves bytes between one TLS connection (OpenSSL) and one plain
 // connection (a socketpair end or a loopback TCP socket), both ways, until
-// either side closes or fails. Used by the terminator (tls on the accepted
-// side) and the peer dialer (tls on the dialled side).
+// either side closes or fails. Used by the terminator for gRPC and REST
+// connections (raft streams read their session themselves).
 // Threading: blocks the calling thread for the connection's life.
 // No gRPC here.
 #pragma once

@@ -5,7 +5,8 @@
 //     handshake to a terminator that relays the decrypted bytes over a
 //     socketpair: clients' (ALPN h2) to gRPC's client server; members'
 //     (peer side, SNI dkv-peer, a certificate of the peer CA) to gRPC's
-//     peer server (ALPN h2) or to the transport's raft streams (dkv-raft);
+//     peer server (ALPN h2). Members' raft streams (ALPN dkv-raft) go to
+//     the transport with their TLS session, unrelayed;
 //   - REST port: a listener of its own hands every connection to a
 //     terminator (ALPN http/1.1) that relays to the REST gateway, which then
 //     listens on 127.0.0.1 only (an ephemeral port).
