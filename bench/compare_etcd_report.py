@@ -136,6 +136,8 @@ def main():
                  "elapsed", "fdatasync-ms"):
         ap.add_argument("--" + flag, default="?")
     ap.add_argument("--h2load", help="h2load points (JSON lines) to tabulate too")
+    ap.add_argument("--peer-tls", action="store_true",
+                    help="both clusters ran with peer mutual TLS between members")
     a = ap.parse_args()
     points, fill = load(a.results)
     lines, medians, clients = table(points)
@@ -153,6 +155,9 @@ def main():
         f"the runs, in the clusters' temp dir): {a.fdatasync_ms} ms.",
         "",
     ]
+    if a.peer_tls:
+        notes[-1:-1] = ["Peer TLS: both clusters' members talk mutual TLS (RSA 2048) with each",
+                        "other (etcd --peer-client-cert-auth, dkv DKV_PEER_*); clients plain."]
     missing = [s for s in SYSTEMS if s in fill and fill[s]["error_ops"]]
     not_found = sum(m["not_found"] for k, m in medians.items() if k[1] == "get")
     if missing:
