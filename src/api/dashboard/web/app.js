@@ -51,7 +51,7 @@
       ['address', m.address],
       ['term', m.term],
       ['commit / applied', m.commitIndex + ' / ' + m.appliedIndex],
-      ['lag', m.lagKnown ? m.lag + ' entries' : 'no leader'],
+      ['lag', m.lagKnown ? m.lag + (m.lag === '1' ? ' entry' : ' entries') : 'no leader'],
       ['database', bytes(Number(m.dbSizeBytes))],
       ['version', m.version],
       ['raft state', m.raftRole + (m.leaderId ? ' (leader ' + m.leaderId + ')' : '')],
@@ -199,6 +199,8 @@
   let previous = null;
   const charts = {};
 
+  const clock = (secs) => new Date(secs * 1000).toLocaleTimeString([], { hour12: false });
+
   function makeChart(id, lines) {
     const box = $(id);
     const opts = {
@@ -207,7 +209,7 @@
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
-      axes: [{}, { size: 50 }],
+      axes: [{ space: 70, values: (u, splits) => splits.map(clock) }, { size: 50 }],
       series: [{}].concat(lines.map(([label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: false }))),
     };
     const chart = new uPlot(opts, [[], ...lines.map(() => [])], box);
