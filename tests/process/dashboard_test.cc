@@ -3,7 +3,8 @@
 // all), the JSON route it polls, and unknown routes still a JSON 404;
 // then headless Chromium on a 3-node cluster: the members with the
 // leader marked, a member down shown unreachable, and after the leader
-// is killed a new leader marked, all without a reload.
+// is killed a new leader marked, all without a reload; and the page keeps
+// working when its node is left without a leader.
 // DKV_DASHBOARD_SCREENSHOTS=<dir> also saves the screenshots of
 // docs/dashboard.md there.
 #include <gtest/gtest.h>
@@ -215,6 +216,17 @@ TEST(DashboardBrowserTest, MarksTheLeaderThenANewOneAfterFailoverWithoutReload) 
                    "yes", 5s);
   browser.eval("document.getElementById('as-hex').click(); 'ok'");
   maybe_screenshot(browser, "dashboard-failover");
+
+  // The page's node alone: no leader anywhere, and the page still tells so.
+  const int last_other = new_leader == page_node ? other : new_leader;
+  c.process(last_other).signal(SIGKILL);
+  ASSERT_EQ(c.process(last_other).wait_exit(10s), 128 + SIGKILL);
+  std::string alone;
+  for (int i = 0; i < 3; ++i) {
+    alone += (i == 0 ? "" : ",") + c.id(i) + (i == page_node ? "=follower" : "=unreachable");
+  }
+  EXPECT_EQ(browser.wait_for(kMembersJs, alone, 20s), alone);
+  EXPECT_EQ(browser.eval("document.getElementById('conn').dataset.state"), "live");
 }
 
 }  // namespace
