@@ -141,11 +141,10 @@ std::string HeadlessChromium::log() const {
   return ss.str();
 }
 
-std::string HeadlessChromium::open(const std::string& url, int width, int height) {
+std::string HeadlessChromium::launch(std::uint16_t port) {
   if (::access(binary().c_str(), X_OK) != 0) {
     return binary() + " not found: `make deps` installs Debian's chromium";
   }
-  const std::uint16_t port = free_port();
   std::vector<std::string> args = {binary(),
                                    "--headless",
                                    "--no-sandbox",  // Tests run as root.
@@ -176,6 +175,10 @@ std::string HeadlessChromium::open(const std::string& url, int width, int height
     ::_exit(127);
   }
   ::setpgid(pid_, pid_);
+  return "";
+}
+
+std::string HeadlessChromium::connect(std::uint16_t port) {
   // The browser's WebSocket address, once it serves /json/version.
   std::string ws_path;
   const auto give_up = std::chrono::steady_clock::now() + timeout_;
@@ -202,7 +205,13 @@ std::string HeadlessChromium::open(const std::string& url, int width, int height
   cdp_->ws.handshake("127.0.0.1:" + std::to_string(port), ws_path, ec);
   if (ec) return "DevTools WebSocket handshake: " + ec.message();
   cdp_->ws.read_message_max(64 << 20);  // Screenshots.
+  return "";
+}
 
+std::string HeadlessChromium::open(const std::string& url, int width, int height) {
+  const std::uint16_t port = free_port();
+  if (std::string e = launch(port); !e.empty()) return e;
+  if (std::string e = connect(port); !e.empty()) return e;
   std::string error;
   const std::string target = call("Target.createTarget", R"({"url":"about:blank"})", &error, false);
   Struct t;

@@ -52,6 +52,10 @@ class HeadlessChromium {
 
  private:
   struct Cdp;
+  // Starts the browser with its DevTools port at `port`; "" or an error.
+  std::string launch(std::uint16_t port);
+  // Connects to the browser's DevTools WebSocket; "" or an error.
+  std::string connect(std::uint16_t port);
   // Sends one command (params: a JSON object) and returns its "result"
   // as JSON text, or "" with *error set.
   std::string call(const std::string& method, const std::string& params_json, std::string* error,
