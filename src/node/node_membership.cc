@@ -43,6 +43,9 @@ void Node::apply_conf_change(const raft::Entry& entry) {
   }
   spdlog::info("membership change at index {}: {} {}; members now {}", entry.index,
                change_name(cc->type), who.empty() ? std::to_string(cc->node_id) : who, m.encode());
+  events_.record("membership", std::string(change_name(cc->type)) + " " +
+                                   (who.empty() ? std::to_string(cc->node_id) : who) +
+                                   "; members now " + m.encode());
   set_membership(m);
   changes_->on_applied(entry.index, entry.term, m);
 }
@@ -106,6 +109,8 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
   if (auto s = snapshotter_->install(snapshot, applier_->applied_entry_bytes(), &m); !s.is_ok()) {
     fatal("installing the leader's snapshot", s);
   }
+  events_.record("snapshot",
+                 "installed snapshot at index " + std::to_string(snapshot.metadata.index));
   {
     std::lock_guard lock(mu_);
     for (const auto& known : membership_.all()) {

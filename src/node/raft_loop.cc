@@ -63,8 +63,13 @@ void Node::process_inbox(Inbox* inbox) {
   for (const auto& [peer, ok] : inbox->snapshot_status) raw_->report_snapshot(peer, ok);
   if (inbox->transfer_leadership) changes_->start_leadership_transfer();
   if (inbox->snapshot_done) {
+    const raft::Index before = snapshotter_->last_index();
     if (auto s = snapshotter_->finish(std::move(*inbox->snapshot_done)); !s.is_ok()) {
       fatal("taking a snapshot", s);
+    }
+    if (snapshotter_->last_index() > before) {
+      events_.record("snapshot",
+                     "took snapshot at index " + std::to_string(snapshotter_->last_index()));
     }
   }
   for (auto& c : inbox->changes) changes_->start_change(std::move(c));
@@ -150,6 +155,9 @@ bool Node::on_soft_state(const raft::SoftState& soft) {
       leader_changed = true;
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->basic_status().hard_state.term);
+      events_.record("leader", "leader is now " + (leader.empty() ? "unknown" : leader) +
+                                   " (term " +
+                                   std::to_string(raw_->basic_status().hard_state.term) + ")");
       readiness_.on_leader_change();  // Confirm again under the new leader.
       node_metrics().leader_changes.inc();
       reads_->on_leader_change();

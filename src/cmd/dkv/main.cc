@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 
+#include "api/dashboard/dashboard_service.h"
+#include "api/dashboard/routes.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
@@ -54,9 +56,7 @@ std::map<std::string, std::string> dkv_environment() {
 }
 
 // Reads the TLS files the configuration names: each must load, and each key
-// match its certificate. Then refuses valid peer TLS settings too: this
-// build serves client TLS only, and plain peer traffic must not pass for
-// what the operator asked.
+// match its certificate.
 dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
   if (t.client_tls()) {
     auto s = dkv::tls::check_key_pair("DKV_CERT_FILE", t.cert_file, "DKV_KEY_FILE", t.key_file);
@@ -71,11 +71,6 @@ dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
                                       t.peer_key_file);
     if (s.is_ok()) s = dkv::tls::check_ca_file("DKV_PEER_TRUSTED_CA_FILE", t.peer_trusted_ca_file);
     if (!s.is_ok()) return s;
-  }
-  if (t.peer_tls()) {
-    return dkv::util::invalid_argument(
-        "DKV_PEER_CERT_FILE: peer TLS is not served by this build yet; refusing to send peer "
-        "traffic in plain text instead");
   }
   return dkv::util::Status::ok();
 }
@@ -140,12 +135,15 @@ int wait_for_signal(const std::function<void()>& every_100ms) {
   }
 }
 
+// Peer TLS for this node's own calls to members (DKV_PEER_*; off: plain).
+dkv::tls::PeerTlsFiles g_peer_tls;
+
 // The transport's question to a member, for node/cluster_discovery.h.
 dkv::util::Status query_member(const std::string& address, const std::string& asker,
                                std::chrono::milliseconds timeout, std::uint64_t* cluster_id,
                                std::string* membership) {
   dkv::transport::JoinInfo info;
-  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info);
+  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, g_peer_tls);
   if (!s.is_ok()) return s;
   *cluster_id = info.cluster_id;
   *membership = std::move(info.membership);
@@ -156,7 +154,7 @@ dkv::util::Status query_member(const std::string& address, const std::string& as
 dkv::util::Status ask_member(const std::string& address, const std::string& asker,
                              std::chrono::milliseconds timeout, dkv::node::MemberAnswer* answer) {
   dkv::transport::JoinInfo info;
-  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info);
+  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, g_peer_tls);
   if (!s.is_ok()) return s;
   answer->cluster_id = info.cluster_id;
   answer->membership = std::move(info.membership);
@@ -353,6 +351,7 @@ class PeerSync {
 dkv::transport::TransportOptions transport_options_of(const dkv::node::Node* node,
                                                       dkv::transport::PeerAdmission* admission) {
   dkv::transport::TransportOptions o;
+  o.peer_tls = g_peer_tls;
   o.cluster_id = node->cluster_id();
   o.local_id = node->raft_id();
   o.peer_name = [node](dkv::raft::NodeId id) { return node->membership().name_of(id); };
@@ -387,7 +386,9 @@ dkv::transport::TransportCallbacks transport_callbacks(dkv::node::Node* n,
 // transport; gRPC from members' addresses to the server that also serves
 // the peer services; with client TLS, TLS handshakes to the terminator and
 // plain gRPC only from members (peers' snapshots, Join and forwarding are
-// plain without peer TLS). Returns 0 or an exit code.
+// plain without peer TLS). With peer TLS the terminator's peer side hands
+// members' raft streams and gRPC on, and nothing plain reaches the peer
+// services. Returns 0 or an exit code.
 int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& registry,
               dkv::node::Node* node, dkv::transport::Transport* transport,
               dkv::transport::PeerAdmission* admission, Ports* ports) {
@@ -409,16 +410,28 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
     return 1;
   }
   const bool tls_on = config.tls.client_tls();
-  if (tls_on) {
-    auto adopt_plain = [ports](int fd) {
-      std::lock_guard lock(ports->adopt_mu);
-      if (!ports->adopt_open) {
-        ::close(fd);
-        return;
-      }
-      ports->grpc_server->adopt(fd, false);
+  if (tls_on || config.tls.peer_tls()) {
+    auto adopter = [ports](bool from_member) {
+      return [ports, from_member](int fd) {
+        std::lock_guard lock(ports->adopt_mu);
+        if (!ports->adopt_open) {
+          ::close(fd);
+          return;
+        }
+        ports->grpc_server->adopt(fd, from_member);
+      };
     };
-    if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &ports->tls); !s.is_ok()) {
+    dkv::cmd::RpcBackends backends;
+    backends.client_grpc = adopter(false);
+    backends.peer_grpc = adopter(true);
+    backends.raft_stream = [transport](int fd, SSL* ssl, const std::string& source) {
+      transport->adopt_stream(fd, source, ssl);
+    };
+    backends.on_refused = [admission](std::string_view reason, const std::string& what) {
+      admission->refused(reason, what);
+    };
+    if (auto s = dkv::cmd::start_rpc_tls(config.tls, std::move(backends), &ports->tls);
+        !s.is_ok()) {
       spdlog::critical("{}", s.message());
       return kExitBadConfig;
     }
@@ -426,17 +439,19 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
   dkv::tls::TlsTerminator* rpc_tls = ports->tls.rpc.get();
   dkv::api::GrpcServer* grpc_server = ports->grpc_server.get();
   ports->listener->start(
+      // With peer TLS, admission refuses these (plain text).
       [transport](int fd, const std::string& source) { transport->adopt_stream(fd, source); },
       [grpc_server, admission, tls_on](int fd, const std::string& source) {
-        const bool member = admission->admits_connection(source);
+        const bool member = admission->admits_connection(source);  // Never with peer TLS.
         if (tls_on && !member) {
           ::close(fd);  // A plain client where TLS is required.
           return;
         }
         grpc_server->adopt(fd, member);
       },
-      rpc_tls == nullptr ? dkv::transport::PortListener::Handler()
-                         : [rpc_tls](int fd, const std::string&) { rpc_tls->adopt(fd); });
+      rpc_tls == nullptr
+          ? dkv::transport::PortListener::Handler()
+          : [rpc_tls](int fd, const std::string& source) { rpc_tls->adopt(fd, source); });
   spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host,
                ports->listener->port());
   return 0;
@@ -461,6 +476,7 @@ int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
     return ready() ? dkv::api::PlainResponse{200, "text/plain", "ok\n"}
                    : dkv::api::PlainResponse{503, "text/plain", "not ready\n"};
   });
+  dkv::api::dashboard::add_dashboard_routes(&gateway);  // GET /: the dashboard.
   if (auto s = gateway.start(); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
@@ -539,6 +555,7 @@ int main(int argc, char** argv) {
   block_stop_signals();
   dkv::node::Config config;
   if (const int rc = load_config(argc, argv, &config); rc != 0) return rc < 0 ? 0 : rc;
+  g_peer_tls = dkv::cmd::peer_tls_files(config.tls);
   // One line per event: time, level, node id, message.
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ node=" + config.node_id + " %v");
   spdlog::set_level(spdlog::level::from_str(config.log_level));
@@ -566,16 +583,26 @@ int main(int argc, char** argv) {
       peer_sync.detach();
     }
   } stop_in_order{ports, *node, peer_sync};
+  peer_sync.admission().set_peer_tls(config.tls.peer_tls());
   peer_sync.attach(&transport, node.get());
   peer_sync.admission().refresh();
-  spdlog::warn(
-      "peer traffic is unauthenticated: peers are told from strangers only by their source "
-      "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer TLS");
+  if (config.tls.peer_tls()) {
+    spdlog::info("peer TLS: members talk mutual TLS against {}; plain peer traffic is refused",
+                 config.tls.peer_trusted_ca_file);
+  } else {
+    spdlog::warn(
+        "peer traffic is unauthenticated: peers are told from strangers only by their source "
+        "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer "
+        "TLS");
+  }
 
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
-  service_options.forward = dkv::api::make_grpc_forwarder();
+  service_options.forward = dkv::api::make_grpc_forwarder([](const std::string& address) {
+    return dkv::transport::make_peer_channel(address, g_peer_tls);
+  });
   dkv::api::register_services(&registry, node.get(), service_options);
+  dkv::api::dashboard::register_dashboard_service(&registry, node.get(), service_options);
   int rc = serve_rpc(config, registry, node.get(), &transport, &peer_sync.admission(), &ports);
   // Ready while not shutting down and the node can serve; /readyz and the
   // gRPC health service follow it.
