@@ -16,7 +16,10 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
-	curl iproute2 libssl-dev openssl
+	curl iproute2 libssl-dev openssl chromium
+# npm fetches the dashboard's uPlot at build time (src/api/dashboard); any
+# npm on the PATH will do (Debian's package only if there is none).
+NPM_INSTALL := command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
 
 CMAKE_FLAGS := -G Ninja
 ifeq ($(CI),true)
@@ -31,10 +34,12 @@ all: build
 check-deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "missing packages:" $$missing; $(MAKE) --no-print-directory deps; fi
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps
 
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
+	$(NPM_INSTALL)
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 
+#include "api/dashboard/dashboard_service.h"
+#include "api/dashboard/routes.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
@@ -474,6 +476,7 @@ int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
     return ready() ? dkv::api::PlainResponse{200, "text/plain", "ok\n"}
                    : dkv::api::PlainResponse{503, "text/plain", "not ready\n"};
   });
+  dkv::api::dashboard::add_dashboard_routes(&gateway);  // GET /: the dashboard.
   if (auto s = gateway.start(); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
@@ -599,6 +602,7 @@ int main(int argc, char** argv) {
     return dkv::transport::make_peer_channel(address, g_peer_tls);
   });
   dkv::api::register_services(&registry, node.get(), service_options);
+  dkv::api::dashboard::register_dashboard_service(&registry, node.get(), service_options);
   int rc = serve_rpc(config, registry, node.get(), &transport, &peer_sync.admission(), &ports);
   // Ready while not shutting down and the node can serve; /readyz and the
   // gRPC health service follow it.
