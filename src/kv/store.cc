@@ -522,6 +522,20 @@ util::Status Store::read_only_txn(const etcdserverpb::TxnRequest& request,
   return mvcc::read_only_txn(txn, env_->tables, revs, request, response);
 }
 
+util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const {
+  MapGateReader in_map(env_->gate);
+  MDB_txn* txn = nullptr;
+  const int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  MDB_stat st;
+  mdb_stat(txn, env_->tables.hist, &st);
+  *hist_records = st.ms_entries;
+  mdb_stat(txn, env_->tables.kidx, &st);
+  *kidx_entries = st.ms_entries;
+  return util::Status::ok();
+}
+
 std::int64_t Store::current_revision() const { return env_->current_rev.load(); }
 
 std::int64_t Store::compact_revision() const { return env_->compact_rev.load(); }

@@ -122,6 +122,9 @@ class Store {
   // apply() calls. *more: call again (after the next batch of entries).
   static constexpr std::size_t kCompactBatchRecords = 1000;
   util::Status compact_step(bool* more, std::size_t max_records = kCompactBatchRecords);
+  // Records in hist and entries in kidx (equal when the store is sound).
+  // Any thread; for tests and metrics.
+  util::Status history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const;
 
   // A consistent image of the whole store (every pair, the applied index and
   // the membership, all from one read transaction) for a raft snapshot.
