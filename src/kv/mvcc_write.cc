@@ -12,10 +12,10 @@ util::Status lmdb_error(const char* what, int rc) {
 }
 
 util::Status put_val(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
-                     const char* what) {
+                     const char* what, unsigned flags = 0) {
   MDB_val k = as_val(key);
   MDB_val v = as_val(value);
-  if (const int rc = mdb_put(txn, dbi, &k, &v, 0); rc != 0) return lmdb_error(what, rc);
+  if (const int rc = mdb_put(txn, dbi, &k, &v, flags); rc != 0) return lmdb_error(what, rc);
   return util::Status::ok();
 }
 
@@ -25,10 +25,13 @@ util::Status put_meta_int(MDB_txn* txn, MDB_dbi meta, const char* name, std::int
 }
 
 // Records one version (or tombstone) of `key` at `rev` in hist and kidx.
+// Revisions only grow, so hist is appended to (MDB_APPEND: no search, and
+// full pages instead of half-full ones after a split); a revision that is
+// not the largest fails the batch (MDB_KEYEXIST), a bug.
 util::Status record(MDB_txn* txn, const Tables& t, Revision rev, EventType type,
                     std::string_view key, const KeyHeader& h, std::string_view value) {
   if (auto s = put_val(txn, t.hist, encode_rev_key(rev), encode_hist_record(type, key, h, value),
-                       "hist put");
+                       "hist put", MDB_APPEND);
       !s.is_ok()) {
     return s;
   }

@@ -53,10 +53,18 @@ struct Env {
 
 std::string key_of(int i) { return "key/" + std::to_string(i); }
 
-void put(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view v) {
+void put(MDB_txn* txn, MDB_dbi dbi, std::string_view k, std::string_view v, unsigned flags = 0) {
   MDB_val key = as_val(k);
   MDB_val val = as_val(v);
-  mdb_put(txn, dbi, &key, &val, 0);
+  mdb_put(txn, dbi, &key, &val, flags);
+}
+
+// The store before the MVCC engine: a bare value per key, nothing else.
+void apply_batch_format1(Env& e, std::mt19937& rng, const std::string& value) {
+  MDB_txn* txn = nullptr;
+  mdb_txn_begin(e.env, nullptr, 0, &txn);
+  for (int i = 0; i < kBatch; ++i) put(txn, e.t.kv, key_of(static_cast<int>(rng() % kKeys)), value);
+  mdb_txn_commit(txn);
 }
 
 // One applied batch of puts; `values_in_kv` picks the layout.
@@ -76,7 +84,8 @@ void apply_batch(Env& e, std::mt19937& rng, bool values_in_kv, const std::string
       h.version += 1;
     }
     put(txn, e.t.kv, k, encode_kv_value(h, values_in_kv ? value : encode_rev_key(rev)));
-    put(txn, e.t.hist, encode_rev_key(rev), encode_hist_record(EventType::kPut, k, h, value));
+    put(txn, e.t.hist, encode_rev_key(rev), encode_hist_record(EventType::kPut, k, h, value),
+        MDB_APPEND);
     put(txn, e.t.kidx, k, encode_kidx_entry(rev, EventType::kPut));
   }
   mdb_txn_commit(txn);
@@ -108,14 +117,23 @@ std::size_t get(Env& e, const std::string& k, bool values_in_kv) {
   return n;
 }
 
+// Arg 1: values in kv and hist; 0: only in hist; 2: format 1 (no MVCC).
 void BM_PutBatch(benchmark::State& state) {
   const bool values_in_kv = state.range(0) == 1;
   Env e;
   std::mt19937 rng(1);
   const std::string value(kValueBytes, 'v');
-  for (auto _ : state) apply_batch(e, rng, values_in_kv, value);
+  for (auto _ : state) {
+    if (state.range(0) == 2) {
+      apply_batch_format1(e, rng, value);
+    } else {
+      apply_batch(e, rng, values_in_kv, value);
+    }
+  }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  state.SetLabel(values_in_kv ? "values in kv and hist" : "values only in hist");
+  state.SetLabel(state.range(0) == 2 ? "format 1 (no MVCC)"
+                 : values_in_kv      ? "values in kv and hist"
+                                     : "values only in hist");
 }
 
 void BM_Get(benchmark::State& state) {
@@ -131,7 +149,7 @@ void BM_Get(benchmark::State& state) {
   state.SetLabel(values_in_kv ? "values in kv and hist" : "values only in hist");
 }
 
-BENCHMARK(BM_PutBatch)->Arg(1)->Arg(0);
+BENCHMARK(BM_PutBatch)->Arg(1)->Arg(0)->Arg(2);
 BENCHMARK(BM_Get)->Arg(1)->Arg(0);
 
 }  // namespace
