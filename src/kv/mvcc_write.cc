@@ -296,7 +296,12 @@ util::Status Writer::do_compaction(const etcdserverpb::CompactionRequest& r, Etc
   return util::Status::ok();
 }
 
-util::Status Writer::finish() { return put_meta_int(txn_, t_.meta, "rev", revs_.current); }
+util::Status Writer::finish() {
+  if (compact_moved_) {
+    if (auto s = put_meta_int(txn_, t_.meta, "compact_rev", revs_.compact); !s.is_ok()) return s;
+  }
+  return put_meta_int(txn_, t_.meta, "rev", revs_.current);
+}
 
 namespace {
 

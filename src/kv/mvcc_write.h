@@ -22,7 +22,11 @@ namespace dkv::kv::mvcc {
 // refusal that wrote nothing) go in EtcdResult::status instead.
 class Writer {
  public:
-  Writer(MDB_txn* txn, const Tables& tables, Revs revs) : txn_(txn), t_(tables), revs_(revs) {}
+  // history_revisions_max > 0: after each request, compact_rev follows
+  // current - history_revisions_max (etcd's revision auto-compaction,
+  // applied per request so that every replica computes the same).
+  Writer(MDB_txn* txn, const Tables& tables, Revs revs, std::int64_t history_revisions_max = 0)
+      : txn_(txn), t_(tables), revs_(revs), history_revisions_max_(history_revisions_max) {}
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
@@ -45,6 +49,10 @@ class Writer {
   std::int64_t visible_rev() const { return sub_ > 0 ? main_ : revs_.current; }
   void end_request() {
     if (sub_ > 0) revs_.current = main_;
+    if (history_revisions_max_ > 0 && revs_.current - revs_.compact > history_revisions_max_) {
+      revs_.compact = revs_.current - history_revisions_max_;
+      compact_moved_ = true;
+    }
   }
 
   util::Status put(std::string_view key, std::string_view value, std::int64_t lease);
@@ -64,8 +72,10 @@ class Writer {
   MDB_txn* txn_;
   const Tables& t_;
   Revs revs_;
+  const std::int64_t history_revisions_max_;
   std::int64_t main_ = 0;
   std::int64_t sub_ = 0;
+  bool compact_moved_ = false;  // By end_request(): finish() records it.
 };
 
 // Physical compaction: removes hist and kidx records that no read at or

@@ -405,7 +405,8 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
 
   mvcc::Revs revs;
   if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
-  mvcc::Writer writer(txn, env_->tables, revs);
+  mvcc::Writer writer(txn, env_->tables, revs,
+                      static_cast<std::int64_t>(options_.history_revisions_max));
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& c = commands[i];
     util::Status s;
@@ -422,6 +423,12 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
     if (!s.is_ok()) return s;
   }
   if (auto s = writer.finish(); !s.is_ok()) return s;
+  // Physical compaction keeps pace with the writes: a bounded step per
+  // batch (the node may also call compact_step() between batches).
+  bool more = false;
+  if (auto s = mvcc::compact_step(txn, env_->tables, 2 * commands.size() + 16, &more); !s.is_ok()) {
+    return s;
+  }
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val{sizeof applied_index, &applied_index};
   if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {

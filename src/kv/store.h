@@ -67,6 +67,13 @@ struct StoreOptions {
   // The memory map's first size; it grows with the data (tests lower it to
   // see many growth steps with little data).
   std::uint64_t initial_map_bytes = 64ull << 20;
+  // History kept, in revisions: after each request the compact revision
+  // follows current - history_revisions_max (0: keep everything until a
+  // Compact request). Must be the same on every member (it decides which
+  // reads are refused). A stop-gap that keeps /v0's disk use bounded under
+  // overwrites until DKV_AUTO_COMPACTION_* (leader-proposed Compact
+  // entries) arrives with the etcd API.
+  std::uint64_t history_revisions_max = 1000;
   // Tests only: stands for the kernel's boot id (empty: read it). Without a
   // boot id, kDeferred falls back to kSyncEachCommit.
   std::string boot_id;
