@@ -16,6 +16,7 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
+	golang-etcd-server-dev golang-github-gogo-protobuf-dev \
 	curl iproute2 libssl-dev openssl chromium
 # npm fetches the dashboard's uPlot at build time (src/api/dashboard); any
 # npm on the PATH will do (Debian's package only if there is none).
