@@ -112,7 +112,7 @@ void register_services(MethodRegistry* registry, node::Node* node, ServiceOption
           member->set_is_learner(std::find(st.learner_ids.begin(), st.learner_ids.end(), m.id) !=
                                  st.learner_ids.end());
         }
-        resp->set_db_size_bytes(node->store().used_bytes());
+        resp->set_db_size_bytes(node->db_size_bytes());
         resp->set_version(std::string(util::version()));
         resp->set_cluster_id(hex_id(node->cluster_id()));
         done(util::Status::ok());

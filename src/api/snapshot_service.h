@@ -1,6 +1,10 @@
 // dkv.v0.Maintenance: Snapshot streams a consistent image of the node's state
 // machine (kv::Store::ImageReader: one LMDB read transaction, so one applied
 // index) in chunks, with the CRC32C of the whole image in the last message.
+// The RPC keeps etcd's name, but what it streams is a backup (what `dkvctl
+// snapshot save` writes, node/restore.h), read through Node::
+// open_backup_image: not a raft snapshot nor a snapshot file
+// (node/snapshotter.h names the kinds apart).
 // It never touches the raft thread: writes go on meanwhile (LMDB readers
 // never block the writer), and only about one chunk is in memory per stream.
 // A client that cancels (or disconnects) ends the stream and frees its read

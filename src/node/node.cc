@@ -12,8 +12,7 @@
 #include <random>
 
 #include "node/entry_codec.h"
-#include "node/force_new_cluster.h"
-#include "node/snapshots.h"
+#include "node/recovery.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "util/assert.h"
@@ -22,175 +21,6 @@
 #include "wal/log.h"
 
 namespace dkv::node {
-namespace {
-
-// A member's address is part of the cluster's membership: peers dial the
-// persisted one. A node whose DKV_CLUSTER entry moved it elsewhere would
-// listen where no peer dials, so it refuses to start instead.
-util::Status check_own_address(const Membership& persisted, const NodeOptions& options,
-                               const std::string& where) {
-  const MemberAddress* known = persisted.find(node_id_of(options.node_id));
-  if (known == nullptr) return util::Status::ok();  // Removed, or not added yet.
-  for (const auto& m : options.members) {
-    if (m.id != options.node_id || m.address() == known->address()) continue;
-    return {util::Code::kFailedPrecondition,
-            "DKV_CLUSTER gives '" + m.id + "' the address " + m.address() +
-                ", but its cluster knows it at " + known->address() + " (persisted in " + where +
-                "); an address cannot change in place: start it at " + known->address() +
-                ", or remove the member and add it again at the new address (see README, "
-                "Membership)"};
-  }
-  return util::Status::ok();
-}
-
-// Opens the WAL and the store and rebuilds the raft storage from them.
-util::Status recover(const NodeOptions& options, std::unique_ptr<kv::Store>* store,
-                     std::unique_ptr<wal::Log>* log, std::unique_ptr<raft::MemoryStorage>* storage,
-                     Membership* membership) {
-  kv::StoreOptions store_options;
-  store_options.dir = options.db_path + "/kv";
-  store_options.quota_bytes = options.quota_bytes;
-  // The WAL is the durable record, so LMDB commits are not fsynced (one
-  // fsync per Ready instead of two): the raft loop syncs LMDB about once a
-  // second. A process crash loses nothing; after a machine crash with
-  // unsynced commits the store starts empty and is rebuilt below from the
-  // last snapshot, then by replaying the WAL from there (kv/store.h).
-  store_options.durability = kv::StoreOptions::Durability::kDeferred;
-
-  wal::Options wal_options;
-  wal_options.node_id = options.node_id;
-  wal_options.fs = options.wal_fs.get();
-  // A new directory is stamped with the cluster it is bootstrapped into; an
-  // existing one keeps its stamp (its membership may have changed since).
-  std::error_code ec;
-  if (!std::filesystem::exists(options.db_path + "/wal", ec)) {
-    // A joining node takes the id of the cluster it joins (see Join).
-    wal_options.cluster_id =
-        options.join ? options.join->cluster_id : cluster_id_of(options.members);
-  }
-  wal::Recovered recovered;
-  if (auto s = wal::Log::open(options.db_path, wal_options, log, &recovered); !s.is_ok()) return s;
-  if (!recovered.torn_tail.empty()) {
-    spdlog::warn("WAL recovery cut a torn last record (a crash mid-write): {}",
-                 recovered.torn_tail);
-  }
-  if (options.test_ack_before_persist) {
-    // The canary's WAL loses acknowledged entries on a crash, but LMDB kept
-    // what it applied (page cache): rebuild the store from the WAL, as if it
-    // were no more durable than the WAL.
-    std::filesystem::remove_all(store_options.dir, ec);
-    spdlog::warn("DKV_TEST_ACK_BEFORE_PERSIST: store wiped, rebuilt from the WAL");
-  }
-  if (auto s = kv::Store::open(store_options, store); !s.is_ok()) return s;
-  if ((*store)->rebuilt_after_machine_crash()) {
-    spdlog::warn(
-        "the machine went down with unsynced LMDB commits: rebuilding the store "
-        "from snapshot {} and the WAL",
-        recovered.snapshot.index);
-  }
-  if (auto s = remove_snapshot_leftovers(options.db_path); !s.is_ok()) return s;
-
-  // The latest snapshot: the raft storage starts from it, and the store is
-  // restored from it (streaming from the file) if LMDB is behind it (a crash
-  // during or right after installing a leader's snapshot, or LMDB losing its
-  // last transactions).
-  std::string snapshot_membership;
-  if (recovered.snapshot.index > 0) {
-    std::unique_ptr<wal::SnapshotReader> reader;
-    if (auto s = open_snapshot_file(options.db_path, recovered.snapshot, &reader); !s.is_ok()) {
-      return s;
-    }
-    snapshot_membership = reader->meta().membership;
-    if ((*store)->applied_index() < recovered.snapshot.index) {
-      spdlog::info("restoring the store from snapshot {}", recovered.snapshot.index);
-      if (auto s = restore_store(**store, *reader); !s.is_ok()) return s;
-    } else {
-      // Not needed here, but peers may be sent it: a damaged file stops us
-      // now rather than being refused by every follower later.
-      wal::SnapshotMeta meta;
-      const std::string path =
-          wal::snapshot_path(wal::snap_dir_path(options.db_path), recovered.snapshot);
-      if (auto s = wal::SnapshotReader::verify(wal::posix_file_system(), path, &meta); !s.is_ok()) {
-        return s;
-      }
-    }
-  }
-
-  std::string encoded;
-  util::Status ms = (*store)->membership(&encoded);
-  if (ms.code() == util::Code::kNotFound) {
-    *membership = Membership(options.members);
-    // A joining node starts from the membership a member told it (which
-    // lists it as a learner): the leader then sends it a snapshot, or the
-    // log from index 1, whose conf changes replay onto that membership and
-    // end where the leader's did (each member's last change decides).
-    if (options.join) {
-      if (auto s = Membership::decode(options.join->membership, membership); !s.is_ok()) {
-        return util::Status(util::Code::kFailedPrecondition,
-                            "the membership of the cluster to join is unreadable: " + s.message());
-      }
-    }
-    if (auto s = (*store)->set_membership(membership->encode(), (*store)->applied_index());
-        !s.is_ok()) {
-      return s;
-    }
-    spdlog::info("bootstrapped membership {}", membership->encode());
-  } else if (!ms.is_ok()) {
-    return ms;
-  } else {
-    if (auto s = Membership::decode(encoded, membership); !s.is_ok()) {
-      return util::Status(util::Code::kDataLoss, "the membership stored in " + options.db_path +
-                                                     "/kv is unreadable: " + s.message());
-    }
-    if (auto s = check_own_address(*membership, options, options.db_path); !s.is_ok()) return s;
-    auto names = [](std::vector<MemberAddress> v) {
-      std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.id < y.id; });
-      return Membership(std::move(v)).encode();
-    };
-    if (names(membership->all()) != names(options.members)) {
-      spdlog::warn("DKV_CLUSTER differs from the persisted membership {}; using the persisted one",
-                   membership->encode());
-    }
-  }
-
-  if ((*store)->applied_index() > (*log)->last_index()) {
-    return util::Status(util::Code::kDataLoss,
-                        "the store has applied index " + std::to_string((*store)->applied_index()) +
-                            " beyond the WAL's last index " + std::to_string((*log)->last_index()));
-  }
-  if (options.force_new_cluster) {
-    const ForceNewCluster force{options.node_id, options.db_path, options.members};
-    if (auto s = force_new_cluster(force, **store, **log, &recovered, membership); !s.is_ok()) {
-      return s;
-    }
-    snapshot_membership = membership->encode();
-  }
-
-  *storage = std::make_unique<raft::MemoryStorage>();
-  const std::uint64_t applied = (*store)->applied_index();
-  if (recovered.snapshot.index > 0) {
-    Membership at_snapshot;
-    if (auto s = Membership::decode(snapshot_membership, &at_snapshot); !s.is_ok()) {
-      return util::Status(util::Code::kDataLoss, "snapshot membership unreadable: " + s.message());
-    }
-    raft::Snapshot snap;  // Metadata only: the image stays in its file.
-    snap.metadata.index = recovered.snapshot.index;
-    snap.metadata.term = recovered.snapshot.term;
-    snap.metadata.conf_state = at_snapshot.conf_state();
-    if (auto s = (*storage)->apply_snapshot(snap); !s.is_ok()) return s;
-  }
-  (*storage)->set_conf_state(membership->conf_state());
-  if (!recovered.entries.empty()) {
-    if (auto s = (*storage)->append(recovered.entries); !s.is_ok()) return s;
-  }
-  (*storage)->set_hard_state(recovered.hard_state);
-  spdlog::info("recovered: term {} commit {} last index {} applied {}", recovered.hard_state.term,
-               recovered.hard_state.commit, (*log)->last_index(), applied);
-  return util::Status::ok();
-}
-
-}  // namespace
-
 namespace {
 
 // The marker of a data directory whose node lost its log (NodeOptions::
@@ -254,14 +84,11 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
     if (auto s = write_rejoining_marker(options.db_path); !s.is_ok()) return s;
   }
   const bool rejoining = std::filesystem::exists(rejoining_marker(options.db_path), ec);
-  std::unique_ptr<kv::Store> store;
-  std::unique_ptr<wal::Log> log;
-  std::unique_ptr<raft::MemoryStorage> storage;
-  Membership membership;
-  if (auto s = recover(options, &store, &log, &storage, &membership); !s.is_ok()) return s;
-  const raft::Index applied = store->applied_index();
-  std::unique_ptr<Node> node(new Node(std::move(options), std::move(store), std::move(log),
-                                      std::move(storage), std::move(membership)));
+  RecoveredState r;
+  if (auto s = recover(options, &r); !s.is_ok()) return s;
+  const raft::Index applied = r.store->applied_index();
+  std::unique_ptr<Node> node(new Node(std::move(options), std::move(r.store), std::move(r.log),
+                                      std::move(r.storage), std::move(r.membership)));
   node->rejoining_ = rejoining;
   if (auto s = node->start_raft(applied); !s.is_ok()) return s;
   *out = std::move(node);
@@ -273,15 +100,36 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
     : options_(std::move(options)),
       raft_id_(node_id_of(options_.node_id)),
       store_(std::move(store)),
+      pending_writes_(options_.pending_writes_max),
       log_(std::move(log)),
       storage_(std::move(storage)),
+      election_ticks_(static_cast<int>(options_.election_ms / options_.heartbeat_ms)),
       membership_(std::move(membership)) {
+  applier_ = std::make_unique<Applier>(*store_, pending_writes_);
+  driver_ = std::make_unique<ReadyDriver>(
+      *log_, *storage_,
+      ReadyDriver::Hooks{
+          .send = options_.send,
+          .install_snapshot = [this](const raft::Snapshot& s) { install_snapshot(s); },
+          .apply = [this](const std::vector<raft::Entry>& e) { apply_committed(e); }});
+  reads_ = std::make_unique<ReadPath>(election_ticks_);
+  store_reader_ = std::make_unique<StoreReader>(*store_);
+  read_server_ = std::make_unique<ReadServer>(*store_reader_);
+  const SnapshotPolicy policy{options_.snapshot_entries, options_.snapshot_bytes,
+                              options_.snapshot_catchup_entries};
+  snapshotter_ = std::make_unique<Snapshotter>(options_.db_path, policy, *store_, *log_, *storage_,
+                                               [this](SnapshotDone done) {
+                                                 {
+                                                   std::lock_guard lock(mu_);
+                                                   inbox_.snapshot_done = std::move(done);
+                                                 }
+                                                 cv_.notify_one();
+                                               });
   // Request ids: a random per-process prefix and a counter, so ids from
   // different nodes and restarts never meet in one log.
   std::random_device rd;
   next_request_id_ = (static_cast<std::uint64_t>(rd()) << 32) ^ (raft_id_ << 48);
   cluster_id_ = std::strtoull(log_->metadata().cluster_id.c_str(), nullptr, 16);
-  last_snapshot_index_ = log_->snapshot().index;
   status_.node_id = options_.node_id;
   status_.applied_index = store_->applied_index();
   for (const auto& name : membership_.removed()) removed_ids_.insert(node_id_of(name));
@@ -297,7 +145,6 @@ util::Status Node::start_raft(raft::Index applied) {
   raft::Config config;
   config.id = raft_id_;
   config.heartbeat_ticks = 1;
-  election_ticks_ = static_cast<int>(options_.election_ms / options_.heartbeat_ms);
   readiness_ = Readiness(election_ticks_);
   config.election_ticks = election_ticks_;
   // The first member of the configured cluster leads first, as in the
@@ -331,6 +178,8 @@ util::Status Node::start_raft(raft::Index applied) {
   };
   if (auto s = raft::validate_config(config); !s.is_ok()) return s;
   raw_ = std::make_unique<raft::RawNode>(config, *storage_);
+  changes_ = std::make_unique<MembershipChanges>(*raw_, options_.node_id, election_ticks_,
+                                                 [this] { return membership(); });
   // Alone in the cluster: no one to wait for.
   const auto cs = m.conf_state();
   if (cs.voters.size() == 1 && cs.voters.front() == raft_id_) raw_->campaign();
@@ -370,10 +219,9 @@ void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
     std::lock_guard lock(mu_);
     if (stopping_) {
       refused = util::unavailable("node is shutting down");
-    } else if (pending_writes_ >= options_.pending_writes_max) {
+    } else if (!pending_writes_.try_add()) {
       refused = util::resource_exhausted("too many writes in flight");
     } else {
-      ++pending_writes_;
       inbox_.writes.push_back(std::move(w));
     }
   }

@@ -1,14 +1,16 @@
-// Node: one dkv node. It owns the raft core (raft::RawNode over a
-// MemoryStorage), the WAL (wal::Log), the state machine (kv::Store) and the
-// raft thread that runs the Ready loop (DESIGN.md):
-//   1. send Ready::messages (the leader's appends may go out before its own
-//      fsync, thesis §10.2.1);
-//   2. persist hard state + entries in the WAL with one write and one
-//      fdatasync (group commit: everything queued meanwhile shares it);
-//   3. send Ready::messages_after_persist (votes and acks vouch for disk);
-//   4. apply committed entries to LMDB in one transaction recording the
-//      applied index, then complete the waiting client calls;
-//   5. advance().
+// Node: one dkv node, and the facade api/ and cmd/dkv use. It owns the raft
+// core (raft::RawNode over a MemoryStorage), the WAL (wal::Log), the state
+// machine (kv::Store), the inbox of work for the raft thread and that
+// thread, and the parts the thread drives, each with its own header:
+//   ReadyDriver  (ready_driver.h) one Ready in the contract's order: send,
+//                persist (one fdatasync), send acks, apply;
+//   Applier      (applier.h) the store's write side and the write waiters;
+//   ReadPath     (read_path.h) ReadIndex batches and their waiters, served
+//                on the read thread (read_server.h);
+//   Snapshotter  (snapshotter.h) compaction and leaders' snapshots;
+//   Readiness    (readiness.h) what /readyz reports;
+//   membership   (node_membership.cc) conf changes, leader moves, waiters;
+//   recover()    (recovery.h) opening the data directory.
 // Writes are proposed from any node (a follower's proposal is forwarded by
 // the core); the proposer's waiter completes when it applies the entry with
 // the request id it proposed. Linearizable reads use ReadIndex, batched.
@@ -43,11 +45,17 @@
 
 #include "kv/command.h"
 #include "kv/store.h"
+#include "node/applier.h"
 #include "node/config.h"
 #include "node/event_log.h"
 #include "node/membership.h"
+#include "node/membership_changes.h"
 #include "node/membership_checks.h"
+#include "node/read_path.h"
+#include "node/read_server.h"
 #include "node/readiness.h"
+#include "node/ready_driver.h"
+#include "node/snapshotter.h"
 #include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -56,6 +64,8 @@ namespace dkv::raft {
 class MemoryStorage;
 class RawNode;
 struct Ready;
+struct ReadState;
+struct SoftState;
 }  // namespace dkv::raft
 namespace dkv::wal {
 class FileSystem;
@@ -63,8 +73,6 @@ class Log;
 }  // namespace dkv::wal
 
 namespace dkv::node {
-
-using Deadline = std::chrono::steady_clock::time_point;
 
 struct NodeOptions {
   std::string node_id;
@@ -137,8 +145,8 @@ class Node {
  public:
   using WriteDone = std::function<void(util::Status, kv::ApplyResult)>;
   using ReadDone = std::function<void(util::Status, std::string value)>;
-  using MembersDone = std::function<void(util::Status, Membership)>;
-  using LeaderDone = std::function<void(util::Status, std::string leader_id)>;
+  using MembersDone = node::MembersDone;
+  using LeaderDone = node::LeaderDone;
 
   // Opens the WAL and the store under options.db_path (bootstrapping a new
   // directory from options.members), and starts the raft thread.
@@ -200,9 +208,16 @@ class Node {
   raft::NodeId raft_id() const { return raft_id_; }
   // The id of the cluster this data directory was bootstrapped into.
   std::uint64_t cluster_id() const { return cluster_id_; }
-  // The state machine, read-only: its size for Status and its image for
-  // backups (dkv.v0.Maintenance/Snapshot reads it without the raft thread).
-  const kv::Store& store() const { return *store_; }
+  // Bytes of the state machine in use (dkv.v0.Cluster/Status).
+  std::uint64_t db_size_bytes() const { return store_->used_bytes(); }
+  // A backup's image (dkv.v0.Maintenance/Snapshot, `dkvctl snapshot save`):
+  // a reader of the store image at the applied index, read on the caller's
+  // thread, never the raft thread's. Not a snapshot file (snapshotter.h
+  // names the kinds apart). The reader must not outlive this Node.
+  util::Status open_backup_image(std::size_t chunk_bytes,
+                                 std::unique_ptr<kv::Store::ImageReader>* reader) const {
+    return store_->open_image_reader(chunk_bytes, reader);
+  }
   // /readyz: a known, recently confirmed leader and applied not lagging
   // (readiness.h has the exact definition).
   bool ready() const;
@@ -223,48 +238,6 @@ class Node {
   void stop();
 
  private:
-  struct PendingWrite {
-    std::uint64_t request_id = 0;
-    std::string data;  // The entry's payload: request id + command.
-    Deadline deadline;
-    WriteDone done;
-  };
-  struct PendingRead {
-    std::string key;
-    Deadline deadline;
-    ReadDone done;
-    bool barrier_only = false;  // No key: done(OK, "") once applied >= read index.
-  };
-  // A membership change proposed by this leader, waiting to be applied.
-  struct PendingChange {
-    ChangeRequest request;
-    Deadline deadline;
-    MembersDone done;
-    raft::Index index = 0;  // Of its entry, once proposed.
-    raft::Term term = 0;
-  };
-  struct PendingMove {
-    std::string id;
-    Deadline deadline;
-    LeaderDone done;
-    // hand_off_before_removal: the removal to check; the target is chosen
-    // on the raft thread.
-    std::optional<ChangeRequest> removal;
-  };
-  // Reads that share one ReadIndex round.
-  struct ReadBatch {
-    std::vector<PendingRead> reads;
-    raft::Index read_index = 0;  // 0 until the core answered.
-    int ticks_waiting = 0;
-  };
-  // The outcome of a background snapshot (snapshots.cc).
-  struct SnapshotDone {
-    util::Status status;
-    raft::Index index = 0;
-    raft::Term term = 0;
-    std::string membership;
-    std::uint64_t image_bytes = 0;  // The image is in the file, not here.
-  };
   // Work handed to the raft thread.
   struct Inbox {
     std::vector<PendingWrite> writes;
@@ -292,10 +265,22 @@ class Node {
   bool enqueue(std::vector<T> Inbox::*queue, T& item);
   util::Status start_raft(raft::Index applied);
   void run();
+  // One turn of the raft thread: the inbox, a tick if `tick` (at `now`),
+  // every Ready, then the reads now servable. No waiting and no clock of its
+  // own: the seam where a simulator drives a node with simulated time.
+  void turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point now);
   void process_inbox(Inbox* inbox);
   void on_tick(std::chrono::steady_clock::time_point now);
   void handle_ready(raft::Ready& rd);
-  void persist(const raft::Ready& rd);
+  // A new leader or role: status, metrics, waiters that depend on the
+  // leader. True if the leader changed.
+  bool on_soft_state(const raft::SoftState& soft);
+  void on_read_state(const raft::ReadState& rs);
+  // After advance(): the rejoin marker, status, readiness, catch-up peers.
+  void after_advance();
+  // A leader's snapshot (Ready::snapshot): the Snapshotter installs it; the
+  // membership it brings, with the peers to keep while catching up.
+  void install_snapshot(const raft::Snapshot& snapshot);
   void apply_committed(const std::vector<raft::Entry>& entries);
   void apply_conf_change(const raft::Entry& entry);
   // Records a new applied membership (raft thread): membership_, the
@@ -303,70 +288,46 @@ class Node {
   void set_membership(Membership m);
   // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
   void end_snapshot_catch_up();
-  void start_change(PendingChange change);
-  // Changes that wait for this leader to apply its pending entries.
-  void retry_waiting_changes();
-  bool pending_is_first_entry_of_term() const;
-  void start_move(PendingMove move);
-  void start_hand_off_before_removal(PendingMove move);
   void expire_requests(std::chrono::steady_clock::time_point now);
   void nudge_leader_while_rejoining();
-  void expire_membership_waiters(std::chrono::steady_clock::time_point now);
-  void finish_moves(raft::NodeId lead);
-  ClusterView leader_view() const;
-  void install_snapshot(const raft::Snapshot& snapshot);
-  void maybe_snapshot();
-  void finish_snapshot(SnapshotDone done);
-  void propose_parked();
-  void start_leadership_transfer();
   // The core says this node, which lost its log, caught up: drop the marker.
   void finish_rejoining();
-  // The recently active voter with the most of the log, or kNoNode.
-  raft::NodeId most_caught_up_voter(raft::Index* match) const;
-  void serve_reads();
   void warn_if_leaderless();
   // Recomputes ready_ (raft thread).
   void update_readiness();
   void fail_everything(const util::Status& s);
-  void fail_proposed_writes();
   [[noreturn]] void fatal(const std::string& what, const util::Status& s);
 
   const NodeOptions options_;
   const raft::NodeId raft_id_;
   std::uint64_t cluster_id_ = 0;
   const std::unique_ptr<kv::Store> store_;
+  // Writes admitted and not answered yet (thread-safe).
+  PendingWriteCount pending_writes_;
 
   // Raft-thread state.
   std::unique_ptr<wal::Log> log_;
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<raft::RawNode> raw_;
-  std::map<std::uint64_t, PendingWrite> proposed_;  // By request id.
-  std::vector<PendingWrite> parked_;                // Waiting for a leader.
-  std::map<std::string, ReadBatch> read_batches_;   // By ReadIndex context.
-  std::uint64_t next_read_context_ = 1;
-  raft::Index last_snapshot_index_ = 0;
-  std::uint64_t bytes_since_snapshot_ = 0;  // Entry data applied after the last one.
-  bool snapshot_in_flight_ = false;
-  std::thread snapshot_thread_;  // Dumps the store and writes the file.
-  Deadline next_store_sync_{};   // When on_tick next fsyncs LMDB.
+  std::unique_ptr<ReadyDriver> driver_;         // Persist, send, hand off.
+  std::unique_ptr<Applier> applier_;            // Store writes, write waiters.
+  std::unique_ptr<ReadPath> reads_;             // ReadIndex batches.
+  std::unique_ptr<StoreReader> store_reader_;   // The store, for reads.
+  std::unique_ptr<ReadServer> read_server_;     // Serves reads off the raft thread.
+  std::unique_ptr<Snapshotter> snapshotter_;    // Compaction, leader snapshots.
+  std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
+  Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
   // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
   // context), one per election timeout, tell the index a linearizable read
   // would wait for.
   Readiness readiness_;
   int ticks_since_readiness_check_ = 0;
   std::uint64_t next_readiness_context_ = 1;
-  int election_ticks_ = 10;
+  const int election_ticks_;
   int ticks_since_rejoin_nudge_ = 0;  // nudge_leader_while_rejoining.
   bool rejoining_ = false;            // The `rejoining` marker exists (Config::rejoining).
   // Membership (raft thread).
-  std::optional<PendingChange> change_in_flight_;
-  // Changes not proposed yet: the core refuses one until the leader applied
-  // its own first entry and any earlier change (start_change).
-  std::vector<PendingChange> waiting_changes_;
-  std::vector<PendingMove> moves_;
   std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
-  // Leader: the tick at which each peer was last seen recently active.
-  std::map<raft::NodeId, std::uint64_t> last_active_tick_;
   std::uint64_t tick_count_ = 0;
   std::uint64_t ticks_without_leader_ = 0;  // warn_if_leaderless().
 
@@ -376,7 +337,6 @@ class Node {
   std::condition_variable cv_;
   std::condition_variable role_changed_;  // Signalled when status_.role changes.
   Inbox inbox_ DKV_GUARDED_BY(mu_);
-  std::size_t pending_writes_ DKV_GUARDED_BY(mu_) = 0;
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   Membership membership_ DKV_GUARDED_BY(mu_);
   // A snapshot may be older than members added since (the forced snapshot

@@ -1,5 +1,7 @@
 #include "raft/raw_node.h"
 
+#include <limits>
+
 #include "util/assert.h"
 
 namespace dkv::raft {
@@ -119,7 +121,24 @@ void RawNode::advance() {
   if (ready_applied_to_ != 0) raft_->log().applied_to(ready_applied_to_);
 }
 
-RaftStatus RawNode::status() const {
+namespace {
+
+ConfChangeGate conf_change_gate(const Raft& r) {
+  if (r.state() != StateType::kLeader) return ConfChangeGate::kNotLeader;
+  const Index i = r.pending_conf_index();
+  if (i <= r.log().applied()) return ConfChangeGate::kOpen;
+  // Is the entry the rule waits for this leader's first (an empty entry of
+  // its term), or a configuration change?
+  const auto entry = r.log().slice(i, i + 1, std::numeric_limits<std::uint64_t>::max());
+  if (!entry || entry->empty()) return ConfChangeGate::kChangePending;  // Compacted: older.
+  const Entry& e = entry->front();
+  const bool first_entry = e.type != EntryType::kConfChange && e.term == r.term() && e.data.empty();
+  return first_entry ? ConfChangeGate::kFirstEntryOfTerm : ConfChangeGate::kChangePending;
+}
+
+}  // namespace
+
+RaftStatus RawNode::basic_status() const {
   const Raft& r = *raft_;
   return RaftStatus{.id = r.id(),
                     .hard_state = r.hard_state(),
@@ -127,7 +146,24 @@ RaftStatus RawNode::status() const {
                     .applied = r.log().applied(),
                     .persisted = r.log().persisted(),
                     .last_index = r.log().last_index(),
-                    .conf_state = r.tracker().conf_state()};
+                    .conf_state = r.tracker().conf_state(),
+                    .rejoining = r.rejoining(),
+                    .conf_change_gate = conf_change_gate(r),
+                    .progress = {}};
+}
+
+RaftStatus RawNode::status() const {
+  RaftStatus st = basic_status();
+  const Raft& r = *raft_;
+  if (r.state() != StateType::kLeader) return st;
+  for (const auto& [id, pr] : r.tracker().progress()) {
+    st.progress[id] = PeerStatus{.match = pr.match,
+                                 .state = pr.state,
+                                 .recent_active = pr.recent_active,
+                                 .voter = r.tracker().is_voter(id),
+                                 .rejoining = pr.rejoin_target != 0 || pr.rejoin_ack_owed};
+  }
+  return st;
 }
 
 }  // namespace dkv::raft

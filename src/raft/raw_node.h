@@ -51,11 +51,13 @@
 // Lifetime: `storage` must outlive the RawNode.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "raft/progress.h"
 #include "raft/raft.h"
 #include "raft/storage.h"
 #include "raft/types.h"
@@ -99,7 +101,29 @@ struct Ready {
   bool must_persist() const { return hard_state || !entries.empty() || !snapshot.empty(); }
 };
 
-// A snapshot of the core's state for status pages and tests.
+// What a leader knows of one member's replication (its Progress), for the
+// node's policy: choosing whom to hand leadership to, checking a membership
+// change. The quorum rules themselves stay in the core.
+struct PeerStatus {
+  Index match = 0;
+  ProgressState state = ProgressState::kProbe;
+  bool recent_active = false;  // Heard from since the last CheckQuorum.
+  bool voter = false;
+  // Lost its log and not yet known to have caught up (Progress::
+  // rejoin_target, rejoin_ack_owed): it must not lead, its acks do not count.
+  bool rejoining = false;
+};
+
+// Whether a leader would take a configuration change now (one change at a
+// time, and none before a new leader applied an entry of its own term).
+enum class ConfChangeGate : std::uint8_t {
+  kOpen,              // Leader, nothing pending: a change may be proposed.
+  kChangePending,     // An earlier change is not applied yet.
+  kFirstEntryOfTerm,  // This new leader's first entry (its no-op) is not applied yet.
+  kNotLeader,
+};
+
+// A snapshot of the core's state for the node, status pages and tests.
 struct RaftStatus {
   NodeId id = kNoNode;
   HardState hard_state;
@@ -108,6 +132,12 @@ struct RaftStatus {
   Index persisted = 0;
   Index last_index = 0;
   ConfState conf_state;
+  // Set until a leader tells this node, which lost its log, it caught up.
+  bool rejoining = false;
+  ConfChangeGate conf_change_gate = ConfChangeGate::kNotLeader;
+  // Leader only (empty elsewhere, and in basic_status()): every member's
+  // replication, this node included.
+  std::map<NodeId, PeerStatus> progress;
 };
 
 class RawNode {
@@ -149,7 +179,10 @@ class RawNode {
   // leader starts counting its own copy of those entries.
   void advance();
 
+  // The core's state, with the leader's progress of every member.
   RaftStatus status() const;
+  // The same without `progress` (no allocation per member): for every Ready.
+  RaftStatus basic_status() const;
   const Raft& raft() const { return *raft_; }
   Raft& raft_for_test() { return *raft_; }
 

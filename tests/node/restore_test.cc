@@ -108,9 +108,16 @@ TEST_F(RestoreTest, RestoredDirectoryBootsWithTheDataAndTheNewCluster) {
   std::unique_ptr<Node> node;
   ASSERT_TRUE(Node::open(options, &node).is_ok());
   EXPECT_EQ(node->membership().encode(), Membership(cluster()).encode());
-  EXPECT_EQ(node->store().applied_index(), 42u);
+  EXPECT_EQ(node->status().applied_index, 42u);
   std::string value;
-  ASSERT_TRUE(node->store().get("k7", &value).is_ok());
+  util::Status read_status = util::unavailable("not answered");
+  // A serializable read is answered on the caller's thread.
+  node->read("k7", /*serializable=*/true, std::chrono::steady_clock::now() + std::chrono::hours(1),
+             [&](util::Status s, std::string v) {
+               read_status = s;
+               value = v;
+             });
+  ASSERT_TRUE(read_status.is_ok()) << read_status.to_string();
   EXPECT_EQ(value, "v7");
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(node->cluster_id()));

@@ -291,3 +291,65 @@ TEST(Batching, CommittedEntriesPerReadyAreBounded) {
 
 }  // namespace
 }  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+// RawNode::status(): the leader's view of each member's replication, which
+// the node reads instead of the progress tracker (node/node_membership.cc).
+TEST(RawNodeStatus, LeaderReportsEachMembersProgress) {
+  testing::TestCluster c(3, {}, /*learners=*/1);
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("x").is_ok());
+  c.stabilize();
+  const RaftStatus st = c[1].node->status();
+  ASSERT_EQ(st.progress.size(), 4u);
+  for (const auto& [id, peer] : st.progress) {
+    EXPECT_EQ(peer.match, st.last_index) << id;
+    EXPECT_EQ(peer.voter, id != 4) << id;
+    EXPECT_FALSE(peer.rejoining) << id;
+  }
+  EXPECT_TRUE(st.progress.at(2).recent_active);
+  EXPECT_TRUE(c[1].node->basic_status().progress.empty());
+  EXPECT_TRUE(c[2].node->status().progress.empty());  // Followers know no progress.
+}
+
+}  // namespace
+}  // namespace dkv::raft
+
+namespace dkv::raft {
+namespace {
+
+// RaftStatus::conf_change_gate: the node asks it whether a change may be
+// proposed, and whether to wait (a new leader's first entry) or refuse.
+TEST(RawNodeStatus, ConfChangeGateFollowsTheOneChangeAtATimeRule) {
+  testing::TestCluster c(3);
+  EXPECT_EQ(c[1].node->basic_status().conf_change_gate, ConfChangeGate::kNotLeader);
+  c.elect(1);
+  EXPECT_EQ(c[1].node->basic_status().conf_change_gate, ConfChangeGate::kOpen);
+  EXPECT_EQ(c[2].node->basic_status().conf_change_gate, ConfChangeGate::kNotLeader);
+  ConfChange cc;
+  cc.type = ConfChangeType::kAddLearner;
+  cc.node_id = 4;
+  ASSERT_TRUE(c[1].node->propose_conf_change(cc).is_ok());
+  EXPECT_EQ(c[1].node->basic_status().conf_change_gate, ConfChangeGate::kChangePending);
+  c.stabilize();
+  EXPECT_EQ(c[1].node->basic_status().conf_change_gate, ConfChangeGate::kOpen);
+}
+
+// A new leader takes no change before it applied its own first entry.
+TEST(RawNodeStatus, ConfChangeGateWaitsForANewLeadersFirstEntry) {
+  MemoryStorage storage;
+  storage.set_conf_state({{1}, {}});
+  Config config;
+  config.id = 1;
+  config.election_ticks = 10;
+  config.heartbeat_ticks = 1;
+  config.rng = [] { return 7u; };
+  RawNode node(config, storage);
+  node.campaign();  // Alone: leads at once, its no-op not yet applied.
+  EXPECT_EQ(node.basic_status().conf_change_gate, ConfChangeGate::kFirstEntryOfTerm);
+}
+
+}  // namespace
+}  // namespace dkv::raft

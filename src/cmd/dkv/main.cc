@@ -402,7 +402,7 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
     dkv::transport::Transport::configure_server(b);
   };
   grpc_options.open_snapshot = [node](std::size_t chunk_bytes, auto* reader) {
-    return node->store().open_image_reader(chunk_bytes, reader);
+    return node->open_backup_image(chunk_bytes, reader);
   };
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &ports->grpc_server);
       !s.is_ok()) {

@@ -1,0 +1,56 @@
+#include "node/read_server.h"
+
+#include <iterator>
+
+#include "util/assert.h"
+#include "util/thread_name.h"
+
+namespace dkv::node {
+
+ReadServer::ReadServer(const StateReader& state) : state_(state) {
+  thread_ = std::thread([this] {
+    util::set_thread_name("reads");
+    run();
+  });
+}
+
+ReadServer::~ReadServer() { stop(); }
+
+void ReadServer::post(std::vector<ServableReads> batches) {
+  if (batches.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    DKV_ASSERT(!stopping_);  // The raft thread stops posting before stop().
+    std::move(batches.begin(), batches.end(), std::back_inserter(queue_));
+  }
+  cv_.notify_one();
+}
+
+void ReadServer::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReadServer::run() {
+  for (;;) {
+    std::vector<ServableReads> work;
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      work.swap(queue_);
+      stopping = stopping_;
+    }
+    for (auto& batch : work) serve_reads(batch, state_);
+    if (stopping) {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) return;
+    }
+  }
+}
+
+}  // namespace dkv::node

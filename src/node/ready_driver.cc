@@ -1,0 +1,55 @@
+#include "node/ready_driver.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "node/node_metrics.h"
+
+namespace dkv::node {
+
+bool ReadyDriver::apply_before_persist(const raft::Ready& rd) {
+  return !rd.committed_entries.empty() && rd.entries.empty() && rd.snapshot.empty() &&
+         std::none_of(rd.committed_entries.begin(), rd.committed_entries.end(),
+                      [](const raft::Entry& e) { return e.type == raft::EntryType::kConfChange; });
+}
+
+void ReadyDriver::send(std::vector<raft::Message>& messages) {
+  if (messages.empty() || !hooks_.send) return;
+  hooks_.send(std::move(messages));
+  messages.clear();
+}
+
+util::Status ReadyDriver::handle(raft::Ready& rd, const char** failed) {
+  const bool apply_first = apply_before_persist(rd);
+  if (apply_first) hooks_.apply(rd.committed_entries);                                    // 0.
+  send(rd.messages);                                                                      // 1.
+  if (auto s = persist(rd, failed); !s.is_ok()) return s;                                 // 2.
+  send(rd.messages_after_persist);                                                        // 3.
+  if (!apply_first && !rd.committed_entries.empty()) hooks_.apply(rd.committed_entries);  // 4.
+  return util::Status::ok();
+}
+
+util::Status ReadyDriver::persist(const raft::Ready& rd, const char** failed) {
+  if (!rd.snapshot.empty()) hooks_.install_snapshot(rd.snapshot);
+  if (!rd.hard_state && rd.entries.empty()) return util::Status::ok();
+  const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
+  *failed = "WAL write failed";
+  if (auto s = log_.save(hs, rd.entries); !s.is_ok()) return s;
+  // A hard state that only moved the commit index rides along unsynced with
+  // the next fsync (Ready::must_sync): on the leader, that keeps an fsync
+  // off every write's path between commit and apply.
+  if (rd.must_sync) {
+    const auto sync_start = std::chrono::steady_clock::now();
+    *failed = "WAL fsync failed";
+    if (auto s = log_.sync(); !s.is_ok()) return s;
+    node_metrics().wal_fsync.observe(seconds_since(sync_start));
+  }
+  if (!rd.entries.empty()) {
+    *failed = "raft storage append";
+    if (auto s = storage_.append(rd.entries); !s.is_ok()) return s;
+  }
+  if (rd.hard_state) storage_.set_hard_state(*rd.hard_state);
+  return util::Status::ok();
+}
+
+}  // namespace dkv::node

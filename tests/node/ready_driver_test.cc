@@ -1,0 +1,134 @@
+// ReadyDriver (node/ready_driver.h) over a WAL on the in-memory file system
+// and a fake transport: the contract's order (send, fsync, send acks, apply),
+// commit-only Readies applied first, and a failed fsync that sends no ack.
+#include "node/ready_driver.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wal/mem_file_system.h"
+
+namespace dkv::node {
+namespace {
+
+class ReadyDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    open_log();
+    fs_.set_fault_hook([this](wal::MemFileSystem::Op op, const std::string& path, std::uint64_t) {
+      if (op != wal::MemFileSystem::Op::kSync || path.find("/wal/") == std::string::npos) {
+        return util::Status::ok();
+      }
+      events_.push_back("fsync");
+      return fail_fsync_ ? util::Status(util::Code::kInternal, "EIO") : util::Status::ok();
+    });
+    driver_ = std::make_unique<ReadyDriver>(
+        *log_, storage_,
+        ReadyDriver::Hooks{.send =
+                               [this](std::vector<raft::Message> ms) {
+                                 for (const auto& m : ms) {
+                                   events_.push_back("send " + std::to_string(m.to));
+                                 }
+                               },
+                           .install_snapshot = [this](const raft::Snapshot&) {},
+                           .apply =
+                               [this](const std::vector<raft::Entry>& es) {
+                                 for (const auto& e : es) {
+                                   events_.push_back("apply " + std::to_string(e.index));
+                                 }
+                               }});
+  }
+  void open_log() {
+    wal::Options options;
+    options.cluster_id = "1";
+    options.node_id = "a";
+    options.fs = &fs_;
+    wal::Recovered recovered;
+    ASSERT_TRUE(wal::Log::open("/db", options, &log_, &recovered).is_ok());
+    recovered_ = recovered;
+  }
+  static raft::Message to(raft::NodeId id) {
+    raft::Message m;
+    m.type = raft::MessageType::kApp;
+    m.to = id;
+    return m;
+  }
+
+  wal::MemFileSystem fs_;
+  std::unique_ptr<wal::Log> log_;
+  wal::Recovered recovered_;
+  raft::MemoryStorage storage_;
+  std::unique_ptr<ReadyDriver> driver_;
+  std::vector<std::string> events_;
+  bool fail_fsync_ = false;
+};
+
+TEST_F(ReadyDriverTest, SendsThenPersistsThenAcksThenApplies) {
+  raft::Ready rd;
+  rd.hard_state = raft::HardState{1, 1, 1};
+  rd.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
+  rd.committed_entries = rd.entries;
+  rd.messages = {to(2)};
+  rd.messages_after_persist = {to(3)};
+  rd.must_sync = true;
+  const char* failed = "";
+  ASSERT_TRUE(driver_->handle(rd, &failed).is_ok());
+  EXPECT_EQ(events_, (std::vector<std::string>{"send 2", "fsync", "send 3", "apply 1"}));
+  EXPECT_EQ(storage_.last_index(), 1u);
+  EXPECT_EQ(storage_.hard_state().commit, 1u);
+  // What the ack vouched for survives a crash.
+  log_.reset();
+  fs_.crash();
+  open_log();
+  ASSERT_EQ(recovered_.entries.size(), 1u);
+  EXPECT_EQ(recovered_.hard_state.term, 1u);
+}
+
+TEST_F(ReadyDriverTest, ACommitOnlyReadyIsAppliedBeforeItsMessages) {
+  raft::Ready first;
+  first.hard_state = raft::HardState{1, 1, 0};
+  first.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
+  first.must_sync = true;
+  const char* failed = "";
+  ASSERT_TRUE(driver_->handle(first, &failed).is_ok());
+  events_.clear();
+  raft::Ready rd;
+  rd.hard_state = raft::HardState{1, 1, 1};  // Only the commit index moved.
+  rd.committed_entries = first.entries;
+  rd.messages = {to(2)};
+  ASSERT_TRUE(ReadyDriver::apply_before_persist(rd));
+  ASSERT_TRUE(driver_->handle(rd, &failed).is_ok());
+  EXPECT_EQ(events_, (std::vector<std::string>{"apply 1", "send 2"}));  // No fsync either.
+  EXPECT_EQ(storage_.hard_state().commit, 1u);
+}
+
+TEST_F(ReadyDriverTest, AConfChangeKeepsTheUsualOrder) {
+  raft::Ready rd;
+  rd.committed_entries = {{1, 1, raft::EntryType::kConfChange, "cc"}};
+  rd.messages = {to(2)};
+  EXPECT_FALSE(ReadyDriver::apply_before_persist(rd));
+  const char* failed = "";
+  ASSERT_TRUE(driver_->handle(rd, &failed).is_ok());
+  EXPECT_EQ(events_, (std::vector<std::string>{"send 2", "apply 1"}));
+}
+
+TEST_F(ReadyDriverTest, AFailedFsyncSendsNoAckAndAppliesNothing) {
+  fail_fsync_ = true;
+  raft::Ready rd;
+  rd.hard_state = raft::HardState{2, 2, 0};  // A vote: must be durable first.
+  rd.entries = {{2, 1, raft::EntryType::kNormal, "x"}};
+  rd.messages_after_persist = {to(2)};
+  rd.committed_entries = rd.entries;
+  rd.must_sync = true;
+  const char* failed = "";
+  EXPECT_FALSE(driver_->handle(rd, &failed).is_ok());
+  EXPECT_STREQ(failed, "WAL fsync failed");
+  EXPECT_EQ(events_, (std::vector<std::string>{"fsync"}));
+  EXPECT_EQ(storage_.last_index(), 0u);  // Not mirrored either.
+}
+
+}  // namespace
+}  // namespace dkv::node
