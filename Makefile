@@ -15,7 +15,7 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
-	curl iproute2 libssl-dev openssl
+	curl iproute2 libssl-dev openssl clang
 
 CMAKE_FLAGS := -G Ninja
 ifeq ($(CI),true)

@@ -179,7 +179,7 @@ util::Status TlsTerminator::create(TerminatorOptions options, std::unique_ptr<Tl
   ctx->versions = versions_of(t->o_);
   if (auto s = load_context(t->o_, &t->o_.alpn, &ctx->ctx); !s.is_ok()) return s;
   {
-    std::lock_guard lk(t->mu_);
+    util::MutexLock lk(t->mu_);
     t->context_ = std::move(ctx);
     t->checked_at_ = Clock::now();
   }
@@ -192,7 +192,7 @@ TlsTerminator::~TlsTerminator() { stop(); }
 std::shared_ptr<TlsTerminator::Context> TlsTerminator::current_context() {
   std::string versions;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     if (Clock::now() - checked_at_ < kRecheckEvery) return context_;
     checked_at_ = Clock::now();
     versions = versions_of(o_);
@@ -201,7 +201,7 @@ std::shared_ptr<TlsTerminator::Context> TlsTerminator::current_context() {
   auto fresh = std::make_shared<Context>();
   fresh->versions = versions;
   const util::Status s = load_context(o_, &o_.alpn, &fresh->ctx);
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (!s.is_ok()) {
     spdlog::warn("TLS ({}): the replaced certificate files do not load, keeping the old: {}",
                  o_.name, s.message());
@@ -215,7 +215,7 @@ std::shared_ptr<TlsTerminator::Context> TlsTerminator::current_context() {
 
 void TlsTerminator::adopt(int fd) {
   std::shared_ptr<Context> ctx = current_context();
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (stopped_) {
     ::close(fd);
     return;
@@ -233,7 +233,7 @@ void TlsTerminator::adopt(int fd) {
   c->thread = std::thread([this, c, ctx] {
     util::set_thread_name(("tls-" + o_.name).c_str());
     serve(c, ctx);
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     ::close(c->fd);
     c->fd = -1;
     c->done = true;
@@ -268,7 +268,7 @@ void TlsTerminator::serve(Connection* c, std::shared_ptr<Context> ctx) {
 void TlsTerminator::stop() {
   std::list<std::unique_ptr<Connection>> connections;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     stopped_ = true;
     connections.swap(connections_);
     for (auto& c : connections) {

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -69,7 +70,7 @@ class TlsTerminator {
   void reap_finished() DKV_REQUIRES(mu_);
 
   const TerminatorOptions o_;
-  std::mutex mu_;
+  util::Mutex mu_;
   bool stopped_ DKV_GUARDED_BY(mu_) = false;
   std::list<std::unique_ptr<Connection>> connections_ DKV_GUARDED_BY(mu_);
   std::shared_ptr<Context> context_ DKV_GUARDED_BY(mu_);

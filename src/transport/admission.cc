@@ -114,7 +114,7 @@ PeerAdmission::PeerAdmission(Resolver resolve) : resolve_(std::move(resolve)) {
 }
 
 void PeerAdmission::set_members(std::vector<std::pair<raft::NodeId, std::string>> members) {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (members == members_) return;
   members_ = std::move(members);
   ++members_version_;
@@ -124,7 +124,7 @@ void PeerAdmission::refresh() {
   std::vector<std::pair<raft::NodeId, std::string>> members;
   std::uint64_t version = 0;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     const bool stale = Clock::now() - resolved_at_ >= kResolveEvery;
     if (members_version_ == resolved_version_ && !stale) return;
     members = members_;
@@ -137,21 +137,21 @@ void PeerAdmission::refresh() {
     if (ips.empty()) spdlog::warn("peer admission: member address {} does not resolve", address);
     resolved[id] = std::move(ips);
   }
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   addresses_ = std::move(resolved);
   resolved_version_ = version;
   resolved_at_ = Clock::now();
 }
 
 bool PeerAdmission::admits_connection(std::string_view source) const {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   return is_member_address(addresses_, source);
 }
 
 util::Status PeerAdmission::admit_stream(raft::NodeId claimed, std::string_view source) {
   std::string_view reason;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     reason = stream_refusal(addresses_, source, claimed);
   }
   if (reason.empty()) return util::Status::ok();
@@ -172,7 +172,7 @@ void PeerAdmission::refused(std::string_view reason, const std::string& what) {
 }
 
 MemberAddresses PeerAdmission::addresses() const {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   return addresses_;
 }
 

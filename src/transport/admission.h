@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "raft/types.h"
+#include "util/mutex.h"
 #include "util/rate_limiter.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -102,7 +103,7 @@ class PeerAdmission {
   using Clock = std::chrono::steady_clock;
 
   const Resolver resolve_;
-  mutable std::mutex mu_;
+  mutable util::Mutex mu_;
   std::vector<std::pair<raft::NodeId, std::string>> members_ DKV_GUARDED_BY(mu_);
   std::uint64_t members_version_ DKV_GUARDED_BY(mu_) = 0;   // Bumped by set_members().
   std::uint64_t resolved_version_ DKV_GUARDED_BY(mu_) = 0;  // What addresses_ reflects.

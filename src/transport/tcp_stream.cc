@@ -157,12 +157,12 @@ void set_stream_socket_options(int fd, const StreamOptions& o) {
 StreamWriter::StreamWriter(const StreamOptions& options) : o_(options) {}
 
 StreamWriter::~StreamWriter() {
-  std::lock_guard lk(fd_mu_);
+  util::MutexLock lk(fd_mu_);
   if (fd_ >= 0) ::close(fd_);
 }
 
 void StreamWriter::interrupt() {
-  std::lock_guard lk(fd_mu_);
+  util::MutexLock lk(fd_mu_);
   interrupted_ = true;
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // Wakes poll(); send/recv fail.
 }
@@ -189,7 +189,7 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
   ::freeaddrinfo(found);
   if (fd < 0) return util::unavailable(errno_text("socket"));
   {
-    std::lock_guard lk(fd_mu_);
+    util::MutexLock lk(fd_mu_);
     DKV_ASSERT(fd_ < 0);  // One open() per writer.
     fd_ = fd;
     sock_ = fd;
@@ -351,7 +351,7 @@ StreamReaders::StreamReaders(StreamOptions options, MessagesHandler on_messages)
 StreamReaders::~StreamReaders() { stop(); }
 
 void StreamReaders::adopt(int fd, std::string source) {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (stopped_) {
     ::close(fd);
     return;
@@ -368,7 +368,7 @@ void StreamReaders::adopt(int fd, std::string source) {
   r->thread = std::thread([this, r] {
     util::set_thread_name("recv-stream");
     serve(r);
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     ::close(r->fd);
     r->fd = -1;
     r->done = true;
@@ -378,7 +378,7 @@ void StreamReaders::adopt(int fd, std::string source) {
 void StreamReaders::stop() {
   std::list<std::unique_ptr<Reader>> readers;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     stopped_ = true;
     readers.swap(readers_);
     for (auto& r : readers) {
