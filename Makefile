@@ -8,7 +8,8 @@ RELEASE_BUILD ?= build-release
 PREFIX ?= /usr/local
 JOBS ?= 2
 CLUSTER_DIR ?= data
-# `make cluster TLS=1`: client TLS with a throwaway CA (scripts/cluster.sh).
+# `make cluster TLS=1`: client TLS and peer mutual TLS with throwaway CAs
+# (scripts/cluster.sh).
 TLS ?= 0
 
 # Debian packages the build needs; `make deps` installs them.
@@ -16,7 +17,11 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
-	curl iproute2 libssl-dev openssl clang
+	golang-etcd-server-dev golang-github-gogo-protobuf-dev \
+	curl iproute2 libssl-dev openssl chromium clang
+# npm fetches the dashboard's uPlot at build time (src/api/dashboard); any
+# npm on the PATH will do (Debian's package only if there is none).
+NPM_INSTALL := command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
 
 CMAKE_FLAGS := -G Ninja
 ifeq ($(CI),true)
@@ -31,10 +36,12 @@ all: build
 check-deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "missing packages:" $$missing; $(MAKE) --no-print-directory deps; fi
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps
 
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
+	$(NPM_INSTALL)
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -111,7 +118,8 @@ bench: build
 # of REPEATS runs of DURATION. Table on the terminal and in
 # bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 5
 # minutes with the defaults. COMPARE_DEPS are installed only for this target.
-COMPARE_DEPS := etcd-server gnuplot-nox python3 curl
+# TLS=1: both clusters with peer mutual TLS between members (clients plain).
+COMPARE_DEPS := etcd-server gnuplot-nox python3 curl nghttp2-client
 DURATION ?= 2s
 REPEATS ?= 3
 compare-deps:
@@ -120,7 +128,7 @@ compare-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
 compare-etcd: build compare-deps
-	DURATION=$(DURATION) REPEATS=$(REPEATS) ./bench/compare-etcd $(BUILD)
+	DURATION=$(DURATION) REPEATS=$(REPEATS) PEER_TLS=$(filter 1,$(TLS)) ./bench/compare-etcd $(BUILD)
 
 # Google Benchmarks of the storage path on this machine's disk (under /tmp,
 # cleaned up): WAL recovery of a BENCH_MIB log, warm and cold page cache (cold
@@ -135,7 +143,8 @@ bench-storage: check-deps $(BUILD)/build.ninja
 # partitions with FAULTS=partition-halves,partition-leader,... as root;
 # membership changes with FAULTS=member-replace,member-move-leader)
 # checked for linearizability, longer than the ones in `make test`:
-# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1]`
+# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1] [TLS=1]`
+# (TLS=1: members talk peer mutual TLS)
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
 # then a summary table; a failed run names its report folder (offending ops,
 # timeline.html, node logs). See tests/fault/README.md.
@@ -148,7 +157,7 @@ AT_ONCE ?= 1
 chaos: check-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target dkv fault_runner
 	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) --nodes=$(NODES) --at-once=$(AT_ONCE) \
-		$(if $(SEED),--seed=$(SEED)) $(if $(FAULTS),--faults=$(FAULTS))
+		$(if $(SEED),--seed=$(SEED)) $(if $(FAULTS),--faults=$(FAULTS)) $(if $(filter 1,$(TLS)),--peer-tls)
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -70,6 +70,32 @@ def table(points):
     return lines, medians, clients
 
 
+def h2load_table(path):
+    """The h2load points: median req/s and mean latency per (op, clients)."""
+    runs = defaultdict(list)
+    for line in open(path):
+        r = json.loads(line)
+        runs[(r["system"], r["op"], r["clients"])].append(r)
+    head = ("| op | clients | etcd req/s | dkv req/s | dkv/etcd | etcd mean ms | dkv mean ms "
+            "| failed etcd/dkv | non-OK gRPC codes etcd/dkv |")
+    lines = ["", "gRPC by h2load (nghttp2-client): raw gRPC frames to the leader, one key, "
+             "256-byte values; gets are dkv Get / etcd Range, linearizable. Mean latency is "
+             "h2load's \"time for request\"; non-OK codes come from each server's metrics.",
+             "", head, "|" + "---|" * (head.count("|") - 1)]
+    for op in OPS:
+        for c in sorted({k[2] for k in runs if k[1] == op}):
+            e, d = runs.get(("etcd", op, c)), runs.get(("dkv", op, c))
+            if not e or not d:
+                continue
+            eo, do = (statistics.median(r["ops"] for r in x) for x in (e, d))
+            em, dm = (statistics.median(r["mean_ms"] for r in x) for x in (e, d))
+            ef, df = (sum(r["failed"] for r in x) for x in (e, d))
+            eg, dg = (sum(r["grpc_failed"] for r in x) for x in (e, d))
+            lines.append(f"| {op} | {c} | {eo:.0f} | {do:.0f} | {ratio(do, eo)} | {em:.2f} "
+                         f"| {dm:.2f} | {ef}/{df} | {eg}/{dg} |")
+    return lines
+
+
 def plot_script(medians, clients, png, title):
     out = ["set terminal pngcairo size 1200,900 noenhanced font ',10'",
            f"set output '{png}'", "set grid", "set key top left",
@@ -109,6 +135,9 @@ def main():
     for flag in ("etcd-version", "dkv-commit", "duration", "repeats", "cores", "load",
                  "elapsed", "fdatasync-ms"):
         ap.add_argument("--" + flag, default="?")
+    ap.add_argument("--h2load", help="h2load points (JSON lines) to tabulate too")
+    ap.add_argument("--peer-tls", action="store_true",
+                    help="both clusters ran with peer mutual TLS between members")
     a = ap.parse_args()
     points, fill = load(a.results)
     lines, medians, clients = table(points)
@@ -126,12 +155,17 @@ def main():
         f"the runs, in the clusters' temp dir): {a.fdatasync_ms} ms.",
         "",
     ]
+    if a.peer_tls:
+        notes[-1:-1] = ["Peer TLS: both clusters' members talk mutual TLS (RSA 2048) with each",
+                        "other (etcd --peer-client-cert-auth, dkv DKV_PEER_*); clients plain."]
     missing = [s for s in SYSTEMS if s in fill and fill[s]["error_ops"]]
     not_found = sum(m["not_found"] for k, m in medians.items() if k[1] == "get")
     if missing:
         notes.append(f"Warning: the key fill had errors on {', '.join(missing)}.")
     if not_found:
         notes.append(f"Warning: {not_found} gets found no key.")
+    if a.h2load:
+        lines += h2load_table(a.h2load)
     text = "\n".join(notes + lines) + "\n"
     with open(a.base + ".md", "w") as f:
         f.write(text)

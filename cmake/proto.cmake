@@ -67,4 +67,31 @@ if(NOT DKV_UNIT_ONLY)
   target_compile_options(dkv_grpc_proto PRIVATE -w)
 endif()
 
-add_custom_target(proto-gen DEPENDS ${DKV_PROTO_SRCS} ${DKV_GRPC_SRCS})
+
+
+# etcd's v3 API protos from Debian's golang-etcd-server-dev (rpc.proto, kv.proto,
+# auth.proto) and the gogo.proto they import (golang-github-gogo-protobuf-dev);
+# protoc's C++ generator ignores the gogo options. A library of their own, not
+# in dkv_proto: dkv-bench links dkv_proto and its own slice of package
+# etcdserverpb (src/cmd/dkv-bench/proto), which would clash.
+set(DKV_ETCD_PROTO_ROOT "/usr/share/gocode/src/go.etcd.io"
+    CACHE PATH "Directory holding etcd/etcdserver/etcdserverpb/rpc.proto")
+set(DKV_GOGO_PROTO_ROOT "/usr/share/gocode/src/github.com/gogo/protobuf"
+    CACHE PATH "Directory holding gogoproto/gogo.proto")
+set(DKV_ETCD_PROTOS etcd/mvcc/mvccpb/kv.proto etcd/auth/authpb/auth.proto
+    etcd/etcdserver/etcdserverpb/rpc.proto)
+set(DKV_ETCD_PROTO_SRCS "${DKV_PROTO_OUT}/gogoproto/gogo.pb.cc")
+foreach(p ${DKV_ETCD_PROTOS})
+  string(REGEX REPLACE "\\.proto$" "" base "${p}")
+  list(APPEND DKV_ETCD_PROTO_SRCS "${DKV_PROTO_OUT}/${base}.pb.cc")
+endforeach()
+add_custom_command(
+  OUTPUT ${DKV_ETCD_PROTO_SRCS}
+  COMMAND ${PROTOC} -I "${DKV_ETCD_PROTO_ROOT}" -I "${DKV_GOGO_PROTO_ROOT}" -I "${DKV_GOOGLEAPIS_DIR}"
+          --cpp_out "${DKV_PROTO_OUT}" gogoproto/gogo.proto ${DKV_ETCD_PROTOS}
+  COMMENT "Generating etcd protobuf code"
+  VERBATIM)
+add_library(dkv_etcd_proto STATIC ${DKV_ETCD_PROTO_SRCS})
+target_link_libraries(dkv_etcd_proto PUBLIC dkv_proto)
+target_compile_options(dkv_etcd_proto PRIVATE -w)
+add_custom_target(proto-gen DEPENDS ${DKV_PROTO_SRCS} ${DKV_GRPC_SRCS} ${DKV_ETCD_PROTO_SRCS})

@@ -6,7 +6,9 @@
 # With a third argument 1 (`make cluster TLS=1`): a throwaway CA, a server
 # certificate for 127.0.0.1/localhost and a client certificate are made with
 # openssl under $2/tls (once), and the nodes serve client TLS with client
-# certificate authentication.
+# certificate authentication; a second throwaway CA, the peer CA, signs one
+# member certificate per node (CN dkv-member), and the members talk mutual
+# TLS with each other (DKV_PEER_*, DKV_PEER_CERT_ALLOWED_CN=dkv-member).
 set -euo pipefail
 bin=${1:-build/dkv}
 dir=${2:-data}
@@ -19,7 +21,7 @@ scheme=http
 curl_tls=""
 if [ "$tls" = 1 ]; then
   t="$dir/tls"
-  if [ ! -f "$t/client.crt" ]; then
+  if [ ! -f "$t/peer-c.crt" ]; then
     mkdir -p "$t"
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$t/san.cnf"
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=dkv-throwaway-ca \
@@ -31,6 +33,15 @@ if [ "$tls" = 1 ]; then
       [ $name = server ] && ext=(-extfile "$t/san.cnf")
       openssl x509 -req -days 30 -in "$t/$name.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" \
         -CAcreateserial -out "$t/$name.crt" "${ext[@]}" 2>/dev/null
+    done
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=dkv-throwaway-peer-ca \
+      -keyout "$t/peer-ca.key" -out "$t/peer-ca.crt" 2>/dev/null
+    for id in a b c; do
+      openssl req -newkey rsa:2048 -nodes -subj /CN=dkv-member -keyout "$t/peer-$id.key" \
+        -out "$t/peer-$id.csr" 2>/dev/null
+      openssl x509 -req -days 30 -in "$t/peer-$id.csr" -CA "$t/peer-ca.crt" \
+        -CAkey "$t/peer-ca.key" -CAcreateserial -out "$t/peer-$id.crt" -extfile "$t/san.cnf" \
+        2>/dev/null
     done
   fi
   tls_env=(DKV_CERT_FILE="$t/server.crt" DKV_KEY_FILE="$t/server.key"
@@ -51,9 +62,14 @@ trap stop INT TERM
 
 for node in a:7070:7071 b:8080:8081 c:9090:9091; do
   IFS=: read -r id rpc rest <<<"$node"
+  peer_env=()
+  if [ "$tls" = 1 ]; then
+    peer_env=(DKV_PEER_CERT_FILE="$t/peer-$id.crt" DKV_PEER_KEY_FILE="$t/peer-$id.key"
+      DKV_PEER_TRUSTED_CA_FILE="$t/peer-ca.crt" DKV_PEER_CERT_ALLOWED_CN=dkv-member)
+  fi
   DKV_LOG_LEVEL="${DKV_LOG_LEVEL:-info}" DKV_RPC_PORT=$rpc DKV_REST_PORT=$rest \
     DKV_DB_PATH="$dir/$id.db" DKV_NODE_ID=$id DKV_CLUSTER="$cluster" \
-    env ${tls_env[@]+"${tls_env[@]}"} "$bin" &
+    env ${tls_env[@]+"${tls_env[@]}"} ${peer_env[@]+"${peer_env[@]}"} "$bin" &
   pids+=($!)
 done
 

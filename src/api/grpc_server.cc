@@ -139,17 +139,22 @@ struct ForwardedCall {
 
 }  // namespace
 
-Forwarder make_grpc_forwarder() {
+Forwarder make_grpc_forwarder(ChannelMaker make_channel) {
   auto channels = std::make_shared<
       std::pair<std::mutex, std::map<std::string, std::shared_ptr<grpc::Channel>>>>();
-  return [channels](const std::string& address, const std::string& full_method,
-                    const CallContext& ctx, const google::protobuf::Message& request,
-                    google::protobuf::Message* response, UnaryDone done) {
+  if (!make_channel) {
+    make_channel = [](const std::string& address) {
+      return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    };
+  }
+  return [channels, make_channel](const std::string& address, const std::string& full_method,
+                                  const CallContext& ctx, const google::protobuf::Message& request,
+                                  google::protobuf::Message* response, UnaryDone done) {
     std::shared_ptr<grpc::Channel> channel;
     {
       std::lock_guard lock(channels->first);
       auto& c = channels->second[address];
-      if (!c) c = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      if (!c) c = make_channel(address);
       channel = c;
     }
     auto call = std::make_shared<ForwardedCall>();

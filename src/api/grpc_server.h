@@ -33,6 +33,7 @@
 #include "api/snapshot_service.h"
 
 namespace grpc {
+class Channel;
 class Service;
 class ServerBuilder;
 }  // namespace grpc
@@ -64,11 +65,13 @@ struct GrpcServerOptions {
 
 // Forwards a call of the Cluster service to the node at `address` over gRPC
 // (for api::ServiceOptions::forward), marked so that it is not forwarded
-// again. Channels are cached per address.
+// again. Channels are cached per address, made by `make_channel` (e.g.
+// transport::make_peer_channel, for peer TLS), or plain if it is unset.
 using Forwarder = std::function<void(
     const std::string& address, const std::string& full_method, const CallContext& ctx,
     const google::protobuf::Message& request, google::protobuf::Message* response, UnaryDone done)>;
-Forwarder make_grpc_forwarder();
+using ChannelMaker = std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
+Forwarder make_grpc_forwarder(ChannelMaker make_channel = nullptr);
 
 class GrpcServer {
  public:

@@ -12,7 +12,7 @@ std::string encode_command(const Command& command) {
   out.push_back(static_cast<char>(command.op));
   put_varint(&out, command.key.size());
   out += command.key;
-  if (command.op == Op::kPut) out += command.value;
+  if (command.op != Op::kDelete) out += command.value;
   return out;
 }
 
@@ -20,7 +20,8 @@ util::Status decode_command(std::string_view data, Command* out) {
   if (data.empty()) return util::invalid_argument("empty command");
   const auto op = static_cast<Op>(data.front());
   data.remove_prefix(1);
-  if (op != Op::kPut && op != Op::kDelete) return util::invalid_argument("unknown command op");
+  if (op != Op::kPut && op != Op::kDelete && op != Op::kEtcd)
+    return util::invalid_argument("unknown command op");
   std::uint64_t key_len = 0;
   if (!get_varint(&data, &key_len) || key_len > data.size()) {
     return util::invalid_argument("malformed command key length");
@@ -29,6 +30,9 @@ util::Status decode_command(std::string_view data, Command* out) {
   out->key.assign(data.substr(0, key_len));
   data.remove_prefix(key_len);
   if (op == Op::kDelete && !data.empty()) return util::invalid_argument("delete with a value");
+  if (op == Op::kEtcd && (key_len != 0 || data.empty())) {
+    return util::invalid_argument("malformed etcd request command");
+  }
   out->value.assign(data);
   return util::Status::ok();
 }

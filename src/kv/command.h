@@ -1,7 +1,8 @@
-// Command: one state-machine operation (put or delete of a key) and its
-// binary encoding, which is what a Raft log entry carries. The encoding is
-// ours and versioned by its first byte (the op), so it can grow new ops:
-//   op (1 byte) | varint key length | key bytes | value bytes (put only)
+// Command: one state-machine operation (put or delete of a key, or an etcd
+// v3 request) and its binary encoding, which is what a Raft log entry
+// carries. The encoding is ours and versioned by its first byte (the op):
+//   op (1 byte) | varint key length | key bytes | value bytes (not delete)
+// kEtcd has an empty key and its value is kv/mvcc_request.h's payload.
 // Decoding untrusted bytes never crashes: a malformed encoding is an error.
 #pragma once
 
@@ -16,12 +17,13 @@ namespace dkv::kv {
 enum class Op : std::uint8_t {
   kPut = 1,
   kDelete = 2,
+  kEtcd = 3,  // An etcd v3 write request (kv/mvcc_request.h).
 };
 
 struct Command {
   Op op = Op::kPut;
   std::string key;
-  std::string value;  // Empty for kDelete.
+  std::string value;  // Empty for kDelete; the request payload for kEtcd.
 
   bool operator==(const Command&) const = default;
 };

@@ -12,6 +12,10 @@
 
 #include "kv/limits.h"
 #include "kv/map_gate.h"
+#include "kv/mvcc_format.h"
+#include "kv/mvcc_read.h"
+#include "kv/mvcc_request.h"
+#include "kv/mvcc_write.h"
 #include "kv/unsynced_marker.h"
 #include "util/assert.h"
 #include "util/varint.h"
@@ -46,7 +50,8 @@ util::Status lmdb_error(const char* what, int rc) {
   return {code, std::string(what) + ": " + mdb_strerror(rc)};
 }
 
-MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+using mvcc::as_val;
+using mvcc::as_view;
 
 // Aborts a transaction unless it was committed.
 class TxnGuard {
@@ -67,9 +72,25 @@ class TxnGuard {
 };
 
 // Snapshot image: kImageMagic | varint applied index | varint n | membership
-// (n bytes) | pairs: varint key length (>= 1) | key | varint value length |
-// value | ... | varint 0 (end).
+// (n bytes) | body.
+// Format 1 body: pairs of "kv": varint key length (>= 1) | key | varint
+//   value length | value | ... | varint 0 (end).
+// Format 2 body (the MVCC tables): varint kFormat2Marker (a key length no
+//   format-1 image has, so a format-1 reader refuses it, and no cut of a
+//   format-2 image reads as a format-1 one) | kMvccTag | varint
+//   current revision | varint compact revision | varint n | compact_done (n
+//   bytes, a hist key or empty) | "kv" pairs as in format 1 (values carry
+//   their KeyHeader) | varint 0 | "hist" pairs likewise | varint 0.
+//   kidx is not carried: restore() rebuilds it from hist.
+// The magic stays "DKVSNAP1" (node/restore.cc rewrites the header with it);
+// the body says which format it is. restore() reads both: format-1 pairs are
+// imported as keys created at revision 1 (version 1).
 constexpr std::string_view kImageMagic = "DKVSNAP1";
+constexpr std::string_view kMvccTag = "DKVMVCC2";
+constexpr std::uint64_t kFormat2Marker = 1u << 20;
+static_assert(kFormat2Marker > kKeyBytesMax);
+constexpr char kFormatKey[] = "format";
+constexpr char kFormatMvcc[] = "2";
 
 using util::get_varint;
 using util::put_varint;
@@ -113,12 +134,86 @@ util::Status parse_image_header(std::string_view* in, std::uint64_t* applied_ind
   return util::Status::ok();
 }
 
+util::Status open_tables(MDB_txn* txn, mvcc::Tables* t) {
+  int rc = 0;
+  if ((rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &t->kv)) != 0) return lmdb_error("open kv", rc);
+  if ((rc = mdb_dbi_open(txn, "hist", MDB_CREATE, &t->hist)) != 0) {
+    return lmdb_error("open hist", rc);
+  }
+  if ((rc = mdb_dbi_open(txn, "kidx", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &t->kidx)) != 0) {
+    return lmdb_error("open kidx", rc);
+  }
+  if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &t->meta)) != 0) {
+    return lmdb_error("open meta", rc);
+  }
+  return util::Status::ok();
+}
+
+// Records a key of a format-1 store or image (a bare value, no revisions)
+// as created at revision 1, the `ordinal`-th write of that revision: the
+// same on every replica that holds the same pairs. kv itself is written by
+// the caller (header + value).
+util::Status record_legacy_pair(MDB_txn* txn, const mvcc::Tables& t, std::string_view key,
+                                std::string_view value, std::int64_t ordinal) {
+  const mvcc::KeyHeader h{1, 1, 1, 0};
+  const std::string rk = mvcc::encode_rev_key({1, ordinal});
+  const std::string rec = mvcc::encode_hist_record(mvcc::EventType::kPut, key, h, value);
+  MDB_val k = as_val(rk);
+  MDB_val v = as_val(rec);
+  int rc = mdb_put(txn, t.hist, &k, &v, MDB_APPEND);
+  if (rc != 0) return lmdb_error("hist put", rc);
+  const std::string entry = mvcc::encode_kidx_entry({1, ordinal}, mvcc::EventType::kPut);
+  k = as_val(key);
+  v = as_val(entry);
+  if ((rc = mdb_put(txn, t.kidx, &k, &v, 0)) != 0) return lmdb_error("kidx put", rc);
+  return util::Status::ok();
+}
+
+// A store written before the MVCC engine (no "format" in meta) has bare
+// values in kv: give each key its KeyHeader and history at revision 1.
+util::Status upgrade_format1(MDB_txn* txn, const mvcc::Tables& t) {
+  MDB_val fk = as_val(kFormatKey);
+  MDB_val fv;
+  if (mdb_get(txn, t.meta, &fk, &fv) == 0) {
+    if (as_view(fv) != kFormatMvcc) return {util::Code::kDataLoss, "unknown store format"};
+    return util::Status::ok();
+  }
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(txn, t.kv, &c);
+  if (rc != 0) return lmdb_error("cursor", rc);
+  std::int64_t n = 0;
+  MDB_val k;
+  MDB_val v;
+  for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    const std::string key(as_view(k));
+    const std::string value(as_view(v));
+    const std::string stored = mvcc::encode_kv_value({1, 1, 1, 0}, value);
+    MDB_val sv = as_val(stored);
+    if ((rc = mdb_cursor_put(c, &k, &sv, MDB_CURRENT)) != 0) break;
+    if (auto s = record_legacy_pair(txn, t, key, value, n++); !s.is_ok()) {
+      mdb_cursor_close(c);
+      return s;
+    }
+  }
+  mdb_cursor_close(c);
+  if (rc != MDB_NOTFOUND) return lmdb_error("upgrade kv", rc);
+  if (n > 0) spdlog::info("store upgraded to the MVCC format: {} keys at revision 1", n);
+  fv = as_val(kFormatMvcc);
+  if ((rc = mdb_put(txn, t.meta, &fk, &fv, 0)) != 0) return lmdb_error("format", rc);
+  return util::Status::ok();
+}
+
 }  // namespace
 
 struct Store::Env {
   MDB_env* env = nullptr;
-  MDB_dbi kv = 0;
-  MDB_dbi meta = 0;
+  mvcc::Tables tables;
+  MDB_dbi kv = 0;    // == tables.kv
+  MDB_dbi meta = 0;  // == tables.meta
+  // As of the last commit, for readers' headers (current_revision()).
+  std::atomic<std::int64_t> current_rev{1};
+  std::atomic<std::int64_t> compact_rev{0};
   std::uint64_t page_bytes = 4096;
   std::atomic<std::uint64_t> applied_index{0};
   // Set in kDeferred mode (with a known boot id): commits are not fsynced.
@@ -230,7 +325,7 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   env->map_bytes_max = options.quota_bytes + headroom;
   rc = mdb_env_set_mapsize(env->env, std::min(options.initial_map_bytes, env->map_bytes_max));
   if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
-  rc = mdb_env_set_maxdbs(env->env, 2);
+  rc = mdb_env_set_maxdbs(env->env, 4);
   if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
   // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
   // one pwrite per dirty page (~40 syscalls per applied batch of random
@@ -254,10 +349,14 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   rc = mdb_txn_begin(env->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
   TxnGuard guard(txn);
-  if ((rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &env->kv)) != 0) return lmdb_error("open kv", rc);
-  if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &env->meta)) != 0) {
-    return lmdb_error("open meta", rc);
-  }
+  if (auto s = open_tables(txn, &env->tables); !s.is_ok()) return s;
+  env->kv = env->tables.kv;
+  env->meta = env->tables.meta;
+  if (auto s = upgrade_format1(txn, env->tables); !s.is_ok()) return s;
+  mvcc::Revs revs;
+  if (auto s = mvcc::read_revs(txn, env->tables, &revs); !s.is_ok()) return s;
+  env->current_rev = revs.current;
+  env->compact_rev = revs.compact;
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val;
   rc = mdb_get(txn, env->meta, &key, &val);
@@ -283,7 +382,7 @@ util::Status Store::apply(std::span<const Command> commands, std::uint64_t appli
   DKV_ASSERT(applied_index > env_->applied_index.load());
   std::uint64_t txn_bytes = kPutOverheadBytes;  // The applied index.
   for (const Command& c : commands) {
-    txn_bytes += c.op == Op::kPut ? put_cost_bytes(c) : c.key.size() + kPutOverheadBytes;
+    txn_bytes += c.op == Op::kDelete ? c.key.size() + kPutOverheadBytes : put_cost_bytes(c);
   }
   if (auto s = env_->make_room(txn_bytes); !s.is_ok()) return s;
   util::Status s = apply_txn(commands, applied_index, results);
@@ -304,22 +403,31 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
   TxnGuard guard(txn);
 
+  mvcc::Revs revs;
+  if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
+  mvcc::Writer writer(txn, env_->tables, revs,
+                      static_cast<std::int64_t>(options_.history_revisions_max));
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& c = commands[i];
-    DKV_ASSERT(c.key.size() >= kKeyBytesMin);
-    DKV_ASSERT(c.key.size() <= kKeyBytesMax);
-    MDB_val key = as_val(c.key);
-    if (c.op == Op::kPut) {
-      MDB_val val = as_val(c.value);
-      if ((rc = mdb_put(txn, env_->kv, &key, &val, 0)) != 0) return lmdb_error("mdb_put", rc);
+    util::Status s;
+    if (c.op == Op::kEtcd) {
+      auto result = std::make_shared<EtcdResult>();
+      s = writer.apply_etcd(c.value, result.get());
+      (*results)[i].etcd = std::move(result);
     } else {
-      rc = mdb_del(txn, env_->kv, &key, nullptr);
-      if (rc == 0) {
-        (*results)[i].deleted = 1;
-      } else if (rc != MDB_NOTFOUND) {
-        return lmdb_error("mdb_del", rc);
-      }
+      DKV_ASSERT(c.key.size() >= kKeyBytesMin);
+      DKV_ASSERT(c.key.size() <= kKeyBytesMax);
+      s = c.op == Op::kPut ? writer.legacy_put(c.key, c.value)
+                           : writer.legacy_delete(c.key, &(*results)[i].deleted);
     }
+    if (!s.is_ok()) return s;
+  }
+  if (auto s = writer.finish(); !s.is_ok()) return s;
+  // Physical compaction keeps pace with the writes: a bounded step per
+  // batch (the node may also call compact_step() between batches).
+  bool more = false;
+  if (auto s = mvcc::compact_step(txn, env_->tables, 2 * commands.size() + 16, &more); !s.is_ok()) {
+    return s;
   }
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val{sizeof applied_index, &applied_index};
@@ -329,6 +437,8 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   if (auto s = env_->commit(&guard); !s.is_ok()) return s;
   env_->refresh_used();
   env_->applied_index = applied_index;
+  env_->current_rev = writer.revs().current;
+  env_->compact_rev = writer.revs().compact;
   return util::Status::ok();
 }
 
@@ -383,7 +493,70 @@ util::Status Store::get(std::string_view key_bytes, std::string* value) const {
   rc = mdb_get(txn, env_->kv, &key, &val);
   if (rc == MDB_NOTFOUND) return util::not_found("key not found");
   if (rc != 0) return lmdb_error("mdb_get", rc);
-  value->assign(static_cast<const char*>(val.mv_data), val.mv_size);
+  mvcc::KeyHeader header;
+  std::string_view stored;
+  if (!mvcc::decode_kv_value(as_view(val), &header, &stored)) {
+    return {util::Code::kDataLoss, "corrupt value of a key"};
+  }
+  value->assign(stored);
+  return util::Status::ok();
+}
+
+util::Status Store::range(const etcdserverpb::RangeRequest& request,
+                          etcdserverpb::RangeResponse* response) const {
+  MapGateReader in_map(env_->gate);
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  if (env_->restoring) return util::unavailable("restoring a snapshot");
+  mvcc::Revs revs;
+  if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
+  return mvcc::range(txn, env_->tables, revs, request, response);
+}
+
+util::Status Store::read_only_txn(const etcdserverpb::TxnRequest& request,
+                                  etcdserverpb::TxnResponse* response) const {
+  DKV_ASSERT(is_read_only(request));
+  MapGateReader in_map(env_->gate);
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  if (env_->restoring) return util::unavailable("restoring a snapshot");
+  mvcc::Revs revs;
+  if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
+  return mvcc::read_only_txn(txn, env_->tables, revs, request, response);
+}
+
+util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const {
+  MapGateReader in_map(env_->gate);
+  MDB_txn* txn = nullptr;
+  const int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  MDB_stat st;
+  mdb_stat(txn, env_->tables.hist, &st);
+  *hist_records = st.ms_entries;
+  mdb_stat(txn, env_->tables.kidx, &st);
+  *kidx_entries = st.ms_entries;
+  return util::Status::ok();
+}
+
+std::int64_t Store::current_revision() const { return env_->current_rev.load(); }
+
+std::int64_t Store::compact_revision() const { return env_->compact_rev.load(); }
+
+util::Status Store::compact_step(bool* more, std::size_t max_records) {
+  *more = false;
+  if (auto s = env_->make_room(kPutOverheadBytes * 8); !s.is_ok()) return s;
+  MDB_txn* txn = nullptr;
+  const int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
+  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+  TxnGuard guard(txn);
+  if (auto s = mvcc::compact_step(txn, env_->tables, max_records, more); !s.is_ok()) return s;
+  if (auto s = env_->commit(&guard); !s.is_ok()) return s;
+  env_->refresh_used();
   return util::Status::ok();
 }
 
@@ -444,6 +617,53 @@ util::Status Store::view_header(const ReadView& view, std::uint64_t* applied_ind
   return util::Status::ok();
 }
 
+namespace {
+
+// Format 2's preamble after the header: format 1's end marker, the tag, the
+// revision counters and the physical compaction's position.
+util::Status append_mvcc_preamble(std::string* out, MDB_txn* txn, const mvcc::Tables& t) {
+  mvcc::Revs revs;
+  if (auto s = mvcc::read_revs(txn, t, &revs); !s.is_ok()) return s;
+  put_varint(out, kFormat2Marker);
+  out->append(kMvccTag);
+  put_varint(out, static_cast<std::uint64_t>(revs.current));
+  put_varint(out, static_cast<std::uint64_t>(revs.compact));
+  MDB_val k = as_val("compact_done");
+  MDB_val v;
+  const int rc = mdb_get(txn, t.meta, &k, &v);
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("read compact_done", rc);
+  const std::string_view done = rc == 0 ? as_view(v) : std::string_view();
+  put_varint(out, done.size());
+  out->append(done);
+  return util::Status::ok();
+}
+
+// Streams one table's pairs and its end marker into `piece`, handing full
+// pieces to `out`.
+util::Status dump_table(MDB_txn* txn, MDB_dbi dbi, std::string* piece, const Store::ImageOut& out) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, dbi, &cursor);
+  if (rc != 0) return lmdb_error("cursor", rc);
+  MDB_val key;
+  MDB_val val;
+  util::Status status;
+  for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+    append_image_pair(piece, key, val);
+    if (piece->size() >= Store::kImagePieceBytes) {
+      if (status = out(*piece); !status.is_ok()) break;
+      piece->clear();
+    }
+  }
+  mdb_cursor_close(cursor);
+  if (!status.is_ok()) return status;
+  if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
+  put_varint(piece, 0);
+  return util::Status::ok();
+}
+
+}  // namespace
+
 util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   std::uint64_t index = 0;
   std::string membership;
@@ -452,24 +672,10 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   piece.reserve(kImagePieceBytes + 64);
   append_image_header(&piece, index, membership);
   auto* txn = static_cast<MDB_txn*>(view.txn_);
-  MDB_cursor* cursor = nullptr;
-  int rc = mdb_cursor_open(txn, env_->kv, &cursor);
-  if (rc != 0) return lmdb_error("cursor", rc);
-  MDB_val key;
-  MDB_val val;
-  util::Status status;
-  for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-    append_image_pair(&piece, key, val);
-    if (piece.size() >= kImagePieceBytes) {
-      if (status = out(piece); !status.is_ok()) break;
-      piece.clear();
-    }
+  if (auto s = append_mvcc_preamble(&piece, txn, env_->tables); !s.is_ok()) return s;
+  for (const MDB_dbi dbi : {env_->tables.kv, env_->tables.hist}) {
+    if (auto s = dump_table(txn, dbi, &piece, out); !s.is_ok()) return s;
   }
-  mdb_cursor_close(cursor);
-  if (!status.is_ok()) return status;
-  if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
-  put_varint(&piece, 0);
   return out(piece);
 }
 
@@ -494,47 +700,59 @@ Store::ImageReader::~ImageReader() {
   if (cursor_ != nullptr) mdb_cursor_close(static_cast<MDB_cursor*>(cursor_));
 }
 
-// Encodes the header into pending_ and sizes the whole image with a first
-// pass over the pairs (sizes only: LMDB hands out pointers into its map, so
-// the values are not copied).
+// Encodes the header and preamble into pending_ and sizes the whole image
+// with a first pass over the tables (sizes only: LMDB hands out pointers
+// into its map, so the values are not copied).
 util::Status Store::ImageReader::start() {
   std::string membership;
   if (auto s = store_.view_header(*view_, &applied_index_, &membership); !s.is_ok()) return s;
   append_image_header(&pending_, applied_index_, membership);
-
   auto* txn = static_cast<MDB_txn*>(view_->txn_);
-  MDB_val key;
-  MDB_val val;
-  MDB_cursor* cursor = nullptr;
-  int rc = mdb_cursor_open(txn, store_.env_->kv, &cursor);
-  if (rc != 0) return lmdb_error("cursor", rc);
+  const mvcc::Tables& t = store_.env_->tables;
+  if (auto s = append_mvcc_preamble(&pending_, txn, t); !s.is_ok()) return s;
+
   std::uint64_t pairs_bytes = 0;
-  for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-    pairs_bytes +=
-        varint_bytes(key.mv_size) + key.mv_size + varint_bytes(val.mv_size) + val.mv_size;
-  }
-  if (rc != MDB_NOTFOUND) {
+  for (const MDB_dbi dbi : {t.kv, t.hist}) {
+    MDB_val key;
+    MDB_val val;
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, dbi, &cursor);
+    if (rc != 0) return lmdb_error("cursor", rc);
+    for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+      pairs_bytes +=
+          varint_bytes(key.mv_size) + key.mv_size + varint_bytes(val.mv_size) + val.mv_size;
+    }
     mdb_cursor_close(cursor);
-    return lmdb_error("cursor scan", rc);
+    if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
+    pairs_bytes += 1;  // The table's end marker (varint 0).
   }
-  size_bytes_ = pending_.size() + pairs_bytes + 1;  // + the end marker (varint 0).
-  // Positioned before the first pair: next() starts with MDB_FIRST.
-  cursor_ = cursor;
+  size_bytes_ = pending_.size() + pairs_bytes;
   return util::Status::ok();
 }
 
 util::Status Store::ImageReader::next(std::string* chunk, bool* done) {
-  auto* cursor = static_cast<MDB_cursor*>(cursor_);
+  auto* txn = static_cast<MDB_txn*>(view_->txn_);
+  const mvcc::Tables& t = store_.env_->tables;
   while (pending_.size() < chunk_bytes_ && !pairs_done_) {
+    if (cursor_ == nullptr) {
+      MDB_cursor* c = nullptr;
+      const int rc = mdb_cursor_open(txn, table_ == 0 ? t.kv : t.hist, &c);
+      if (rc != 0) return lmdb_error("cursor", rc);
+      cursor_ = c;
+      started_scan_ = false;
+    }
+    auto* cursor = static_cast<MDB_cursor*>(cursor_);
     MDB_val key;
     MDB_val val;
     const int rc = mdb_cursor_get(cursor, &key, &val, started_scan_ ? MDB_NEXT : MDB_FIRST);
     started_scan_ = true;
     if (rc == MDB_NOTFOUND) {
-      put_varint(&pending_, 0);  // The end marker.
-      pairs_done_ = true;
-      break;
+      put_varint(&pending_, 0);  // The table's end marker.
+      mdb_cursor_close(cursor);
+      cursor_ = nullptr;
+      pairs_done_ = ++table_ == 2;
+      continue;
     }
     if (rc != 0) return lmdb_error("cursor scan", rc);
     append_image_pair(&pending_, key, val);
@@ -597,6 +815,14 @@ class ImageParser {
   void consume(std::size_t n) { pos_ += n; }
   bool at_end() const { return done_ && available() == 0; }
 
+  util::Status varint(const char* what, std::uint64_t* out, bool consume_it = true) {
+    if (auto s = fill(kVarintBytesMax); !s.is_ok()) return s;
+    std::string_view v = view();
+    if (!get_varint(&v, out)) return bad_image(std::string("truncated ") + what);
+    if (consume_it) consume(available() - v.size());
+    return util::Status::ok();
+  }
+
   // A varint-prefixed byte string of at most `max` bytes; the view stays
   // valid until the next fill().
   util::Status bytes(std::size_t max, const char* what, std::string_view* out) {
@@ -633,88 +859,192 @@ util::Status Store::restore(std::string_view image) {
   });
 }
 
+// One restore's write transactions: a part is committed per
+// kRestoreTxnBytes written (see restore()).
+struct Store::Restore {
+  // Room for one part (kRestoreTxnBytes and a pair) with its pages.
+  static constexpr std::uint64_t kPartRoomBytes = 3 * kRestoreTxnBytes + (2u << 20);
+
+  Env& env;
+  std::unique_ptr<TxnGuard> guard;
+  std::uint64_t txn_bytes = 0;
+  bool committed_part = false;
+
+  MDB_txn* txn() const { return guard->get(); }
+
+  util::Status begin() {
+    if (auto s = env.make_room(kPartRoomBytes); !s.is_ok()) return s;
+    MDB_txn* t = nullptr;
+    if (const int rc = mdb_txn_begin(env.env, nullptr, 0, &t); rc != 0) {
+      return lmdb_error("mdb_txn_begin", rc);
+    }
+    guard = std::make_unique<TxnGuard>(t);
+    return util::Status::ok();
+  }
+
+  // Empties the tables and the revision counters.
+  util::Status clear() {
+    for (const MDB_dbi dbi : {env.tables.kv, env.tables.hist, env.tables.kidx}) {
+      if (const int rc = mdb_drop(txn(), dbi, 0); rc != 0) return lmdb_error("clear table", rc);
+    }
+    for (const char* name : {"rev", "compact_rev", "compact_done"}) {
+      MDB_val k = as_val(name);
+      const int rc = mdb_del(txn(), env.tables.meta, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("clear meta", rc);
+    }
+    return util::Status::ok();
+  }
+
+  util::Status put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
+    MDB_val k = as_val(key);
+    MDB_val v = as_val(value);
+    if (const int rc = mdb_put(txn(), dbi, &k, &v, flags); rc != 0) {
+      return rc == MDB_KEYEXIST ? bad_image("keys out of order") : lmdb_error("mdb_put", rc);
+    }
+    return util::Status::ok();
+  }
+
+  // After writing `bytes`: commits this part once it is large enough. The
+  // first commit also records applied index 0: from there on the store is
+  // visibly not the image until the last commit.
+  util::Status wrote(std::uint64_t bytes) {
+    txn_bytes += bytes;
+    if (txn_bytes < kRestoreTxnBytes) return util::Status::ok();
+    if (!committed_part) {
+      env.restoring = true;
+      const std::uint64_t zero = 0;
+      if (auto s = put(env.meta, kAppliedIndexKey,
+                       std::string_view(reinterpret_cast<const char*>(&zero), sizeof zero), 0);
+          !s.is_ok()) {
+        return s;
+      }
+    }
+    if (auto s = env.commit(guard.get()); !s.is_ok()) return s;
+    env.refresh_used();
+    if (!committed_part) env.applied_index = 0;
+    committed_part = true;
+    txn_bytes = 0;
+    return begin();
+  }
+
+  util::Status finish(std::uint64_t index, const std::string& membership, mvcc::Revs revs,
+                      std::string_view compact_done) {
+    const auto as_bytes = [](const auto& v) {
+      return std::string_view(reinterpret_cast<const char*>(&v), sizeof v);
+    };
+    if (auto s = put(env.meta, kMembershipKey, membership, 0); !s.is_ok()) return s;
+    if (auto s = put(env.meta, kAppliedIndexKey, as_bytes(index), 0); !s.is_ok()) return s;
+    if (auto s = put(env.meta, "rev", as_bytes(revs.current), 0); !s.is_ok()) return s;
+    if (auto s = put(env.meta, "compact_rev", as_bytes(revs.compact), 0); !s.is_ok()) return s;
+    if (!compact_done.empty()) {
+      if (auto s = put(env.meta, "compact_done", compact_done, 0); !s.is_ok()) return s;
+    }
+    if (auto s = env.commit(guard.get()); !s.is_ok()) return s;
+    env.refresh_used();
+    env.applied_index = index;
+    env.current_rev = revs.current;
+    env.compact_rev = revs.compact;
+    env.restoring = false;
+    return util::Status::ok();
+  }
+};
+
+namespace {
+
+// Format 1's pairs: bare values, imported at revision 1.
+util::Status restore_format1(ImageParser& p, Store::Restore& r, const mvcc::Tables& t) {
+  for (std::int64_t n = 0;; ++n) {
+    std::string_view key_view;
+    std::string_view v;
+    if (auto s = p.bytes(kKeyBytesMax, "key", &key_view); !s.is_ok()) return s;
+    if (key_view.empty()) return util::Status::ok();
+    const std::string k(key_view);  // Reading the value may move the window.
+    if (auto s = p.bytes(UINT32_MAX, "value", &v); !s.is_ok()) return s;
+    if (auto s = r.put(t.kv, k, mvcc::encode_kv_value({1, 1, 1, 0}, v), MDB_APPEND); !s.is_ok()) {
+      return s;
+    }
+    if (auto s = record_legacy_pair(r.txn(), t, k, v, n); !s.is_ok()) return s;
+    if (auto s = r.wrote(2 * (k.size() + v.size())); !s.is_ok()) return s;
+  }
+}
+
+// Format 2's tables after the tag: kv, then hist (rebuilding kidx).
+util::Status restore_format2_tables(ImageParser& p, Store::Restore& r, const mvcc::Tables& t) {
+  for (const bool is_hist : {false, true}) {
+    for (;;) {
+      std::string_view key_view;
+      std::string_view v;
+      const std::size_t key_max = is_hist ? mvcc::kRevKeyBytes : kKeyBytesMax;
+      if (auto s = p.bytes(key_max, "key", &key_view); !s.is_ok()) return s;
+      if (key_view.empty()) break;
+      const std::string k(key_view);
+      if (auto s = p.bytes(UINT32_MAX, "value", &v); !s.is_ok()) return s;
+      if (!is_hist) {
+        mvcc::KeyHeader h;
+        std::string_view value;
+        if (!mvcc::decode_kv_value(v, &h, &value)) return bad_image("kv value without a header");
+        if (auto s = r.put(t.kv, k, v, MDB_APPEND); !s.is_ok()) return s;
+      } else {
+        mvcc::Revision rev;
+        mvcc::HistRecord rec;
+        if (!mvcc::decode_rev_key(k, &rev) || !mvcc::decode_hist_record(v, &rec)) {
+          return bad_image("malformed history record");
+        }
+        if (auto s = r.put(t.hist, k, v, MDB_APPEND); !s.is_ok()) return s;
+        if (auto s = r.put(t.kidx, rec.key, mvcc::encode_kidx_entry(rev, rec.type), 0);
+            !s.is_ok()) {
+          return s;
+        }
+      }
+      if (auto s = r.wrote(k.size() + v.size()); !s.is_ok()) return s;
+    }
+  }
+  return util::Status::ok();
+}
+
+}  // namespace
+
 util::Status Store::restore(const ImageIn& in) {
   ImageParser p(in);
   if (auto s = p.fill(kImageMagic.size()); !s.is_ok()) return s;
   if (p.view().substr(0, kImageMagic.size()) != kImageMagic) return bad_image("bad magic");
   p.consume(kImageMagic.size());
-  if (auto s = p.fill(kVarintBytesMax); !s.is_ok()) return s;
   std::uint64_t index = 0;
-  {
-    std::string_view v = p.view();
-    if (!get_varint(&v, &index)) return bad_image("no applied index");
-    p.consume(p.available() - v.size());
-  }
+  if (auto s = p.varint("applied index", &index); !s.is_ok()) return s;
   std::string_view membership_view;
   if (auto s = p.bytes(UINT32_MAX, "membership", &membership_view); !s.is_ok()) return s;
   const std::string membership(membership_view);
 
-  // Room for one part (kRestoreTxnBytes and a pair) with its pages, before
-  // each transaction.
-  constexpr std::uint64_t kPartRoomBytes = 3 * kRestoreTxnBytes + (2u << 20);
-  if (auto s = env_->make_room(kPartRoomBytes); !s.is_ok()) return s;
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
-  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  auto guard = std::make_unique<TxnGuard>(txn);
-  if ((rc = mdb_drop(txn, env_->kv, 0)) != 0) return lmdb_error("clear kv", rc);
-  std::uint64_t txn_bytes = 0;
-  bool committed_part = false;
-  for (;;) {
-    std::string_view key_view;
-    std::string_view v;
-    if (auto s = p.bytes(kKeyBytesMax, "key", &key_view); !s.is_ok()) return s;
-    if (key_view.empty()) break;
-    const std::string k(key_view);  // Reading the value may move the window.
-    MDB_val key = as_val(k);
-    if (auto s = p.bytes(UINT32_MAX, "value", &v); !s.is_ok()) return s;
-    MDB_val val = as_val(v);
-    if ((rc = mdb_put(guard->get(), env_->kv, &key, &val, MDB_APPEND)) != 0) {
-      return rc == MDB_KEYEXIST ? bad_image("keys out of order") : lmdb_error("mdb_put", rc);
-    }
-    txn_bytes += k.size() + v.size();
-    if (txn_bytes < kRestoreTxnBytes) continue;
-    // Commit this part. The first one also records applied index 0: from
-    // here on the store is visibly not the image until the last commit.
-    if (!committed_part) {
-      env_->restoring = true;
-      const std::uint64_t zero = 0;
-      MDB_val ikey = as_val(kAppliedIndexKey);
-      MDB_val ival{sizeof zero, const_cast<std::uint64_t*>(&zero)};
-      if ((rc = mdb_put(guard->get(), env_->meta, &ikey, &ival, 0)) != 0) {
-        return lmdb_error("applied index", rc);
-      }
-    }
-    if (auto s = env_->commit(guard.get()); !s.is_ok()) return s;
-    env_->refresh_used();
-    if (!committed_part) env_->applied_index = 0;
-    committed_part = true;
-    txn_bytes = 0;
-    if (auto s = env_->make_room(kPartRoomBytes); !s.is_ok()) return s;
-    if ((rc = mdb_txn_begin(env_->env, nullptr, 0, &txn)) != 0) {
-      return lmdb_error("mdb_txn_begin", rc);
-    }
-    guard = std::make_unique<TxnGuard>(txn);
+  Restore r{*env_, nullptr};
+  if (auto s = r.begin(); !s.is_ok()) return s;
+  if (auto s = r.clear(); !s.is_ok()) return s;
+  std::uint64_t first = 0;
+  if (auto s = p.varint("key", &first, /*consume_it=*/false); !s.is_ok()) return s;
+  mvcc::Revs revs;
+  std::string compact_done;
+  if (first != kFormat2Marker) {
+    if (auto s = restore_format1(p, r, env_->tables); !s.is_ok()) return s;
+  } else {
+    (void)p.varint("marker", &first);
+    if (auto s = p.fill(kMvccTag.size()); !s.is_ok()) return s;
+    if (p.view().substr(0, kMvccTag.size()) != kMvccTag) return bad_image("bad format-2 tag");
+    p.consume(kMvccTag.size());
+    std::uint64_t current = 0;
+    std::uint64_t compact = 0;
+    std::string_view done;
+    if (auto s = p.varint("revision", &current); !s.is_ok()) return s;
+    if (auto s = p.varint("compact revision", &compact); !s.is_ok()) return s;
+    if (auto s = p.bytes(mvcc::kRevKeyBytes, "compact_done", &done); !s.is_ok()) return s;
+    if (current < 1 || compact > current) return bad_image("bad revisions");
+    revs = {static_cast<std::int64_t>(current), static_cast<std::int64_t>(compact)};
+    compact_done.assign(done);
+    if (auto s = restore_format2_tables(p, r, env_->tables); !s.is_ok()) return s;
   }
   if (!p.at_end()) {
     if (auto s = p.fill(1); !s.is_ok()) return s;
     if (!p.at_end()) return bad_image("trailing bytes");
   }
-  MDB_val key = as_val(kMembershipKey);
-  MDB_val val = as_val(membership);
-  if ((rc = mdb_put(guard->get(), env_->meta, &key, &val, 0)) != 0) {
-    return lmdb_error("membership", rc);
-  }
-  key = as_val(kAppliedIndexKey);
-  val = MDB_val{sizeof index, &index};
-  if ((rc = mdb_put(guard->get(), env_->meta, &key, &val, 0)) != 0) {
-    return lmdb_error("applied index", rc);
-  }
-  if (auto s = env_->commit(guard.get()); !s.is_ok()) return s;
-  env_->refresh_used();
-  env_->applied_index = index;
-  env_->restoring = false;
-  return util::Status::ok();
+  return r.finish(index, membership, revs, compact_done);
 }
 
 std::uint64_t Store::applied_index() const { return env_->applied_index.load(); }
@@ -736,7 +1066,10 @@ std::uint64_t Store::used_bytes() const { return env_->used_bytes.load(); }
 std::uint64_t Store::map_bytes() const { return env_->map_bytes; }
 
 std::uint64_t Store::put_cost_bytes(const Command& command) {
-  return command.key.size() + command.value.size() + kPutOverheadBytes;
+  // kv: key, header, value; hist: revision, record (key, header, value);
+  // kidx: key, entry.
+  return 3 * command.key.size() + 2 * command.value.size() + 2 * mvcc::kKeyHeaderBytes +
+         mvcc::kRevKeyBytes + mvcc::kKidxEntryBytes + kPutOverheadBytes;
 }
 
 }  // namespace dkv::kv

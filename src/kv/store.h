@@ -1,8 +1,14 @@
-// Store: the LMDB state machine. It owns one LMDB environment in a directory
-// (data.mdb + lock.mdb), with two named databases: "kv" (the user's keys) and
-// "meta" (the last applied log index). A batch of commands is applied in ONE
-// write transaction that also records the applied index, so the data and the
-// index can never disagree after a crash.
+// Store: the LMDB state machine, an MVCC engine with etcd's data model. It
+// owns one LMDB environment in a directory (data.mdb + lock.mdb) with the
+// tables of kv/mvcc_format.h: "kv" (latest state), "hist" (every version by
+// revision), "kidx" (each key's revisions) and "meta" (applied index,
+// membership, current and compact revisions). A batch of commands is applied
+// in ONE write transaction that also records the applied index and the
+// revision, so the data and the index can never disagree after a crash.
+// Revisions follow etcd's rules (kv/mvcc_write.h); /v0 puts and deletes are
+// one request each, etcd requests arrive as Op::kEtcd commands
+// (kv/mvcc_request.h). Reads (get, range, read-only txn) run in their own
+// read transaction, on any thread.
 //
 // Durability: kSyncEachCommit fsyncs in every commit. kDeferred (the node's
 // choice: the WAL is the durable record) commits with MDB_NOSYNC and fsyncs
@@ -41,9 +47,17 @@
 #include "kv/command.h"
 #include "util/status.h"
 
+namespace etcdserverpb {
+class RangeRequest;
+class RangeResponse;
+class TxnRequest;
+class TxnResponse;
+}  // namespace etcdserverpb
+
 namespace dkv::kv {
 
 class MapGate;
+struct EtcdResult;
 
 struct StoreOptions {
   enum class Durability { kSyncEachCommit, kDeferred };
@@ -53,6 +67,13 @@ struct StoreOptions {
   // The memory map's first size; it grows with the data (tests lower it to
   // see many growth steps with little data).
   std::uint64_t initial_map_bytes = 64ull << 20;
+  // History kept, in revisions: after each request the compact revision
+  // follows current - history_revisions_max (0: keep everything until a
+  // Compact request). Must be the same on every member (it decides which
+  // reads are refused). A stop-gap that keeps /v0's disk use bounded under
+  // overwrites until DKV_AUTO_COMPACTION_* (leader-proposed Compact
+  // entries) arrives with the etcd API.
+  std::uint64_t history_revisions_max = 1000;
   // Tests only: stands for the kernel's boot id (empty: read it). Without a
   // boot id, kDeferred falls back to kSyncEachCommit.
   std::string boot_id;
@@ -61,6 +82,8 @@ struct StoreOptions {
 // The outcome of one command in an applied batch.
 struct ApplyResult {
   std::int64_t deleted = 0;  // For deletes: 1 if the key existed.
+  // For Op::kEtcd: the response or etcd's error (kv/mvcc_request.h).
+  std::shared_ptr<EtcdResult> etcd;
 };
 
 class Store {
@@ -88,10 +111,33 @@ class Store {
   // NOT_FOUND if the key is absent.
   util::Status get(std::string_view key, std::string* value) const;
 
+  // etcd's Range in its own read transaction (any thread), or in `view`'s.
+  // Errors: OUT_OF_RANGE with etcd's compacted / future revision messages.
+  // The response's header carries only the revision.
+  util::Status range(const etcdserverpb::RangeRequest& request,
+                     etcdserverpb::RangeResponse* response) const;
+  // A txn that writes nothing (kv::is_read_only), served without the log:
+  // compares and ranges in one read transaction.
+  util::Status read_only_txn(const etcdserverpb::TxnRequest& request,
+                             etcdserverpb::TxnResponse* response) const;
+  // The revision counters as of the last commit. Any thread.
+  std::int64_t current_revision() const;
+  std::int64_t compact_revision() const;
+
+  // Physical compaction: one bounded batch (at most kCompactBatchRecords
+  // history records) in its own write transaction. Writer thread, between
+  // apply() calls. *more: call again (after the next batch of entries).
+  static constexpr std::size_t kCompactBatchRecords = 1000;
+  util::Status compact_step(bool* more, std::size_t max_records = kCompactBatchRecords);
+  // Records in hist and entries in kidx (equal when the store is sound).
+  // Any thread; for tests and metrics.
+  util::Status history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const;
+
   // A consistent image of the whole store (every pair, the applied index and
   // the membership, all from one read transaction) for a raft snapshot.
   // Writers keep going meanwhile (LMDB readers never block the writer).
-  // Format (kv/store.cc): magic, applied index, membership, then pairs.
+  // Format (kv/store.cc): magic, applied index, membership, then the
+  // tables (format 2: kv and hist; kidx is rebuilt from hist).
   // Holds the whole image in memory: for tests and small stores; snapshots
   // stream with the ImageOut/ImageIn forms below.
   util::Status dump(std::string* image, std::uint64_t* applied_index,
@@ -161,7 +207,8 @@ class Store {
     const Store& store_;
     std::unique_ptr<ReadView> view_;
     const std::size_t chunk_bytes_;
-    void* cursor_ = nullptr;  // MDB_cursor* over "kv", opened by start().
+    void* cursor_ = nullptr;  // MDB_cursor* over the table being streamed.
+    int table_ = 0;           // 0: kv, 1: hist, 2: done.
     bool started_scan_ = false;
     std::string pending_;      // Encoded but not yet handed out.
     bool pairs_done_ = false;  // The end marker is in pending_.
@@ -204,11 +251,17 @@ class Store {
   // The memory map's size now (data.mdb's apparent size). Writer thread.
   std::uint64_t map_bytes() const;
   std::uint64_t quota_bytes() const { return options_.quota_bytes; }
-  // Upper estimate of the bytes a put adds to used_bytes().
+  // Upper estimate of the bytes a put adds to used_bytes() (its value is
+  // kept in kv and in hist).
   static std::uint64_t put_cost_bytes(const Command& command);
 
  private:
   struct Env;
+
+ public:
+  struct Restore;  // restore()'s transactions (kv/store.cc).
+
+ private:
   explicit Store(StoreOptions options, std::unique_ptr<Env> env);
   util::Status apply_txn(std::span<const Command> commands, std::uint64_t applied_index,
                          std::vector<ApplyResult>* results);

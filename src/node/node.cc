@@ -322,6 +322,7 @@ util::Status Node::start_raft(raft::Index applied) {
   // Raft events (elections, votes, rejected appends, snapshots, transfers)
   // are debug lines, named by member where known.
   config.on_event = [this](const raft::Event& e) {
+    events_.record_raft(e, [this](raft::NodeId id) { return membership().name_of(id); });
     if (!spdlog::should_log(spdlog::level::debug)) return;
     spdlog::debug("raft: {}", raft::describe(e, [this](raft::NodeId id) {
                     std::string name = membership().name_of(id);

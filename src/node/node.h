@@ -44,6 +44,7 @@
 #include "kv/command.h"
 #include "kv/store.h"
 #include "node/config.h"
+#include "node/event_log.h"
 #include "node/membership.h"
 #include "node/membership_checks.h"
 #include "node/readiness.h"
@@ -195,6 +196,7 @@ class Node {
   // node catches up after installing a snapshot, also the members it knew
   // before that the snapshot does not list (see catch_up_peers_).
   std::vector<MemberAddress> peer_members() const;
+  const EventLog& events() const { return events_; }  // Recent leader/membership/snapshot events.
   raft::NodeId raft_id() const { return raft_id_; }
   // The id of the cluster this data directory was bootstrapped into.
   std::uint64_t cluster_id() const { return cluster_id_; }
@@ -369,6 +371,7 @@ class Node {
   std::uint64_t ticks_without_leader_ = 0;  // warn_if_leaderless().
 
   // Shared with other threads.
+  EventLog events_;  // Thread-safe itself.
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable role_changed_;  // Signalled when status_.role changes.

@@ -57,6 +57,9 @@ void Node::apply_conf_change(const raft::Entry& entry) {
   }
   spdlog::info("membership change at index {}: {} {}; members now {}", entry.index,
                change_name(cc->type), who.empty() ? std::to_string(cc->node_id) : who, m.encode());
+  events_.record("membership", std::string(change_name(cc->type)) + " " +
+                                   (who.empty() ? std::to_string(cc->node_id) : who) +
+                                   "; members now " + m.encode());
   set_membership(m);
   if (change_in_flight_ && change_in_flight_->index == entry.index) {
     PendingChange c = std::move(*change_in_flight_);

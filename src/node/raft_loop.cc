@@ -284,6 +284,8 @@ void Node::handle_ready(raft::Ready& rd) {
       leader_changed = true;
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
                    raw_->raft().term());
+      events_.record("leader", "leader is now " + (leader.empty() ? "unknown" : leader) +
+                                   " (term " + std::to_string(raw_->raft().term()) + ")");
       readiness_.on_leader_change();  // Confirm again under the new leader.
       node_metrics().leader_changes.inc();
       // Unanswered ReadIndex rounds may have died with the old leader: ask

@@ -89,6 +89,7 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
   bytes_since_snapshot_ = 0;
   (void)remove_old_snapshot_files(options_.db_path, marker);
   spdlog::info("installed snapshot at index {} term {}", marker.index, marker.term);
+  events_.record("snapshot", "installed snapshot at index " + std::to_string(marker.index));
   {
     std::lock_guard lock(mu_);
     for (const auto& known : membership_.all()) {
@@ -171,6 +172,7 @@ void Node::finish_snapshot(SnapshotDone done) {
   last_snapshot_index_ = done.index;
   spdlog::info("snapshot at index {} term {} ({} bytes); log kept from {}", done.index, done.term,
                done.image_bytes, keep_from);
+  events_.record("snapshot", "took snapshot at index " + std::to_string(done.index));
 }
 
 }  // namespace dkv::node

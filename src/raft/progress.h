@@ -77,10 +77,6 @@ struct Progress {
   // The peer caught up after losing its log: tell it with every MsgApp
   // (context "rejoined") until it stops flagging its answers.
   bool rejoin_ack_owed = false;
-  // This leader saw the peer answer unflagged after "rejoined": its rejoin
-  // is over, and flagged answers still in flight are late (see
-  // Raft::leader_rejoin_resp).
-  bool rejoin_done = false;
   Inflights inflights;
 
   void become_probe();

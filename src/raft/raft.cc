@@ -673,18 +673,10 @@ bool Raft::leader_rejoin_resp(const Message& m, Progress& pr) {
   const bool flagged = m.context == kRejoiningContext;
   if (pr.rejoin_target == 0) {
     if (!flagged) {
-      if (!m.reject && pr.rejoin_ack_owed) {  // It heard that it caught up.
-        pr.rejoin_ack_owed = false;
-        pr.rejoin_done = true;
-      }
+      if (!m.reject) pr.rejoin_ack_owed = false;  // It heard that it caught up.
       return true;
     }
-    // Its rejoin ended (it reached the target): flagged answers are late,
-    // an ack or a rejection below the match. A fresh loss rejects at or
-    // above the match, since appends go out at next > match.
-    const bool ended = pr.rejoin_ack_owed || pr.rejoin_done;
-    if (ended && !m.reject) return true;
-    if (ended && m.index < pr.match) return false;
+    if (pr.rejoin_ack_owed && !m.reject) return true;  // Not told yet that it caught up.
     start_rejoin(m.from, pr);
   }
   if (!m.reject) return true;      // maybe_update takes it.
@@ -713,7 +705,6 @@ void Raft::start_rejoin(NodeId peer, Progress& pr) {
   pr.become_probe();
   pr.next = 1;
   pr.rejoin_ack_owed = false;
-  pr.rejoin_done = false;
   append_entries({Entry{}});
   pr.rejoin_target = log_.last_index();
   DKV_ASSERT(pr.rejoin_target > 0);

@@ -1,12 +1,10 @@
 #include "tls/terminator.h"
 
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <poll.h>
+#include <openssl/tls1.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,23 +13,29 @@
 #include <vector>
 
 #include "tls/credentials.h"
+#include "tls/peer_tls.h"
+#include "tls/relay.h"
 #include "util/thread_name.h"
 
 namespace dkv::tls {
+
+// One connection's view of the two sides, for the ClientHello callback
+// (the SSL's app data).
+struct TlsTerminator::Handshake {
+  SslCtxPtr client;        // Null: no client side.
+  SslCtxPtr peer;          // Null: no peer side.
+  bool peer_side = false;  // The ClientHello asked for the peer side.
+};
+
+struct TlsTerminator::Connection {
+  Connection(int f, std::string s) : fd(f), source(std::move(s)) {}
+  int fd;  // The TLS side; closed by its thread, under mu_, when done.
+  const std::string source;
+  std::thread thread;
+  bool done = false;  // Under mu_.
+};
+
 namespace {
-
-using Clock = std::chrono::steady_clock;
-constexpr std::chrono::seconds kRecheckEvery{1};
-constexpr std::size_t kRelayBytes = 64 * 1024;
-
-// A file's modification time and size: what tells a replaced file.
-std::string file_version(const std::string& path) {
-  if (path.empty()) return "";
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return "missing";
-  return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "/" +
-         std::to_string(st.st_size) + "/" + std::to_string(st.st_ino);
-}
 
 // ALPN: the terminator's one protocol, if the client offers it.
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
@@ -50,138 +54,107 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   return SSL_TLSEXT_ERR_NOACK;
 }
 
-bool set_blocking(int fd, bool blocking) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return false;
-  return ::fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK) == 0;
+// The host name of the ClientHello's server_name extension ("" if none).
+std::string client_hello_server_name(SSL* ssl) {
+  const unsigned char* p = nullptr;
+  std::size_t len = 0;
+  if (::SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1) return "";
+  // u16 list length, then entries: u8 type (0: host_name), u16 length, name.
+  if (len < 5 || p[2] != TLSEXT_NAMETYPE_host_name) return "";
+  const std::size_t n = (std::size_t{p[3]} << 8) | p[4];
+  if (5 + n > len) return "";
+  return std::string(reinterpret_cast<const char*>(p + 5), n);
 }
 
-}  // namespace
-
-struct TlsTerminator::Context {
-  SSL_CTX* ctx = nullptr;
-  std::string versions;  // file_version of each file, joined.
-  ~Context() { ::SSL_CTX_free(ctx); }
-};
-
-struct TlsTerminator::Connection {
-  explicit Connection(int f) : fd(f) {}
-  int fd;  // The TLS side; closed by its thread, under mu_, when done.
-  std::thread thread;
-  bool done = false;  // Under mu_.
-};
-
-namespace {
-
-std::string versions_of(const TerminatorOptions& o) {
-  return file_version(o.cert_file) + "|" + file_version(o.key_file) + "|" +
-         file_version(o.trusted_ca_file);
-}
-
-util::Status load_context(const TerminatorOptions& o, const std::string* alpn, SSL_CTX** out) {
-  SSL_CTX* ctx = ::SSL_CTX_new(::TLS_server_method());
-  if (ctx == nullptr) return util::invalid_argument("TLS: " + openssl_error());
-  ::SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  ::SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  util::Status s;
-  if (::SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
-    s = util::invalid_argument("DKV_CERT_FILE: " + openssl_error());
-  } else if (::SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-             ::SSL_CTX_check_private_key(ctx) != 1) {
-    s = util::invalid_argument("DKV_KEY_FILE: " + openssl_error());
-  } else if (!o.trusted_ca_file.empty()) {
-    if (::SSL_CTX_load_verify_locations(ctx, o.trusted_ca_file.c_str(), nullptr) != 1) {
-      s = util::invalid_argument("DKV_TRUSTED_CA_FILE: " + openssl_error());
-    } else {
-      ::SSL_CTX_set_client_CA_list(ctx, ::SSL_load_client_CA_file(o.trusted_ca_file.c_str()));
-      ::SSL_CTX_set_verify(
-          ctx, SSL_VERIFY_PEER | (o.client_cert_auth ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-          nullptr);
+// Picks the side from the ClientHello: the peer side (its certificate,
+// store, ALPN and mandatory client certificate) for kPeerServerName, else
+// the client side.
+int choose_side(SSL* ssl, int* alert, void*) {
+  auto* h = static_cast<TlsTerminator::Handshake*>(SSL_get_app_data(ssl));
+  if (h == nullptr) return SSL_CLIENT_HELLO_ERROR;
+  if (client_hello_server_name(ssl) == kPeerServerName) {
+    if (!h->peer) {
+      *alert = SSL_AD_UNRECOGNIZED_NAME;
+      return SSL_CLIENT_HELLO_ERROR;
     }
+    if (::SSL_get_SSL_CTX(ssl) != h->peer.get()) ::SSL_set_SSL_CTX(ssl, h->peer.get());
+    // SSL_set_SSL_CTX keeps the SSL's verify mode: set the peer side's.
+    ::SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    h->peer_side = true;
+    return SSL_CLIENT_HELLO_SUCCESS;
   }
-  if (!s.is_ok()) {
-    ::SSL_CTX_free(ctx);
-    return s;
+  if (!h->client) {
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_CLIENT_HELLO_ERROR;
   }
-  ::SSL_CTX_set_alpn_select_cb(ctx, select_alpn, const_cast<std::string*>(alpn));
-  *out = ctx;
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+// The client side. With a peer side beside it, no session tickets: a
+// session is resumed by the first context's keys whatever the side, and
+// the peer side must see every certificate.
+util::Status load_client_context(const TerminatorOptions& o, SslCtxPtr* out) {
+  SslCtxPtr ctx(::SSL_CTX_new(::TLS_server_method()), ::SSL_CTX_free);
+  if (!ctx) return util::invalid_argument("TLS: " + openssl_error());
+  SSL_CTX* c = ctx.get();
+  ::SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  ::SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (o.peer.on()) {
+    ::SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    ::SSL_CTX_set_num_tickets(c, 0);
+    ::SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  }
+  if (::SSL_CTX_use_certificate_chain_file(c, o.cert_file.c_str()) != 1) {
+    return util::invalid_argument("DKV_CERT_FILE: " + openssl_error());
+  }
+  if (::SSL_CTX_use_PrivateKey_file(c, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      ::SSL_CTX_check_private_key(c) != 1) {
+    return util::invalid_argument("DKV_KEY_FILE: " + openssl_error());
+  }
+  if (!o.trusted_ca_file.empty()) {
+    if (::SSL_CTX_load_verify_locations(c, o.trusted_ca_file.c_str(), nullptr) != 1) {
+      return util::invalid_argument("DKV_TRUSTED_CA_FILE: " + openssl_error());
+    }
+    ::SSL_CTX_set_client_CA_list(c, ::SSL_load_client_CA_file(o.trusted_ca_file.c_str()));
+    ::SSL_CTX_set_verify(
+        c, SSL_VERIFY_PEER | (o.client_cert_auth ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
+  }
+  ::SSL_CTX_set_alpn_select_cb(c, select_alpn, const_cast<std::string*>(&o.alpn));
+  ::SSL_CTX_set_client_hello_cb(c, choose_side, nullptr);
+  *out = std::move(ctx);
   return util::Status::ok();
 }
 
-// Relays between the TLS side (non-blocking) and the plain backend until
-// either closes or fails.
-void relay(SSL* ssl, int tls_fd, int plain_fd) {
-  std::vector<char> buf(kRelayBytes);
-  std::string to_plain, to_tls;
-  bool tls_wants_write = false;
-  while (true) {
-    // TLS -> plain: whatever OpenSSL has, decrypted.
-    while (to_plain.size() < kRelayBytes) {
-      const int n = ::SSL_read(ssl, buf.data(), static_cast<int>(buf.size()));
-      if (n > 0) {
-        to_plain.append(buf.data(), static_cast<std::size_t>(n));
-        continue;
-      }
-      const int err = ::SSL_get_error(ssl, n);
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
-      return;  // Closed or failed.
-    }
-    if (!to_plain.empty()) {
-      const ssize_t n = ::send(plain_fd, to_plain.data(), to_plain.size(), MSG_NOSIGNAL);
-      if (n > 0) {
-        to_plain.erase(0, static_cast<std::size_t>(n));
-      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        return;
-      }
-    }
-    // Plain -> TLS.
-    if (to_tls.empty()) {
-      const ssize_t n = ::recv(plain_fd, buf.data(), buf.size(), MSG_DONTWAIT);
-      if (n == 0) {
-        ::SSL_shutdown(ssl);
-        return;
-      }
-      if (n > 0) to_tls.assign(buf.data(), static_cast<std::size_t>(n));
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return;
-    }
-    tls_wants_write = false;
-    while (!to_tls.empty()) {
-      const int n = ::SSL_write(ssl, to_tls.data(), static_cast<int>(to_tls.size()));
-      if (n > 0) {
-        to_tls.erase(0, static_cast<std::size_t>(n));
-        continue;
-      }
-      const int err = ::SSL_get_error(ssl, n);
-      if (err == SSL_ERROR_WANT_WRITE) tls_wants_write = true;
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
-      return;
-    }
-    if (::SSL_pending(ssl) > 0 && to_plain.size() < kRelayBytes) continue;
-    pollfd fds[2] = {
-        {tls_fd,
-         static_cast<short>((to_plain.size() < kRelayBytes ? POLLIN : 0) |
-                            (tls_wants_write ? POLLOUT : 0)),
-         0},
-        {plain_fd,
-         static_cast<short>((to_tls.empty() ? POLLIN : 0) | (to_plain.empty() ? 0 : POLLOUT)), 0}};
-    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) return;
-    if ((fds[0].revents | fds[1].revents) & POLLNVAL) return;
-  }
+util::Status load_peer_side(const PeerTlsFiles& files, SslCtxPtr* out) {
+  if (auto s = load_peer_server_context(files, out); !s.is_ok()) return s;
+  ::SSL_CTX_set_client_hello_cb(out->get(), choose_side, nullptr);
+  return util::Status::ok();
 }
 
 }  // namespace
 
-TlsTerminator::TlsTerminator(TerminatorOptions options) : o_(std::move(options)) {}
+TlsTerminator::TlsTerminator(TerminatorOptions options) : o_(std::move(options)) {
+  if (!o_.cert_file.empty()) {
+    client_ = std::make_unique<ContextCache>(
+        o_.name, std::vector<std::string>{o_.cert_file, o_.key_file, o_.trusted_ca_file},
+        [this](SslCtxPtr* out) { return load_client_context(o_, out); });
+  }
+  if (o_.peer.on()) {
+    peer_ = std::make_unique<ContextCache>(
+        o_.name + " peer",
+        std::vector<std::string>{o_.peer.cert_file, o_.peer.key_file, o_.peer.trusted_ca_file},
+        [this](SslCtxPtr* out) { return load_peer_side(o_.peer, out); });
+  }
+}
 
 util::Status TlsTerminator::create(TerminatorOptions options, std::unique_ptr<TlsTerminator>* out) {
   std::unique_ptr<TlsTerminator> t(new TlsTerminator(std::move(options)));
-  auto ctx = std::make_shared<Context>();
-  ctx->versions = versions_of(t->o_);
-  if (auto s = load_context(t->o_, &t->o_.alpn, &ctx->ctx); !s.is_ok()) return s;
-  {
-    util::MutexLock lk(t->mu_);
-    t->context_ = std::move(ctx);
-    t->checked_at_ = Clock::now();
+  if (!t->client_ && !t->peer_) return util::invalid_argument("TLS: no certificate to serve");
+  if (t->client_) {
+    if (auto s = t->client_->init(); !s.is_ok()) return s;
+  }
+  if (t->peer_) {
+    if (auto s = t->peer_->init(); !s.is_ok()) return s;
   }
   *out = std::move(t);
   return util::Status::ok();
@@ -189,32 +162,10 @@ util::Status TlsTerminator::create(TerminatorOptions options, std::unique_ptr<Tl
 
 TlsTerminator::~TlsTerminator() { stop(); }
 
-std::shared_ptr<TlsTerminator::Context> TlsTerminator::current_context() {
-  std::string versions;
-  {
-    util::MutexLock lk(mu_);
-    if (Clock::now() - checked_at_ < kRecheckEvery) return context_;
-    checked_at_ = Clock::now();
-    versions = versions_of(o_);
-    if (versions == context_->versions) return context_;
-  }
-  auto fresh = std::make_shared<Context>();
-  fresh->versions = versions;
-  const util::Status s = load_context(o_, &o_.alpn, &fresh->ctx);
-  util::MutexLock lk(mu_);
-  if (!s.is_ok()) {
-    spdlog::warn("TLS ({}): the replaced certificate files do not load, keeping the old: {}",
-                 o_.name, s.message());
-    context_->versions = versions;  // Do not retry until they change again.
-    return context_;
-  }
-  spdlog::info("TLS ({}): certificate files changed; new connections use them", o_.name);
-  context_ = std::move(fresh);
-  return context_;
-}
-
-void TlsTerminator::adopt(int fd) {
-  std::shared_ptr<Context> ctx = current_context();
+void TlsTerminator::adopt(int fd, std::string source) {
+  auto h = std::make_shared<Handshake>();
+  if (client_) h->client = client_->current();
+  if (peer_) h->peer = peer_->current();
   util::MutexLock lk(mu_);
   if (stopped_) {
     ::close(fd);
@@ -227,22 +178,38 @@ void TlsTerminator::adopt(int fd) {
     ::close(fd);
     return;
   }
-  auto conn = std::make_unique<Connection>(fd);
+  auto conn = std::make_unique<Connection>(fd, std::move(source));
   Connection* c = conn.get();
   connections_.push_back(std::move(conn));
-  c->thread = std::thread([this, c, ctx] {
+  c->thread = std::thread([this, c, h] {
     util::set_thread_name(("tls-" + o_.name).c_str());
-    serve(c, ctx);
+    serve(c, h.get());
     util::MutexLock lk(mu_);
-    ::close(c->fd);
+    if (c->fd >= 0) ::close(c->fd);
     c->fd = -1;
     c->done = true;
   });
 }
 
-void TlsTerminator::serve(Connection* c, std::shared_ptr<Context> ctx) {
-  SSL* ssl = ::SSL_new(ctx->ctx);
+bool TlsTerminator::route_of(Handshake* h, SSL* ssl, Route* route, std::string* why) {
+  route->peer = h->peer_side;
+  if (!h->peer_side) return true;
+  *why = check_peer_certificate(ssl, o_.peer.allowed_cn);
+  if (!why->empty()) return false;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  ::SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  const std::string_view selected(reinterpret_cast<const char*>(alpn), alpn_len);
+  route->raft = selected == kRaftAlpn;
+  if (route->raft || selected == kGrpcAlpn) return true;
+  *why = "no ALPN protocol of peers";
+  return false;
+}
+
+void TlsTerminator::serve(Connection* c, Handshake* h) {
+  SSL* ssl = ::SSL_new(h->client ? h->client.get() : h->peer.get());
   if (ssl == nullptr) return;
+  SSL_set_app_data(ssl, h);
   ::SSL_set_fd(ssl, c->fd);
   // The handshake blocks, bounded by the socket's timeouts.
   set_blocking(c->fd, true);
@@ -250,17 +217,39 @@ void TlsTerminator::serve(Connection* c, std::shared_ptr<Context> ctx) {
              static_cast<suseconds_t>((o_.handshake_timeout.count() % 1000) * 1000)};
   ::setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  Route route;
+  route.source = c->source;
+  std::string why;
   if (::SSL_accept(ssl) != 1) {
-    spdlog::debug("TLS ({}): handshake failed: {}", o_.name, openssl_error());
+    why = "TLS handshake failed: " + openssl_error();
+    spdlog::debug("TLS ({}): {}", o_.name, why);
+    if (!h->peer_side) {
+      ::SSL_free(ssl);
+      return;
+    }
+  } else if (route_of(h, ssl, &route, &why)) {
+    if (route.raft && o_.take_raft) {
+      // The stream reads its session itself: no relay, no socketpair.
+      int fd = -1;
+      {
+        util::MutexLock lk(mu_);
+        std::swap(fd, c->fd);  // This thread closes nothing now.
+      }
+      set_blocking(fd, false);
+      o_.take_raft(fd, ssl, route);
+      return;
+    }
+    const int plain = o_.open_backend ? o_.open_backend(route) : -1;
+    if (plain >= 0) {
+      relay(ssl, c->fd, plain);
+      ::close(plain);
+    }
     ::SSL_free(ssl);
     return;
   }
-  const int plain = o_.open_backend ? o_.open_backend() : -1;
-  if (plain >= 0) {
-    set_blocking(c->fd, false);
-    set_blocking(plain, false);
-    relay(ssl, c->fd, plain);
-    ::close(plain);
+  if (o_.on_refused) {
+    o_.on_refused(why.rfind("TLS handshake", 0) == 0 ? "peer_tls_handshake" : "peer_cert",
+                  "a peer TLS connection from " + c->source + ": " + why);
   }
   ::SSL_free(ssl);
 }

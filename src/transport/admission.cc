@@ -107,8 +107,9 @@ std::vector<std::string> resolve_host(const std::string& host) {
 
 PeerAdmission::PeerAdmission(Resolver resolve) : resolve_(std::move(resolve)) {
   // Present from the start, at 0, so that dashboards see the series.
-  for (std::string_view reason : {kRefusedStreamNotMember, kRefusedStreamWrongMember,
-                                  kRefusedSnapshotNotMember, kRefusedJoinNotMember}) {
+  for (std::string_view reason :
+       {kRefusedStreamNotMember, kRefusedStreamWrongMember, kRefusedSnapshotNotMember,
+        kRefusedJoinNotMember, kRefusedStreamNotTls, kRefusedPeerTlsHandshake, kRefusedPeerCert}) {
     refused_counter(reason);
   }
 }
@@ -143,17 +144,48 @@ void PeerAdmission::refresh() {
   resolved_at_ = Clock::now();
 }
 
-bool PeerAdmission::admits_connection(std::string_view source) const {
+void PeerAdmission::set_peer_tls(bool on) {
   util::MutexLock lk(mu_);
-  return is_member_address(addresses_, source);
+  peer_tls_ = on;
 }
 
-util::Status PeerAdmission::admit_stream(raft::NodeId claimed, std::string_view source) {
-  std::string_view reason;
+bool PeerAdmission::admits_connection(std::string_view source) const {
+  util::MutexLock lk(mu_);
+  return !peer_tls_ && is_member_address(addresses_, source);
+}
+
+util::Status PeerAdmission::admit_tls_stream(raft::NodeId claimed, std::string_view source,
+                                             bool tls_verified) {
+  bool member = false;
   {
     util::MutexLock lk(mu_);
-    reason = stream_refusal(addresses_, source, claimed);
+    member = std::any_of(members_.begin(), members_.end(),
+                         [&](const auto& m) { return m.first == claimed; });
   }
+  if (!tls_verified) {
+    refused(kRefusedStreamNotTls, "a plain-text raft stream claiming node " +
+                                      std::to_string(claimed) + " from " + std::string(source) +
+                                      ": peer TLS is on");
+    return {util::Code::kPermissionDenied, "peer streams are accepted only through peer TLS"};
+  }
+  if (!member) {
+    refused(kRefusedStreamNotMember, "a raft stream claiming node " + std::to_string(claimed) +
+                                         " (no member) from " + std::string(source));
+    return {util::Code::kPermissionDenied, "the claimed node is no member"};
+  }
+  return util::Status::ok();
+}
+
+util::Status PeerAdmission::admit_stream(raft::NodeId claimed, std::string_view source,
+                                         bool tls_verified) {
+  std::string_view reason;
+  bool peer_tls = false;
+  {
+    util::MutexLock lk(mu_);
+    peer_tls = peer_tls_;
+    if (!peer_tls) reason = stream_refusal(addresses_, source, claimed);
+  }
+  if (peer_tls) return admit_tls_stream(claimed, source, tls_verified);
   if (reason.empty()) return util::Status::ok();
   const std::string why = reason == kRefusedStreamNotMember
                               ? "no member has that address"

@@ -6,6 +6,11 @@
 // a member's own host can still pass (only peer TLS stops them). The cluster
 // id is public (/v0/status): it is no credential.
 //
+// With peer TLS (set_peer_tls) addresses no longer matter: a raft stream is
+// admitted only if it came through peer TLS (the terminator verified a
+// certificate of the peer CA) and claims a current member; plain
+// connections never reach the peer services.
+//
 // The policy is pure functions over a MemberAddresses table (unit-tested
 // alone); PeerAdmission holds the current table, resolves the members' hosts
 // off the raft thread (refresh()), and counts refusals in /metrics as
@@ -47,6 +52,13 @@ inline constexpr std::string_view kRefusedStreamNotMember = "stream_not_member";
 inline constexpr std::string_view kRefusedStreamWrongMember = "stream_wrong_member";
 inline constexpr std::string_view kRefusedSnapshotNotMember = "snapshot_not_member";
 inline constexpr std::string_view kRefusedJoinNotMember = "join_not_member";
+// With peer TLS: a raft stream not through peer TLS (plain TCP); a TLS
+// handshake on the peer side that failed (no certificate, or not one of the
+// peer CA); a verified certificate refused (DKV_PEER_CERT_ALLOWED_CN).
+// The last two are counted by the TLS terminator (tls/terminator.h).
+inline constexpr std::string_view kRefusedStreamNotTls = "stream_not_tls";
+inline constexpr std::string_view kRefusedPeerTlsHandshake = "peer_tls_handshake";
+inline constexpr std::string_view kRefusedPeerCert = "peer_cert";
 
 // The host of "host:port" ("[::1]:2380" -> "::1"; no port: all of it).
 std::string host_of(std::string_view address);
@@ -88,12 +100,19 @@ class PeerAdmission {
   // after kResolveEvery. May block on DNS.
   void refresh();
 
-  // The connection from `source` may reach the peer services (snapshots,
-  // Join). Quick.
+  // Peer TLS on (DKV_PEER_*): certificates tell members from strangers,
+  // not addresses. Then no plain connection reaches the peer services and
+  // a raft stream is admitted only through peer TLS, for a current member.
+  void set_peer_tls(bool on);
+
+  // The plain connection from `source` may reach the peer services
+  // (snapshots, Join). Quick.
   bool admits_connection(std::string_view source) const;
   // OK, or PERMISSION_DENIED (counted and logged) for a raft stream from
-  // `source` whose hello claims `claimed`.
-  util::Status admit_stream(raft::NodeId claimed, std::string_view source);
+  // `source` whose hello claims `claimed`; `tls_verified`: it came through
+  // peer TLS.
+  util::Status admit_stream(raft::NodeId claimed, std::string_view source,
+                            bool tls_verified = false);
   // Counts a refusal under `reason` and logs `what`, rate-limited per reason.
   void refused(std::string_view reason, const std::string& what);
 
@@ -102,8 +121,11 @@ class PeerAdmission {
  private:
   using Clock = std::chrono::steady_clock;
 
+  util::Status admit_tls_stream(raft::NodeId claimed, std::string_view source, bool tls_verified);
+
   const Resolver resolve_;
   mutable util::Mutex mu_;
+  bool peer_tls_ DKV_GUARDED_BY(mu_) = false;
   std::vector<std::pair<raft::NodeId, std::string>> members_ DKV_GUARDED_BY(mu_);
   std::uint64_t members_version_ DKV_GUARDED_BY(mu_) = 0;   // Bumped by set_members().
   std::uint64_t resolved_version_ DKV_GUARDED_BY(mu_) = 0;  // What addresses_ reflects.

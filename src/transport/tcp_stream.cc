@@ -3,6 +3,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -75,6 +77,41 @@ bool split_address(const std::string& address, std::string* host, std::string* p
   return !host->empty();
 }
 
+// One end of a stream: its socket, and the peer TLS session on it (null:
+// plain TCP). Both non-blocking.
+struct Link {
+  int fd = -1;
+  SSL* ssl = nullptr;
+};
+
+// A failed SSL_read/SSL_write as errno: EAGAIN if it wants the socket
+// again, ECONNRESET if the session failed.
+ssize_t tls_failed(SSL* ssl, int rc) {
+  const int err = ::SSL_get_error(ssl, rc);
+  ::ERR_clear_error();
+  errno = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+  return -1;
+}
+
+// send(2) without blocking: n > 0 bytes taken, or -1 and errno.
+ssize_t link_send(const Link& l, const char* data, std::size_t size) {
+  if (l.ssl == nullptr) return ::send(l.fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+  const int n = ::SSL_write(l.ssl, data, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
+  return n > 0 ? n : tls_failed(l.ssl, n);
+}
+
+// recv(2) without blocking: n > 0 bytes, 0 closed by the peer, or -1 and errno.
+ssize_t link_recv(const Link& l, char* data, std::size_t size) {
+  if (l.ssl == nullptr) return ::recv(l.fd, data, size, MSG_DONTWAIT);
+  const int n = ::SSL_read(l.ssl, data, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
+  if (n > 0) return n;
+  if (::SSL_get_error(l.ssl, n) == SSL_ERROR_ZERO_RETURN) return 0;
+  return tls_failed(l.ssl, n);
+}
+
+// TLS holds decrypted bytes that poll(2) on the socket cannot see.
+bool link_pending(const Link& l) { return l.ssl != nullptr && ::SSL_has_pending(l.ssl) == 1; }
+
 // Waits for `events` on `fd` until `until`; *revents is 0 on timeout.
 util::Status poll_fd(int fd, short events, Clock::time_point until, short* revents) {
   pollfd p{fd, events, 0};
@@ -84,10 +121,11 @@ util::Status poll_fd(int fd, short events, Clock::time_point until, short* reven
   return util::Status::ok();
 }
 
-// Reads exactly `size` bytes from the non-blocking `fd` by `until`.
-util::Status read_exact(int fd, char* data, std::size_t size, Clock::time_point until) {
+// Reads exactly `size` bytes from the non-blocking `link` by `until`.
+util::Status read_exact(const Link& link, char* data, std::size_t size, Clock::time_point until) {
+  const int fd = link.fd;
   while (size > 0) {
-    const ssize_t n = ::recv(fd, data, size, MSG_DONTWAIT);
+    const ssize_t n = link_recv(link, data, size);
     if (n > 0) {
       data += n;
       size -= static_cast<std::size_t>(n);
@@ -103,10 +141,12 @@ util::Status read_exact(int fd, char* data, std::size_t size, Clock::time_point 
   return util::Status::ok();
 }
 
-// Writes all of `data` to the fresh (empty send buffer) non-blocking `fd`.
-util::Status write_small(int fd, const char* data, std::size_t size, Clock::time_point until) {
+// Writes all of `data` to the fresh (empty send buffer) non-blocking `link`.
+util::Status write_small(const Link& link, const char* data, std::size_t size,
+                         Clock::time_point until) {
+  const int fd = link.fd;
   while (size > 0) {
-    const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = link_send(link, data, size);
     if (n > 0) {
       data += n;
       size -= static_cast<std::size_t>(n);
@@ -158,6 +198,7 @@ StreamWriter::StreamWriter(const StreamOptions& options) : o_(options) {}
 
 StreamWriter::~StreamWriter() {
   util::MutexLock lk(fd_mu_);
+  ::SSL_free(ssl_);
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -208,15 +249,21 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
     if (err != 0) return util::unavailable(std::string("connect: ") + std::strerror(err));
   }
   set_stream_socket_options(sock_, o_);
+  // Peer TLS: from here on the stream goes through the session (interrupt()
+  // still breaks it by shutting the socket down).
+  if (o_.tls_handshake) {
+    if (auto s = o_.tls_handshake(sock_, until, &ssl_); !s.is_ok()) return s;
+  }
+  const Link link{sock_, ssl_};
 
   char hello[kStreamHelloBytes];
   std::memcpy(hello, kStreamMagic.data(), kStreamMagic.size());
   put_u64(hello + 8, o_.cluster_id);
   put_u64(hello + 16, o_.local_id);
   put_u64(hello + 24, to);
-  if (auto s = write_small(sock_, hello, sizeof(hello), until); !s.is_ok()) return s;
+  if (auto s = write_small(link, hello, sizeof(hello), until); !s.is_ok()) return s;
   char fixed[kAnswerFixedBytes];
-  if (auto s = read_exact(sock_, fixed, sizeof(fixed), until); !s.is_ok()) {
+  if (auto s = read_exact(link, fixed, sizeof(fixed), until); !s.is_ok()) {
     return util::unavailable("no answer to the hello: " + s.message());
   }
   const std::uint32_t code = get_u32(fixed);
@@ -224,7 +271,7 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
   const std::uint32_t reason_bytes = get_u32(fixed + 12);
   if (reason_bytes > kAnswerReasonBytesMax) return util::unavailable("garbled answer");
   std::string reason(reason_bytes, '\0');
-  if (auto s = read_exact(sock_, reason.data(), reason.size(), until); !s.is_ok()) {
+  if (auto s = read_exact(link, reason.data(), reason.size(), until); !s.is_ok()) {
     return util::unavailable("no answer to the hello: " + s.message());
   }
   if (code != 0) return {util::Code::kFailedPrecondition, reason};
@@ -252,15 +299,20 @@ util::Status StreamWriter::try_write(std::string_view data, std::size_t* written
   DKV_ASSERT(sock_ >= 0);
   *written = 0;
   while (*written < data.size()) {
-    const ssize_t n =
-        ::send(sock_, data.data() + *written, data.size() - *written, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = link_send({sock_, ssl_}, data.data() + *written, data.size() - *written);
     if (n > 0) {
       *written += static_cast<std::size_t>(n);
       last_written_ = Clock::now();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // Full: the rest waits.
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Full: the rest waits. With TLS, part of it may sit in a record
+      // OpenSSL holds, which only write_rest() of the same bytes may finish:
+      // count it as written so that no ping comes first.
+      if (ssl_ != nullptr) last_written_ = Clock::now();
+      break;
+    }
     return util::unavailable(errno_text("send"));
   }
   return util::Status::ok();
@@ -284,7 +336,7 @@ util::Status StreamWriter::check_alive() {
 
 util::Status StreamWriter::write_all(const char* data, std::size_t size) {
   while (size > 0) {
-    const ssize_t n = ::send(sock_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = link_send({sock_, ssl_}, data, size);
     if (n > 0) {
       data += n;
       size -= static_cast<std::size_t>(n);
@@ -312,7 +364,7 @@ util::Status StreamWriter::write_all(const char* data, std::size_t size) {
 util::Status StreamWriter::drain_beats() {
   char buf[512];
   while (true) {
-    const ssize_t n = ::recv(sock_, buf, sizeof(buf), MSG_DONTWAIT);
+    const ssize_t n = link_recv({sock_, ssl_}, buf, sizeof(buf));
     if (n > 0) {
       last_heard_ = Clock::now();
       continue;
@@ -336,11 +388,12 @@ util::Status StreamWriter::check_silence() const {
 // StreamReaders.
 
 struct StreamReaders::Reader {
-  Reader(int f, std::string from) : fd(f), source(std::move(from)) {}
+  Reader(int f, std::string from, SSL* session) : fd(f), source(std::move(from)), ssl(session) {}
   // The thread reads it without the lock; it closes it (under StreamReaders'
   // mu_, then -1) when done, so that stop() never touches a reused fd.
   int fd;
   const std::string source;  // The peer's IP address.
+  SSL* const ssl;            // Peer TLS on fd (verified), or null; freed with it.
   std::thread thread;
   bool done = false;  // Under StreamReaders' mu_.
 };
@@ -350,24 +403,27 @@ StreamReaders::StreamReaders(StreamOptions options, MessagesHandler on_messages)
 
 StreamReaders::~StreamReaders() { stop(); }
 
-void StreamReaders::adopt(int fd, std::string source) {
+void StreamReaders::adopt(int fd, std::string source, ssl_st* tls) {
   util::MutexLock lk(mu_);
   if (stopped_) {
+    ::SSL_free(tls);
     ::close(fd);
     return;
   }
   reap_finished();
   if (readers_.size() >= kReadersMax) {
     spdlog::warn("transport: refused a message stream: {} are open already", readers_.size());
+    ::SSL_free(tls);
     ::close(fd);
     return;
   }
-  auto reader = std::make_unique<Reader>(fd, std::move(source));
+  auto reader = std::make_unique<Reader>(fd, std::move(source), tls);
   Reader* r = reader.get();
   readers_.push_back(std::move(reader));
   r->thread = std::thread([this, r] {
     util::set_thread_name("recv-stream");
     serve(r);
+    ::SSL_free(r->ssl);
     util::MutexLock lk(mu_);
     ::close(r->fd);
     r->fd = -1;
@@ -404,8 +460,14 @@ namespace {
 // One accepted stream after its hello: frames in, beats out.
 class FrameReader {
  public:
-  FrameReader(const StreamOptions& o, const MessagesHandler& on_messages, int fd, raft::NodeId from)
-      : o_(o), on_messages_(on_messages), fd_(fd), from_(from), buf_(kReadChunkBytes) {}
+  FrameReader(const StreamOptions& o, const MessagesHandler& on_messages, Link link,
+              raft::NodeId from)
+      : o_(o),
+        on_messages_(on_messages),
+        link_(link),
+        fd_(link.fd),
+        from_(from),
+        buf_(kReadChunkBytes) {}
 
   // Until the stream ends: EOF (OK), a refused frame or a dead link.
   util::Status run() {
@@ -416,19 +478,21 @@ class FrameReader {
     while (true) {
       if (auto s = deliver_complete_frames(); !s.is_ok()) return s;
       make_room();
-      short revents = 0;
-      if (auto s = poll_fd(fd_, POLLIN, next_beat, &revents); !s.is_ok()) return s;
+      short revents = link_pending(link_) ? POLLIN : 0;
+      if (revents == 0) {
+        if (auto s = poll_fd(fd_, POLLIN, next_beat, &revents); !s.is_ok()) return s;
+      }
       const auto now = Clock::now();
       if (now >= next_beat) {
         const char beat = 0;
-        const ssize_t n = ::send(fd_, &beat, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n = link_send(link_, &beat, 1);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           return util::unavailable(errno_text("send"));
         }
         next_beat = now + beat_every;
       }
       if (revents != 0) {
-        const ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, MSG_DONTWAIT);
+        const ssize_t n = link_recv(link_, buf_.data() + end_, buf_.size() - end_);
         if (n == 0) return util::Status::ok();  // The sender closed the stream.
         if (n > 0) {
           end_ += static_cast<std::size_t>(n);
@@ -509,6 +573,7 @@ class FrameReader {
 
   const StreamOptions& o_;
   const MessagesHandler& on_messages_;
+  const Link link_;
   const int fd_;
   const raft::NodeId from_;
   std::vector<char> buf_;
@@ -589,8 +654,9 @@ void log_refusal(spdlog::level::level_enum level, const StreamOptions& o, raft::
 
 void StreamReaders::serve(Reader* r) {
   const int fd = r->fd;
+  const Link link{fd, r->ssl};
   char hello[kStreamHelloBytes];
-  if (auto s = read_exact(fd, hello, sizeof(hello), Clock::now() + kHelloTimeout); !s.is_ok()) {
+  if (auto s = read_exact(link, hello, sizeof(hello), Clock::now() + kHelloTimeout); !s.is_ok()) {
     spdlog::debug("transport: message stream without a hello: {}", s.to_string());
     return;
   }
@@ -605,9 +671,9 @@ void StreamReaders::serve(Reader* r) {
     s = {util::Code::kFailedPrecondition, "bad sender node id " + hex_id(from)};
   }
   // Last: only a hello that is otherwise fine counts as an admission refusal.
-  if (s.is_ok() && o_.admit) s = o_.admit(from, r->source);
+  if (s.is_ok() && o_.admit) s = o_.admit(from, r->source, r->ssl != nullptr);
   const std::string answer = encode_answer(s, o_.local_id);
-  if (auto w = write_small(fd, answer.data(), answer.size(), Clock::now() + kHelloTimeout);
+  if (auto w = write_small(link, answer.data(), answer.size(), Clock::now() + kHelloTimeout);
       !w.is_ok() || !s.is_ok()) {
     // Admission refusals are logged, rate-limited, by admit.
     if (!s.is_ok() && s.code() != util::Code::kPermissionDenied) {
@@ -620,7 +686,7 @@ void StreamReaders::serve(Reader* r) {
   if (name.empty()) name = std::to_string(from);
   util::set_thread_name(("recv-" + name).c_str());
   set_stream_socket_options(fd, o_);
-  s = FrameReader(o_, on_messages_, fd, from).run();
+  s = FrameReader(o_, on_messages_, link, from).run();
   if (s.is_ok()) {
     spdlog::debug("transport: node {} closed its message stream", name);
   } else if (s.code() == util::Code::kUnavailable) {

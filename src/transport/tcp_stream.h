@@ -1,7 +1,9 @@
 // TcpStream: the raft message stream from one transport to a peer's, over a
 // plain TCP connection to the peer's RPC port (the port gRPC serves too:
-// port_listener.h routes the connection by its first bytes). Snapshots and
-// Join stay on gRPC (transport.cc).
+// port_listener.h routes the connection by its first bytes), or with peer
+// TLS through a TLS session on it (OpenSSL, non-blocking, read and written
+// by the stream's own threads; the bytes inside are the same). Snapshots
+// and Join stay on gRPC (transport.cc).
 //
 // Wire format, integers big-endian:
 //   dialer -> acceptor, once: the hello, kStreamHelloBytes:
@@ -48,6 +50,8 @@
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
+struct ssl_st;  // OpenSSL's SSL.
+
 namespace dkv::transport {
 
 // The first bytes of a raft message stream; anything else on the RPC port
@@ -65,9 +69,17 @@ struct StreamOptions {
   std::function<std::string(raft::NodeId)> peer_name;
   // Optional (unset: every sender is admitted). Whether an accepted stream
   // whose hello claims `from` may be served when its connection comes from
-  // `source` (admission.h); non-OK is the answer (the callee counts and logs
-  // the refusal).
-  std::function<util::Status(raft::NodeId from, const std::string& source)> admit;
+  // `source` (admission.h), `tls_verified` if it came through peer TLS (a
+  // certificate of the peer CA); non-OK is the answer (the callee counts and
+  // logs the refusal).
+  std::function<util::Status(raft::NodeId from, const std::string& source, bool tls_verified)>
+      admit;
+  // Optional (unset: plain TCP). Peer TLS for outgoing streams
+  // (tls/peer_tls.h PeerDialer::handshake): runs the TLS handshake on the
+  // connected socket by `until` and hands back the session (owned by the
+  // caller), through which the stream then reads and writes.
+  std::function<util::Status(int fd, std::chrono::steady_clock::time_point until, ssl_st** ssl)>
+      tls_handshake;
 };
 
 // The outbound end: connects, says hello, then writes frames.
@@ -119,7 +131,8 @@ class StreamWriter {
   util::Mutex fd_mu_;
   int fd_ DKV_GUARDED_BY(fd_mu_) = -1;
   bool interrupted_ DKV_GUARDED_BY(fd_mu_) = false;
-  int sock_ = -1;  // fd_, read without the lock by the owning thread.
+  int sock_ = -1;          // fd_, read without the lock by the owning thread.
+  ssl_st* ssl_ = nullptr;  // Peer TLS on sock_, or null; the owning thread's.
   Clock::time_point last_heard_;
   Clock::time_point last_written_;
 };
@@ -137,8 +150,11 @@ class StreamReaders {
 
   // Serves the accepted connection `fd` (owned from now on), whose first
   // bytes are kStreamMagic, from `source` (its peer's IP, for
-  // StreamOptions::admit). Closes it at once after stop().
-  void adopt(int fd, std::string source);
+  // StreamOptions::admit). `tls`: null for plain TCP, or the peer TLS
+  // session on `fd` (handshaken and verified by the terminator; owned from
+  // now on; `fd` non-blocking), through which the stream is read.
+  // Closes it at once after stop().
+  void adopt(int fd, std::string source, ssl_st* tls = nullptr);
   // Closes every stream, waits for their threads, refuses new ones.
   void stop();
 

@@ -6,6 +6,9 @@
 #include "transport/transport.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <utility>
 
 #include "dkv/raftpb/raft.grpc.pb.h"
+#include "tls/peer_tls.h"
 #include "transport/admission.h"
 #include "transport/codec.h"
 #include "transport/peer_checks.h"
@@ -399,6 +403,35 @@ class Notifier {
 // ---------------------------------------------------------------------------
 // Outbound.
 
+// Peers' gRPC credentials: with peer TLS, the member's certificate and key
+// and the peer CA, watched for replacement by gRPC; the server's
+// certificate is verified against the peer CA (not its host name). One per
+// set of files in the process: each has a file watcher.
+std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const tls::PeerTlsFiles& f) {
+  if (!f.on()) return grpc::InsecureChannelCredentials();
+  static util::Mutex mu;
+  static std::map<std::string, std::shared_ptr<grpc::ChannelCredentials>> made;
+  util::MutexLock lk(mu);
+  auto& creds = made[f.cert_file + "\n" + f.key_file + "\n" + f.trusted_ca_file];
+  if (creds) return creds;
+  namespace ex = grpc::experimental;
+  ex::TlsChannelCredentialsOptions o;
+  o.set_certificate_provider(std::make_shared<ex::FileWatcherCertificateProvider>(
+      f.key_file, f.cert_file, f.trusted_ca_file, tls::kPeerFilesRecheckSeconds));
+  o.watch_root_certs();
+  o.watch_identity_key_cert_pairs();
+  o.set_verify_server_certs(true);
+  o.set_check_call_host(false);
+  o.set_certificate_verifier(std::make_shared<ex::NoOpCertificateVerifier>());
+  creds = ex::TlsCredentials(o);
+  return creds;
+}
+
+// With peer TLS, the server name that selects the member's peer side.
+void set_peer_channel_args(const tls::PeerTlsFiles& f, grpc::ChannelArguments* args) {
+  if (f.on()) args->SetSslTargetNameOverride(std::string(tls::kPeerServerName));
+}
+
 std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const TransportOptions& o) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(kWireMessageBytesMax);
@@ -416,7 +449,8 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& address, const Tr
   // A connection of our own per channel: the message and snapshot channels
   // of a peer, and transports of other nodes in one test process, never share.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  set_peer_channel_args(o.peer_tls, &args);
+  return grpc::CreateCustomChannel(address, peer_credentials(o.peer_tls), args);
 }
 
 // One peer: its queue, the sender thread running the message stream and the
@@ -950,11 +984,32 @@ MessagesHandler messages_handler(const TransportCallbacks& cb) {
 }
 
 // StreamOptions::admit from the transport's admission (none: admit all).
-std::function<util::Status(raft::NodeId, const std::string&)> admit_function(
+std::function<util::Status(raft::NodeId, const std::string&, bool)> admit_function(
     PeerAdmission* admission) {
   if (admission == nullptr) return nullptr;
-  return [admission](raft::NodeId from, const std::string& source) {
-    return admission->admit_stream(from, source);
+  return [admission](raft::NodeId from, const std::string& source, bool tls_verified) {
+    return admission->admit_stream(from, source, tls_verified);
+  };
+}
+
+// The peer TLS client of outgoing streams (null without peer TLS, or if its
+// files no longer load: then streams fail to open, never go plain).
+std::unique_ptr<tls::PeerDialer> make_dialer(const tls::PeerTlsFiles& files) {
+  std::unique_ptr<tls::PeerDialer> dialer;
+  if (!files.on()) return dialer;
+  if (auto s = tls::PeerDialer::create(files, &dialer); !s.is_ok()) {
+    spdlog::error("transport: peer TLS: {}; message streams cannot open", s.message());
+  }
+  return dialer;
+}
+
+// StreamOptions::tls_handshake through `dialer` (none without peer TLS).
+std::function<util::Status(int, Clock::time_point, ssl_st**)> handshake_function(
+    const tls::PeerTlsFiles& files, tls::PeerDialer* dialer) {
+  if (!files.on()) return nullptr;
+  return [dialer](int fd, Clock::time_point until, ssl_st** ssl) {
+    if (dialer == nullptr) return util::unavailable("peer TLS files do not load");
+    return dialer->handshake(fd, until, ssl);
   };
 }
 
@@ -965,9 +1020,14 @@ struct Transport::Impl {
   Impl(TransportOptions o, TransportCallbacks cb)
       : options(std::move(o)),
         callbacks(std::move(cb)),
-        stream_options{options.cluster_id,        options.local_id,
-                       options.keepalive_time_ms, options.keepalive_timeout_ms,
-                       options.peer_name,         admit_function(options.admission)},
+        dialer(make_dialer(options.peer_tls)),
+        stream_options{options.cluster_id,
+                       options.local_id,
+                       options.keepalive_time_ms,
+                       options.keepalive_timeout_ms,
+                       options.peer_name,
+                       admit_function(options.admission),
+                       handshake_function(options.peer_tls, dialer.get())},
         inbound{options.cluster_id,    options.local_id,        options.snapshot_bytes_max,
                 callbacks.on_message,  callbacks.snapshot_sink, callbacks.membership,
                 callbacks.commit_index},
@@ -978,6 +1038,7 @@ struct Transport::Impl {
 
   const TransportOptions options;
   const TransportCallbacks callbacks;
+  const std::unique_ptr<tls::PeerDialer> dialer;  // Outlives the peers' streams.
   const StreamOptions stream_options;
   const Inbound inbound;
   RaftService service;
@@ -1091,8 +1152,8 @@ grpc::Service* Transport::service() { return &impl_->service; }
 
 grpc::Service* Transport::stranger_service() { return &impl_->stranger_service; }
 
-void Transport::adopt_stream(int fd, std::string source) {
-  impl_->readers.adopt(fd, std::move(source));
+void Transport::adopt_stream(int fd, std::string source, ssl_st* peer_tls) {
+  impl_->readers.adopt(fd, std::move(source), peer_tls);
 }
 
 void Transport::stop_inbound() { impl_->readers.stop(); }
@@ -1115,9 +1176,17 @@ void Transport::configure_server(grpc::ServerBuilder& builder) {
 
 namespace dkv::transport {
 
+std::shared_ptr<grpc::Channel> make_peer_channel(const std::string& address,
+                                                 const tls::PeerTlsFiles& tls) {
+  grpc::ChannelArguments args;
+  set_peer_channel_args(tls, &args);
+  return grpc::CreateCustomChannel(address, peer_credentials(tls), args);
+}
+
 util::Status fetch_join_info(const std::string& address, const std::string& node_id,
-                             std::chrono::milliseconds timeout, JoinInfo* out) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+                             std::chrono::milliseconds timeout, JoinInfo* out,
+                             const tls::PeerTlsFiles& tls) {
+  auto channel = make_peer_channel(address, tls);
   auto stub = raftpb::Raft::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);

@@ -61,9 +61,13 @@
 #include <vector>
 
 #include "raft/types.h"
+#include "tls/peer_files.h"
 #include "util/status.h"
 
+struct ssl_st;  // OpenSSL's SSL.
+
 namespace grpc {
+class Channel;
 class Service;
 class ServerBuilder;
 }  // namespace grpc
@@ -103,6 +107,11 @@ struct TransportOptions {
   // Optional, borrowed (must outlive the Transport): who may open a message
   // stream (admission.h). Unset: every sender is admitted (tests).
   PeerAdmission* admission = nullptr;
+  // Peer TLS (on(): DKV_PEER_*): outgoing message streams and gRPC calls
+  // (snapshots) are mutual TLS against the peer CA (tls/peer_tls.h). The
+  // files were checked at start; if they no longer load, streams fail to
+  // open (and are retried) rather than fall back to plain text.
+  tls::PeerTlsFiles peer_tls;
 };
 
 // Where an incoming snapshot's data goes while it arrives. The default keeps
@@ -179,8 +188,18 @@ struct JoinInfo {
 };
 // Asks the member at `address` (host:port) for the cluster id and its
 // membership, waiting at most `timeout`. UNAVAILABLE if it cannot be reached.
+// With peer TLS (`tls`.on()) the call is mutual TLS against the peer CA.
 util::Status fetch_join_info(const std::string& address, const std::string& node_id,
-                             std::chrono::milliseconds timeout, JoinInfo* out);
+                             std::chrono::milliseconds timeout, JoinInfo* out,
+                             const tls::PeerTlsFiles& tls = {});
+
+// A gRPC channel to the member at `address` for this node's own calls to
+// it (Join, forwarded calls): plain, or with `tls`.on() mutual TLS against
+// the peer CA (its certificate files re-read when they change, within
+// kPeerFilesRecheckSeconds; the member's certificate is checked against the
+// peer CA, not against its host name).
+std::shared_ptr<grpc::Channel> make_peer_channel(const std::string& address,
+                                                 const tls::PeerTlsFiles& tls);
 
 // Counters of one peer, for metrics and tests.
 struct PeerStats {
@@ -223,9 +242,11 @@ class Transport {
 
   // Serves the inbound message stream on the accepted connection `fd`
   // (owned from now on) from `source` (its peer's IP), whose first bytes are
-  // kStreamMagic: the PortListener's on_stream. Quick (starts the stream's
+  // kStreamMagic: the PortListener's on_stream; or, with `peer_tls` (owned
+  // from now on), the TLS terminator's peer side: the session on `fd`,
+  // handshaken and verified against the peer CA. Quick (starts the stream's
   // reader thread); TransportOptions::admission decides after the hello.
-  void adopt_stream(int fd, std::string source);
+  void adopt_stream(int fd, std::string source, ssl_st* peer_tls = nullptr);
 
   // The inbound snapshots and Join, to register on the node's gRPC server:
   //   builder.RegisterService(transport.service());

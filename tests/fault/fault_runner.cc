@@ -2,7 +2,7 @@
 // a summary table. Exit code 1 if any run fails (its report folder is named).
 //   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N]
 //                [--faults=kill-leader,pause-leader,...] [--at-once=N]
-//                [--report-root=DIR] [--report-always]
+//                [--report-root=DIR] [--report-always] [--peer-tls]
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   int nodes = 3;
   int at_once = 1;
   bool report_always = false;
+  bool peer_tls = false;
   std::vector<Fault> faults = RunOptions().faults;
   std::string faults_arg;
   for (int i = 1; i < argc; ++i) {
@@ -118,6 +119,8 @@ int main(int argc, char** argv) {
       return check_file(v, report_root);
     } else if (a == "--report-always") {
       report_always = true;
+    } else if (a == "--peer-tls") {
+      peer_tls = true;
     } else if (flag(a, "at-once", &v)) {
       at_once = std::atoi(v.c_str());
     } else if (flag(a, "nodes", &v)) {
@@ -130,7 +133,8 @@ int main(int argc, char** argv) {
       }
     } else {
       std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
-                   "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] [--report-always] | "
+                   "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] [--report-always] "
+                   "[--peer-tls] | "
                    "[--report-root=DIR] "
                    "--check=FILE\n";
       return 2;
@@ -157,7 +161,7 @@ int main(int argc, char** argv) {
   std::cout << "seed=" << seed << " runs=" << runs << " seconds=" << seconds << " nodes=" << nodes
             << " keys=5 clients=" << 2 * nodes
             << " (1 rest + 1 grpc per node) faults=" << fault_names << " at-once=" << at_once
-            << "\ncluster env:" << env_line << std::endl;
+            << (peer_tls ? " peer-tls" : "") << "\ncluster env:" << env_line << std::endl;
   std::vector<RunResult> results;
   for (int i = 0; i < runs; ++i) {
     RunOptions o;
@@ -167,13 +171,14 @@ int main(int argc, char** argv) {
     o.faults_at_once_max = at_once;
     o.report_always = report_always;
     o.env = env;
+    o.peer_tls = peer_tls;
     o.faults = faults;
     o.report_root = report_root;
-    o.replay = env_line.substr(1) + " " + std::string(argv[0]) +
-               " --seconds=" + std::to_string(seconds) +
-               " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
-               " --at-once=" + std::to_string(at_once) +
-               (faults_arg.empty() ? "" : " --faults=" + faults_arg);
+    o.replay =
+        env_line.substr(1) + " " + std::string(argv[0]) + " --seconds=" + std::to_string(seconds) +
+        " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
+        " --at-once=" + std::to_string(at_once) +
+        (faults_arg.empty() ? "" : " --faults=" + faults_arg) + (peer_tls ? " --peer-tls" : "");
     o.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
     std::cout << "run " << i + 1 << "/" << runs << " seed=" << o.seed << std::endl;
     results.push_back(run_fault(o));

@@ -215,6 +215,19 @@ TEST(FaultTest, KillPauseAndRestartUnderLoad) {
   EXPECT_GT(r.ok, 0u) << summary(r);
 }
 
+// The same faults between members that talk peer mutual TLS (DKV_PEER_*):
+// streams re-dialled over TLS after every kill, pause and restart.
+TEST(FaultTest, PeerTlsKillPauseAndRestartUnderLoad) {
+  RunOptions o = options_for("PeerTlsKillPauseAndRestartUnderLoad");
+  o.peer_tls = true;
+  o.nemesis_duration = 10s;
+  o.faults = {Fault::kKillLeader, Fault::kPauseLeader, Fault::kKillRandom, Fault::kRestartAll};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GT(r.ok, 0u) << summary(r);
+}
+
 // Membership changes under load: the first fault is a full member-replace
 // cycle (a random voter, the leader too, removed, killed, its data wiped,
 // added back as a learner under the same name, caught up, promoted), then

@@ -891,6 +891,29 @@ void finish(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int f
 
 }  // namespace
 
+namespace {
+
+// A peer CA and a member certificate it signs, in `dir`; their DKV_PEER_*
+// variables into *env. False if openssl failed.
+bool make_peer_pki(const std::string& dir, std::map<std::string, std::string>* env) {
+  auto openssl = [](const std::string& args) {
+    return std::system(("openssl " + args + " >/dev/null 2>&1").c_str()) == 0;
+  };
+  const bool ok =
+      openssl("req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=dkv-fault-peer-ca -keyout " +
+              dir + "/ca.key -out " + dir + "/ca.crt") &&
+      openssl("req -newkey rsa:2048 -nodes -subj /CN=dkv-member -keyout " + dir +
+              "/peer.key -out " + dir + "/peer.csr") &&
+      openssl("x509 -req -days 1 -in " + dir + "/peer.csr -CA " + dir + "/ca.crt -CAkey " + dir +
+              "/ca.key -CAcreateserial -out " + dir + "/peer.crt");
+  (*env)["DKV_PEER_CERT_FILE"] = dir + "/peer.crt";
+  (*env)["DKV_PEER_KEY_FILE"] = dir + "/peer.key";
+  (*env)["DKV_PEER_TRUSTED_CA_FILE"] = dir + "/ca.crt";
+  return ok;
+}
+
+}  // namespace
+
 RunResult run_fault(const RunOptions& o) {
   RunResult r;
   r.seed = o.seed;
@@ -918,7 +941,16 @@ RunResult run_fault(const RunOptions& o) {
       return r;
     }
   }
-  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, o.env, net.get());
+  std::unique_ptr<testing::TempDir> pki;
+  std::map<std::string, std::string> env = o.env;
+  if (o.peer_tls) {
+    pki = std::make_unique<testing::TempDir>("fault_pki_" + std::to_string(o.seed));
+    if (!make_peer_pki(pki->path(), &env)) {
+      r.error = "peer TLS: openssl could not make the certificates";
+      return r;
+    }
+  }
+  LocalCluster c("fault_" + std::to_string(o.seed), o.nodes, env, net.get());
   std::vector<int> all;
   for (int i = 0; i < c.size(); ++i) all.push_back(i);
   if (!c.start_all(30s) || c.wait_for_leader(all, 20s) < 0) {

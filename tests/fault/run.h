@@ -95,6 +95,9 @@ struct RunOptions {
   // `faults` (a short run that must include a given fault).
   std::vector<Fault> first_faults;
   std::map<std::string, std::string> env = {{"DKV_REQUEST_TIMEOUT_MS", "1000"}};
+  // Peer mutual TLS between the nodes (DKV_PEER_*): a peer CA and one member
+  // certificate made for the run with `openssl`. Clients stay plain.
+  bool peer_tls = false;
   std::chrono::milliseconds client_timeout{3000};
   // The canary: workers' gets ask for serializable (local, maybe stale)
   // reads but are checked as linearizable ones. Final reads stay linearizable.

@@ -26,6 +26,16 @@ TEST(CommandTest, EmptyValueRoundTrips) {
   EXPECT_EQ(out, put);
 }
 
+TEST(CommandTest, EtcdRequestRoundTrips) {
+  const Command etcd{Op::kEtcd, "", std::string("\x01\x0a\x01k", 4)};
+  Command out;
+  ASSERT_TRUE(decode_command(encode_command(etcd), &out).is_ok());
+  EXPECT_EQ(out, etcd);
+  // An etcd command has no key and always a payload.
+  EXPECT_FALSE(decode_command(std::string("\x03\x01kx", 4), &out).is_ok());
+  EXPECT_FALSE(decode_command(std::string("\x03\x00", 2), &out).is_ok());
+}
+
 TEST(CommandTest, MalformedInputIsAnErrorNotACrash) {
   Command out;
   EXPECT_FALSE(decode_command("", &out).is_ok());

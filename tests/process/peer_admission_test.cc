@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "dkv/raftpb/raft.pb.h"
+#include "forged_stream.h"
 #include "harness.h"
 #include "netns.h"
 #include "node/entry_codec.h"
@@ -64,59 +65,6 @@ int socket_from(const std::string& ns, const std::string& ip) {
     return -1;
   }
   return fd;
-}
-
-void put_u32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (24 - 8 * i));
-}
-void put_u64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (56 - 8 * i));
-}
-
-// What the forger needs to know, all public: /v0/status tells the cluster
-// id, term and commit index; raft ids are FNV-1a of the member names.
-struct Target {
-  std::string host;
-  std::uint16_t rpc_port = 0;
-  std::uint64_t cluster_id = 0;
-  raft::NodeId leader = raft::kNoNode;
-  raft::NodeId follower = raft::kNoNode;
-  raft::Term term = 0;
-  raft::Index commit = 0;
-};
-
-// The hello, then one frame: MsgApp at term + 1000 after (commit, term),
-// with an entry putting key := value and a commit covering it.
-std::string forged_bytes(const Target& t, const std::string& key, const std::string& value) {
-  std::string out(transport::kStreamHelloBytes, '\0');
-  std::memcpy(out.data(), transport::kStreamMagic.data(), transport::kStreamMagic.size());
-  put_u64(out.data() + 8, t.cluster_id);
-  put_u64(out.data() + 16, t.leader);
-  put_u64(out.data() + 24, t.follower);
-  raft::Message m;
-  m.type = raft::MessageType::kApp;
-  m.from = t.leader;
-  m.to = t.follower;
-  m.term = t.term + 1000;
-  m.log_term = t.term;
-  m.index = t.commit;
-  m.commit = t.commit + 1;
-  kv::Command put;
-  put.key = key;
-  put.value = value;
-  m.entries.push_back(
-      {t.term + 1000, t.commit + 1, raft::EntryType::kNormal, node::encode_entry(424242, put)});
-  raftpb::MessageBatch batch;
-  batch.mutable_header()->set_cluster_id(t.cluster_id);
-  batch.mutable_header()->set_from(t.leader);
-  batch.mutable_header()->set_to(t.follower);
-  transport::encode(m, batch.add_messages());
-  const std::string body = batch.SerializeAsString();
-  char n[4];
-  put_u32(n, static_cast<std::uint32_t>(body.size()));
-  out.append(n, 4);
-  out += body;
-  return out;
 }
 
 // Sends the forged stream from `ns`/`ip`; returns the answer's code (-1: no

@@ -6,6 +6,7 @@
 // DKV_CERT_FILE was an unknown variable: a warning, and plain text served.
 // (Client TLS that works: tls_test.cc.)
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -97,13 +98,35 @@ TEST_F(TlsConfigTest, BadTlsSettingsExitTwoNamingTheVariable) {
                  "DKV_PEER_KEY_FILE", "peer_key_mismatch");
 }
 
-// Until this build serves peer TLS, valid peer TLS settings stop the node
-// rather than leave peer traffic in plain text for someone who asked for TLS.
-TEST_F(TlsConfigTest, ValidPeerTlsSettingsAreNotSilentlyIgnored) {
-  expect_refused({{"DKV_PEER_CERT_FILE", path("server.crt")},
-                  {"DKV_PEER_KEY_FILE", path("server.key")},
-                  {"DKV_PEER_TRUSTED_CA_FILE", path("ca.crt")}},
-                 "DKV_PEER_CERT_FILE", "valid_peer_tls");
+// The peer TLS settings (DKV_PEER_*): each bad one exits 2 naming its
+// variable; good ones start a node without the "unauthenticated" warning.
+TEST_F(TlsConfigTest, PeerTlsSettingsAreCheckedAtStart) {
+  const std::string crt = path("server.crt"), key = path("server.key"), ca = path("ca.crt");
+  expect_refused({{"DKV_PEER_CERT_FILE", path("missing.crt")},
+                  {"DKV_PEER_KEY_FILE", key},
+                  {"DKV_PEER_TRUSTED_CA_FILE", ca}},
+                 "DKV_PEER_CERT_FILE", "peer_missing_cert");
+  expect_refused({{"DKV_PEER_CERT_FILE", crt}, {"DKV_PEER_TRUSTED_CA_FILE", ca}},
+                 "DKV_PEER_KEY_FILE", "peer_half_pair");
+  expect_refused({{"DKV_PEER_CERT_FILE", crt},
+                  {"DKV_PEER_KEY_FILE", key},
+                  {"DKV_PEER_TRUSTED_CA_FILE", path("garbage.pem")}},
+                 "DKV_PEER_TRUSTED_CA_FILE", "peer_garbage_ca");
+  expect_refused({{"DKV_PEER_CERT_ALLOWED_CN", "dkv-member"}}, "DKV_PEER_CERT_ALLOWED_CN",
+                 "allowed_cn_without_peer_tls");
+
+  auto e = env();
+  e["DKV_PEER_CERT_FILE"] = crt;
+  e["DKV_PEER_KEY_FILE"] = key;
+  e["DKV_PEER_TRUSTED_CA_FILE"] = ca;
+  DkvProcess p(dkv_binary(), e, path("valid_peer_tls.log"));
+  ASSERT_TRUE(p.start());
+  ASSERT_TRUE(p.wait_ready(static_cast<std::uint16_t>(std::stoi(e["DKV_REST_PORT"])), 30s))
+      << p.log();
+  EXPECT_EQ(p.log().find("peer traffic is unauthenticated"), std::string::npos) << p.log();
+  EXPECT_NE(p.log().find("peer TLS"), std::string::npos) << p.log();
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait_exit(20s), 0) << p.log();
 }
 
 }  // namespace

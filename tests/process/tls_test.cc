@@ -151,6 +151,11 @@ TEST_F(TlsTest, HttpsAndTlsGrpcWorkAndClientCertAuthRefusesClientsWithoutOne) {
   EXPECT_NE(https(rest, "/v0/kv/key/" + base64("k"), true).find(base64("v1")), std::string::npos);
   // Without one (or in plain HTTP) nothing is answered.
   EXPECT_EQ(https(rest, "/v0/kv/key/" + base64("k"), false), "");
+  // The dashboard (issue 20) is served and refused the same way.
+  EXPECT_NE(https(rest, "/", true).find("/dashboard/assets/app.js"), std::string::npos);
+  EXPECT_NE(https(rest, "/dashboard/v0/cluster", true).find(R"("role":"leader")"),
+            std::string::npos);
+  EXPECT_EQ(https(rest, "/", false), "");
   EXPECT_EQ(run("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(rest) + "/readyz"), "");
   // Nor does the gateway behind the TLS terminator answer anyone on the
   // host but the terminator: its loopback port is found with ss.

@@ -132,46 +132,5 @@ TEST(Rejoin, WhileItRejoinsTheOthersAloneCommit) {
   EXPECT_FALSE(c[3].raft().rejoining());
 }
 
-// A flagged answer that the network delivers late, after the rejoin ended
-// (the follower reached the leader's rejoin entry), is stale: the leader
-// must not forget the follower's match and start over. A fresh loss is
-// still seen: its first answer is a rejection at or above the match.
-TEST(Rejoin, LateFlaggedAnswersAfterTheRejoinEndedAreStale) {
-  TestCluster c(3);
-  settled_cluster(c);
-  wipe(c, 3);
-  c.history.clear();
-  ASSERT_TRUE(c[1].node->propose("c").is_ok());
-  c.stabilize();
-  ASSERT_FALSE(c[3].raft().rejoining());
-  std::vector<Message> flagged;
-  for (const Message& m : c.history) {
-    if (m.from == 3 && m.type == MessageType::kAppResp && m.context == "rejoining") {
-      flagged.push_back(m);
-    }
-  }
-  ASSERT_FALSE(flagged.empty());
-  const auto redeliver = [&] {
-    for (const Message& m : flagged) ASSERT_TRUE(c[1].node->step(m).is_ok());
-    c.stabilize();
-  };
-  const Index last = c[1].raft().log().last_index();
-  const Index match = c[1].raft().tracker().get(3)->match;
-  redeliver();  // Before the leader heard an unflagged answer...
-  ASSERT_TRUE(c[1].node->propose("d").is_ok());
-  c.stabilize();
-  redeliver();                                          // ...and after.
-  EXPECT_EQ(c[1].raft().log().last_index(), last + 1);  // "d", no rejoin entry.
-  EXPECT_EQ(c[1].raft().tracker().get(3)->rejoin_target, 0u);
-  EXPECT_GT(c[1].raft().tracker().get(3)->match, match);
-  // Losing the log a second time starts a second rejoin.
-  wipe(c, 3);
-  ASSERT_TRUE(c[1].node->propose("e").is_ok());
-  c.stabilize();
-  EXPECT_EQ(c[1].raft().log().last_index(), last + 3);  // "e" and a rejoin entry.
-  EXPECT_FALSE(c[3].raft().rejoining());
-  EXPECT_EQ(c[3].storage->last_index(), c[1].storage->last_index());
-}
-
 }  // namespace
 }  // namespace dkv::raft

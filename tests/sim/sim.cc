@@ -70,10 +70,22 @@ std::map<std::string, std::string> decode_kv(const std::string& s) {
   std::istringstream in(s);
   std::string line;
   while (std::getline(in, line)) {
+    if (line.rfind("#rev ", 0) == 0) continue;  // The revision line (revision_of()).
     const auto eq = line.find('=');
     if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
   }
   return kv;
+}
+
+// The snapshot's state machine: the pairs and the store's revision, as
+// dkv's kv::Store images carry it (a first line "#rev N").
+std::string encode_state(const std::map<std::string, std::string>& kv, std::int64_t rev) {
+  return "#rev " + std::to_string(rev) + "\n" + encode_kv(kv);
+}
+
+std::int64_t revision_of(const std::string& s) {
+  if (s.rfind("#rev ", 0) != 0) return 1;
+  return std::stoll(s.substr(5, s.find('\n') - 5));
 }
 
 struct ClientRead {
@@ -95,6 +107,9 @@ struct Node {
   std::uint64_t rng_state = 0;
   // Volatile: lost on crash.
   std::map<std::string, std::string> kv;
+  // etcd's revision: starts at 1, +1 per applied write (no-ops and conf
+  // changes write nothing), carried by snapshots.
+  std::int64_t rev = 1;
   Index applied = 0;
   ConfState conf;
   std::optional<Ready> fsyncing;  // Ready whose persistence is under way.
@@ -167,6 +182,7 @@ class Sim {
   std::map<std::pair<Index, Term>, std::pair<std::string, Term>> seen_;  // Log matching.
   std::vector<Entry> applied_log_;                                       // Index i at [i-1].
   std::map<std::string, std::vector<std::pair<Index, std::string>>> history_;
+  std::map<Index, std::int64_t> rev_at_index_;  // The revision after a write entry.
   Result result_;
 };
 
@@ -214,6 +230,7 @@ void Sim::start_node(Node& n) {
   // Restore the state machine from the durable snapshot.
   const raft::Snapshot snap = n.disk->snapshot();
   n.kv = snap.empty() ? std::map<std::string, std::string>{} : decode_kv(snap.data);
+  n.rev = snap.empty() ? 1 : revision_of(snap.data);
   n.applied = snap.metadata.index;
   n.conf = snap.empty() ? n.initial_conf : snap.metadata.conf_state;
   n.disk->set_conf_state(n.conf);
@@ -373,6 +390,7 @@ void Sim::persist_and_apply(Node& n, Ready& rd) {
   if (!rd.snapshot.empty()) {
     if (!n.disk->apply_snapshot(rd.snapshot).is_ok()) fail("could not persist a snapshot");
     n.kv = decode_kv(rd.snapshot.data);
+    n.rev = revision_of(rd.snapshot.data);
     n.applied = rd.snapshot.metadata.index;
     n.conf = rd.snapshot.metadata.conf_state;
     trace("node " + std::to_string(n.id) + " installed snapshot at " + std::to_string(n.applied));
@@ -430,6 +448,15 @@ void Sim::apply(Node& n, const Entry& e) {
   const std::string key = e.data.substr(0, eq);
   const std::string value = e.data.substr(eq + 1);
   n.kv[key] = value;
+  // Revision determinism: every node reaches the same revision at an index,
+  // whether it applied every entry or installed a snapshot on the way.
+  ++n.rev;
+  const auto [it, first] = rev_at_index_.emplace(e.index, n.rev);
+  if (!first && it->second != n.rev) {
+    fail("revisions differ: node " + std::to_string(n.id) + " is at revision " +
+         std::to_string(n.rev) + " after index " + std::to_string(e.index) + ", another was at " +
+         std::to_string(it->second));
+  }
   if (e.index == applied_log_.size() &&
       (history_[key].empty() || history_[key].back().first < e.index)) {
     history_[key].push_back({e.index, value});
@@ -634,7 +661,9 @@ void Sim::snapshot(Node& n) {
   const Index snap_index = n.disk->snapshot().metadata.index;
   if (n.applied <= snap_index + 5) return;
   if (n.applied > n.disk->last_index()) return;
-  if (!n.disk->create_snapshot(n.applied, n.conf, encode_kv(n.kv)).is_ok()) fail("snapshot failed");
+  if (!n.disk->create_snapshot(n.applied, n.conf, encode_state(n.kv, n.rev)).is_ok()) {
+    fail("snapshot failed");
+  }
   const Index keep = rng_.below(4);
   if (n.applied > keep + n.disk->first_index()) (void)n.disk->compact(n.applied - keep);
   trace("node " + std::to_string(n.id) + " snapshot+compact at " + std::to_string(n.applied));

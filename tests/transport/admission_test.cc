@@ -94,6 +94,26 @@ TEST(AdmissionTest, PeerAdmissionFollowsTheMembersAfterRefresh) {
   EXPECT_EQ(admission.admit_stream(kB, "10.0.0.2").code(), util::Code::kPermissionDenied);
 }
 
+// With peer TLS, certificates decide: a member's address no longer admits
+// anything plain, and a stream through peer TLS must claim a member.
+TEST(AdmissionTest, PeerTlsAdmitsOnlyVerifiedStreamsOfMembers) {
+  PeerAdmission admission([](const std::string&) { return std::vector<std::string>{"10.0.0.1"}; });
+  admission.set_members({{kA, "a.example:2380"}, {kB, "b.example:2380"}});
+  admission.refresh();
+  ASSERT_TRUE(admission.admits_connection("10.0.0.1"));
+  ASSERT_TRUE(admission.admit_stream(kA, "10.0.0.1").is_ok());
+  admission.set_peer_tls(true);
+  EXPECT_FALSE(admission.admits_connection("10.0.0.1"));
+  auto& not_tls = util::metrics().counter("dkv_peer_refused_total", "",
+                                          {{"reason", std::string(kRefusedStreamNotTls)}});
+  const std::uint64_t before = not_tls.value();
+  EXPECT_EQ(admission.admit_stream(kA, "10.0.0.1").code(), util::Code::kPermissionDenied);
+  EXPECT_EQ(not_tls.value(), before + 1);
+  EXPECT_TRUE(admission.admit_stream(kA, "10.0.0.9", /*tls_verified=*/true).is_ok());
+  EXPECT_EQ(admission.admit_stream(kStranger, "10.0.0.1", /*tls_verified=*/true).code(),
+            util::Code::kPermissionDenied);
+}
+
 TEST(AdmissionTest, ResolvesLiteralsWithoutDns) {
   EXPECT_EQ(resolve_host("10.1.2.3"), std::vector<std::string>{"10.1.2.3"});
   EXPECT_EQ(resolve_host("::1"), std::vector<std::string>{"::1"});

@@ -94,6 +94,13 @@ Gateway::Gateway(const MethodRegistry& registry, GatewayOptions options)
 Gateway::~Gateway() { stop(); }
 
 void Gateway::add_plain_route(std::string http_method, std::string path, PlainHandler handler) {
+  DKV_ASSERT(handler != nullptr);
+  add_plain_route(std::move(http_method), std::move(path),
+                  [handler = std::move(handler)](const PlainRequest&) { return handler(); });
+}
+
+void Gateway::add_plain_route(std::string http_method, std::string path,
+                              PlainRequestHandler handler) {
   DKV_ASSERT(!impl_->started);
   DKV_ASSERT(handler != nullptr);
   impl_->plain_routes.emplace_back(std::move(http_method), std::move(path));

@@ -24,6 +24,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/method_registry.h"
 #include "util/status.h"
@@ -67,10 +70,19 @@ struct PlainResponse {
   unsigned status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // More header fields (e.g. Content-Encoding, Cache-Control, Vary).
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
-// Runs on an I/O thread for each request: must be quick, must not block,
+// What a plain route may look at of its request. Valid during the call.
+struct PlainRequest {
+  std::string_view path;
+  std::string_view query;            // After '?', undecoded; "" if none.
+  std::string_view accept_encoding;  // The Accept-Encoding field, "" if none.
+};
+// Run on an I/O thread for each request: must be quick, must not block,
 // and must be safe to call from several threads at once.
 using PlainHandler = std::function<PlainResponse()>;
+using PlainRequestHandler = std::function<PlainResponse(const PlainRequest&)>;
 
 class Gateway {
  public:
@@ -82,6 +94,8 @@ class Gateway {
   // Serves `handler` for `http_method` ("GET") on the literal `path`
   // ("/livez"). Before start() only.
   void add_plain_route(std::string http_method, std::string path, PlainHandler handler);
+  // The same, for a handler that looks at the request (static assets).
+  void add_plain_route(std::string http_method, std::string path, PlainRequestHandler handler);
 
   // Binds and listens now, before the routes exist (a busy port is found
   // before anything else is set up); connections wait in the backlog until

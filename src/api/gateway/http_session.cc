@@ -152,10 +152,15 @@ void HttpSession::handle_request() {
   }
   if (match.route->method != nullptr) return start_call(match, query);
 
-  PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)();
-  if (has_body(plain.status)) return send(plain.status, plain.content_type, std::move(plain.body));
+  const PlainRequest plain_request{path, query, req[http::field::accept_encoding]};
+  PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)(plain_request);
+  if (has_body(plain.status) && plain.headers.empty()) {
+    return send(plain.status, plain.content_type, std::move(plain.body));
+  }
+  // Header fields beyond the usual few: Beast writes them.
   Response res{static_cast<http::status>(plain.status), request_version_};
   res.set(http::field::content_type, plain.content_type);
+  for (const auto& [name, value] : plain.headers) res.set(name, value);
   res.body() = std::move(plain.body);
   send_beast(std::move(res));
 }

@@ -94,7 +94,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Writes a reply with a body (see response_head.h).
   void send(unsigned status, std::string_view content_type, std::string body, bool linger = false,
             std::string_view allow = {});
-  // Writes a reply Beast must shape (a plain route's 1xx, 204 or 304).
+  // Writes a reply Beast must shape (a plain route's 1xx, 204 or 304, or
+  // one with header fields of its own).
   void send_beast(Response res);
   void on_write(bool close, bool linger, boost::beast::error_code ec, size_t bytes);
 

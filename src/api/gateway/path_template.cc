@@ -175,6 +175,13 @@ util::Status PathTemplate::parse(std::string_view text, PathTemplate* out) {
   return {};
 }
 
+PathTemplate PathTemplate::root() {
+  PathTemplate t;
+  t.text_ = "/";
+  t.segments_.push_back({Segment::Kind::kLiteral, ""});  // split_path("/"): one empty segment.
+  return t;
+}
+
 bool PathTemplate::match(const SplitPath& path, std::vector<PathBinding>* bindings) const {
   const std::vector<std::string>* segs = &path.segments;
   std::vector<std::string> with_verb;

@@ -60,6 +60,9 @@ class PathTemplate {
 
   // Parses `text`; on error says what is wrong, naming the template.
   static util::Status parse(std::string_view text, PathTemplate* out);
+  // The root path "/", which the grammar has no template for: plain routes
+  // (the dashboard's page) only. It matches "/" alone.
+  static PathTemplate root();
 
   // True if `path` matches; then `bindings` holds one entry per variable.
   bool match(const SplitPath& path, std::vector<PathBinding>* bindings) const;

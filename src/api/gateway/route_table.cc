@@ -109,7 +109,11 @@ util::Status RouteTable::add_method(const Method& method) {
 util::Status RouteTable::add_plain(std::string http_method, std::string_view path, int plain_id) {
   Route route;
   route.http_method = std::move(http_method);
-  if (auto st = PathTemplate::parse(path, &route.path); !st.is_ok()) return st;
+  if (path == "/") {
+    route.path = PathTemplate::root();
+  } else if (auto st = PathTemplate::parse(path, &route.path); !st.is_ok()) {
+    return st;
+  }
   route.plain_id = plain_id;
   insert(std::move(route));
   return {};

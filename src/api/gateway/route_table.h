@@ -49,7 +49,8 @@ class RouteTable {
   // a field of the request message fit for it, or a response_body (not
   // supported yet).
   util::Status add_registry(const MethodRegistry& registry);
-  // Adds a route whose path is a template (usually all literals: "/livez").
+  // Adds a route whose path is a template (usually all literals: "/livez"),
+  // or the root "/".
   util::Status add_plain(std::string http_method, std::string_view path, int plain_id);
 
   // On kFound fills `match`; on kMethodNotAllowed fills `allowed` with the

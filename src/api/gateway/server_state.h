@@ -63,8 +63,8 @@ struct ServerState {
 
   const MethodRegistry& registry;
   const GatewayOptions options;
-  RouteTable routes;                         // Filled in start(), then read-only.
-  std::vector<PlainHandler> plain_handlers;  // Indexed by Route::plain_id.
+  RouteTable routes;                                // Filled in start(), then read-only.
+  std::vector<PlainRequestHandler> plain_handlers;  // Indexed by Route::plain_id.
   std::shared_ptr<CallTracker> calls = std::make_shared<CallTracker>();
   // Set by stop(): connections finish their current request, then close.
   std::atomic<bool> stopping{false};

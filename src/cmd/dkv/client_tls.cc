@@ -72,14 +72,29 @@ void ClientTls::stop() {
   if (rpc) rpc->stop();
 }
 
-util::Status start_rpc_tls(const node::TlsConfig& tls, std::function<void(int fd)> adopt_plain,
-                           ClientTls* out) {
+tls::PeerTlsFiles peer_tls_files(const node::TlsConfig& t) {
+  if (!t.peer_tls()) return {};
+  return {t.peer_cert_file, t.peer_key_file, t.peer_trusted_ca_file, t.peer_cert_allowed_cn};
+}
+
+util::Status start_rpc_tls(const node::TlsConfig& tls, RpcBackends backends, ClientTls* out) {
   auto o = terminator_options(tls, "h2", "rpc");
-  o.open_backend = [adopt = std::move(adopt_plain)]() -> int {
+  if (!tls.client_tls()) o.cert_file = o.key_file = o.trusted_ca_file = "";
+  o.peer = peer_tls_files(tls);
+  o.on_refused = backends.on_refused;
+  o.take_raft = [raft = backends.raft_stream](int fd, SSL* ssl, const tls::Route& route) {
+    raft(fd, ssl, route.source);
+  };
+  o.open_backend = [b = std::move(backends)](const tls::Route& route) -> int {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
     ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    adopt(sv[0]);  // Owned by gRPC from now on.
+    // sv[0] is owned by gRPC from now on (raft streams go to take_raft).
+    if (route.peer) {
+      b.peer_grpc(sv[0]);
+    } else {
+      b.client_grpc(sv[0]);
+    }
     return sv[1];
   };
   return tls::TlsTerminator::create(std::move(o), &out->rpc);
@@ -97,7 +112,7 @@ util::Status start_rest_tls(const node::TlsConfig& tls, std::uint16_t backend_po
                             ClientTls* out) {
   DKV_ASSERT(out->rest_listener != nullptr);
   auto o = terminator_options(tls, "http/1.1", "rest");
-  o.open_backend = [backend_port, ports = out->rest_backend_ports] {
+  o.open_backend = [backend_port, ports = out->rest_backend_ports](const tls::Route&) {
     return connect_loopback(backend_port, *ports);
   };
   if (auto s = tls::TlsTerminator::create(std::move(o), &out->rest); !s.is_ok()) return s;
@@ -105,7 +120,7 @@ util::Status start_rest_tls(const node::TlsConfig& tls, std::uint16_t backend_po
   // Only TLS is served here: a plain request is closed unanswered.
   auto refuse_plain = [](int fd, const std::string&) { ::close(fd); };
   out->rest_listener->start(refuse_plain, refuse_plain,
-                            [rest](int fd, const std::string&) { rest->adopt(fd); });
+                            [rest](int fd, const std::string& source) { rest->adopt(fd, source); });
   return util::Status::ok();
 }
 

@@ -1,8 +1,12 @@
-// Client TLS on the node's two ports (DKV_CERT_FILE, DKV_KEY_FILE,
-// DKV_TRUSTED_CA_FILE, DKV_CLIENT_CERT_AUTH), wiring tls/terminator.h:
+// TLS on the node's two ports, wiring tls/terminator.h: client TLS
+// (DKV_CERT_FILE, DKV_KEY_FILE, DKV_TRUSTED_CA_FILE, DKV_CLIENT_CERT_AUTH)
+// and peer TLS (DKV_PEER_*):
 //   - RPC port: the port listener routes connections that start with a TLS
-//     handshake to a terminator (ALPN h2) that relays the decrypted bytes
-//     over a socketpair to gRPC's client server;
+//     handshake to a terminator that relays the decrypted bytes over a
+//     socketpair: clients' (ALPN h2) to gRPC's client server; members'
+//     (peer side, SNI dkv-peer, a certificate of the peer CA) to gRPC's
+//     peer server (ALPN h2). Members' raft streams (ALPN dkv-raft) go to
+//     the transport with their TLS session, unrelayed;
 //   - REST port: a listener of its own hands every connection to a
 //     terminator (ALPN http/1.1) that relays to the REST gateway, which then
 //     listens on 127.0.0.1 only (an ephemeral port).
@@ -15,6 +19,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "node/config.h"
 #include "tls/terminator.h"
@@ -51,10 +56,22 @@ struct ClientTls {
   void stop();
 };
 
-// The RPC port's terminator: each handshake's plain side is one end of a
-// socketpair; `adopt_plain` gets the other (gRPC's client server).
-util::Status start_rpc_tls(const node::TlsConfig& tls, std::function<void(int fd)> adopt_plain,
-                           ClientTls* out);
+// Where the RPC port's terminator hands the other end of each socketpair.
+struct RpcBackends {
+  std::function<void(int fd)> client_grpc;  // gRPC's client server.
+  std::function<void(int fd)> peer_grpc;    // gRPC's peer server (peer TLS).
+  // Peer TLS: a raft stream's socket and its verified session (owned by the callee).
+  std::function<void(int fd, SSL* ssl, const std::string& source)> raft_stream;
+  // A refusal on the peer side (dkv_peer_refused_total's reason).
+  std::function<void(std::string_view reason, const std::string& what)> on_refused;
+};
+
+// The peer TLS files of the configuration (off without DKV_PEER_CERT_FILE).
+tls::PeerTlsFiles peer_tls_files(const node::TlsConfig& tls);
+
+// The RPC port's terminator, with a client side if client TLS is on and a
+// peer side if peer TLS is.
+util::Status start_rpc_tls(const node::TlsConfig& tls, RpcBackends backends, ClientTls* out);
 // Binds the REST port (host:port) for TLS, before the data directory is
 // touched (cmd/dkv binds every port first); start_rest_tls serves it.
 util::Status open_rest_tls_listener(const std::string& host, std::uint16_t port, ClientTls* out);

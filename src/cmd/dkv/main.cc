@@ -35,9 +35,7 @@ std::map<std::string, std::string> dkv_environment() {
 }
 
 // Reads the TLS files the configuration names: each must load, and each key
-// match its certificate. Then refuses valid peer TLS settings too: this
-// build serves client TLS only, and plain peer traffic must not pass for
-// what the operator asked.
+// match its certificate.
 dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
   if (t.client_tls()) {
     auto s = dkv::tls::check_key_pair("DKV_CERT_FILE", t.cert_file, "DKV_KEY_FILE", t.key_file);
@@ -52,11 +50,6 @@ dkv::util::Status check_tls(const dkv::node::TlsConfig& t) {
                                       t.peer_key_file);
     if (s.is_ok()) s = dkv::tls::check_ca_file("DKV_PEER_TRUSTED_CA_FILE", t.peer_trusted_ca_file);
     if (!s.is_ok()) return s;
-  }
-  if (t.peer_tls()) {
-    return dkv::util::invalid_argument(
-        "DKV_PEER_CERT_FILE: peer TLS is not served by this build yet; refusing to send peer "
-        "traffic in plain text instead");
   }
   return dkv::util::Status::ok();
 }

@@ -13,8 +13,11 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "api/dashboard/dashboard_service.h"
+#include "api/dashboard/routes.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
@@ -45,12 +48,16 @@ int wait_for_signal(const std::function<void()>& every_100ms) {
   }
 }
 
+// Peer TLS for this node's own calls to members (DKV_PEER_*; off: plain).
+// Set by the Server's constructor, before any thread starts.
+dkv::tls::PeerTlsFiles g_peer_tls;
+
 // The transport's question to a member, for node/cluster_discovery.h.
 dkv::util::Status query_member(const std::string& address, const std::string& asker,
                                std::chrono::milliseconds timeout, std::uint64_t* cluster_id,
                                std::string* membership) {
   dkv::transport::JoinInfo info;
-  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info);
+  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, g_peer_tls);
   if (!s.is_ok()) return s;
   *cluster_id = info.cluster_id;
   *membership = std::move(info.membership);
@@ -61,7 +68,7 @@ dkv::util::Status query_member(const std::string& address, const std::string& as
 dkv::util::Status ask_member(const std::string& address, const std::string& asker,
                              std::chrono::milliseconds timeout, dkv::node::MemberAnswer* answer) {
   dkv::transport::JoinInfo info;
-  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info);
+  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, g_peer_tls);
   if (!s.is_ok()) return s;
   answer->cluster_id = info.cluster_id;
   answer->membership = std::move(info.membership);
@@ -258,6 +265,7 @@ class PeerSync {
 dkv::transport::TransportOptions transport_options_of(const dkv::node::Node* node,
                                                       dkv::transport::PeerAdmission* admission) {
   dkv::transport::TransportOptions o;
+  o.peer_tls = g_peer_tls;
   o.cluster_id = node->cluster_id();
   o.local_id = node->raft_id();
   o.peer_name = [node](dkv::raft::NodeId id) { return node->membership().name_of(id); };
@@ -292,7 +300,9 @@ dkv::transport::TransportCallbacks transport_callbacks(dkv::node::Node* n,
 // transport; gRPC from members' addresses to the server that also serves
 // the peer services; with client TLS, TLS handshakes to the terminator and
 // plain gRPC only from members (peers' snapshots, Join and forwarding are
-// plain without peer TLS). Returns 0 or an exit code.
+// plain without peer TLS). With peer TLS the terminator's peer side hands
+// members' raft streams and gRPC on, and nothing plain reaches the peer
+// services. Returns 0 or an exit code.
 int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& registry,
               dkv::node::Node* node, dkv::transport::Transport* transport,
               dkv::transport::PeerAdmission* admission, Ports* ports) {
@@ -314,16 +324,28 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
     return 1;
   }
   const bool tls_on = config.tls.client_tls();
-  if (tls_on) {
-    auto adopt_plain = [ports](int fd) {
-      std::lock_guard lock(ports->adopt_mu);
-      if (!ports->adopt_open) {
-        ::close(fd);
-        return;
-      }
-      ports->grpc_server->adopt(fd, false);
+  if (tls_on || config.tls.peer_tls()) {
+    auto adopter = [ports](bool from_member) {
+      return [ports, from_member](int fd) {
+        std::lock_guard lock(ports->adopt_mu);
+        if (!ports->adopt_open) {
+          ::close(fd);
+          return;
+        }
+        ports->grpc_server->adopt(fd, from_member);
+      };
     };
-    if (auto s = dkv::cmd::start_rpc_tls(config.tls, adopt_plain, &ports->tls); !s.is_ok()) {
+    dkv::cmd::RpcBackends backends;
+    backends.client_grpc = adopter(false);
+    backends.peer_grpc = adopter(true);
+    backends.raft_stream = [transport](int fd, SSL* ssl, const std::string& source) {
+      transport->adopt_stream(fd, source, ssl);
+    };
+    backends.on_refused = [admission](std::string_view reason, const std::string& what) {
+      admission->refused(reason, what);
+    };
+    if (auto s = dkv::cmd::start_rpc_tls(config.tls, std::move(backends), &ports->tls);
+        !s.is_ok()) {
       spdlog::critical("{}", s.message());
       return kExitBadConfig;
     }
@@ -331,17 +353,19 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
   dkv::tls::TlsTerminator* rpc_tls = ports->tls.rpc.get();
   dkv::api::GrpcServer* grpc_server = ports->grpc_server.get();
   ports->listener->start(
+      // With peer TLS, admission refuses these (plain text).
       [transport](int fd, const std::string& source) { transport->adopt_stream(fd, source); },
       [grpc_server, admission, tls_on](int fd, const std::string& source) {
-        const bool member = admission->admits_connection(source);
+        const bool member = admission->admits_connection(source);  // Never with peer TLS.
         if (tls_on && !member) {
           ::close(fd);  // A plain client where TLS is required.
           return;
         }
         grpc_server->adopt(fd, member);
       },
-      rpc_tls == nullptr ? dkv::transport::PortListener::Handler()
-                         : [rpc_tls](int fd, const std::string&) { rpc_tls->adopt(fd); });
+      rpc_tls == nullptr
+          ? dkv::transport::PortListener::Handler()
+          : [rpc_tls](int fd, const std::string& source) { rpc_tls->adopt(fd, source); });
   spdlog::info("serving gRPC and peers' streams on {}:{}", config.listen_host,
                ports->listener->port());
   return 0;
@@ -366,6 +390,7 @@ int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
     return ready() ? dkv::api::PlainResponse{200, "text/plain", "ok\n"}
                    : dkv::api::PlainResponse{503, "text/plain", "not ready\n"};
   });
+  dkv::api::dashboard::add_dashboard_routes(&gateway);  // GET /: the dashboard.
   if (auto s = gateway.start(); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
@@ -434,7 +459,9 @@ struct Server::Parts {
   std::unique_ptr<dkv::transport::Transport> transport;
 };
 
-Server::Server(const dkv::node::Config& config) : config_(config), p_(std::make_unique<Parts>()) {}
+Server::Server(const dkv::node::Config& config) : config_(config), p_(std::make_unique<Parts>()) {
+  g_peer_tls = dkv::cmd::peer_tls_files(config_.tls);
+}
 
 // From start() on, the ports feed the transport and the node, and the node
 // sends through the transport: the ports close and the node stops before the
@@ -456,15 +483,25 @@ int Server::start() {
   p_->transport = std::make_unique<dkv::transport::Transport>(
       transport_options_of(p_->node.get(), &p_->peer_sync.admission()),
       transport_callbacks(p_->node.get(), config_.db_path));
+  p_->peer_sync.admission().set_peer_tls(config_.tls.peer_tls());
   p_->peer_sync.attach(p_->transport.get(), p_->node.get());
   p_->peer_sync.admission().refresh();
-  spdlog::warn(
-      "peer traffic is unauthenticated: peers are told from strangers only by their source "
-      "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer TLS");
+  if (config_.tls.peer_tls()) {
+    spdlog::info("peer TLS: members talk mutual TLS against {}; plain peer traffic is refused",
+                 config_.tls.peer_trusted_ca_file);
+  } else {
+    spdlog::warn(
+        "peer traffic is unauthenticated: peers are told from strangers only by their source "
+        "address (anyone on a member's host may speak for it); set DKV_PEER_CERT_FILE for peer "
+        "TLS");
+  }
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config_.request_timeout_ms);
-  service_options.forward = dkv::api::make_grpc_forwarder();
+  service_options.forward = dkv::api::make_grpc_forwarder([](const std::string& address) {
+    return dkv::transport::make_peer_channel(address, g_peer_tls);
+  });
   dkv::api::register_services(&p_->registry, p_->node.get(), service_options);
+  dkv::api::dashboard::register_dashboard_service(&p_->registry, p_->node.get(), service_options);
   int rc = serve_rpc(config_, p_->registry, p_->node.get(), p_->transport.get(),
                      &p_->peer_sync.admission(), &p_->ports);
   if (rc == 0)

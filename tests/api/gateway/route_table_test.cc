@@ -131,3 +131,25 @@ TEST(RouteTable, RoutesPlainPaths) {
 
 }  // namespace
 }  // namespace dkv::api::gateway
+
+namespace dkv::api::gateway {
+namespace {
+
+// The dashboard's page is served at "/", which no google.api.http template
+// can name: a plain route takes it, and it matches "/" alone.
+TEST(RouteTable, RoutesTheRootToAPlainRoute) {
+  MethodRegistry registry;
+  add_kv(&registry);
+  RouteTable table;
+  ASSERT_TRUE(table.add_registry(registry).is_ok());
+  ASSERT_TRUE(table.add_plain("GET", "/", 7).is_ok());
+  ASSERT_TRUE(table.add_plain("GET", "/livez", 0).is_ok());
+  EXPECT_EQ(lookup(table, "GET", "/").method, "plain:7");
+  EXPECT_EQ(lookup(table, "GET", "/livez").method, "plain:0");
+  EXPECT_EQ(lookup(table, "GET", "//").result, LookupResult::kNotFound);
+  EXPECT_EQ(lookup(table, "GET", "/nope").result, LookupResult::kNotFound);
+  EXPECT_EQ(lookup(table, "POST", "/").result, LookupResult::kMethodNotAllowed);
+}
+
+}  // namespace
+}  // namespace dkv::api::gateway

@@ -1,0 +1,395 @@
+#include "kv/mvcc_write.h"
+
+#include <cstring>
+#include <vector>
+
+namespace dkv::kv::mvcc {
+namespace {
+
+util::Status lmdb_error(const char* what, int rc) {
+  const auto code = rc == MDB_MAP_FULL ? util::Code::kResourceExhausted : util::Code::kInternal;
+  return {code, std::string(what) + ": " + mdb_strerror(rc)};
+}
+
+util::Status put_val(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+                     const char* what, unsigned flags = 0) {
+  MDB_val k = as_val(key);
+  MDB_val v = as_val(value);
+  if (const int rc = mdb_put(txn, dbi, &k, &v, flags); rc != 0) return lmdb_error(what, rc);
+  return util::Status::ok();
+}
+
+util::Status put_meta_int(MDB_txn* txn, MDB_dbi meta, const char* name, std::int64_t v) {
+  return put_val(txn, meta, name, std::string_view(reinterpret_cast<const char*>(&v), sizeof v),
+                 name);
+}
+
+// Records one version (or tombstone) of `key` at `rev` in hist and kidx.
+// Revisions only grow, so hist is appended to (MDB_APPEND: no search, and
+// full pages instead of half-full ones after a split); a revision that is
+// not the largest fails the batch (MDB_KEYEXIST), a bug.
+util::Status record(MDB_txn* txn, const Tables& t, Revision rev, EventType type,
+                    std::string_view key, const KeyHeader& h, std::string_view value) {
+  if (auto s = put_val(txn, t.hist, encode_rev_key(rev), encode_hist_record(type, key, h, value),
+                       "hist put", MDB_APPEND);
+      !s.is_ok()) {
+    return s;
+  }
+  return put_val(txn, t.kidx, key, encode_kidx_entry(rev, type), "kidx put");
+}
+
+}  // namespace
+
+util::Status Writer::put(std::string_view key, std::string_view value, std::int64_t lease) {
+  KeyHeader h;
+  std::string_view old_value;
+  util::Status s = get_latest(txn_, t_, key, &h, &old_value);
+  if (s.code() == util::Code::kNotFound) {
+    h = KeyHeader{main_, main_, 0, 0};
+  } else if (!s.is_ok()) {
+    return s;
+  }
+  h.mod_revision = main_;
+  h.version += 1;
+  h.lease = lease;
+  if (s = put_val(txn_, t_.kv, key, encode_kv_value(h, value), "kv put"); !s.is_ok()) return s;
+  s = record(txn_, t_, {main_, sub_}, EventType::kPut, key, h, value);
+  ++sub_;
+  return s;
+}
+
+util::Status Writer::remove(std::string_view key, const KeyHeader& old) {
+  (void)old;
+  MDB_val k = as_val(key);
+  if (const int rc = mdb_del(txn_, t_.kv, &k, nullptr); rc != 0) return lmdb_error("kv del", rc);
+  util::Status s =
+      record(txn_, t_, {main_, sub_}, EventType::kDelete, key, KeyHeader{0, main_, 0, 0}, "");
+  ++sub_;
+  return s;
+}
+
+util::Status Writer::legacy_put(std::string_view key, std::string_view value) {
+  begin_request();
+  util::Status s = put(key, value, 0);
+  end_request();
+  return s;
+}
+
+util::Status Writer::legacy_delete(std::string_view key, std::int64_t* deleted) {
+  begin_request();
+  KeyHeader h;
+  std::string_view v;
+  util::Status s = get_latest(txn_, t_, key, &h, &v);
+  *deleted = s.is_ok() ? 1 : 0;
+  if (s.code() == util::Code::kNotFound) return util::Status::ok();
+  if (s.is_ok()) s = remove(key, h);
+  end_request();
+  return s;
+}
+
+util::Status Writer::check_put(const etcdserverpb::PutRequest& r, util::Status* refusal) {
+  // No lessor yet: every lease id is unknown (leases come with the Lease
+  // service; the lease table is mvcc_format.h's next addition).
+  if (r.lease() != 0) {
+    *refusal = util::not_found(etcd_error::kLeaseNotFound);
+    return util::Status::ok();
+  }
+  if (!r.ignore_value() && !r.ignore_lease()) return util::Status::ok();
+  KeyHeader h;
+  std::string_view v;
+  util::Status s = get_latest(txn_, t_, r.key(), &h, &v);
+  if (s.code() == util::Code::kNotFound) {
+    *refusal = util::invalid_argument(etcd_error::kKeyNotFound);
+    return util::Status::ok();
+  }
+  return s;
+}
+
+util::Status Writer::do_put(const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* resp) {
+  KeyHeader h;
+  std::string_view old_value;
+  util::Status s = get_latest(txn_, t_, r.key(), &h, &old_value);
+  const bool existed = s.is_ok();
+  if (!existed && s.code() != util::Code::kNotFound) return s;
+  std::string value = r.value();
+  std::int64_t lease = r.lease();
+  if (existed) {
+    if (r.ignore_value()) value.assign(old_value);
+    if (r.ignore_lease()) lease = h.lease;
+    if (r.prev_kv()) {
+      auto* prev = resp->mutable_prev_kv();
+      prev->set_key(r.key());
+      prev->set_create_revision(h.create_revision);
+      prev->set_mod_revision(h.mod_revision);
+      prev->set_version(h.version);
+      prev->set_lease(h.lease);
+      prev->set_value(old_value.data(), old_value.size());
+    }
+  }
+  if (s = put(r.key(), value, lease); !s.is_ok()) return s;
+  resp->mutable_header()->set_revision(main_);
+  return util::Status::ok();
+}
+
+util::Status Writer::do_delete_range(const etcdserverpb::DeleteRangeRequest& r,
+                                     etcdserverpb::DeleteRangeResponse* resp) {
+  std::vector<std::string> keys;
+  util::Status s = for_each_latest(txn_, t_, key_range(r.key(), r.range_end()),
+                                   [&](std::string_view k, const KeyHeader& h, std::string_view v) {
+                                     keys.emplace_back(k);
+                                     if (!r.prev_kv()) return true;
+                                     auto* kv = resp->add_prev_kvs();
+                                     kv->set_key(k.data(), k.size());
+                                     kv->set_create_revision(h.create_revision);
+                                     kv->set_mod_revision(h.mod_revision);
+                                     kv->set_version(h.version);
+                                     kv->set_lease(h.lease);
+                                     kv->set_value(v.data(), v.size());
+                                     return true;
+                                   });
+  if (!s.is_ok()) return s;
+  for (const std::string& k : keys) {
+    if (s = remove(k, KeyHeader{}); !s.is_ok()) return s;
+  }
+  resp->set_deleted(static_cast<std::int64_t>(keys.size()));
+  resp->mutable_header()->set_revision(keys.empty() ? visible_rev() : main_);
+  return util::Status::ok();
+}
+
+util::Status Writer::do_range(const etcdserverpb::RangeRequest& r,
+                              etcdserverpb::RangeResponse* resp) {
+  Revs seen = revs_;
+  seen.current = visible_rev();
+  return range(txn_, t_, seen, r, resp);
+}
+
+util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out) {
+  *out = EtcdResult{};
+  begin_request();
+  const auto kind = payload.empty() ? EtcdKind{} : static_cast<EtcdKind>(payload.front());
+  if (!payload.empty()) payload.remove_prefix(1);
+  util::Status s;
+  util::Status refusal;
+  bool parsed = false;
+  switch (kind) {
+    case EtcdKind::kPut: {
+      etcdserverpb::PutRequest r;
+      if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
+      refusal = kv::check_put(r);
+      if (refusal.is_ok()) s = check_put(r, &refusal);
+      if (s.is_ok() && refusal.is_ok()) s = do_put(r, out->response.mutable_response_put());
+      break;
+    }
+    case EtcdKind::kDeleteRange: {
+      etcdserverpb::DeleteRangeRequest r;
+      if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
+      refusal = check_delete_range(r);
+      if (refusal.is_ok()) s = do_delete_range(r, out->response.mutable_response_delete_range());
+      break;
+    }
+    case EtcdKind::kTxn: {
+      etcdserverpb::TxnRequest r;
+      if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
+      refusal = check_txn(r);
+      std::vector<bool> path;
+      if (refusal.is_ok()) s = txn_path(r, &path);
+      std::size_t at = 0;
+      if (s.is_ok() && refusal.is_ok()) s = check_txn_ops(r, path, &at, &refusal);
+      at = 0;
+      if (s.is_ok() && refusal.is_ok()) {
+        s = do_txn(r, path, &at, out->response.mutable_response_txn());
+      }
+      break;
+    }
+    case EtcdKind::kCompaction: {
+      etcdserverpb::CompactionRequest r;
+      if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
+      s = do_compaction(r, out);
+      refusal = out->status;
+      break;
+    }
+  }
+  if (!parsed) refusal = util::invalid_argument("malformed etcd request in the log");
+  if (!s.is_ok()) return s;
+  if (!refusal.is_ok()) sub_ = 0;  // Nothing was written: checks come first.
+  out->status = refusal;
+  end_request();
+  out->revision = revs_.current;
+  if (out->response.has_response_txn()) {
+    out->response.mutable_response_txn()->mutable_header()->set_revision(revs_.current);
+  }
+  return util::Status::ok();
+}
+
+// The branch every txn on the taken path chooses, in pre-order, all
+// evaluated against the state before the txn writes (as etcd's
+// compareToPath).
+util::Status Writer::txn_path(const etcdserverpb::TxnRequest& r, std::vector<bool>* path) {
+  bool ok = true;
+  for (const auto& c : r.compare()) {
+    bool holds = false;
+    if (auto s = evaluate_compare(txn_, t_, c, &holds); !s.is_ok()) return s;
+    if (!(ok = holds)) break;
+  }
+  path->push_back(ok);
+  for (const auto& op : ok ? r.success() : r.failure()) {
+    if (!op.has_request_txn()) continue;
+    if (auto s = txn_path(op.request_txn(), path); !s.is_ok()) return s;
+  }
+  return util::Status::ok();
+}
+
+// etcd's checkRequests along the path: range revisions, and puts' leases
+// and ignore_* against the state before the txn writes.
+util::Status Writer::check_txn_ops(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
+                                   std::size_t* at, util::Status* refusal) {
+  const bool ok = path[(*at)++];
+  for (const auto& op : ok ? r.success() : r.failure()) {
+    if (op.has_request_range()) {
+      const std::int64_t rev = op.request_range().revision();
+      if (rev > revs_.current) *refusal = future_rev_error();
+      if (rev > 0 && rev < revs_.compact) *refusal = compacted_error();
+    } else if (op.has_request_put()) {
+      if (auto s = check_put(op.request_put(), refusal); !s.is_ok()) return s;
+    } else if (op.has_request_txn()) {
+      if (auto s = check_txn_ops(op.request_txn(), path, at, refusal); !s.is_ok()) return s;
+    }
+    if (!refusal->is_ok()) return util::Status::ok();
+  }
+  return util::Status::ok();
+}
+
+util::Status Writer::do_txn(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
+                            std::size_t* at, etcdserverpb::TxnResponse* resp) {
+  const bool ok = path[(*at)++];
+  resp->set_succeeded(ok);
+  for (const auto& op : ok ? r.success() : r.failure()) {
+    auto* out = resp->add_responses();
+    util::Status s;
+    if (op.has_request_range()) {
+      s = do_range(op.request_range(), out->mutable_response_range());
+    } else if (op.has_request_put()) {
+      s = do_put(op.request_put(), out->mutable_response_put());
+    } else if (op.has_request_delete_range()) {
+      s = do_delete_range(op.request_delete_range(), out->mutable_response_delete_range());
+    } else if (op.has_request_txn()) {
+      s = do_txn(op.request_txn(), path, at, out->mutable_response_txn());
+      out->mutable_response_txn()->mutable_header()->set_revision(visible_rev());
+    }
+    // Checked before any write: a range here cannot be refused.
+    if (s.code() == util::Code::kOutOfRange)
+      return util::internal_error("txn range: " + s.message());
+    if (!s.is_ok()) return s;
+  }
+  return util::Status::ok();
+}
+
+util::Status Writer::do_compaction(const etcdserverpb::CompactionRequest& r, EtcdResult* out) {
+  if (r.revision() <= revs_.compact) {
+    out->status = compacted_error();
+  } else if (r.revision() > revs_.current) {
+    out->status = future_rev_error();
+  } else {
+    revs_.compact = r.revision();
+    if (auto s = put_meta_int(txn_, t_.meta, "compact_rev", revs_.compact); !s.is_ok()) return s;
+  }
+  return util::Status::ok();
+}
+
+util::Status Writer::finish() {
+  if (compact_moved_) {
+    if (auto s = put_meta_int(txn_, t_.meta, "compact_rev", revs_.compact); !s.is_ok()) return s;
+  }
+  return put_meta_int(txn_, t_.meta, "rev", revs_.current);
+}
+
+namespace {
+
+// Deletes one hist record and its kidx entry.
+util::Status drop_record(MDB_txn* txn, const Tables& t, std::string_view key, Revision rev,
+                         EventType type) {
+  const std::string rk = encode_rev_key(rev);
+  MDB_val hk = as_val(rk);
+  if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) return lmdb_error("hist del", rc);
+  const std::string entry = encode_kidx_entry(rev, type);
+  MDB_val k = as_val(key);
+  MDB_val d = as_val(entry);
+  if (const int rc = mdb_del(txn, t.kidx, &k, &d); rc != 0) return lmdb_error("kidx del", rc);
+  return util::Status::ok();
+}
+
+// For the record (key, rev): its predecessor is superseded by it, so no
+// read at or above compact_rev >= rev sees it; the record itself goes too
+// if it is a tombstone that nothing at or below compact_rev follows.
+util::Status compact_record(MDB_txn* txn, const Tables& t, std::int64_t compact_rev,
+                            std::string_view key, Revision rev, EventType type) {
+  MDB_cursor* c = nullptr;
+  if (const int rc = mdb_cursor_open(txn, t.kidx, &c); rc != 0) return lmdb_error("kidx", rc);
+  const std::string entry = encode_kidx_entry(rev, type);
+  MDB_val k = as_val(key);
+  MDB_val d = as_val(entry);
+  bool has_prev = false;
+  bool followed = false;
+  Revision prev_rev;
+  EventType prev_type = EventType::kPut;
+  int rc = mdb_cursor_get(c, &k, &d, MDB_GET_BOTH);
+  if (rc == 0 && mdb_cursor_get(c, &k, &d, MDB_PREV_DUP) == 0) {
+    has_prev = decode_kidx_entry(as_view(d), &prev_rev, &prev_type);
+  }
+  k = as_val(key);
+  d = as_val(entry);
+  if (rc == 0 && mdb_cursor_get(c, &k, &d, MDB_GET_BOTH) == 0 &&
+      mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP) == 0) {
+    Revision next_rev;
+    EventType next_type;
+    followed = decode_kidx_entry(as_view(d), &next_rev, &next_type) && next_rev.main <= compact_rev;
+  }
+  mdb_cursor_close(c);
+  if (rc != 0) return {util::Code::kDataLoss, "hist record without a kidx entry"};
+  if (has_prev) {
+    if (auto s = drop_record(txn, t, key, prev_rev, prev_type); !s.is_ok()) return s;
+  }
+  if (type == EventType::kDelete && !followed) return drop_record(txn, t, key, rev, type);
+  return util::Status::ok();
+}
+
+}  // namespace
+
+util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records, bool* more) {
+  Revs revs;
+  if (auto s = read_revs(txn, t, &revs); !s.is_ok()) return s;
+  MDB_val mk = as_val("compact_done");
+  MDB_val mv;
+  std::string from = encode_rev_key({0, 0});
+  if (mdb_get(txn, t.meta, &mk, &mv) == 0) from = std::string(as_view(mv)) + '\0';
+  *more = false;
+  std::string done;
+  for (std::size_t n = 0;; ++n) {
+    MDB_cursor* c = nullptr;
+    if (const int rc = mdb_cursor_open(txn, t.hist, &c); rc != 0) return lmdb_error("hist", rc);
+    MDB_val k = as_val(from);
+    MDB_val v;
+    const int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    Revision rev;
+    HistRecord rec;
+    std::string key;
+    const bool found = rc == 0 && decode_rev_key(as_view(k), &rev) &&
+                       decode_hist_record(as_view(v), &rec) && rev.main <= revs.compact;
+    if (found) key.assign(rec.key);
+    const EventType type = rec.type;
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("hist scan", rc);
+    if (!found) break;
+    if (n == max_records) {
+      *more = true;
+      break;
+    }
+    if (auto s = compact_record(txn, t, revs.compact, key, rev, type); !s.is_ok()) return s;
+    done = encode_rev_key(rev);
+    from = done + '\0';
+  }
+  if (done.empty()) return util::Status::ok();
+  return put_val(txn, t.meta, "compact_done", done, "compact_done");
+}
+
+}  // namespace dkv::kv::mvcc
