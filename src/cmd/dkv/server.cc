@@ -48,32 +48,33 @@ int wait_for_signal(const std::function<void()>& every_100ms) {
   }
 }
 
-// Peer TLS for this node's own calls to members (DKV_PEER_*; off: plain).
-// Set by the Server's constructor, before any thread starts.
-dkv::tls::PeerTlsFiles g_peer_tls;
-
-// The transport's question to a member, for node/cluster_discovery.h.
-dkv::util::Status query_member(const std::string& address, const std::string& asker,
-                               std::chrono::milliseconds timeout, std::uint64_t* cluster_id,
-                               std::string* membership) {
-  dkv::transport::JoinInfo info;
-  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, g_peer_tls);
-  if (!s.is_ok()) return s;
-  *cluster_id = info.cluster_id;
-  *membership = std::move(info.membership);
-  return s;
+// The transport's question to a member, for node/cluster_discovery.h, over
+// peer TLS when `peer_tls` is on.
+dkv::node::MemberQuery member_query(const dkv::tls::PeerTlsFiles& peer_tls) {
+  return [peer_tls](const std::string& address, const std::string& asker,
+                    std::chrono::milliseconds timeout, std::uint64_t* cluster_id,
+                    std::string* membership) {
+    dkv::transport::JoinInfo info;
+    auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, peer_tls);
+    if (!s.is_ok()) return s;
+    *cluster_id = info.cluster_id;
+    *membership = std::move(info.membership);
+    return s;
+  };
 }
 
 // The same question, with the member's commit index (discover_rejoin).
-dkv::util::Status ask_member(const std::string& address, const std::string& asker,
-                             std::chrono::milliseconds timeout, dkv::node::MemberAnswer* answer) {
-  dkv::transport::JoinInfo info;
-  auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, g_peer_tls);
-  if (!s.is_ok()) return s;
-  answer->cluster_id = info.cluster_id;
-  answer->membership = std::move(info.membership);
-  answer->commit_index = info.commit_index;
-  return s;
+dkv::node::MemberAnswerQuery member_answer_query(const dkv::tls::PeerTlsFiles& peer_tls) {
+  return [peer_tls](const std::string& address, const std::string& asker,
+                    std::chrono::milliseconds timeout, dkv::node::MemberAnswer* answer) {
+    dkv::transport::JoinInfo info;
+    auto s = dkv::transport::fetch_join_info(address, asker, timeout, &info, peer_tls);
+    if (!s.is_ok()) return s;
+    answer->cluster_id = info.cluster_id;
+    answer->membership = std::move(info.membership);
+    answer->commit_index = info.commit_index;
+    return s;
+  };
 }
 
 // The node's two ports. bind_ports() binds both before the data directory
@@ -188,20 +189,22 @@ dkv::node::NodeOptions node_options_of(const dkv::node::Config& config) {
 // or, at a plain start, asks the members whether this node lost its data
 // (discover_rejoin); either way it then rejoins without voting until caught
 // up. Returns 0, or the exit code after one critical line.
-int prepare_new_directory(const dkv::node::Config& config, dkv::node::NodeOptions* options) {
+int prepare_new_directory(const dkv::node::Config& config, const dkv::tls::PeerTlsFiles& peer_tls,
+                          dkv::node::NodeOptions* options) {
   std::error_code ec;
   if (std::filesystem::exists(config.db_path + "/wal", ec)) return 0;
   dkv::node::NodeOptions::Join join;
   if (config.join_existing) {
     // Asks the other members for a while: a follower may not have applied
     // `member add` yet.
-    const auto s = dkv::node::discover_join(config.node_id, config.cluster, query_member,
+    const auto s = dkv::node::discover_join(config.node_id, config.cluster, member_query(peer_tls),
                                             std::chrono::seconds(30), &join);
     if (!s.is_ok()) {
       spdlog::critical("DKV_CLUSTER_STATE=existing: cannot join: {}", s.message());
       return s.code() == dkv::util::Code::kFailedPrecondition ? kExitBadConfig : 1;
     }
-  } else if (!dkv::node::discover_rejoin(config.node_id, config.cluster, ask_member,
+  } else if (!dkv::node::discover_rejoin(config.node_id, config.cluster,
+                                         member_answer_query(peer_tls),
                                          std::chrono::milliseconds(1000), &join)) {
     return 0;  // A first start: bootstrap from DKV_CLUSTER.
   }
@@ -263,9 +266,10 @@ class PeerSync {
 
 // The transport of the node's cluster, admitting peers by `admission`.
 dkv::transport::TransportOptions transport_options_of(const dkv::node::Node* node,
-                                                      dkv::transport::PeerAdmission* admission) {
+                                                      dkv::transport::PeerAdmission* admission,
+                                                      const dkv::tls::PeerTlsFiles& peer_tls) {
   dkv::transport::TransportOptions o;
-  o.peer_tls = g_peer_tls;
+  o.peer_tls = peer_tls;
   o.cluster_id = node->cluster_id();
   o.local_id = node->raft_id();
   o.peer_name = [node](dkv::raft::NodeId id) { return node->membership().name_of(id); };
@@ -432,10 +436,10 @@ void shut_down(dkv::node::Node* node, dkv::transport::Transport* transport, Port
 // Opens (or creates, joins, rejoins) the data directory and starts the node,
 // which sends and reports membership through `peer_sync`. Returns 0 or the
 // exit code after one critical line.
-int open_node(const dkv::node::Config& config, PeerSync* peer_sync,
-              std::unique_ptr<dkv::node::Node>* node) {
+int open_node(const dkv::node::Config& config, const dkv::tls::PeerTlsFiles& peer_tls,
+              PeerSync* peer_sync, std::unique_ptr<dkv::node::Node>* node) {
   dkv::node::NodeOptions node_options = node_options_of(config);
-  if (const int rc = prepare_new_directory(config, &node_options); rc != 0) return rc;
+  if (const int rc = prepare_new_directory(config, peer_tls, &node_options); rc != 0) return rc;
   node_options.send = [peer_sync](auto msgs) { peer_sync->send(std::move(msgs)); };
   node_options.on_membership = [peer_sync](const dkv::node::Membership&) { peer_sync->sync(); };
   if (auto s = dkv::node::Node::open(node_options, node); !s.is_ok()) {
@@ -452,6 +456,8 @@ int open_node(const dkv::node::Config& config, PeerSync* peer_sync,
 
 // Helpers the Server's members need, out of the anonymous namespace.
 struct Server::Parts {
+  // Peer TLS for this node's own calls to members (DKV_PEER_*; off: plain).
+  dkv::tls::PeerTlsFiles peer_tls;
   dkv::api::MethodRegistry registry;
   Ports ports;
   PeerSync peer_sync;
@@ -460,7 +466,7 @@ struct Server::Parts {
 };
 
 Server::Server(const dkv::node::Config& config) : config_(config), p_(std::make_unique<Parts>()) {
-  g_peer_tls = dkv::cmd::peer_tls_files(config_.tls);
+  p_->peer_tls = dkv::cmd::peer_tls_files(config_.tls);
 }
 
 // From start() on, the ports feed the transport and the node, and the node
@@ -479,9 +485,10 @@ Server::~Server() {
 // only then serving.
 int Server::start() {
   if (!bind_ports(config_, p_->registry, &p_->ports)) return 1;
-  if (const int rc = open_node(config_, &p_->peer_sync, &p_->node); rc != 0) return rc;
+  if (const int rc = open_node(config_, p_->peer_tls, &p_->peer_sync, &p_->node); rc != 0)
+    return rc;
   p_->transport = std::make_unique<dkv::transport::Transport>(
-      transport_options_of(p_->node.get(), &p_->peer_sync.admission()),
+      transport_options_of(p_->node.get(), &p_->peer_sync.admission(), p_->peer_tls),
       transport_callbacks(p_->node.get(), config_.db_path));
   p_->peer_sync.admission().set_peer_tls(config_.tls.peer_tls());
   p_->peer_sync.attach(p_->transport.get(), p_->node.get());
@@ -497,9 +504,10 @@ int Server::start() {
   }
   dkv::api::ServiceOptions service_options;
   service_options.request_timeout = std::chrono::milliseconds(config_.request_timeout_ms);
-  service_options.forward = dkv::api::make_grpc_forwarder([](const std::string& address) {
-    return dkv::transport::make_peer_channel(address, g_peer_tls);
-  });
+  service_options.forward =
+      dkv::api::make_grpc_forwarder([peer_tls = p_->peer_tls](const std::string& address) {
+        return dkv::transport::make_peer_channel(address, peer_tls);
+      });
   dkv::api::register_services(&p_->registry, p_->node.get(), service_options);
   dkv::api::dashboard::register_dashboard_service(&p_->registry, p_->node.get(), service_options);
   int rc = serve_rpc(config_, p_->registry, p_->node.get(), p_->transport.get(),
@@ -517,7 +525,7 @@ bool Server::ready() const { return !shutting_down_.load() && p_->node->ready();
 int Server::serve_until_signal() {
   bool serving = ready();
   p_->ports.grpc_server->set_serving(serving);
-  dkv::node::RemovalProbe removal_probe(p_->node.get(), query_member);
+  dkv::node::RemovalProbe removal_probe(p_->node.get(), member_query(p_->peer_tls));
   const int sig = wait_for_signal([&] {
     removal_probe.tick();
     p_->peer_sync.admission().refresh();  // Membership changes take effect within 100 ms.
