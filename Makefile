@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 RELEASE_BUILD ?= build-release
 PREFIX ?= /usr/local
 JOBS ?= 2
@@ -17,7 +18,7 @@ DEPS := build-essential cmake ninja-build ccache pkg-config \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
 	golang-etcd-server-dev golang-github-gogo-protobuf-dev \
-	curl iproute2 libssl-dev openssl chromium
+	curl iproute2 libssl-dev openssl chromium clang
 # npm fetches the dashboard's uPlot at build time (src/api/dashboard); any
 # npm on the PATH will do (Debian's package only if there is none).
 NPM_INSTALL := command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
@@ -27,7 +28,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDKV_WERROR=ON -DDKV_LINE_TABLES_ONLY=ON
 endif
 
-.PHONY: all deps check-deps build build-asan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps bench-storage
+.PHONY: all deps check-deps build build-asan tsan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps bench-storage
 
 all: build
 
@@ -54,6 +55,17 @@ $(ASAN_BUILD)/build.ninja:
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 build-asan: check-deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target unit-tests
+
+$(TSAN_BUILD)/build.ninja:
+	cmake -S . -B $(TSAN_BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDKV_TSAN=ON -DDKV_LINE_TABLES_ONLY=ON
+
+# ThreadSanitizer over the unit tests and the transport tests (real gRPC on
+# loopback), in its own tree. Not part of `make test` (slow: gRPC under TSan).
+# tests/tsan.supp names the uninstrumented libraries; a report in src/ fails.
+tsan: check-deps $(TSAN_BUILD)/build.ninja
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target unit-tests transport_test
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+		ctest -L 'unit|transport' --output-on-failure -j $(JOBS)
 
 # Unit tests with sanitizers, then everything else (simulation, process tests)
 # serially on the optimized build. Ends with ctest's summary.
@@ -151,4 +163,4 @@ format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(RELEASE_BUILD)

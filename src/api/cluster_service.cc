@@ -2,6 +2,7 @@
 // and the mapping between node::Membership and the API's Member messages.
 // Members are named by their DKV_CLUSTER ids everywhere.
 #include <algorithm>
+#include <functional>
 
 #include "api/kv_service.h"
 #include "dkv/v0/cluster.pb.h"
@@ -84,12 +85,44 @@ void remove_leader(node::Node* node, const ServiceOptions& options, const std::s
       });
 }
 
-}  // namespace
+using ChangeCall =
+    std::function<void(const CallContext& ctx, const std::string& id, bool force,
+                       const google::protobuf::Message& req, google::protobuf::Message* resp,
+                       google::protobuf::RepeatedPtrField<v0::Member>* members, UnaryDone done)>;
 
-void register_membership_services(MethodRegistry* registry, node::Node* node,
-                                  const ServiceOptions& options) {
-  const auto* service = v0::StatusRequest::descriptor()->file()->FindServiceByName("Cluster");
+// The handler shared by MemberPromote and MemberRemove: check the id, then
+// propose on the leader (a leader removing itself hands off first).
+ChangeCall change_call(node::Node* node, const ServiceOptions& options, const std::string& method,
+                       node::ChangeKind kind) {
+  return [node, options, method, kind](
+             const CallContext& ctx, const std::string& id, bool force,
+             const google::protobuf::Message& req, google::protobuf::Message* resp,
+             google::protobuf::RepeatedPtrField<v0::Member>* members, UnaryDone done) {
+    if (auto s = check_id(id); !s.is_ok()) return done(std::move(s));
+    node::ChangeRequest change;
+    change.kind = kind;
+    change.member.id = id;
+    change.force = force;
+    auto propose_here = [=](UnaryDone done) {
+      node->change_membership(
+          change, effective_deadline(ctx, options),
+          [members, done = std::move(done)](util::Status s, node::Membership m) {
+            if (s.is_ok()) fill_members(m, members);
+            done(std::move(s));
+          });
+    };
+    const bool removes_leader = kind == node::ChangeKind::kRemove && node->status().node_id == id;
+    const google::protobuf::Message* request = &req;  // Lives until done() is called.
+    on_leader(node, options, method, ctx, req, resp, std::move(done), [=](UnaryDone done) {
+      if (!removes_leader) return propose_here(std::move(done));
+      remove_leader(node, options, method, ctx, change, *request, resp, std::move(done),
+                    propose_here);
+    });
+  };
+}
 
+void add_member_list(MethodRegistry* registry, const google::protobuf::ServiceDescriptor* service,
+                     node::Node* node, const ServiceOptions& options) {
   registry->add<v0::MemberListRequest, v0::MemberListResponse>(
       service, "MemberList",
       [node, options](const CallContext& ctx, const v0::MemberListRequest&,
@@ -100,7 +133,10 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
                              done(std::move(s));
                            });
       });
+}
 
+void add_member_add(MethodRegistry* registry, const google::protobuf::ServiceDescriptor* service,
+                    node::Node* node, const ServiceOptions& options) {
   registry->add<v0::MemberAddRequest, v0::MemberAddResponse>(
       service, "MemberAdd",
       [node, options](const CallContext& ctx, const v0::MemberAddRequest& req,
@@ -130,38 +166,14 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
               });
         });
       });
+}
 
-  auto change_call = [node, options](const std::string& method, node::ChangeKind kind) {
-    return [node, options, method, kind](
-               const CallContext& ctx, const std::string& id, bool force,
-               const google::protobuf::Message& req, google::protobuf::Message* resp,
-               google::protobuf::RepeatedPtrField<v0::Member>* members, UnaryDone done) {
-      if (auto s = check_id(id); !s.is_ok()) return done(std::move(s));
-      node::ChangeRequest change;
-      change.kind = kind;
-      change.member.id = id;
-      change.force = force;
-      auto propose_here = [=](UnaryDone done) {
-        node->change_membership(
-            change, effective_deadline(ctx, options),
-            [members, done = std::move(done)](util::Status s, node::Membership m) {
-              if (s.is_ok()) fill_members(m, members);
-              done(std::move(s));
-            });
-      };
-      const bool removes_leader = kind == node::ChangeKind::kRemove && node->status().node_id == id;
-      const google::protobuf::Message* request = &req;  // Lives until done() is called.
-      on_leader(node, options, method, ctx, req, resp, std::move(done), [=](UnaryDone done) {
-        if (!removes_leader) return propose_here(std::move(done));
-        remove_leader(node, options, method, ctx, change, *request, resp, std::move(done),
-                      propose_here);
-      });
-    };
-  };
-
+void add_member_changes(MethodRegistry* registry,
+                        const google::protobuf::ServiceDescriptor* service, node::Node* node,
+                        const ServiceOptions& options) {
   registry->add<v0::MemberPromoteRequest, v0::MemberPromoteResponse>(
       service, "MemberPromote",
-      [call = change_call("MemberPromote", node::ChangeKind::kPromote)](
+      [call = change_call(node, options, "MemberPromote", node::ChangeKind::kPromote)](
           const CallContext& ctx, const v0::MemberPromoteRequest& req,
           v0::MemberPromoteResponse* resp, UnaryDone done) {
         call(ctx, req.id(), req.force(), req, resp, resp->mutable_members(), std::move(done));
@@ -169,12 +181,15 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
 
   registry->add<v0::MemberRemoveRequest, v0::MemberRemoveResponse>(
       service, "MemberRemove",
-      [call = change_call("MemberRemove", node::ChangeKind::kRemove)](
+      [call = change_call(node, options, "MemberRemove", node::ChangeKind::kRemove)](
           const CallContext& ctx, const v0::MemberRemoveRequest& req,
           v0::MemberRemoveResponse* resp, UnaryDone done) {
         call(ctx, req.id(), req.force(), req, resp, resp->mutable_members(), std::move(done));
       });
+}
 
+void add_move_leader(MethodRegistry* registry, const google::protobuf::ServiceDescriptor* service,
+                     node::Node* node, const ServiceOptions& options) {
   registry->add<v0::MoveLeaderRequest, v0::MoveLeaderResponse>(
       service, "MoveLeader",
       [node, options](const CallContext& ctx, const v0::MoveLeaderRequest& req,
@@ -198,6 +213,17 @@ void register_membership_services(MethodRegistry* registry, node::Node* node,
                                 });
             });
       });
+}
+
+}  // namespace
+
+void register_membership_services(MethodRegistry* registry, node::Node* node,
+                                  const ServiceOptions& options) {
+  const auto* service = v0::StatusRequest::descriptor()->file()->FindServiceByName("Cluster");
+  add_member_list(registry, service, node, options);
+  add_member_add(registry, service, node, options);
+  add_member_changes(registry, service, node, options);
+  add_move_leader(registry, service, node, options);
 }
 
 }  // namespace dkv::api

@@ -6,7 +6,7 @@
 #include <atomic>
 
 #include "dkv/v0/cluster.grpc.pb.h"
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 
 namespace dkv::api {
 namespace {
@@ -46,7 +46,7 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<v0::SnapshotRespon
       Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
       return;
     }
-    crc_ = wal::crc32c::extend(crc_, chunk.data(), chunk.size());
+    crc_ = util::crc32c::extend(crc_, chunk.data(), chunk.size());
     sent_bytes_ += chunk.size();
     response_.Clear();
     if (first_) response_.set_applied_index(reader_->applied_index());

@@ -9,20 +9,20 @@
 namespace dkv::node {
 
 bool PendingWriteCount::try_add() {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   if (count_ >= max_) return false;
   ++count_;
   return true;
 }
 
 void PendingWriteCount::release(std::size_t n) {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   DKV_ASSERT(n <= count_);  // Pending writes never go negative.
   count_ -= n;
 }
 
 std::size_t PendingWriteCount::count() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return count_;
 }
 

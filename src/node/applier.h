@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,6 +31,7 @@
 #include "kv/store.h"
 #include "node/once.h"
 #include "raft/types.h"
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -62,7 +62,7 @@ class PendingWriteCount {
 
  private:
   const std::size_t max_;
-  mutable std::mutex mu_;
+  mutable util::Mutex mu_;
   std::size_t count_ DKV_GUARDED_BY(mu_) = 0;
 };
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <limits>
-#include <optional>
+#include <functional>
 #include <set>
+#include <type_traits>
 #include <utility>
 
 #include "wal/failpoints.h"
@@ -51,62 +51,272 @@ util::Status parse_number(const std::string& var, const std::string& text, std::
   return util::Status::ok();
 }
 
-const std::string* find(const std::map<std::string, std::string>& vars, const char* name) {
-  auto it = vars.find(name);
-  return it == vars.end() ? nullptr : &it->second;
+// ---------------------------------------------------------------------------
+// The table: one row per variable. A row's parser checks the variable's own
+// text (format and bounds) and sets its field; rules between variables run
+// after every row (the checks further down). Errors name the variable.
+
+using Vars = std::map<std::string, std::string>;
+using Parser = std::function<util::Status(const char* name, const std::string& text, Config* c)>;
+
+struct Row {
+  VariableInfo info;  // Name, flag and the help line (with bounds) for --help.
+  Parser parse;
+};
+
+// Field accessors: `field(c)` is the member a row sets.
+#define DKV_FIELD(member) \
+  [](Config * c) -> auto& { return c->member; }
+
+// A whole number within [min, max].
+template <typename Field>
+Row number(const char* name, const char* flag, std::uint64_t min, std::uint64_t max, Field field,
+           const std::string& help) {
+  return {{name, flag, help + "; " + std::to_string(min) + "-" + std::to_string(max)},
+          [min, max, field](const char* var, const std::string& text, Config* c) {
+            std::uint64_t v = 0;
+            if (auto s = parse_number(var, text, min, max, &v); !s.is_ok()) return s;
+            auto& out = field(c);
+            out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+            return util::Status::ok();
+          }};
 }
 
-// The TLS variables: each file non-empty if set, pairs complete, and no
-// setting that needs another without it. The files themselves are read at
-// start (tls/credentials.h).
-util::Status parse_tls(const std::map<std::string, std::string>& vars, TlsConfig* t) {
-  const auto file = [&](const char* name, std::string* out) {
-    const auto it = vars.find(name);
-    if (it == vars.end()) return util::Status::ok();
-    if (it->second.empty()) return bad(name, "is empty (unset it instead)");
-    *out = it->second;
-    return util::Status::ok();
+// A port, 1-65535.
+template <typename Field>
+Row port(const char* name, const char* flag, Field field, const std::string& help) {
+  return {{name, flag, help}, [field](const char* var, const std::string& text, Config* c) {
+            return parse_port(var, text, &field(c));
+          }};
+}
+
+// One of two words, `yes` setting the field true (true/false, existing/new).
+template <typename Field>
+Row two_words(const char* name, const char* flag, const char* yes, const char* no, Field field,
+              const std::string& help) {
+  return {{name, flag, help},
+          [yes, no, field](const char* var, const std::string& text, Config* c) {
+            if (text != yes && text != no) {
+              return bad(var, std::string("must be ") + yes + " or " + no + ", got '" + text + "'");
+            }
+            field(c) = text == yes;
+            return util::Status::ok();
+          }};
+}
+
+// Text that must not be empty: a path or a file name.
+template <typename Field>
+Row path(const char* name, const char* flag, const char* empty_problem, Field field,
+         const std::string& help) {
+  return {{name, flag, help},
+          [empty_problem, field](const char* var, const std::string& text, Config* c) {
+            if (text.empty()) return bad(var, empty_problem);
+            field(c) = text;
+            return util::Status::ok();
+          }};
+}
+
+// Any text, the empty one included.
+template <typename Field>
+Row text(const char* name, const char* flag, Field field, const std::string& help) {
+  return {{name, flag, help}, [field](const char*, const std::string& text, Config* c) {
+            field(c) = text;
+            return util::Status::ok();
+          }};
+}
+
+util::Status parse_node_id(const char* var, const std::string& text, Config* c) {
+  if (!valid_id(text)) return bad(var, "bad id '" + text + "' (letters, digits, -_.)");
+  c->node_id = text;
+  return util::Status::ok();
+}
+
+util::Status parse_cluster_row(const char* var, const std::string& text, Config* c) {
+  return parse_cluster(text, &c->cluster, var);
+}
+
+util::Status parse_log_level(const char* var, const std::string& text, Config* c) {
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+  std::string level = text;
+  std::transform(level.begin(), level.end(), level.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
+  if (!levels.count(level)) {
+    return bad(var, "must be one of trace|debug|info|warn|error, got '" + text + "'");
+  }
+  c->log_level = level;
+  return util::Status::ok();
+}
+
+util::Status parse_listen_host(const char* var, const std::string& text, Config* c) {
+  if (text.empty() || text.find_first_of(" /@") != std::string::npos) {
+    return bad(var, "not a host address: '" + text + "'");
+  }
+  c->listen_host = text;
+  return util::Status::ok();
+}
+
+constexpr const char* kUnsetIt = "is empty (unset it instead)";
+
+// Every variable the server reads, in the order they are checked (the first
+// bad one is the error). Defaults are the Config's own, or set by the checks
+// below where they depend on other variables.
+const std::vector<Row>& rows() {
+  static const std::vector<Row> table = {
+      {{"DKV_NODE_ID", "--node-id", "this node's id in DKV_CLUSTER (default a)"}, parse_node_id},
+      port("DKV_RPC_PORT", "--rpc-port", DKV_FIELD(rpc_port),
+           "gRPC port (default: this node's port in DKV_CLUSTER)"),
+      {{"DKV_CLUSTER", "--cluster",
+        "members as id@host:port,... (RPC addresses); first leads first"},
+       parse_cluster_row},
+      port("DKV_REST_PORT", "--rest-port", DKV_FIELD(rest_port),
+           "REST port (default: RPC port + 1)"),
+      path("DKV_DB_PATH", "--db-path", "is empty", DKV_FIELD(db_path),
+           "data directory (default <id>.db)"),
+      {{"DKV_LOG_LEVEL", "--log-level", "trace|debug|info|warn|error (default info)"},
+       parse_log_level},
+      {{"DKV_LISTEN_HOST", "--listen-host", "address to listen on (default 0.0.0.0: all)"},
+       parse_listen_host},
+      number("DKV_HEARTBEAT_MS", "--heartbeat-ms", 1, 60'000, DKV_FIELD(heartbeat_ms),
+             "leader heartbeat interval (default 100)"),
+      number("DKV_ELECTION_MS", "--election-ms", 1, 600'000, DKV_FIELD(election_ms),
+             "election timeout base, at least 3x the heartbeat (default 1000)"),
+      number("DKV_REQUEST_TIMEOUT_MS", "--request-timeout-ms", 1, 3'600'000,
+             DKV_FIELD(request_timeout_ms), "longest a request waits (default 5000)"),
+      // At least 1 MiB; at most 64 GiB, far beyond a small machine's needs.
+      number("DKV_QUOTA_BYTES", "--quota-bytes", 1ull << 20, 64ull << 30, DKV_FIELD(quota_bytes),
+             "database size quota (default 2147483648)"),
+      number("DKV_SNAPSHOT_ENTRIES", "--snapshot-entries", 1, 100'000'000,
+             DKV_FIELD(snapshot_entries), "log entries between snapshots (default 100000)"),
+      number("DKV_SNAPSHOT_BYTES", "--snapshot-bytes", 1ull << 20, 64ull << 30,
+             DKV_FIELD(snapshot_bytes),
+             "log bytes that also trigger a snapshot (default 67108864)"),
+      two_words("DKV_CLUSTER_STATE", "--cluster-state", "existing", "new", DKV_FIELD(join_existing),
+                "new|existing: bootstrap a new cluster, or join a running one (default new)"),
+      two_words("DKV_FORCE_NEW_CLUSTER", "--force-new-cluster", "true", "false",
+                DKV_FIELD(force_new_cluster),
+                "true|false: disaster recovery, restart as a cluster of this node alone (default "
+                "false)"),
+      // TLS: file names only; cmd/dkv reads the files (tls/credentials.h).
+      path("DKV_CERT_FILE", "--cert-file", kUnsetIt, DKV_FIELD(tls.cert_file),
+           "client TLS: the server certificate (PEM)"),
+      path("DKV_KEY_FILE", "--key-file", kUnsetIt, DKV_FIELD(tls.key_file),
+           "client TLS: its private key (PEM)"),
+      path("DKV_TRUSTED_CA_FILE", "--trusted-ca-file", kUnsetIt, DKV_FIELD(tls.trusted_ca_file),
+           "client TLS: CA of client certificates"),
+      two_words("DKV_CLIENT_CERT_AUTH", "--client-cert-auth", "true", "false",
+                DKV_FIELD(tls.client_cert_auth),
+                "true|false: clients must present a certificate of DKV_TRUSTED_CA_FILE (default "
+                "false)"),
+      path("DKV_PEER_CERT_FILE", "--peer-cert-file", kUnsetIt, DKV_FIELD(tls.peer_cert_file),
+           "peer TLS: this member's certificate (PEM)"),
+      path("DKV_PEER_KEY_FILE", "--peer-key-file", kUnsetIt, DKV_FIELD(tls.peer_key_file),
+           "peer TLS: its private key (PEM)"),
+      path("DKV_PEER_TRUSTED_CA_FILE", "--peer-trusted-ca-file", kUnsetIt,
+           DKV_FIELD(tls.peer_trusted_ca_file),
+           "peer TLS: the CA every member's certificate is signed by"),
+      text("DKV_PEER_CERT_ALLOWED_CN", "--peer-cert-allowed-cn",
+           DKV_FIELD(tls.peer_cert_allowed_cn),
+           "peer TLS: members' certificates must carry this common name"),
   };
-  for (auto [name, out] : {std::pair{"DKV_CERT_FILE", &t->cert_file},
-                           {"DKV_KEY_FILE", &t->key_file},
-                           {"DKV_TRUSTED_CA_FILE", &t->trusted_ca_file},
-                           {"DKV_PEER_CERT_FILE", &t->peer_cert_file},
-                           {"DKV_PEER_KEY_FILE", &t->peer_key_file},
-                           {"DKV_PEER_TRUSTED_CA_FILE", &t->peer_trusted_ca_file}}) {
-    if (auto s = file(name, out); !s.is_ok()) return s;
+  return table;
+}
+
+util::Status parse_failpoints_row(const char* var, const std::string& text, Config* c) {
+  if (text.empty()) return util::Status::ok();
+  wal::Failpoints f;
+  if (auto s = wal::parse_failpoints(text, &f); !s.is_ok()) return s;
+  c->test_failpoints = text;
+  return util::Status::ok();
+}
+
+// The DKV_TEST_* variables, honoured only with test hooks; no flags, not in
+// --help.
+const std::vector<Row>& test_rows() {
+  static const std::vector<Row> table = {
+      two_words("DKV_TEST_STALE_READS", "", "1", "0", DKV_FIELD(test_stale_reads), ""),
+      two_words("DKV_TEST_ACK_BEFORE_PERSIST", "", "1", "0", DKV_FIELD(test_ack_before_persist),
+                ""),
+      {{"DKV_TEST_FAILPOINTS", "", ""}, parse_failpoints_row},
+  };
+  return table;
+}
+
+#undef DKV_FIELD
+
+// ---------------------------------------------------------------------------
+// Rules between variables, after every row has parsed.
+
+// DKV_NODE_ID, DKV_CLUSTER and the ports must agree; the defaults that
+// depend on them (a one-member cluster, the ports, the data directory).
+util::Status check_identity(const Vars& vars, Config* c) {
+  const std::uint16_t rpc_port_set = c->rpc_port;  // 0: unset.
+  if (c->cluster.empty())
+    c->cluster.push_back(
+        {c->node_id, "127.0.0.1", rpc_port_set ? rpc_port_set : std::uint16_t{7070}});
+  const auto self = std::find_if(c->cluster.begin(), c->cluster.end(),
+                                 [&](const MemberAddress& m) { return m.id == c->node_id; });
+  if (self == c->cluster.end()) {
+    return bad("DKV_NODE_ID", "'" + c->node_id + "' is not a member of DKV_CLUSTER");
   }
-  if (const auto it = vars.find("DKV_PEER_CERT_ALLOWED_CN"); it != vars.end()) {
-    t->peer_cert_allowed_cn = it->second;
+  if (rpc_port_set != 0 && rpc_port_set != self->port) {
+    return bad("DKV_RPC_PORT", std::to_string(rpc_port_set) + " differs from this node's port " +
+                                   std::to_string(self->port) + " in DKV_CLUSTER");
   }
-  if (const auto it = vars.find("DKV_CLIENT_CERT_AUTH"); it != vars.end()) {
-    if (it->second != "true" && it->second != "false") {
-      return bad("DKV_CLIENT_CERT_AUTH", "must be true or false, got '" + it->second + "'");
-    }
-    t->client_cert_auth = it->second == "true";
+  c->rpc_port = self->port;
+  if (c->rest_port == 0) {
+    if (c->rpc_port == 65535) return bad("DKV_REST_PORT", "must be set when DKV_RPC_PORT is 65535");
+    c->rest_port = static_cast<std::uint16_t>(c->rpc_port + 1);
   }
-  if (t->cert_file.empty() != t->key_file.empty()) {
-    return t->cert_file.empty() ? bad("DKV_CERT_FILE", "must be set with DKV_KEY_FILE")
-                                : bad("DKV_KEY_FILE", "must be set with DKV_CERT_FILE");
+  if (c->rest_port == c->rpc_port) return bad("DKV_REST_PORT", "must differ from DKV_RPC_PORT");
+  if (c->db_path.empty()) c->db_path = c->node_id + ".db";
+  return util::Status::ok();
+}
+
+util::Status check_timers(const Vars&, Config* c) {
+  if (c->election_ms < 3 * c->heartbeat_ms) {
+    return bad("DKV_ELECTION_MS", std::to_string(c->election_ms) +
+                                      " must be at least 3x DKV_HEARTBEAT_MS (" +
+                                      std::to_string(c->heartbeat_ms) + ")");
   }
-  if (t->client_cert_auth && t->trusted_ca_file.empty()) {
+  return util::Status::ok();
+}
+
+// TLS: pairs complete, and no setting that needs another without it.
+util::Status check_tls(const Vars&, Config* c) {
+  const TlsConfig& t = c->tls;
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    return t.cert_file.empty() ? bad("DKV_CERT_FILE", "must be set with DKV_KEY_FILE")
+                               : bad("DKV_KEY_FILE", "must be set with DKV_CERT_FILE");
+  }
+  if (t.client_cert_auth && t.trusted_ca_file.empty()) {
     return bad("DKV_CLIENT_CERT_AUTH", "true needs DKV_TRUSTED_CA_FILE");
   }
-  if (!t->trusted_ca_file.empty() && t->cert_file.empty()) {
+  if (!t.trusted_ca_file.empty() && t.cert_file.empty()) {
     return bad("DKV_TRUSTED_CA_FILE", "needs DKV_CERT_FILE and DKV_KEY_FILE (client TLS)");
   }
-  if (t->peer_cert_file.empty() != t->peer_key_file.empty()) {
-    return t->peer_cert_file.empty()
+  if (t.peer_cert_file.empty() != t.peer_key_file.empty()) {
+    return t.peer_cert_file.empty()
                ? bad("DKV_PEER_CERT_FILE", "must be set with DKV_PEER_KEY_FILE")
                : bad("DKV_PEER_KEY_FILE", "must be set with DKV_PEER_CERT_FILE");
   }
-  if (t->peer_tls() && t->peer_trusted_ca_file.empty()) {
+  if (t.peer_tls() && t.peer_trusted_ca_file.empty()) {
     return bad("DKV_PEER_TRUSTED_CA_FILE", "must be set with DKV_PEER_CERT_FILE (mutual TLS)");
   }
-  if (!t->peer_tls() && !t->peer_trusted_ca_file.empty()) {
+  if (!t.peer_tls() && !t.peer_trusted_ca_file.empty()) {
     return bad("DKV_PEER_TRUSTED_CA_FILE", "needs DKV_PEER_CERT_FILE and DKV_PEER_KEY_FILE");
   }
-  if (!t->peer_cert_allowed_cn.empty() && !t->peer_tls()) {
+  if (!t.peer_cert_allowed_cn.empty() && !t.peer_tls()) {
     return bad("DKV_PEER_CERT_ALLOWED_CN", "needs DKV_PEER_CERT_FILE (peer TLS)");
+  }
+  return util::Status::ok();
+}
+
+// Runs the parser of every row whose variable is set, in table order.
+util::Status parse_rows(const std::vector<Row>& table, const Vars& vars, Config* c) {
+  for (const Row& row : table) {
+    const auto it = vars.find(row.info.name);
+    if (it == vars.end()) continue;
+    if (auto s = row.parse(row.info.name, it->second, c); !s.is_ok()) return s;
   }
   return util::Status::ok();
 }
@@ -114,45 +324,20 @@ util::Status parse_tls(const std::map<std::string, std::string>& vars, TlsConfig
 }  // namespace
 
 const std::vector<VariableInfo>& config_variables() {
-  static const std::vector<VariableInfo> vars = {
-      {"DKV_NODE_ID", "--node-id", "this node's id in DKV_CLUSTER (default a)"},
-      {"DKV_CLUSTER", "--cluster",
-       "members as id@host:port,... (RPC addresses); first leads first"},
-      {"DKV_RPC_PORT", "--rpc-port", "gRPC port (default: this node's port in DKV_CLUSTER)"},
-      {"DKV_REST_PORT", "--rest-port", "REST port (default: RPC port + 1)"},
-      {"DKV_DB_PATH", "--db-path", "data directory (default <id>.db)"},
-      {"DKV_LOG_LEVEL", "--log-level", "trace|debug|info|warn|error (default info)"},
-      {"DKV_LISTEN_HOST", "--listen-host", "address to listen on (default 0.0.0.0: all)"},
-      {"DKV_HEARTBEAT_MS", "--heartbeat-ms", "leader heartbeat interval (default 100)"},
-      {"DKV_ELECTION_MS", "--election-ms", "election timeout base (default 1000)"},
-      {"DKV_REQUEST_TIMEOUT_MS", "--request-timeout-ms", "longest a request waits (default 5000)"},
-      {"DKV_QUOTA_BYTES", "--quota-bytes", "database size quota (default 2147483648)"},
-      {"DKV_SNAPSHOT_ENTRIES", "--snapshot-entries",
-       "log entries between snapshots (default 100000)"},
-      {"DKV_SNAPSHOT_BYTES", "--snapshot-bytes",
-       "log bytes that also trigger a snapshot (default 67108864)"},
-      {"DKV_CLUSTER_STATE", "--cluster-state",
-       "new|existing: bootstrap a new cluster, or join a running one (default new)"},
-      {"DKV_FORCE_NEW_CLUSTER", "--force-new-cluster",
-       "true|false: disaster recovery, restart as a cluster of this node alone (default false)"},
-      {"DKV_CERT_FILE", "--cert-file", "client TLS: the server certificate (PEM)"},
-      {"DKV_KEY_FILE", "--key-file", "client TLS: its private key (PEM)"},
-      {"DKV_TRUSTED_CA_FILE", "--trusted-ca-file", "client TLS: CA of client certificates"},
-      {"DKV_CLIENT_CERT_AUTH", "--client-cert-auth",
-       "true|false: clients must present a certificate of DKV_TRUSTED_CA_FILE (default false)"},
-      {"DKV_PEER_CERT_FILE", "--peer-cert-file", "peer TLS: this member's certificate (PEM)"},
-      {"DKV_PEER_KEY_FILE", "--peer-key-file", "peer TLS: its private key (PEM)"},
-      {"DKV_PEER_TRUSTED_CA_FILE", "--peer-trusted-ca-file",
-       "peer TLS: the CA every member's certificate is signed by"},
-      {"DKV_PEER_CERT_ALLOWED_CN", "--peer-cert-allowed-cn",
-       "peer TLS: members' certificates must carry this common name"},
-  };
+  static const std::vector<VariableInfo> vars = [] {
+    std::vector<VariableInfo> out;
+    for (const Row& row : rows()) out.push_back(row.info);
+    return out;
+  }();
   return vars;
 }
 
 const std::vector<std::string>& test_variables() {
-  static const std::vector<std::string> vars = {"DKV_TEST_STALE_READS", "DKV_TEST_FAILPOINTS",
-                                                "DKV_TEST_ACK_BEFORE_PERSIST"};
+  static const std::vector<std::string> vars = [] {
+    std::vector<std::string> out;
+    for (const Row& row : test_rows()) out.emplace_back(row.info.name);
+    return out;
+  }();
   return vars;
 }
 
@@ -219,161 +404,6 @@ util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* 
   return util::Status::ok();
 }
 
-namespace {
-
-using Vars = std::map<std::string, std::string>;
-
-// DKV_NODE_ID, DKV_CLUSTER and the ports, which must agree with each other.
-util::Status parse_identity(const Vars& vars, Config* c) {
-  c->node_id = "a";
-  if (const auto* v = find(vars, "DKV_NODE_ID")) {
-    if (!valid_id(*v)) return bad("DKV_NODE_ID", "bad id '" + *v + "' (letters, digits, -_.)");
-    c->node_id = *v;
-  }
-  std::optional<std::uint16_t> rpc_port;
-  if (const auto* v = find(vars, "DKV_RPC_PORT")) {
-    std::uint16_t p = 0;
-    if (auto s = parse_port("DKV_RPC_PORT", *v, &p); !s.is_ok()) return s;
-    rpc_port = p;
-  }
-  if (const auto* v = find(vars, "DKV_CLUSTER")) {
-    if (auto s = parse_cluster(*v, &c->cluster); !s.is_ok()) return s;
-  } else {
-    c->cluster.push_back({c->node_id, "127.0.0.1", rpc_port.value_or(7070)});
-  }
-  const auto self = std::find_if(c->cluster.begin(), c->cluster.end(),
-                                 [&](const MemberAddress& m) { return m.id == c->node_id; });
-  if (self == c->cluster.end()) {
-    return bad("DKV_NODE_ID", "'" + c->node_id + "' is not a member of DKV_CLUSTER");
-  }
-  if (rpc_port && *rpc_port != self->port) {
-    return bad("DKV_RPC_PORT", std::to_string(*rpc_port) + " differs from this node's port " +
-                                   std::to_string(self->port) + " in DKV_CLUSTER");
-  }
-  c->rpc_port = self->port;
-  if (const auto* v = find(vars, "DKV_REST_PORT")) {
-    if (auto s = parse_port("DKV_REST_PORT", *v, &c->rest_port); !s.is_ok()) return s;
-  } else {
-    if (c->rpc_port == 65535) return bad("DKV_REST_PORT", "must be set when DKV_RPC_PORT is 65535");
-    c->rest_port = static_cast<std::uint16_t>(c->rpc_port + 1);
-  }
-  if (c->rest_port == c->rpc_port) return bad("DKV_REST_PORT", "must differ from DKV_RPC_PORT");
-  return util::Status::ok();
-}
-
-// DKV_DB_PATH, DKV_LOG_LEVEL and DKV_LISTEN_HOST.
-util::Status parse_places(const Vars& vars, Config* c) {
-  c->db_path = c->node_id + ".db";
-  if (const auto* v = find(vars, "DKV_DB_PATH")) {
-    if (v->empty()) return bad("DKV_DB_PATH", "is empty");
-    c->db_path = *v;
-  }
-  if (const auto* v = find(vars, "DKV_LOG_LEVEL")) {
-    static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
-    std::string level = *v;
-    std::transform(level.begin(), level.end(), level.begin(),
-                   [](unsigned char ch) { return std::tolower(ch); });
-    if (!levels.count(level)) {
-      return bad("DKV_LOG_LEVEL", "must be one of trace|debug|info|warn|error, got '" + *v + "'");
-    }
-    c->log_level = level;
-  }
-  if (const auto* v = find(vars, "DKV_LISTEN_HOST")) {
-    if (v->empty() || v->find_first_of(" /@") != std::string::npos) {
-      return bad("DKV_LISTEN_HOST", "not a host address: '" + *v + "'");
-    }
-    c->listen_host = *v;
-  }
-  return util::Status::ok();
-}
-
-// Sets *out from variable `name` if it is set, within [min, max].
-template <typename T>
-util::Status parse_optional_number(const Vars& vars, const char* name, std::uint64_t min,
-                                   std::uint64_t max, T* out) {
-  const auto* v = find(vars, name);
-  if (v == nullptr) return util::Status::ok();
-  std::uint64_t n = 0;
-  if (auto s = parse_number(name, *v, min, max, &n); !s.is_ok()) return s;
-  *out = static_cast<T>(n);
-  return util::Status::ok();
-}
-
-// The timers, the quota and the snapshot thresholds.
-util::Status parse_numbers(const Vars& vars, Config* c) {
-  util::Status s = parse_optional_number(vars, "DKV_HEARTBEAT_MS", 1, 60'000, &c->heartbeat_ms);
-  if (s.is_ok()) s = parse_optional_number(vars, "DKV_ELECTION_MS", 1, 600'000, &c->election_ms);
-  if (s.is_ok() && c->election_ms < 3 * c->heartbeat_ms) {
-    s = bad("DKV_ELECTION_MS", std::to_string(c->election_ms) +
-                                   " must be at least 3x DKV_HEARTBEAT_MS (" +
-                                   std::to_string(c->heartbeat_ms) + ")");
-  }
-  if (s.is_ok()) {
-    s = parse_optional_number(vars, "DKV_REQUEST_TIMEOUT_MS", 1, 3'600'000, &c->request_timeout_ms);
-  }
-  // The quota: at least 1 MiB; at most 64 GiB, far beyond a small machine's needs.
-  if (s.is_ok()) {
-    s = parse_optional_number(vars, "DKV_QUOTA_BYTES", 1ull << 20, 64ull << 30, &c->quota_bytes);
-  }
-  if (s.is_ok()) {
-    s = parse_optional_number(vars, "DKV_SNAPSHOT_ENTRIES", 1, 100'000'000, &c->snapshot_entries);
-  }
-  if (s.is_ok()) {
-    s = parse_optional_number(vars, "DKV_SNAPSHOT_BYTES", 1ull << 20, 64ull << 30,
-                              &c->snapshot_bytes);
-  }
-  return s;
-}
-
-// DKV_CLUSTER_STATE and DKV_FORCE_NEW_CLUSTER.
-util::Status parse_cluster_state(const Vars& vars, Config* c) {
-  if (const auto* v = find(vars, "DKV_CLUSTER_STATE")) {
-    if (*v != "new" && *v != "existing") {
-      return bad("DKV_CLUSTER_STATE", "must be new or existing, got '" + *v + "'");
-    }
-    c->join_existing = *v == "existing";
-  }
-  if (const auto* v = find(vars, "DKV_FORCE_NEW_CLUSTER")) {
-    if (*v != "true" && *v != "false") {
-      return bad("DKV_FORCE_NEW_CLUSTER", "must be true or false, got '" + *v + "'");
-    }
-    c->force_new_cluster = *v == "true";
-  }
-  return util::Status::ok();
-}
-
-// The TLS files' names (node/config.h, TlsConfig); their contents are read
-// by cmd/dkv (tls/credentials.h).
-util::Status parse_tls_step(const Vars& vars, Config* c) { return parse_tls(vars, &c->tls); }
-
-// The DKV_TEST_* variables: honoured with test hooks, else only listed in
-// test_variables_ignored. Touches nothing but the test_* fields.
-util::Status parse_test_variables(const Vars& vars, bool test_hooks, Config* c) {
-  if (!test_hooks) {
-    for (const auto& name : test_variables()) {
-      if (find(vars, name.c_str())) c->test_variables_ignored.push_back(name);
-    }
-    return util::Status::ok();
-  }
-  for (const char* name : {"DKV_TEST_STALE_READS", "DKV_TEST_ACK_BEFORE_PERSIST"}) {
-    if (const auto* v = find(vars, name); v && *v != "0" && *v != "1") {
-      return bad(name, "must be 0 or 1, got '" + *v + "'");
-    }
-  }
-  if (const auto* v = find(vars, "DKV_TEST_STALE_READS")) c->test_stale_reads = *v == "1";
-  if (const auto* v = find(vars, "DKV_TEST_ACK_BEFORE_PERSIST")) {
-    c->test_ack_before_persist = *v == "1";
-  }
-  if (const auto* v = find(vars, "DKV_TEST_FAILPOINTS"); v && !v->empty()) {
-    wal::Failpoints f;
-    if (auto s = wal::parse_failpoints(*v, &f); !s.is_ok()) return s;
-    c->test_failpoints = *v;
-  }
-  return util::Status::ok();
-}
-
-}  // namespace
-
 util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out) {
   return parse_config(vars, test_hooks_built(), out);
 }
@@ -381,13 +411,19 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, Config
 util::Status parse_config(const std::map<std::string, std::string>& vars, bool test_hooks,
                           Config* out) {
   Config c;
-  // Every step runs the same way in every build; only the last one depends
-  // on the test hooks, and it only sets the test_* fields.
-  for (auto* step :
-       {parse_identity, parse_places, parse_numbers, parse_cluster_state, parse_tls_step}) {
-    if (auto s = step(vars, &c); !s.is_ok()) return s;
+  // Every row and check runs the same way in every build; only the test
+  // rows depend on the test hooks, and they only set the test_* fields.
+  if (auto s = parse_rows(rows(), vars, &c); !s.is_ok()) return s;
+  for (auto* check : {check_identity, check_timers, check_tls}) {
+    if (auto s = check(vars, &c); !s.is_ok()) return s;
   }
-  if (auto s = parse_test_variables(vars, test_hooks, &c); !s.is_ok()) return s;
+  if (test_hooks) {
+    if (auto s = parse_rows(test_rows(), vars, &c); !s.is_ok()) return s;
+  } else {
+    for (const Row& row : test_rows()) {
+      if (vars.count(row.info.name)) c.test_variables_ignored.push_back(row.info.name);
+    }
+  }
   *out = std::move(c);
   return util::Status::ok();
 }

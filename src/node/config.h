@@ -3,6 +3,9 @@
 // (`--node-id` for DKV_NODE_ID, ...), which override the environment.
 // Validation is complete and up front: a bad value yields one Status whose
 // message names the variable and the problem; cmd/dkv prints it and exits 2.
+// config.cc holds one table row per variable (name, flag, parser, bounds,
+// help); rules between variables run after all rows.
+// Threading: pure functions, safe from any thread.
 #pragma once
 
 #include <cstdint>
@@ -39,11 +42,11 @@ struct TlsConfig {
 };
 
 struct Config {
-  std::string node_id;                      // DKV_NODE_ID
+  std::string node_id = "a";                // DKV_NODE_ID
   std::vector<MemberAddress> cluster;       // DKV_CLUSTER, in order; the first leads first.
-  std::uint16_t rpc_port = 0;               // DKV_RPC_PORT
-  std::uint16_t rest_port = 0;              // DKV_REST_PORT
-  std::string db_path;                      // DKV_DB_PATH
+  std::uint16_t rpc_port = 0;               // DKV_RPC_PORT (0 until parse_config derives it)
+  std::uint16_t rest_port = 0;              // DKV_REST_PORT (0 until parse_config derives it)
+  std::string db_path;                      // DKV_DB_PATH (empty until parse_config derives it)
   std::string log_level = "info";           // DKV_LOG_LEVEL
   std::string listen_host = "0.0.0.0";      // DKV_LISTEN_HOST
   std::uint32_t heartbeat_ms = 100;         // DKV_HEARTBEAT_MS
@@ -82,12 +85,13 @@ const std::vector<std::string>& test_variables();
 // True if this binary was built with DKV_TEST_HOOKS=ON.
 bool test_hooks_built();
 
-// Every variable the server reads, with a one-line description (for --help
-// and for warning about unknown DKV_* variables).
+// Every variable the server reads, with a one-line description and its
+// bounds (for --help and for warning about unknown DKV_* variables). One row
+// of config.cc's table each.
 struct VariableInfo {
   const char* name;
   const char* flag;
-  const char* help;
+  std::string help;
 };
 const std::vector<VariableInfo>& config_variables();
 

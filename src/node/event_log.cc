@@ -32,7 +32,7 @@ void EventLog::record(std::string kind, std::string text) {
   e.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
   e.kind = std::move(kind);
   e.text = std::move(text);
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   e.seq = next_seq_++;
   if (ring_.size() == capacity_) ring_.pop_front();
   ring_.push_back(std::move(e));
@@ -50,7 +50,7 @@ void EventLog::record_raft(const raft::Event& e,
 }
 
 std::vector<RecordedEvent> EventLog::recent() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return {ring_.begin(), ring_.end()};
 }
 

@@ -14,11 +14,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "raft/events.h"
+#include "util/mutex.h"
 #include "util/thread_annotations.h"
 
 namespace dkv::node {
@@ -49,7 +49,7 @@ class EventLog {
 
  private:
   const std::size_t capacity_;
-  mutable std::mutex mu_;
+  mutable util::Mutex mu_;
   std::deque<RecordedEvent> ring_ DKV_GUARDED_BY(mu_);
   std::uint64_t next_seq_ DKV_GUARDED_BY(mu_) = 1;
 };

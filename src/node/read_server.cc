@@ -19,7 +19,7 @@ ReadServer::~ReadServer() { stop(); }
 void ReadServer::post(std::vector<ServableReads> batches) {
   if (batches.empty()) return;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     DKV_ASSERT(!stopping_);  // The raft thread stops posting before stop().
     std::move(batches.begin(), batches.end(), std::back_inserter(queue_));
   }
@@ -28,7 +28,7 @@ void ReadServer::post(std::vector<ServableReads> batches) {
 
 void ReadServer::stop() {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_one();
@@ -40,14 +40,14 @@ void ReadServer::run() {
     std::vector<ServableReads> work;
     bool stopping = false;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      util::MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) cv_.wait(mu_);
       work.swap(queue_);
       stopping = stopping_;
     }
     for (auto& batch : work) serve_reads(batch, state_);
     if (stopping) {
-      std::lock_guard lock(mu_);
+      util::MutexLock lock(mu_);
       if (queue_.empty()) return;
     }
   }

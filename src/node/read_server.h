@@ -8,12 +8,11 @@
 // read thread. Lifetime: `state` must outlive the ReadServer (stop() joins).
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "node/read_path.h"
+#include "util/mutex.h"
 #include "util/thread_annotations.h"
 
 namespace dkv::node {
@@ -33,8 +32,8 @@ class ReadServer {
   void run();
 
   const StateReader& state_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  util::Mutex mu_;
+  util::CondVar cv_;
   std::vector<ServableReads> queue_ DKV_GUARDED_BY(mu_);
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -11,8 +11,8 @@
 #include "kv/store.h"
 #include "node/membership.h"
 #include "node/snapshots.h"
+#include "util/crc32c.h"
 #include "util/varint.h"
-#include "wal/crc32c.h"
 #include "wal/file.h"
 #include "wal/log.h"
 
@@ -122,7 +122,7 @@ util::Status read_backup_file(const std::string& path, std::string* image, Backu
               << (8 * i);
   }
   bytes.resize(bytes.size() - kBackupTrailerBytes);
-  const std::uint32_t actual = wal::crc32c::value(bytes);
+  const std::uint32_t actual = util::crc32c::value(bytes);
   if (actual != stored) {
     return {util::Code::kDataLoss, path + ": checksum mismatch (stored " + hex64(stored).substr(8) +
                                        ", computed " + hex64(actual).substr(8) +
@@ -152,7 +152,7 @@ util::Status restore_data_dir(const RestoreOptions& options, std::string_view im
   std::string new_image = image_header(index, membership);
   new_image.append(image.substr(image_header(old_index, old_membership).size()));
   const std::string cluster_id =
-      hex64(node_id_of(membership + "#restored-from:" + hex64(wal::crc32c::value(image))));
+      hex64(node_id_of(membership + "#restored-from:" + hex64(util::crc32c::value(image))));
 
   const fs::path target = fs::absolute(options.data_dir).lexically_normal();
   const fs::path tmp = target.string() + ".restoring";

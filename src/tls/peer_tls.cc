@@ -145,7 +145,7 @@ util::Status ContextCache::init() {
   const std::string v = versions();
   SslCtxPtr ctx;
   if (auto s = load_(&ctx); !s.is_ok()) return s;
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   ctx_ = std::move(ctx);
   versions_ = v;
   checked_at_ = Clock::now();
@@ -155,7 +155,7 @@ util::Status ContextCache::init() {
 SslCtxPtr ContextCache::current() {
   std::string v;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     if (Clock::now() - checked_at_ < kRecheckEvery) return ctx_;
     checked_at_ = Clock::now();
     v = versions();
@@ -163,7 +163,7 @@ SslCtxPtr ContextCache::current() {
   }
   SslCtxPtr fresh;
   const util::Status s = load_(&fresh);
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   versions_ = v;  // A bad replacement is not retried until it changes again.
   if (!s.is_ok()) {
     spdlog::warn("TLS ({}): the replaced certificate files do not load, keeping the old: {}", name_,

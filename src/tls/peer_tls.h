@@ -21,11 +21,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "tls/peer_files.h"
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -61,7 +61,7 @@ class ContextCache {
   const std::string name_;
   const std::vector<std::string> files_;
   const Loader load_;
-  std::mutex mu_;
+  util::Mutex mu_;
   SslCtxPtr ctx_ DKV_GUARDED_BY(mu_);
   std::string versions_ DKV_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point checked_at_ DKV_GUARDED_BY(mu_){};

@@ -166,7 +166,7 @@ void TlsTerminator::adopt(int fd, std::string source) {
   auto h = std::make_shared<Handshake>();
   if (client_) h->client = client_->current();
   if (peer_) h->peer = peer_->current();
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (stopped_) {
     ::close(fd);
     return;
@@ -184,7 +184,7 @@ void TlsTerminator::adopt(int fd, std::string source) {
   c->thread = std::thread([this, c, h] {
     util::set_thread_name(("tls-" + o_.name).c_str());
     serve(c, h.get());
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     if (c->fd >= 0) ::close(c->fd);
     c->fd = -1;
     c->done = true;
@@ -232,7 +232,7 @@ void TlsTerminator::serve(Connection* c, Handshake* h) {
       // The stream reads its session itself: no relay, no socketpair.
       int fd = -1;
       {
-        std::lock_guard lk(mu_);
+        util::MutexLock lk(mu_);
         std::swap(fd, c->fd);  // This thread closes nothing now.
       }
       set_blocking(fd, false);
@@ -257,7 +257,7 @@ void TlsTerminator::serve(Connection* c, Handshake* h) {
 void TlsTerminator::stop() {
   std::list<std::unique_ptr<Connection>> connections;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     stopped_ = true;
     connections.swap(connections_);
     for (auto& c : connections) {

@@ -39,6 +39,7 @@
 #include <thread>
 
 #include "tls/peer_files.h"
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -107,7 +108,7 @@ class TlsTerminator {
   const TerminatorOptions o_;
   std::unique_ptr<ContextCache> client_;  // Null: no client side.
   std::unique_ptr<ContextCache> peer_;    // Null: no peer side.
-  std::mutex mu_;
+  util::Mutex mu_;
   bool stopped_ DKV_GUARDED_BY(mu_) = false;
   std::list<std::unique_ptr<Connection>> connections_ DKV_GUARDED_BY(mu_);
 };

@@ -115,7 +115,7 @@ PeerAdmission::PeerAdmission(Resolver resolve) : resolve_(std::move(resolve)) {
 }
 
 void PeerAdmission::set_members(std::vector<std::pair<raft::NodeId, std::string>> members) {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (members == members_) return;
   members_ = std::move(members);
   ++members_version_;
@@ -125,7 +125,7 @@ void PeerAdmission::refresh() {
   std::vector<std::pair<raft::NodeId, std::string>> members;
   std::uint64_t version = 0;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     const bool stale = Clock::now() - resolved_at_ >= kResolveEvery;
     if (members_version_ == resolved_version_ && !stale) return;
     members = members_;
@@ -138,19 +138,19 @@ void PeerAdmission::refresh() {
     if (ips.empty()) spdlog::warn("peer admission: member address {} does not resolve", address);
     resolved[id] = std::move(ips);
   }
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   addresses_ = std::move(resolved);
   resolved_version_ = version;
   resolved_at_ = Clock::now();
 }
 
 void PeerAdmission::set_peer_tls(bool on) {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   peer_tls_ = on;
 }
 
 bool PeerAdmission::admits_connection(std::string_view source) const {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   return !peer_tls_ && is_member_address(addresses_, source);
 }
 
@@ -158,7 +158,7 @@ util::Status PeerAdmission::admit_tls_stream(raft::NodeId claimed, std::string_v
                                              bool tls_verified) {
   bool member = false;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     member = std::any_of(members_.begin(), members_.end(),
                          [&](const auto& m) { return m.first == claimed; });
   }
@@ -181,7 +181,7 @@ util::Status PeerAdmission::admit_stream(raft::NodeId claimed, std::string_view 
   std::string_view reason;
   bool peer_tls = false;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     peer_tls = peer_tls_;
     if (!peer_tls) reason = stream_refusal(addresses_, source, claimed);
   }
@@ -204,7 +204,7 @@ void PeerAdmission::refused(std::string_view reason, const std::string& what) {
 }
 
 MemberAddresses PeerAdmission::addresses() const {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   return addresses_;
 }
 

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "raft/types.h"
+#include "util/mutex.h"
 #include "util/rate_limiter.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -123,7 +124,7 @@ class PeerAdmission {
   util::Status admit_tls_stream(raft::NodeId claimed, std::string_view source, bool tls_verified);
 
   const Resolver resolve_;
-  mutable std::mutex mu_;
+  mutable util::Mutex mu_;
   bool peer_tls_ DKV_GUARDED_BY(mu_) = false;
   std::vector<std::pair<raft::NodeId, std::string>> members_ DKV_GUARDED_BY(mu_);
   std::uint64_t members_version_ DKV_GUARDED_BY(mu_) = 0;   // Bumped by set_members().

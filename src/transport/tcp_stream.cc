@@ -197,13 +197,13 @@ void set_stream_socket_options(int fd, const StreamOptions& o) {
 StreamWriter::StreamWriter(const StreamOptions& options) : o_(options) {}
 
 StreamWriter::~StreamWriter() {
-  std::lock_guard lk(fd_mu_);
+  util::MutexLock lk(fd_mu_);
   ::SSL_free(ssl_);
   if (fd_ >= 0) ::close(fd_);
 }
 
 void StreamWriter::interrupt() {
-  std::lock_guard lk(fd_mu_);
+  util::MutexLock lk(fd_mu_);
   interrupted_ = true;
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // Wakes poll(); send/recv fail.
 }
@@ -230,7 +230,7 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
   ::freeaddrinfo(found);
   if (fd < 0) return util::unavailable(errno_text("socket"));
   {
-    std::lock_guard lk(fd_mu_);
+    util::MutexLock lk(fd_mu_);
     DKV_ASSERT(fd_ < 0);  // One open() per writer.
     fd_ = fd;
     sock_ = fd;
@@ -404,7 +404,7 @@ StreamReaders::StreamReaders(StreamOptions options, MessagesHandler on_messages)
 StreamReaders::~StreamReaders() { stop(); }
 
 void StreamReaders::adopt(int fd, std::string source, ssl_st* tls) {
-  std::lock_guard lk(mu_);
+  util::MutexLock lk(mu_);
   if (stopped_) {
     ::SSL_free(tls);
     ::close(fd);
@@ -424,7 +424,7 @@ void StreamReaders::adopt(int fd, std::string source, ssl_st* tls) {
     util::set_thread_name("recv-stream");
     serve(r);
     ::SSL_free(r->ssl);
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     ::close(r->fd);
     r->fd = -1;
     r->done = true;
@@ -434,7 +434,7 @@ void StreamReaders::adopt(int fd, std::string source, ssl_st* tls) {
 void StreamReaders::stop() {
   std::list<std::unique_ptr<Reader>> readers;
   {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     stopped_ = true;
     readers.swap(readers_);
     for (auto& r : readers) {

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "raft/types.h"
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -127,7 +128,7 @@ class StreamWriter {
   util::Status check_silence() const;
 
   const StreamOptions& o_;
-  std::mutex fd_mu_;
+  util::Mutex fd_mu_;
   int fd_ DKV_GUARDED_BY(fd_mu_) = -1;
   bool interrupted_ DKV_GUARDED_BY(fd_mu_) = false;
   int sock_ = -1;          // fd_, read without the lock by the owning thread.
@@ -164,7 +165,7 @@ class StreamReaders {
 
   const StreamOptions o_;
   const MessagesHandler on_messages_;
-  std::mutex mu_;
+  util::Mutex mu_;
   bool stopped_ DKV_GUARDED_BY(mu_) = false;
   std::list<std::unique_ptr<Reader>> readers_ DKV_GUARDED_BY(mu_);
 };

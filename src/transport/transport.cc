@@ -14,10 +14,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -30,6 +28,7 @@
 #include "transport/peer_checks.h"
 #include "transport/tcp_stream.h"
 #include "util/assert.h"
+#include "util/mutex.h"
 #include "util/thread_annotations.h"
 #include "util/thread_name.h"
 
@@ -346,7 +345,7 @@ class Notifier {
         }) {}
   ~Notifier() {
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       stopping_ = true;
     }
     cv_.notify_one();
@@ -355,7 +354,7 @@ class Notifier {
 
   void unreachable(raft::NodeId id) {
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (!unreachable_pending_.insert(id).second) return;  // Already pending.
       events_.push_back({id, false, false});
     }
@@ -364,7 +363,7 @@ class Notifier {
 
   void snapshot_status(raft::NodeId id, bool ok) {
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       events_.push_back({id, true, ok});
     }
     cv_.notify_one();
@@ -378,9 +377,9 @@ class Notifier {
   };
 
   void run() {
-    std::unique_lock lk(mu_);
+    util::MutexLock lk(mu_);
     while (true) {
-      cv_.wait(lk, [&] { return stopping_ || !events_.empty(); });
+      while (!stopping_ && events_.empty()) cv_.wait(mu_);
       if (stopping_) return;
       const Event e = events_.front();
       events_.pop_front();
@@ -393,8 +392,8 @@ class Notifier {
   }
 
   const TransportCallbacks& cb_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  util::Mutex mu_;
+  util::CondVar cv_;
   std::deque<Event> events_ DKV_GUARDED_BY(mu_);
   std::set<raft::NodeId> unreachable_pending_ DKV_GUARDED_BY(mu_);
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
@@ -410,9 +409,9 @@ class Notifier {
 // set of files in the process: each has a file watcher.
 std::shared_ptr<grpc::ChannelCredentials> peer_credentials(const tls::PeerTlsFiles& f) {
   if (!f.on()) return grpc::InsecureChannelCredentials();
-  static std::mutex mu;
+  static util::Mutex mu;
   static std::map<std::string, std::shared_ptr<grpc::ChannelCredentials>> made;
-  std::lock_guard lk(mu);
+  util::MutexLock lk(mu);
   auto& creds = made[f.cert_file + "\n" + f.key_file + "\n" + f.trusted_ca_file];
   if (creds) return creds;
   namespace ex = grpc::experimental;
@@ -491,7 +490,7 @@ class Peer {
   // Signals both threads to end and breaks their connections; does not wait.
   void stop() {
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       stopping_ = true;
       if (stream_ != nullptr) stream_->interrupt();
       if (snap_ctx_ != nullptr) snap_ctx_->TryCancel();
@@ -508,32 +507,37 @@ class Peer {
   // enqueue()d. Never waits for the network. True if the sender has news
   // (call wake() once done).
   bool deliver(std::vector<raft::Message>& msgs) {
-    std::unique_lock write_lk(write_mu_, std::defer_lock);
-    StreamWriter* stream = nullptr;
     std::size_t direct = 0;  // msgs[0, direct) go out directly.
-    {
-      std::lock_guard lk(mu_);
-      if (stopping_) return false;
-      if (writable_ != nullptr && queue_.empty() && tail_.empty() && direct_error_.is_ok() &&
-          write_lk.try_lock()) {
-        stream = writable_;
-        std::uint64_t bytes = 0;
-        for (const raft::Message& m : msgs) {
-          if (m.type == raft::MessageType::kSnap) break;
-          const std::uint64_t size = message_size_bytes(m);
-          if (!fits_wire(size) || (direct > 0 && bytes + size > o_.batch_bytes_max)) break;
-          bytes += size;
-          ++direct;
+    bool news = false;
+    if (write_mu_.try_lock()) {  // Only tried: a write in progress means "enqueue".
+      StreamWriter* stream = nullptr;
+      {
+        util::MutexLock lk(mu_);
+        if (!stopping_ && writable_ != nullptr && queue_.empty() && tail_.empty() &&
+            direct_error_.is_ok()) {
+          stream = writable_;
+          direct = direct_prefix(msgs);
         }
       }
+      if (direct > 0) news = write_direct(stream, msgs, direct);
+      write_mu_.unlock();
     }
-    bool news = false;
-    if (direct > 0) {
-      news = write_direct(stream, msgs, direct);
-    }
-    if (write_lk.owns_lock()) write_lk.unlock();
     for (std::size_t i = direct; i < msgs.size(); ++i) news |= enqueue(std::move(msgs[i]));
     return news;
+  }
+
+  // How many of `msgs`, from the first, fit one direct frame.
+  std::size_t direct_prefix(const std::vector<raft::Message>& msgs) const {
+    std::size_t direct = 0;
+    std::uint64_t bytes = 0;
+    for (const raft::Message& m : msgs) {
+      if (m.type == raft::MessageType::kSnap) break;
+      const std::uint64_t size = message_size_bytes(m);
+      if (!fits_wire(size) || (direct > 0 && bytes + size > o_.batch_bytes_max)) break;
+      bytes += size;
+      ++direct;
+    }
+    return direct;
   }
 
   // From send(): queues `m` or drops it. Never waits for the network. True
@@ -545,7 +549,7 @@ class Peer {
     }
     const std::uint64_t size = message_size_bytes(m);
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (stopping_) return false;
       if (!down_ && queue_.size() < o_.queue_msgs_max &&
           queued_bytes_ + size <= o_.queue_bytes_max && fits_wire(size)) {
@@ -563,7 +567,7 @@ class Peer {
   void wake() { cv_.notify_one(); }
 
   PeerStats stats() const {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     PeerStats s = stats_;
     s.queued_msgs = queue_.size();
     s.queued_bytes = queued_bytes_;
@@ -599,7 +603,7 @@ class Peer {
                  &direct_framed_);
     std::size_t written = 0;
     const util::Status s = stream->try_write(direct_framed_, &written);
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     if (!s.is_ok()) {
       stats_.dropped_msgs += n;
       direct_error_ = s;  // The sender ends the stream and reports the peer.
@@ -620,7 +624,7 @@ class Peer {
     DKV_ASSERT(m.snapshot.has_value());
     bool busy = false;
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (stopping_) return;
       busy = snap_pending_.has_value() || snap_busy_;
       if (!busy) snap_pending_ = std::move(m);
@@ -635,14 +639,14 @@ class Peer {
 
   // Publishes `ctx` as the call stop() cancels; false if stopping already.
   bool register_ctx(grpc::ClientContext** slot, grpc::ClientContext* ctx) {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     if (stopping_) return false;
     *slot = ctx;
     return true;
   }
 
   void unregister_ctx(grpc::ClientContext** slot) {
-    std::lock_guard lk(mu_);
+    util::MutexLock lk(mu_);
     *slot = nullptr;
   }
 
@@ -671,12 +675,15 @@ class Peer {
     int failures = 0;  // Consecutive attempts that ended without a stream.
     while (true) {
       if (failures > 0) {
-        std::unique_lock lk(mu_);
-        if (cv_.wait_for(lk, backoff(failures), [&] { return stopping_; })) return;
+        util::MutexLock lk(mu_);
+        const auto until = Clock::now() + backoff(failures);
+        while (!stopping_ && cv_.wait_until(mu_, until)) {
+        }
+        if (stopping_) return;
       }
       const bool accepted = run_stream(failures);
       failures = accepted ? 1 : failures + 1;
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (stopping_) return;
     }
   }
@@ -686,7 +693,7 @@ class Peer {
   bool run_stream(int failures) {
     StreamWriter stream(stream_options_);
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (stopping_) return false;
       stream_ = &stream;
     }
@@ -695,7 +702,7 @@ class Peer {
     const bool accepted = status.is_ok();
     if (accepted) {
       {
-        std::lock_guard lk(mu_);
+        util::MutexLock lk(mu_);
         down_ = false;
         stats_.connected = true;
         ++stats_.connects;
@@ -706,8 +713,8 @@ class Peer {
     {
       // A direct write in progress finishes first; a rest of a frame is
       // lost with the stream (a new one starts at a frame boundary).
-      std::lock_guard write_lk(write_mu_);
-      std::lock_guard lk(mu_);
+      util::MutexLock write_lk(write_mu_);
+      util::MutexLock lk(mu_);
       stream_ = nullptr;
       writable_ = nullptr;
       stats_.dropped_msgs += tail_msgs_;
@@ -731,7 +738,7 @@ class Peer {
   // queued messages) until the stream breaks or stop().
   util::Status write_batches(StreamWriter* stream) {
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       writable_ = stream;  // send() may write directly from now on.
     }
     std::vector<raft::Message> taken;
@@ -744,15 +751,15 @@ class Peer {
       tail.clear();
       std::size_t tail_msgs = 0;
       {
-        std::unique_lock lk(mu_);
+        util::MutexLock lk(mu_);
         // While idle, look at the connection every kIdleCheck: read the
         // peer's beats, ping it, notice a dead link. Direct writes do not
         // do that: they leave it to this.
-        while (!cv_.wait_for(lk, kIdleCheck, [&] { return stopping_ || has_work(); })) {
+        while (!wait_for_work(kIdleCheck)) {
           lk.unlock();
           util::Status s;
           {
-            std::lock_guard write_lk(write_mu_);
+            util::MutexLock write_lk(write_mu_);
             s = stream->check_alive();
           }
           lk.lock();
@@ -760,9 +767,9 @@ class Peer {
         }
         if (stopping_) return util::Status::ok();
       }
-      std::lock_guard write_lk(write_mu_);  // Before mu_ (deliver() only tries it).
+      util::MutexLock write_lk(write_mu_);  // Before mu_ (deliver() only tries it).
       {
-        std::lock_guard lk(mu_);
+        util::MutexLock lk(mu_);
         if (stopping_) return util::Status::ok();
         if (!direct_error_.is_ok()) return direct_error_;
         tail.swap(tail_);
@@ -787,7 +794,7 @@ class Peer {
         s = stream->check_alive();
         next_check = Clock::now() + kIdleCheck;
       }
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (!s.is_ok()) {
         stats_.dropped_msgs += tail_msgs + taken.size();
         return s;
@@ -800,11 +807,20 @@ class Peer {
     return !queue_.empty() || !tail_.empty() || !direct_error_.is_ok();
   }
 
+  // Waits up to `timeout` for stopping_ or has_work(); false if neither.
+  bool wait_for_work(std::chrono::milliseconds timeout) DKV_REQUIRES(mu_) {
+    const auto until = Clock::now() + timeout;
+    while (!stopping_ && !has_work()) {
+      if (!cv_.wait_until(mu_, until)) break;
+    }
+    return stopping_ || has_work();
+  }
+
   // The stream ended: drop what is queued (stale by the time the peer is
   // back; Raft retransmits) and report the peer unreachable.
   void go_down(bool was_accepted, int failures, const util::Status& status) {
     {
-      std::lock_guard lk(mu_);
+      util::MutexLock lk(mu_);
       if (stopping_) return;
       down_ = true;
       stats_.connected = false;
@@ -832,8 +848,8 @@ class Peer {
     while (true) {
       raft::Message m;
       {
-        std::unique_lock lk(mu_);
-        snap_cv_.wait(lk, [&] { return stopping_ || snap_pending_.has_value(); });
+        util::MutexLock lk(mu_);
+        while (!stopping_ && !snap_pending_.has_value()) snap_cv_.wait(mu_);
         if (stopping_) return;
         m = std::move(*snap_pending_);
         snap_pending_.reset();
@@ -841,7 +857,7 @@ class Peer {
       }
       const bool ok = send_snapshot(std::move(m));
       {
-        std::lock_guard lk(mu_);
+        util::MutexLock lk(mu_);
         snap_busy_ = false;
         if (stopping_) return;
         ++(ok ? stats_.snapshots_sent : stats_.snapshots_failed);
@@ -923,9 +939,9 @@ class Peer {
   const std::unique_ptr<raftpb::Raft::Stub> snap_stub_;  // Snapshots' own channel.
   std::mt19937_64 rng_;                                  // Sender thread only.
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;       // Queue or stopping_ changed (the sender waits).
-  std::condition_variable snap_cv_;  // Snapshot slot or stopping_ changed.
+  mutable util::Mutex mu_;
+  util::CondVar cv_;       // Queue or stopping_ changed (the sender waits).
+  util::CondVar snap_cv_;  // Snapshot slot or stopping_ changed.
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   // The last stream attempt failed: send() drops until a stream is accepted.
   bool down_ DKV_GUARDED_BY(mu_) = false;
@@ -937,7 +953,7 @@ class Peer {
   // Held by whoever writes to the stream: the sender thread, or send()
   // directly (deliver() only try_locks it, under mu_). Order: write_mu_
   // before mu_.
-  std::mutex write_mu_;
+  util::Mutex write_mu_;
   // The accepted stream, while send() may write to it (under write_mu_).
   StreamWriter* writable_ DKV_GUARDED_BY(mu_) = nullptr;
   // The rest of a frame a direct write began: the sender writes it first.
@@ -1029,7 +1045,7 @@ struct Transport::Impl {
   StrangerRaftService stranger_service;
   StreamReaders readers;
   Notifier notifier;
-  mutable std::mutex mu;
+  mutable util::Mutex mu;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers DKV_GUARDED_BY(mu);
 };
 
@@ -1049,7 +1065,7 @@ Transport::Transport(TransportOptions options, TransportCallbacks callbacks)
 Transport::~Transport() {
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers;
   {
-    std::lock_guard lk(impl_->mu);
+    util::MutexLock lk(impl_->mu);
     peers.swap(impl_->peers);
   }
   for (auto& [id, peer] : peers) peer->stop();  // Cancel all first, then join.
@@ -1061,7 +1077,7 @@ void Transport::add_peer(raft::NodeId id, std::string address) {
   DKV_ASSERT(id != impl_->options.local_id);
   std::unique_ptr<Peer> old;
   {
-    std::lock_guard lk(impl_->mu);
+    util::MutexLock lk(impl_->mu);
     auto it = impl_->peers.find(id);
     if (it != impl_->peers.end()) {
       if (it->second->address() == address) return;
@@ -1079,7 +1095,7 @@ void Transport::add_peer(raft::NodeId id, std::string address) {
 void Transport::remove_peer(raft::NodeId id) {
   std::unique_ptr<Peer> old;
   {
-    std::lock_guard lk(impl_->mu);
+    util::MutexLock lk(impl_->mu);
     auto it = impl_->peers.find(id);
     if (it == impl_->peers.end()) return;
     old = std::move(it->second);
@@ -1093,7 +1109,7 @@ void Transport::remove_peer(raft::NodeId id) {
 void Transport::send(std::vector<raft::Message> msgs) {
   std::vector<std::pair<raft::NodeId, bool>> unknown;  // (to, was a kSnap)
   {
-    std::lock_guard lk(impl_->mu);
+    util::MutexLock lk(impl_->mu);
     // Per peer, in order: one frame (written here if the stream is idle) or
     // one wake-up of its sender per call, not per message.
     std::vector<std::pair<Peer*, std::vector<raft::Message>>> by_peer;
@@ -1126,7 +1142,7 @@ void Transport::send(std::vector<raft::Message> msgs) {
 }
 
 std::optional<PeerStats> Transport::peer_stats(raft::NodeId id) const {
-  std::lock_guard lk(impl_->mu);
+  util::MutexLock lk(impl_->mu);
   auto it = impl_->peers.find(id);
   if (it == impl_->peers.end()) return std::nullopt;
   return it->second->stats();

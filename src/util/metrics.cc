@@ -103,7 +103,7 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
 
 Counter& MetricsRegistry::counter(const std::string& name, const std::string& help,
                                   const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = family(name, help, Kind::kCounter).counters[labels];
   if (!slot) slot = std::make_unique<Counter>();
   return *slot;
@@ -111,7 +111,7 @@ Counter& MetricsRegistry::counter(const std::string& name, const std::string& he
 
 Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help,
                               const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = family(name, help, Kind::kGauge).gauges[labels];
   if (!slot) slot = std::make_unique<Gauge>();
   return *slot;
@@ -120,14 +120,14 @@ Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help,
 Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help,
                                       const std::vector<double>& upper_bounds,
                                       const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = family(name, help, Kind::kHistogram).histograms[labels];
   if (!slot) slot = std::make_unique<Histogram>(upper_bounds);
   return *slot;
 }
 
 std::string MetricsRegistry::render() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     const char* type = f.kind == Kind::kCounter ? "counter"

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "util/mutex.h"
 #include "util/thread_annotations.h"
 
 namespace dkv::util {
@@ -88,7 +89,7 @@ class MetricsRegistry {
   };
   Family& family(const std::string& name, const std::string& help, Kind kind) DKV_REQUIRES(mu_);
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, Family> families_ DKV_GUARDED_BY(mu_);
 };
 

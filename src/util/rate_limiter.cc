@@ -3,7 +3,7 @@
 namespace dkv::util {
 
 bool RateLimiter::allow(const std::string& key, Clock::time_point now, std::uint64_t* suppressed) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   *suppressed = 0;
   auto it = entries_.find(key);
   if (it == entries_.end()) {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "util/mutex.h"
 #include "util/thread_annotations.h"
 
 namespace dkv::util {
@@ -41,7 +42,7 @@ class RateLimiter {
 
   const Clock::duration interval_;
   const std::size_t keys_max_;
-  std::mutex mu_;
+  Mutex mu_;
   std::map<std::string, Entry> entries_ DKV_GUARDED_BY(mu_);
 };
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "util/assert.h"
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 
 namespace dkv::wal::format {
 namespace {
@@ -195,8 +195,8 @@ void end_record(std::string* out, std::size_t record_start, RecordType type) {
   char* h = out->data() + record_start;
   h[8] = static_cast<char>(type);
   // CRC over type byte then payload: both are contiguous from h + 8.
-  const std::uint32_t crc = crc32c::extend(0, h + 8, 1 + payload_bytes);
-  store_u32(h, crc32c::mask(crc));
+  const std::uint32_t crc = util::crc32c::extend(0, h + 8, 1 + payload_bytes);
+  store_u32(h, util::crc32c::mask(crc));
   store_u32(h + 4, static_cast<std::uint32_t>(payload_bytes));
 }
 
@@ -238,8 +238,8 @@ ParsedRecord parse_record(std::string_view buf, std::size_t pos) {
     r.problem = "record runs past the end of the file";
     return r;
   }
-  const std::uint32_t crc = crc32c::extend(0, h + 8, 1 + static_cast<std::size_t>(length));
-  if (crc32c::unmask(masked_crc) != crc) {
+  const std::uint32_t crc = util::crc32c::extend(0, h + 8, 1 + static_cast<std::size_t>(length));
+  if (util::crc32c::unmask(masked_crc) != crc) {
     r.problem = "checksum mismatch";
     return r;
   }
@@ -390,14 +390,14 @@ bool decode_snap_header(std::string_view p, SnapHeader* out, const char** proble
 void encode_snap_trailer(const SnapTrailer& t, std::string* out) {
   put_u64(out, t.payload_bytes);
   put_u64(out, t.chunk_count);
-  put_u32(out, crc32c::mask(t.payload_crc));
+  put_u32(out, util::crc32c::mask(t.payload_crc));
 }
 
 bool decode_snap_trailer(std::string_view p, SnapTrailer* out, const char** problem) {
   Reader r(p);
   out->payload_bytes = r.u64();
   out->chunk_count = r.u64();
-  out->payload_crc = crc32c::unmask(r.u32());
+  out->payload_crc = util::crc32c::unmask(r.u32());
   return finish(r, problem);
 }
 

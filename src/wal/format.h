@@ -24,7 +24,7 @@
 //   | masked_crc: u32le | length: u32le    | type: u8| payload: length |
 //   +-------------------+------------------+---------+-----------------+
 //
-// masked_crc = crc32c::mask(CRC32C(type byte || payload)). The length is not
+// masked_crc = util::crc32c::mask(CRC32C(type byte || payload)). The length is not
 // covered by the CRC: a damaged length makes the CRC check fail (or the record
 // run past the end of the file), which recovery treats like any bad record.
 // Records are not aligned; a record never spans two files. Type 0 is never

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "util/assert.h"
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 
 namespace dkv::wal {
 namespace {
@@ -89,7 +89,7 @@ util::Status SnapshotWriter::flush_chunk() {
 util::Status SnapshotWriter::append(std::string_view data) {
   if (!error_.is_ok()) return error_;
   DKV_ASSERT(!finished_);
-  payload_crc_ = crc32c::extend(payload_crc_, data.data(), data.size());
+  payload_crc_ = util::crc32c::extend(payload_crc_, data.data(), data.size());
   payload_bytes_ += data.size();
   while (!data.empty()) {
     const std::size_t n = std::min(data.size(), chunk_bytes_ - chunk_.size());
@@ -194,7 +194,7 @@ util::Status SnapshotReader::next(std::string* chunk, bool* done) {
   std::string payload;
   if (auto s = read_record(&type, &payload); !s.is_ok()) return s;
   if (type == RecordType::kSnapChunk) {
-    payload_crc_ = crc32c::extend(payload_crc_, payload.data(), payload.size());
+    payload_crc_ = util::crc32c::extend(payload_crc_, payload.data(), payload.size());
     payload_bytes_ += payload.size();
     ++chunk_count_;
     *chunk = std::move(payload);

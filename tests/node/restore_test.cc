@@ -8,7 +8,7 @@
 #include "kv/store.h"
 #include "node/membership.h"
 #include "node/node.h"
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 
 namespace dkv::node {
 namespace {
@@ -51,7 +51,7 @@ class RestoreTest : public ::testing::Test {
   std::string write_backup(const std::string& image) {
     const std::string path = (dir_ / "backup.db").string();
     std::ofstream out(path, std::ios::binary);
-    out << image << encode_backup_trailer(wal::crc32c::value(image));
+    out << image << encode_backup_trailer(util::crc32c::value(image));
     return path;
   }
 
@@ -79,7 +79,7 @@ TEST_F(RestoreTest, ReadsABackupAndRefusesADamagedOne) {
   std::string damaged = image;
   damaged[damaged.size() / 2] ^= 1;
   std::ofstream(path, std::ios::binary)
-      << damaged << encode_backup_trailer(wal::crc32c::value(image));
+      << damaged << encode_backup_trailer(util::crc32c::value(image));
   EXPECT_EQ(read_backup_file(path, &read, &info).code(), util::Code::kDataLoss);
   EXPECT_EQ(read_backup_file((dir_ / "missing").string(), &read, &info).code(),
             util::Code::kNotFound);

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 #include "wal/log.h"
 #include "wal/snapshot_file.h"
 
@@ -239,13 +239,13 @@ BENCHMARK(BM_SnapshotWriteRead)
 void BM_Crc32c(benchmark::State& state) {
   const std::string buf(static_cast<std::size_t>(state.range(1)), 'x');
   const bool hw = state.range(0) == 1;
-  if (hw && !crc32c::hardware_available()) {
+  if (hw && !util::crc32c::hardware_available()) {
     state.SkipWithError("no SSE4.2");
     return;
   }
   for (auto _ : state) {
-    benchmark::DoNotOptimize(hw ? crc32c::extend_hardware(0, buf.data(), buf.size())
-                                : crc32c::extend_portable(0, buf.data(), buf.size()));
+    benchmark::DoNotOptimize(hw ? util::crc32c::extend_hardware(0, buf.data(), buf.size())
+                                : util::crc32c::extend_portable(0, buf.data(), buf.size()));
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
   state.SetLabel(hw ? "sse4.2" : "portable");

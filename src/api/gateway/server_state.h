@@ -22,12 +22,8 @@
 #include "api/gateway/gateway.h"
 #include "api/gateway/route_table.h"
 
-#if __has_include("util/thread_annotations.h")
+#include "util/mutex.h"
 #include "util/thread_annotations.h"
-#endif
-#ifndef DKV_GUARDED_BY
-#define DKV_GUARDED_BY(x)
-#endif
 
 namespace dkv::api::gateway {
 
@@ -47,18 +43,18 @@ class CallTracker {
   // Runs `f` (which may post into the io_context) only while open.
   template <typename F>
   void run_if_open(F&& f) {
-    std::lock_guard<std::mutex> lock(mu_);
+    util::MutexLock lock(mu_);
     if (open_) f();
   }
   // After this returns, no run_if_open() body runs again.
   void close() {
-    std::lock_guard<std::mutex> lock(mu_);
+    util::MutexLock lock(mu_);
     open_ = false;
   }
 
  private:
   std::atomic<size_t> inflight_{0};
-  std::mutex mu_;
+  util::Mutex mu_;
   bool open_ DKV_GUARDED_BY(mu_) = true;
 };
 

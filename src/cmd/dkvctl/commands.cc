@@ -14,7 +14,7 @@
 #include "node/config.h"
 #include "node/restore.h"
 #include "output.h"
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 #include "wal/file.h"
 
 namespace dkv::ctl {
@@ -206,7 +206,7 @@ util::Status verify_file(const std::string& path, std::uint64_t image_bytes, std
           n < 0 ? io_error("read", path) : util::Status(util::Code::kDataLoss, path + " is short");
       break;
     }
-    actual = wal::crc32c::extend(actual, buf.data(), static_cast<std::size_t>(n));
+    actual = util::crc32c::extend(actual, buf.data(), static_cast<std::size_t>(n));
     left -= static_cast<std::uint64_t>(n);
   }
   ::close(fd);
@@ -240,7 +240,7 @@ util::Status save_snapshot(Client& client, const std::string& file, SnapshotSave
         if (received + m.remaining_bytes() != total) {
           return {util::Code::kDataLoss, "the stream's sizes do not add up"};
         }
-        crc = wal::crc32c::extend(crc, m.blob().data(), m.blob().size());
+        crc = util::crc32c::extend(crc, m.blob().data(), m.blob().size());
         if (m.remaining_bytes() == 0) {
           last = true;
           server_crc = m.crc32c();

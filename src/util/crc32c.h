@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace dkv::wal::crc32c {
+namespace dkv::util::crc32c {
 
 // Returns the CRC32C of `data` appended to a string whose CRC32C is `crc`
 // (extend(0, ...) starts a new one). Uses the fastest implementation here.
@@ -40,4 +40,4 @@ inline constexpr std::uint32_t unmask(std::uint32_t masked_crc) {
 
 static_assert(unmask(mask(0x12345678u)) == 0x12345678u);
 
-}  // namespace dkv::wal::crc32c
+}  // namespace dkv::util::crc32c

@@ -1,5 +1,5 @@
 // CRC32C implementations (see crc32c.h): SSE4.2 and slicing-by-8.
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 
 #include <array>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace dkv::wal::crc32c {
+namespace dkv::util::crc32c {
 namespace {
 
 constexpr std::uint32_t kPolyReflected = 0x82f63b78u;
@@ -103,4 +103,4 @@ std::uint32_t extend(std::uint32_t crc, const void* data, std::size_t size_bytes
   return extend_portable(crc, data, size_bytes);
 }
 
-}  // namespace dkv::wal::crc32c
+}  // namespace dkv::util::crc32c

@@ -1,13 +1,13 @@
 // CRC32C against the standard check values (RFC 3720 B.4, and the "123456789"
 // check value of the CRC catalogue), for both implementations.
-#include "wal/crc32c.h"
+#include "util/crc32c.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 
-namespace dkv::wal::crc32c {
+namespace dkv::util::crc32c {
 namespace {
 
 using Fn = std::uint32_t (*)(std::uint32_t, const void*, std::size_t);
@@ -57,4 +57,4 @@ TEST(Crc32c, MaskRoundTripsAndDiffers) {
 }
 
 }  // namespace
-}  // namespace dkv::wal::crc32c
+}  // namespace dkv::util::crc32c
