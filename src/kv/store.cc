@@ -280,6 +280,91 @@ struct Store::Env {
     return util::Status::ok();
   }
 
+  // Store::open's steps, in order.
+  // kDeferred mode with a known boot id: commits are not fsynced, so files
+  // left by a machine crash may be torn: start empty (the node restores
+  // the last snapshot and replays the WAL).
+  util::Status discard_if_torn(const StoreOptions& options) {
+    const std::string boot_id = options.boot_id.empty() ? current_boot_id() : options.boot_id;
+    if (options.durability != StoreOptions::Durability::kDeferred || boot_id.empty()) {
+      return util::Status::ok();
+    }
+    marker = std::make_unique<UnsyncedMarker>(options.dir, boot_id);
+    if (!marker->left_by_machine_crash()) return util::Status::ok();
+    std::error_code ec;
+    for (const char* name : {"/data.mdb", "/lock.mdb"}) {
+      std::filesystem::remove(options.dir + name, ec);
+      if (ec) return util::internal_error("remove " + options.dir + name + ": " + ec.message());
+    }
+    if (auto s = marker->clear(); !s.is_ok()) return s;
+    rebuilt = true;
+    return util::Status::ok();
+  }
+
+  util::Status open_lmdb(const StoreOptions& options) {
+    int rc = mdb_env_create(&env);
+    if (rc != 0) return lmdb_error("mdb_env_create", rc);
+    // Headroom above the quota absorbs copy-on-write pages and the free
+    // list, so that a batch admitted under the quota never hits the map
+    // limit. The map starts small and grows with the data (make_room);
+    // LMDB raises a smaller size to what the file already uses.
+    const std::uint64_t headroom = std::max<std::uint64_t>(options.quota_bytes / 8, 64ull << 20);
+    map_bytes_max = options.quota_bytes + headroom;
+    rc = mdb_env_set_mapsize(env, std::min(options.initial_map_bytes, map_bytes_max));
+    if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
+    rc = mdb_env_set_maxdbs(env, 4);
+    if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
+    // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
+    // one pwrite per dirty page (~40 syscalls per applied batch of random
+    // keys, the raft thread's largest cost in issue 8's profile). The file
+    // is then as large as the map (sparse beyond the used pages); a page
+    // that cannot be allocated (disk full) raises SIGBUS, which cmd/dkv
+    // turns into a one-line fatal stop.
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
+    if (marker != nullptr) flags |= MDB_NOSYNC;
+    rc = mdb_env_open(env, options.dir.c_str(), flags, 0644);
+    if (rc != 0) return lmdb_error(("open LMDB in " + options.dir).c_str(), rc);
+    DKV_ASSERT(static_cast<std::size_t>(mdb_env_get_maxkeysize(env)) >= kKeyBytesMax);
+    MDB_stat stat;
+    mdb_env_stat(env, &stat);
+    page_bytes = stat.ms_psize;
+    refresh_used();
+    return make_room(0);
+  }
+
+  // Opens (or creates, or upgrades) the tables and reads the revisions and
+  // the applied index.
+  util::Status load_state(const std::string& dir) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env, nullptr, 0, &txn);
+    if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+    TxnGuard guard(txn);
+    if (auto s = open_tables(txn, &tables); !s.is_ok()) return s;
+    kv = tables.kv;
+    meta = tables.meta;
+    if (auto s = upgrade_format1(txn, tables); !s.is_ok()) return s;
+    mvcc::Revs revs;
+    if (auto s = mvcc::read_revs(txn, tables, &revs); !s.is_ok()) return s;
+    current_rev = revs.current;
+    compact_rev = revs.compact;
+    MDB_val key = as_val(kAppliedIndexKey);
+    MDB_val val;
+    rc = mdb_get(txn, meta, &key, &val);
+    if (rc == 0) {
+      if (val.mv_size != sizeof(std::uint64_t)) {
+        return {util::Code::kDataLoss, "corrupt applied index in " + dir};
+      }
+      std::uint64_t index = 0;
+      std::memcpy(&index, val.mv_data, sizeof index);
+      applied_index = index;
+    } else if (rc != MDB_NOTFOUND) {
+      return lmdb_error("read applied index", rc);
+    }
+    if (auto s = commit(&guard); !s.is_ok()) return s;
+    refresh_used();
+    return util::Status::ok();
+  }
+
   ~Env() {
     if (env == nullptr) return;
     // A clean close leaves nothing unsynced (a failed sync keeps the marker).
@@ -299,80 +384,10 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return util::internal_error("create " + options.dir + ": " + ec.message());
-
   auto env = std::make_unique<Env>();
-  const std::string boot_id = options.boot_id.empty() ? current_boot_id() : options.boot_id;
-  if (options.durability == StoreOptions::Durability::kDeferred && !boot_id.empty()) {
-    env->marker = std::make_unique<UnsyncedMarker>(options.dir, boot_id);
-    if (env->marker->left_by_machine_crash()) {
-      // The environment may be torn: start empty; the node restores the last
-      // snapshot and replays the WAL.
-      for (const char* name : {"/data.mdb", "/lock.mdb"}) {
-        std::filesystem::remove(options.dir + name, ec);
-        if (ec) return util::internal_error("remove " + options.dir + name + ": " + ec.message());
-      }
-      if (auto s = env->marker->clear(); !s.is_ok()) return s;
-      env->rebuilt = true;
-    }
-  }
-  int rc = mdb_env_create(&env->env);
-  if (rc != 0) return lmdb_error("mdb_env_create", rc);
-  // Headroom above the quota absorbs copy-on-write pages and the free list,
-  // so that a batch admitted under the quota never hits the map limit.
-  // The map starts small and grows with the data (Env::make_room); LMDB
-  // raises a smaller size to what the file already uses.
-  const std::uint64_t headroom = std::max<std::uint64_t>(options.quota_bytes / 8, 64ull << 20);
-  env->map_bytes_max = options.quota_bytes + headroom;
-  rc = mdb_env_set_mapsize(env->env, std::min(options.initial_map_bytes, env->map_bytes_max));
-  if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
-  rc = mdb_env_set_maxdbs(env->env, 4);
-  if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
-  // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
-  // one pwrite per dirty page (~40 syscalls per applied batch of random
-  // keys, the raft thread's largest cost in issue 8's profile). The file is
-  // then as large as the map (sparse beyond the used pages); a page that
-  // cannot be allocated (disk full) raises SIGBUS, which cmd/dkv turns into
-  // a one-line fatal stop.
-  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
-  if (env->marker != nullptr) flags |= MDB_NOSYNC;
-  rc = mdb_env_open(env->env, options.dir.c_str(), flags, 0644);
-  if (rc != 0) return lmdb_error(("open LMDB in " + options.dir).c_str(), rc);
-  DKV_ASSERT(static_cast<std::size_t>(mdb_env_get_maxkeysize(env->env)) >= kKeyBytesMax);
-
-  MDB_stat stat;
-  mdb_env_stat(env->env, &stat);
-  env->page_bytes = stat.ms_psize;
-  env->refresh_used();
-  if (auto s = env->make_room(0); !s.is_ok()) return s;
-
-  MDB_txn* txn = nullptr;
-  rc = mdb_txn_begin(env->env, nullptr, 0, &txn);
-  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  TxnGuard guard(txn);
-  if (auto s = open_tables(txn, &env->tables); !s.is_ok()) return s;
-  env->kv = env->tables.kv;
-  env->meta = env->tables.meta;
-  if (auto s = upgrade_format1(txn, env->tables); !s.is_ok()) return s;
-  mvcc::Revs revs;
-  if (auto s = mvcc::read_revs(txn, env->tables, &revs); !s.is_ok()) return s;
-  env->current_rev = revs.current;
-  env->compact_rev = revs.compact;
-  MDB_val key = as_val(kAppliedIndexKey);
-  MDB_val val;
-  rc = mdb_get(txn, env->meta, &key, &val);
-  if (rc == 0) {
-    if (val.mv_size != sizeof(std::uint64_t)) {
-      return {util::Code::kDataLoss, "corrupt applied index in " + options.dir};
-    }
-    std::uint64_t index = 0;
-    std::memcpy(&index, val.mv_data, sizeof index);
-    env->applied_index = index;
-  } else if (rc != MDB_NOTFOUND) {
-    return lmdb_error("read applied index", rc);
-  }
-  if (auto s = env->commit(&guard); !s.is_ok()) return s;
-  env->refresh_used();
-
+  if (auto s = env->discard_if_torn(options); !s.is_ok()) return s;
+  if (auto s = env->open_lmdb(options); !s.is_ok()) return s;
+  if (auto s = env->load_state(options.dir); !s.is_ok()) return s;
   out->reset(new Store(options, std::move(env)));
   return util::Status::ok();
 }

@@ -212,6 +212,19 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
                                 std::chrono::milliseconds timeout, raft::NodeId* answered_by) {
   *answered_by = raft::kNoNode;
   const auto until = Clock::now() + timeout;
+  if (auto s = connect_to(address, until); !s.is_ok()) return s;
+  set_stream_socket_options(sock_, o_);
+  // Peer TLS: from here on the stream goes through the session (interrupt()
+  // still breaks it by shutting the socket down).
+  if (o_.tls_handshake) {
+    if (auto s = o_.tls_handshake(sock_, until, &ssl_); !s.is_ok()) return s;
+  }
+  if (auto s = exchange_hello(to, until, answered_by); !s.is_ok()) return s;
+  last_heard_ = last_written_ = Clock::now();
+  return util::Status::ok();
+}
+
+util::Status StreamWriter::connect_to(const std::string& address, Clock::time_point until) {
   std::string host, port;
   if (!split_address(address, &host, &port)) {
     return util::unavailable("bad address \"" + address + "\"");
@@ -236,26 +249,23 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
     sock_ = fd;
     if (interrupted_) return util::unavailable("interrupted");
   }
-  if (connected != 0) {
-    if (connect_errno != EINPROGRESS) {
-      return util::unavailable(std::string("connect: ") + std::strerror(connect_errno));
-    }
-    short revents = 0;
-    if (auto s = poll_fd(sock_, POLLOUT, until, &revents); !s.is_ok()) return s;
-    if (revents == 0) return util::unavailable("connect: timed out");
-    int err = 0;
-    socklen_t len = sizeof(err);
-    ::getsockopt(sock_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return util::unavailable(std::string("connect: ") + std::strerror(err));
+  if (connected == 0) return util::Status::ok();
+  if (connect_errno != EINPROGRESS) {
+    return util::unavailable(std::string("connect: ") + std::strerror(connect_errno));
   }
-  set_stream_socket_options(sock_, o_);
-  // Peer TLS: from here on the stream goes through the session (interrupt()
-  // still breaks it by shutting the socket down).
-  if (o_.tls_handshake) {
-    if (auto s = o_.tls_handshake(sock_, until, &ssl_); !s.is_ok()) return s;
-  }
-  const Link link{sock_, ssl_};
+  short revents = 0;
+  if (auto s = poll_fd(sock_, POLLOUT, until, &revents); !s.is_ok()) return s;
+  if (revents == 0) return util::unavailable("connect: timed out");
+  int err = 0;
+  socklen_t len = sizeof(err);
+  ::getsockopt(sock_, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) return util::unavailable(std::string("connect: ") + std::strerror(err));
+  return util::Status::ok();
+}
 
+util::Status StreamWriter::exchange_hello(raft::NodeId to, Clock::time_point until,
+                                          raft::NodeId* answered_by) {
+  const Link link{sock_, ssl_};
   char hello[kStreamHelloBytes];
   std::memcpy(hello, kStreamMagic.data(), kStreamMagic.size());
   put_u64(hello + 8, o_.cluster_id);
@@ -279,7 +289,6 @@ util::Status StreamWriter::open(const std::string& address, raft::NodeId to,
     return {util::Code::kFailedPrecondition,
             "the server there is node " + std::to_string(*answered_by)};
   }
-  last_heard_ = last_written_ = Clock::now();
   return util::Status::ok();
 }
 

@@ -124,6 +124,10 @@ class StreamWriter {
   using Clock = std::chrono::steady_clock;
   util::Status write_all(const char* data, std::size_t size);
   util::Status wait_socket(short events, Clock::time_point until, short* revents);
+  // open()'s steps: a connected socket in fd_/sock_; then the hello and
+  // its answer (through the TLS session if there is one).
+  util::Status connect_to(const std::string& address, Clock::time_point until);
+  util::Status exchange_hello(raft::NodeId to, Clock::time_point until, raft::NodeId* answered_by);
   util::Status drain_beats();
   util::Status check_silence() const;
 

@@ -93,75 +93,69 @@ util::Status bad_value(const FieldDescriptor* f, std::string_view why) {
   return util::invalid_argument("bad value for field '" + f->name() + "': " + std::string(why));
 }
 
+template <typename T>
+using Setter = void (Reflection::*)(Message*, const FieldDescriptor*, T) const;
+
+// Sets (or appends, if repeated) a parsed value; `why` if it did not parse.
+template <typename T>
+util::Status set_parsed(Message* m, const FieldDescriptor* f, std::optional<T> v,
+                        std::string_view why, Setter<T> set, Setter<T> add) {
+  if (!v) return bad_value(f, why);
+  (m->GetReflection()->*(f->is_repeated() ? add : set))(m, f, *v);
+  return {};
+}
+
+std::optional<int> parse_enum(const FieldDescriptor* f, std::string_view text) {
+  const auto* value = f->enum_type()->FindValueByName(std::string(text));
+  if (value != nullptr) return value->number();
+  return parse_integer<int32_t>(text);
+}
+
+util::Status set_string(Message* m, const FieldDescriptor* f, std::string_view text) {
+  std::string s;
+  if (f->type() == FieldDescriptor::TYPE_BYTES) {
+    auto decoded = base64_decode(text);
+    if (!decoded) return bad_value(f, "not base64");
+    s = std::move(*decoded);
+  } else {
+    if (!valid_utf8(text)) return bad_value(f, "not UTF-8");
+    s = std::string(text);
+  }
+  const Reflection* r = m->GetReflection();
+  f->is_repeated() ? r->AddString(m, f, std::move(s)) : r->SetString(m, f, std::move(s));
+  return {};
+}
+
 // Sets (or appends to, if repeated) scalar field `f` of `m` from `text`.
 util::Status set_scalar(Message* m, const FieldDescriptor* f, std::string_view text) {
-  const Reflection* r = m->GetReflection();
-  const bool rep = f->is_repeated();
+  using R = Reflection;
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: {
-      auto v = parse_integer<int32_t>(text);
-      if (!v) return bad_value(f, "not a 32-bit integer");
-      rep ? r->AddInt32(m, f, *v) : r->SetInt32(m, f, *v);
-      return {};
-    }
-    case FieldDescriptor::CPPTYPE_INT64: {
-      auto v = parse_integer<int64_t>(text);
-      if (!v) return bad_value(f, "not a 64-bit integer");
-      rep ? r->AddInt64(m, f, *v) : r->SetInt64(m, f, *v);
-      return {};
-    }
-    case FieldDescriptor::CPPTYPE_UINT32: {
-      auto v = parse_integer<uint32_t>(text);
-      if (!v) return bad_value(f, "not an unsigned 32-bit integer");
-      rep ? r->AddUInt32(m, f, *v) : r->SetUInt32(m, f, *v);
-      return {};
-    }
-    case FieldDescriptor::CPPTYPE_UINT64: {
-      auto v = parse_integer<uint64_t>(text);
-      if (!v) return bad_value(f, "not an unsigned 64-bit integer");
-      rep ? r->AddUInt64(m, f, *v) : r->SetUInt64(m, f, *v);
-      return {};
-    }
+    case FieldDescriptor::CPPTYPE_INT32:
+      return set_parsed(m, f, parse_integer<int32_t>(text), "not a 32-bit integer", &R::SetInt32,
+                        &R::AddInt32);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return set_parsed(m, f, parse_integer<int64_t>(text), "not a 64-bit integer", &R::SetInt64,
+                        &R::AddInt64);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return set_parsed(m, f, parse_integer<uint32_t>(text), "not an unsigned 32-bit integer",
+                        &R::SetUInt32, &R::AddUInt32);
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return set_parsed(m, f, parse_integer<uint64_t>(text), "not an unsigned 64-bit integer",
+                        &R::SetUInt64, &R::AddUInt64);
     case FieldDescriptor::CPPTYPE_DOUBLE:
+      return set_parsed(m, f, parse_double(text), "not a number", &R::SetDouble, &R::AddDouble);
     case FieldDescriptor::CPPTYPE_FLOAT: {
-      auto v = parse_double(text);
-      if (!v) return bad_value(f, "not a number");
-      if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-        rep ? r->AddDouble(m, f, *v) : r->SetDouble(m, f, *v);
-      } else {
-        const auto fv = static_cast<float>(*v);
-        rep ? r->AddFloat(m, f, fv) : r->SetFloat(m, f, fv);
-      }
-      return {};
+      const auto v = parse_double(text);
+      return set_parsed(m, f, v ? std::optional<float>(static_cast<float>(*v)) : std::nullopt,
+                        "not a number", &R::SetFloat, &R::AddFloat);
     }
-    case FieldDescriptor::CPPTYPE_BOOL: {
-      auto v = parse_bool(text);
-      if (!v) return bad_value(f, "not a bool");
-      rep ? r->AddBool(m, f, *v) : r->SetBool(m, f, *v);
-      return {};
-    }
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      const auto* value = f->enum_type()->FindValueByName(std::string(text));
-      std::optional<int32_t> number;
-      if (value != nullptr) number = value->number();
-      if (!number) number = parse_integer<int32_t>(text);
-      if (!number) return bad_value(f, "not a value of " + f->enum_type()->name());
-      rep ? r->AddEnumValue(m, f, *number) : r->SetEnumValue(m, f, *number);
-      return {};
-    }
-    case FieldDescriptor::CPPTYPE_STRING: {
-      std::string s;
-      if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        auto decoded = base64_decode(text);
-        if (!decoded) return bad_value(f, "not base64");
-        s = std::move(*decoded);
-      } else {
-        if (!valid_utf8(text)) return bad_value(f, "not UTF-8");
-        s = std::string(text);
-      }
-      rep ? r->AddString(m, f, std::move(s)) : r->SetString(m, f, std::move(s));
-      return {};
-    }
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return set_parsed(m, f, parse_bool(text), "not a bool", &R::SetBool, &R::AddBool);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return set_parsed(m, f, parse_enum(f, text), "not a value of " + f->enum_type()->name(),
+                        &R::SetEnumValue, &R::AddEnumValue);
+    case FieldDescriptor::CPPTYPE_STRING:
+      return set_string(m, f, text);
     case FieldDescriptor::CPPTYPE_MESSAGE:
       return bad_value(f, "a message cannot be set from a URL");
   }

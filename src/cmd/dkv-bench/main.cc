@@ -67,49 +67,82 @@ Summary run_phase(Driver& driver, const Options& o, const Workload& w, std::uint
   return s;
 }
 
-int run(Options& o) {
-  if (auto bad = check_key_space(o.workload)) {
-    fmt::print(stderr, "dkv-bench: {}\n", *bad);
-    return 1;
-  }
+// The run's length from --duration, --max-duration and --total, or a
+// message for a bad one. Neither --total nor --duration: 10 s; never longer
+// than --max-duration.
+std::optional<std::string> run_duration(const Options& o, Clock::duration* out) {
   const auto max_duration = parse_duration(o.max_duration);
-  const auto timeout = parse_duration(o.timeout);
   auto duration =
       o.duration.empty() ? std::optional<Clock::duration>() : parse_duration(o.duration);
-  if (!max_duration || !timeout || (!o.duration.empty() && !duration)) {
-    fmt::print(stderr, "dkv-bench: durations look like 10s, 500ms, 2m\n");
-    return 1;
+  if (!max_duration || !parse_duration(o.timeout) || (!o.duration.empty() && !duration)) {
+    return "durations look like 10s, 500ms, 2m";
   }
-  if (*max_duration > kMaxDurationLimit) {
-    fmt::print(stderr, "dkv-bench: --max-duration is at most 1h\n");
-    return 1;
-  }
-  // Neither --total nor --duration: 10 s. Never longer than --max-duration.
+  if (*max_duration > kMaxDurationLimit) return "--max-duration is at most 1h";
   if (!duration) duration = o.total_ops == 0 ? std::chrono::seconds(10) : *max_duration;
-  duration = std::min(*duration, *max_duration);
-  // HTTP/1.1 has one request in flight per connection.
-  const int conns = o.protocol == "rest" ? o.clients : o.conns;
+  *out = std::min(*duration, *max_duration);
+  return std::nullopt;
+}
 
+DriverConfig driver_config(const Options& o, int conns) {
   DriverConfig config;
   config.target = o.target;
   config.endpoints = split_endpoints(o.endpoints);
   config.conns = conns;
   config.clients = o.clients;
-  config.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  config.request_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(o.timeout));
   config.io_threads = o.io_threads;
   config.cacert = o.cacert;
   config.cert = o.cert;
   config.key = o.key;
+  return config;
+}
+
+void print_settings(const Options& o, int conns, Clock::duration duration) {
   fmt::print(stderr,
              "dkv-bench {} target={} protocol={} endpoints={} conns={} clients={} total={} "
              "duration={:.1f}s "
              "key-size={} val-size={} key-space={} keys={} seed={} read-ratio={} serializable={} "
              "rate={} prefill={}\n",
              o.command, target_name(o.target), o.protocol, o.endpoints, conns, o.clients,
-             o.total_ops, std::chrono::duration<double>(*duration).count(),
+             o.total_ops, std::chrono::duration<double>(duration).count(),
              o.workload.key_size_bytes, o.workload.value_size_bytes, o.workload.key_space,
              o.workload.sequential_keys ? "sequential" : "random", o.workload.seed,
              o.workload.read_ratio, o.workload.serializable, o.rate_ops_per_s, o.prefill);
+}
+
+// Every key once, in order, so reads find them; not measured. Exits if it
+// was interrupted or left calls behind.
+void prefill(Driver& driver, const Options& o, int conns) {
+  Workload fill = o.workload;
+  fill.read_ratio = 0;
+  fill.sequential_keys = true;
+  // As fast as it goes, whatever --rate says.
+  Summary s = run_phase(driver, o, fill, fill.key_space, *parse_duration(o.max_duration),
+                        /*rate_ops_per_s=*/0, "prefill", conns, o.clients);
+  fmt::print(stderr, "prefill: {} keys written in {:.2f} s, {} errors\n", s.stats.ok_ops,
+             s.elapsed_s, s.stats.error_ops());
+  if (s.abandoned_ops > 0 || g_interrupted) {
+    std::fputs(format_text(s).c_str(), stdout);
+    std::fflush(stdout);
+    std::_Exit(3);
+  }
+}
+
+int run(Options& o) {
+  if (auto bad = check_key_space(o.workload)) {
+    fmt::print(stderr, "dkv-bench: {}\n", *bad);
+    return 1;
+  }
+  Clock::duration duration{};
+  if (auto bad = run_duration(o, &duration)) {
+    fmt::print(stderr, "dkv-bench: {}\n", *bad);
+    return 1;
+  }
+  // HTTP/1.1 has one request in flight per connection.
+  const int conns = o.protocol == "rest" ? o.clients : o.conns;
+  print_settings(o, conns, duration);
+  const DriverConfig config = driver_config(o, conns);
   auto driver = o.protocol == "grpc" ? make_grpc_driver(config) : make_rest_driver(config);
   if (auto bad = driver->connect(std::chrono::seconds(5))) {
     fmt::print(stderr, "dkv-bench: {}\n", *bad);
@@ -117,24 +150,8 @@ int run(Options& o) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-
-  if (o.prefill) {
-    // Every key once, in order, so reads find them; not measured.
-    Workload fill = o.workload;
-    fill.read_ratio = 0;
-    fill.sequential_keys = true;
-    // As fast as it goes, whatever --rate says.
-    Summary s = run_phase(*driver, o, fill, fill.key_space, *max_duration, /*rate_ops_per_s=*/0,
-                          "prefill", conns, o.clients);
-    fmt::print(stderr, "prefill: {} keys written in {:.2f} s, {} errors\n", s.stats.ok_ops,
-               s.elapsed_s, s.stats.error_ops());
-    if (s.abandoned_ops > 0 || g_interrupted) {
-      std::fputs(format_text(s).c_str(), stdout);
-      std::fflush(stdout);
-      std::_Exit(3);
-    }
-  }
-  Summary s = run_phase(*driver, o, o.workload, o.total_ops, *duration, o.rate_ops_per_s, o.command,
+  if (o.prefill) prefill(*driver, o, conns);
+  Summary s = run_phase(*driver, o, o.workload, o.total_ops, duration, o.rate_ops_per_s, o.command,
                         conns, o.clients);
   std::fputs((o.json ? format_json(s) : format_text(s)).c_str(), stdout);
   std::fflush(stdout);
