@@ -105,6 +105,7 @@ void register_services(MethodRegistry* registry, node::Node* node, ServiceOption
         resp->set_role(st.role);
         resp->set_commit_index(st.commit_index);
         resp->set_applied_index(st.applied_index);
+        resp->set_rejoining(st.rejoining);
         for (const auto& m : st.members) {
           auto* member = resp->add_members();
           member->set_id(m.id);

@@ -301,6 +301,7 @@ NodeStatus Node::status() const {
   st.members = membership_.all();
   for (const auto& l : membership_.learners()) st.learner_ids.push_back(l.id);
   st.removed = removed_;
+  st.rejoining = rejoining_.load();
   if (membership_.is_learner(raft_id_)) st.role = "learner";
   return st;
 }

@@ -139,6 +139,7 @@ struct NodeStatus {
   std::vector<MemberAddress> members;    // Voters, then learners.
   std::vector<std::string> learner_ids;  // Which of `members` are learners.
   bool removed = false;                  // This node was removed from the cluster.
+  bool rejoining = false;                // Lost its data; catching up (Config::rejoining).
 };
 
 class Node {
@@ -325,7 +326,9 @@ class Node {
   std::uint64_t next_readiness_context_ = 1;
   const int election_ticks_;
   int ticks_since_rejoin_nudge_ = 0;  // nudge_leader_while_rejoining.
-  bool rejoining_ = false;            // The `rejoining` marker exists (Config::rejoining).
+  // The `rejoining` marker exists (Config::rejoining). Written by the raft
+  // thread; status() reads it.
+  std::atomic<bool> rejoining_{false};
   // Membership (raft thread).
   std::set<raft::NodeId> removed_ids_;  // Their messages are dropped.
   std::uint64_t tick_count_ = 0;

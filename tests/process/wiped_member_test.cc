@@ -121,5 +121,34 @@ TEST(WipedMemberTest, FreshDirectoryUnderAnExistingNameWithStateExistingCatchesU
   wipe_follower_and_check(c, {{"DKV_CLUSTER_STATE", "existing"}});
 }
 
+// /v0/status says a wiped member is rejoining for as long as it is: here
+// until the third member is back, since the leader's rejoin entry must
+// commit on the others before the wiped node may vote again.
+TEST(WipedMemberTest, StatusSaysRejoiningUntilTheOthersCommitItsCatchUp) {
+  LocalCluster c("wiped_member_status", 3);
+  ASSERT_TRUE(c.start_all(30s));
+  ASSERT_EQ(c.wait_for_leader({0, 1, 2}, 15s), 0);
+  ASSERT_EQ(http("POST", c.rest_port(0), "/v0/kv", put_body(key(1), value(1))).status, 200);
+  ASSERT_TRUE(wait_caught_up(c, 2, 0, 20s));
+  EXPECT_EQ(c.status_field(2, "rejoining"), "false");
+  for (int i : {2, 1}) {
+    c.process(i).signal(SIGKILL);
+    ASSERT_EQ(c.process(i).wait_exit(10s), 128 + SIGKILL);
+  }
+  std::filesystem::remove_all(c.db_path(2));
+  ASSERT_TRUE(c.start(2));
+  const auto said = [&](const std::string& want, std::chrono::seconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (c.status_field(2, "rejoining") != want && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(100ms);  // Poll pacing.
+    }
+    return c.status_field(2, "rejoining") == want;
+  };
+  ASSERT_TRUE(said("true", 20s)) << c.process(2).log();
+  ASSERT_TRUE(c.start(1));
+  EXPECT_TRUE(said("false", 30s)) << c.process(2).log();
+  EXPECT_NE(c.process(2).log().find("this node votes again"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dkv::testing

@@ -55,7 +55,7 @@ void fill_member_views(const std::vector<MemberProbe>& probes,
       continue;
     }
     const v0::StatusResponse& s = p.status;
-    v->set_raft_role(s.role());
+    v->set_raft_role(s.rejoining() ? s.role() + ", rejoining" : s.role());
     v->set_term(s.term());
     v->set_commit_index(s.commit_index());
     v->set_applied_index(s.applied_index());
