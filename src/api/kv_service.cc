@@ -50,6 +50,32 @@ util::Status validate_value(const std::string& value) {
   return util::Status::ok();
 }
 
+namespace {
+
+// This node's answer to dkv.v0.Cluster/Status.
+void fill_status(const node::Node& node, v0::StatusResponse* resp) {
+  const node::NodeStatus st = node.status();
+  resp->set_node_id(st.node_id);
+  resp->set_leader_id(st.leader_id);
+  resp->set_term(st.term);
+  resp->set_role(st.role);
+  resp->set_commit_index(st.commit_index);
+  resp->set_applied_index(st.applied_index);
+  resp->set_rejoining(st.rejoining);
+  for (const auto& m : st.members) {
+    auto* member = resp->add_members();
+    member->set_id(m.id);
+    member->set_address(m.address());
+    member->set_is_learner(std::find(st.learner_ids.begin(), st.learner_ids.end(), m.id) !=
+                           st.learner_ids.end());
+  }
+  resp->set_db_size_bytes(node.db_size_bytes());
+  resp->set_version(std::string(util::version()));
+  resp->set_cluster_id(hex_id(node.cluster_id()));
+}
+
+}  // namespace
+
 void register_services(MethodRegistry* registry, node::Node* node, ServiceOptions options) {
   const auto* kv_service = v0::PutRequest::descriptor()->file()->FindServiceByName("KV");
   const auto* cluster_service =
@@ -98,24 +124,7 @@ void register_services(MethodRegistry* registry, node::Node* node, ServiceOption
       cluster_service, "Status",
       [node](const CallContext&, const v0::StatusRequest&, v0::StatusResponse* resp,
              UnaryDone done) {
-        const node::NodeStatus st = node->status();
-        resp->set_node_id(st.node_id);
-        resp->set_leader_id(st.leader_id);
-        resp->set_term(st.term);
-        resp->set_role(st.role);
-        resp->set_commit_index(st.commit_index);
-        resp->set_applied_index(st.applied_index);
-        resp->set_rejoining(st.rejoining);
-        for (const auto& m : st.members) {
-          auto* member = resp->add_members();
-          member->set_id(m.id);
-          member->set_address(m.address());
-          member->set_is_learner(std::find(st.learner_ids.begin(), st.learner_ids.end(), m.id) !=
-                                 st.learner_ids.end());
-        }
-        resp->set_db_size_bytes(node->db_size_bytes());
-        resp->set_version(std::string(util::version()));
-        resp->set_cluster_id(hex_id(node->cluster_id()));
+        fill_status(*node, resp);
         done(util::Status::ok());
       });
 

@@ -21,6 +21,8 @@ raft::ConfChangeType conf_change_type(ChangeKind kind) {
   return raft::ConfChangeType::kAddLearner;
 }
 
+}  // namespace
+
 const char* change_name(raft::ConfChangeType type) {
   switch (type) {
     case raft::ConfChangeType::kAddNode:
@@ -32,8 +34,6 @@ const char* change_name(raft::ConfChangeType type) {
   }
   return "?";
 }
-
-}  // namespace
 
 MembershipChanges::MembershipChanges(raft::RawNode& raw, std::string node_id, int election_ticks,
                                      MembershipFn membership)

@@ -38,6 +38,9 @@ class RawNode;
 namespace dkv::node {
 
 using Deadline = std::chrono::steady_clock::time_point;
+// "add voter", "add learner" or "remove", for logs and events.
+const char* change_name(raft::ConfChangeType type);
+
 using MembersDone = std::function<void(util::Status, Membership)>;
 using LeaderDone = std::function<void(util::Status, std::string leader_id)>;
 

@@ -4,27 +4,12 @@
 // and leadership moves: membership_changes.h.
 #include <spdlog/spdlog.h>
 
+#include "node/membership_changes.h"
 #include "node/node.h"
 #include "raft/raw_node.h"
 #include "util/assert.h"
 
 namespace dkv::node {
-namespace {
-
-const char* change_name(raft::ConfChangeType type) {
-  switch (type) {
-    case raft::ConfChangeType::kAddNode:
-      return "add voter";
-    case raft::ConfChangeType::kAddLearner:
-      return "add learner";
-    case raft::ConfChangeType::kRemoveNode:
-      return "remove";
-  }
-  return "?";
-}
-
-}  // namespace
-
 // A committed kConfChange entry: the core's configuration first, then the
 // names, recorded with the entry's index in one LMDB transaction.
 void Node::apply_conf_change(const raft::Entry& entry) {
