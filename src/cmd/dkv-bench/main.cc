@@ -72,14 +72,16 @@ Summary run_phase(Driver& driver, const Options& o, const Workload& w, std::uint
 // than --max-duration.
 std::optional<std::string> run_duration(const Options& o, Clock::duration* out) {
   const auto max_duration = parse_duration(o.max_duration);
-  auto duration =
-      o.duration.empty() ? std::optional<Clock::duration>() : parse_duration(o.duration);
-  if (!max_duration || !parse_duration(o.timeout) || (!o.duration.empty() && !duration)) {
-    return "durations look like 10s, 500ms, 2m";
-  }
+  if (!max_duration || !parse_duration(o.timeout)) return "durations look like 10s, 500ms, 2m";
   if (*max_duration > kMaxDurationLimit) return "--max-duration is at most 1h";
-  if (!duration) duration = o.total_ops == 0 ? std::chrono::seconds(10) : *max_duration;
-  *out = std::min(*duration, *max_duration);
+  Clock::duration wanted =
+      o.total_ops == 0 ? Clock::duration(std::chrono::seconds(10)) : *max_duration;
+  if (!o.duration.empty()) {
+    const auto given = parse_duration(o.duration);
+    if (!given) return "durations look like 10s, 500ms, 2m";
+    wanted = *given;
+  }
+  *out = std::min(wanted, *max_duration);
   return std::nullopt;
 }
 
