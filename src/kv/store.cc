@@ -365,6 +365,21 @@ struct Store::Env {
     return util::Status::ok();
   }
 
+  // Runs read(txn, revs) in a read transaction of its own, at the
+  // revisions it sees.
+  template <typename Read>
+  util::Status in_read_view(Read read) {
+    MapGateReader in_map(gate);
+    MDB_txn* txn = nullptr;
+    const int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
+    TxnGuard guard(txn);
+    if (restoring) return util::unavailable("restoring a snapshot");
+    mvcc::Revs revs;
+    if (auto s = mvcc::read_revs(txn, tables, &revs); !s.is_ok()) return s;
+    return read(txn, revs);
+  }
+
   ~Env() {
     if (env == nullptr) return;
     // A clean close leaves nothing unsynced (a failed sync keeps the marker).
@@ -519,29 +534,17 @@ util::Status Store::get(std::string_view key_bytes, std::string* value) const {
 
 util::Status Store::range(const etcdserverpb::RangeRequest& request,
                           etcdserverpb::RangeResponse* response) const {
-  MapGateReader in_map(env_->gate);
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  TxnGuard guard(txn);
-  if (env_->restoring) return util::unavailable("restoring a snapshot");
-  mvcc::Revs revs;
-  if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
-  return mvcc::range(txn, env_->tables, revs, request, response);
+  return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
+    return mvcc::range(txn, env_->tables, revs, request, response);
+  });
 }
 
 util::Status Store::read_only_txn(const etcdserverpb::TxnRequest& request,
                                   etcdserverpb::TxnResponse* response) const {
   DKV_ASSERT(is_read_only(request));
-  MapGateReader in_map(env_->gate);
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
-  TxnGuard guard(txn);
-  if (env_->restoring) return util::unavailable("restoring a snapshot");
-  mvcc::Revs revs;
-  if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
-  return mvcc::read_only_txn(txn, env_->tables, revs, request, response);
+  return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
+    return mvcc::read_only_txn(txn, env_->tables, revs, request, response);
+  });
 }
 
 util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const {
