@@ -94,4 +94,22 @@ add_custom_command(
 add_library(dkv_etcd_proto STATIC ${DKV_ETCD_PROTO_SRCS})
 target_link_libraries(dkv_etcd_proto PUBLIC dkv_proto)
 target_compile_options(dkv_etcd_proto PRIVATE -w)
-add_custom_target(proto-gen DEPENDS ${DKV_PROTO_SRCS} ${DKV_GRPC_SRCS} ${DKV_ETCD_PROTO_SRCS})
+
+# etcd's services (KV, Watch, Lease, Cluster, Maintenance, Auth): gRPC stubs
+# for the server side (api/) and for dkvctl, kept apart like dkv_grpc_proto.
+set(DKV_ETCD_GRPC_SRCS)
+if(NOT DKV_UNIT_ONLY)
+  set(DKV_ETCD_GRPC_SRCS "${DKV_PROTO_OUT}/etcd/etcdserver/etcdserverpb/rpc.grpc.pb.cc")
+  add_custom_command(
+    OUTPUT ${DKV_ETCD_GRPC_SRCS}
+    COMMAND ${PROTOC} -I "${DKV_ETCD_PROTO_ROOT}" -I "${DKV_GOGO_PROTO_ROOT}" -I "${DKV_GOOGLEAPIS_DIR}"
+            --grpc_out "${DKV_PROTO_OUT}" --plugin=protoc-gen-grpc=${GRPC_CPP_PLUGIN}
+            etcd/etcdserver/etcdserverpb/rpc.proto
+    COMMENT "Generating etcd gRPC code"
+    VERBATIM)
+  add_library(dkv_etcd_grpc_proto STATIC ${DKV_ETCD_GRPC_SRCS})
+  target_link_libraries(dkv_etcd_grpc_proto PUBLIC dkv_etcd_proto PkgConfig::GRPCPP)
+  target_compile_options(dkv_etcd_grpc_proto PRIVATE -w)
+endif()
+add_custom_target(proto-gen DEPENDS ${DKV_PROTO_SRCS} ${DKV_GRPC_SRCS} ${DKV_ETCD_PROTO_SRCS}
+                                    ${DKV_ETCD_GRPC_SRCS})
