@@ -12,13 +12,16 @@ CLUSTER_DIR ?= data
 # (scripts/cluster.sh).
 TLS ?= 0
 
-# Debian packages the build needs; `make deps` installs them.
+# Debian packages the build and the tests need (etcd-server, etcdctl and
+# python3-etcd3: the etcd compatibility tests run real etcd clients against
+# dkv and against etcd); `make deps` installs them.
 DEPS := build-essential cmake ninja-build ccache pkg-config \
 	libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
 	liblmdb-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev golang-github-gogo-googleapis-dev \
 	golang-etcd-server-dev golang-github-gogo-protobuf-dev \
-	curl iproute2 libssl-dev openssl chromium clang
+	curl iproute2 libssl-dev openssl chromium clang \
+	etcd-server etcd-client python3-etcd3
 # npm fetches the dashboard's uPlot at build time (src/api/dashboard); any
 # npm on the PATH will do (Debian's package only if there is none).
 NPM_INSTALL := command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
