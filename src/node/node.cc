@@ -164,7 +164,10 @@ util::Status Node::start_raft(raft::Index applied) {
     spdlog::warn(
         "this node lost its data: it takes no part in elections until a leader caught it up");
   }
-  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}() ^ raft_id_);
+  // Seeded anew at each start: it also draws the nonce that tells this
+  // incarnation apart while it rejoins (Config::rejoining).
+  std::random_device seed;
+  auto rng = std::make_shared<std::mt19937_64>((std::uint64_t{seed()} << 32 | seed()) ^ raft_id_);
   config.rng = [rng] { return (*rng)(); };
   // Raft events (elections, votes, rejected appends, snapshots, transfers)
   // are debug lines, named by member where known.
