@@ -195,8 +195,11 @@ TEST_F(EtcdKvTest, EtcdsErrorsAndNoLeader) {
                "etcdserver: duplicate key given in txn request");
 
   // Alone, the last node has no quorum, then no leader: a put times out
-  // as etcd's ("request timed out"), and "hasleader" is refused.
+  // as etcd's ("request timed out"), "hasleader" is refused, and a
+  // serializable get still answers from the local replica.
   const int last = follower_;
+  EXPECT_EQ(etcdctl(port(leader_), {"put", "k0", "v0"}).exit_code, 0);
+  EXPECT_EQ(etcdctl(port(last), {"get", "k0"}).out, "k0\nv0\n");  // Applied on `last`.
   for (int i = 0; i < 3; ++i) {
     if (i != last) cluster_->process(i).signal(SIGKILL);
   }
@@ -215,6 +218,7 @@ TEST_F(EtcdKvTest, EtcdsErrorsAndNoLeader) {
   const grpc::Status s = kv_stub(port(last))->Range(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(s.error_message(), "etcdserver: no leader");
+  EXPECT_EQ(etcdctl(port(last), {"get", "--consistency=s", "k0"}).out, "k0\nv0\n");
 }
 
 }  // namespace
