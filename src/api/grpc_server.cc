@@ -7,6 +7,7 @@
 #include <grpcpp/server_posix.h>
 #include <unistd.h>
 
+#include "api/etcd_grpc_services.h"
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
 #include "util/assert.h"
@@ -194,7 +195,8 @@ namespace {
 struct ServerSide {
   std::unique_ptr<KvService> kv;
   std::unique_ptr<ClusterService> cluster;
-  std::unique_ptr<grpc::Service> maintenance;  // Null without options.open_snapshot.
+  std::unique_ptr<grpc::Service> maintenance;        // Null without options.open_snapshot.
+  std::vector<std::unique_ptr<grpc::Service>> etcd;  // etcd_grpc_services.h
   std::unique_ptr<grpc::Server> server;
 };
 
@@ -220,6 +222,8 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
     side->maintenance = make_snapshot_service(options.open_snapshot);
     builder.RegisterService(side->maintenance.get());
   }
+  side->etcd = make_etcd_grpc_services(registry, options.open_snapshot);
+  for (auto& service : side->etcd) builder.RegisterService(service.get());
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.configure_builder) options.configure_builder(builder);
   side->server = builder.BuildAndStart();

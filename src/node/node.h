@@ -211,6 +211,8 @@ class Node {
   std::uint64_t cluster_id() const { return cluster_id_; }
   // Bytes of the state machine in use (dkv.v0.Cluster/Status).
   std::uint64_t db_size_bytes() const { return store_->used_bytes(); }
+  // The store's current revision (etcd's header revision), as of its last commit.
+  std::int64_t current_revision() const { return store_->current_revision(); }
   // A backup's image (dkv.v0.Maintenance/Snapshot, `dkvctl snapshot save`):
   // a reader of the store image at the applied index, read on the caller's
   // thread, never the raft thread's. Not a snapshot file (snapshotter.h
