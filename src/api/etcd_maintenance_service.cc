@@ -5,6 +5,7 @@
 #include "api/etcd_header.h"
 #include "dkv/v0/cluster.pb.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
+#include "kv/mvcc_request.h"
 #include "util/assert.h"
 
 namespace dkv::api {
@@ -29,22 +30,65 @@ void add_status(MethodRegistry* registry, const google::protobuf::ServiceDescrip
         resp->set_raftterm(st.term);
         resp->set_raftappliedindex(st.applied_index);
         resp->set_islearner(st.role == "learner");
+        pb::AlarmResponse alarms;
+        if (auto s = node->alarms(&alarms); !s.is_ok()) return done(std::move(s));
+        for (const auto& a : alarms.alarms()) {  // As etcd: its alarms are its errors.
+          resp->add_errors("memberID:" + std::to_string(a.memberid()) +
+                           " alarm:" + pb::AlarmType_Name(a.alarm()));
+        }
         done(util::Status::ok());
       });
 }
 
+// The alarms `node` holds of type `type` (all for NONE).
+util::Status list_alarms(const node::Node& node, pb::AlarmType type,
+                         google::protobuf::RepeatedPtrField<pb::AlarmMember>* out) {
+  pb::AlarmResponse all;
+  if (auto s = node.alarms(&all); !s.is_ok()) return s;
+  for (const auto& a : all.alarms()) {
+    if (type == pb::NONE || a.alarm() == type) *out->Add() = a;
+  }
+  return util::Status::ok();
+}
+
+bool holds(const pb::AlarmResponse& alarms, const pb::AlarmRequest& r) {
+  for (const auto& a : alarms.alarms()) {
+    if (a.memberid() == r.memberid() && a.alarm() == r.alarm()) return true;
+  }
+  return false;
+}
+
+// GET lists (this node's applied view); ACTIVATE and DEACTIVATE go through
+// the log and answer the alarm they changed, as etcd does.
 void add_alarm(MethodRegistry* registry, const google::protobuf::ServiceDescriptor* service,
-               node::Node* node) {
+               node::Node* node, const ServiceOptions& options) {
   registry->add<pb::AlarmRequest, pb::AlarmResponse>(
       service, "Alarm",
-      [node](const CallContext&, const pb::AlarmRequest& req, pb::AlarmResponse* resp,
-             UnaryDone done) {
-        if (req.action() == pb::AlarmRequest::ACTIVATE) {
-          return done({util::Code::kUnimplemented,
-                       "dkv keeps no alarms: writes over DKV_QUOTA_BYTES are refused one by one"});
+      [node, options](const CallContext& ctx, const pb::AlarmRequest& req, pb::AlarmResponse* resp,
+                      UnaryDone done) {
+        if (req.action() == pb::AlarmRequest::GET) {
+          if (auto s = list_alarms(*node, req.alarm(), resp->mutable_alarms()); !s.is_ok()) {
+            return done(std::move(s));
+          }
+          fill_etcd_header(*node, resp->mutable_header());
+          return done(util::Status::ok());
         }
-        fill_etcd_header(*node, resp->mutable_header());
-        done(util::Status::ok());  // GET, DEACTIVATE: no alarm is ever raised.
+        pb::AlarmResponse before;
+        if (auto s = node->alarms(&before); !s.is_ok()) return done(std::move(s));
+        const bool activate = req.action() == pb::AlarmRequest::ACTIVATE;
+        const bool changes = req.alarm() != pb::NONE && holds(before, req) != activate;
+        node->write(
+            kv::etcd_command(req), request_deadline(ctx, options),
+            [node, resp, req, changes, done = std::move(done)](util::Status s, kv::ApplyResult) {
+              if (!s.is_ok()) return done(std::move(s));
+              fill_etcd_header(*node, resp->mutable_header());
+              if (changes) {
+                auto* a = resp->add_alarms();
+                a->set_memberid(req.memberid());
+                a->set_alarm(req.alarm());
+              }
+              done(util::Status::ok());
+            });
       });
 }
 
@@ -86,10 +130,10 @@ void add_defragment(MethodRegistry* registry, const google::protobuf::ServiceDes
 }  // namespace
 
 void register_etcd_maintenance_service(MethodRegistry* registry, node::Node* node,
-                                       const EtcdOptions& etcd) {
+                                       const ServiceOptions& options, const EtcdOptions& etcd) {
   const auto* service = pb::StatusRequest::descriptor()->file()->FindServiceByName("Maintenance");
   add_status(registry, service, node, etcd);
-  add_alarm(registry, service, node);
+  add_alarm(registry, service, node, options);
   add_move_leader(registry, service, node);
   add_defragment(registry, service, node);
 }
@@ -101,7 +145,9 @@ std::string etcd_version_json(const std::string& version) {
 }
 
 EtcdHealth etcd_health(const node::Node& node) {
-  const bool healthy = !node.removed() && !node.status().leader_id.empty();
+  pb::AlarmResponse alarms;
+  const bool healthy = !node.removed() && !node.status().leader_id.empty() &&
+                       node.alarms(&alarms).is_ok() && alarms.alarms().empty();
   if (healthy) return {200, "{\"health\":\"true\"}"};
   return {503, "{\"health\":\"false\"}"};
 }

@@ -9,9 +9,11 @@
 //     /v0/status and the logs); dbSize and dbSizeInUse are the store's
 //     used bytes (LMDB reuses freed pages in place: nothing to defragment);
 //     leader is the leader's etcd ID (raft id), raftIndex the commit index.
-//   - Alarm: dkv keeps no alarms yet (the NOSPACE alarm is not built:
-//     writes over DKV_QUOTA_BYTES are refused one by one instead), so GET
-//     and DEACTIVATE answer an empty list; ACTIVATE is UNIMPLEMENTED.
+//   - Alarm: GET lists the alarms this node has applied (kv/alarms.h);
+//     ACTIVATE and DEACTIVATE are written through the log and answer the
+//     alarm they changed. A write past DKV_QUOTA_BYTES raises NOSPACE
+//     (node/node_alarms.cc); Status lists alarms in `errors` and /health
+//     is false while any is raised, as etcd's.
 //   - MoveLeader: to a voter by etcd ID, through dkv.v0.Cluster/MoveLeader
 //     (forwarded to the leader: unlike etcd, any member takes it). An
 //     unknown ID or a learner: "etcdserver: bad leader transferee".
@@ -30,14 +32,15 @@ namespace dkv::api {
 
 // Registers etcdserverpb.Maintenance's unary calls (after register_services).
 void register_etcd_maintenance_service(MethodRegistry* registry, node::Node* node,
-                                       const EtcdOptions& etcd);
+                                       const ServiceOptions& options, const EtcdOptions& etcd);
 
 // GET /version: {"etcdserver":"3.4.23","etcdcluster":"3.4.0"} (etcdcluster
 // is the version's major.minor.0, as etcd's cluster version). `version` is
 // N.N.N (node/config.cc checks DKV_ETCD_VERSION).
 std::string etcd_version_json(const std::string& version);
 // GET /health as etcd 3.4: {"health":"true"} with 200 when this node knows
-// a leader and was not removed, else {"health":"false"} with 503.
+// a leader, was not removed and holds no alarm, else {"health":"false"}
+// with 503.
 struct EtcdHealth {
   unsigned status = 200;
   std::string body;

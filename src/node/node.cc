@@ -203,12 +203,7 @@ util::Status removed_error() {
 
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   if (removed_) return done(removed_error(), {});
-  if (command.op == kv::Op::kPut &&
-      store_->used_bytes() + kv::Store::put_cost_bytes(command) > store_->quota_bytes()) {
-    // As etcd: refused before it is proposed; "database space exceeded".
-    done(util::resource_exhausted("database space exceeded"), {});
-    return;
-  }
+  if (auto s = admit_space(command); !s.is_ok()) return done(std::move(s), {});
   PendingWrite w;
   w.request_id = next_request_id_.fetch_add(1);
   w.data = encode_entry(w.request_id, command);

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "harness.h"
@@ -46,7 +47,7 @@ class EtcdctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::access(kEtcdctl, X_OK) != 0) GTEST_SKIP() << "no " << kEtcdctl << " (etcd-client)";
-    cluster_ = std::make_unique<LocalCluster>("etcdctl", 3);
+    cluster_ = std::make_unique<LocalCluster>("etcdctl", 3, env_);
     ASSERT_TRUE(cluster_->start_all(60s));
     ASSERT_GE(cluster_->wait_for_leader({0, 1, 2}, 30s), 0);
   }
@@ -71,16 +72,18 @@ class EtcdctlTest : public ::testing::Test {
     return "";
   }
   // Repeats `args` until its output has `want`, or 30 s; the last run.
-  ShellRun etcdctl_until(const std::string& args, const std::string& want) {
+  ShellRun etcdctl_until(const std::string& args, const std::string& want,
+                         const std::string& endpoints = "") {
     const auto until = std::chrono::steady_clock::now() + 30s;
-    ShellRun r = etcdctl(args);
+    ShellRun r = etcdctl(args, endpoints);
     while (!contains(r.out, want) && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(200ms);  // Poll pacing.
-      r = etcdctl(args);
+      r = etcdctl(args, endpoints);
     }
     return r;
   }
 
+  std::map<std::string, std::string> env_;  // The cluster's extra variables.
   std::unique_ptr<LocalCluster> cluster_;
 };
 
@@ -252,6 +255,63 @@ TEST_F(EtcdctlTest, CurlSeesEtcdsProbesAndV3Routes) {
   }
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body, R"({"health":"false"})");
+}
+
+// A cluster with the smallest quota: writes past it raise etcd's NOSPACE
+// alarm on every member, which refuses writes until it is disarmed.
+class EtcdctlQuotaTest : public EtcdctlTest {
+ protected:
+  void SetUp() override {
+    env_ = {{"DKV_QUOTA_BYTES", "1048576"}};
+    EtcdctlTest::SetUp();
+  }
+};
+
+TEST_F(EtcdctlQuotaTest, AWritePastTheQuotaRaisesAPersistedClusterWideAlarm) {
+  const std::string value = base64(std::string(256 << 10, 'x'));
+  HttpResponse put;
+  for (int i = 0; i < 20; ++i) {
+    put = http("POST", cluster_->rest_port(0), "/v0/kv",
+               R"({"key":")" + base64("k" + std::to_string(i)) + R"(","value":")" + value + "\"}");
+    if (put.status != 200) break;
+  }
+  ASSERT_EQ(put.status, 429) << put.body;
+  EXPECT_TRUE(contains(put.body, "database space exceeded")) << put.body;
+
+  const std::string raised = "alarm:NOSPACE";
+  ShellRun r = etcdctl_until("alarm list", raised);
+  EXPECT_TRUE(contains(r.out, "memberID:")) << r.out;
+  r = etcdctl_until("alarm list", raised, endpoint(2));  // Every member.
+  ASSERT_TRUE(contains(r.out, raised)) << r.out;
+  r = etcdctl("endpoint status -w json", endpoint(2));
+  EXPECT_TRUE(contains(r.out, R"("errors":["memberID:)")) << r.out;
+  HttpResponse h = http("GET", cluster_->rest_port(2), "/health");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(h.body, R"({"health":"false"})");
+  // Writes that add data are refused everywhere; deletes go on.
+  put = http("POST", cluster_->rest_port(2), "/v0/kv",
+             R"({"key":")" + base64("small") + R"(","value":"dg=="})");
+  EXPECT_EQ(put.status, 429) << put.body;
+  EXPECT_EQ(http("DELETE", cluster_->rest_port(2), "/v0/kv/key/" + base64("k0")).status, 200);
+
+  // Persisted: a restarted member still holds it.
+  cluster_->process(2).signal(SIGKILL);
+  ASSERT_TRUE(cluster_->start(2));
+  ASSERT_TRUE(cluster_->wait_ready(2, 30s));
+  r = etcdctl("alarm list", endpoint(2));
+  EXPECT_TRUE(contains(r.out, raised)) << r.out;
+
+  r = etcdctl("alarm disarm");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, raised)) << r.out;  // What it disarmed.
+  r = etcdctl("alarm list", endpoint(2));
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (contains(r.out, raised) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(200ms);  // Poll pacing.
+    r = etcdctl("alarm list", endpoint(2));
+  }
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(http("GET", cluster_->rest_port(2), "/health").status, 200);
 }
 
 }  // namespace

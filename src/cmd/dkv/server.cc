@@ -523,7 +523,7 @@ int Server::start() {
   dkv::api::dashboard::register_dashboard_service(&p_->registry, p_->node.get(), service_options);
   const dkv::api::EtcdOptions etcd{config_.etcd_version, config_.tls.client_tls()};
   dkv::api::register_etcd_cluster_service(&p_->registry, p_->node.get(), service_options, etcd);
-  dkv::api::register_etcd_maintenance_service(&p_->registry, p_->node.get(), etcd);
+  dkv::api::register_etcd_maintenance_service(&p_->registry, p_->node.get(), service_options, etcd);
   int rc = serve_rpc(config_, p_->registry, p_->node.get(), p_->transport.get(),
                      &p_->peer_sync.admission(), &p_->ports);
   if (rc == 0)
