@@ -195,8 +195,8 @@ namespace {
 struct ServerSide {
   std::unique_ptr<KvService> kv;
   std::unique_ptr<ClusterService> cluster;
-  std::unique_ptr<grpc::Service> etcd_kv;      // etcdserverpb.KV.
-  std::unique_ptr<grpc::Service> maintenance;  // Null without options.open_snapshot.
+  std::unique_ptr<grpc::Service> maintenance;        // Null without options.open_snapshot.
+  std::vector<std::unique_ptr<grpc::Service>> etcd;  // etcd_grpc_services.h
   std::unique_ptr<grpc::Server> server;
 };
 
@@ -207,7 +207,6 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
                         ServerSide* side) {
   side->kv = std::make_unique<KvService>(registry);
   side->cluster = std::make_unique<ClusterService>(registry);
-  side->etcd_kv = make_etcd_kv_grpc_service(registry);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   const std::string address = options.host + ":" + std::to_string(options.port);
@@ -219,11 +218,12 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
   builder.SetMaxSendMessageSize(options.send_message_bytes_max);
   builder.RegisterService(side->kv.get());
   builder.RegisterService(side->cluster.get());
-  builder.RegisterService(side->etcd_kv.get());
   if (options.open_snapshot) {
     side->maintenance = make_snapshot_service(options.open_snapshot);
     builder.RegisterService(side->maintenance.get());
   }
+  side->etcd = make_etcd_grpc_services(registry, options.open_snapshot);
+  for (auto& service : side->etcd) builder.RegisterService(service.get());
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.configure_builder) options.configure_builder(builder);
   side->server = builder.BuildAndStart();

@@ -107,6 +107,9 @@ Command etcd_command(const etcdserverpb::TxnRequest& r) { return make_command(Et
 Command etcd_command(const etcdserverpb::CompactionRequest& r) {
   return make_command(EtcdKind::kCompaction, r);
 }
+Command etcd_command(const etcdserverpb::AlarmRequest& r) {
+  return make_command(EtcdKind::kAlarm, r);
+}
 
 util::Status compacted_error() { return {util::Code::kOutOfRange, etcd_error::kCompacted}; }
 util::Status future_rev_error() { return {util::Code::kOutOfRange, etcd_error::kFutureRev}; }

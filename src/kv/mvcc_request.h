@@ -30,12 +30,14 @@ enum class EtcdKind : std::uint8_t {
   kDeleteRange = 2,
   kTxn = 3,
   kCompaction = 4,
+  kAlarm = 5,  // etcdserverpb.AlarmRequest: raise or clear an alarm (kv/alarms.h).
 };
 
 Command etcd_command(const etcdserverpb::PutRequest& request);
 Command etcd_command(const etcdserverpb::DeleteRangeRequest& request);
 Command etcd_command(const etcdserverpb::TxnRequest& request);
 Command etcd_command(const etcdserverpb::CompactionRequest& request);
+Command etcd_command(const etcdserverpb::AlarmRequest& request);
 
 // etcd's limits (etcdserver/api/v3rpc/key.go, embed/config.go).
 inline constexpr int kTxnOpsMax = 128;
@@ -54,6 +56,7 @@ inline constexpr char kCompacted[] = "etcdserver: mvcc: required revision has be
 inline constexpr char kFutureRev[] = "etcdserver: mvcc: required revision is a future revision";
 inline constexpr char kLeaseNotFound[] = "etcdserver: requested lease not found";
 inline constexpr char kRequestTooLarge[] = "etcdserver: request is too large";
+inline constexpr char kNoSpace[] = "etcdserver: mvcc: database space exceeded";
 }  // namespace etcd_error
 
 util::Status compacted_error();   // OUT_OF_RANGE, kCompacted.

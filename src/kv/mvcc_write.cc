@@ -3,6 +3,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kv/alarms.h"
+
 namespace dkv::kv::mvcc {
 namespace {
 
@@ -206,6 +208,14 @@ util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out) {
       if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
       s = do_compaction(r, out);
       refusal = out->status;
+      break;
+    }
+    case EtcdKind::kAlarm: {  // No revision: alarms are not keys.
+      etcdserverpb::AlarmRequest r;
+      if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
+      etcdserverpb::AlarmResponse after;
+      s = apply_alarm(txn_, t_, r, &after);
+      alarms_changed_ = true;
       break;
     }
   }

@@ -39,6 +39,8 @@ class Writer {
   util::Status finish();
 
   const Revs& revs() const { return revs_; }
+  // An alarm was raised or cleared in this batch (kv/alarms.h).
+  bool alarms_changed() const { return alarms_changed_; }
 
  private:
   void begin_request() {
@@ -76,6 +78,7 @@ class Writer {
   std::int64_t main_ = 0;
   std::int64_t sub_ = 0;
   bool compact_moved_ = false;  // By end_request(): finish() records it.
+  bool alarms_changed_ = false;
 };
 
 // Physical compaction: removes hist and kidx records that no read at or

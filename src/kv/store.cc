@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "kv/alarms.h"
 #include "kv/limits.h"
 #include "kv/map_gate.h"
 #include "kv/mvcc_format.h"
@@ -80,8 +81,11 @@ class TxnGuard {
 //   format-2 image reads as a format-1 one) | kMvccTag | varint
 //   current revision | varint compact revision | varint n | compact_done (n
 //   bytes, a hist key or empty) | "kv" pairs as in format 1 (values carry
-//   their KeyHeader) | varint 0 | "hist" pairs likewise | varint 0.
-//   kidx is not carried: restore() rebuilds it from hist.
+//   their KeyHeader) | varint 0 | "hist" pairs likewise | varint 0, then,
+//   only while alarms are raised, kAlarmsTag | varint n | the alarms (n
+//   bytes, kv/alarms.h). kidx is not carried: restore() rebuilds it from
+//   hist. (A reader older than the alarms refuses an image with them as
+//   "trailing bytes": only a cluster with an alarm raised sends one.)
 // The magic stays "DKVSNAP1" (node/restore.cc rewrites the header with it);
 // the body says which format it is. restore() reads both: format-1 pairs are
 // imported as keys created at revision 1 (version 1).
@@ -230,6 +234,8 @@ struct Store::Env {
   }
   // A restore committed part of an image and has not finished: get() refuses.
   std::atomic<bool> restoring{false};
+  // A NOSPACE alarm is raised (kv/alarms.h), as of the last commit.
+  std::atomic<bool> nospace{false};
 
   // The map. Read transactions hold `gate`; only the writer thread resizes,
   // between its write transactions, so map_bytes is the writer's alone.
@@ -347,6 +353,9 @@ struct Store::Env {
     if (auto s = mvcc::read_revs(txn, tables, &revs); !s.is_ok()) return s;
     current_rev = revs.current;
     compact_rev = revs.compact;
+    etcdserverpb::AlarmResponse alarms;
+    if (auto s = mvcc::read_alarms(txn, tables, &alarms); !s.is_ok()) return s;
+    nospace = mvcc::has_nospace(alarms);
     MDB_val key = as_val(kAppliedIndexKey);
     MDB_val val;
     rc = mdb_get(txn, meta, &key, &val);
@@ -453,6 +462,10 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
     if (!s.is_ok()) return s;
   }
   if (auto s = writer.finish(); !s.is_ok()) return s;
+  etcdserverpb::AlarmResponse alarms;
+  if (writer.alarms_changed()) {
+    if (auto s = mvcc::read_alarms(txn, env_->tables, &alarms); !s.is_ok()) return s;
+  }
   // Physical compaction keeps pace with the writes: a bounded step per
   // batch (the node may also call compact_step() between batches).
   bool more = false;
@@ -469,7 +482,15 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   env_->applied_index = applied_index;
   env_->current_rev = writer.revs().current;
   env_->compact_rev = writer.revs().compact;
+  if (writer.alarms_changed()) env_->nospace = mvcc::has_nospace(alarms);
   return util::Status::ok();
+}
+
+bool Store::nospace_alarm() const { return env_->nospace.load(); }
+
+util::Status Store::alarms(etcdserverpb::AlarmResponse* out) const {
+  return env_->in_read_view(
+      [&](MDB_txn* txn, const mvcc::Revs&) { return mvcc::read_alarms(txn, env_->tables, out); });
 }
 
 util::Status Store::set_membership(const std::string& membership, std::uint64_t applied_index) {
@@ -637,6 +658,22 @@ util::Status Store::view_header(const ReadView& view, std::uint64_t* applied_ind
 
 namespace {
 
+// After format 2's tables, only if alarms are raised (so that images without
+// any read as before): kAlarmsTag | varint length | the serialized
+// AlarmResponse (kv/alarms.h).
+constexpr std::string_view kAlarmsTag = "ALARMS";
+
+util::Status append_alarms_section(std::string* out, MDB_txn* txn, const mvcc::Tables& t) {
+  etcdserverpb::AlarmResponse alarms;
+  if (auto s = mvcc::read_alarms(txn, t, &alarms); !s.is_ok()) return s;
+  if (alarms.alarms().empty()) return util::Status::ok();
+  const std::string bytes = alarms.SerializeAsString();
+  out->append(kAlarmsTag);
+  put_varint(out, bytes.size());
+  out->append(bytes);
+  return util::Status::ok();
+}
+
 // Format 2's preamble after the header: format 1's end marker, the tag, the
 // revision counters and the physical compaction's position.
 util::Status append_mvcc_preamble(std::string* out, MDB_txn* txn, const mvcc::Tables& t) {
@@ -694,6 +731,7 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   for (const MDB_dbi dbi : {env_->tables.kv, env_->tables.hist}) {
     if (auto s = dump_table(txn, dbi, &piece, out); !s.is_ok()) return s;
   }
+  if (auto s = append_alarms_section(&piece, txn, env_->tables); !s.is_ok()) return s;
   return out(piece);
 }
 
@@ -745,7 +783,8 @@ util::Status Store::ImageReader::start() {
     if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
     pairs_bytes += 1;  // The table's end marker (varint 0).
   }
-  size_bytes_ = pending_.size() + pairs_bytes;
+  if (auto s = append_alarms_section(&alarms_section_, txn, t); !s.is_ok()) return s;
+  size_bytes_ = pending_.size() + pairs_bytes + alarms_section_.size();
   return util::Status::ok();
 }
 
@@ -770,6 +809,7 @@ util::Status Store::ImageReader::next(std::string* chunk, bool* done) {
       mdb_cursor_close(cursor);
       cursor_ = nullptr;
       pairs_done_ = ++table_ == 2;
+      if (pairs_done_) pending_ += alarms_section_;
       continue;
     }
     if (rc != 0) return lmdb_error("cursor scan", rc);
@@ -905,7 +945,7 @@ struct Store::Restore {
     for (const MDB_dbi dbi : {env.tables.kv, env.tables.hist, env.tables.kidx}) {
       if (const int rc = mdb_drop(txn(), dbi, 0); rc != 0) return lmdb_error("clear table", rc);
     }
-    for (const char* name : {"rev", "compact_rev", "compact_done"}) {
+    for (const char* name : {"rev", "compact_rev", "compact_done", mvcc::kAlarmsKey}) {
       MDB_val k = as_val(name);
       const int rc = mdb_del(txn(), env.tables.meta, &k, nullptr);
       if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("clear meta", rc);
@@ -946,7 +986,7 @@ struct Store::Restore {
   }
 
   util::Status finish(std::uint64_t index, const std::string& membership, mvcc::Revs revs,
-                      std::string_view compact_done) {
+                      std::string_view compact_done, std::string_view alarms) {
     const auto as_bytes = [](const auto& v) {
       return std::string_view(reinterpret_cast<const char*>(&v), sizeof v);
     };
@@ -957,11 +997,19 @@ struct Store::Restore {
     if (!compact_done.empty()) {
       if (auto s = put(env.meta, "compact_done", compact_done, 0); !s.is_ok()) return s;
     }
+    etcdserverpb::AlarmResponse parsed;
+    if (!parsed.ParseFromArray(alarms.data(), static_cast<int>(alarms.size()))) {
+      return bad_image("malformed alarms");
+    }
+    if (!alarms.empty()) {
+      if (auto s = put(env.meta, mvcc::kAlarmsKey, alarms, 0); !s.is_ok()) return s;
+    }
     if (auto s = env.commit(guard.get()); !s.is_ok()) return s;
     env.refresh_used();
     env.applied_index = index;
     env.current_rev = revs.current;
     env.compact_rev = revs.compact;
+    env.nospace = mvcc::has_nospace(parsed);
     env.restoring = false;
     return util::Status::ok();
   }
@@ -1040,6 +1088,7 @@ util::Status Store::restore(const ImageIn& in) {
   if (auto s = p.varint("key", &first, /*consume_it=*/false); !s.is_ok()) return s;
   mvcc::Revs revs;
   std::string compact_done;
+  std::string alarms;
   if (first != kFormat2Marker) {
     if (auto s = restore_format1(p, r, env_->tables); !s.is_ok()) return s;
   } else {
@@ -1057,12 +1106,21 @@ util::Status Store::restore(const ImageIn& in) {
     revs = {static_cast<std::int64_t>(current), static_cast<std::int64_t>(compact)};
     compact_done.assign(done);
     if (auto s = restore_format2_tables(p, r, env_->tables); !s.is_ok()) return s;
+    if (auto s = p.fill(1); !s.is_ok()) return s;
+    if (!p.at_end()) {
+      if (auto s = p.fill(kAlarmsTag.size()); !s.is_ok()) return s;
+      if (p.view().substr(0, kAlarmsTag.size()) != kAlarmsTag) return bad_image("trailing bytes");
+      p.consume(kAlarmsTag.size());
+      std::string_view section;
+      if (auto s = p.bytes(1u << 20, "alarms", &section); !s.is_ok()) return s;
+      alarms.assign(section);
+    }
   }
   if (!p.at_end()) {
     if (auto s = p.fill(1); !s.is_ok()) return s;
     if (!p.at_end()) return bad_image("trailing bytes");
   }
-  return r.finish(index, membership, revs, compact_done);
+  return r.finish(index, membership, revs, compact_done, alarms);
 }
 
 std::uint64_t Store::applied_index() const { return env_->applied_index.load(); }

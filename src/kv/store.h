@@ -48,6 +48,7 @@
 #include "util/status.h"
 
 namespace etcdserverpb {
+class AlarmResponse;
 class RangeRequest;
 class RangeResponse;
 class TxnRequest;
@@ -123,6 +124,10 @@ class Store {
   // The revision counters as of the last commit. Any thread.
   std::int64_t current_revision() const;
   std::int64_t compact_revision() const;
+  // The raised alarms (kv/alarms.h), in their own read transaction. Any thread.
+  util::Status alarms(etcdserverpb::AlarmResponse* out) const;
+  // A NOSPACE alarm is raised, as of the last commit. Any thread.
+  bool nospace_alarm() const;
 
   // Physical compaction: one bounded batch (at most kCompactBatchRecords
   // history records) in its own write transaction. Writer thread, between
@@ -215,6 +220,7 @@ class Store {
     std::uint64_t applied_index_ = 0;
     std::uint64_t size_bytes_ = 0;
     std::uint64_t handed_out_bytes_ = 0;
+    std::string alarms_section_;  // Appended after the tables.
   };
   // chunk_bytes > 0.
   util::Status open_image_reader(std::size_t chunk_bytes, std::unique_ptr<ImageReader>* out) const;

@@ -155,6 +155,27 @@ util::Status parse_listen_host(const char* var, const std::string& text, Config*
   return util::Status::ok();
 }
 
+// etcd's version form, N.N.N: clients (Kubernetes, cilium) parse it.
+util::Status parse_etcd_version(const char* var, const std::string& text, Config* c) {
+  int dots = 0;
+  bool digit_before = false;
+  for (char ch : text) {
+    if (ch == '.' && digit_before) {
+      ++dots;
+      digit_before = false;
+    } else if (ch >= '0' && ch <= '9') {
+      digit_before = true;
+    } else {
+      return bad(var, "want a version as N.N.N (e.g. 3.4.23), got '" + text + "'");
+    }
+  }
+  if (dots != 2 || !digit_before) {
+    return bad(var, "want a version as N.N.N (e.g. 3.4.23), got '" + text + "'");
+  }
+  c->etcd_version = text;
+  return util::Status::ok();
+}
+
 constexpr const char* kUnsetIt = "is empty (unset it instead)";
 
 // Every variable the server reads, in the order they are checked (the first
@@ -190,6 +211,9 @@ const std::vector<Row>& rows() {
       number("DKV_SNAPSHOT_BYTES", "--snapshot-bytes", 1ull << 20, 64ull << 30,
              DKV_FIELD(snapshot_bytes),
              "log bytes that also trigger a snapshot (default 67108864)"),
+      {{"DKV_ETCD_VERSION", "--etcd-version",
+        "version the etcd API reports (Status, GET /version; default 3.4.23)"},
+       parse_etcd_version},
       two_words("DKV_CLUSTER_STATE", "--cluster-state", "existing", "new", DKV_FIELD(join_existing),
                 "new|existing: bootstrap a new cluster, or join a running one (default new)"),
       two_words("DKV_FORCE_NEW_CLUSTER", "--force-new-cluster", "true", "false",

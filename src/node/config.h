@@ -55,6 +55,7 @@ struct Config {
   std::uint64_t quota_bytes = 2ull << 30;   // DKV_QUOTA_BYTES
   std::uint64_t snapshot_entries = 100000;  // DKV_SNAPSHOT_ENTRIES (etcd's default)
   std::uint64_t snapshot_bytes = 64 << 20;  // DKV_SNAPSHOT_BYTES
+  std::string etcd_version = "3.4.23";      // DKV_ETCD_VERSION (etcd API's Status, /version)
   // TEST ONLY, honoured only if test_hooks_built() (the CMake option
   // DKV_TEST_HOOKS); otherwise they stay off and test_variables_ignored
   // names them, for main to warn about.

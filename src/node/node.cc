@@ -200,15 +200,6 @@ Membership Node::membership() const {
 }
 
 namespace {
-// Puts, and etcd's requests that may put (a Txn): what the quota admits.
-// Deletes and compactions are always let through: they free space.
-bool adds_data(const kv::Command& command) {
-  if (command.op == kv::Op::kPut) return true;
-  if (command.op != kv::Op::kEtcd || command.value.empty()) return false;
-  const auto kind = static_cast<kv::EtcdKind>(command.value.front());
-  return kind == kv::EtcdKind::kPut || kind == kv::EtcdKind::kTxn;
-}
-
 util::Status removed_error() {
   return util::unavailable("this node was removed from the cluster; use another member");
 }
@@ -216,12 +207,7 @@ util::Status removed_error() {
 
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   if (removed_) return done(removed_error(), {});
-  if (adds_data(command) &&
-      store_->used_bytes() + kv::Store::put_cost_bytes(command) > store_->quota_bytes()) {
-    // As etcd: refused before it is proposed; "database space exceeded".
-    done(util::resource_exhausted("database space exceeded"), {});
-    return;
-  }
+  if (auto s = admit_space(command); !s.is_ok()) return done(std::move(s), {});
   PendingWrite w;
   w.request_id = next_request_id_.fetch_add(1);
   w.data = encode_entry(w.request_id, command);

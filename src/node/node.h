@@ -225,6 +225,11 @@ class Node {
   std::uint64_t cluster_id() const { return cluster_id_; }
   // Bytes of the state machine in use (dkv.v0.Cluster/Status).
   std::uint64_t db_size_bytes() const { return store_->used_bytes(); }
+  // The store's current revision (etcd's header revision), as of its last commit.
+  std::int64_t current_revision() const { return store_->current_revision(); }
+  // The raised alarms (etcd's Maintenance.Alarm; node_alarms.cc), as
+  // applied here. Raised and cleared by writing kv::etcd_command(AlarmRequest).
+  util::Status alarms(etcdserverpb::AlarmResponse* out) const { return store_->alarms(out); }
   // A backup's image (dkv.v0.Maintenance/Snapshot, `dkvctl snapshot save`):
   // a reader of the store image at the applied index, read on the caller's
   // thread, never the raft thread's. Not a snapshot file (snapshotter.h
@@ -311,6 +316,12 @@ class Node {
   // Recomputes ready_ (raft thread).
   void update_readiness();
   void fail_everything(const util::Status& s);
+  // The quota (node_alarms.cc): a write that adds data is refused
+  // (RESOURCE_EXHAUSTED, etcd's "database space exceeded") while a NOSPACE
+  // alarm is raised, and raises one when it would take the store past
+  // DKV_QUOTA_BYTES. Any thread.
+  util::Status admit_space(const kv::Command& command);
+  void raise_nospace_alarm();
   [[noreturn]] void fatal(const std::string& what, const util::Status& s);
 
   const NodeOptions options_;
@@ -368,6 +379,7 @@ class Node {
   std::atomic<std::uint64_t> next_request_id_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> removed_{false};
+  std::atomic<bool> raising_nospace_{false};  // A NOSPACE alarm is being proposed.
   std::thread raft_thread_;
 };
 

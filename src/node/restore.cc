@@ -1,5 +1,6 @@
 #include "node/restore.h"
 
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,6 +24,42 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kImageMagic = "DKVSNAP1";  // kv/store.cc's image format.
 constexpr raft::Term kRestoredTerm = 1;
+
+// True if `bytes` ends with the SHA-256 of what precedes it: a file that
+// etcdctl's `snapshot save` wrote from etcd's Maintenance.Snapshot
+// (api/etcd_grpc_services.h), which appends that hash instead of our CRC.
+bool ends_with_sha256(std::string_view bytes) {
+  constexpr std::size_t kSha256Bytes = 32;
+  if (bytes.size() < kImageMagic.size() + kSha256Bytes) return false;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  const std::string_view image = bytes.substr(0, bytes.size() - kSha256Bytes);
+  if (EVP_Digest(image.data(), image.size(), digest, &length, EVP_sha256(), nullptr) != 1 ||
+      length != kSha256Bytes) {
+    return false;
+  }
+  return bytes.substr(image.size()) ==
+         std::string_view(reinterpret_cast<const char*>(digest), kSha256Bytes);
+}
+
+// etcdctl's file is image | zeros | image length (u64 LE) | SHA-256, 512 * n
+// + 32 bytes (api/etcd_grpc_services.h); leaves the image in `bytes`.
+util::Status strip_etcd_tail(const std::string& path, std::string* bytes) {
+  constexpr std::size_t kTailBytes = 32 + 8;
+  if (bytes->size() < kTailBytes) return {util::Code::kDataLoss, path + ": too short"};
+  std::uint64_t image_bytes = 0;
+  for (int i = 0; i < 8; ++i) {
+    image_bytes |= static_cast<std::uint64_t>(static_cast<unsigned char>(
+                       (*bytes)[bytes->size() - kTailBytes + static_cast<std::size_t>(i)]))
+                   << (8 * i);
+  }
+  if (image_bytes > bytes->size() - kTailBytes ||
+      bytes->find_first_not_of('\0', image_bytes) < bytes->size() - kTailBytes) {
+    return {util::Code::kDataLoss, path + ": bad padding after the image"};
+  }
+  bytes->resize(image_bytes);
+  return util::Status::ok();
+}
 
 std::string hex64(std::uint64_t v) {
   char buf[17];
@@ -114,6 +151,10 @@ util::Status read_backup_file(const std::string& path, std::string* image, Backu
   if (in.bad()) return util::internal_error("cannot read " + path);
   if (bytes.size() < kImageMagic.size() + kBackupTrailerBytes) {
     return {util::Code::kDataLoss, path + " is too short to be a dkv backup"};
+  }
+  if (ends_with_sha256(bytes)) {  // etcdctl's file (restore.h).
+    if (auto s = strip_etcd_tail(path, &bytes); !s.is_ok()) return s;
+    bytes += encode_backup_trailer(util::crc32c::value(bytes));
   }
   std::uint32_t stored = 0;
   for (std::size_t i = 0; i < kBackupTrailerBytes; ++i) {

@@ -4,7 +4,9 @@
 //
 // The backup file (what `dkvctl snapshot save` writes) is a kv::Store image
 // (kv/store.h, "DKVSNAP1") followed by its CRC32C, 4 bytes little-endian, as
-// etcd appends a hash to its snapshot file.
+// etcd appends a hash to its snapshot file. A file that etcdctl's `snapshot
+// save` wrote from dkv (image | zeros | image length, u64 LE | SHA-256 of
+// all before it; 512 * n + 32 bytes: api/etcd_grpc_services.h) is read too.
 //
 // A restored data directory holds the image three ways, exactly as a node
 // that installed a leader's snapshot would: as the snapshot file

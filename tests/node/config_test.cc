@@ -99,12 +99,25 @@ TEST(ConfigTest, RejectsBadValuesNamingTheVariable) {
   expect_rejected(with("DKV_SNAPSHOT_ENTRIES", "0"), "DKV_SNAPSHOT_ENTRIES");
   expect_rejected(with("DKV_SNAPSHOT_BYTES", "1000"), "DKV_SNAPSHOT_BYTES");  // < 1 MiB.
   expect_rejected(with("DKV_LISTEN_HOST", ""), "DKV_LISTEN_HOST");
+  for (const char* version : {"", "3.4", "v3.4.23", "3.4.23-rc1", "3..4", "3.4.", "1.2.3.4"}) {
+    expect_rejected(with("DKV_ETCD_VERSION", version), "DKV_ETCD_VERSION");
+  }
   if (test_hooks_built()) {
     expect_rejected(with("DKV_TEST_STALE_READS", "yes"), "DKV_TEST_STALE_READS");
     expect_rejected(with("DKV_TEST_ACK_BEFORE_PERSIST", "2"), "DKV_TEST_ACK_BEFORE_PERSIST");
     expect_rejected(with("DKV_TEST_FAILPOINTS", "wal-fsync-eio:after=x"), "DKV_TEST_FAILPOINTS");
     expect_rejected(with("DKV_TEST_FAILPOINTS", "disk-on-fire"), "DKV_TEST_FAILPOINTS");
   }
+}
+
+TEST(ConfigTest, EtcdVersionDefaultsToDebiansEtcdAndIsSettable) {
+  Config c;
+  ASSERT_TRUE(parse_config(original_node_a(), &c).is_ok());
+  EXPECT_EQ(c.etcd_version, "3.4.23");
+  Vars v = original_node_a();
+  v["DKV_ETCD_VERSION"] = "3.5.17";
+  ASSERT_TRUE(parse_config(v, &c).is_ok());
+  EXPECT_EQ(c.etcd_version, "3.5.17");
 }
 
 TEST(ConfigTest, TestSwitchesAreOffUnlessAskedFor) {

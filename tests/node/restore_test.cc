@@ -1,6 +1,7 @@
 #include "node/restore.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <filesystem>
 #include <fstream>
@@ -83,6 +84,37 @@ TEST_F(RestoreTest, ReadsABackupAndRefusesADamagedOne) {
   EXPECT_EQ(read_backup_file(path, &read, &info).code(), util::Code::kDataLoss);
   EXPECT_EQ(read_backup_file((dir_ / "missing").string(), &read, &info).code(),
             util::Code::kNotFound);
+}
+
+// etcdctl's `snapshot save` from dkv writes the image and its SHA-256.
+TEST_F(RestoreTest, ReadsEtcdctlsFileWithASha256Trailer) {
+  const std::string image = make_image();
+  auto sha256 = [](const std::string& bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EXPECT_EQ(EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr), 1);
+    return std::string(reinterpret_cast<const char*>(digest), length);
+  };
+  // image | zeros | image length (u64 LE) | SHA-256: 512 * n + 32 bytes.
+  std::string body = image + std::string((512 - (image.size() + 8) % 512) % 512, '\0');
+  for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>((image.size() >> (8 * i)) & 0xff));
+  ASSERT_EQ(body.size() % 512, 0u);
+  const std::string path = (dir_ / "etcdctl.db").string();
+  std::ofstream(path, std::ios::binary) << body << sha256(body);
+  std::string read;
+  BackupInfo info;
+  ASSERT_TRUE(read_backup_file(path, &read, &info).is_ok());
+  EXPECT_EQ(read, image);
+  EXPECT_EQ(info.applied_index, 42u);
+
+  std::string damaged = body;
+  damaged[damaged.size() / 2] ^= 1;
+  std::ofstream(path, std::ios::binary) << damaged << sha256(body);
+  EXPECT_EQ(read_backup_file(path, &read, &info).code(), util::Code::kDataLoss);
+  std::string bad_padding = body;
+  bad_padding[image.size()] = 'x';
+  std::ofstream(path, std::ios::binary) << bad_padding << sha256(bad_padding);
+  EXPECT_EQ(read_backup_file(path, &read, &info).code(), util::Code::kDataLoss);
 }
 
 // A restored directory boots a node that has the data, the new membership

@@ -134,6 +134,7 @@ void HttpSession::handle_request() {
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
 
+  etcd_errors_ = false;
   RouteMatch match;
   std::vector<std::string> allowed;
   switch (state_.routes.lookup(req.method_string(), path, &match, &allowed)) {
@@ -167,6 +168,7 @@ void HttpSession::handle_request() {
 
 void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
   const Method& method = *match.route->method;
+  etcd_errors_ = uses_etcd_json(method.descriptor->input_type());
   const Request& req = parser_->get();
   auto call = std::make_shared<Call>();
   call->method = &method;
@@ -239,7 +241,8 @@ void HttpSession::reply_json(unsigned status, std::string body, bool linger) {
 }
 
 void HttpSession::reply_error(const util::Status& status, bool linger) {
-  reply_json(http_status_for(status.code()), error_json(status), linger);
+  reply_json(http_status_for(status.code()),
+             etcd_errors_ ? etcd_error_json(status) : error_json(status), linger);
 }
 
 void HttpSession::send(unsigned status, std::string_view content_type, std::string body,

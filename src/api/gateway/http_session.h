@@ -126,6 +126,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   unsigned request_version_ = 11;
   bool keep_alive_ = false;
   bool shutting_down_ = false;
+  // The request is a call of an etcd method: errors in etcd's body
+  // (json_mapping.h etcd_error_json). Set per request.
+  bool etcd_errors_ = false;
 };
 
 }  // namespace dkv::api::gateway

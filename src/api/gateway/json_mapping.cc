@@ -57,12 +57,18 @@ util::Status json_to_message(std::string_view json, google::protobuf::Message* m
   return util::invalid_argument("invalid JSON body: " + std::string(st.message()));
 }
 
+bool uses_etcd_json(const google::protobuf::Descriptor* descriptor) {
+  const std::string& package = descriptor->file()->package();
+  return package == "etcdserverpb" || package == "mvccpb" || package == "authpb";
+}
+
 util::Status message_to_json(const google::protobuf::Message& message, std::string* out) {
   google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = false;
+  const bool etcd = uses_etcd_json(message.GetDescriptor());
+  options.always_print_primitive_fields = !etcd;
+  options.preserve_proto_field_names = etcd;
   out->clear();
-  if (try_message_to_json_fast(message, out)) return {};
+  if (!etcd && try_message_to_json_fast(message, out)) return {};
   const auto st = google::protobuf::util::MessageToJsonString(message, out, options);
   if (st.ok()) return {};
   return util::internal_error("cannot print " + message.GetDescriptor()->full_name() +
@@ -161,6 +167,12 @@ std::string json_quote(std::string_view s) {
 std::string error_json(const util::Status& status) {
   return "{\"code\":" + std::to_string(static_cast<int>(status.code())) +
          ",\"message\":" + json_quote(status.message()) + ",\"details\":[]}";
+}
+
+std::string etcd_error_json(const util::Status& status) {
+  const std::string message = json_quote(status.message());
+  return "{\"error\":" + message + ",\"code\":" + std::to_string(static_cast<int>(status.code())) +
+         ",\"message\":" + message + "}";
 }
 
 }  // namespace dkv::api::gateway

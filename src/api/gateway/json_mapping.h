@@ -4,6 +4,10 @@
 // integers as strings, bytes as standard base64; unknown fields in a request
 // are ignored. Also the error side: a util::Status becomes grpc-gateway's
 // HTTP status and body {"code": <int>, "message": "...", "details": []}.
+// etcd's messages (packages etcdserverpb, mvccpb, authpb: uses_etcd_json)
+// follow etcd's grpc-gateway instead: proto field names (create_revision,
+// dbSize), defaults omitted, 64-bit integers as strings, bytes as standard
+// base64, enums by name; errors {"error":msg,"code":n,"message":msg}.
 // Pure: no I/O.
 // Threading: stateless, callable from any thread.
 #pragma once
@@ -21,7 +25,12 @@ namespace dkv::api::gateway {
 // wrong type or bad base64 is INVALID_ARGUMENT. Unknown fields are ignored.
 util::Status json_to_message(std::string_view json, google::protobuf::Message* message);
 
-// Prints `message` as grpc-gateway's response JSON into `out`. A failure
+// True for a message of etcd's API (its package is etcdserverpb, mvccpb or
+// authpb): it is printed, and its method's errors written, etcd's way.
+bool uses_etcd_json(const google::protobuf::Descriptor* descriptor);
+
+// Prints `message` as grpc-gateway's response JSON into `out` (etcd's
+// gateway JSON for etcd's messages). A failure
 // (INTERNAL) means our own handler built a bad message, never bad input.
 util::Status message_to_json(const google::protobuf::Message& message, std::string* out);
 
@@ -32,6 +41,8 @@ unsigned http_status_for(util::Code code);
 // {"code":3,"message":"...","details":[]}; the message is escaped (and any
 // invalid UTF-8 replaced) so that the body is always valid JSON.
 std::string error_json(const util::Status& status);
+// etcd's gateway error body: {"error":"...","code":5,"message":"..."}.
+std::string etcd_error_json(const util::Status& status);
 
 // True if `s` is valid UTF-8 (no overlong forms, no surrogates).
 bool valid_utf8(std::string_view s);

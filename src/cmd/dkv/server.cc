@@ -18,6 +18,8 @@
 
 #include "api/dashboard/dashboard_service.h"
 #include "api/dashboard/routes.h"
+#include "api/etcd_cluster_service.h"
+#include "api/etcd_maintenance_service.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
@@ -395,6 +397,15 @@ int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
                    : dkv::api::PlainResponse{503, "text/plain", "not ready\n"};
   });
   dkv::api::dashboard::add_dashboard_routes(&gateway);  // GET /: the dashboard.
+  // etcd's probes (api/etcd_maintenance_service.h).
+  gateway.add_plain_route("GET", "/version",
+                          [body = dkv::api::etcd_version_json(config.etcd_version)] {
+                            return dkv::api::PlainResponse{200, "application/json", body};
+                          });
+  gateway.add_plain_route("GET", "/health", [node] {
+    auto health = dkv::api::etcd_health(*node);
+    return dkv::api::PlainResponse{health.status, "application/json", std::move(health.body)};
+  });
   if (auto s = gateway.start(); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
@@ -510,6 +521,9 @@ int Server::start() {
       });
   dkv::api::register_services(&p_->registry, p_->node.get(), service_options);
   dkv::api::dashboard::register_dashboard_service(&p_->registry, p_->node.get(), service_options);
+  const dkv::api::EtcdOptions etcd{config_.etcd_version, config_.tls.client_tls()};
+  dkv::api::register_etcd_cluster_service(&p_->registry, p_->node.get(), service_options, etcd);
+  dkv::api::register_etcd_maintenance_service(&p_->registry, p_->node.get(), service_options, etcd);
   int rc = serve_rpc(config_, p_->registry, p_->node.get(), p_->transport.get(),
                      &p_->peer_sync.admission(), &p_->ports);
   if (rc == 0)

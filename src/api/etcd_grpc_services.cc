@@ -1,0 +1,260 @@
+#include "api/etcd_grpc_services.h"
+
+#include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+
+#include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "util/assert.h"
+
+namespace dkv::api {
+namespace {
+
+namespace pb = etcdserverpb;
+
+constexpr char kForwardedMetadata[] = "dkv-forwarded";  // As grpc_server.cc.
+// etcd's rpctypes.MetadataRequireLeaderKey / MetadataHasLeader.
+constexpr char kRequireLeaderKey[] = "hasleader";
+constexpr char kHasLeader[] = "true";
+constexpr std::size_t kSnapshotChunkBytes = 256u << 10;
+constexpr int kSnapshotStreamsMax = 2;  // Each pins an LMDB read transaction.
+
+CallContext context_of(grpc::CallbackServerContext* ctx) {
+  CallContext call;
+  const auto deadline = ctx->deadline();  // system_clock; far future when unset.
+  const auto now_sys = std::chrono::system_clock::now();
+  if (deadline < now_sys + std::chrono::hours(24 * 365)) {
+    call.deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now_sys);
+  }
+  const auto& md = ctx->client_metadata();
+  call.forwarded = md.count(kForwardedMetadata) > 0;
+  const auto leader = md.find(kRequireLeaderKey);
+  call.require_leader = leader != md.end() && leader->second == kHasLeader;
+  return call;
+}
+
+// Runs the registered handler `m` and finishes the call with its status.
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* dispatch(const Method* m, grpc::CallbackServerContext* ctx,
+                                   const Req* req, Resp* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  m->handler(context_of(ctx), *req, resp, [reactor](util::Status s) {
+    reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
+  });
+  return reactor;
+}
+
+const Method* must_find(const MethodRegistry& r, const std::string& name) {
+  const Method* m = r.find(name);
+  DKV_ASSERT(m != nullptr);
+  return m;
+}
+
+#define DKV_ETCD_UNARY(Name, member)                                                             \
+  grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* ctx, const pb::Name##Request* req, \
+                                 pb::Name##Response* resp) override {                            \
+    return dispatch(member, ctx, req, resp);                                                     \
+  }
+
+class EtcdKvService final : public pb::KV::CallbackService {
+ public:
+  explicit EtcdKvService(const MethodRegistry& r)
+      : range_(must_find(r, "etcdserverpb.KV/Range")),
+        put_(must_find(r, "etcdserverpb.KV/Put")),
+        delete_range_(must_find(r, "etcdserverpb.KV/DeleteRange")),
+        txn_(must_find(r, "etcdserverpb.KV/Txn")),
+        compact_(must_find(r, "etcdserverpb.KV/Compact")) {}
+
+  DKV_ETCD_UNARY(Range, range_)
+  DKV_ETCD_UNARY(Put, put_)
+  DKV_ETCD_UNARY(DeleteRange, delete_range_)
+  DKV_ETCD_UNARY(Txn, txn_)
+
+  // Its request type is not named after the method.
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const pb::CompactionRequest* req,
+                                    pb::CompactionResponse* resp) override {
+    return dispatch(compact_, ctx, req, resp);
+  }
+
+ private:
+  const Method* range_;
+  const Method* put_;
+  const Method* delete_range_;
+  const Method* txn_;
+  const Method* compact_;
+};
+
+class EtcdClusterService final : public pb::Cluster::CallbackService {
+ public:
+  explicit EtcdClusterService(const MethodRegistry& r)
+      : add_(must_find(r, "etcdserverpb.Cluster/MemberAdd")),
+        remove_(must_find(r, "etcdserverpb.Cluster/MemberRemove")),
+        update_(must_find(r, "etcdserverpb.Cluster/MemberUpdate")),
+        list_(must_find(r, "etcdserverpb.Cluster/MemberList")),
+        promote_(must_find(r, "etcdserverpb.Cluster/MemberPromote")) {}
+
+  DKV_ETCD_UNARY(MemberAdd, add_)
+  DKV_ETCD_UNARY(MemberRemove, remove_)
+  DKV_ETCD_UNARY(MemberUpdate, update_)
+  DKV_ETCD_UNARY(MemberList, list_)
+  DKV_ETCD_UNARY(MemberPromote, promote_)
+
+ private:
+  const Method* add_;
+  const Method* remove_;
+  const Method* update_;
+  const Method* list_;
+  const Method* promote_;
+};
+
+// Zeros up to the next multiple of 512 bytes, counting the image's length
+// (8 bytes, little-endian) that ends them: etcdctl refuses a file whose size
+// is not 512 * n + 32 ("sha256 checksum not found").
+std::string backup_padding(std::uint64_t image_bytes) {
+  const std::size_t zeros = (512 - (image_bytes + 8) % 512) % 512;
+  std::string out(zeros, '\0');
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((image_bytes >> (8 * i)) & 0xff));
+  return out;
+}
+
+// One Snapshot stream: the image in chunks, then the padding, the image's
+// length and the SHA-256 of all that as the last blob. Reads the next chunk when the previous write
+// is done (one chunk in memory). Deletes itself in OnDone.
+class EtcdSnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
+ public:
+  EtcdSnapshotReactor(std::unique_ptr<kv::Store::ImageReader> reader, std::atomic<int>* streams)
+      : reader_(std::move(reader)), streams_(streams), sha_(EVP_MD_CTX_new()) {
+    DKV_ASSERT(sha_ != nullptr);
+    DKV_ASSERT(EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) == 1);
+    write_next();
+  }
+  ~EtcdSnapshotReactor() override { EVP_MD_CTX_free(sha_); }
+
+  void OnWriteDone(bool ok) override {
+    if (finished_) return;  // The last write carried the Finish.
+    if (!ok) {              // Cancelled by the client, or the connection broke.
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream cancelled"));
+      return;
+    }
+    write_next();
+  }
+
+  void OnDone() override {
+    reader_.reset();  // Ends the read transaction before the count drops.
+    streams_->fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  void write_next() {
+    response_.Clear();
+    if (image_done_) {  // The tail: padding, the image's length, the SHA-256.
+      std::string tail = backup_padding(sent_bytes_);
+      DKV_ASSERT(EVP_DigestUpdate(sha_, tail.data(), tail.size()) == 1);
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int length = 0;
+      DKV_ASSERT(EVP_DigestFinal_ex(sha_, digest, &length) == 1);
+      DKV_ASSERT(length == 32);
+      tail.append(reinterpret_cast<const char*>(digest), length);
+      DKV_ASSERT((sent_bytes_ + tail.size()) % 512 == 32);
+      response_.set_blob(std::move(tail));
+      finished_ = true;
+      spdlog::info("etcd snapshot stream of {} bytes (+32 of SHA-256) at applied index {} sent",
+                   sent_bytes_, reader_->applied_index());
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
+    std::string chunk;
+    if (auto s = reader_->next(&chunk, &image_done_); !s.is_ok()) {
+      spdlog::error("etcd snapshot stream failed: {}", s.to_string());
+      finished_ = true;
+      Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
+      return;
+    }
+    DKV_ASSERT(EVP_DigestUpdate(sha_, chunk.data(), chunk.size()) == 1);
+    sent_bytes_ += chunk.size();
+    response_.set_remaining_bytes(reader_->size_bytes() - sent_bytes_);
+    response_.set_blob(std::move(chunk));
+    StartWrite(&response_);
+  }
+
+  std::unique_ptr<kv::Store::ImageReader> reader_;
+  std::atomic<int>* streams_;
+  EVP_MD_CTX* sha_;
+  pb::SnapshotResponse response_;  // Borrowed by gRPC until OnWriteDone.
+  std::uint64_t sent_bytes_ = 0;
+  bool image_done_ = false;
+  bool finished_ = false;
+};
+
+class Refusal final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
+ public:
+  explicit Refusal(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+class EtcdMaintenanceService final : public pb::Maintenance::CallbackService {
+ public:
+  EtcdMaintenanceService(const MethodRegistry& r, OpenSnapshot open)
+      : status_(must_find(r, "etcdserverpb.Maintenance/Status")),
+        alarm_(must_find(r, "etcdserverpb.Maintenance/Alarm")),
+        move_leader_(must_find(r, "etcdserverpb.Maintenance/MoveLeader")),
+        defragment_(must_find(r, "etcdserverpb.Maintenance/Defragment")),
+        open_(std::move(open)) {}
+
+  DKV_ETCD_UNARY(Status, status_)
+  DKV_ETCD_UNARY(Alarm, alarm_)
+  DKV_ETCD_UNARY(MoveLeader, move_leader_)
+  DKV_ETCD_UNARY(Defragment, defragment_)
+
+  grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(grpc::CallbackServerContext*,
+                                                           const pb::SnapshotRequest*) override {
+    if (!open_) return new Refusal(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no snapshots"));
+    if (streams_.fetch_add(1) >= kSnapshotStreamsMax) {
+      streams_.fetch_sub(1);
+      return new Refusal(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "etcdserver: too many requests"));
+    }
+    std::unique_ptr<kv::Store::ImageReader> reader;
+    if (auto s = open_(kSnapshotChunkBytes, &reader); !s.is_ok()) {
+      streams_.fetch_sub(1);
+      return new Refusal(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
+    }
+    return new EtcdSnapshotReactor(std::move(reader), &streams_);
+  }
+
+ private:
+  const Method* status_;
+  const Method* alarm_;
+  const Method* move_leader_;
+  const Method* defragment_;
+  const OpenSnapshot open_;
+  std::atomic<int> streams_{0};
+};
+
+#undef DKV_ETCD_UNARY
+
+}  // namespace
+
+std::vector<std::unique_ptr<grpc::Service>> make_etcd_grpc_services(const MethodRegistry& registry,
+                                                                    OpenSnapshot open) {
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  if (registry.find("etcdserverpb.KV/Range") != nullptr) {
+    services.push_back(std::make_unique<EtcdKvService>(registry));
+  }
+  if (registry.find("etcdserverpb.Cluster/MemberList") != nullptr) {
+    services.push_back(std::make_unique<EtcdClusterService>(registry));
+  }
+  if (registry.find("etcdserverpb.Maintenance/Status") != nullptr) {
+    services.push_back(std::make_unique<EtcdMaintenanceService>(registry, std::move(open)));
+  }
+  return services;
+}
+
+}  // namespace dkv::api
