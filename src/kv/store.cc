@@ -214,6 +214,10 @@ struct Store::Env {
   // As of the last commit, for readers' headers (current_revision()).
   std::atomic<std::int64_t> current_rev{1};
   std::atomic<std::int64_t> compact_rev{0};
+  // History at or below compact_rev may remain to be removed: set when the
+  // compact revision moves (and at open), cleared by a compact_step() that
+  // found nothing more.
+  std::atomic<bool> compaction_pending{true};
   std::uint64_t page_bytes = 4096;
   std::atomic<std::uint64_t> applied_index{0};
   // Set in kDeferred mode (with a known boot id): commits are not fsynced.
@@ -435,8 +439,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
 
   mvcc::Revs revs;
   if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
-  mvcc::Writer writer(txn, env_->tables, revs,
-                      static_cast<std::int64_t>(options_.history_revisions_max));
+  mvcc::Writer writer(txn, env_->tables, revs);
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& c = commands[i];
     util::Status s;
@@ -453,12 +456,6 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
     if (!s.is_ok()) return s;
   }
   if (auto s = writer.finish(); !s.is_ok()) return s;
-  // Physical compaction keeps pace with the writes: a bounded step per
-  // batch (the node may also call compact_step() between batches).
-  bool more = false;
-  if (auto s = mvcc::compact_step(txn, env_->tables, 2 * commands.size() + 16, &more); !s.is_ok()) {
-    return s;
-  }
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val{sizeof applied_index, &applied_index};
   if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {
@@ -468,6 +465,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   env_->refresh_used();
   env_->applied_index = applied_index;
   env_->current_rev = writer.revs().current;
+  if (writer.revs().compact != env_->compact_rev.load()) env_->compaction_pending = true;
   env_->compact_rev = writer.revs().compact;
   return util::Status::ok();
 }
@@ -575,8 +573,11 @@ util::Status Store::compact_step(bool* more, std::size_t max_records) {
   if (auto s = mvcc::compact_step(txn, env_->tables, max_records, more); !s.is_ok()) return s;
   if (auto s = env_->commit(&guard); !s.is_ok()) return s;
   env_->refresh_used();
+  env_->compaction_pending = *more;
   return util::Status::ok();
 }
+
+bool Store::compaction_pending() const { return env_->compaction_pending.load(); }
 
 Store::ReadView::~ReadView() {
   mdb_txn_abort(static_cast<MDB_txn*>(txn_));
@@ -962,6 +963,7 @@ struct Store::Restore {
     env.applied_index = index;
     env.current_rev = revs.current;
     env.compact_rev = revs.compact;
+    env.compaction_pending = true;
     env.restoring = false;
     return util::Status::ok();
   }
