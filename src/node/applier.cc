@@ -92,6 +92,8 @@ util::Status Applier::flush(raft::Index through) {
   }
   node_metrics().apply.observe(seconds_since(apply_start));
   node_metrics().db_size.set(static_cast<double>(store_.used_bytes()));
+  node_metrics().current_revision.set(static_cast<double>(store_.current_revision()));
+  node_metrics().compact_revision.set(static_cast<double>(store_.compact_revision()));
   DKV_ASSERT(results.size() == request_ids_.size());
   DKV_ASSERT(store_.applied_index() == through);
   std::size_t completed = 0;
@@ -108,6 +110,12 @@ util::Status Applier::flush(raft::Index through) {
   request_ids_.clear();
   indexes_.clear();
   return util::Status::ok();
+}
+
+util::Status Applier::compact_history() {
+  if (!store_.compaction_pending()) return util::Status::ok();
+  bool more = false;
+  return store_.compact_step(&more);
 }
 
 void Applier::fail_proposed() {
