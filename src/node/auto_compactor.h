@@ -3,7 +3,7 @@
 // etcd's v3compactor (etcdserver/api/v3compactor/{revision,periodic}.go):
 //   - revision: every check interval, compact to current - retention (if
 //     above the compact revision). etcd checks every 5 minutes; dkv checks
-//     every second by default, because its physical compaction is
+//     every 100 ms (a tick) by default, because its physical compaction is
 //     incremental and cheap, and /v0 overwrites need the history bounded;
 //   - periodic: sample the current revision every retention/10 (at most
 //     6 minutes); once the first whole retention period has passed, and
@@ -30,7 +30,7 @@ struct AutoCompactionOptions {
   // Periodic mode: the history kept, as a duration (0: off).
   std::chrono::milliseconds retention_period{0};
   // Revision mode: how often to check (etcd: 5 minutes).
-  std::chrono::milliseconds revision_check_interval{1000};
+  std::chrono::milliseconds revision_check_interval{100};
 
   bool enabled() const {
     return mode == Mode::kRevision ? retention_revisions > 0 : retention_period.count() > 0;
