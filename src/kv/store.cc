@@ -564,8 +564,23 @@ std::int64_t Store::current_revision() const { return env_->current_rev.load(); 
 std::int64_t Store::compact_revision() const { return env_->compact_rev.load(); }
 
 util::Status Store::compact_step(bool* more, std::size_t max_records) {
+  // A full map (at the quota) must not stop compaction, which frees
+  // space: smaller steps dirty fewer pages.
+  util::Status s;
+  for (std::size_t n = max_records;; n = n / 4) {
+    s = compact_txn(more, std::max<std::size_t>(n, 1));
+    if (s.code() != util::Code::kResourceExhausted || n <= 1) break;
+  }
+  // Failed: pending again only when the compact revision next moves (the
+  // caller would otherwise retry at once, forever).
+  env_->compaction_pending = s.is_ok() && *more;
+  return s;
+}
+
+util::Status Store::compact_txn(bool* more, std::size_t max_records) {
   *more = false;
-  if (auto s = env_->make_room(kPutOverheadBytes * 8); !s.is_ok()) return s;
+  // Each visit dirties a few pages: deleting two records, from two tables.
+  if (auto s = env_->make_room(max_records * 4 * env_->page_bytes); !s.is_ok()) return s;
   MDB_txn* txn = nullptr;
   const int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -573,7 +588,6 @@ util::Status Store::compact_step(bool* more, std::size_t max_records) {
   if (auto s = mvcc::compact_step(txn, env_->tables, max_records, more); !s.is_ok()) return s;
   if (auto s = env_->commit(&guard); !s.is_ok()) return s;
   env_->refresh_used();
-  env_->compaction_pending = *more;
   return util::Status::ok();
 }
 

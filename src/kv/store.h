@@ -264,6 +264,7 @@ class Store {
   explicit Store(StoreOptions options, std::unique_ptr<Env> env);
   util::Status apply_txn(std::span<const Command> commands, std::uint64_t applied_index,
                          std::vector<ApplyResult>* results);
+  util::Status compact_txn(bool* more, std::size_t max_records);
 
   const StoreOptions options_;
   std::unique_ptr<Env> env_;
