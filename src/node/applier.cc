@@ -1,5 +1,7 @@
 #include "node/applier.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "node/entry_codec.h"
@@ -115,7 +117,12 @@ util::Status Applier::flush(raft::Index through) {
 util::Status Applier::compact_history() {
   if (!store_.compaction_pending()) return util::Status::ok();
   bool more = false;
-  return store_.compact_step(&more);
+  util::Status s = store_.compact_step(&more);
+  if (s.code() != util::Code::kResourceExhausted) return s;
+  // The map is at the quota: the history stays until the next compaction
+  // (puts are refused meanwhile, before they are proposed).
+  spdlog::warn("physical compaction stopped: {}", s.to_string());
+  return util::Status::ok();
 }
 
 void Applier::fail_proposed() {

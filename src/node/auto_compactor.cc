@@ -34,14 +34,22 @@ std::int64_t AutoCompactor::on_tick(Clock::time_point now, bool leader, std::int
 }
 
 // etcd's Revision.Run: every interval, current - retention unless that is
-// not above what is compacted already.
+// not above what is compacted already. dkv also proposes sooner once a
+// tenth of the retention is compactable and no proposal is in flight, so
+// that a fast writer's history stays near the retention.
 std::int64_t AutoCompactor::revision_tick(Clock::time_point now, bool leader,
                                           std::int64_t current_rev, std::int64_t compact_rev) {
-  if (now < next_check_) return 0;
-  next_check_ = now + options_.revision_check_interval;
-  if (!leader) return 0;
+  const bool due_by_time = now >= next_check_;
+  if (due_by_time) next_check_ = now + options_.revision_check_interval;
   const std::int64_t rev = current_rev - options_.retention_revisions;
-  return rev > 0 && rev > compact_rev ? rev : 0;
+  if (!leader || rev <= 0 || rev <= compact_rev) return 0;
+  const bool in_flight = last_proposed_ > compact_rev;
+  const bool due_by_backlog =
+      !in_flight &&
+      rev - compact_rev >= std::max<std::int64_t>(1, options_.retention_revisions / 10);
+  if (!due_by_time && !due_by_backlog) return 0;
+  last_proposed_ = rev;
+  return rev;
 }
 
 // etcd's Periodic.Run, one loop iteration per sample interval: the loop

@@ -3,8 +3,10 @@
 // etcd's v3compactor (etcdserver/api/v3compactor/{revision,periodic}.go):
 //   - revision: every check interval, compact to current - retention (if
 //     above the compact revision). etcd checks every 5 minutes; dkv checks
-//     every 100 ms (a tick) by default, because its physical compaction is
-//     incremental and cheap, and /v0 overwrites need the history bounded;
+//     every 100 ms by default, and sooner (on any call) once a tenth of the
+//     retention is compactable with no proposal in flight: its physical
+//     compaction is incremental and cheap, and /v0 overwrites need the
+//     history bounded;
 //   - periodic: sample the current revision every retention/10 (at most
 //     6 minutes); once the first whole retention period has passed, and
 //     then every min(retention, 1 h), compact to the revision sampled a
@@ -43,7 +45,7 @@ class AutoCompactor {
 
   explicit AutoCompactor(AutoCompactionOptions options);
 
-  // Called on every tick with the node's state; the first call starts the
+  // Called on every raft turn with the node's state; the first call starts the
   // clock (etcd: the compactor's Run). Returns the revision to compact to
   // (the caller proposes a CompactionRequest for it), or 0.
   std::int64_t on_tick(Clock::time_point now, bool leader, std::int64_t current_rev,
@@ -67,6 +69,7 @@ class AutoCompactor {
   // Periodic mode: revisions sampled every sample_interval(), oldest first;
   // front() is the revision of one retention period ago.
   std::deque<std::int64_t> revs_;
+  std::int64_t last_proposed_ = 0;  // Revision mode.
   Clock::time_point last_success_;
   std::chrono::milliseconds base_interval_;
 };

@@ -51,6 +51,7 @@ void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point n
     handle_ready(rd);
   }
   read_server_->post(reads_->take_servable(store_->applied_index()));
+  propose_auto_compaction(now);
   // Physical compaction runs here, between Readies, one bounded step per
   // turn (run() does not sleep while some remains), not in the apply batch.
   if (auto s = applier_->compact_history(); !s.is_ok()) fatal("compacting history", s);
@@ -91,7 +92,6 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
   warn_if_leaderless();
   if (rejoining_) nudge_leader_while_rejoining();
   changes_->on_tick(tick_count_, now);
-  propose_auto_compaction(now);
   // Re-confirm readiness every election timeout, and at once while unsure.
   if (readiness_.unconfirmed() || ++ticks_since_readiness_check_ >= election_ticks_) {
     ticks_since_readiness_check_ = 0;

@@ -29,13 +29,24 @@ AutoCompactionOptions periodic(std::chrono::milliseconds period) {
 TEST(AutoCompactorTest, RevisionModeCompactsToCurrentMinusRetentionEachInterval) {
   AutoCompactor c(by_revision(100));
   const Clock::time_point t0{};
-  EXPECT_EQ(c.on_tick(t0, true, 500, 0), 0);          // Starts the clock.
-  EXPECT_EQ(c.on_tick(t0 + 500ms, true, 500, 0), 0);  // Not yet an interval.
-  EXPECT_EQ(c.on_tick(t0 + 1s, true, 500, 0), 400);
-  EXPECT_EQ(c.on_tick(t0 + 1100ms, true, 600, 0), 0);  // Waits for the next interval.
+  EXPECT_EQ(c.on_tick(t0, true, 500, 0), 400);        // A tenth compactable: at once.
+  EXPECT_EQ(c.on_tick(t0 + 500ms, true, 600, 0), 0);  // 400 in flight, within the interval.
+  EXPECT_EQ(c.on_tick(t0 + 1s, true, 600, 0), 500);   // Each interval, as etcd: again.
   // Already compacted that far: nothing to propose.
-  EXPECT_EQ(c.on_tick(t0 + 2s, true, 500, 400), 0);
-  EXPECT_EQ(c.on_tick(t0 + 3s, true, 650, 400), 550);
+  EXPECT_EQ(c.on_tick(t0 + 2s, true, 505, 500), 0);
+  EXPECT_EQ(c.on_tick(t0 + 3s, true, 650, 500), 550);
+}
+
+// dkv's addition: a tenth of the retention compactable, with nothing in
+// flight, proposes before the interval.
+TEST(AutoCompactorTest, RevisionModeProposesSoonerOnceATenthIsCompactable) {
+  AutoCompactor c(by_revision(100));
+  const Clock::time_point t0{};
+  EXPECT_EQ(c.on_tick(t0, true, 100, 0), 0);
+  EXPECT_EQ(c.on_tick(t0 + 1ms, true, 109, 0), 0);    // 9 compactable.
+  EXPECT_EQ(c.on_tick(t0 + 2ms, true, 110, 0), 10);   // 10: a tenth.
+  EXPECT_EQ(c.on_tick(t0 + 3ms, true, 150, 0), 0);    // 10 is in flight.
+  EXPECT_EQ(c.on_tick(t0 + 4ms, true, 150, 10), 50);  // Applied: the next one.
 }
 
 TEST(AutoCompactorTest, RevisionModeNeverCompactsBelowOneOrOnAFollower) {
