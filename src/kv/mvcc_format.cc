@@ -42,10 +42,15 @@ KeyHeader get_header(const char* p) {
 
 std::string encode_kv_value(const KeyHeader& header, std::string_view value) {
   std::string out;
-  out.reserve(kKeyHeaderBytes + value.size());
-  put_header(&out, header);
-  out.append(value);
+  encode_kv_value(header, value, &out);
   return out;
+}
+
+void encode_kv_value(const KeyHeader& header, std::string_view value, std::string* out) {
+  out->clear();
+  out->reserve(kKeyHeaderBytes + value.size());
+  put_header(out, header);
+  out->append(value);
 }
 
 bool decode_kv_value(std::string_view bytes, KeyHeader* header, std::string_view* value) {
@@ -73,13 +78,19 @@ bool decode_rev_key(std::string_view bytes, Revision* rev) {
 std::string encode_hist_record(EventType type, std::string_view key, const KeyHeader& header,
                                std::string_view value) {
   std::string out;
-  out.reserve(1 + 3 + key.size() + kKeyHeaderBytes + value.size());
-  out.push_back(static_cast<char>(type));
-  util::put_varint(&out, key.size());
-  out.append(key);
-  put_header(&out, header);
-  if (type == EventType::kPut) out.append(value);
+  encode_hist_record(type, key, header, value, &out);
   return out;
+}
+
+void encode_hist_record(EventType type, std::string_view key, const KeyHeader& header,
+                        std::string_view value, std::string* out) {
+  out->clear();
+  out->reserve(1 + 3 + key.size() + kKeyHeaderBytes + value.size());
+  out->push_back(static_cast<char>(type));
+  util::put_varint(out, key.size());
+  out->append(key);
+  put_header(out, header);
+  if (type == EventType::kPut) out->append(value);
 }
 
 bool decode_hist_record(std::string_view bytes, HistRecord* out) {

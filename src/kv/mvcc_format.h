@@ -62,8 +62,10 @@ inline constexpr std::size_t kKeyHeaderBytes = 32;
 inline constexpr std::size_t kRevKeyBytes = 12;
 inline constexpr std::size_t kKidxEntryBytes = 13;
 
-// kv values.
+// kv values. The forms with `out` replace its contents (reusing its
+// capacity: the apply path encodes into one buffer per batch).
 std::string encode_kv_value(const KeyHeader& header, std::string_view value);
+void encode_kv_value(const KeyHeader& header, std::string_view value, std::string* out);
 // False if `bytes` is shorter than a header.
 bool decode_kv_value(std::string_view bytes, KeyHeader* header, std::string_view* value);
 
@@ -80,6 +82,8 @@ struct HistRecord {
 };
 std::string encode_hist_record(EventType type, std::string_view key, const KeyHeader& header,
                                std::string_view value);
+void encode_hist_record(EventType type, std::string_view key, const KeyHeader& header,
+                        std::string_view value, std::string* out);
 bool decode_hist_record(std::string_view bytes, HistRecord* out);
 
 // kidx entries.

@@ -26,36 +26,64 @@ util::Status put_meta_int(MDB_txn* txn, MDB_dbi meta, const char* name, std::int
                  name);
 }
 
-// Records one version (or tombstone) of `key` at `rev` in hist and kidx.
-// Revisions only grow, so hist is appended to (MDB_APPEND: no search, and
-// full pages instead of half-full ones after a split); a revision that is
-// not the largest fails the batch (MDB_KEYEXIST), a bug.
-util::Status record(MDB_txn* txn, const Tables& t, Revision rev, EventType type,
-                    std::string_view key, const KeyHeader& h, std::string_view value) {
-  if (auto s = put_val(txn, t.hist, encode_rev_key(rev), encode_hist_record(type, key, h, value),
-                       "hist put", MDB_APPEND);
-      !s.is_ok()) {
-    return s;
-  }
-  return put_val(txn, t.kidx, key, encode_kidx_entry(rev, type), "kidx put");
-}
-
 }  // namespace
 
+util::Status Writer::kv_cursor(MDB_cursor** out) {
+  if (kv_cursor_ == nullptr) {
+    if (const int rc = mdb_cursor_open(txn_, t_.kv, &kv_cursor_); rc != 0) {
+      kv_cursor_ = nullptr;
+      return lmdb_error("kv cursor", rc);
+    }
+  }
+  *out = kv_cursor_;
+  return util::Status::ok();
+}
+
+void Writer::close_cursors() {
+  if (kv_cursor_ != nullptr) mdb_cursor_close(kv_cursor_);
+  kv_cursor_ = nullptr;
+}
+
+// Revisions only grow, so hist is appended to (MDB_APPEND: no search, and
+// full pages instead of half-full ones after a split) and so is each key's
+// kidx list (MDB_APPENDDUP); a revision that is not the largest fails the
+// batch (MDB_KEYEXIST), a bug.
+util::Status Writer::record(EventType type, std::string_view key, const KeyHeader& h,
+                            std::string_view value) {
+  const std::string rk = encode_rev_key({main_, sub_});
+  encode_hist_record(type, key, h, value, &hist_buf_);
+  if (auto s = put_val(txn_, t_.hist, rk, hist_buf_, "hist put", MDB_APPEND); !s.is_ok()) return s;
+  return put_val(txn_, t_.kidx, key, encode_kidx_entry({main_, sub_}, type), "kidx put",
+                 MDB_APPENDDUP);
+}
+
+// A read-modify-write of the key's kv record through one cursor: the
+// lookup positions it, and an overwrite (MDB_CURRENT) needs no second
+// search (in place when the size is unchanged).
 util::Status Writer::put(std::string_view key, std::string_view value, std::int64_t lease) {
-  KeyHeader h;
-  std::string_view old_value;
-  util::Status s = get_latest(txn_, t_, key, &h, &old_value);
-  if (s.code() == util::Code::kNotFound) {
-    h = KeyHeader{main_, main_, 0, 0};
-  } else if (!s.is_ok()) {
-    return s;
+  MDB_cursor* c = nullptr;
+  if (auto s = kv_cursor(&c); !s.is_ok()) return s;
+  MDB_val k = as_val(key);
+  MDB_val old;
+  const int found = mdb_cursor_get(c, &k, &old, MDB_SET_KEY);
+  KeyHeader h{main_, main_, 0, 0};
+  if (found == 0) {
+    std::string_view old_value;
+    if (!decode_kv_value(as_view(old), &h, &old_value))
+      return {util::Code::kDataLoss, "corrupt kv"};
+  } else if (found != MDB_NOTFOUND) {
+    return lmdb_error("kv get", found);
   }
   h.mod_revision = main_;
   h.version += 1;
   h.lease = lease;
-  if (s = put_val(txn_, t_.kv, key, encode_kv_value(h, value), "kv put"); !s.is_ok()) return s;
-  s = record(txn_, t_, {main_, sub_}, EventType::kPut, key, h, value);
+  encode_kv_value(h, value, &kv_buf_);
+  k = as_val(key);
+  MDB_val v = as_val(kv_buf_);
+  if (const int rc = mdb_cursor_put(c, &k, &v, found == 0 ? MDB_CURRENT : 0); rc != 0) {
+    return lmdb_error("kv put", rc);
+  }
+  util::Status s = record(EventType::kPut, key, h, value);
   ++sub_;
   return s;
 }
@@ -64,8 +92,7 @@ util::Status Writer::remove(std::string_view key, const KeyHeader& old) {
   (void)old;
   MDB_val k = as_val(key);
   if (const int rc = mdb_del(txn_, t_.kv, &k, nullptr); rc != 0) return lmdb_error("kv del", rc);
-  util::Status s =
-      record(txn_, t_, {main_, sub_}, EventType::kDelete, key, KeyHeader{0, main_, 0, 0}, "");
+  util::Status s = record(EventType::kDelete, key, KeyHeader{0, main_, 0, 0}, "");
   ++sub_;
   return s;
 }
@@ -307,59 +334,61 @@ util::Status Writer::do_compaction(const etcdserverpb::CompactionRequest& r, Etc
 }
 
 util::Status Writer::finish() {
-  if (compact_moved_) {
-    if (auto s = put_meta_int(txn_, t_.meta, "compact_rev", revs_.compact); !s.is_ok()) return s;
-  }
+  close_cursors();
   return put_meta_int(txn_, t_.meta, "rev", revs_.current);
 }
 
 namespace {
 
-// Deletes one hist record and its kidx entry.
-util::Status drop_record(MDB_txn* txn, const Tables& t, std::string_view key, Revision rev,
-                         EventType type) {
-  const std::string rk = encode_rev_key(rev);
-  MDB_val hk = as_val(rk);
-  if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) return lmdb_error("hist del", rc);
-  const std::string entry = encode_kidx_entry(rev, type);
-  MDB_val k = as_val(key);
-  MDB_val d = as_val(entry);
-  if (const int rc = mdb_del(txn, t.kidx, &k, &d); rc != 0) return lmdb_error("kidx del", rc);
-  return util::Status::ok();
-}
-
-// For the record (key, rev): its predecessor is superseded by it, so no
-// read at or above compact_rev >= rev sees it; the record itself goes too
-// if it is a tombstone that nothing at or below compact_rev follows.
-util::Status compact_record(MDB_txn* txn, const Tables& t, std::int64_t compact_rev,
-                            std::string_view key, Revision rev, EventType type) {
-  MDB_cursor* c = nullptr;
-  if (const int rc = mdb_cursor_open(txn, t.kidx, &c); rc != 0) return lmdb_error("kidx", rc);
-  const std::string entry = encode_kidx_entry(rev, type);
-  MDB_val k = as_val(key);
-  MDB_val d = as_val(entry);
-  bool has_prev = false;
-  bool followed = false;
-  Revision prev_rev;
-  EventType prev_type = EventType::kPut;
-  int rc = mdb_cursor_get(c, &k, &d, MDB_GET_BOTH);
-  if (rc == 0 && mdb_cursor_get(c, &k, &d, MDB_PREV_DUP) == 0) {
-    has_prev = decode_kidx_entry(as_view(d), &prev_rev, &prev_type);
+// An open cursor, closed at scope exit (before the transaction ends).
+class ScopedCursor {
+ public:
+  ScopedCursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
+  ~ScopedCursor() {
+    if (rc_ == 0) mdb_cursor_close(c_);
   }
+  ScopedCursor(const ScopedCursor&) = delete;
+  ScopedCursor& operator=(const ScopedCursor&) = delete;
+  int open_rc() const { return rc_; }
+  MDB_cursor* get() const { return c_; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+  int rc_ = 0;
+};
+
+// The visit of the record (key, rev): its key's previous record is
+// superseded by it, so no read at or above compact_rev >= rev sees it; a
+// tombstone goes too (a later record <= compact_rev does not need it, and a
+// read at compact_rev or above sees the key deleted without it). `kidx` is
+// the step's cursor over kidx; the previous record is found there (the
+// entry just before this one) and deleted through it.
+util::Status visit_record(MDB_txn* txn, const Tables& t, MDB_cursor* kidx, std::string_view key,
+                          Revision rev, EventType type) {
+  const std::string entry = encode_kidx_entry(rev, type);
+  MDB_val k = as_val(key);
+  MDB_val d = as_val(entry);
+  if (mdb_cursor_get(kidx, &k, &d, MDB_GET_BOTH) != 0) {
+    return {util::Code::kDataLoss, "hist record without a kidx entry"};
+  }
+  Revision prev_rev;
+  EventType prev_type;
+  if (mdb_cursor_get(kidx, &k, &d, MDB_PREV_DUP) == 0 &&
+      decode_kidx_entry(as_view(d), &prev_rev, &prev_type)) {
+    if (const int rc = mdb_cursor_del(kidx, 0); rc != 0) return lmdb_error("kidx del", rc);
+    const std::string prev_key = encode_rev_key(prev_rev);
+    MDB_val hk = as_val(prev_key);
+    if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) {
+      return lmdb_error("hist del", rc);
+    }
+  }
+  if (type != EventType::kDelete) return util::Status::ok();
   k = as_val(key);
   d = as_val(entry);
-  if (rc == 0 && mdb_cursor_get(c, &k, &d, MDB_GET_BOTH) == 0 &&
-      mdb_cursor_get(c, &k, &d, MDB_NEXT_DUP) == 0) {
-    Revision next_rev;
-    EventType next_type;
-    followed = decode_kidx_entry(as_view(d), &next_rev, &next_type) && next_rev.main <= compact_rev;
-  }
-  mdb_cursor_close(c);
-  if (rc != 0) return {util::Code::kDataLoss, "hist record without a kidx entry"};
-  if (has_prev) {
-    if (auto s = drop_record(txn, t, key, prev_rev, prev_type); !s.is_ok()) return s;
-  }
-  if (type == EventType::kDelete && !followed) return drop_record(txn, t, key, rev, type);
+  if (const int rc = mdb_del(txn, t.kidx, &k, &d); rc != 0) return lmdb_error("kidx del", rc);
+  const std::string own_key = encode_rev_key(rev);
+  MDB_val hk = as_val(own_key);
+  if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) return lmdb_error("hist del", rc);
   return util::Status::ok();
 }
 
@@ -373,30 +402,32 @@ util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records
   std::string from = encode_rev_key({0, 0});
   if (mdb_get(txn, t.meta, &mk, &mv) == 0) from = std::string(as_view(mv)) + '\0';
   *more = false;
+  ScopedCursor hist(txn, t.hist);
+  ScopedCursor kidx(txn, t.kidx);
+  if (hist.open_rc() != 0) return lmdb_error("hist cursor", hist.open_rc());
+  if (kidx.open_rc() != 0) return lmdb_error("kidx cursor", kidx.open_rc());
   std::string done;
+  std::string key;  // Copied: the visit's deletes may move the page it is on.
   for (std::size_t n = 0;; ++n) {
-    MDB_cursor* c = nullptr;
-    if (const int rc = mdb_cursor_open(txn, t.hist, &c); rc != 0) return lmdb_error("hist", rc);
+    // Sought afresh each time: the visit deleted records around it.
     MDB_val k = as_val(from);
     MDB_val v;
-    const int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    const int rc = mdb_cursor_get(hist.get(), &k, &v, MDB_SET_RANGE);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("hist scan", rc);
     Revision rev;
     HistRecord rec;
-    std::string key;
-    const bool found = rc == 0 && decode_rev_key(as_view(k), &rev) &&
-                       decode_hist_record(as_view(v), &rec) && rev.main <= revs.compact;
-    if (found) key.assign(rec.key);
-    const EventType type = rec.type;
-    mdb_cursor_close(c);
-    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("hist scan", rc);
-    if (!found) break;
+    if (rc != 0 || !decode_rev_key(as_view(k), &rev)) break;
+    if (!decode_hist_record(as_view(v), &rec)) return {util::Code::kDataLoss, "corrupt hist"};
+    if (rev.main > revs.compact) break;
     if (n == max_records) {
       *more = true;
       break;
     }
-    if (auto s = compact_record(txn, t, revs.compact, key, rev, type); !s.is_ok()) return s;
+    key.assign(rec.key);
+    if (auto s = visit_record(txn, t, kidx.get(), key, rev, rec.type); !s.is_ok()) return s;
     done = encode_rev_key(rev);
-    from = done + '\0';
+    from = done;
+    from.push_back('\0');
   }
   if (done.empty()) return util::Status::ok();
   return put_val(txn, t.meta, "compact_done", done, "compact_done");

@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 
+#include <string>
 #include <string_view>
 
 #include "kv/mvcc_format.h"
@@ -22,11 +23,8 @@ namespace dkv::kv::mvcc {
 // refusal that wrote nothing) go in EtcdResult::status instead.
 class Writer {
  public:
-  // history_revisions_max > 0: after each request, compact_rev follows
-  // current - history_revisions_max (etcd's revision auto-compaction,
-  // applied per request so that every replica computes the same).
-  Writer(MDB_txn* txn, const Tables& tables, Revs revs, std::int64_t history_revisions_max = 0)
-      : txn_(txn), t_(tables), revs_(revs), history_revisions_max_(history_revisions_max) {}
+  Writer(MDB_txn* txn, const Tables& tables, Revs revs) : txn_(txn), t_(tables), revs_(revs) {}
+  ~Writer() { close_cursors(); }
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
@@ -35,7 +33,8 @@ class Writer {
   util::Status legacy_delete(std::string_view key, std::int64_t* deleted);
   // One Op::kEtcd command's payload (mvcc_request.h).
   util::Status apply_etcd(std::string_view payload, EtcdResult* out);
-  // Records the revision counter in meta; call once, after the batch.
+  // Records the revision counter in meta and closes the writer's cursors;
+  // call once, after the batch and before the transaction commits.
   util::Status finish();
 
   const Revs& revs() const { return revs_; }
@@ -51,11 +50,13 @@ class Writer {
   std::int64_t visible_rev() const { return sub_ > 0 ? main_ : revs_.current; }
   void end_request() {
     if (sub_ > 0) revs_.current = main_;
-    if (history_revisions_max_ > 0 && revs_.current - revs_.compact > history_revisions_max_) {
-      revs_.compact = revs_.current - history_revisions_max_;
-      compact_moved_ = true;
-    }
   }
+  util::Status kv_cursor(MDB_cursor** out);
+  void close_cursors();
+  // Records one version (or tombstone) of `key` at the current revision in
+  // hist and kidx.
+  util::Status record(EventType type, std::string_view key, const KeyHeader& h,
+                      std::string_view value);
 
   util::Status put(std::string_view key, std::string_view value, std::int64_t lease);
   util::Status remove(std::string_view key, const KeyHeader& old);
@@ -74,18 +75,23 @@ class Writer {
   MDB_txn* txn_;
   const Tables& t_;
   Revs revs_;
-  const std::int64_t history_revisions_max_;
   std::int64_t main_ = 0;
   std::int64_t sub_ = 0;
-  bool compact_moved_ = false;  // By end_request(): finish() records it.
   bool alarms_changed_ = false;
+  MDB_cursor* kv_cursor_ = nullptr;  // Opened by the first put, for the batch.
+  // Encoding buffers, reused across the batch's writes (no allocation per
+  // put once they have grown).
+  std::string kv_buf_;
+  std::string hist_buf_;
 };
 
 // Physical compaction: removes hist and kidx records that no read at or
-// above compact_rev can see, at most `max_records` of them per call, in
-// revision order from meta's compact_done (so it resumes after a restart).
-// Keeps each key's newest PUT <= compact_rev if the key was alive there.
-// *more: records below compact_rev remain.
+// above compact_rev can see, visiting at most `max_records` hist records per
+// call, in revision order from meta's compact_done (so it resumes after a
+// restart). Each visited record drops its key's previous record, and itself
+// if it is a tombstone: what remains at or below compact_rev is each key's
+// newest PUT if the key was alive there. *more: records at or below
+// compact_rev remain to visit.
 util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records, bool* more);
 
 }  // namespace dkv::kv::mvcc

@@ -218,6 +218,10 @@ struct Store::Env {
   // As of the last commit, for readers' headers (current_revision()).
   std::atomic<std::int64_t> current_rev{1};
   std::atomic<std::int64_t> compact_rev{0};
+  // History at or below compact_rev may remain to be removed: set when the
+  // compact revision moves (and at open), cleared by a compact_step() that
+  // found nothing more.
+  std::atomic<bool> compaction_pending{true};
   std::uint64_t page_bytes = 4096;
   std::atomic<std::uint64_t> applied_index{0};
   // Set in kDeferred mode (with a known boot id): commits are not fsynced.
@@ -444,8 +448,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
 
   mvcc::Revs revs;
   if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
-  mvcc::Writer writer(txn, env_->tables, revs,
-                      static_cast<std::int64_t>(options_.history_revisions_max));
+  mvcc::Writer writer(txn, env_->tables, revs);
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& c = commands[i];
     util::Status s;
@@ -466,12 +469,6 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   if (writer.alarms_changed()) {
     if (auto s = mvcc::read_alarms(txn, env_->tables, &alarms); !s.is_ok()) return s;
   }
-  // Physical compaction keeps pace with the writes: a bounded step per
-  // batch (the node may also call compact_step() between batches).
-  bool more = false;
-  if (auto s = mvcc::compact_step(txn, env_->tables, 2 * commands.size() + 16, &more); !s.is_ok()) {
-    return s;
-  }
   MDB_val key = as_val(kAppliedIndexKey);
   MDB_val val{sizeof applied_index, &applied_index};
   if ((rc = mdb_put(txn, env_->meta, &key, &val, 0)) != 0) {
@@ -481,6 +478,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   env_->refresh_used();
   env_->applied_index = applied_index;
   env_->current_rev = writer.revs().current;
+  if (writer.revs().compact != env_->compact_rev.load()) env_->compaction_pending = true;
   env_->compact_rev = writer.revs().compact;
   if (writer.alarms_changed()) env_->nospace = mvcc::has_nospace(alarms);
   return util::Status::ok();
@@ -587,8 +585,23 @@ std::int64_t Store::current_revision() const { return env_->current_rev.load(); 
 std::int64_t Store::compact_revision() const { return env_->compact_rev.load(); }
 
 util::Status Store::compact_step(bool* more, std::size_t max_records) {
+  // A full map (at the quota) must not stop compaction, which frees
+  // space: smaller steps dirty fewer pages.
+  util::Status s;
+  for (std::size_t n = max_records;; n = n / 4) {
+    s = compact_txn(more, std::max<std::size_t>(n, 1));
+    if (s.code() != util::Code::kResourceExhausted || n <= 1) break;
+  }
+  // Failed: pending again only when the compact revision next moves (the
+  // caller would otherwise retry at once, forever).
+  env_->compaction_pending = s.is_ok() && *more;
+  return s;
+}
+
+util::Status Store::compact_txn(bool* more, std::size_t max_records) {
   *more = false;
-  if (auto s = env_->make_room(kPutOverheadBytes * 8); !s.is_ok()) return s;
+  // Each visit dirties a few pages: deleting two records, from two tables.
+  if (auto s = env_->make_room(max_records * 4 * env_->page_bytes); !s.is_ok()) return s;
   MDB_txn* txn = nullptr;
   const int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -598,6 +611,8 @@ util::Status Store::compact_step(bool* more, std::size_t max_records) {
   env_->refresh_used();
   return util::Status::ok();
 }
+
+bool Store::compaction_pending() const { return env_->compaction_pending.load(); }
 
 Store::ReadView::~ReadView() {
   mdb_txn_abort(static_cast<MDB_txn*>(txn_));
@@ -1010,6 +1025,7 @@ struct Store::Restore {
     env.current_rev = revs.current;
     env.compact_rev = revs.compact;
     env.nospace = mvcc::has_nospace(parsed);
+    env.compaction_pending = true;
     env.restoring = false;
     return util::Status::ok();
   }

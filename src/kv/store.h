@@ -68,13 +68,6 @@ struct StoreOptions {
   // The memory map's first size; it grows with the data (tests lower it to
   // see many growth steps with little data).
   std::uint64_t initial_map_bytes = 64ull << 20;
-  // History kept, in revisions: after each request the compact revision
-  // follows current - history_revisions_max (0: keep everything until a
-  // Compact request). Must be the same on every member (it decides which
-  // reads are refused). A stop-gap that keeps /v0's disk use bounded under
-  // overwrites until DKV_AUTO_COMPACTION_* (leader-proposed Compact
-  // entries) arrives with the etcd API.
-  std::uint64_t history_revisions_max = 1000;
   // Tests only: stands for the kernel's boot id (empty: read it). Without a
   // boot id, kDeferred falls back to kSyncEachCommit.
   std::string boot_id;
@@ -129,11 +122,17 @@ class Store {
   // A NOSPACE alarm is raised, as of the last commit. Any thread.
   bool nospace_alarm() const;
 
-  // Physical compaction: one bounded batch (at most kCompactBatchRecords
-  // history records) in its own write transaction. Writer thread, between
-  // apply() calls. *more: call again (after the next batch of entries).
-  static constexpr std::size_t kCompactBatchRecords = 1000;
+  // Physical compaction: one bounded batch (visiting at most max_records
+  // history records) in its own write transaction, resuming where the last
+  // one stopped (also after a restart). The writer thread, between apply()
+  // calls: the node runs it between Readies, not inside the apply batch.
+  // *more: call again.
+  static constexpr std::size_t kCompactBatchRecords = 1000;  // etcd's batch.
   util::Status compact_step(bool* more, std::size_t max_records = kCompactBatchRecords);
+  // True when history at or below the compact revision may remain to be
+  // removed (the compact revision moved, or since open or a restore, until
+  // a compact_step() reports no more). Any thread.
+  bool compaction_pending() const;
   // Records in hist and entries in kidx (equal when the store is sound).
   // Any thread; for tests and metrics.
   util::Status history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const;
@@ -271,6 +270,7 @@ class Store {
   explicit Store(StoreOptions options, std::unique_ptr<Env> env);
   util::Status apply_txn(std::span<const Command> commands, std::uint64_t applied_index,
                          std::vector<ApplyResult>* results);
+  util::Status compact_txn(bool* more, std::size_t max_records);
 
   const StoreOptions options_;
   std::unique_ptr<Env> env_;

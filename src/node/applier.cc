@@ -1,5 +1,7 @@
 #include "node/applier.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "node/entry_codec.h"
@@ -92,6 +94,8 @@ util::Status Applier::flush(raft::Index through) {
   }
   node_metrics().apply.observe(seconds_since(apply_start));
   node_metrics().db_size.set(static_cast<double>(store_.used_bytes()));
+  node_metrics().current_revision.set(static_cast<double>(store_.current_revision()));
+  node_metrics().compact_revision.set(static_cast<double>(store_.compact_revision()));
   DKV_ASSERT(results.size() == request_ids_.size());
   DKV_ASSERT(store_.applied_index() == through);
   std::size_t completed = 0;
@@ -107,6 +111,17 @@ util::Status Applier::flush(raft::Index through) {
   if (completed > 0) pending_.release(completed);
   request_ids_.clear();
   indexes_.clear();
+  return util::Status::ok();
+}
+
+util::Status Applier::compact_history() {
+  if (!store_.compaction_pending()) return util::Status::ok();
+  bool more = false;
+  util::Status s = store_.compact_step(&more);
+  if (s.code() != util::Code::kResourceExhausted) return s;
+  // The map is at the quota: the history stays until the next compaction
+  // (puts are refused meanwhile, before they are proposed).
+  spdlog::warn("physical compaction stopped: {}", s.to_string());
   return util::Status::ok();
 }
 

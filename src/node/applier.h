@@ -104,6 +104,12 @@ class Applier {
   // Fails every waiter with `s` (the node stops).
   void fail_all(const util::Status& s);
 
+  // Physical compaction, between Readies rather than inside an apply batch:
+  // one bounded kv::Store::compact_step when the store has history to
+  // remove (compaction_pending()). A non-OK status is a store failure.
+  util::Status compact_history();
+  bool compaction_pending() const { return store_.compaction_pending(); }
+
   std::size_t parked_count() const { return parked_.size(); }
   std::size_t proposed_count() const { return proposed_.size(); }
 

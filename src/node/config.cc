@@ -214,6 +214,13 @@ const std::vector<Row>& rows() {
       {{"DKV_ETCD_VERSION", "--etcd-version",
         "version the etcd API reports (Status, GET /version; default 3.4.23)"},
        parse_etcd_version},
+      two_words("DKV_AUTO_COMPACTION_MODE", "--auto-compaction-mode", "periodic", "revision",
+                DKV_FIELD(auto_compaction_periodic),
+                "periodic|revision: how DKV_AUTO_COMPACTION_RETENTION counts (default revision)"),
+      text("DKV_AUTO_COMPACTION_RETENTION", "--auto-compaction-retention",
+           DKV_FIELD(auto_compaction_retention),
+           "history kept: revision mode a count of revisions (default 1000), periodic mode a "
+           "duration like 1h, 5m, 30s or bare hours; 0: no auto-compaction"),
       two_words("DKV_CLUSTER_STATE", "--cluster-state", "existing", "new", DKV_FIELD(join_existing),
                 "new|existing: bootstrap a new cluster, or join a running one (default new)"),
       two_words("DKV_FORCE_NEW_CLUSTER", "--force-new-cluster", "true", "false",
@@ -335,6 +342,38 @@ util::Status check_tls(const Vars&, Config* c) {
   return util::Status::ok();
 }
 
+// DKV_AUTO_COMPACTION_RETENTION as etcd's parseCompactionRetention reads
+// it: a bare whole number is revisions (revision mode) or hours (periodic
+// mode), anything else a duration (periodic mode only: a count of
+// revisions has no unit).
+util::Status check_auto_compaction(const Vars&, Config* c) {
+  const char* var = "DKV_AUTO_COMPACTION_RETENTION";
+  const std::string& text = c->auto_compaction_retention;
+  if (text.empty()) {
+    if (c->auto_compaction_periodic)
+      return bad(var, "must be set with DKV_AUTO_COMPACTION_MODE=periodic");
+    return util::Status::ok();
+  }
+  std::uint64_t n = 0;
+  if (parse_uint(text, 0, 1ull << 62, &n)) {
+    if (!c->auto_compaction_periodic) {
+      c->auto_compaction_revisions = n;
+    } else if (n > 1'000'000) {
+      return bad(var, "more than 1000000 hours: '" + text + "'");
+    } else {
+      c->auto_compaction_period_ms = n * 3'600'000;
+    }
+    return util::Status::ok();
+  }
+  if (!c->auto_compaction_periodic) {
+    return bad(var, "revision mode takes a whole number of revisions, got '" + text + "'");
+  }
+  if (!parse_duration_ms(text, &c->auto_compaction_period_ms)) {
+    return bad(var, "not a duration (like 1h, 5m, 30s) or whole hours: '" + text + "'");
+  }
+  return util::Status::ok();
+}
+
 // Runs the parser of every row whose variable is set, in table order.
 util::Status parse_rows(const std::vector<Row>& table, const Vars& vars, Config* c) {
   for (const Row& row : table) {
@@ -428,6 +467,42 @@ util::Status parse_cluster(const std::string& text, std::vector<MemberAddress>* 
   return util::Status::ok();
 }
 
+bool parse_duration_ms(const std::string& text, std::uint64_t* ms) {
+  // Go's units; a number (with an optional fraction) before each.
+  static const std::pair<const char*, double> units[] = {
+      {"ns", 1e-6}, {"us", 1e-3}, {"\u00b5s", 1e-3}, {"ms", 1.0},
+      {"s", 1e3},   {"m", 60e3},  {"h", 3600e3}};
+  if (text.empty() || text.size() > 64) return false;
+  if (text == "0") {
+    *ms = 0;
+    return true;
+  }
+  double total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    if (i == start || text.substr(start, i - start) == ".") return false;
+    if (std::count(text.begin() + start, text.begin() + i, '.') > 1) return false;
+    const double number = std::stod(text.substr(start, i - start));
+    const std::pair<const char*, double>* unit = nullptr;
+    for (const auto& u : units) {
+      const std::string name = u.first;
+      // The longest unit that matches ("ms" before "m").
+      if (text.compare(i, name.size(), name) == 0 &&
+          (unit == nullptr || name.size() > std::string(unit->first).size()))
+        unit = &u;
+    }
+    if (unit == nullptr) return false;
+    i += std::string(unit->first).size();
+    total += number * unit->second;
+  }
+  if (total > 1e15) return false;
+  *ms = static_cast<std::uint64_t>(total);
+  return true;
+}
+
 util::Status parse_config(const std::map<std::string, std::string>& vars, Config* out) {
   return parse_config(vars, test_hooks_built(), out);
 }
@@ -438,7 +513,7 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, bool t
   // Every row and check runs the same way in every build; only the test
   // rows depend on the test hooks, and they only set the test_* fields.
   if (auto s = parse_rows(rows(), vars, &c); !s.is_ok()) return s;
-  for (auto* check : {check_identity, check_timers, check_tls}) {
+  for (auto* check : {check_identity, check_timers, check_tls, check_auto_compaction}) {
     if (auto s = check(vars, &c); !s.is_ok()) return s;
   }
   if (test_hooks) {

@@ -56,6 +56,15 @@ struct Config {
   std::uint64_t snapshot_entries = 100000;  // DKV_SNAPSHOT_ENTRIES (etcd's default)
   std::uint64_t snapshot_bytes = 64 << 20;  // DKV_SNAPSHOT_BYTES
   std::string etcd_version = "3.4.23";      // DKV_ETCD_VERSION (etcd API's Status, /version)
+  // DKV_AUTO_COMPACTION_MODE (periodic|revision) and _RETENTION, etcd's
+  // settings (node/auto_compactor.h). Revision mode keeps
+  // auto_compaction_revisions revisions; periodic mode the history of the
+  // last auto_compaction_period_ms. A retention of 0 turns it off. Unlike
+  // etcd (off by default), dkv keeps the last 1,000 revisions by default.
+  bool auto_compaction_periodic = false;
+  std::string auto_compaction_retention;  // As given; parsed by the checks.
+  std::uint64_t auto_compaction_revisions = 1000;
+  std::uint64_t auto_compaction_period_ms = 0;
   // TEST ONLY, honoured only if test_hooks_built() (the CMake option
   // DKV_TEST_HOOKS); otherwise they stay off and test_variables_ignored
   // names them, for main to warn about.
@@ -109,6 +118,11 @@ util::Status parse_config(const std::map<std::string, std::string>& vars, bool t
 
 // Names of DKV_* variables in `environ_vars` that the server does not know.
 std::vector<std::string> unknown_variables(const std::map<std::string, std::string>& environ_vars);
+
+// Parses a duration as Go's time.ParseDuration does for what etcd's
+// retention takes ("1h", "5m", "90s", "1h30m", "1.5h", "500ms") into
+// milliseconds; false if malformed or negative (exposed for tests).
+bool parse_duration_ms(const std::string& text, std::uint64_t* ms);
 
 // Parses "a@127.0.0.1:7070,b@127.0.0.1:8080" (exposed for tests). Errors
 // start with `source`, where the text came from.

@@ -46,6 +46,7 @@
 #include "kv/command.h"
 #include "kv/store.h"
 #include "node/applier.h"
+#include "node/auto_compactor.h"
 #include "node/config.h"
 #include "node/event_log.h"
 #include "node/membership.h"
@@ -93,6 +94,8 @@ struct NodeOptions {
   // Entries kept in the log behind a snapshot, so a follower a little behind
   // catches up from the log rather than by a whole snapshot (etcd: 5000).
   std::uint64_t snapshot_catchup_entries = 5'000;
+  // DKV_AUTO_COMPACTION_*: when the leader proposes compactions.
+  AutoCompactionOptions auto_compaction;
   // Writes queued and not yet applied; beyond this, RESOURCE_EXHAUSTED.
   std::size_t pending_writes_max = 100'000;
   // TEST ONLY (DKV_TEST_STALE_READS): linearizable reads read locally.
@@ -309,6 +312,8 @@ class Node {
   // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
   void end_snapshot_catch_up();
   void expire_requests(std::chrono::steady_clock::time_point now);
+  // A leader proposes a CompactionRequest when auto-compaction says so.
+  void propose_auto_compaction(std::chrono::steady_clock::time_point now);
   void nudge_leader_while_rejoining();
   // The core says this node, which lost its log, caught up: drop the marker.
   void finish_rejoining();
@@ -343,6 +348,7 @@ class Node {
   std::unique_ptr<Snapshotter> snapshotter_;    // Compaction, leader snapshots.
   std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
   Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
+  AutoCompactor auto_compactor_{options_.auto_compaction};  // The leader's Compact proposals.
   // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
   // context), one per election timeout, tell the index a linearizable read
   // would wait for.

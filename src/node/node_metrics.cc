@@ -17,6 +17,9 @@ NodeMetrics& node_metrics() {
       m.histogram("dkv_disk_backend_commit_duration_seconds",
                   "Latency of applying a batch of entries to LMDB.", seconds),
       m.gauge("dkv_mvcc_db_total_size_in_bytes", "Bytes of the LMDB file in use."),
+      m.gauge("dkv_mvcc_current_revision", "The store's current revision (etcd's)."),
+      m.gauge("dkv_mvcc_compact_revision",
+              "The store's compact revision: reads below it are refused."),
   };
   return metrics;
 }

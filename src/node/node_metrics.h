@@ -20,6 +20,8 @@ struct NodeMetrics {
   util::Histogram& wal_fsync;
   util::Histogram& apply;
   util::Gauge& db_size;
+  util::Gauge& current_revision;
+  util::Gauge& compact_revision;
 };
 
 NodeMetrics& node_metrics();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "kv/mvcc_request.h"
 #include "node/entry_codec.h"
 #include "node/node.h"
 #include "node/node_metrics.h"
@@ -23,8 +24,9 @@ void Node::run() {
     Inbox inbox;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_until(lock, next_tick,
-                     [&] { return stopping_ || !inbox_.empty() || raw_->has_ready(); });
+      cv_.wait_until(lock, next_tick, [&] {
+        return stopping_ || !inbox_.empty() || raw_->has_ready() || applier_->compaction_pending();
+      });
       if (stopping_) break;
       std::swap(inbox, inbox_);
     }
@@ -49,6 +51,10 @@ void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point n
     handle_ready(rd);
   }
   read_server_->post(reads_->take_servable(store_->applied_index()));
+  propose_auto_compaction(now);
+  // Physical compaction runs here, between Readies, one bounded step per
+  // turn (run() does not sleep while some remains), not in the apply batch.
+  if (auto s = applier_->compact_history(); !s.is_ok()) fatal("compacting history", s);
 }
 
 void Node::process_inbox(Inbox* inbox) {
@@ -102,6 +108,20 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
     if (auto s = store_->sync(); !s.is_ok()) fatal("LMDB fsync failed", s);
   }
   expire_requests(now);
+}
+
+void Node::propose_auto_compaction(std::chrono::steady_clock::time_point now) {
+  const bool leader = raw_->basic_status().soft_state.state == raft::StateType::kLeader;
+  const std::int64_t rev =
+      auto_compactor_.on_tick(now, leader, store_->current_revision(), store_->compact_revision());
+  if (rev == 0) return;
+  etcdserverpb::CompactionRequest request;
+  request.set_revision(rev);
+  // No waiter: request id 0. Refused (a leadership transfer): the next
+  // check proposes again.
+  if (raw_->propose(encode_entry(0, kv::etcd_command(request))).is_ok()) {
+    spdlog::debug("auto-compaction: proposed compaction to revision {}", rev);
+  }
 }
 
 // Requests past their deadline fail; ReadIndex rounds the leader may have

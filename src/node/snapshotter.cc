@@ -43,6 +43,14 @@ util::Status Snapshotter::maybe_start(std::uint64_t applied_entry_bytes) {
   bytes_at_last_ = applied_entry_bytes;  // What is applied from now on goes into the next one.
   raft::Term term = 0;
   if (auto s = storage_.term(applied, &term); !s.is_ok()) return s;
+  // The image carries hist as it is: first remove what the last Compact
+  // left (physical compaction otherwise runs a step per raft turn), so
+  // that a snapshot holds no superseded history.
+  for (bool more = store_.compaction_pending(); more;) {
+    if (auto s = store_.compact_step(&more); !s.is_ok()) {
+      if (s.code() != util::Code::kResourceExhausted) return s;
+    }
+  }
   std::shared_ptr<kv::Store::ReadView> view;
   {
     std::unique_ptr<kv::Store::ReadView> v;

@@ -5,6 +5,8 @@
 # prints a table, and stops the cluster. Bounded: each run is --duration
 # (default 5s) plus a hard cap; the whole script a few minutes.
 # Usage: run_bench.sh BUILD_DIR [DURATION]
+# cpu_us/op: the 3 nodes' CPU (user + system) during a run per operation,
+# for comparisons on a machine shared with other work.
 # Env: BENCH_PORT_BASE (default 27070: node a gRPC 27070 REST 27071, b +10, c +20),
 #      BENCH_KEEP=1 keeps the temp dir (logs, JSON per run), BENCH_DKV overrides $BUILD/dkv,
 #      BENCH_RESULTS=FILE saves every run's JSON summary (one per line).
@@ -74,16 +76,33 @@ echo "bench: 3 nodes ready (gRPC $grpc_eps, REST $rest_eps); $duration per run"
 
 results="$dir/results.jsonl"
 : >"$results"
-# run NAME PROTOCOL ARGS...: one dkv-bench run, its JSON summary appended.
+# The CPU time (user + system, clock ticks) the 3 nodes have used so far:
+# divided by a run's operations, the CPU per operation, which means
+# something even on a machine busy with other work.
+cpu_ticks() {
+  local total=0 p
+  for p in "${pids[@]}"; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+# run NAME PROTOCOL ARGS...: one dkv-bench run, its JSON summary appended
+# (with the nodes' CPU seconds during the run as "node_cpu_s").
 run() {
   local name=$1 protocol=$2
   shift 2
   local eps=$grpc_eps
   [[ $protocol == rest ]] && eps=$rest_eps
   echo "bench: $name $protocol $*" >&2
+  local before after
+  before=$(cpu_ticks)
   "$bench" "$@" --protocol "$protocol" --endpoints "$eps" --duration "$duration" --json \
-    2>"$dir/run.log" | sed "s/^{/{\"name\":\"$name\",/" >>"$results" ||
+    2>"$dir/run.log" >"$dir/run.json" ||
     { echo "bench: run failed:"; cat "$dir/run.log"; } >&2
+  after=$(cpu_ticks)
+  local cpu_s
+  cpu_s=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}')
+  sed "s/^{/{\"name\":\"$name\",\"node_cpu_s\":$cpu_s,/" "$dir/run.json" >>"$results"
 }
 for protocol in rest grpc; do
   for clients in 1 16 64 256; do
@@ -105,8 +124,8 @@ done
 echo
 echo "dkv $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg), $duration per run, 256-byte values"
-printf '%-6s %-5s %7s %10s %7s %10s %10s %10s %10s\n' op proto clients ops/s errors p50_ms p90_ms \
-  p99_ms max_ms
+printf '%-6s %-5s %7s %10s %7s %10s %10s %10s %10s %10s\n' op proto clients ops/s errors p50_ms p90_ms \
+  p99_ms max_ms cpu_us/op
 python3 - "$results" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -116,6 +135,6 @@ for line in open(sys.argv[1]):
     l = r["latency_us"]
     print(f'{r["name"]:<6} {r["protocol"]:<5} {r["clients"]:>7} {r["throughput_ops_per_s"]:>10.0f} '
           f'{r["error_ops"]:>7} {l["p50"]/1e3:>10.2f} {l["p90"]/1e3:>10.2f} {l["p99"]/1e3:>10.2f} '
-          f'{l["max"]/1e3:>10.2f}')
+          f'{l["max"]/1e3:>10.2f} {r["node_cpu_s"] * 1e6 / max(1, r["ok_ops"]):>10.0f}')
 PY
 if [[ -n ${BENCH_RESULTS:-} ]]; then cp "$results" "$BENCH_RESULTS"; fi

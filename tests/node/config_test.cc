@@ -277,3 +277,60 @@ TEST(ConfigTest, TlsSettingsNeedTheirPartners) {
 
 }  // namespace
 }  // namespace dkv::node
+
+namespace dkv::node {
+namespace {
+
+Config parsed(const Vars& extra) {
+  Vars vars = extra;
+  Config c;
+  util::Status s = parse_config(vars, &c);
+  EXPECT_TRUE(s.is_ok()) << s.to_string();
+  return c;
+}
+
+TEST(ConfigTest, AutoCompactionDefaultsToTheLast1000Revisions) {
+  const Config c = parsed({});
+  EXPECT_FALSE(c.auto_compaction_periodic);
+  EXPECT_EQ(c.auto_compaction_revisions, 1000u);
+}
+
+// etcd's parseCompactionRetention: a bare number is revisions or hours,
+// anything else a Go duration (periodic mode).
+TEST(ConfigTest, AutoCompactionRetentionReadsAsEtcdDoes) {
+  EXPECT_EQ(parsed({{"DKV_AUTO_COMPACTION_RETENTION", "50"}}).auto_compaction_revisions, 50u);
+  EXPECT_EQ(
+      parsed({{"DKV_AUTO_COMPACTION_MODE", "revision"}, {"DKV_AUTO_COMPACTION_RETENTION", "0"}})
+          .auto_compaction_revisions,
+      0u);
+  const Vars periodic = {{"DKV_AUTO_COMPACTION_MODE", "periodic"}};
+  auto period = [&](const std::string& retention) {
+    Vars v = periodic;
+    v["DKV_AUTO_COMPACTION_RETENTION"] = retention;
+    const Config c = parsed(v);
+    EXPECT_TRUE(c.auto_compaction_periodic);
+    return c.auto_compaction_period_ms;
+  };
+  EXPECT_EQ(period("1"), 3'600'000u);  // Bare hours.
+  EXPECT_EQ(period("1h"), 3'600'000u);
+  EXPECT_EQ(period("5m"), 300'000u);
+  EXPECT_EQ(period("1h30m"), 5'400'000u);
+  EXPECT_EQ(period("1.5h"), 5'400'000u);
+  EXPECT_EQ(period("2s500ms"), 2'500u);
+  EXPECT_EQ(period("0"), 0u);
+}
+
+TEST(ConfigTest, BadAutoCompactionSettingsNameTheVariable) {
+  expect_rejected({{"DKV_AUTO_COMPACTION_MODE", "hourly"}}, "DKV_AUTO_COMPACTION_MODE");
+  expect_rejected({{"DKV_AUTO_COMPACTION_RETENTION", "1h"}}, "DKV_AUTO_COMPACTION_RETENTION");
+  expect_rejected({{"DKV_AUTO_COMPACTION_RETENTION", "-5"}}, "DKV_AUTO_COMPACTION_RETENTION");
+  expect_rejected({{"DKV_AUTO_COMPACTION_MODE", "periodic"}}, "DKV_AUTO_COMPACTION_RETENTION");
+  for (const char* bad : {"", "h", "5x", "1.2.3h", "5 m", "m5"}) {
+    expect_rejected(
+        {{"DKV_AUTO_COMPACTION_MODE", "periodic"}, {"DKV_AUTO_COMPACTION_RETENTION", bad}},
+        "DKV_AUTO_COMPACTION_RETENTION");
+  }
+}
+
+}  // namespace
+}  // namespace dkv::node

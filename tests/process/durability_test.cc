@@ -162,7 +162,7 @@ TEST_F(DurabilityTest, TornStoreAfterAMachineCrashIsRebuiltFromSnapshotAndWal) {
 
 // Many times the snapshot threshold of overwrites: the directory stays under
 // about 3x the live data and its retained history (the store keeps the last
-// 1,000 revisions: kv::StoreOptions::history_revisions_max) plus 64 MiB (WAL
+// 1,000 revisions: DKV_AUTO_COMPACTION_RETENTION's default) plus 64 MiB (WAL
 // segments are 16 MiB each).
 TEST_F(DurabilityTest, DiskUseStaysBoundedUnderOverwrites) {
   start({{"DKV_SNAPSHOT_ENTRIES", "1000"}});

@@ -165,6 +165,12 @@ dkv::node::NodeOptions node_options_of(const dkv::node::Config& config) {
   o.snapshot_entries = config.snapshot_entries;
   o.snapshot_bytes = config.snapshot_bytes;
   o.snapshot_catchup_entries = std::min<std::uint64_t>(5000, config.snapshot_entries);
+  o.auto_compaction.mode = config.auto_compaction_periodic
+                               ? dkv::node::AutoCompactionOptions::Mode::kPeriodic
+                               : dkv::node::AutoCompactionOptions::Mode::kRevision;
+  o.auto_compaction.retention_revisions =
+      static_cast<std::int64_t>(config.auto_compaction_revisions);
+  o.auto_compaction.retention_period = std::chrono::milliseconds(config.auto_compaction_period_ms);
   o.force_new_cluster = config.force_new_cluster;
   o.test_stale_reads = config.test_stale_reads;
   if (config.test_stale_reads) {
