@@ -64,7 +64,10 @@ struct Machine : node::Background {
   std::shared_ptr<wal::MemFileSystem> fs = std::make_shared<wal::MemFileSystem>();
   int boot = 0;
   int starts = 0;
-  std::unique_ptr<node::Node> node;  // Null while down.
+  bool member = false;   // Started once: restarted after crashes, checked at the end.
+  bool retired = false;  // Removed from the cluster: stays down.
+  std::optional<node::NodeOptions::Join> join;  // The spare's, once added.
+  std::unique_ptr<node::Node> node;             // Null while down.
 
   void run(Kind kind, std::function<void()> task) override;
 };
@@ -118,6 +121,9 @@ class World {
   void check_history();
   void tear_down();
   int pick_up_node();
+  Machine* leader();
+  void change_membership();
+  void on_change_done(const util::Status& s, const std::string& what);
 
   const Options o_;
   Rng rng_;
@@ -132,15 +138,24 @@ class World {
   std::map<std::pair<Time, std::uint64_t>, Task> tasks_;
   std::vector<Client> clients_;
   std::vector<fault::Op> history_;
+  // Membership changes: the spare (the last machine) is added as a learner,
+  // promoted, then `victim_` is removed; one request at a time.
+  bool change_pending_ = false;
+  int victim_ = -1;
   Result result_;
 };
+
+node::MemberAddress address_of(const Machine& m) {
+  return {m.name, "127.0.0.1", static_cast<std::uint16_t>(7000 + m.index)};
+}
 
 void Machine::run(Kind kind, std::function<void()> task) {
   world->post_task(index, kind, std::move(task));
 }
 
 void World::set_up() {
-  for (int i = 0; i < o_.nodes; ++i) {
+  const int machines = o_.nodes + (o_.membership_permille > 0 ? 1 : 0);
+  for (int i = 0; i < machines; ++i) {
     auto m = std::make_unique<Machine>();
     m->world = this;
     m->index = i;
@@ -148,11 +163,11 @@ void World::set_up() {
     m->id = node::node_id_of(m->name);
     m->db_path = root_ + "/" + m->name;
     by_id_[m->id] = i;
-    members_.push_back({m->name, "127.0.0.1", static_cast<std::uint16_t>(7000 + i)});
+    if (i < o_.nodes) members_.push_back(address_of(*m));
     machines_.push_back(std::move(m));
   }
   clients_.resize(o_.clients);
-  for (auto& m : machines_) start(*m);
+  for (int i = 0; i < o_.nodes; ++i) start(*machines_[i]);
 }
 
 void World::start(Machine& m) {
@@ -163,6 +178,7 @@ void World::start(Machine& m) {
   opt.quota_bytes = 64ull << 20;
   opt.snapshot_entries = o_.snapshot_entries;
   opt.snapshot_catchup_entries = o_.catchup_entries;
+  opt.join = m.join;
   opt.wal_fs = m.fs;
   opt.wal_segment_bytes = 64 << 10;
   opt.background = &m;
@@ -176,6 +192,7 @@ void World::start(Machine& m) {
   };
   util::Status s = node::Node::open(std::move(opt), &m.node);
   if (!s.is_ok()) throw Failure{m.name + " failed to start: " + s.to_string()};
+  m.member = true;
   trace(m.name + " started (boot " + std::to_string(m.boot) + ")");
 }
 
@@ -351,8 +368,68 @@ void World::clients(bool faulty) {
   }
 }
 
-void World::faults() {
+Machine* World::leader() {
   for (auto& m : machines_) {
+    if (m->node && m->node->status().role == "leader") return m.get();
+  }
+  return nullptr;
+}
+
+// One step of the membership script, decided from the leader's applied
+// membership (a request that timed out may still have been applied): add
+// the spare as a learner, start it (joining), promote it, remove a voter.
+void World::change_membership() {
+  Machine* lead = leader();
+  if (change_pending_ || lead == nullptr) return;
+  Machine& spare = *machines_.back();
+  const node::Membership m = lead->node->membership();
+  node::ChangeRequest request;
+  std::string what;
+  if (m.find(spare.id) == nullptr && !m.was_removed(spare.id)) {
+    request = {node::ChangeKind::kAddLearner, address_of(spare)};
+    what = "add learner " + spare.name;
+  } else if (m.is_learner(spare.id)) {
+    if (!spare.member) {
+      spare.join =
+          node::NodeOptions::Join{node::cluster_id_hex(lead->node->cluster_id()), m.encode()};
+      start(spare);
+      return;
+    }
+    request = {node::ChangeKind::kPromote, {spare.name, "", 0}};
+    what = "promote " + spare.name;
+  } else if (m.find(spare.id) != nullptr && victim_ < 0) {
+    victim_ = static_cast<int>(rng_.below(o_.nodes));
+    if (machines_[victim_].get() == lead) victim_ = (victim_ + 1) % o_.nodes;
+    return;
+  } else if (victim_ >= 0 && m.find(machines_[victim_]->id) != nullptr) {
+    if (machines_[victim_].get() == lead) return;  // Not the leader: it would hand off.
+    request = {node::ChangeKind::kRemove, {machines_[victim_]->name, "", 0}};
+    what = "remove " + machines_[victim_]->name;
+  } else {
+    if (victim_ >= 0) machines_[victim_]->retired = true;  // Removed (maybe after a timeout).
+    return;
+  }
+  change_pending_ = true;
+  trace(lead->name + " asked to " + what);
+  lead->node->change_membership(
+      request, at(now_ + 3000 * kMs),
+      [this, what](util::Status s, node::Membership) { on_change_done(s, what); });
+}
+
+void World::on_change_done(const util::Status& s, const std::string& what) {
+  change_pending_ = false;
+  trace(what + ": " + s.to_string());
+  if (!s.is_ok() || what.rfind("remove ", 0) != 0) return;
+  ++result_.conf_changes;
+  Machine& victim = *machines_[victim_];
+  victim.retired = true;  // Out of the cluster: stopped for good.
+}
+
+void World::faults() {
+  if (rng_.permille(o_.membership_permille)) change_membership();
+  for (auto& m : machines_) {
+    if (m->retired && m->node) crash(*m, false);
+    if (!m->member || m->retired) continue;
     if (m->node && rng_.permille(o_.crash_permille)) {
       crash(*m, rng_.percent(o_.machine_crash_pct));
     } else if (!m->node && rng_.permille(o_.restart_permille)) {
@@ -399,14 +476,15 @@ void World::advance(int ms, bool faulty, const std::function<bool()>& until) {
 // write and bring every node to the same state.
 void World::heal_and_check() {
   for (auto& m : machines_) {
-    if (!m->node) start(*m);
+    if (!m->node && m->member && !m->retired) start(*m);
   }
   advance(o_.heal_ms, false, nullptr);
   // Shared: a write still pending at a failure is answered at tear_down().
   auto answer = std::make_shared<std::optional<util::Status>>();
-  machines_[rng_.below(machines_.size())]->node->write(
-      kv::Command{kv::Op::kPut, "final", "x"}, at(now_ + 5000 * kMs),
-      [answer](util::Status s, kv::ApplyResult) { *answer = s; });
+  Machine* writer = leader();
+  if (writer == nullptr) writer = machines_[pick_up_node()].get();
+  writer->node->write(kv::Command{kv::Op::kPut, "final", "x"}, at(now_ + 5000 * kMs),
+                      [answer](util::Status s, kv::ApplyResult) { *answer = s; });
   advance(6000, false, [&] { return answer->has_value(); });
   if (!answer->has_value() || !(*answer)->is_ok()) {
     throw Failure{"no write after healing: " +
@@ -418,22 +496,26 @@ void World::heal_and_check() {
 
 // Every node applied the same index and holds the same values.
 void World::check_converged() {
-  const node::NodeStatus first = machines_[0]->node->status();
+  Machine* reference = leader();
+  if (reference == nullptr) throw Failure{"no leader after healing"};
+  const node::Membership members = reference->node->membership();
+  const node::NodeStatus first = reference->node->status();
   for (auto& m : machines_) {
+    // Never added, or removed (a node removed while down never hears of it).
+    if (!m->node || members.find(m->id) == nullptr) continue;
     const node::NodeStatus st = m->node->status();
     if (st.applied_index != first.applied_index) {
       throw Failure{m->name + " applied " + std::to_string(st.applied_index) + ", " +
-                    machines_[0]->name + " " + std::to_string(first.applied_index)};
+                    reference->name + " " + std::to_string(first.applied_index)};
     }
     for (int k = 0; k <= o_.keys; ++k) {
       const std::string key = k == o_.keys ? "final" : "k" + std::to_string(k);
       std::string mine;
       std::string theirs;
       m->node->read(key, true, {}, [&](util::Status, std::string v) { mine = std::move(v); });
-      machines_[0]->node->read(key, true, {}, [&](util::Status, std::string v) { theirs = v; });
+      reference->node->read(key, true, {}, [&](util::Status, std::string v) { theirs = v; });
       if (mine != theirs) {
-        throw Failure{m->name + " has " + key + "=" + mine + ", " + machines_[0]->name + " " +
-                      theirs};
+        throw Failure{m->name + " has " + key + "=" + mine + ", " + reference->name + " " + theirs};
       }
     }
   }
@@ -489,6 +571,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.crash_permille = rng.percent(25) ? 0 : 5 + static_cast<int>(rng.below(40));
   o.machine_crash_pct = static_cast<int>(rng.below(101));
   o.restart_permille = 50 + static_cast<int>(rng.below(300));
+  o.membership_permille = rng.percent(40) ? 50 + static_cast<int>(rng.below(200)) : 0;
   const bool snapshots = rng.percent(70);
   o.snapshot_entries = snapshots ? 5 + rng.below(60) : 100'000;
   o.catchup_entries = snapshots ? rng.below(10) : 5'000;
@@ -510,7 +593,8 @@ void print_options(std::ostream& out, const Options& o) {
       << " delay_ms_max=" << o.delay_ms_max << " task_delay_ms_max=" << o.task_delay_ms_max
       << " crash_permille=" << o.crash_permille << " machine_crash_pct=" << o.machine_crash_pct
       << " restart_permille=" << o.restart_permille << " snapshot_entries=" << o.snapshot_entries
-      << " catchup_entries=" << o.catchup_entries;
+      << " catchup_entries=" << o.catchup_entries
+      << " membership_permille=" << o.membership_permille;
   if (!o.canary.empty()) out << " canary=" << o.canary;
 }
 

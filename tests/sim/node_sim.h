@@ -36,19 +36,22 @@ namespace dkv::node_sim {
 
 struct Options {
   std::uint64_t seed = 0;
-  int nodes = 3;                             // Voters: 3 or 5.
-  int faulty_ms = 8000;                      // Simulated time of the faulty phase.
-  int heal_ms = 8000;                        // Then no faults: the cluster must converge.
-  int clients = 3;                           // Each has one op in flight at a time.
-  int keys = 3;                              // Registers the clients share.
-  int op_permille = 150;                     // Per client per ms of idle time: start an op.
-  int put_pct = 50;                          // Of the ops: puts (the rest are reads).
-  int drop_pct = 2;                          // Message loss.
-  int delay_ms_max = 20;                     // Delivery delay is 0..max (reordering).
-  int task_delay_ms_max = 5;                 // A read batch / snapshot job runs 0..max later.
-  int crash_permille = 0;                    // Per node per 100 ms: crash.
-  int machine_crash_pct = 50;                // Of the crashes: the machine's (loses unsynced).
-  int restart_permille = 100;                // Per down node per 100 ms: restart.
+  int nodes = 3;               // Voters: 3 or 5.
+  int faulty_ms = 8000;        // Simulated time of the faulty phase.
+  int heal_ms = 8000;          // Then no faults: the cluster must converge.
+  int clients = 3;             // Each has one op in flight at a time.
+  int keys = 3;                // Registers the clients share.
+  int op_permille = 150;       // Per client per ms of idle time: start an op.
+  int put_pct = 50;            // Of the ops: puts (the rest are reads).
+  int drop_pct = 2;            // Message loss.
+  int delay_ms_max = 20;       // Delivery delay is 0..max (reordering).
+  int task_delay_ms_max = 5;   // A read batch / snapshot job runs 0..max later.
+  int crash_permille = 0;      // Per node per 100 ms: crash.
+  int machine_crash_pct = 50;  // Of the crashes: the machine's (loses unsynced).
+  int restart_permille = 100;  // Per down node per 100 ms: restart.
+  // Per 100 ms: a step of the membership script (add a spare machine as a
+  // learner, start it, promote it, remove another voter); 0: none.
+  int membership_permille = 0;
   std::uint64_t snapshot_entries = 100'000;  // NodeOptions::snapshot_entries.
   std::uint64_t catchup_entries = 5'000;     // NodeOptions::snapshot_catchup_entries.
   std::string canary;                        // "" or a NodeCanaries field's name.
@@ -69,6 +72,7 @@ struct Result {
   std::uint64_t reads_ok = 0;
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_sent = 0;
+  std::uint64_t conf_changes = 0;  // Removals applied (the script's last step).
 };
 
 // Runs one seed. `tmp_root`: where the LMDB directories go (removed after).

@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
     total.reads_ok += r.reads_ok;
     total.crashes += r.crashes;
     total.snapshots_sent += r.snapshots_sent;
+    total.conf_changes += r.conf_changes;
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL ";
@@ -136,14 +137,15 @@ int main(int argc, char** argv) {
       }
     } else if (single) {
       std::cout << "ok: puts=" << r.puts_ok << " reads=" << r.reads_ok << " crashes=" << r.crashes
-                << " snapshots_sent=" << r.snapshots_sent << std::endl;
+                << " snapshots_sent=" << r.snapshots_sent << " removals=" << r.conf_changes
+                << std::endl;
     }
     const std::uint64_t done = seed - start + 1;
     if (!single && (done % 50 == 0 || done == count)) {
       std::cout << "[" << done << "/" << count << "] seeds " << start << ".." << seed
                 << " failed=" << failed << " puts=" << total.puts_ok << " reads=" << total.reads_ok
                 << " crashes=" << total.crashes << " snapshots_sent=" << total.snapshots_sent
-                << std::endl;
+                << " removals=" << total.conf_changes << std::endl;
     }
   }
   std::error_code ec;
