@@ -328,22 +328,25 @@ void World::issue(int c) {
   op.note = machines_[target]->name;
   const node::Deadline deadline = at(now_ + 3000 * kMs);
   if (rng_.percent(o_.put_pct)) {
-    op.kind = fault::OpKind::kPut;
-    op.value = "c" + std::to_string(c) + "-" + std::to_string(client.next_value++);
+    // A fifth of the writes delete (the checker's "deleted" is `found`).
+    const bool del = rng_.percent(20);
+    op.kind = del ? fault::OpKind::kDelete : fault::OpKind::kPut;
+    if (!del) op.value = "c" + std::to_string(c) + "-" + std::to_string(client.next_value++);
     history_.push_back(op);
-    n.write(kv::Command{kv::Op::kPut, op.key, op.value}, deadline,
-            [this, c, op_index](util::Status s, kv::ApplyResult) {
-              fault::Op& o = history_[op_index];
-              o.complete_ns = now_;
-              // Refused before proposing: it never happened. Otherwise an
-              // error leaves it unknown (it may still commit).
-              o.outcome = s.is_ok()                                    ? fault::Outcome::kOk
-                          : s.code() == util::Code::kResourceExhausted ? fault::Outcome::kFailed
-                                                                       : fault::Outcome::kUnknown;
-              if (s.is_ok()) ++result_.puts_ok;
-              clients_[c].busy = false;
-              clients_[c].idle_since = now_;
-            });
+    const kv::Command command{del ? kv::Op::kDelete : kv::Op::kPut, op.key, op.value};
+    n.write(command, deadline, [this, c, op_index](util::Status s, kv::ApplyResult applied) {
+      fault::Op& o = history_[op_index];
+      o.complete_ns = now_;
+      o.found = applied.deleted == 1;
+      // Refused before proposing: it never happened. Otherwise an
+      // error leaves it unknown (it may still commit).
+      o.outcome = s.is_ok()                                    ? fault::Outcome::kOk
+                  : s.code() == util::Code::kResourceExhausted ? fault::Outcome::kFailed
+                                                               : fault::Outcome::kUnknown;
+      if (s.is_ok()) ++result_.puts_ok;
+      clients_[c].busy = false;
+      clients_[c].idle_since = now_;
+    });
     return;
   }
   op.kind = fault::OpKind::kGet;
