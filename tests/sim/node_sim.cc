@@ -101,6 +101,8 @@ class World {
   }
 
  private:
+  // The canary is switched on (not only its fault mix chosen).
+  bool canary_on(const char* name) const { return o_.canary == name && !o_.canary_mix_only; }
   void trace(const std::string& line) {
     if (o_.trace) std::cerr << "[" << (now_ - kStart) / kMs << "ms] " << line << "\n";
   }
@@ -184,8 +186,8 @@ void World::start(Machine& m) {
   opt.background = &m;
   opt.seed = o_.seed * 1000 + static_cast<std::uint64_t>(++m.starts) * 10 + m.index + 1;
   opt.boot_id = "boot-" + std::to_string(m.boot);
-  if (o_.canary == "waiter-before-apply") opt.test_canaries.waiter_before_apply = true;
-  if (o_.canary == "read-before-applied") opt.test_canaries.read_before_applied = true;
+  if (canary_on("waiter-before-apply")) opt.test_canaries.waiter_before_apply = true;
+  if (canary_on("read-before-applied")) opt.test_canaries.read_before_applied = true;
   const int from = m.index;
   opt.send = [this, from](std::vector<raft::Message> msgs) {
     send(from, std::move(msgs), faulty_);
@@ -257,7 +259,7 @@ void World::deliver_snapshot(const Delivery& d) {
   std::unique_ptr<transport::SnapshotSource> source;
   if (to.node && node::open_snapshot_source(from.db_path, d.message, &source, *from.fs).is_ok()) {
     node::NodeCanaries canaries;
-    canaries.snapshot_before_fsync = o_.canary == "snapshot-before-fsync";
+    canaries.snapshot_before_fsync = canary_on("snapshot-before-fsync");
     auto sink =
         node::make_snapshot_sink(to.db_path, d.message, source->total_bytes(), *to.fs, canaries);
     std::string chunk;
@@ -598,7 +600,7 @@ void print_options(std::ostream& out, const Options& o) {
       << " restart_permille=" << o.restart_permille << " snapshot_entries=" << o.snapshot_entries
       << " catchup_entries=" << o.catchup_entries
       << " membership_permille=" << o.membership_permille;
-  if (!o.canary.empty()) out << " canary=" << o.canary;
+  if (!o.canary.empty()) out << " canary=" << o.canary << (o.canary_mix_only ? " (mix only)" : "");
 }
 
 Result run(const Options& options, const std::string& tmp_root) {

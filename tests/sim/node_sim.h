@@ -54,8 +54,10 @@ struct Options {
   int membership_permille = 0;
   std::uint64_t snapshot_entries = 100'000;  // NodeOptions::snapshot_entries.
   std::uint64_t catchup_entries = 5'000;     // NodeOptions::snapshot_catchup_entries.
-  std::string canary;                        // "" or a NodeCanaries field's name.
-  bool trace = false;                        // Events to stderr.
+  std::string canary;
+  bool canary_mix_only = false;  // The canary's fault mix, the rule kept (controls). // "" or a
+                                 // NodeCanaries field's name.
+  bool trace = false;  // Events to stderr.
 };
 
 // Derives every option from the seed; `canary` switches one on and biases

@@ -3,6 +3,8 @@
 //   node_sim --start=S --seeds=N [--canary=NAME]  many seeds, progress line
 // With a canary, it stops at the first failing seed (the one that caught
 // the broken rule). --expect-failure (ctest): exit 0 iff a seed failed.
+// --mix-only: the canary's fault mix with the rule kept: the control run,
+// which must pass where the canary fails.
 //   --tmp=DIR: where the LMDB directories go (default /dev/shm, tmpfs).
 // Prints `seed=` and the derived options first for single runs, and on any
 // failure the seed and the one-line command that replays it with a trace.
@@ -79,6 +81,7 @@ int main(int argc, char** argv) {
   bool single = false;
   bool trace = false;
   bool expect_failure = false;
+  bool mix_only = false;
   std::string tmp = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
   for (int i = 1; i < argc; ++i) {
     std::string v;
@@ -95,12 +98,14 @@ int main(int argc, char** argv) {
       tmp = v;
     } else if (std::strcmp(argv[i], "--trace") == 0) {
       trace = true;
+    } else if (std::strcmp(argv[i], "--mix-only") == 0) {
+      mix_only = true;
     } else if (std::strcmp(argv[i], "--expect-failure") == 0) {
       expect_failure = true;
     } else {
       std::cerr << "usage: node_sim [--seed=N [--trace]] [--start=S --seeds=N] "
                    "[--canary=waiter-before-apply|read-before-applied|snapshot-before-fsync "
-                   "[--expect-failure]] [--tmp=DIR]\n";
+                   "[--expect-failure|--mix-only]] [--tmp=DIR]\n";
       return 2;
     }
   }
@@ -115,6 +120,7 @@ int main(int argc, char** argv) {
   for (std::uint64_t seed = start; seed < start + count; ++seed) {
     dkv::node_sim::Options o = dkv::node_sim::derive_options(seed, g_canary);
     o.trace = trace;
+    o.canary_mix_only = mix_only;
     if (single) {
       dkv::node_sim::print_options(std::cout, o);
       std::cout << std::endl;
