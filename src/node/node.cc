@@ -383,7 +383,8 @@ void Node::stop() {
   cv_.notify_all();
   role_changed_.notify_all();
   if (raft_thread_.joinable()) raft_thread_.join();
-  if (options_.background != nullptr) finish_raft_thread();  // What run() does last.
+  // What run() does last; not if start_raft() failed before the raft state existed.
+  if (options_.background != nullptr && changes_ != nullptr) finish_raft_thread();
 }
 
 }  // namespace dkv::node
