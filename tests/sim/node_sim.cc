@@ -143,6 +143,7 @@ class World {
   // Membership changes: the spare (the last machine) is added as a learner,
   // promoted, then `victim_` is removed; one request at a time.
   bool change_pending_ = false;
+  int isolated_ = -1;  // A machine cut off from all others (both ways), or -1.
   int victim_ = -1;
   Result result_;
 };
@@ -243,7 +244,8 @@ void World::send(int from, std::vector<raft::Message> messages, bool faulty) {
     // A lost snapshot is reported to the sender (deliver_snapshot), as the
     // transport does; other messages just vanish.
     const bool snapshot = msg.type == raft::MessageType::kSnap;
-    if (faulty && !snapshot && rng_.percent(o_.drop_pct)) continue;
+    const bool cut = faulty && (from == isolated_ || it->second == isolated_);
+    if (!snapshot && (cut || (faulty && rng_.percent(o_.drop_pct)))) continue;
     const Time at = now_ + static_cast<Time>(rng_.below(o_.delay_ms_max + 1)) * kMs;
     network_.emplace(std::make_pair(at, seq_++), Delivery{from, it->second, std::move(msg)});
   }
@@ -257,7 +259,9 @@ void World::deliver_snapshot(const Delivery& d) {
   Machine& to = *machines_[d.to];
   bool ok = false;
   std::unique_ptr<transport::SnapshotSource> source;
-  if (to.node && node::open_snapshot_source(from.db_path, d.message, &source, *from.fs).is_ok()) {
+  const bool cut = faulty_ && (d.from == isolated_ || d.to == isolated_);
+  if (to.node && !cut &&
+      node::open_snapshot_source(from.db_path, d.message, &source, *from.fs).is_ok()) {
     node::NodeCanaries canaries;
     canaries.snapshot_before_fsync = canary_on("snapshot-before-fsync");
     auto sink =
@@ -432,6 +436,13 @@ void World::on_change_done(const util::Status& s, const std::string& what) {
 
 void World::faults() {
   if (rng_.permille(o_.membership_permille)) change_membership();
+  if (isolated_ >= 0 && rng_.permille(o_.heal_permille)) {
+    trace(machines_[isolated_]->name + " reconnected");
+    isolated_ = -1;
+  } else if (isolated_ < 0 && rng_.permille(o_.partition_permille)) {
+    isolated_ = static_cast<int>(rng_.below(machines_.size()));
+    trace(machines_[isolated_]->name + " cut off");
+  }
   for (auto& m : machines_) {
     if (m->retired && m->node) crash(*m, false);
     if (!m->member || m->retired) continue;
@@ -577,6 +588,8 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.machine_crash_pct = static_cast<int>(rng.below(101));
   o.restart_permille = 50 + static_cast<int>(rng.below(300));
   o.membership_permille = rng.percent(40) ? 50 + static_cast<int>(rng.below(200)) : 0;
+  o.partition_permille = rng.percent(50) ? 10 + static_cast<int>(rng.below(60)) : 0;
+  o.heal_permille = 50 + static_cast<int>(rng.below(250));
   const bool snapshots = rng.percent(70);
   o.snapshot_entries = snapshots ? 5 + rng.below(60) : 100'000;
   o.catchup_entries = snapshots ? rng.below(10) : 5'000;
@@ -599,7 +612,8 @@ void print_options(std::ostream& out, const Options& o) {
       << " crash_permille=" << o.crash_permille << " machine_crash_pct=" << o.machine_crash_pct
       << " restart_permille=" << o.restart_permille << " snapshot_entries=" << o.snapshot_entries
       << " catchup_entries=" << o.catchup_entries
-      << " membership_permille=" << o.membership_permille;
+      << " membership_permille=" << o.membership_permille
+      << " partition_permille=" << o.partition_permille << " heal_permille=" << o.heal_permille;
   if (!o.canary.empty()) out << " canary=" << o.canary << (o.canary_mix_only ? " (mix only)" : "");
 }
 

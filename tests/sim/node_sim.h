@@ -6,7 +6,8 @@
 //   - the read thread's batches and the snapshot thread's jobs are tasks it
 //     runs after a seeded delay (so writes and snapshots interleave);
 //   - the network is simulated: messages dropped, delayed and reordered per
-//     seed; a kSnap goes file to file through the node's own snapshot
+//     seed, and one machine at a time may be cut off (a partition); a
+//     kSnap goes file to file through the node's own snapshot
 //     source and sink (node/snapshot_transfer.h), as the transport does;
 //   - the WAL and the snapshot files live on wal::MemFileSystem.
 // The store is the real LMDB engine (kv::Store) in a temporary directory
@@ -51,13 +52,15 @@ struct Options {
   int restart_permille = 100;  // Per down node per 100 ms: restart.
   // Per 100 ms: a step of the membership script (add a spare machine as a
   // learner, start it, promote it, remove another voter); 0: none.
+  int partition_permille = 0;  // Per 100 ms: cut one machine off from the others.
+  int heal_permille = 100;     // Per 100 ms: reconnect it.
   int membership_permille = 0;
   std::uint64_t snapshot_entries = 100'000;  // NodeOptions::snapshot_entries.
   std::uint64_t catchup_entries = 5'000;     // NodeOptions::snapshot_catchup_entries.
   std::string canary;
   bool canary_mix_only = false;  // The canary's fault mix, the rule kept (controls). // "" or a
                                  // NodeCanaries field's name.
-  bool trace = false;  // Events to stderr.
+  bool trace = false;            // Events to stderr.
 };
 
 // Derives every option from the seed; `canary` switches one on and biases
