@@ -125,6 +125,7 @@ class World {
   int pick_up_node();
   Machine* leader();
   void change_membership();
+  void move_leader();
   void on_change_done(const util::Status& s, const std::string& what);
 
   const Options o_;
@@ -425,6 +426,22 @@ void World::change_membership() {
       [this, what](util::Status s, node::Membership) { on_change_done(s, what); });
 }
 
+// The leader hands leadership to another voter (thesis §3.10), as
+// `dkvctl move-leader` does.
+void World::move_leader() {
+  Machine* lead = leader();
+  if (lead == nullptr) return;
+  const std::vector<node::MemberAddress> voters = lead->node->membership().voters();
+  const node::MemberAddress& to = voters[rng_.below(voters.size())];
+  if (to.id == lead->name) return;
+  trace(lead->name + " asked to hand leadership to " + to.id);
+  lead->node->move_leader(to.id, at(now_ + 3000 * kMs),
+                          [this, to = to.id](util::Status s, std::string) {
+                            trace("move leader to " + to + ": " + s.to_string());
+                            if (s.is_ok()) ++result_.transfers;
+                          });
+}
+
 void World::on_change_done(const util::Status& s, const std::string& what) {
   change_pending_ = false;
   trace(what + ": " + s.to_string());
@@ -436,6 +453,7 @@ void World::on_change_done(const util::Status& s, const std::string& what) {
 
 void World::faults() {
   if (rng_.permille(o_.membership_permille)) change_membership();
+  if (rng_.permille(o_.transfer_permille)) move_leader();
   if (isolated_ >= 0 && rng_.permille(o_.heal_permille)) {
     trace(machines_[isolated_]->name + " reconnected");
     isolated_ = -1;
@@ -464,6 +482,9 @@ void World::check_history() {
   for (auto& op : history_) {
     // Still pending at the end: its outcome is unknown.
     if (op.complete_ns == 0) op.outcome = fault::Outcome::kUnknown;
+  }
+  if (o_.trace) {
+    for (const auto& op : history_) std::cerr << "  op " << fault::describe(op) << "\n";
   }
   const fault::CheckResult r = fault::check(history_);
   if (r.verdict != fault::Verdict::kViolation) return;
@@ -588,6 +609,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.machine_crash_pct = static_cast<int>(rng.below(101));
   o.restart_permille = 50 + static_cast<int>(rng.below(300));
   o.membership_permille = rng.percent(40) ? 50 + static_cast<int>(rng.below(200)) : 0;
+  o.transfer_permille = rng.percent(30) ? 10 + static_cast<int>(rng.below(60)) : 0;
   o.partition_permille = rng.percent(50) ? 10 + static_cast<int>(rng.below(60)) : 0;
   o.heal_permille = 50 + static_cast<int>(rng.below(250));
   const bool snapshots = rng.percent(70);
@@ -613,6 +635,7 @@ void print_options(std::ostream& out, const Options& o) {
       << " restart_permille=" << o.restart_permille << " snapshot_entries=" << o.snapshot_entries
       << " catchup_entries=" << o.catchup_entries
       << " membership_permille=" << o.membership_permille
+      << " transfer_permille=" << o.transfer_permille
       << " partition_permille=" << o.partition_permille << " heal_permille=" << o.heal_permille;
   if (!o.canary.empty()) out << " canary=" << o.canary << (o.canary_mix_only ? " (mix only)" : "");
 }

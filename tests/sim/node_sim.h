@@ -54,6 +54,7 @@ struct Options {
   // learner, start it, promote it, remove another voter); 0: none.
   int partition_permille = 0;  // Per 100 ms: cut one machine off from the others.
   int heal_permille = 100;     // Per 100 ms: reconnect it.
+  int transfer_permille = 0;   // Per 100 ms: the leader hands leadership over.
   int membership_permille = 0;
   std::uint64_t snapshot_entries = 100'000;  // NodeOptions::snapshot_entries.
   std::uint64_t catchup_entries = 5'000;     // NodeOptions::snapshot_catchup_entries.
@@ -77,6 +78,7 @@ struct Result {
   std::uint64_t reads_ok = 0;
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_sent = 0;
+  std::uint64_t transfers = 0;     // Leader moves that completed.
   std::uint64_t conf_changes = 0;  // Removals applied (the script's last step).
 };
 

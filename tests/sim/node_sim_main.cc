@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
     total.crashes += r.crashes;
     total.snapshots_sent += r.snapshots_sent;
     total.conf_changes += r.conf_changes;
+    total.transfers += r.transfers;
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL ";
@@ -144,14 +145,15 @@ int main(int argc, char** argv) {
     } else if (single) {
       std::cout << "ok: puts=" << r.puts_ok << " reads=" << r.reads_ok << " crashes=" << r.crashes
                 << " snapshots_sent=" << r.snapshots_sent << " removals=" << r.conf_changes
-                << std::endl;
+                << " transfers=" << r.transfers << std::endl;
     }
     const std::uint64_t done = seed - start + 1;
     if (!single && (done % 50 == 0 || done == count)) {
       std::cout << "[" << done << "/" << count << "] seeds " << start << ".." << seed
                 << " failed=" << failed << " puts=" << total.puts_ok << " reads=" << total.reads_ok
                 << " crashes=" << total.crashes << " snapshots_sent=" << total.snapshots_sent
-                << " removals=" << total.conf_changes << std::endl;
+                << " removals=" << total.conf_changes << " transfers=" << total.transfers
+                << std::endl;
     }
   }
   std::error_code ec;
