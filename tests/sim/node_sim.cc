@@ -66,6 +66,7 @@ struct Machine : node::Background {
   int starts = 0;
   bool member = false;   // Started once: restarted after crashes, checked at the end.
   bool retired = false;  // Removed from the cluster: stays down.
+  bool wiped = false;    // Lost its disk: restarts empty, rejoining.
   std::optional<node::NodeOptions::Join> join;  // The spare's, once added.
   std::unique_ptr<node::Node> node;             // Null while down.
 
@@ -124,6 +125,8 @@ class World {
   void tear_down();
   int pick_up_node();
   Machine* leader();
+  bool may_wipe(const Machine& m) const;
+  void wipe(Machine& m);
   void change_membership();
   void move_leader();
   void on_change_done(const util::Status& s, const std::string& what);
@@ -188,6 +191,8 @@ void World::start(Machine& m) {
   opt.background = &m;
   opt.seed = o_.seed * 1000 + static_cast<std::uint64_t>(++m.starts) * 10 + m.index + 1;
   opt.boot_id = "boot-" + std::to_string(m.boot);
+  opt.rejoining = m.wiped;  // As cmd/dkv's discover_rejoin would find.
+  m.wiped = false;
   if (canary_on("waiter-before-apply")) opt.test_canaries.waiter_before_apply = true;
   if (canary_on("read-before-applied")) opt.test_canaries.read_before_applied = true;
   const int from = m.index;
@@ -378,6 +383,29 @@ void World::clients(bool faulty) {
   }
 }
 
+// One member at a time loses its data, never the spare (it joined with a
+// membership of its own) and never while another still catches up: two
+// wiped voters of three would be a lost majority, which no system survives.
+bool World::may_wipe(const Machine& m) const {
+  if (o_.membership_permille > 0 && &m == machines_.back().get()) return false;
+  for (const auto& other : machines_) {
+    if (other.get() == &m || other->retired) continue;
+    if (other->wiped || (other->node && other->node->status().rejoining)) return false;
+    if (!other->node && other->member) return false;  // Down: it may hold the only copy.
+  }
+  return true;
+}
+
+// The disk is gone: the WAL, the snapshot files and LMDB.
+void World::wipe(Machine& m) {
+  std::error_code ec;
+  std::filesystem::remove_all(m.db_path, ec);
+  m.fs = std::make_shared<wal::MemFileSystem>();
+  m.wiped = true;
+  ++result_.wipes;
+  trace(m.name + " lost its disk");
+}
+
 Machine* World::leader() {
   for (auto& m : machines_) {
     if (m->node && m->node->status().role == "leader") return m.get();
@@ -466,6 +494,7 @@ void World::faults() {
     if (!m->member || m->retired) continue;
     if (m->node && rng_.permille(o_.crash_permille)) {
       crash(*m, rng_.percent(o_.machine_crash_pct));
+      if (rng_.percent(o_.wipe_pct) && may_wipe(*m)) wipe(*m);
     } else if (!m->node && rng_.permille(o_.restart_permille)) {
       start(*m);
     }
@@ -609,6 +638,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.machine_crash_pct = static_cast<int>(rng.below(101));
   o.restart_permille = 50 + static_cast<int>(rng.below(300));
   o.membership_permille = rng.percent(40) ? 50 + static_cast<int>(rng.below(200)) : 0;
+  o.wipe_pct = rng.percent(30) ? 5 + static_cast<int>(rng.below(30)) : 0;
   o.transfer_permille = rng.percent(30) ? 10 + static_cast<int>(rng.below(60)) : 0;
   o.partition_permille = rng.percent(50) ? 10 + static_cast<int>(rng.below(60)) : 0;
   o.heal_permille = 50 + static_cast<int>(rng.below(250));
@@ -634,7 +664,7 @@ void print_options(std::ostream& out, const Options& o) {
       << " crash_permille=" << o.crash_permille << " machine_crash_pct=" << o.machine_crash_pct
       << " restart_permille=" << o.restart_permille << " snapshot_entries=" << o.snapshot_entries
       << " catchup_entries=" << o.catchup_entries
-      << " membership_permille=" << o.membership_permille
+      << " membership_permille=" << o.membership_permille << " wipe_pct=" << o.wipe_pct
       << " transfer_permille=" << o.transfer_permille
       << " partition_permille=" << o.partition_permille << " heal_permille=" << o.heal_permille;
   if (!o.canary.empty()) out << " canary=" << o.canary << (o.canary_mix_only ? " (mix only)" : "");

@@ -19,7 +19,12 @@
 // commits never synced make the store rebuild itself from the snapshot
 // file and the WAL at restart (kv/store.h, the unsynced marker), exactly as
 // after a real power loss. Restarts go through the real recover().
-// Clients put and read (linearizable ReadIndex reads) through Node::write
+// Faults and operations at seeded times: process and machine crashes, a
+// machine that loses its whole disk and rejoins under its name
+// (NodeOptions::rejoining), partitions, leader moves, membership changes
+// (a spare machine added as a learner, promoted, another voter removed),
+// snapshots every few entries and their transfers to lagging followers.
+// Clients put, delete and read (linearizable ReadIndex reads) through Node::write
 // and Node::read; the history, with invoke and complete times in simulated
 // time, goes to the fault suite's linearizability checker
 // (tests/fault/checker.h, used as a library). After the faulty phase the
@@ -54,6 +59,7 @@ struct Options {
   // learner, start it, promote it, remove another voter); 0: none.
   int partition_permille = 0;  // Per 100 ms: cut one machine off from the others.
   int heal_permille = 100;     // Per 100 ms: reconnect it.
+  int wipe_pct = 0;            // Of the crashes: the disk is lost too (rejoins empty).
   int transfer_permille = 0;   // Per 100 ms: the leader hands leadership over.
   int membership_permille = 0;
   std::uint64_t snapshot_entries = 100'000;  // NodeOptions::snapshot_entries.
@@ -78,6 +84,7 @@ struct Result {
   std::uint64_t reads_ok = 0;
   std::uint64_t crashes = 0;
   std::uint64_t snapshots_sent = 0;
+  std::uint64_t wipes = 0;
   std::uint64_t transfers = 0;     // Leader moves that completed.
   std::uint64_t conf_changes = 0;  // Removals applied (the script's last step).
 };

@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
     total.snapshots_sent += r.snapshots_sent;
     total.conf_changes += r.conf_changes;
     total.transfers += r.transfers;
+    total.wipes += r.wipes;
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL ";
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
     } else if (single) {
       std::cout << "ok: puts=" << r.puts_ok << " reads=" << r.reads_ok << " crashes=" << r.crashes
                 << " snapshots_sent=" << r.snapshots_sent << " removals=" << r.conf_changes
-                << " transfers=" << r.transfers << std::endl;
+                << " transfers=" << r.transfers << " wipes=" << r.wipes << std::endl;
     }
     const std::uint64_t done = seed - start + 1;
     if (!single && (done % 50 == 0 || done == count)) {
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
                 << " failed=" << failed << " puts=" << total.puts_ok << " reads=" << total.reads_ok
                 << " crashes=" << total.crashes << " snapshots_sent=" << total.snapshots_sent
                 << " removals=" << total.conf_changes << " transfers=" << total.transfers
-                << std::endl;
+                << " wipes=" << total.wipes << std::endl;
     }
   }
   std::error_code ec;
