@@ -72,10 +72,7 @@ bool flag(const char* arg, const char* name, std::string* value) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  g_argv0 = argv[0];
+struct Args {
   std::uint64_t start = 0;
   std::uint64_t count = 1;
   bool single = false;
@@ -83,57 +80,82 @@ int main(int argc, char** argv) {
   bool expect_failure = false;
   bool mix_only = false;
   std::string tmp = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
+};
+
+// False on a bad flag.
+bool parse_args(int argc, char** argv, Args* a) {
   for (int i = 1; i < argc; ++i) {
     std::string v;
     if (flag(argv[i], "--seed", &v)) {
-      start = std::stoull(v);
-      single = true;
+      a->start = std::stoull(v);
+      a->single = true;
     } else if (flag(argv[i], "--start", &v)) {
-      start = std::stoull(v);
+      a->start = std::stoull(v);
     } else if (flag(argv[i], "--seeds", &v)) {
-      count = std::stoull(v);
+      a->count = std::stoull(v);
     } else if (flag(argv[i], "--canary", &v) && dkv::node_sim::known_canary(v)) {
       g_canary = v;
     } else if (flag(argv[i], "--tmp", &v)) {
-      tmp = v;
+      a->tmp = v;
     } else if (std::strcmp(argv[i], "--trace") == 0) {
-      trace = true;
+      a->trace = true;
     } else if (std::strcmp(argv[i], "--mix-only") == 0) {
-      mix_only = true;
+      a->mix_only = true;
     } else if (std::strcmp(argv[i], "--expect-failure") == 0) {
-      expect_failure = true;
+      a->expect_failure = true;
     } else {
-      std::cerr << "usage: node_sim [--seed=N [--trace]] [--start=S --seeds=N] "
-                   "[--canary=waiter-before-apply|read-before-applied|snapshot-before-fsync "
-                   "[--expect-failure|--mix-only]] [--tmp=DIR]\n";
-      return 2;
+      return false;
     }
+  }
+  if (a->single) a->count = 1;
+  return true;
+}
+
+void add(dkv::node_sim::Result* total, const dkv::node_sim::Result& r) {
+  total->puts_ok += r.puts_ok;
+  total->reads_ok += r.reads_ok;
+  total->crashes += r.crashes;
+  total->snapshots_sent += r.snapshots_sent;
+  total->conf_changes += r.conf_changes;
+  total->transfers += r.transfers;
+  total->wipes += r.wipes;
+}
+
+void print_counts(const dkv::node_sim::Result& r) {
+  std::cout << " puts=" << r.puts_ok << " reads=" << r.reads_ok << " crashes=" << r.crashes
+            << " snapshots_sent=" << r.snapshots_sent << " removals=" << r.conf_changes
+            << " transfers=" << r.transfers << " wipes=" << r.wipes << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  g_argv0 = argv[0];
+  Args a;
+  if (!parse_args(argc, argv, &a)) {
+    std::cerr << "usage: node_sim [--seed=N [--trace]] [--start=S --seeds=N] "
+                 "[--canary=waiter-before-apply|read-before-applied|snapshot-before-fsync "
+                 "[--expect-failure|--mix-only]] [--tmp=DIR]\n";
+    return 2;
   }
   std::signal(SIGABRT, on_abort);
   auto logger = std::make_shared<spdlog::logger>("node_sim", std::make_shared<SeedSink>());
-  logger->set_level(trace ? spdlog::level::info : spdlog::level::critical);
+  logger->set_level(a.trace ? spdlog::level::info : spdlog::level::critical);
   spdlog::set_default_logger(logger);
-  const std::string tmp_root = tmp + "/dkv-node-sim-" + std::to_string(::getpid());
-  if (single) count = 1;
+  const std::string tmp_root = a.tmp + "/dkv-node-sim-" + std::to_string(::getpid());
   std::uint64_t failed = 0;
   dkv::node_sim::Result total;
-  for (std::uint64_t seed = start; seed < start + count; ++seed) {
+  for (std::uint64_t seed = a.start; seed < a.start + a.count; ++seed) {
     dkv::node_sim::Options o = dkv::node_sim::derive_options(seed, g_canary);
-    o.trace = trace;
-    o.canary_mix_only = mix_only;
-    if (single) {
+    o.trace = a.trace;
+    o.canary_mix_only = a.mix_only;
+    if (a.single) {
       dkv::node_sim::print_options(std::cout, o);
       std::cout << std::endl;
     }
     arm_abort_line(seed);
     const dkv::node_sim::Result r = dkv::node_sim::run(o, tmp_root);
-    total.puts_ok += r.puts_ok;
-    total.reads_ok += r.reads_ok;
-    total.crashes += r.crashes;
-    total.snapshots_sent += r.snapshots_sent;
-    total.conf_changes += r.conf_changes;
-    total.transfers += r.transfers;
-    total.wipes += r.wipes;
+    add(&total, r);
     if (!r.ok) {
       ++failed;
       std::cout << "FAIL ";
@@ -143,24 +165,22 @@ int main(int argc, char** argv) {
         std::cout << "canary " << g_canary << " caught at seed " << seed << std::endl;
         break;
       }
-    } else if (single) {
-      std::cout << "ok: puts=" << r.puts_ok << " reads=" << r.reads_ok << " crashes=" << r.crashes
-                << " snapshots_sent=" << r.snapshots_sent << " removals=" << r.conf_changes
-                << " transfers=" << r.transfers << " wipes=" << r.wipes << std::endl;
+    } else if (a.single) {
+      std::cout << "ok:";
+      print_counts(r);
     }
-    const std::uint64_t done = seed - start + 1;
-    if (!single && (done % 50 == 0 || done == count)) {
-      std::cout << "[" << done << "/" << count << "] seeds " << start << ".." << seed
-                << " failed=" << failed << " puts=" << total.puts_ok << " reads=" << total.reads_ok
-                << " crashes=" << total.crashes << " snapshots_sent=" << total.snapshots_sent
-                << " removals=" << total.conf_changes << " transfers=" << total.transfers
-                << " wipes=" << total.wipes << std::endl;
+    const std::uint64_t done = seed - a.start + 1;
+    if (!a.single && (done % 50 == 0 || done == a.count)) {
+      std::cout << "[" << done << "/" << a.count << "] seeds " << a.start << ".." << seed
+                << " failed=" << failed;
+      print_counts(total);
     }
   }
   std::error_code ec;
   std::filesystem::remove_all(tmp_root, ec);
-  if (expect_failure) {
-    if (failed == 0) std::cout << "canary " << g_canary << " NOT caught in " << count << " seeds\n";
+  if (a.expect_failure) {
+    if (failed == 0)
+      std::cout << "canary " << g_canary << " NOT caught in " << a.count << " seeds\n";
     return failed > 0 ? 0 : 1;
   }
   return failed == 0 ? 0 : 1;
