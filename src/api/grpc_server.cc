@@ -7,6 +7,7 @@
 #include <grpcpp/server_posix.h>
 #include <unistd.h>
 
+#include "api/etcd_grpc_services.h"
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
 #include "util/assert.h"
@@ -194,6 +195,7 @@ namespace {
 struct ServerSide {
   std::unique_ptr<KvService> kv;
   std::unique_ptr<ClusterService> cluster;
+  std::unique_ptr<grpc::Service> etcd_kv;      // etcdserverpb.KV.
   std::unique_ptr<grpc::Service> maintenance;  // Null without options.open_snapshot.
   std::unique_ptr<grpc::Server> server;
 };
@@ -205,6 +207,7 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
                         ServerSide* side) {
   side->kv = std::make_unique<KvService>(registry);
   side->cluster = std::make_unique<ClusterService>(registry);
+  side->etcd_kv = make_etcd_kv_grpc_service(registry);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   const std::string address = options.host + ":" + std::to_string(options.port);
@@ -213,9 +216,10 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
   // silently share it. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.message_bytes_max);
-  builder.SetMaxSendMessageSize(options.message_bytes_max);
+  builder.SetMaxSendMessageSize(options.send_message_bytes_max);
   builder.RegisterService(side->kv.get());
   builder.RegisterService(side->cluster.get());
+  builder.RegisterService(side->etcd_kv.get());
   if (options.open_snapshot) {
     side->maintenance = make_snapshot_service(options.open_snapshot);
     builder.RegisterService(side->maintenance.get());

@@ -1,5 +1,6 @@
-// GrpcServer: the public gRPC endpoint. Serves dkv.v0.KV and dkv.v0.Cluster
-// by dispatching into the MethodRegistry (callback API: no thread per call),
+// GrpcServer: the public gRPC endpoint. Serves dkv.v0.KV and dkv.v0.Cluster,
+// and etcd's etcdserverpb.KV (etcd_grpc_services.h), by dispatching into the
+// MethodRegistry (callback API: no thread per call),
 // dkv.v0.Maintenance (a stream, outside the registry: snapshot_service.h),
 // plus server reflection and the standard grpc.health.v1.Health service,
 // whose status follows the node's readiness (set_serving).
@@ -25,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,8 +47,12 @@ struct GrpcServerOptions {
   bool listen = true;
   std::string host = "0.0.0.0";
   std::uint16_t port = 0;
-  // Largest request or response: a 1 MiB value plus key and framing.
+  // Largest request: etcd's --max-request-bytes (1.5 MiB, kv::
+  // kRequestBytesMax) plus its gRPC overhead allowance (512 KiB), as etcd
+  // sets it; also fits /v0's 1 MiB value with key and framing.
   int message_bytes_max = 2 * 1024 * 1024;
+  // Largest response: unlimited as etcd's (a Range may answer many keys).
+  int send_message_bytes_max = std::numeric_limits<int>::max();
   // Served next to KV and Cluster to members' connections only (and on the
   // listening port): the node's internal services
   // (transport::Transport::service()). Borrowed: each must outlive the server.

@@ -33,8 +33,9 @@ struct ServiceOptions {
 // client only sees DEADLINE_EXCEEDED and never learns why.
 node::Deadline request_deadline(const CallContext& ctx, const ServiceOptions& options);
 
-// Registers dkv.v0.KV (Put, Get, Delete) and dkv.v0.Cluster (Status, and
-// the membership calls of register_membership_services).
+// Registers dkv.v0.KV (Put, Get, Delete), dkv.v0.Cluster (Status, and
+// the membership calls of register_membership_services) and etcd's
+// etcdserverpb.KV (etcd_kv_service.h).
 void register_services(MethodRegistry* registry, node::Node* node, ServiceOptions options);
 
 // Registers dkv.v0.Cluster's MemberList, MemberAdd, MemberPromote,

@@ -29,6 +29,10 @@ struct CallContext {
   // The call was forwarded by another node (to its leader): never forward
   // it again, so that two nodes that each think the other leads cannot loop.
   bool forwarded = false;
+  // etcd's clients ask for a leader with the metadata "hasleader: true"
+  // (clientv3.WithRequireLeader): refuse with "etcdserver: no leader" when
+  // this node knows none.
+  bool require_leader = false;
 };
 
 using UnaryDone = std::function<void(util::Status)>;

@@ -115,7 +115,9 @@ util::Status check_range(const etcdserverpb::RangeRequest& r) { return check_key
 
 util::Status check_put(const etcdserverpb::PutRequest& r) {
   if (auto s = check_key(r.key()); !s.is_ok()) return s;
-  if (r.value().size() > kValueBytesMax)
+  // etcd bounds only the whole request (--max-request-bytes), so a value
+  // may be larger than /v0's kValueBytesMax; the API checks the request.
+  if (r.value().size() > kRequestBytesMax)
     return util::invalid_argument(etcd_error::kRequestTooLarge);
   if (r.ignore_value() && !r.value().empty())
     return util::invalid_argument(etcd_error::kValueProvided);

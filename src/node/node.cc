@@ -11,6 +11,7 @@
 #include <iterator>
 #include <random>
 
+#include "kv/mvcc_request.h"
 #include "node/entry_codec.h"
 #include "node/recovery.h"
 #include "raft/raw_node.h"
@@ -169,7 +170,12 @@ util::Status Node::start_raft(raft::Index applied) {
     spdlog::warn(
         "this node lost its data: it takes no part in elections until a leader caught it up");
   }
-  const std::uint64_t seed = options_.seed != 0 ? options_.seed : std::random_device{}();
+  // Seeded anew at each start (NodeOptions::seed: the simulator's, which
+  // differs per start): it also draws the nonce that tells this incarnation
+  // apart while it rejoins (Config::rejoining).
+  std::random_device random;
+  const std::uint64_t seed =
+      options_.seed != 0 ? options_.seed : (std::uint64_t{random()} << 32 | random());
   auto rng = std::make_shared<std::mt19937_64>(seed ^ raft_id_);
   config.rng = [rng] { return (*rng)(); };
   // Raft events (elections, votes, rejected appends, snapshots, transfers)
@@ -203,6 +209,15 @@ Membership Node::membership() const {
 }
 
 namespace {
+// Puts, and etcd's requests that may put (a Txn): what the quota admits.
+// Deletes and compactions are always let through: they free space.
+bool adds_data(const kv::Command& command) {
+  if (command.op == kv::Op::kPut) return true;
+  if (command.op != kv::Op::kEtcd || command.value.empty()) return false;
+  const auto kind = static_cast<kv::EtcdKind>(command.value.front());
+  return kind == kv::EtcdKind::kPut || kind == kv::EtcdKind::kTxn;
+}
+
 util::Status removed_error() {
   return util::unavailable("this node was removed from the cluster; use another member");
 }
@@ -210,7 +225,7 @@ util::Status removed_error() {
 
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   if (removed_) return done(removed_error(), {});
-  if (command.op == kv::Op::kPut &&
+  if (adds_data(command) &&
       store_->used_bytes() + kv::Store::put_cost_bytes(command) > store_->quota_bytes()) {
     // As etcd: refused before it is proposed; "database space exceeded".
     done(util::resource_exhausted("database space exceeded"), {});
@@ -343,6 +358,26 @@ bool Node::enqueue(std::vector<T> Inbox::*queue, T& item) {
   (inbox_.*queue).push_back(std::move(item));
   cv_.notify_one();
   return true;
+}
+
+void Node::read_store(StoreReadFn fn, bool serializable, Deadline deadline, StoreReadDone done) {
+  if (removed_) return done(removed_error());
+  if (serializable || options_.test_stale_reads) return done(fn(*store_));
+  PendingRead r;
+  r.deadline = deadline;
+  r.read = [this, fn = std::move(fn)] { return fn(*store_); };
+  r.done = [done = std::move(done)](util::Status s, std::string) { done(std::move(s)); };
+  if (!enqueue(&Inbox::reads, r)) r.done(util::unavailable("node is shutting down"), {});
+}
+
+std::uint64_t Node::term() const {
+  std::lock_guard lock(mu_);
+  return status_.term;
+}
+
+bool Node::has_leader() const {
+  std::lock_guard lock(mu_);
+  return !status_.leader_id.empty();
 }
 
 void Node::change_membership(ChangeRequest request, Deadline deadline, MembersDone done) {

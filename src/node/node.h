@@ -183,6 +183,20 @@ class Node {
   // `serializable`, which reads the local state machine at once.
   void read(std::string key, bool serializable, Deadline deadline, ReadDone done);
 
+  // A read of the state machine as a callback (etcd's Range, a read-only
+  // Txn): `fn` reads the store in its own read transaction and writes its
+  // answer where it captured; its status goes to `done`. Linearizable: `fn`
+  // runs on the read thread once this node applied the read index (ReadIndex
+  // as read()); `serializable`: at once on the caller's thread. When the
+  // read fails (deadline: UNAVAILABLE, stopping, removed) `fn` never runs.
+  using StoreReadFn = std::function<util::Status(const kv::Store& store)>;
+  using StoreReadDone = std::function<void(util::Status)>;
+  void read_store(StoreReadFn fn, bool serializable, Deadline deadline, StoreReadDone done);
+  // The raft term this node is at (etcd's ResponseHeader.raft_term).
+  std::uint64_t term() const;
+  // A leader is known (etcd's "hasleader" check).
+  bool has_leader() const;
+
   // The membership, linearizably: a ReadIndex round through the leader,
   // then the membership as applied at (or after) that index.
   void list_members(Deadline deadline, MembersDone done);

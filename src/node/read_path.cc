@@ -88,6 +88,11 @@ void serve_reads(ServableReads& batch, const StateReader& state) {
       r.done(util::Status::ok(), {});
       continue;
     }
+    if (r.read) {
+      util::Status s = r.read();
+      r.done(std::move(s), {});
+      continue;
+    }
     std::string value;
     util::Status s = state.get(r.key, &value);
     r.done(std::move(s), std::move(value));

@@ -2,7 +2,9 @@
 // reads waiting for a read index: each inbox's reads share one ReadIndex
 // round (a batch, keyed by the round's context); once the core answers with
 // a read index and the state machine has applied that index, the batch is
-// served from the local store. It re-asks a round the leader may have
+// served from the local store: a get of a key (/v0), or the read's own
+// callback on the store (StateReadFn: etcd's Range, a read-only Txn). It
+// re-asks a round the leader may have
 // dropped (unanswered for an election timeout, or at once after a leader
 // change) and fails reads past their deadline with UNAVAILABLE.
 // Readiness rounds ("ready:" contexts, readiness.h) are not its own.
@@ -36,11 +38,20 @@ namespace dkv::node {
 using Deadline = std::chrono::steady_clock::time_point;
 using ReadCompletion = Once<util::Status, std::string>;
 
+// A read of the state machine other than one key's value (etcd's Range, a
+// read-only Txn): reads the store itself, in its own read transaction, and
+// writes its answer where it captured; its status goes to the read's done.
+// Runs only once applied >= the read index, on the thread serving the batch.
+using StateReadFn = std::function<util::Status()>;
+
 struct PendingRead {
   std::string key;
   Deadline deadline;
   ReadCompletion done;
   bool barrier_only = false;  // No key: done(OK, "") once applied >= read index.
+  // Set: served by done(read(), "") instead of a get of `key`. Never called
+  // when the read fails (deadline, stop): done gets the error instead.
+  StateReadFn read;
 };
 
 // What reads need of the state machine. A thin seam so tests can fake it.

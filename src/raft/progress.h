@@ -68,15 +68,19 @@ struct Progress {
   bool probe_sent = false;     // kProbe: a MsgApp is out; wait for answer/heartbeat.
   bool is_learner = false;
   // The peer lost its log (a wiped data directory restarted under the same
-  // name) and said so with a flagged MsgAppResp. Until its match reaches
-  // this index (an entry the leader appended on learning it, committed by
-  // the others), its acks do not count toward commit or ReadIndex quorums,
-  // and unflagged answers from it are stale (sent before it lost its log).
-  // 0: not rejoining.
+  // name) and said so with a flagged MsgAppResp, which names the incarnation
+  // (the nonce it drew when it started). Until its match reaches this index
+  // (an entry the leader appended on learning it, committed by the others),
+  // its acks do not count toward commit or ReadIndex quorums, and unflagged
+  // answers from it are stale (sent before it lost its log). 0: not rejoining.
   Index rejoin_target = 0;
-  // The peer caught up after losing its log: tell it with every MsgApp
-  // (context "rejoined") until it stops flagging its answers.
-  bool rejoin_ack_owed = false;
+  // The incarnation being rejoined (rejoin_target != 0) or that caught up in
+  // this term (then every MsgApp tells it so: context "rejoined:<nonce>").
+  // A flagged answer naming another incarnation is a new loss. 0: none.
+  std::uint64_t rejoin_nonce = 0;
+  // Its last MsgAppResp was flagged: it does not know yet that it caught up
+  // (so it would not campaign if asked to take over leadership).
+  bool rejoin_flagged = false;
   Inflights inflights;
 
   void become_probe();

@@ -1,7 +1,10 @@
 #include "raft/raft.h"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
+#include <optional>
+#include <string_view>
 
 #include "util/assert.h"
 
@@ -9,10 +12,27 @@ namespace dkv::raft {
 
 namespace {
 constexpr char kTransferContext[] = "transfer";
-// MsgAppResp from a node that lost its log (Config::rejoining).
-constexpr char kRejoiningContext[] = "rejoining";
-// MsgApp to such a node once it caught up: it may vote again.
-constexpr char kRejoinedContext[] = "rejoined";
+// MsgAppResp from a node that lost its log (Config::rejoining), followed by
+// the nonce of its incarnation.
+constexpr std::string_view kRejoiningPrefix = "rejoining:";
+// MsgApp to such a node once it caught up, with the same nonce: it may vote
+// again. A nonce of an earlier incarnation (a late message) says nothing.
+constexpr std::string_view kRejoinedPrefix = "rejoined:";
+
+std::string rejoin_context(std::string_view prefix, std::uint64_t nonce) {
+  return std::string(prefix) + std::to_string(nonce);
+}
+
+// The nonce of a "rejoining:<nonce>" context, if it is one.
+std::optional<std::uint64_t> rejoining_nonce(const std::string& context) {
+  if (context.compare(0, kRejoiningPrefix.size(), kRejoiningPrefix) != 0) return std::nullopt;
+  std::uint64_t nonce = 0;
+  const char* first = context.data() + kRejoiningPrefix.size();
+  const char* last = context.data() + context.size();
+  const auto [end, ec] = std::from_chars(first, last, nonce);
+  if (ec != std::errc() || end != last || nonce == 0) return std::nullopt;
+  return nonce;
+}
 
 bool is_local(MessageType t) {
   return t == MessageType::kHup || t == MessageType::kBeat || t == MessageType::kCheckQuorum ||
@@ -85,6 +105,7 @@ Raft::Raft(const Config& config, const Storage& storage)
   DKV_ASSERT(config_.max_inflight_msgs > 0);
   DKV_ASSERT(config_.max_msg_bytes > 0);
   DKV_ASSERT(static_cast<bool>(config_.rng));
+  if (rejoining_) rejoin_nonce_ = config_.rng() | 1;  // Never 0.
   const auto [hs, cs] = storage.initial_state();
   tracker_.set_conf_state(cs, log_.last_index() + 1);
   if (!hs.empty()) {
@@ -492,7 +513,10 @@ util::Status Raft::step_follower(const Message& m) {
       lead_ = m.from;
       // The leader says this node, which lost its log, caught up: it holds
       // everything committed with its old acks (start_rejoin).
-      if (handle_append(m) && rejoining_ && m.context == kRejoinedContext) rejoining_ = false;
+      if (handle_append(m) && rejoining_ &&
+          m.context == rejoin_context(kRejoinedPrefix, rejoin_nonce_)) {
+        rejoining_ = false;
+      }
       return {};
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
@@ -660,25 +684,22 @@ void Raft::leader_app_resp(const Message& m, Progress& pr) {
   }
 }
 
-// A follower that lost its log flags its MsgAppResp. The first flagged
-// answer (or a flagged rejection after it caught up: lost again) restarts
-// its progress (start_rejoin). While it rejoins, its match is only a guide
-// for what to send, never counted: an ack may predate the loss (it then
-// acknowledges less than the rejoin target: that entry was appended after),
-// so only an ack at or above the target proves the peer holds it. A
-// rejection, flagged or not, lowers the match below the rejected index, so
-// a stale ack cannot leave the leader probing above the peer's log.
-// Returns false if m was handled here.
+// A follower that lost its log flags its MsgAppResp with the nonce of its
+// incarnation. The first flagged answer of an incarnation restarts its
+// progress (start_rejoin); later ones, also late ones after it caught up,
+// are its own (acks after its fsyncs). A loss is always a new incarnation,
+// so a message of an earlier one can neither hide a loss nor end one. While
+// it rejoins, its match is only a guide for what to send, never counted: an
+// ack may predate the loss (it then acknowledges less than the rejoin
+// target: that entry was appended after), so only an ack at or above the
+// target proves the peer holds it. A rejection, flagged or not, lowers the
+// match below the rejected index, so a stale ack cannot leave the leader
+// probing above the peer's log. Returns false if m was handled here.
 bool Raft::leader_rejoin_resp(const Message& m, Progress& pr) {
-  const bool flagged = m.context == kRejoiningContext;
-  if (pr.rejoin_target == 0) {
-    if (!flagged) {
-      if (!m.reject) pr.rejoin_ack_owed = false;  // It heard that it caught up.
-      return true;
-    }
-    if (pr.rejoin_ack_owed && !m.reject) return true;  // Not told yet that it caught up.
-    start_rejoin(m.from, pr);
-  }
+  const std::optional<std::uint64_t> nonce = rejoining_nonce(m.context);
+  pr.rejoin_flagged = nonce.has_value();
+  if (nonce && *nonce != pr.rejoin_nonce) start_rejoin(m.from, pr, *nonce);
+  if (pr.rejoin_target == 0) return true;
   if (!m.reject) return true;      // maybe_update takes it.
   if (m.index == 0) return false;  // Index 0 always matches: not a real rejection.
   // Probe from its hint (fast backtracking), below the rejected index.
@@ -698,13 +719,14 @@ bool Raft::leader_rejoin_resp(const Message& m, Progress& pr) {
 // on a majority of the others, after the peer lost its log, so the peer is
 // told it caught up only once everything its old acks helped commit is back
 // on its disk.
-void Raft::start_rejoin(NodeId peer, Progress& pr) {
+void Raft::start_rejoin(NodeId peer, Progress& pr, std::uint64_t nonce) {
   DKV_ASSERT(state_ == StateType::kLeader);
   DKV_ASSERT(peer != id_);
+  DKV_ASSERT(nonce != 0);
   pr.match = 0;
   pr.become_probe();
   pr.next = 1;
-  pr.rejoin_ack_owed = false;
+  pr.rejoin_nonce = nonce;
   append_entries({Entry{}});
   pr.rejoin_target = log_.last_index();
   DKV_ASSERT(pr.rejoin_target > 0);
@@ -716,8 +738,7 @@ void Raft::finish_rejoins() {
     if (pr.rejoin_target == 0) continue;
     if (pr.match < pr.rejoin_target || log_.committed() < pr.rejoin_target) continue;
     pr.rejoin_target = 0;
-    pr.rejoin_ack_owed = true;
-    pending_bcast_ = true;  // The next MsgApp carries the news.
+    pending_bcast_ = true;  // The next MsgApp carries the news (send_append).
   }
 }
 
@@ -728,6 +749,9 @@ void Raft::leader_heartbeat_resp(const Message& m, Progress& pr) {
   // back to kProbe from match + 1).
   if (pr.state == ProgressState::kReplicate && pr.inflights.full()) pr.inflights.free_first_one();
   if (pr.match < log_.last_index()) send_append(m.from);
+  // A node that lost its log may have forgotten a newer term, so its
+  // answer does not vouch for this leader (handle_heartbeat).
+  if (m.reject) return;
   if (m.context.empty() || pending_reads_.empty()) return;
   // ReadIndex: a heartbeat round confirms leadership for every request
   // queued up to the acknowledged one (thesis §6.4, batched).
@@ -752,7 +776,7 @@ void Raft::leader_transfer(const Message& m) {
   Progress* pr = tracker_.get(target);
   DKV_ASSERT(pr != nullptr);
   // It lost its log and may not campaign until told it caught up.
-  if (pr->rejoin_target != 0 || pr->rejoin_ack_owed) return;
+  if (pr->rejoin_target != 0 || pr->rejoin_flagged) return;
   election_elapsed_ = 0;  // The transfer must finish within an election timeout.
   lead_transferee_ = target;
   report({.type = EventType::kTransferStarted, .peer = target, .term = term_});
@@ -837,7 +861,7 @@ bool Raft::maybe_send_append(NodeId to, bool send_if_empty) {
                .index = prev,
                .entries = std::move(*ents),
                .commit = log_.committed(),
-               .context = pr->rejoin_ack_owed ? kRejoinedContext : ""});
+               .context = rejoined_context(*pr)});
   return true;
 }
 
@@ -880,7 +904,7 @@ void Raft::hand_off_leadership() {
   Index best_match = 0;
   for (NodeId id : tracker_.conf_state().voters) {
     const Progress* pr = tracker_.get(id);
-    const bool rejoining = pr->rejoin_target != 0 || pr->rejoin_ack_owed;
+    const bool rejoining = pr->rejoin_target != 0 || pr->rejoin_flagged;
     if (id != id_ && !rejoining && pr->match > best_match) {
       best = id;
       best_match = pr->match;
@@ -936,7 +960,18 @@ void Raft::release_pending_reads() {
 
 // ---- Follower handlers -------------------------------------------------------------
 
-std::string Raft::app_resp_context() const { return rejoining_ ? kRejoiningContext : ""; }
+std::string Raft::app_resp_context() const {
+  return rejoining_ ? rejoin_context(kRejoiningPrefix, rejoin_nonce_) : std::string();
+}
+
+// Every MsgApp to a peer whose incarnation caught up in this term says so:
+// the leader cannot tell when the peer heard (its unflagged answers might
+// be stale ones from before the loss), and the peer ignores the news once
+// it has it.
+std::string Raft::rejoined_context(const Progress& pr) const {
+  if (pr.rejoin_nonce == 0 || pr.rejoin_target != 0) return {};
+  return rejoin_context(kRejoinedPrefix, pr.rejoin_nonce);
+}
 
 bool Raft::handle_append(const Message& m) {
   if (m.index < log_.committed()) {
@@ -976,9 +1011,16 @@ bool Raft::handle_append(const Message& m) {
   return false;
 }
 
+// A rejoining node (Config::rejoining) answers, so that the leader keeps
+// sending to it, but flags the answer: it may have forgotten a newer term
+// and a leader of it, so it cannot confirm this leader's ReadIndex round
+// (a stale leader could otherwise serve a stale read).
 void Raft::handle_heartbeat(const Message& m) {
   log_.commit_to(std::min(m.commit, log_.last_index()));
-  send(Message{.type = MessageType::kHeartbeatResp, .to = m.from, .context = m.context});
+  send(Message{.type = MessageType::kHeartbeatResp,
+               .to = m.from,
+               .reject = rejoining_,
+               .context = m.context});
 }
 
 void Raft::handle_snapshot(const Message& m) {

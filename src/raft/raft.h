@@ -106,8 +106,10 @@ struct Config {
   // old acks may have counted toward commits and it may have voted in a term
   // it no longer knows. Until a leader tells it that it caught up, it does
   // not vote, pre-vote or campaign, and flags its MsgAppResp (context
-  // "rejoining") so that the leader stops counting its stale match. The node
-  // persists the flag until rejoining() turns false.
+  // "rejoining:<nonce>", a nonce drawn from rng at construction, so each
+  // start is a new incarnation) so that the leader stops counting its stale
+  // match; only a MsgApp naming that nonce ("rejoined:<nonce>") ends it. The
+  // node persists the flag until rejoining() turns false.
   bool rejoining = false;
   // The only source of randomness. Must be set.
   std::function<std::uint64_t()> rng;
@@ -218,7 +220,8 @@ class Raft {
   // A peer that lost its log (flagged MsgAppResp): returns false if m must
   // be dropped as stale.
   bool leader_rejoin_resp(const Message& m, Progress& pr);
-  void start_rejoin(NodeId peer, Progress& pr);
+  void start_rejoin(NodeId peer, Progress& pr, std::uint64_t nonce);
+  std::string rejoined_context(const Progress& pr) const;
   void finish_rejoins();
   void leader_transfer(const Message& m);
 
@@ -269,6 +272,8 @@ class Raft {
   // Config::rejoining: no votes or campaigns until a leader says this node
   // caught up (persisted by the node, not in the hard state).
   bool rejoining_ = false;
+  // Names this incarnation in the flags while rejoining_ (never 0 then).
+  std::uint64_t rejoin_nonce_ = 0;
   // Persistent state (Figure 2), handed out via hard_state().
   Term term_ = 0;
   NodeId vote_ = kNoNode;

@@ -161,7 +161,7 @@ RaftStatus RawNode::status() const {
                                  .state = pr.state,
                                  .recent_active = pr.recent_active,
                                  .voter = r.tracker().is_voter(id),
-                                 .rejoining = pr.rejoin_target != 0 || pr.rejoin_ack_owed};
+                                 .rejoining = pr.rejoin_target != 0 || pr.rejoin_flagged};
   }
   return st;
 }

@@ -110,7 +110,7 @@ struct PeerStatus {
   bool recent_active = false;  // Heard from since the last CheckQuorum.
   bool voter = false;
   // Lost its log and not yet known to have caught up (Progress::
-  // rejoin_target, rejoin_ack_owed): it must not lead, its acks do not count.
+  // rejoin_target, rejoin_flagged): it must not lead, its acks do not count.
   bool rejoining = false;
 };
 

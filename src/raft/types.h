@@ -108,9 +108,9 @@ enum class MessageType : std::uint8_t {
   kVoteResp = 13,
   kPreVote = 14,  // PreVote (thesis §9.6): would you vote for me at term+1?
   kPreVoteResp = 15,
-  kSnap = 16,       // InstallSnapshot (§7).
-  kHeartbeat = 17,  // Empty append carrying commit and ReadIndex context.
-  kHeartbeatResp = 18,
+  kSnap = 16,           // InstallSnapshot (§7).
+  kHeartbeat = 17,      // Empty append carrying commit and ReadIndex context.
+  kHeartbeatResp = 18,  // reject: from a node that lost its log; confirms nothing.
   kTimeoutNow = 19,     // Leadership transfer: campaign now (thesis §3.10).
   kReadIndex = 20,      // ReadIndex request (thesis §6.4), local or forwarded.
   kReadIndexResp = 21,  // Leader's answer to a forwarded ReadIndex.

@@ -105,6 +105,54 @@ TEST_F(ReadPathTest, ABarrierReadsNothing) {
   EXPECT_EQ(state_.gets, 0);
 }
 
+// A read with a callback (etcd's Range, read-only Txn: Node::read_store)
+// runs it only once its read index is applied, instead of a get, and hands
+// its status to done.
+TEST_F(ReadPathTest, ACallbackReadRunsOnlyOnceItsReadIndexIsApplied) {
+  int runs = 0;
+  raft::Index applied_when_run = 0;
+  PendingRead r = read("range", far_);
+  r.read = [&] {
+    ++runs;
+    applied_when_run = state_.applied;
+    return util::Status(util::Code::kOutOfRange, "compacted");
+  };
+  std::vector<PendingRead> reads;
+  reads.push_back(std::move(r));
+  start(std::move(reads));
+  ASSERT_TRUE(path_.on_read_state({7, asked_[0]}));
+  state_.applied = 6;
+  path_.serve(state_);
+  EXPECT_EQ(runs, 0);
+  state_.applied = 7;
+  path_.serve(state_);
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(applied_when_run, 7u);
+  EXPECT_EQ(outcomes_["range"].calls, 1);
+  EXPECT_EQ(outcomes_["range"].status.code(), util::Code::kOutOfRange);
+  EXPECT_EQ(state_.gets, 0);  // Served by the callback, not by a get.
+}
+
+TEST_F(ReadPathTest, ACallbackReadPastItsDeadlineNeverRuns) {
+  const auto now = Clock::now();
+  bool ran = false;
+  PendingRead r = read("range", now);
+  r.read = [&] {
+    ran = true;
+    return util::Status::ok();
+  };
+  std::vector<PendingRead> reads;
+  reads.push_back(std::move(r));
+  start(std::move(reads));
+  path_.on_tick(now + std::chrono::seconds(1), asker());
+  EXPECT_EQ(outcomes_["range"].status.code(), util::Code::kUnavailable);
+  ASSERT_FALSE(path_.on_read_state({1, asked_[0]}));  // The batch is gone.
+  state_.applied = 1;
+  path_.serve(state_);
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(outcomes_["range"].calls, 1);
+}
+
 TEST_F(ReadPathTest, AsksAgainAfterAnElectionTimeoutAndIgnoresTheOldAnswer) {
   std::vector<PendingRead> reads;
   reads.push_back(read("k", far_));

@@ -341,7 +341,24 @@ bool LocalCluster::wait_ready(int i, std::chrono::milliseconds timeout) {
 }
 
 std::string LocalCluster::status_field(int i, const std::string& field) {
-  const std::string body = http_at(hosts_[i], "GET", rest_ports_[i], "/v0/status").body;
+  return json_field(http_at(hosts_[i], "GET", rest_ports_[i], "/v0/status").body, field);
+}
+
+int await_leader_among(const std::vector<std::string>& ids,
+                       const std::function<std::string()>& leader_id,
+                       std::chrono::milliseconds timeout) {
+  for (const auto until = std::chrono::steady_clock::now() + timeout;
+       std::chrono::steady_clock::now() < until;) {
+    const std::string l = leader_id();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!l.empty() && ids[i] == l) return static_cast<int>(i);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // Poll interval.
+  }
+  return -1;
+}
+
+std::string json_field(const std::string& body, const std::string& field) {
   const std::string key = "\"" + field + "\":";
   auto at = body.find(key);
   if (at == std::string::npos) return "";

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -87,6 +88,17 @@ std::string dkv_binary();
 
 // Standard base64 (with padding), as the REST API writes bytes.
 std::string base64(const std::string& bytes);
+
+// The value of a top-level scalar field of a flat JSON object such as
+// /v0/status ("leaderId", "term", ...): a string unquoted, a number or
+// bool as written; "" if absent.
+std::string json_field(const std::string& body, const std::string& field);
+
+// Polls `leader_id()` (a node's view of the leader's name, "" if none)
+// until it names one of `ids`; returns its index, or -1 after `timeout`.
+int await_leader_among(const std::vector<std::string>& ids,
+                       const std::function<std::string()>& leader_id,
+                       std::chrono::milliseconds timeout);
 
 }  // namespace dkv::testing
 

@@ -304,20 +304,8 @@ TEST_F(PeerTlsTest, PeerAndClientTlsClusterWorksAndFailsOver) {
         std::make_unique<DkvProcess>(dkv_binary(), env, dir_->path() + "/" + ids[i] + ".log"));
     ASSERT_TRUE(nodes.back()->start());
   }
-  auto leader_seen_by = [&](int i) {
-    const std::string body = https(i, "/v0/status");
-    const auto at = body.find("\"leaderId\":\"");
-    if (at == std::string::npos) return std::string();
-    return body.substr(at + 12, body.find('"', at + 12) - at - 12);
-  };
-  int leader = -1;
-  for (const auto until = Clock::now() + 30s; leader < 0 && Clock::now() < until;) {
-    const std::string l = leader_seen_by(0);
-    for (int i = 0; i < 3; ++i) {
-      if (ids[i] == l) leader = i;
-    }
-    std::this_thread::sleep_for(50ms);  // Poll interval.
-  }
+  int leader = await_leader_among(
+      ids, [&] { return json_field(https(0, "/v0/status"), "leaderId"); }, 30s);
   ASSERT_GE(leader, 0) << nodes[0]->log();
   // A Cluster call on a follower is forwarded to the leader over peer TLS
   // (gRPC, the peer side): leadership moves to `target`.
@@ -343,7 +331,7 @@ TEST_F(PeerTlsTest, PeerAndClientTlsClusterWorksAndFailsOver) {
   }
   EXPECT_EQ(put, "{}") << nodes[follower]->log();
   const int other = 3 - leader - follower;
-  EXPECT_NE(leader_seen_by(other), ids[leader]);
+  EXPECT_NE(json_field(https(other, "/v0/status"), "leaderId"), ids[leader]);
   EXPECT_NE(https(other, "/v0/kv/key/" + base64("k")).find(base64("v2")), std::string::npos);
   for (int i = 0; i < 3; ++i) {
     if (i == leader) continue;

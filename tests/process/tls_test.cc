@@ -289,20 +289,8 @@ TEST_F(TlsTest, TlsClusterFailsOverAfterTheLeaderIsKilled) {
     ASSERT_TRUE(nodes.back()->start());
   }
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(wait_ready(rest[i], true)) << nodes[i]->log();
-  auto leader_seen_by = [&](int i) {
-    const std::string body = https(rest[i], "/v0/status", true);
-    const auto at = body.find("\"leaderId\":\"");
-    if (at == std::string::npos) return std::string();
-    return body.substr(at + 12, body.find('"', at + 12) - at - 12);
-  };
-  int leader = -1;
-  for (const auto until = Clock::now() + 20s; leader < 0 && Clock::now() < until;) {
-    const std::string l = leader_seen_by(0);
-    for (int i = 0; i < 3; ++i) {
-      if (ids[i] == l) leader = i;
-    }
-    std::this_thread::sleep_for(50ms);  // Poll interval.
-  }
+  const int leader = await_leader_among(
+      ids, [&] { return json_field(https(rest[0], "/v0/status", true), "leaderId"); }, 20s);
   ASSERT_GE(leader, 0);
   const int follower = (leader + 1) % 3;
   const std::string body =
@@ -319,7 +307,7 @@ TEST_F(TlsTest, TlsClusterFailsOverAfterTheLeaderIsKilled) {
   }
   EXPECT_EQ(put, "{}") << nodes[follower]->log();
   const int other = (leader + 2) % 3;
-  EXPECT_NE(leader_seen_by(other), ids[leader]);
+  EXPECT_NE(json_field(https(rest[other], "/v0/status", true), "leaderId"), ids[leader]);
   EXPECT_NE(https(rest[other], "/v0/kv/key/" + base64("k"), true).find(base64("v2")),
             std::string::npos);
   for (int i = 0; i < 3; ++i) {

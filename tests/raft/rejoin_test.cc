@@ -132,5 +132,120 @@ TEST(Rejoin, WhileItRejoinsTheOthersAloneCommit) {
   EXPECT_FALSE(c[3].raft().rejoining());
 }
 
+// Messages to node 3 that tell it it caught up (context "rejoined...").
+bool is_news_to_3(const Message& m) {
+  return m.to == 3 && m.type == MessageType::kApp && m.context.rfind("rejoined", 0) == 0;
+}
+
+TEST(Rejoin, LateNewsForAnEarlierIncarnationDoesNotEndALaterOnesRejoin) {
+  TestCluster c(3);
+  settled_cluster(c);
+  wipe(c, 3);  // Incarnation A.
+  std::vector<Message> news;
+  c.drop_filter = [&](Message& m) {
+    if (!is_news_to_3(m)) return false;
+    news.push_back(m);
+    return true;  // Held back: A never hears that it caught up.
+  };
+  ASSERT_TRUE(c[1].node->propose("c").is_ok());
+  c.stabilize();
+  ASSERT_FALSE(news.empty());
+  ASSERT_TRUE(c[3].raft().rejoining());
+  wipe(c, 3);  // Incarnation B loses A's log before A heard.
+  c.drop_filter = nullptr;
+  c.isolate(2);  // B gets the log again, but its rejoin entry cannot commit.
+  ASSERT_TRUE(c[1].node->propose("d").is_ok());
+  c.stabilize();
+  ASSERT_GE(c[3].storage->last_index(), news.back().index);
+  ASSERT_NE(c[1].raft().tracker().get(3)->rejoin_target, 0u);
+  // The news meant for A arrives late, and B's log matches it. B has not
+  // caught up (what A's acks helped commit may be on no other disk): it
+  // must not take part in elections yet.
+  ASSERT_TRUE(c[3].node->step(news.back()).is_ok());
+  EXPECT_TRUE(c[3].raft().rejoining());
+  c.heal();
+  c.tick(1, 2);
+  c.stabilize();
+  EXPECT_FALSE(c[3].raft().rejoining());
+}
+
+TEST(Rejoin, ANewLossRestartsTheRejoinEvenWhenItsFirstAnswerIsAnAck) {
+  TestCluster c(3);
+  settled_cluster(c);
+  wipe(c, 3);                         // Incarnation A.
+  std::vector<Message> first_probes;  // The leader's appends from index 1.
+  c.drop_filter = [&](Message& m) {
+    if (m.to == 3 && m.type == MessageType::kApp && m.index == 0) first_probes.push_back(m);
+    return is_news_to_3(m);  // A never hears that it caught up.
+  };
+  ASSERT_TRUE(c[1].node->propose("c").is_ok());
+  c.stabilize();
+  ASSERT_FALSE(first_probes.empty());
+  ASSERT_EQ(c[1].raft().tracker().get(3)->rejoin_target, 0u);  // A caught up.
+  wipe(c, 3);                                                  // Incarnation B.
+  c.isolate(2);
+  // A duplicate of A's first probe, delayed, reaches B: its log matches
+  // (index 0), so B's first answer is a flagged ack, not a rejection.
+  ASSERT_TRUE(c[3].node->step(first_probes.front()).is_ok());
+  c.process_ready(3);
+  c.deliver_if([](const Message& m) { return m.from == 3 && m.type == MessageType::kAppResp; });
+  // The leader learns of the loss: B's match counts for nothing until B
+  // holds an entry appended now.
+  const Progress* pr = c[1].raft().tracker().get(3);
+  EXPECT_NE(pr->rejoin_target, 0u);
+  EXPECT_LT(pr->match, pr->rejoin_target);
+}
+
+TEST(Rejoin, LateFlaggedAnswersOfAnIncarnationThatCaughtUpRestartNothing) {
+  TestCluster c(3);
+  settled_cluster(c);
+  wipe(c, 3);
+  std::vector<Message> flagged;
+  c.drop_filter = [&](Message& m) {
+    if (m.from == 3 && m.type == MessageType::kAppResp && !m.context.empty()) flagged.push_back(m);
+    return false;
+  };
+  ASSERT_TRUE(c[1].node->propose("c").is_ok());
+  c.stabilize();
+  ASSERT_FALSE(c[3].raft().rejoining());
+  ASSERT_FALSE(flagged.empty());
+  const Index last = c[1].raft().log().last_index();
+  // A duplicate of an answer it sent while rejoining arrives late.
+  ASSERT_TRUE(c[1].node->step(flagged.front()).is_ok());
+  c.stabilize();
+  EXPECT_EQ(c[1].raft().tracker().get(3)->rejoin_target, 0u);
+  EXPECT_EQ(c[1].raft().log().last_index(), last);  // No new rejoin entry.
+  EXPECT_FALSE(c[3].raft().rejoining());
+}
+
+TEST(Rejoin, ARejoiningNodeDoesNotConfirmAStaleLeadersRead) {
+  TestCluster c(3);
+  settled_cluster(c);
+  c.isolate(1);  // 1 still thinks it leads term 1.
+  // 2 and 3 move on to a later term and commit in it.
+  NodeId newer = kNoNode;
+  for (int t = 0; t < 50 && newer == kNoNode; ++t) {
+    c.tick(2);
+    c.tick(3);
+    c.stabilize();
+    for (NodeId id : {2, 3}) {
+      if (c[id].raft().state() == StateType::kLeader) newer = id;
+    }
+  }
+  ASSERT_NE(newer, kNoNode);
+  ASSERT_TRUE(c[newer].node->propose("newer").is_ok());
+  c.stabilize();
+  ASSERT_GT(c[2].raft().log().committed(), 3u);
+  const NodeId other = newer == 2 ? 3 : 2;
+  wipe(c, other);  // It forgets that term.
+  c.heal();
+  c.isolate(newer);  // Only 1 and the wiped node talk: it takes 1 for its leader.
+  ASSERT_EQ(c[1].raft().state(), StateType::kLeader);
+  c[1].node->read_index("stale");
+  c.stabilize();
+  // With 3's answer, 1 would serve a read at index 3 that misses "newer".
+  EXPECT_TRUE(c[1].read_states.empty());
+}
+
 }  // namespace
 }  // namespace dkv::raft

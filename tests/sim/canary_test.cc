@@ -91,7 +91,8 @@ TEST(Canary, BiasedSchedulesPassWithoutTheCanary) {
       Options o = derive_options(seed, canary);
       o.canaries = raft::TestCanaries{};
       const Result r = run(o);
-      ASSERT_TRUE(r.ok) << canary << " seed " << seed << ": " << r.failure;
+      ASSERT_TRUE(r.ok) << canary << " seed " << seed << ": " << r.failure
+                        << "\n  replay: raft_sim --seed=" << seed << " --trace --bias=" << canary;
     }
   }
 }

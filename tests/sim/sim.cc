@@ -100,9 +100,12 @@ struct Node {
   ConfState initial_conf;
   std::unique_ptr<raft::MemoryStorage> disk;  // Survives crashes.
   bool rejoining = false;                     // On disk: lost its log (Config::rejoining).
-  // The disk it lost, kept while it is rejoining: what it acknowledged before
-  // counted toward commits made after the loss, until it said so.
-  std::unique_ptr<raft::MemoryStorage> lost_disk;
+  // The disks it lost, kept while it is rejoining: what each incarnation
+  // acknowledged before its loss counts toward commits made after it, until
+  // the leader hears of the loss. Also the disk of an incarnation that the
+  // leader saw catch up but that was wiped before it heard so: its acks
+  // still in flight count (they name a nonce the leader knows).
+  std::vector<std::unique_ptr<raft::MemoryStorage>> lost_disks;
   std::unique_ptr<raft::RawNode> raft;
   std::uint64_t rng_state = 0;
   // Volatile: lost on crash.
@@ -278,7 +281,7 @@ bool Sim::wipe(Node& n) {
     intact += v != n.id && x.up && !x.rejoining ? 1 : 0;
   }
   if (intact <= cs.voters.size() / 2) return false;
-  if (!n.rejoining) n.lost_disk = std::move(n.disk);
+  n.lost_disks.push_back(std::move(n.disk));
   n.disk = std::make_unique<raft::MemoryStorage>();
   n.initial_conf = cs;
   n.rejoining = true;
@@ -385,7 +388,7 @@ void Sim::persist_and_apply(Node& n, Ready& rd) {
   // rejoining: the safe side).
   if (n.rejoining && !n.raft->raft().rejoining()) {
     n.rejoining = false;
-    n.lost_disk.reset();
+    n.lost_disks.clear();
   }
   if (!rd.snapshot.empty()) {
     if (!n.disk->apply_snapshot(rd.snapshot).is_ok()) fail("could not persist a snapshot");
@@ -552,7 +555,9 @@ void Sim::check_commit_durable(Node& n) {
       return d.term(c, &dt).is_ok() && t && dt == *t;
     };
     const Node& v_node = it->second;
-    if (holds(*v_node.disk) || (v_node.lost_disk && holds(*v_node.lost_disk))) ++copies;
+    bool held = holds(*v_node.disk);
+    for (const auto& lost : v_node.lost_disks) held = held || holds(*lost);
+    if (held) ++copies;
   }
   // The commit may have happened under the configuration in force before
   // this step (a conf change applied in the same step changes the count).
