@@ -31,7 +31,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDKV_WERROR=ON -DDKV_LINE_TABLES_ONLY=ON
 endif
 
-.PHONY: all deps check-deps build build-asan tsan test unit-asan cluster install proto-gen proto-clean clean format sim chaos bench compare-etcd compare-deps bench-storage
+.PHONY: all deps check-deps build build-asan tsan test unit-asan cluster install proto-gen proto-clean clean format sim sim-node chaos bench compare-etcd compare-deps bench-storage
 
 all: build
 
@@ -106,6 +106,16 @@ SIM_CANARY ?=
 sim: check-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target raft_sim
 	$(BUILD)/tests/sim/raft_sim --start=$(SIM_START) --seeds=$(SEEDS) $(if $(SIM_CANARY),--canary=$(SIM_CANARY))
+
+# Deterministic simulation of whole nodes (tests/sim/node_sim.h): real node
+# stacks in one thread, simulated time and network, crashes, snapshots;
+# histories checked for linearizability. `make sim-node SEEDS=N
+# [SIM_START=N] [CANARY=name]`: with a canary, it stops at the first seed that
+# catches it, prints that seed and exits non-zero.
+CANARY ?=
+sim-node: check-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target node_sim
+	$(BUILD)/tests/sim/node_sim --start=$(SIM_START) --seeds=$(SEEDS) $(if $(CANARY),--canary=$(CANARY))
 
 # A short benchmark of a fresh local 3-node cluster (loopback, temp dir,
 # ports from BENCH_PORT_BASE=27070): dkv-bench puts at 1/16/64/256 clients

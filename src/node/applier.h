@@ -74,7 +74,10 @@ class Applier {
   // Proposes an entry payload to the raft core (RawNode::propose).
   using ProposeFn = std::function<util::Status(const std::string& data)>;
 
-  Applier(kv::Store& store, PendingWriteCount& pending) : store_(store), pending_(pending) {}
+  // `canary_waiter_before_apply`: TEST ONLY (NodeCanaries): breaks the
+  // rule that a waiter completes only once its entry is applied.
+  Applier(kv::Store& store, PendingWriteCount& pending, bool canary_waiter_before_apply = false)
+      : store_(store), pending_(pending), canary_waiter_before_apply_(canary_waiter_before_apply) {}
   Applier(const Applier&) = delete;
   Applier& operator=(const Applier&) = delete;
 
@@ -120,6 +123,7 @@ class Applier {
 
   kv::Store& store_;
   PendingWriteCount& pending_;
+  const bool canary_waiter_before_apply_;
   std::vector<PendingWrite> parked_;                // Waiting for a leader.
   std::map<std::uint64_t, PendingWrite> proposed_;  // By request id.
   std::uint64_t applied_entry_bytes_ = 0;

@@ -77,7 +77,8 @@ util::Status write_forced_snapshot(const ForceNewCluster& options, kv::Store& st
   std::unique_ptr<kv::Store::ReadView> view;
   if (auto s = store.open_view(&view); !s.is_ok()) return s;
   std::uint64_t image_bytes = 0;
-  if (auto s = write_snapshot_file(options.db_path, marker, membership, store, *view, &image_bytes);
+  if (auto s = write_snapshot_file(wal::posix_file_system(), options.db_path, marker, membership,
+                                   store, *view, &image_bytes);
       !s.is_ok()) {
     return s;
   }
@@ -88,7 +89,7 @@ util::Status write_forced_snapshot(const ForceNewCluster& options, kv::Store& st
   if (auto s = log.sync(); !s.is_ok()) return s;
   if (auto s = log.save_snapshot_marker(marker); !s.is_ok()) return s;
   if (auto s = log.release_to(marker.index + 1); !s.is_ok()) return s;
-  return remove_old_snapshot_files(options.db_path, marker);
+  return remove_old_snapshot_files(wal::posix_file_system(), options.db_path, marker);
 }
 
 }  // namespace

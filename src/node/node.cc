@@ -79,6 +79,7 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
   options.test_stale_reads = false;
   options.test_failpoints.clear();
   options.test_ack_before_persist = false;
+  options.test_canaries = NodeCanaries{};
 #endif
   std::error_code ec;
   if (options.rejoining && !std::filesystem::exists(options.db_path + "/wal", ec)) {
@@ -106,30 +107,34 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
       storage_(std::move(storage)),
       election_ticks_(static_cast<int>(options_.election_ms / options_.heartbeat_ms)),
       membership_(std::move(membership)) {
-  applier_ = std::make_unique<Applier>(*store_, pending_writes_);
+  const NodeCanaries& canaries = options_.test_canaries;
+  applier_ = std::make_unique<Applier>(*store_, pending_writes_, canaries.waiter_before_apply);
   driver_ = std::make_unique<ReadyDriver>(
       *log_, *storage_,
       ReadyDriver::Hooks{
           .send = options_.send,
           .install_snapshot = [this](const raft::Snapshot& s) { install_snapshot(s); },
           .apply = [this](const std::vector<raft::Entry>& e) { apply_committed(e); }});
-  reads_ = std::make_unique<ReadPath>(election_ticks_);
+  reads_ = std::make_unique<ReadPath>(election_ticks_, canaries.read_before_applied);
   store_reader_ = std::make_unique<StoreReader>(*store_);
-  read_server_ = std::make_unique<ReadServer>(*store_reader_);
+  read_server_ = std::make_unique<ReadServer>(*store_reader_, options_.background);
   const SnapshotPolicy policy{options_.snapshot_entries, options_.snapshot_bytes,
                               options_.snapshot_catchup_entries};
-  snapshotter_ = std::make_unique<Snapshotter>(options_.db_path, policy, *store_, *log_, *storage_,
-                                               [this](SnapshotDone done) {
-                                                 {
-                                                   std::lock_guard lock(mu_);
-                                                   inbox_.snapshot_done = std::move(done);
-                                                 }
-                                                 cv_.notify_one();
-                                               });
+  auto post_snapshot = [this](SnapshotDone done) {
+    {
+      std::lock_guard lock(mu_);
+      inbox_.snapshot_done = std::move(done);
+    }
+    cv_.notify_one();
+  };
+  snapshotter_ =
+      std::make_unique<Snapshotter>(files_of(options_), options_.db_path, policy, *store_, *log_,
+                                    *storage_, std::move(post_snapshot), options_.background);
   // Request ids: a random per-process prefix and a counter, so ids from
   // different nodes and restarts never meet in one log.
   std::random_device rd;
-  next_request_id_ = (static_cast<std::uint64_t>(rd()) << 32) ^ (raft_id_ << 48);
+  const std::uint64_t prefix = options_.seed != 0 ? options_.seed : rd();
+  next_request_id_ = (static_cast<std::uint64_t>(prefix) << 32) ^ (raft_id_ << 48);
   cluster_id_ = std::strtoull(log_->metadata().cluster_id.c_str(), nullptr, 16);
   status_.node_id = options_.node_id;
   status_.applied_index = store_->applied_index();
@@ -165,10 +170,13 @@ util::Status Node::start_raft(raft::Index applied) {
     spdlog::warn(
         "this node lost its data: it takes no part in elections until a leader caught it up");
   }
-  // Seeded anew at each start: it also draws the nonce that tells this
-  // incarnation apart while it rejoins (Config::rejoining).
-  std::random_device seed;
-  auto rng = std::make_shared<std::mt19937_64>((std::uint64_t{seed()} << 32 | seed()) ^ raft_id_);
+  // Seeded anew at each start (NodeOptions::seed: the simulator's, which
+  // differs per start): it also draws the nonce that tells this incarnation
+  // apart while it rejoins (Config::rejoining).
+  std::random_device random;
+  const std::uint64_t seed =
+      options_.seed != 0 ? options_.seed : (std::uint64_t{random()} << 32 | random());
+  auto rng = std::make_shared<std::mt19937_64>(seed ^ raft_id_);
   config.rng = [rng] { return (*rng)(); };
   // Raft events (elections, votes, rejected appends, snapshots, transfers)
   // are debug lines, named by member where known.
@@ -187,6 +195,7 @@ util::Status Node::start_raft(raft::Index applied) {
   // Alone in the cluster: no one to wait for.
   const auto cs = m.conf_state();
   if (cs.voters.size() == 1 && cs.voters.front() == raft_id_) raw_->campaign();
+  if (options_.background != nullptr) return util::Status::ok();  // The owner calls step().
   raft_thread_ = std::thread([this] {
     util::set_thread_name("raft");
     run();
@@ -395,6 +404,8 @@ void Node::stop() {
   cv_.notify_all();
   role_changed_.notify_all();
   if (raft_thread_.joinable()) raft_thread_.join();
+  // What run() does last; not if start_raft() failed before the raft state existed.
+  if (options_.background != nullptr && changes_ != nullptr) finish_raft_thread();
 }
 
 }  // namespace dkv::node

@@ -47,6 +47,7 @@
 #include "kv/store.h"
 #include "node/applier.h"
 #include "node/auto_compactor.h"
+#include "node/background.h"
 #include "node/config.h"
 #include "node/event_log.h"
 #include "node/membership.h"
@@ -104,9 +105,13 @@ struct NodeOptions {
   // DKV_TEST_FAILPOINTS (wal/failpoints.h) and DKV_TEST_ACK_BEFORE_PERSIST.
   std::string test_failpoints;
   bool test_ack_before_persist = false;
-  // The WAL's file system; null: the real one. open() sets it when a test
-  // hook above needs a wrapper (kept here so it outlives the WAL).
+  // The file system of the WAL and of the snapshot files; null: the real
+  // one. open() sets it when a test hook above needs a wrapper (kept here so
+  // it outlives the WAL); the node simulator passes a MemFileSystem.
   std::shared_ptr<wal::FileSystem> wal_fs;
+  // WAL segment size; 0: the WAL's default (wal/format.h). The node
+  // simulator's MemFileSystem copies a whole file per fsync: small ones.
+  std::uint64_t wal_segment_bytes = 0;
   // Sends raft messages to peers; must not block. Unset for one node.
   std::function<void(std::vector<raft::Message>)> send;
   // DKV_CLUSTER_STATE=existing: a NEW data directory joins the cluster with
@@ -130,6 +135,16 @@ struct NodeOptions {
   // Called on the raft thread whenever the applied membership changed (a
   // conf change applied, a snapshot installed); must not block.
   std::function<void(const Membership&)> on_membership;
+  // The node simulator's seam (background.h); null: the node's own threads.
+  // Borrowed: must outlive the Node.
+  Background* background = nullptr;
+  // Seeds the raft core's election timer and the request ids; 0: random.
+  std::uint64_t seed = 0;
+  // Tests: the kernel's boot id as the store sees it (kv::StoreOptions::
+  // boot_id; a new one is a machine crash); empty: the real one.
+  std::string boot_id;
+  // TEST ONLY, honoured only in a DKV_TEST_HOOKS build (background.h).
+  NodeCanaries test_canaries;
 };
 
 struct NodeStatus {
@@ -260,6 +275,11 @@ class Node {
   // Stops the raft thread; what is pending fails with UNAVAILABLE.
   void stop();
 
+  // With NodeOptions::background only (no raft thread): one turn of the
+  // raft thread at `now`, as run() takes it: the inbox, a tick if one is
+  // due, every Ready, the reads now servable (handed to the Background).
+  void step(std::chrono::steady_clock::time_point now);
+
  private:
   // Work handed to the raft thread.
   struct Inbox {
@@ -288,6 +308,8 @@ class Node {
   bool enqueue(std::vector<T> Inbox::*queue, T& item);
   util::Status start_raft(raft::Index applied);
   void run();
+  // After the last turn: fails what is pending, stops the read server.
+  void finish_raft_thread();
   // One turn of the raft thread: the inbox, a tick if `tick` (at `now`),
   // every Ready, then the reads now servable. No waiting and no clock of its
   // own: the seam where a simulator drives a node with simulated time.
@@ -387,6 +409,8 @@ class Node {
   std::atomic<bool> removed_{false};
   std::atomic<bool> raising_nospace_{false};  // A NOSPACE alarm is being proposed.
   std::thread raft_thread_;
+  // The next tick (step(), with a Background). Raft thread.
+  std::chrono::steady_clock::time_point next_tick_{};
 };
 
 }  // namespace dkv::node

@@ -38,9 +38,31 @@ void Node::run() {
     }
     turn(&inbox, tick, now);
   }
+  finish_raft_thread();
+}
+
+void Node::finish_raft_thread() {
   fail_everything(util::unavailable("node is shutting down"));
   read_server_->stop();  // What it holds is applied: served, not failed.
   snapshotter_->join();
+}
+
+void Node::step(std::chrono::steady_clock::time_point now) {
+  DKV_ASSERT(options_.background != nullptr);  // Otherwise the raft thread takes the turns.
+  const auto tick_interval = std::chrono::milliseconds(options_.heartbeat_ms);
+  if (next_tick_ == std::chrono::steady_clock::time_point{}) next_tick_ = now + tick_interval;
+  Inbox inbox;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    std::swap(inbox, inbox_);
+  }
+  const bool tick = now >= next_tick_;
+  if (tick) {
+    next_tick_ += tick_interval;
+    if (next_tick_ < now) next_tick_ = now + tick_interval;
+  }
+  turn(&inbox, tick, now);
 }
 
 void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point now) {

@@ -1,5 +1,6 @@
 #include "node/read_path.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "util/assert.h"
@@ -63,11 +64,13 @@ std::vector<ServableReads> ReadPath::take_servable(raft::Index applied) {
   std::vector<ServableReads> out;
   for (auto it = batches_.begin(); it != batches_.end();) {
     Batch& b = it->second;
-    if (b.read_index == 0 || b.read_index > applied) {
+    if (b.read_index == 0 || (b.read_index > applied && !canary_read_before_applied_)) {
       ++it;
       continue;
     }
-    out.push_back(ServableReads{b.read_index, std::move(b.reads)});
+    // The canary claims its index is what is applied, past serve_reads' assert.
+    const raft::Index index = std::min(b.read_index, applied);
+    out.push_back(ServableReads{index, std::move(b.reads)});
     it = batches_.erase(it);
   }
   return out;

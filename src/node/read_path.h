@@ -90,7 +90,10 @@ class ReadPath {
   // Asks the raft core for a read index under `context` (RawNode::read_index).
   using ReadIndexFn = std::function<void(std::string context)>;
 
-  explicit ReadPath(int election_ticks) : election_ticks_(election_ticks) {}
+  // `canary_read_before_applied`: TEST ONLY (NodeCanaries): serves a batch
+  // once its read index is known, applied or not.
+  explicit ReadPath(int election_ticks, bool canary_read_before_applied = false)
+      : election_ticks_(election_ticks), canary_read_before_applied_(canary_read_before_applied) {}
   ReadPath(const ReadPath&) = delete;
   ReadPath& operator=(const ReadPath&) = delete;
 
@@ -125,6 +128,7 @@ class ReadPath {
   void ask(Batch batch, const ReadIndexFn& read_index);
 
   const int election_ticks_;
+  const bool canary_read_before_applied_;
   std::map<std::string, Batch> batches_;  // By ReadIndex context.
   std::uint64_t next_context_ = 1;
 };

@@ -1,13 +1,16 @@
 #include "node/read_server.h"
 
 #include <iterator>
+#include <memory>
 
 #include "util/assert.h"
 #include "util/thread_name.h"
 
 namespace dkv::node {
 
-ReadServer::ReadServer(const StateReader& state) : state_(state) {
+ReadServer::ReadServer(const StateReader& state, Background* background)
+    : state_(state), background_(background) {
+  if (background_ != nullptr) return;
   thread_ = std::thread([this] {
     util::set_thread_name("reads");
     run();
@@ -18,6 +21,14 @@ ReadServer::~ReadServer() { stop(); }
 
 void ReadServer::post(std::vector<ServableReads> batches) {
   if (batches.empty()) return;
+  if (background_ != nullptr) {
+    // std::function must be copyable; the batches' waiters are not.
+    auto work = std::make_shared<std::vector<ServableReads>>(std::move(batches));
+    background_->run(Background::Kind::kReads, [work, &state = state_] {
+      for (auto& batch : *work) serve_reads(batch, state);
+    });
+    return;
+  }
   {
     util::MutexLock lock(mu_);
     DKV_ASSERT(!stopping_);  // The raft thread stops posting before stop().

@@ -20,6 +20,7 @@ util::Status open_wal(const NodeOptions& options, std::unique_ptr<wal::Log>* log
   wal::Options wal_options;
   wal_options.node_id = options.node_id;
   wal_options.fs = options.wal_fs.get();
+  if (options.wal_segment_bytes != 0) wal_options.segment_size_bytes = options.wal_segment_bytes;
   std::error_code ec;
   if (!std::filesystem::exists(options.db_path + "/wal", ec)) {
     // A joining node takes the id of the cluster it joins (see Join).
@@ -46,6 +47,7 @@ util::Status open_store(const NodeOptions& options, const wal::Recovered& recove
   // unsynced commits the store starts empty and is rebuilt from the last
   // snapshot, then by replaying the WAL from there (kv/store.h).
   store_options.durability = kv::StoreOptions::Durability::kDeferred;
+  store_options.boot_id = options.boot_id;
   if (options.test_ack_before_persist) {
     // The canary's WAL loses acknowledged entries on a crash, but LMDB kept
     // what it applied (page cache): rebuild the store from the WAL, as if it
@@ -61,7 +63,7 @@ util::Status open_store(const NodeOptions& options, const wal::Recovered& recove
         "from snapshot {} and the WAL",
         recovered.snapshot.index);
   }
-  return remove_snapshot_leftovers(options.db_path);
+  return remove_snapshot_leftovers(files_of(options), options.db_path);
 }
 
 // Phase 3. The store is restored from the latest snapshot file (streaming)
@@ -73,7 +75,8 @@ util::Status catch_up_store_with_snapshot_file(const NodeOptions& options,
                                                std::string* snapshot_membership) {
   if (recovered.snapshot.index == 0) return util::Status::ok();
   std::unique_ptr<wal::SnapshotReader> reader;
-  if (auto s = open_snapshot_file(options.db_path, recovered.snapshot, &reader); !s.is_ok()) {
+  if (auto s = open_snapshot_file(files_of(options), options.db_path, recovered.snapshot, &reader);
+      !s.is_ok()) {
     return s;
   }
   *snapshot_membership = reader->meta().membership;
@@ -86,7 +89,7 @@ util::Status catch_up_store_with_snapshot_file(const NodeOptions& options,
   wal::SnapshotMeta meta;
   const std::string path =
       wal::snapshot_path(wal::snap_dir_path(options.db_path), recovered.snapshot);
-  return wal::SnapshotReader::verify(wal::posix_file_system(), path, &meta);
+  return wal::SnapshotReader::verify(files_of(options), path, &meta);
 }
 
 // A member's address is part of the cluster's membership: peers dial the
@@ -183,6 +186,10 @@ util::Status rebuild_raft_storage(const wal::Recovered& recovered,
 }
 
 }  // namespace
+
+wal::FileSystem& files_of(const NodeOptions& options) {
+  return options.wal_fs ? *options.wal_fs : wal::posix_file_system();
+}
 
 util::Status recover(const NodeOptions& options, RecoveredState* out) {
   wal::Recovered recovered;

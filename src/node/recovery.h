@@ -39,4 +39,8 @@ struct RecoveredState {
 // moved; DATA_LOSS: damaged files.
 util::Status recover(const NodeOptions& options, RecoveredState* out);
 
+// The file system of the node's WAL and snapshot files: options.wal_fs, or
+// the real one.
+wal::FileSystem& files_of(const NodeOptions& options);
+
 }  // namespace dkv::node

@@ -114,7 +114,8 @@ util::Status build_data_dir(const std::string& dir, const RestoreOptions& option
     std::unique_ptr<kv::Store::ReadView> view;
     if (auto s = store->open_view(&view); !s.is_ok()) return s;
     std::uint64_t image_bytes = 0;
-    if (auto s = write_snapshot_file(dir, marker, membership, *store, *view, &image_bytes);
+    if (auto s = write_snapshot_file(wal::posix_file_system(), dir, marker, membership, *store,
+                                     *view, &image_bytes);
         !s.is_ok()) {
       return s;
     }

@@ -43,9 +43,12 @@ class FileSnapshotSource final : public transport::SnapshotSource {
 
 class FileSnapshotSink final : public transport::SnapshotSink {
  public:
-  FileSnapshotSink(std::string snap_dir, wal::SnapshotMarker marker, std::string tmp_path,
-                   std::unique_ptr<wal::File> file, std::uint64_t total_bytes)
-      : snap_dir_(std::move(snap_dir)),
+  FileSnapshotSink(wal::FileSystem& fs, std::string snap_dir, wal::SnapshotMarker marker,
+                   std::string tmp_path, std::unique_ptr<wal::File> file, std::uint64_t total_bytes,
+                   bool skip_fsync)
+      : fs_(fs),
+        skip_fsync_(skip_fsync),
+        snap_dir_(std::move(snap_dir)),
         marker_(marker),
         tmp_path_(std::move(tmp_path)),
         file_(std::move(file)),
@@ -53,7 +56,7 @@ class FileSnapshotSink final : public transport::SnapshotSink {
 
   ~FileSnapshotSink() override {
     file_.reset();
-    if (!finished_) (void)wal::posix_file_system().remove(tmp_path_);
+    if (!finished_) (void)fs_.remove(tmp_path_);
   }
 
   util::Status write(std::string_view data) override {
@@ -69,8 +72,10 @@ class FileSnapshotSink final : public transport::SnapshotSink {
   util::Status finish(raft::Message* msg) override {
     DKV_ASSERT(!finished_);
     DKV_ASSERT(marker_of(*msg) == marker_);
-    wal::FileSystem& fs = wal::posix_file_system();
-    if (auto s = file_->sync(); !s.is_ok()) return s;
+    wal::FileSystem& fs = fs_;
+    if (!skip_fsync_) {
+      if (auto s = file_->sync(); !s.is_ok()) return s;
+    }
     file_.reset();
     // Every record's CRC and the trailer (payload size, chunk count, CRC of
     // the whole payload), read back from the disk.
@@ -92,6 +97,8 @@ class FileSnapshotSink final : public transport::SnapshotSink {
   }
 
  private:
+  wal::FileSystem& fs_;
+  const bool skip_fsync_;  // The snapshot_before_fsync canary.
   const std::string snap_dir_;
   const wal::SnapshotMarker marker_;
   const std::string tmp_path_;
@@ -104,10 +111,11 @@ class FileSnapshotSink final : public transport::SnapshotSink {
 }  // namespace
 
 util::Status open_snapshot_source(const std::string& db_path, const raft::Message& msg,
-                                  std::unique_ptr<transport::SnapshotSource>* out) {
+                                  std::unique_ptr<transport::SnapshotSource>* out,
+                                  wal::FileSystem& fs) {
   const std::string path = wal::snapshot_path(wal::snap_dir_path(db_path), marker_of(msg));
   std::unique_ptr<wal::File> file;
-  if (auto s = wal::posix_file_system().open(path, wal::OpenMode::kRead, &file); !s.is_ok()) {
+  if (auto s = fs.open(path, wal::OpenMode::kRead, &file); !s.is_ok()) {
     return s;
   }
   std::uint64_t size_bytes = 0;
@@ -118,9 +126,16 @@ util::Status open_snapshot_source(const std::string& db_path, const raft::Messag
 
 std::unique_ptr<transport::SnapshotSink> make_snapshot_sink(const std::string& db_path,
                                                             const raft::Message& header,
-                                                            std::uint64_t total_bytes) {
+                                                            std::uint64_t total_bytes,
+                                                            wal::FileSystem& fs,
+                                                            const NodeCanaries& canaries) {
   static std::atomic<std::uint64_t> next_id{0};
-  wal::FileSystem& fs = wal::posix_file_system();
+#ifdef DKV_TEST_HOOKS
+  const bool skip_fsync = canaries.snapshot_before_fsync;
+#else
+  (void)canaries;
+  const bool skip_fsync = false;
+#endif
   const std::string dir = wal::snap_dir_path(db_path);
   const wal::SnapshotMarker marker = marker_of(header);
   // Ends in .tmp: removed at the next start if a crash leaves it behind.
@@ -133,7 +148,8 @@ std::unique_ptr<transport::SnapshotSink> make_snapshot_sink(const std::string& d
     spdlog::warn("cannot receive snapshot at index {}: {}", marker.index, s.to_string());
     return nullptr;
   }
-  return std::make_unique<FileSnapshotSink>(dir, marker, tmp_path, std::move(file), total_bytes);
+  return std::make_unique<FileSnapshotSink>(fs, dir, marker, tmp_path, std::move(file), total_bytes,
+                                            skip_fsync);
 }
 
 }  // namespace dkv::node

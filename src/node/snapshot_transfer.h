@@ -22,18 +22,23 @@
 #include <memory>
 #include <string>
 
+#include "node/background.h"
 #include "raft/types.h"
 #include "transport/transport.h"
 #include "util/status.h"
+#include "wal/file.h"
 
 namespace dkv::node {
 
+// `fs`: where the node's snapshot files live (NodeOptions::wal_fs).
 util::Status open_snapshot_source(const std::string& db_path, const raft::Message& msg,
-                                  std::unique_ptr<transport::SnapshotSource>* out);
+                                  std::unique_ptr<transport::SnapshotSource>* out,
+                                  wal::FileSystem& fs = wal::posix_file_system());
 
 // Null (after logging why) if the temporary file cannot be created.
-std::unique_ptr<transport::SnapshotSink> make_snapshot_sink(const std::string& db_path,
-                                                            const raft::Message& header,
-                                                            std::uint64_t total_bytes);
+// `canaries`: TEST ONLY (background.h), honoured in DKV_TEST_HOOKS builds.
+std::unique_ptr<transport::SnapshotSink> make_snapshot_sink(
+    const std::string& db_path, const raft::Message& header, std::uint64_t total_bytes,
+    wal::FileSystem& fs = wal::posix_file_system(), const NodeCanaries& canaries = {});
 
 }  // namespace dkv::node

@@ -7,10 +7,10 @@
 
 namespace dkv::node {
 
-util::Status write_snapshot_file(const std::string& db_path, wal::SnapshotMarker marker,
-                                 const std::string& membership, const kv::Store& store,
-                                 const kv::Store::ReadView& view, std::uint64_t* image_bytes) {
-  wal::FileSystem& fs = wal::posix_file_system();
+util::Status write_snapshot_file(wal::FileSystem& fs, const std::string& db_path,
+                                 wal::SnapshotMarker marker, const std::string& membership,
+                                 const kv::Store& store, const kv::Store::ReadView& view,
+                                 std::uint64_t* image_bytes) {
   const std::string dir = wal::snap_dir_path(db_path);
   if (auto s = wal::ensure_dir(fs, dir); !s.is_ok()) return s;
   std::unique_ptr<wal::SnapshotWriter> writer;
@@ -24,9 +24,9 @@ util::Status write_snapshot_file(const std::string& db_path, wal::SnapshotMarker
   return writer->finish();
 }
 
-util::Status open_snapshot_file(const std::string& db_path, wal::SnapshotMarker marker,
+util::Status open_snapshot_file(wal::FileSystem& fs, const std::string& db_path,
+                                wal::SnapshotMarker marker,
                                 std::unique_ptr<wal::SnapshotReader>* reader) {
-  wal::FileSystem& fs = wal::posix_file_system();
   const std::string path = wal::snapshot_path(wal::snap_dir_path(db_path), marker);
   if (auto s = wal::SnapshotReader::open(fs, path, reader); !s.is_ok()) return s;
   if ((*reader)->meta().marker != marker) {
@@ -47,13 +47,12 @@ util::Status restore_store(kv::Store& store, wal::SnapshotReader& reader) {
   return util::Status::ok();
 }
 
-util::Status remove_old_snapshot_files(const std::string& db_path, wal::SnapshotMarker marker) {
-  wal::FileSystem& fs = wal::posix_file_system();
+util::Status remove_old_snapshot_files(wal::FileSystem& fs, const std::string& db_path,
+                                       wal::SnapshotMarker marker) {
   return wal::remove_snapshots_before(fs, wal::snap_dir_path(db_path), marker.index);
 }
 
-util::Status remove_snapshot_leftovers(const std::string& db_path) {
-  wal::FileSystem& fs = wal::posix_file_system();
+util::Status remove_snapshot_leftovers(wal::FileSystem& fs, const std::string& db_path) {
   return wal::remove_snapshot_temp_files(fs, wal::snap_dir_path(db_path));
 }
 

@@ -13,15 +13,18 @@
 
 namespace dkv::node {
 
-Snapshotter::Snapshotter(std::string db_path, SnapshotPolicy policy, kv::Store& store,
-                         wal::Log& log, raft::MemoryStorage& storage, PostFn post)
-    : db_path_(std::move(db_path)),
+Snapshotter::Snapshotter(wal::FileSystem& fs, std::string db_path, SnapshotPolicy policy,
+                         kv::Store& store, wal::Log& log, raft::MemoryStorage& storage, PostFn post,
+                         Background* background)
+    : fs_(fs),
+      db_path_(std::move(db_path)),
       policy_(policy),
       store_(store),
       log_(log),
       storage_(storage),
       post_(std::move(post)),
-      last_index_(log.snapshot().index) {}
+      last_index_(log.snapshot().index),
+      background_(background) {}
 
 Snapshotter::~Snapshotter() { join(); }
 
@@ -59,8 +62,7 @@ util::Status Snapshotter::maybe_start(std::uint64_t applied_entry_bytes) {
   }
   join();  // The previous one is done (finish() ran).
   in_flight_ = true;
-  thread_ = std::thread([this, view, applied, term] {
-    util::set_thread_name("snapshot");
+  auto job = [this, view, applied, term] {
     SnapshotDone done;
     std::uint64_t index = 0;
     done.status = store_.view_header(*view, &index, &done.membership);
@@ -68,10 +70,18 @@ util::Status Snapshotter::maybe_start(std::uint64_t applied_entry_bytes) {
       DKV_ASSERT(index == applied);  // The view was pinned at `applied`.
       done.index = index;
       done.term = term;
-      done.status = write_snapshot_file(db_path_, {index, term}, done.membership, store_, *view,
-                                        &done.image_bytes);
+      done.status = write_snapshot_file(fs_, db_path_, {index, term}, done.membership, store_,
+                                        *view, &done.image_bytes);
     }
     post_(std::move(done));
+  };
+  if (background_ != nullptr) {
+    background_->run(Background::Kind::kSnapshot, std::move(job));
+    return util::Status::ok();
+  }
+  thread_ = std::thread([job = std::move(job)] {
+    util::set_thread_name("snapshot");
+    job();
   });
   return util::Status::ok();
 }
@@ -98,7 +108,7 @@ util::Status Snapshotter::finish(SnapshotDone done) {
   if (auto s = log_.release_to(std::min<raft::Index>(keep_from, done.index + 1)); !s.is_ok()) {
     return s;
   }
-  (void)remove_old_snapshot_files(db_path_, marker);
+  (void)remove_old_snapshot_files(fs_, db_path_, marker);
   last_index_ = done.index;
   spdlog::info("snapshot at index {} term {} ({} bytes); log kept from {}", done.index, done.term,
                done.image_bytes, keep_from);
@@ -113,7 +123,7 @@ util::Status Snapshotter::install(const raft::Snapshot& snapshot, std::uint64_t 
                                   Membership* membership) {
   const wal::SnapshotMarker marker{snapshot.metadata.index, snapshot.metadata.term};
   std::unique_ptr<wal::SnapshotReader> reader;
-  if (auto s = open_snapshot_file(db_path_, marker, &reader); !s.is_ok()) return s;
+  if (auto s = open_snapshot_file(fs_, db_path_, marker, &reader); !s.is_ok()) return s;
   if (auto s = Membership::decode(reader->meta().membership, membership); !s.is_ok()) {
     return util::Status(util::Code::kDataLoss, "snapshot membership is unreadable: " + s.message());
   }
@@ -122,7 +132,7 @@ util::Status Snapshotter::install(const raft::Snapshot& snapshot, std::uint64_t 
   if (auto s = restore_store(store_, *reader); !s.is_ok()) return s;
   last_index_ = marker.index;
   bytes_at_last_ = applied_entry_bytes;
-  (void)remove_old_snapshot_files(db_path_, marker);
+  (void)remove_old_snapshot_files(fs_, db_path_, marker);
   spdlog::info("installed snapshot at index {} term {}", marker.index, marker.term);
   return util::Status::ok();
 }

@@ -18,9 +18,10 @@
 // Threading: the raft thread calls every method. The background thread
 // reads the store through a read view pinned on the raft thread, writes the
 // file, and hands the outcome back through `post` (which must queue it for
-// the raft thread's finish()); at most one runs at a time.
-// Lifetime: `store`, `log` and `storage` must outlive the Snapshotter; its
-// destructor joins the background thread.
+// the raft thread's finish()); at most one runs at a time. With a
+// Background (background.h) there is no thread: the job goes to it.
+// Lifetime: `fs`, `store`, `log`, `storage` and `background` must outlive
+// the Snapshotter; its destructor joins the background thread.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,7 @@
 #include <thread>
 
 #include "kv/store.h"
+#include "node/background.h"
 #include "node/membership.h"
 #include "raft/types.h"
 #include "util/status.h"
@@ -37,6 +39,7 @@ namespace dkv::raft {
 class MemoryStorage;
 }  // namespace dkv::raft
 namespace dkv::wal {
+class FileSystem;
 class Log;
 }  // namespace dkv::wal
 
@@ -61,8 +64,9 @@ class Snapshotter {
  public:
   using PostFn = std::function<void(SnapshotDone)>;
 
-  Snapshotter(std::string db_path, SnapshotPolicy policy, kv::Store& store, wal::Log& log,
-              raft::MemoryStorage& storage, PostFn post);
+  Snapshotter(wal::FileSystem& fs, std::string db_path, SnapshotPolicy policy, kv::Store& store,
+              wal::Log& log, raft::MemoryStorage& storage, PostFn post,
+              Background* background = nullptr);
   ~Snapshotter();
   Snapshotter(const Snapshotter&) = delete;
   Snapshotter& operator=(const Snapshotter&) = delete;
@@ -89,6 +93,7 @@ class Snapshotter {
   bool in_flight() const { return in_flight_; }
 
  private:
+  wal::FileSystem& fs_;  // Of the snapshot files.
   const std::string db_path_;
   const SnapshotPolicy policy_;
   kv::Store& store_;
@@ -100,6 +105,7 @@ class Snapshotter {
   std::uint64_t bytes_at_last_ = 0;  // applied_entry_bytes when it was due.
   bool in_flight_ = false;           // A background snapshot runs.
   std::thread thread_;               // Dumps the store, writes the file.
+  Background* const background_;     // Null: thread_ does.
 };
 
 }  // namespace dkv::node

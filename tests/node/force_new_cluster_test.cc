@@ -121,7 +121,7 @@ TEST_F(ForceNewClusterTest, AppliesTheWholeLogAndCompactsItUnderTheForcedMembers
   // The snapshot file carries the forced membership: a new member installs
   // it and never sees the entries at or below 6.
   std::unique_ptr<wal::SnapshotReader> reader;
-  ASSERT_TRUE(open_snapshot_file(dir_, {6, 2}, &reader).is_ok());
+  ASSERT_TRUE(open_snapshot_file(wal::posix_file_system(), dir_, {6, 2}, &reader).is_ok());
   EXPECT_EQ(reader->meta().membership, "b@h:2;;a,c,d");
   kv::StoreOptions fresh_options;
   fresh_options.dir = dir_ + "/fresh";
@@ -160,7 +160,7 @@ TEST_F(ForceNewClusterTest, ForcingAgainIsHarmless) {
   ASSERT_TRUE(force(&recovered, &membership).is_ok());
   expect_forced_state(recovered, membership);
   std::unique_ptr<wal::SnapshotReader> reader;
-  ASSERT_TRUE(open_snapshot_file(dir_, {6, 2}, &reader).is_ok());
+  ASSERT_TRUE(open_snapshot_file(wal::posix_file_system(), dir_, {6, 2}, &reader).is_ok());
   EXPECT_EQ(reader->meta().membership, "b@h:2;;a,c,d");
 }
 

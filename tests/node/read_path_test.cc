@@ -249,6 +249,62 @@ TEST(ReadServerTest, ServesPostedBatchesOffTheCallersThreadOnce) {
   EXPECT_NE(*threads.begin(), std::this_thread::get_id());
 }
 
+// With a Background (node/background.h, the node simulator's seam) there is
+// no read thread: each post() becomes one task, and nothing is served until
+// the Background's owner runs it, on its own thread.
+TEST(ReadServerTest, WithABackgroundServesOnlyWhenItsTaskRuns) {
+  struct Collect final : Background {
+    void run(Kind kind, std::function<void()> task) override {
+      EXPECT_EQ(kind, Kind::kReads);
+      tasks.push_back(std::move(task));
+    }
+    std::vector<std::function<void()>> tasks;
+  } background;
+  FakeState state;
+  state.applied = 3;
+  state.data["k"] = "v";
+  int calls = 0;
+  ReadServer server(state, &background);
+  std::vector<ServableReads> batches(1);
+  batches[0].read_index = 3;
+  PendingRead r;
+  r.key = "k";
+  r.done = [&](util::Status s, std::string value) {
+    ++calls;
+    EXPECT_TRUE(s.is_ok());
+    EXPECT_EQ(value, "v");
+  };
+  batches[0].reads.push_back(std::move(r));
+  server.post(std::move(batches));
+  server.post({});  // Nothing to serve: no task.
+  ASSERT_EQ(background.tasks.size(), 1u);
+  EXPECT_EQ(calls, 0);
+  background.tasks[0]();
+  EXPECT_EQ(calls, 1);
+  server.stop();
+}
+
+// The read-before-applied canary (NodeCanaries): a batch whose read index is
+// known but not applied is handed out, claiming the applied index.
+TEST(ReadPathCanaryTest, ReadBeforeAppliedServesAboveTheAppliedIndex) {
+  ReadPath path(3, /*canary_read_before_applied=*/true);
+  std::vector<std::string> asked;
+  std::vector<PendingRead> reads(1);
+  int calls = 0;
+  reads[0].key = "k";
+  reads[0].done = [&](util::Status, std::string) { ++calls; };
+  path.start(std::move(reads), [&](std::string c) { asked.push_back(std::move(c)); });
+  ASSERT_EQ(asked.size(), 1u);
+  ASSERT_TRUE(path.on_read_state(raft::ReadState{9, asked[0]}));
+  std::vector<ServableReads> out = path.take_servable(4);
+  ASSERT_EQ(out.size(), 1u);  // Without the canary: nothing until 9 is applied.
+  EXPECT_EQ(out[0].read_index, 4u);
+  FakeState state;
+  state.applied = 4;
+  serve_reads(out[0], state);
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(ReadServerTest, ABatchAboveTheAppliedIndexIsABug) {
   FakeState state;
   state.applied = 4;

@@ -110,7 +110,8 @@ struct Fixture {
   void write_snapshot() {
     std::unique_ptr<kv::Store::ReadView> view;
     check(store->open_view(&view));
-    check(write_snapshot_file(db_path, marker, "a@127.0.0.1:1", *store, *view, &image_bytes));
+    check(write_snapshot_file(wal::posix_file_system(), db_path, marker, "a@127.0.0.1:1", *store,
+                              *view, &image_bytes));
   }
 };
 
@@ -145,7 +146,7 @@ void BM_SnapshotInstall(benchmark::State& state) {
     state.ResumeTiming();
     maybe_drop_caches(state);
     std::unique_ptr<wal::SnapshotReader> reader;
-    check(open_snapshot_file(f.db_path, f.marker, &reader));
+    check(open_snapshot_file(wal::posix_file_system(), f.db_path, f.marker, &reader));
     check(restore_store(*store, *reader));
   }
   std::filesystem::remove_all(target);

@@ -68,7 +68,8 @@ class SnapshotterTest : public ::testing::Test {
            ("snapshotter_test_" + std::to_string(::getpid()) + "_" + name);
   }
   std::unique_ptr<Snapshotter> make(Disk& disk, SnapshotPolicy policy) {
-    return std::make_unique<Snapshotter>(disk.db_path, policy, *disk.store, *disk.log, disk.storage,
+    return std::make_unique<Snapshotter>(wal::posix_file_system(), disk.db_path, policy,
+                                         *disk.store, *disk.log, disk.storage,
                                          [this](SnapshotDone done) {
                                            std::lock_guard lock(mu_);
                                            done_ = std::move(done);
