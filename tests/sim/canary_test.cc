@@ -80,7 +80,8 @@ TEST_P(Canary, SimulatorCatchesItWithinBudget) {
 INSTANTIATE_TEST_SUITE_P(Sim, Canary,
                          ::testing::Values("commit_old_term", "forget_vote",
                                            "read_without_heartbeat", "skip_conf_change_fix",
-                                           "count_leader_before_persist", "vote_while_rejoining"));
+                                           "count_leader_before_persist", "vote_while_rejoining",
+                                           "delete_nothing_bumps_revision"));
 
 // And without a canary the same biased schedules pass: the failures above
 // come from the broken rule, not from the bias.
