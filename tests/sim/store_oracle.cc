@@ -1,8 +1,11 @@
 #include "store_oracle.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include "kv/mvcc_request.h"
@@ -10,10 +13,28 @@
 namespace dkv::sim {
 namespace {
 
+// Removes the stores of processes that are gone (a canary's child that
+// aborted in the core never ran the destructor).
+void remove_orphans(const std::filesystem::path& base) {
+  static std::atomic<bool> done{false};
+  if (done.exchange(true)) return;
+  const std::string prefix = "dkv-sim-store-";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::atol(name.c_str() + prefix.size());
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+}
+
 std::string fresh_dir() {
   static std::atomic<int> counter{0};
   const std::filesystem::path base =
       std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+  remove_orphans(base);
   return (base / ("dkv-sim-store-" + std::to_string(::getpid()) + "-" +
                   std::to_string(counter.fetch_add(1))))
       .string();
