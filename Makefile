@@ -156,8 +156,9 @@ bench-storage: check-deps $(BUILD)/build.ninja
 # partitions with FAULTS=partition-halves,partition-leader,... as root;
 # membership changes with FAULTS=member-replace,member-move-leader)
 # checked for linearizability, longer than the ones in `make test`:
-# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1] [TLS=1]`
-# (TLS=1: members talk peer mutual TLS)
+# `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1] [TLS=1]
+#   [WORKLOAD=cas-counter]` (TLS=1: members talk peer mutual TLS; WORKLOAD=cas-counter: clients
+# increment one counter with etcd Txns, tests/fault/README.md)
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,
 # then a summary table; a failed run names its report folder (offending ops,
 # timeline.html, node logs). See tests/fault/README.md.
@@ -167,10 +168,12 @@ SEED ?=
 NODES ?= 3
 FAULTS ?=
 AT_ONCE ?= 1
+WORKLOAD ?=
 chaos: check-deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target dkv fault_runner
 	$(BUILD)/tests/fault/fault_runner --seconds=$(SECONDS) --runs=$(RUNS) --nodes=$(NODES) --at-once=$(AT_ONCE) \
-		$(if $(SEED),--seed=$(SEED)) $(if $(FAULTS),--faults=$(FAULTS)) $(if $(filter 1,$(TLS)),--peer-tls)
+		$(if $(SEED),--seed=$(SEED)) $(if $(FAULTS),--faults=$(FAULTS)) $(if $(filter 1,$(TLS)),--peer-tls) \
+		$(if $(WORKLOAD),--workload=$(WORKLOAD))
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,10 +1,13 @@
 #include "checker.h"
+#include "checker_group.h"
+#include "search.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <unordered_set>
 
@@ -30,6 +33,10 @@ const char* to_string(OpKind k) {
       return "get";
     case OpKind::kDelete:
       return "delete";
+    case OpKind::kCas:
+      return "cas";
+    case OpKind::kRange:
+      return "range";
   }
   return "?";
 }
@@ -57,6 +64,60 @@ std::string ms(std::int64_t ns) {
   return buf;
 }
 
+// Percent-encodes what would break a report line's tokens.
+std::string escape(const std::string& in) {
+  static const std::string kSpecial = "% ,=@()[]";
+  std::string out;
+  for (unsigned char c : in) {
+    if (c < 0x21 || c > 0x7e || kSpecial.find(static_cast<char>(c)) != std::string::npos) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string unescape(const std::string& in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// "k1=v1@3,k2=v2@5", or "none".
+std::string describe_kvs(const std::vector<ReadKv>& kvs) {
+  if (kvs.empty()) return "none";
+  std::string s;
+  for (const ReadKv& kv : kvs) {
+    if (!s.empty()) s += ",";
+    s += escape(kv.key) + "=" + escape(kv.value) + "@" + std::to_string(kv.mod_revision);
+  }
+  return s;
+}
+
+bool parse_kvs(const std::string& token, std::vector<ReadKv>* kvs) {
+  kvs->clear();
+  if (token == "none") return true;
+  std::istringstream in(token);
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto eq = item.find('=');
+    const auto at = item.rfind('@');
+    if (eq == std::string::npos || at == std::string::npos || at < eq) return false;
+    kvs->push_back({unescape(item.substr(0, eq)), unescape(item.substr(eq + 1, at - eq - 1)),
+                    std::atoll(item.c_str() + at + 1)});
+  }
+  return true;
+}
+
 // The short label of an op's call and result: "put v7", "get -> v7",
 // "get -> absent", "delete -> 1", with "?" for an unknown outcome.
 std::string label(const Op& op) {
@@ -64,6 +125,21 @@ std::string label(const Op& op) {
   switch (op.kind) {
     case OpKind::kPut:
       s = "put " + op.value;
+      if (op.outcome == Outcome::kOk && op.revision != 0)
+        s += " -> @" + std::to_string(op.revision);
+      break;
+    case OpKind::kCas:
+      s = "cas " +
+          (op.compare == CasCompare::kValue ? "value=" + escape(op.compare_value)
+                                            : "mod=" + std::to_string(op.compare_revision)) +
+          " " + escape(op.value);
+      if (op.outcome == Outcome::kOk && op.succeeded)
+        s += " -> then @" + std::to_string(op.revision);
+      if (op.outcome == Outcome::kOk && !op.succeeded) s += " -> else " + describe_kvs(op.kvs);
+      break;
+    case OpKind::kRange:
+      s = "range end=" + escape(op.range_end);
+      if (op.outcome == Outcome::kOk) s += " -> " + describe_kvs(op.kvs);
       break;
     case OpKind::kGet:
       s = "get";
@@ -102,6 +178,37 @@ bool parse_ms(const std::string& s, std::int64_t* ns) {
   return true;
 }
 
+// The label of a kCas or kRange op, as label() writes it; `t` are the
+// line's tokens ("c1", "key:", kind, ..., outcome).
+bool parse_etcd_op(const std::vector<std::string>& t, Op* op) {
+  if (t[2] == "range") {
+    if (t.size() < 5 || t[3].rfind("end=", 0) != 0) return false;
+    op->kind = OpKind::kRange;
+    op->range_end = unescape(t[3].substr(4));
+    if (t.size() >= 7 && t[4] == "->") return parse_kvs(t[5], &op->kvs);
+    return true;
+  }
+  if (t.size() < 6) return false;
+  op->kind = OpKind::kCas;
+  if (t[3].rfind("mod=", 0) == 0) {
+    op->compare = CasCompare::kModRevision;
+    op->compare_revision = std::atoll(t[3].c_str() + 4);
+  } else if (t[3].rfind("value=", 0) == 0) {
+    op->compare = CasCompare::kValue;
+    op->compare_value = unescape(t[3].substr(6));
+  } else {
+    return false;
+  }
+  op->value = unescape(t[4]);
+  if (t.size() < 9 || t[5] != "->") return true;
+  op->succeeded = t[6] == "then";
+  if (op->succeeded) {
+    op->revision = std::atoll(t[7].c_str() + (t[7][0] == '@' ? 1 : 0));
+    return true;
+  }
+  return t[6] == "else" && parse_kvs(t[7], &op->kvs);
+}
+
 }  // namespace
 
 bool parse_op(const std::string& line, Op* op) {
@@ -128,6 +235,11 @@ bool parse_op(const std::string& line, Op* op) {
   if (t[2] == "put" && t.size() >= 5) {
     op->kind = OpKind::kPut;
     op->value = t[3];
+    if (t.size() >= 7 && t[4] == "->" && t[5].size() > 1 && t[5][0] == '@') {
+      op->revision = std::atoll(t[5].c_str() + 1);
+    }
+  } else if (t[2] == "cas" || t[2] == "range") {
+    if (!parse_etcd_op(t, op)) return false;
   } else if (t[2] == "get") {
     op->kind = OpKind::kGet;
     op->found = has_result && t[4] != "absent";
@@ -162,7 +274,10 @@ const KeyResult* CheckResult::smallest_violation() const {
 
 namespace {
 
-constexpr std::int64_t kInfinity = std::numeric_limits<std::int64_t>::max();
+using search_detail::kInfinity;
+using search_detail::search;
+using search_detail::SearchResult;
+using search_detail::splitmix64;
 
 // The register model of one key. State 0 is "absent"; a value's state is its
 // id (1, 2, ...). A get of a value no put wrote gets an id no put sets, so it
@@ -192,188 +307,11 @@ bool step(const SearchOp& op, int state, int* next) {
       *next = 0;
       if (op.outcome == Outcome::kUnknown) return true;
       return op.found ? state != 0 : state == 0;
+    case OpKind::kCas:
+    case OpKind::kRange:
+      return false;  // Groups with these take the etcd model (checker_group.cc).
   }
   return false;
-}
-
-std::uint64_t splitmix64(std::uint64_t* x) {
-  std::uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// A configuration of the search: the set of linearized ops, as a 128-bit
-// Zobrist hash (hash compaction, as in SPIN: a false "seen" needs a 128-bit
-// collision), and the model state.
-struct Config {
-  std::uint64_t h0;
-  std::uint64_t h1;
-  int state;
-  bool operator==(const Config&) const = default;
-};
-
-struct ConfigHash {
-  std::size_t operator()(const Config& c) const {
-    return static_cast<std::size_t>(c.h0 ^ (c.h1 * 31) ^ static_cast<std::uint64_t>(c.state));
-  }
-};
-
-// The event list of Wing & Gong: calls and returns in time order, as a
-// doubly linked list so linearized ops can be lifted out and put back.
-class EventList {
- public:
-  explicit EventList(const std::vector<SearchOp>& ops) {
-    const int n = static_cast<int>(ops.size());
-    struct Ev {
-      std::int64_t time;
-      bool call;
-      int op;
-    };
-    std::vector<Ev> evs;
-    for (int i = 0; i < n; ++i) {
-      evs.push_back({ops[i].invoke_ns, true, i});
-      evs.push_back({ops[i].complete_ns, false, i});
-    }
-    // At equal times a call comes first: the ops then overlap, the lenient
-    // reading of a tie (as porcupine does).
-    std::stable_sort(evs.begin(), evs.end(), [](const Ev& a, const Ev& b) {
-      if (a.time != b.time) return a.time < b.time;
-      return a.call && !b.call;
-    });
-    const int m = static_cast<int>(evs.size());
-    head_ = m;
-    next_.assign(m + 1, -1);
-    prev_.assign(m + 1, -1);
-    op_.assign(m, 0);
-    call_.assign(m, false);
-    match_.assign(m, -1);
-    std::vector<int> call_of(n, -1);
-    int last = head_;
-    for (int e = 0; e < m; ++e) {
-      op_[e] = evs[e].op;
-      call_[e] = evs[e].call;
-      if (evs[e].call) {
-        call_of[evs[e].op] = e;
-      } else {
-        match_[call_of[evs[e].op]] = e;
-      }
-      next_[last] = e;
-      prev_[e] = last;
-      last = e;
-    }
-  }
-
-  int first() const { return next_[head_]; }
-  int next(int e) const { return next_[e]; }
-  bool is_call(int e) const { return call_[e]; }
-  int op(int e) const { return op_[e]; }
-
-  // Removes a call and its return from the list.
-  void lift(int call) {
-    unlink(call);
-    unlink(match_[call]);
-  }
-  // Undoes the last lift(call): lifts and unlifts nest like a stack.
-  void unlift(int call) {
-    relink(match_[call]);
-    relink(call);
-  }
-
- private:
-  void unlink(int e) {
-    next_[prev_[e]] = next_[e];
-    if (next_[e] != -1) prev_[next_[e]] = prev_[e];
-  }
-  void relink(int e) {
-    next_[prev_[e]] = e;
-    if (next_[e] != -1) prev_[next_[e]] = e;
-  }
-
-  int head_ = 0;  // Sentinel.
-  std::vector<int> next_, prev_, op_, match_;
-  std::vector<bool> call_;
-};
-
-struct SearchResult {
-  Verdict verdict = Verdict::kOk;
-  std::uint64_t steps = 0;
-  std::vector<int> longest;  // Indexes into the search ops.
-};
-
-// Wing & Gong with Lowe's memoization (porcupine's checkSingle). Succeeds as
-// soon as every kOk op is linearized: the pending kUnknown ones then go last,
-// which is always legal (their completion is +infinity, their result free).
-SearchResult search(const std::vector<SearchOp>& ops, const CheckOptions& options) {
-  SearchResult r;
-  std::size_t ok_total = 0;
-  for (const auto& op : ops) ok_total += op.outcome == Outcome::kOk;
-  EventList list(ops);
-  struct Frame {
-    int call;
-    int state_before;
-  };
-  std::vector<Frame> stack;
-  std::unordered_set<Config, ConfigHash> seen;
-  Config cur{0, 0, 0};
-  std::size_t ok_linearized = 0;
-  constexpr std::size_t kSeenMax = 8'000'000;  // Bounds memory (~0.5 GiB).
-  int e = list.first();
-  // r.longest[0, low) == stack[0, low): the stack only changed above `low`
-  // since the last copy, so copying is amortized O(1) per step.
-  std::size_t low = 0;
-  auto remember_longest = [&] {
-    if (stack.size() <= r.longest.size()) return;
-    r.longest.resize(std::min(low, r.longest.size()));
-    for (std::size_t k = r.longest.size(); k < stack.size(); ++k) {
-      r.longest.push_back(list.op(stack[k].call));
-    }
-    low = stack.size();
-  };
-  while (ok_linearized < ok_total) {
-    if (++r.steps > options.steps_per_key_max || seen.size() > kSeenMax) {
-      remember_longest();
-      r.verdict = Verdict::kUnknown;
-      return r;
-    }
-    if (e == -1) {  // Cannot happen: every pending call has its return after it.
-      r.verdict = Verdict::kUnknown;
-      return r;
-    }
-    if (list.is_call(e)) {
-      const SearchOp& op = ops[list.op(e)];
-      int next_state = 0;
-      if (step(op, cur.state, &next_state)) {
-        const Config c{cur.h0 ^ op.zobrist[0], cur.h1 ^ op.zobrist[1], next_state};
-        if (seen.insert(c).second) {
-          stack.push_back({e, cur.state});
-          cur = c;
-          ok_linearized += op.outcome == Outcome::kOk;
-          list.lift(e);
-          e = list.first();
-          continue;
-        }
-      }
-      e = list.next(e);
-      continue;
-    }
-    // A return whose call is still pending: backtrack.
-    remember_longest();
-    if (stack.empty()) {
-      r.verdict = Verdict::kViolation;
-      return r;
-    }
-    const Frame f = stack.back();
-    stack.pop_back();
-    low = std::min(low, stack.size());
-    const SearchOp& op = ops[list.op(f.call)];
-    cur = Config{cur.h0 ^ op.zobrist[0], cur.h1 ^ op.zobrist[1], f.state_before};
-    ok_linearized -= op.outcome == Outcome::kOk;
-    list.unlift(f.call);
-    e = list.next(f.call);
-  }
-  remember_longest();
-  return r;
 }
 
 // This key's ops for the search. With `prune`, drops the kUnknown ops nobody
@@ -432,12 +370,12 @@ KeyResult check_key(const std::string& key, const std::vector<Op>& history,
   }
   SearchResult sr;
   std::vector<SearchOp> ops = search_ops(history, indexes, /*prune=*/true);
-  sr = search(ops, options);
+  sr = search(ops, 0, step, options);
   if (sr.verdict != Verdict::kOk) {
     // Maybe an unknown delete or unread put explains the history: search all.
     const std::uint64_t pruned_steps = sr.steps;
     ops = search_ops(history, indexes, /*prune=*/false);
-    sr = search(ops, options);
+    sr = search(ops, 0, step, options);
     sr.steps += pruned_steps;
   }
   kr.verdict = sr.verdict;
@@ -448,17 +386,78 @@ KeyResult check_key(const std::string& key, const std::vector<Op>& history,
 
 }  // namespace
 
+namespace {
+
+// Keys that ranges join into groups (union-find by key), each group with
+// its ops. A range that covers no key is a group of its own.
+struct Group {
+  std::vector<std::string> keys;  // Sorted.
+  std::vector<std::size_t> indexes;
+  bool registers_only = true;  // Put, get and delete of one key: the register model.
+};
+
+std::map<std::string, Group> groups_of(const std::vector<Op>& history,
+                                       const std::vector<std::size_t>& relevant) {
+  std::set<std::string> keys;
+  for (std::size_t i : relevant) {
+    if (history[i].kind != OpKind::kRange) keys.insert(history[i].key);
+    for (const ReadKv& kv : history[i].kvs) keys.insert(kv.key);
+  }
+  std::map<std::string, std::string> parent;
+  for (const auto& k : keys) parent[k] = k;
+  auto find = [&](std::string k) {
+    while (parent[k] != k) k = parent[k] = parent[parent[k]];
+    return k;
+  };
+  std::map<std::size_t, std::string> range_root;
+  for (std::size_t i : relevant) {
+    const Op& op = history[i];
+    if (op.kind != OpKind::kRange) continue;
+    std::string root;
+    for (const auto& k : keys) {
+      if (!group_detail::in_range(k, op.key, op.range_end)) continue;
+      if (root.empty()) root = find(k);
+      parent[find(k)] = root;
+    }
+    if (root.empty()) {
+      root = "range " + op.key + ".." + op.range_end;
+      parent[root] = root;
+    }
+    range_root[i] = root;
+  }
+  std::map<std::string, Group> groups;
+  for (const auto& k : keys) groups[find(k)].keys.push_back(k);
+  for (std::size_t i : relevant) {
+    const Op& op = history[i];
+    Group& g = groups[op.kind == OpKind::kRange ? find(range_root[i]) : find(op.key)];
+    g.indexes.push_back(i);
+    g.registers_only = g.registers_only && op.kind != OpKind::kCas && op.kind != OpKind::kRange &&
+                       op.revision == 0;
+  }
+  for (auto& [root, g] : groups) g.registers_only = g.registers_only && g.keys.size() == 1;
+  return groups;
+}
+
+}  // namespace
+
 CheckResult check(const std::vector<Op>& history, const CheckOptions& options) {
-  std::map<std::string, std::vector<std::size_t>> by_key;
+  std::vector<std::size_t> relevant;
   for (std::size_t i = 0; i < history.size(); ++i) {
     const Op& op = history[i];
-    if (op.outcome == Outcome::kFailed) continue;                              // Did not happen.
-    if (op.outcome == Outcome::kUnknown && op.kind == OpKind::kGet) continue;  // No effect.
-    by_key[op.key].push_back(i);
+    if (op.outcome == Outcome::kFailed) continue;  // Did not happen.
+    const bool read = op.kind == OpKind::kGet || op.kind == OpKind::kRange;
+    if (op.outcome == Outcome::kUnknown && read) continue;  // No effect.
+    relevant.push_back(i);
   }
   CheckResult result;
-  for (auto& [key, indexes] : by_key) {
-    result.keys.push_back(check_key(key, history, std::move(indexes), options));
+  for (auto& [root, g] : groups_of(history, relevant)) {
+    std::string name;
+    for (const auto& k : g.keys) name += (name.empty() ? "" : ",") + k;
+    if (name.empty()) name = root;
+    result.keys.push_back(
+        g.registers_only
+            ? check_key(name, history, std::move(g.indexes), options)
+            : group_detail::check_group(name, g.keys, history, std::move(g.indexes), options));
     const Verdict v = result.keys.back().verdict;
     if (v == Verdict::kViolation) result.verdict = Verdict::kViolation;
     if (v == Verdict::kUnknown && result.verdict == Verdict::kOk) {

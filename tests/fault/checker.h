@@ -5,6 +5,17 @@
 // sequential run of a map of registers. Keys are independent registers, so
 // the history is partitioned by key and each key is checked alone.
 //
+// etcd's model too: CAS transactions (compare a key's value or mod_revision,
+// then put, else read the key) and ranges ([key, range_end): several keys at
+// once), with the revisions etcd reports. A range joins every key it covers
+// into one group, checked together by a model that holds, per key, the value
+// and the revision of the write that made it (its mod_revision): a write
+// whose revision was not reported (an unknown outcome) gets it from a read
+// that saw its value, so values should be unique per key (the workloads
+// make them so); a write whose revision nobody saw compares unequal to every
+// reported one. Writes with reported revisions must also be linearized in
+// revision order. Groups without CAS or range ops keep the register model.
+//
 // Algorithm: Wing & Gong's search over linearization points with Lowe's
 // memoization, as in porcupine (anishathalye/porcupine) and Knossos: a DFS
 // over the event list that linearizes a pending call whenever the model
@@ -30,7 +41,17 @@
 
 namespace dkv::fault {
 
-enum class OpKind { kPut, kGet, kDelete };
+enum class OpKind { kPut, kGet, kDelete, kCas, kRange };
+// What a kCas compares: the key's value, or its mod_revision (0: absent).
+enum class CasCompare { kModRevision, kValue };
+
+// A key as a range (or a CAS's else branch) returned it.
+struct ReadKv {
+  std::string key;
+  std::string value;
+  std::int64_t mod_revision = 0;  // 0: not reported.
+  bool operator==(const ReadKv&) const = default;
+};
 enum class Outcome { kOk, kFailed, kUnknown };
 
 struct Op {
@@ -47,6 +68,21 @@ struct Op {
   std::int64_t invoke_ns = 0;
   std::int64_t complete_ns = 0;
   std::string note;  // Free text for reports: node, protocol, error.
+
+  // etcd's ops (kCas, kRange) and revisions; defaults for the register ops.
+  // kPut with kOk, kCas with kOk and succeeded: the revision the write
+  // created (the response header's), 0 if not reported.
+  std::int64_t revision = 0;
+  // kCas: If(compare) Then(Put key = value) Else(Range key).
+  CasCompare compare = CasCompare::kModRevision;
+  std::int64_t compare_revision = 0;  // kModRevision: equal to this.
+  std::string compare_value;          // kValue: equal to this (absent never is).
+  bool succeeded = false;             // kCas with kOk: the Then branch ran.
+  // kRange: [key, range_end), "" for the one key (etcd's form; "\0": from key).
+  std::string range_end;
+  // kRange with kOk, and kCas with kOk and !succeeded: every key read, in
+  // key order (a range has no limit).
+  std::vector<ReadKv> kvs;
 };
 
 enum class Verdict { kOk, kViolation, kUnknown };

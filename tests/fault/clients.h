@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "checker.h"
 
@@ -51,5 +52,20 @@ std::unique_ptr<KvClient> make_rest_client(std::uint16_t port, std::chrono::mill
 std::unique_ptr<KvClient> make_grpc_client(std::uint16_t port, std::chrono::milliseconds timeout,
                                            std::string node, bool serializable_reads = false,
                                            const std::string& host = "127.0.0.1");
+
+// etcd's KV service (etcdserverpb.KV) over one channel to host:port: the CAS
+// workload's client (clients_etcd.cc), for dkv and for etcd itself. Runs
+// kRange, kCas, kPut (recording revisions), kGet and kDelete; an
+// UNIMPLEMENTED answer (no etcd KV service) is kFailed.
+std::unique_ptr<KvClient> make_etcd_client(std::uint16_t port, std::chrono::milliseconds timeout,
+                                           std::string node, const std::string& host = "127.0.0.1");
+
+// One increment of the CAS workload (counter_check.h) by client `id`: a
+// range of `key` (its value n and mod_revision r), then Txn If(mod_revision
+// == r) Then(Put n+1) Else(Range key), writing "<n+1>/c<id>-<seq>". Both ops
+// go to `history`; returns the txn (kCas). The txn is skipped (and the
+// range returned) when the range did not succeed.
+Op increment_counter(KvClient& client, int id, const std::string& key, std::uint64_t* seq,
+                     std::chrono::steady_clock::time_point epoch, std::vector<Op>* history);
 
 }  // namespace dkv::fault

@@ -3,6 +3,7 @@
 //   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N]
 //                [--faults=kill-leader,pause-leader,...] [--at-once=N]
 //                [--report-root=DIR] [--report-always] [--peer-tls]
+//                [--workload=registers|cas-counter]
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   bool peer_tls = false;
   std::vector<Fault> faults = RunOptions().faults;
   std::string faults_arg;
+  Workload workload = Workload::kRegisters;
   for (int i = 1; i < argc; ++i) {
     std::string v;
     const std::string a = argv[i];
@@ -121,6 +123,8 @@ int main(int argc, char** argv) {
       report_always = true;
     } else if (a == "--peer-tls") {
       peer_tls = true;
+    } else if (flag(a, "workload", &v) && (v == "registers" || v == "cas-counter")) {
+      workload = v == "cas-counter" ? Workload::kCasCounter : Workload::kRegisters;
     } else if (flag(a, "at-once", &v)) {
       at_once = std::atoi(v.c_str());
     } else if (flag(a, "nodes", &v)) {
@@ -134,7 +138,7 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
                    "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] [--report-always] "
-                   "[--peer-tls] | "
+                   "[--peer-tls] [--workload=registers|cas-counter] | "
                    "[--report-root=DIR] "
                    "--check=FILE\n";
       return 2;
@@ -158,10 +162,16 @@ int main(int argc, char** argv) {
   for (const auto& [k, v] : env) env_line += " " + k + "=" + v;
   std::string fault_names;
   for (Fault f : faults) fault_names += std::string(fault_names.empty() ? "" : ",") + to_string(f);
+  const bool cas = workload == Workload::kCasCounter;
+  const int cas_clients = RunOptions().cas_clients_per_node;
   std::cout << "seed=" << seed << " runs=" << runs << " seconds=" << seconds << " nodes=" << nodes
-            << " keys=5 clients=" << 2 * nodes
-            << " (1 rest + 1 grpc per node) faults=" << fault_names << " at-once=" << at_once
-            << (peer_tls ? " peer-tls" : "") << "\ncluster env:" << env_line << std::endl;
+            << " workload=" << to_string(workload)
+            << (cas ? " counter=k0 clients=" + std::to_string(cas_clients * nodes) + " (" +
+                          std::to_string(cas_clients) + " etcd per node)"
+                    : " keys=5 clients=" + std::to_string(2 * nodes) +
+                          " (1 rest + 1 grpc per node)")
+            << " faults=" << fault_names << " at-once=" << at_once << (peer_tls ? " peer-tls" : "")
+            << "\ncluster env:" << env_line << std::endl;
   std::vector<RunResult> results;
   for (int i = 0; i < runs; ++i) {
     RunOptions o;
@@ -173,12 +183,14 @@ int main(int argc, char** argv) {
     o.env = env;
     o.peer_tls = peer_tls;
     o.faults = faults;
+    o.workload = workload;
     o.report_root = report_root;
-    o.replay =
-        env_line.substr(1) + " " + std::string(argv[0]) + " --seconds=" + std::to_string(seconds) +
-        " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
-        " --at-once=" + std::to_string(at_once) +
-        (faults_arg.empty() ? "" : " --faults=" + faults_arg) + (peer_tls ? " --peer-tls" : "");
+    o.replay = env_line.substr(1) + " " + std::string(argv[0]) +
+               " --seconds=" + std::to_string(seconds) +
+               " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
+               " --at-once=" + std::to_string(at_once) +
+               (faults_arg.empty() ? "" : " --faults=" + faults_arg) +
+               (peer_tls ? " --peer-tls" : "") + (cas ? " --workload=cas-counter" : "");
     o.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
     std::cout << "run " << i + 1 << "/" << runs << " seed=" << o.seed << std::endl;
     results.push_back(run_fault(o));
@@ -186,6 +198,11 @@ int main(int argc, char** argv) {
     std::cout << "  -> " << (r.passed() ? "PASS" : "FAIL") << " " << to_string(r.verdict)
               << (r.error.empty() ? "" : " (" + r.error + ")")
               << (r.report_dir.empty() ? "" : " report: " + r.report_dir) << std::endl;
+    if (cas) {
+      std::cout << "  counter: final " << r.counter_final << ", " << r.cas_acknowledged
+                << " acknowledged increments, " << r.cas_uncertain << " of unknown outcome"
+                << std::endl;
+    }
     if (!r.passed()) std::cout << "  replay: " << o.replay << std::endl;
   }
   bool all = true;

@@ -44,6 +44,10 @@ const char* color(const Op& op) {
       return "#8fd18f";
     case OpKind::kDelete:
       return "#f0b070";
+    case OpKind::kCas:
+      return op.succeeded ? "#b08fe0" : "#d9c8f0";
+    case OpKind::kRange:
+      return "#8fd1c8";
   }
   return "#cccccc";
 }
@@ -56,6 +60,15 @@ std::string bar_label(const Op& op) {
     s += op.found ? " -> " + op.value : " -> absent";
   }
   if (op.kind == OpKind::kDelete && op.outcome == Outcome::kOk) s += op.found ? " -> 1" : " -> 0";
+  if (op.kind == OpKind::kCas) {
+    s += (op.compare == CasCompare::kValue ? " value=" + op.compare_value
+                                           : " mod=" + std::to_string(op.compare_revision)) +
+         " " + op.value;
+    if (op.outcome == Outcome::kOk) s += op.succeeded ? " -> then" : " -> else";
+  }
+  if (op.kind == OpKind::kRange && op.outcome == Outcome::kOk) {
+    s += " -> " + std::to_string(op.kvs.size()) + " keys";
+  }
   if (op.outcome == Outcome::kUnknown) s += " ?";
   return s;
 }
@@ -71,6 +84,7 @@ std::string state_after(const std::vector<Op>& history, const std::vector<std::s
   std::string state = "absent";
   for (std::size_t i : ops) {
     if (history[i].kind == OpKind::kPut) state = history[i].value;
+    if (history[i].kind == OpKind::kCas && history[i].succeeded) state = history[i].value;
     if (history[i].kind == OpKind::kDelete) state = "absent";
   }
   return state;

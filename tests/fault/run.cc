@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "clients.h"
+#include "counter_check.h"
 #include "harness.h"
 #include "netns.h"
 #include "wal/failpoints.h"
@@ -72,6 +73,10 @@ const char* to_string(Fault f) {
   return "?";
 }
 
+const char* to_string(Workload w) {
+  return w == Workload::kCasCounter ? "cas-counter" : "registers";
+}
+
 bool is_membership(Fault f) {
   return f == Fault::kMemberReplace || f == Fault::kMemberMoveLeader || f == Fault::kMemberWipe ||
          f == Fault::kMemberDisasterRecovery;
@@ -91,12 +96,23 @@ std::uint64_t seed_from_env() {
 
 namespace {
 
+// The CAS workload's counter: k0, so that the final /v0 reads and the
+// convergence check (keys k0..k<keys-1>, keys = 1) cover it.
+constexpr const char* kCounterKey = "k0";
+
 // Client threads: each owns a KvClient and its part of the history.
 class Clients {
  public:
   Clients(const RunOptions& o, LocalCluster& c, Clock::time_point epoch) : epoch_(epoch) {
     int id = 0;
-    for (int node = 0; node < c.size(); ++node) {
+    for (int node = 0; o.workload == Workload::kCasCounter && node < c.size(); ++node) {
+      for (int k = 0; k < o.cas_clients_per_node; ++k) {
+        slots_.push_back(std::make_unique<Slot>());
+        slots_.back()->client =
+            make_etcd_client(c.rpc_port(node), o.client_timeout, c.id(node), c.host(node));
+      }
+    }
+    for (int node = 0; o.workload == Workload::kRegisters && node < c.size(); ++node) {
       for (int k = 0; k < o.rest_clients_per_node + o.grpc_clients_per_node; ++k) {
         const bool rest = k < o.rest_clients_per_node;
         const bool ser = o.serializable_reads;
@@ -111,7 +127,11 @@ class Clients {
       }
     }
     for (std::size_t i = 0; i < slots_.size(); ++i) {
-      threads_.emplace_back([this, i, keys = o.keys] { loop(static_cast<int>(i), keys); });
+      if (o.workload == Workload::kCasCounter) {
+        threads_.emplace_back([this, i] { cas_loop(static_cast<int>(i)); });
+      } else {
+        threads_.emplace_back([this, i, keys = o.keys] { loop(static_cast<int>(i), keys); });
+      }
     }
   }
   ~Clients() { stop(); }
@@ -154,6 +174,19 @@ class Clients {
       // Pacing, not synchronisation: a refused connection returns at once;
       // do not spin on a node that is down.
       if (op.outcome == Outcome::kFailed) std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  // Increments of the counter (increment_counter(): a range, then the txn).
+  void cas_loop(int id) {
+    Slot& s = *slots_[id];
+    std::uint64_t seq = 0;
+    while (!stop_) {
+      const std::size_t before = s.history.size();
+      const Op last = increment_counter(*s.client, id, kCounterKey, &seq, epoch_, &s.history);
+      ops_.fetch_add(s.history.size() - before);
+      // Pacing, not synchronisation (as loop()).
+      if (last.outcome == Outcome::kFailed) std::this_thread::sleep_for(50ms);
     }
   }
 
@@ -886,6 +919,16 @@ void finish(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int f
   const CheckResult checked = check(r.history);
   r.check_seconds = std::chrono::duration<double>(Clock::now() - check_start).count();
   r.verdict = checked.verdict;
+  if (o.workload == Workload::kCasCounter) {
+    const CounterCheck counted = check_counter(r.history, kCounterKey);
+    r.counter_final = counted.final_value;
+    r.cas_acknowledged = counted.acknowledged;
+    r.cas_uncertain = counted.uncertain;
+    if (!counted.ok && r.error.empty()) r.error = counted.why;
+    if (counted.acknowledged == 0 && r.error.empty()) {
+      r.error = "no increment was acknowledged (does the cluster serve etcd's KV service?)";
+    }
+  }
   if (!r.passed() || o.report_always) report(o, c, r, checked);
 }
 
@@ -914,7 +957,9 @@ bool make_peer_pki(const std::string& dir, std::map<std::string, std::string>* e
 
 }  // namespace
 
-RunResult run_fault(const RunOptions& o) {
+RunResult run_fault(const RunOptions& options) {
+  RunOptions o = options;
+  if (o.workload == Workload::kCasCounter) o.keys = 1;  // The counter, k0.
   RunResult r;
   r.seed = o.seed;
   // Partitions need the nodes in network namespaces; the network outlives

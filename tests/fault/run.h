@@ -72,8 +72,21 @@ bool is_partition(Fault f);
 // A membership change (needs a loopback cluster).
 bool is_membership(Fault f);
 
+// What the clients do.
+enum class Workload {
+  // get/put/delete of keys k0..k<keys-1> through /v0 (REST and gRPC).
+  kRegisters,
+  // "Increment a counter with Txn" through etcd's KV service: each client
+  // reads k0 and its mod_revision r, then Txn If(mod_revision(k0) == r)
+  // Then(Put n+1) Else(Range k0) (counter_check.h). Needs the etcd API.
+  kCasCounter,
+};
+const char* to_string(Workload w);
+
 struct RunOptions {
   std::uint64_t seed = 1;
+  Workload workload = Workload::kRegisters;
+  int cas_clients_per_node = 3;  // kCasCounter: etcd clients per node.
   int nodes = 3;
   int keys = 5;
   int rest_clients_per_node = 1;
@@ -126,6 +139,9 @@ struct RunResult {
   std::string error;         // Why the run failed, if it did ("" on success).
   std::string report_dir;    // Non-empty if a report was written.
   std::string schedule;      // The faults injected, one per line.
+  // kCasCounter: the counter's final value, the acknowledged successful
+  // txns and those of unknown outcome (counter_check.h).
+  std::int64_t counter_final = -1, cas_acknowledged = 0, cas_uncertain = 0;
   bool passed() const { return error.empty() && verdict == Verdict::kOk && converged && live; }
 };
 

@@ -80,7 +80,8 @@ TEST_P(Canary, SimulatorCatchesItWithinBudget) {
 INSTANTIATE_TEST_SUITE_P(Sim, Canary,
                          ::testing::Values("commit_old_term", "forget_vote",
                                            "read_without_heartbeat", "skip_conf_change_fix",
-                                           "count_leader_before_persist", "vote_while_rejoining"));
+                                           "count_leader_before_persist", "vote_while_rejoining",
+                                           "delete_nothing_bumps_revision"));
 
 // And without a canary the same biased schedules pass: the failures above
 // come from the broken rule, not from the bias.
@@ -92,7 +93,8 @@ TEST(Canary, BiasedSchedulesPassWithoutTheCanary) {
       o.canaries = raft::TestCanaries{};
       const Result r = run(o);
       ASSERT_TRUE(r.ok) << canary << " seed " << seed << ": " << r.failure
-                        << "\n  replay: raft_sim --seed=" << seed << " --trace --bias=" << canary;
+                        << "\n  replay: raft_sim --seed=" << seed
+                        << " --trace --schedule=" << canary;
     }
   }
 }

@@ -9,8 +9,12 @@
 #include <sstream>
 #include <vector>
 
+#include "etcd_model.h"
+#include "kv/command.h"
+#include "kv/mvcc_request.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
+#include "store_oracle.h"
 
 namespace dkv::sim {
 
@@ -59,33 +63,19 @@ class Rng {
   std::uint64_t state_;
 };
 
-std::string encode_kv(const std::map<std::string, std::string>& kv) {
-  std::string out;
-  for (const auto& [k, v] : kv) out += k + "=" + v + "\n";
-  return out;
-}
+// The keys the clients write and read: two prefixes, for DeleteRange of a prefix.
+const char* const kKeys[] = {"k0", "k1", "k2", "k3", "p/0", "p/1", "p/2", "p/3"};
+constexpr int kKeyCount = 8;
 
-std::map<std::string, std::string> decode_kv(const std::string& s) {
-  std::map<std::string, std::string> kv;
-  std::istringstream in(s);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("#rev ", 0) == 0) continue;  // The revision line (revision_of()).
-    const auto eq = line.find('=');
-    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return kv;
-}
-
-// The snapshot's state machine: the pairs and the store's revision, as
-// dkv's kv::Store images carry it (a first line "#rev N").
-std::string encode_state(const std::map<std::string, std::string>& kv, std::int64_t rev) {
-  return "#rev " + std::to_string(rev) + "\n" + encode_kv(kv);
-}
-
-std::int64_t revision_of(const std::string& s) {
-  if (s.rfind("#rev ", 0) != 0) return 1;
-  return std::stoll(s.substr(5, s.find('\n') - 5));
+// A log entry carries a short handle, "k<d>=v<n>" for client write n (or
+// "liveness=<tick>" for the liveness probe), sized like the register
+// writes the simulator began with: the raft schedules of every seed (message
+// batching by bytes included) stay what they were, and the core sees the
+// same traffic. The command itself (an encoded kv::Command) is looked up by
+// n when the entry is applied; every node applies the same.
+std::uint64_t write_number(const std::string& data) {
+  const auto v = data.find("=v");
+  return v == std::string::npos ? 0 : std::stoull(data.substr(v + 2));
 }
 
 struct ClientRead {
@@ -108,11 +98,9 @@ struct Node {
   std::vector<std::unique_ptr<raft::MemoryStorage>> lost_disks;
   std::unique_ptr<raft::RawNode> raft;
   std::uint64_t rng_state = 0;
-  // Volatile: lost on crash.
-  std::map<std::string, std::string> kv;
-  // etcd's revision: starts at 1, +1 per applied write (no-ops and conf
-  // changes write nothing), carried by snapshots.
-  std::int64_t rev = 1;
+  // Volatile: lost on crash. The state machine: etcd's data model with its
+  // revisions (etcd_model.h), carried by snapshots.
+  EtcdModel model;
   Index applied = 0;
   ConfState conf;
   std::optional<Ready> fsyncing;  // Ready whose persistence is under way.
@@ -131,7 +119,11 @@ struct Node {
 
 class Sim {
  public:
-  explicit Sim(const Options& o) : o_(o), rng_(o.seed ^ 0x5eed5eed5eedULL) {}
+  explicit Sim(const Options& o)
+      : o_(o),
+        rng_(o.seed ^ 0x5eed5eed5eedULL),
+        workload_rng_(o.seed ^ 0x3c3c3c3c3c3cULL),
+        oracle_(o.model_canary) {}
   Result run();
 
  private:
@@ -141,6 +133,7 @@ class Sim {
   bool wipe(Node& n);
   void step_faults();
   void step_clients();
+  std::string client_write(const Node& n);
   void partition();
   void membership();
   void snapshot(Node& n);
@@ -152,6 +145,7 @@ class Sim {
   void process(Node& n);
   void persist_and_apply(Node& n, Ready& rd);
   void apply(Node& n, const Entry& e);
+  void first_apply(const Entry& e);
   void serve_reads(Node& n);
   // Invariants.
   void check(Node& n);
@@ -168,6 +162,9 @@ class Sim {
 
   Options o_;
   Rng rng_;
+  // The shape of each write (client_write): rng_ draws what it drew for
+  // "k=v" writes, so the schedule of a seed stays what it was.
+  Rng workload_rng_;
   std::uint64_t now_ = 0;  // Substeps.
   std::uint64_t seq_ = 0;
   std::map<NodeId, Node> nodes_;
@@ -185,7 +182,10 @@ class Sim {
   std::map<std::pair<Index, Term>, std::pair<std::string, Term>> seen_;  // Log matching.
   std::vector<Entry> applied_log_;                                       // Index i at [i-1].
   std::map<std::string, std::vector<std::pair<Index, std::string>>> history_;
-  std::map<Index, std::int64_t> rev_at_index_;  // The revision after a write entry.
+  std::map<std::string, ModelKey> last_seen_;           // Each key as history_ last noted it.
+  std::map<std::uint64_t, std::string> commands_;       // Client write n -> its encoded command.
+  std::vector<std::unique_ptr<ParsedCommand>> parsed_;  // Index i at [i - 1]; null: no command.
+  StoreOracle oracle_;  // kv::Store and the reference model over the committed log.
   Result result_;
 };
 
@@ -232,8 +232,8 @@ void Sim::start_node(Node& n) {
   };
   // Restore the state machine from the durable snapshot.
   const raft::Snapshot snap = n.disk->snapshot();
-  n.kv = snap.empty() ? std::map<std::string, std::string>{} : decode_kv(snap.data);
-  n.rev = snap.empty() ? 1 : revision_of(snap.data);
+  n.model =
+      snap.empty() ? EtcdModel(o_.model_canary) : EtcdModel::decode(snap.data, o_.model_canary);
   n.applied = snap.metadata.index;
   n.conf = snap.empty() ? n.initial_conf : snap.metadata.conf_state;
   n.disk->set_conf_state(n.conf);
@@ -296,7 +296,7 @@ void Sim::crash(Node& n) {
   n.raft.reset();
   n.fsyncing.reset();
   n.unsynced_hard_state.reset();
-  n.kv.clear();
+  n.model = EtcdModel(o_.model_canary);
   n.read_points.clear();
   ++result_.crashes;
 }
@@ -392,8 +392,7 @@ void Sim::persist_and_apply(Node& n, Ready& rd) {
   }
   if (!rd.snapshot.empty()) {
     if (!n.disk->apply_snapshot(rd.snapshot).is_ok()) fail("could not persist a snapshot");
-    n.kv = decode_kv(rd.snapshot.data);
-    n.rev = revision_of(rd.snapshot.data);
+    n.model = EtcdModel::decode(rd.snapshot.data, o_.model_canary);
     n.applied = rd.snapshot.metadata.index;
     n.conf = rd.snapshot.metadata.conf_state;
     trace("node " + std::to_string(n.id) + " installed snapshot at " + std::to_string(n.applied));
@@ -431,6 +430,7 @@ void Sim::apply(Node& n, const Entry& e) {
     if (e.index != applied_log_.size() + 1) fail("global applied log has a gap");
     applied_log_.push_back(e);
     ++result_.committed;
+    first_apply(e);
   }
   n.applied = e.index;
   if (e.type == EntryType::kConfChange) {
@@ -447,22 +447,45 @@ void Sim::apply(Node& n, const Entry& e) {
     return;
   }
   if (e.data.empty()) return;  // A leader's no-op.
-  const auto eq = e.data.find('=');
-  const std::string key = e.data.substr(0, eq);
-  const std::string value = e.data.substr(eq + 1);
-  n.kv[key] = value;
-  // Revision determinism: every node reaches the same revision at an index,
-  // whether it applied every entry or installed a snapshot on the way.
-  ++n.rev;
-  const auto [it, first] = rev_at_index_.emplace(e.index, n.rev);
-  if (!first && it->second != n.rev) {
-    fail("revisions differ: node " + std::to_string(n.id) + " is at revision " +
-         std::to_string(n.rev) + " after index " + std::to_string(e.index) + ", another was at " +
-         std::to_string(it->second));
+  // The entry is the one first applied at this index (checked above): its
+  // command was parsed then.
+  (void)n.model.apply(*parsed_.at(e.index - 1), /*responses=*/false);
+  // State determinism: every node reaches the same keys (create and mod
+  // revision, version, value) and revision at an index, whether it applied
+  // every entry or installed a snapshot on the way.
+  if (n.model.hash() != oracle_.hash_at(e.index)) {
+    const bool latest = e.index == oracle_.applied();
+    fail("models differ: node " + std::to_string(n.id) + " after index " + std::to_string(e.index) +
+         " has\n" + n.model.digest() +
+         (latest ? "the reference has\n" + oracle_.model().digest() : "(the reference moved on)"));
   }
-  if (e.index == applied_log_.size() &&
-      (history_[key].empty() || history_[key].back().first < e.index)) {
-    history_[key].push_back({e.index, value});
+}
+
+// The first application of a committed entry anywhere: kv::Store and the
+// reference model apply it and must agree; reads' history notes what each
+// key looks like after it.
+void Sim::first_apply(const Entry& e) {
+  const bool data = e.type != EntryType::kConfChange && !e.data.empty();
+  kv::Command command;
+  if (data && e.data.rfind("liveness=", 0) == 0) {
+    command = {kv::Op::kPut, "liveness", e.data.substr(9)};
+  } else if (data) {
+    const auto it = commands_.find(write_number(e.data));
+    if (it == commands_.end()) fail("an entry with no command: " + e.data);
+    if (!kv::decode_command(it->second, &command).is_ok()) fail("a command that does not decode");
+  }
+  parsed_.push_back(data ? std::make_unique<ParsedCommand>(parse_command(command)) : nullptr);
+  const std::string why = oracle_.apply(e.index, parsed_.back().get());
+  if (!why.empty()) fail(why);
+  if (!data) return;
+  const auto& keys = oracle_.model().keys();
+  for (const char* key : kKeys) {
+    const auto it = keys.find(key);
+    const ModelKey now = it == keys.end() ? ModelKey{} : it->second;
+    ModelKey& last = last_seen_[key];
+    if (now == last) continue;
+    last = now;
+    history_[key].push_back({e.index, oracle_.model().describe_key(key)});
   }
 }
 
@@ -488,9 +511,12 @@ void Sim::serve_reads(Node& n) {
       for (const auto& [i, v] : history_[r.key]) {
         if (i <= n.applied) want = v;
       }
-      const auto got = n.kv.find(r.key);
-      const std::string have = got == n.kv.end() ? "" : got->second;
-      if (have != want) fail("read " + ctx + " returned a value not in the history");
+      // Value, create and mod revision and version alike.
+      const std::string have = n.model.describe_key(r.key);
+      if (have != want) {
+        fail("read " + ctx + " of " + r.key + " returned '" + have + "', not '" + want +
+             "' as of index " + std::to_string(n.applied));
+      }
       ++result_.reads_checked;
       pending_reads_.erase(pr);
     }
@@ -666,7 +692,7 @@ void Sim::snapshot(Node& n) {
   const Index snap_index = n.disk->snapshot().metadata.index;
   if (n.applied <= snap_index + 5) return;
   if (n.applied > n.disk->last_index()) return;
-  if (!n.disk->create_snapshot(n.applied, n.conf, encode_state(n.kv, n.rev)).is_ok()) {
+  if (!n.disk->create_snapshot(n.applied, n.conf, n.model.encode()).is_ok()) {
     fail("snapshot failed");
   }
   const Index keep = rng_.below(4);
@@ -745,6 +771,7 @@ void Sim::step_clients() {
   if (rng_.permille(o_.write_permille)) {
     Node& n = *ups[rng_.below(ups.size())];
     const std::string data = "k" + std::to_string(rng_.below(4)) + "=v" + std::to_string(++writes_);
+    commands_[writes_] = client_write(n);
     const auto st = n.raft->propose(data);
     trace("write " + data + " at " + std::to_string(n.id) + (st.is_ok() ? "" : " refused"));
   }
@@ -756,10 +783,75 @@ void Sim::step_clients() {
       }
     }
     const std::string ctx = "r" + std::to_string(++reads_);
-    pending_reads_[ctx] = ClientRead{"k" + std::to_string(rng_.below(4)), applied_log_.size()};
+    pending_reads_[ctx] = ClientRead{kKeys[rng_.below(kKeyCount)], applied_log_.size()};
     n->raft->read_index(ctx);
     trace("read " + ctx + " at " + std::to_string(n->id));
   }
+}
+
+// A client's write, as the node would propose it: /v0 put and delete, or an
+// etcd Put, DeleteRange of a prefix, or Txn. The txns compare against what
+// the client last read from node `n` (maybe stale, so both branches run):
+// CAS "If(mod_revision(k) == r) Then(Put) Else(Range)", and a compare of
+// value or version guarding a prefix delete and a put, else a prefix range.
+std::string Sim::client_write(const Node& n) {
+  const std::string key = kKeys[workload_rng_.below(kKeyCount)];
+  const std::string value = "v" + std::to_string(writes_);
+  const std::string prefix = workload_rng_.percent(50) ? "p/" : "k";
+  const std::string prefix_end = prefix == "p/" ? "p0" : "l";
+  const auto seen = n.model.keys().find(key);
+  const ModelKey read = seen == n.model.keys().end() ? ModelKey{} : seen->second;
+  if (!workload_rng_.percent(o_.etcd_write_pct)) {
+    if (workload_rng_.percent(75)) return kv::encode_command({kv::Op::kPut, key, value});
+    return kv::encode_command({kv::Op::kDelete, key, ""});
+  }
+  const auto kind = workload_rng_.below(100);
+  if (kind < 25) {
+    etcdserverpb::PutRequest p;
+    p.set_key(key);
+    p.set_value(value);
+    p.set_prev_kv(workload_rng_.percent(50));
+    return kv::encode_command(kv::etcd_command(p));
+  }
+  if (kind < 40) {
+    etcdserverpb::DeleteRangeRequest d;
+    d.set_key(prefix);
+    d.set_range_end(prefix_end);
+    d.set_prev_kv(workload_rng_.percent(50));
+    return kv::encode_command(kv::etcd_command(d));
+  }
+  etcdserverpb::TxnRequest t;
+  etcdserverpb::Compare* c = t.add_compare();
+  c->set_key(key);
+  if (kind < 80) {
+    c->set_target(etcdserverpb::Compare::MOD);
+    c->set_mod_revision(read.mod_revision);
+    auto* put = t.add_success()->mutable_request_put();
+    put->set_key(key);
+    put->set_value(value);
+    t.add_failure()->mutable_request_range()->set_key(key);
+    return kv::encode_command(kv::etcd_command(t));
+  }
+  if (workload_rng_.percent(50)) {
+    c->set_target(etcdserverpb::Compare::VALUE);
+    c->set_value(read.value);
+  } else {
+    c->set_target(etcdserverpb::Compare::VERSION);
+    c->set_result(etcdserverpb::Compare::GREATER);
+    c->set_version(static_cast<std::int64_t>(workload_rng_.below(3)));
+  }
+  auto* del = t.add_success()->mutable_request_delete_range();
+  del->set_key(prefix);
+  del->set_range_end(prefix_end);
+  // A key outside the deleted prefix (etcd refuses a branch that writes a key twice).
+  auto* put = t.add_success()->mutable_request_put();
+  put->set_key((prefix == "p/" ? "k" : "p/") + std::to_string(workload_rng_.below(4)));
+  put->set_value(value);
+  auto* range = t.add_failure()->mutable_request_range();
+  range->set_key(prefix);
+  range->set_range_end(prefix_end);
+  range->set_limit(static_cast<std::int64_t>(workload_rng_.below(3)));
+  return kv::encode_command(kv::etcd_command(t));
 }
 
 // After healing: a leader emerges, a new write commits on every live member,
@@ -870,6 +962,8 @@ Result Sim::run() {
       }
     }
     run_liveness();
+    const std::string why = oracle_.flush();
+    if (!why.empty()) fail(why);
   } catch (const Failure& f) {
     result_.ok = false;
     result_.failure = f.what;
@@ -906,6 +1000,8 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.pre_vote = r.percent(80);
   o.check_quorum = o.pre_vote ? r.percent(80) : true;
   o.wipe_pct = o.nodes >= 3 && r.percent(40) ? 10 + static_cast<int>(r.below(50)) : 0;
+  // From its own stream: the draws above and the canaries' below are unchanged.
+  o.etcd_write_pct = 10 + static_cast<int>(Rng(seed ^ 0xe7cdULL).below(50));
   if (canary == "commit_old_term") {
     o.canaries.commit_old_term_by_counting = true;
     o.nodes = 5;
@@ -949,6 +1045,10 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
     o.restart_permille = 500;
     o.pre_vote = false;
     o.check_quorum = false;
+  } else if (canary == "delete_nothing_bumps_revision") {
+    o.model_canary = ModelCanary::kDeleteNothingBumpsRevision;
+    o.write_permille = 800;
+    o.etcd_write_pct = 80;
   } else if (canary == "skip_conf_change_fix") {
     o.canaries.skip_conf_change_fix = true;
     o.nodes = 3 + 2 * static_cast<int>(r.below(2));
@@ -971,7 +1071,8 @@ void print_options(std::ostream& out, const Options& o) {
       << "‰ writes=" << o.write_permille << "‰ reads=" << o.read_permille
       << "‰ snapshots=" << o.snapshot_permille << "‰ membership=" << o.membership_permille
       << "‰ transfers=" << o.transfer_permille << "‰ wipes=" << o.wipe_pct
-      << "% pre_vote=" << o.pre_vote << " check_quorum=" << o.check_quorum;
+      << "% etcd_writes=" << o.etcd_write_pct << "% pre_vote=" << o.pre_vote
+      << " check_quorum=" << o.check_quorum;
   const auto& c = o.canaries;
   if (c.commit_old_term_by_counting) out << " canary=commit_old_term";
   if (c.forget_vote) out << " canary=forget_vote";
@@ -979,6 +1080,9 @@ void print_options(std::ostream& out, const Options& o) {
   if (c.skip_conf_change_fix) out << " canary=skip_conf_change_fix";
   if (c.count_leader_before_persist) out << " canary=count_leader_before_persist";
   if (c.vote_while_rejoining) out << " canary=vote_while_rejoining";
+  if (o.model_canary == ModelCanary::kDeleteNothingBumpsRevision) {
+    out << " canary=delete_nothing_bumps_revision";
+  }
 }
 
 Result run(const Options& options) { return Sim(options).run(); }

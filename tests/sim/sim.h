@@ -7,7 +7,12 @@
 // through a Ready (the fsync is asynchronous and may be cut short);
 // restarts from the persisted state, or from an empty disk under the same
 // id (a wiped data directory, rejoining as the node does); clients that write and do ReadIndex
-// reads; membership changes; snapshots and compaction.
+// reads; membership changes; snapshots and compaction. The state machine is
+// etcd's data model (etcd_model.h; clients send /v0 puts and deletes, etcd
+// Puts, prefix DeleteRanges and CAS Txns); dkv's real kv::Store applies the
+// committed log beside a reference model and must agree with it entry by
+// entry (store_oracle.h), and every node's keys and revisions must equal the
+// reference's at every index.
 // Invariants are checked after every step; liveness after healing.
 // Test code: may print, and uses no wall clock.
 #pragma once
@@ -16,6 +21,7 @@
 #include <ostream>
 #include <string>
 
+#include "etcd_model.h"
 #include "raft/raft.h"
 
 namespace dkv::sim {
@@ -41,15 +47,17 @@ struct Options {
   int heal_permille = 40;                   // Per tick: heal the partitions.
   int write_permille = 300;                 // Per tick: a client write.
   int read_permille = 200;                  // Per tick: a client ReadIndex read.
-  int snapshot_permille = 20;               // Per tick: snapshot + compact one node.
-  int transfer_permille = 0;                // Per tick: the leader hands leadership over.
-  int membership_permille = 0;              // Per tick: try a membership change (nodes >= 3).
-  int leader_crash_bias = 0;                // Extra per-mille crash chance for leaders.
-  int leader_read_bias = 0;                 // Percent of reads sent to a (believed) leader.
+  int etcd_write_pct = 30;      // Writes that are etcd requests (Put, DeleteRange, Txn), not /v0.
+  int snapshot_permille = 20;   // Per tick: snapshot + compact one node.
+  int transfer_permille = 0;    // Per tick: the leader hands leadership over.
+  int membership_permille = 0;  // Per tick: try a membership change (nodes >= 3).
+  int leader_crash_bias = 0;    // Extra per-mille crash chance for leaders.
+  int leader_read_bias = 0;     // Percent of reads sent to a (believed) leader.
   bool pre_vote = true;
   bool check_quorum = true;
-  raft::TestCanaries canaries;  // Test only: break one rule.
-  bool trace = false;           // Print every event to stderr.
+  raft::TestCanaries canaries;                    // Test only: break one rule.
+  ModelCanary model_canary = ModelCanary::kNone;  // Test only: break a revision rule.
+  bool trace = false;                             // Print every event to stderr.
 };
 
 // Derives all options from the seed (fault mix varies per seed). `canary`

@@ -1,8 +1,8 @@
 // raft_sim: runs the deterministic cluster simulation over seeds.
 //   raft_sim --seed=N [--trace] [--canary=NAME]   one seed, replayable
 //   raft_sim --start=S --seeds=N [--canary=NAME]  many seeds, progress line
-//   --bias=NAME instead of --canary: the schedule biased for that canary,
-//   with the canary off (Canary.BiasedSchedulesPassWithoutTheCanary)
+//   --schedule=NAME instead of --canary: the canary's biased schedule with
+//   the rule intact (as Canary.BiasedSchedulesPassWithoutTheCanary runs it)
 // Prints `seed=` and the derived options first for single runs, and on any
 // failure the one-line command that replays it with a trace. Exit code 0
 // if every seed passed, 1 otherwise.
@@ -20,13 +20,13 @@ namespace {
 
 std::string g_argv0;
 std::string g_canary;
-bool g_bias_only = false;  // --bias: g_canary's schedule, canary off.
+bool g_rule_intact = false;  // --schedule: the canary's schedule, no broken rule.
 std::uint64_t g_current_seed = 0;
 char g_abort_line[512];
 
 std::string replay_command(std::uint64_t seed) {
   std::string cmd = g_argv0 + " --seed=" + std::to_string(seed) + " --trace";
-  if (!g_canary.empty()) cmd += (g_bias_only ? " --bias=" : " --canary=") + g_canary;
+  if (!g_canary.empty()) cmd += (g_rule_intact ? " --schedule=" : " --canary=") + g_canary;
   return cmd;
 }
 
@@ -71,14 +71,14 @@ int main(int argc, char** argv) {
       count = std::stoull(v);
     } else if (flag(argv[i], "--canary", &v)) {
       g_canary = v;
-    } else if (flag(argv[i], "--bias", &v)) {
+    } else if (flag(argv[i], "--schedule", &v)) {
       g_canary = v;
-      g_bias_only = true;
+      g_rule_intact = true;
     } else if (std::strcmp(argv[i], "--trace") == 0) {
       trace = true;
     } else {
       std::cerr << "usage: raft_sim [--seed=N [--trace]] [--start=S --seeds=N] "
-                   "[--canary=NAME | --bias=NAME]\n";
+                   "[--canary=NAME | --schedule=NAME]\n";
       return 2;
     }
   }
@@ -94,7 +94,10 @@ int main(int argc, char** argv) {
   std::uint64_t wipes = 0;
   for (std::uint64_t seed = start; seed < start + count; ++seed) {
     dkv::sim::Options o = dkv::sim::derive_options(seed, g_canary);
-    if (g_bias_only) o.canaries = dkv::raft::TestCanaries{};
+    if (g_rule_intact) {
+      o.canaries = dkv::raft::TestCanaries{};
+      o.model_canary = dkv::sim::ModelCanary::kNone;
+    }
     o.trace = trace;
     if (single) {
       dkv::sim::print_options(std::cout, o);
