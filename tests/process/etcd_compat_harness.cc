@@ -229,7 +229,8 @@ ClusterFacts learn_cluster(const std::vector<std::string>& endpoints) {
   facts.endpoints = endpoints;
   facts.member_ids.assign(endpoints.size(), "");
   facts.names.assign(endpoints.size(), "");
-  facts.urls.assign(endpoints.size(), {});
+  facts.peer_urls.assign(endpoints.size(), "");
+  facts.client_urls.assign(endpoints.size(), "");
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     const CommandResult r = run_program(
         kEtcdctl, {"--endpoints=" + endpoints[i], "get", "etcd-compat-probe", "-w", "json"},
@@ -245,11 +246,8 @@ ClusterFacts learn_cluster(const std::vector<std::string>& endpoints) {
     for (std::size_t i = 0; i < endpoints.size(); ++i) {
       if (facts.member_ids[i].empty() || to_hex(facts.member_ids[i]) != cols[0]) continue;
       facts.names[i] = cols[2];
-      for (const std::string& urls : {cols[3], cols[4]}) {
-        for (const auto& url : split_on(urls, ",")) {
-          if (!url.empty()) facts.urls[i].push_back(url);
-        }
-      }
+      facts.peer_urls[i] = cols[3];
+      facts.client_urls[i] = cols[4];
     }
   }
   return facts;

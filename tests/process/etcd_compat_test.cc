@@ -121,7 +121,8 @@ TEST(EtcdCompatHarnessTest, NormalizesWhatDiffersBetweenClusters) {
   facts.cluster_id = "15118495548433857066";
   facts.member_ids = {"13668033151171901709", "1234567890123"};
   facts.names = {"etcd-0", "etcd-1"};
-  facts.urls = {{"http://127.0.0.1:4001", "http://127.0.0.1:3001"}, {}};
+  facts.peer_urls = {"http://127.0.0.1:4001", ""};
+  facts.client_urls = {"http://127.0.0.1:3001", ""};
   EXPECT_EQ(normalize_output("get k -w json",
                              R"({"header":{"cluster_id":15118495548433857066,"member_id":)"
                              R"(13668033151171901709,"revision":12,"raft_term":7}})",
@@ -134,7 +135,7 @@ TEST(EtcdCompatHarnessTest, NormalizesWhatDiffersBetweenClusters) {
                              "bdae9bbc11dd390d, started, etcd-0, http://127.0.0.1:4001, "
                              "http://127.0.0.1:3001, false\n",
                              facts),
-            "<member-0>, started, <name-0>, <url-0-0>, <url-0-1>, false\n"
+            "<member-0>, started, <name-0>, <peer-urls-0>, <client-urls-0>, false\n"
             "<member-1>, started, <name-1>, , , false\n");
   EXPECT_EQ(normalize_output(
                 "endpoint status",

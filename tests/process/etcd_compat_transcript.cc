@@ -26,10 +26,17 @@ std::string normalize_status_row(const std::string& line) {
 std::string normalize_member_row(const std::string& line, const ClusterFacts& facts) {
   std::vector<std::string> cols = split_on(line, ", ");
   if (cols.size() < 6) return line;
-  for (std::size_t i = 0; i < facts.names.size(); ++i) {
-    if (!facts.names[i].empty() && cols[2] == facts.names[i])
-      cols[2] = "<name-" + std::to_string(i) + ">";
-  }
+  auto map_column = [&](std::size_t col, const std::vector<std::string>& known, const char* what) {
+    for (std::size_t i = 0; i < known.size(); ++i) {
+      if (!known[i].empty() && cols[col] == known[i]) {
+        cols[col] = "<" + std::string(what) + "-" + std::to_string(i) + ">";
+        return;
+      }
+    }
+  };
+  map_column(2, facts.names, "name");
+  map_column(3, facts.peer_urls, "peer-urls");
+  map_column(4, facts.client_urls, "client-urls");
   return join_on(cols, ", ");
 }
 
@@ -67,10 +74,14 @@ std::string apply_command_rules(const std::string& command, std::string out) {
 
 // The ids, URLs and endpoints of the cluster, as placeholders.
 std::string replace_cluster_facts(std::string out, const ClusterFacts& facts) {
-  for (std::size_t i = 0; i < facts.urls.size(); ++i) {
-    for (std::size_t k = 0; k < facts.urls[i].size(); ++k) {
-      out = replace_all(out, facts.urls[i][k],
-                        "<url-" + std::to_string(i) + "-" + std::to_string(k) + ">");
+  // URLs outside `member list` rows: client URLs first, as a dkv member's
+  // peer URL is its client URL.
+  for (const auto& [all, what] :
+       {std::pair{&facts.client_urls, "client-url"}, std::pair{&facts.peer_urls, "peer-url"}}) {
+    for (std::size_t i = 0; i < all->size(); ++i) {
+      for (const auto& url : split_on((*all)[i], ",")) {
+        out = replace_all(out, url, "<" + std::string(what) + "-" + std::to_string(i) + ">");
+      }
     }
   }
   for (std::size_t i = 0; i < facts.endpoints.size(); ++i) {

@@ -18,11 +18,14 @@ namespace dkv::testing {
 // What the harness learned about a cluster before running the script, to
 // normalize its outputs: per endpoint, its member's id, name and URLs.
 struct ClusterFacts {
-  std::vector<std::string> endpoints;          // host:port, node i first.
-  std::string cluster_id;                      // Decimal.
-  std::vector<std::string> member_ids;         // Decimal; "" if unknown.
-  std::vector<std::string> names;              // From `member list`; "" if unknown.
-  std::vector<std::vector<std::string>> urls;  // Peer and client URLs of node i.
+  std::vector<std::string> endpoints;   // host:port, node i first.
+  std::string cluster_id;               // Decimal.
+  std::vector<std::string> member_ids;  // Decimal; "" if unknown.
+  std::vector<std::string> names;       // From `member list`; "" if unknown.
+  // Node i's peer and client URLs as `member list` prints them (joined by
+  // ","). A dkv member has one address for both.
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
 };
 
 // Replaces what legitimately differs between clusters with placeholders.

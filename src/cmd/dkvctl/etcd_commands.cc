@@ -10,9 +10,10 @@ namespace dkv::ctl {
 namespace {
 
 // etcd's own errors read as etcdctl prints them (clientv3 maps the gRPC
-// status to its message); anything else as dkvctl's other commands do.
+// status to its message), after the endpoint that answered when another
+// one was tried too; anything else as dkvctl's other commands do.
 int fail(std::ostream& err, const util::Status& s) {
-  if (s.message().rfind("etcdserver: ", 0) == 0) {
+  if (s.message().find("etcdserver: ") != std::string::npos) {
     err << "Error: " << s.message() << "\n";
   } else {
     err << error_line(s);
