@@ -38,8 +38,8 @@ TEST_F(CliTest, PutGetDelWithDefaults) {
   auto p = parse({"put", "hello", "world"});
   ASSERT_EQ(p.rc, -1) << p.err;
   EXPECT_EQ(p.inv.command, Command::kPut);
-  EXPECT_EQ(p.inv.key, "hello");
-  EXPECT_EQ(p.inv.value, "world");
+  EXPECT_EQ(p.inv.kv.key, "hello");
+  EXPECT_EQ(p.inv.kv.value, "world");
   EXPECT_EQ(p.inv.global.endpoints, std::vector<std::string>{"127.0.0.1:7070"});
   EXPECT_EQ(p.inv.global.format, Format::kSimple);
   EXPECT_EQ(p.inv.global.command_timeout, std::chrono::seconds(5));
@@ -47,12 +47,12 @@ TEST_F(CliTest, PutGetDelWithDefaults) {
   p = parse({"get", "hello", "--serializable"});
   ASSERT_EQ(p.rc, -1) << p.err;
   EXPECT_EQ(p.inv.command, Command::kGet);
-  EXPECT_TRUE(p.inv.serializable);
+  EXPECT_TRUE(p.inv.kv.serializable);
 
   p = parse({"del", "hello"});
   ASSERT_EQ(p.rc, -1) << p.err;
   EXPECT_EQ(p.inv.command, Command::kDel);
-  EXPECT_FALSE(p.inv.serializable);
+  EXPECT_FALSE(p.inv.kv.serializable);
 }
 
 TEST_F(CliTest, GlobalFlagsBeforeOrAfterTheCommand) {
@@ -133,8 +133,8 @@ TEST_F(CliTest, SnapshotCommands) {
 TEST_F(CliTest, Base64ArgumentsAreDecoded) {
   auto p = parse({"put", "--base64", "aGVsbG8=", "AAEC"});
   ASSERT_EQ(p.rc, -1) << p.err;
-  EXPECT_EQ(p.inv.key, "hello");
-  EXPECT_EQ(p.inv.value, std::string("\0\1\2", 3));
+  EXPECT_EQ(p.inv.kv.key, "hello");
+  EXPECT_EQ(p.inv.kv.value, std::string("\0\1\2", 3));
   p = parse({"put", "--base64", "a!b", "AAEC"});
   EXPECT_EQ(p.rc, kExitUsage);
   EXPECT_NE(p.err.find("Error: KEY is not valid base64"), std::string::npos) << p.err;

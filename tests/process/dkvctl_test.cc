@@ -25,6 +25,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Whether the node serves etcd's KV API: dkvctl's key-value commands then
+// print etcdctl's output; against a node with only dkv.v0 they fall back to
+// v0's (etcd_commands.h). Both kinds of node exist until issue 17's
+// services are merged; the expectations below say which is which. The
+// probe is a serializable read, answered without a leader too.
+bool serves_etcd_kv(const std::string& endpoints) {
+  return run_dkvctl({"--endpoints", endpoints, "get", "etcd-kv-probe", "--limit", "1",
+                     "--consistency", "s"})
+             .exit_code == 0;
+}
+
 int count_of(const std::string& text, const std::string& what) {
   int n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -69,10 +80,21 @@ TEST_F(DkvctlTest, PutGetDelRoundTrip) {
   r = ctl({"get", "greeting", "--print-value-only", "--serializable"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "hello world\n");
+  const bool etcd = serves_etcd_kv(all_endpoints());
   r = ctl({"get", "greeting", "-w", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "{\"key\":\"" + base64("greeting") + "\",\"value\":\"" + base64("hello world") +
-                       "\"}\n");
+  if (etcd) {  // etcdctl's JSON: the header, then the key's fields.
+    EXPECT_EQ(r.out.rfind("{\"header\":{\"cluster_id\":", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("\"kvs\":[{\"key\":\"" + base64("greeting") + "\",\"create_revision\":"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("\"value\":\"" + base64("hello world") + "\"}],\"count\":1}\n"),
+              std::string::npos)
+        << r.out;
+  } else {
+    EXPECT_EQ(r.out, "{\"key\":\"" + base64("greeting") + "\",\"value\":\"" +
+                         base64("hello world") + "\"}\n");
+  }
   r = ctl({"get", "greeting", "-w", "table"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("| greeting | hello world |"), std::string::npos) << r.out;
@@ -88,11 +110,22 @@ TEST_F(DkvctlTest, PutGetDelRoundTrip) {
   EXPECT_EQ(r.out, "1\n");
   r = ctl({"del", "greeting", "-w", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "{\"deleted\":\"0\"}\n");
+  if (etcd) {  // Go's JSON leaves "deleted":0 out.
+    EXPECT_EQ(r.out.rfind("{\"header\":{", 0), 0u) << r.out;
+    EXPECT_EQ(r.out.find("deleted"), std::string::npos) << r.out;
+  } else {
+    EXPECT_EQ(r.out, "{\"deleted\":\"0\"}\n");
+  }
 }
 
 TEST_F(DkvctlTest, MissingKeyExitsOneWithOneErrorLine) {
   const auto r = ctl({"get", "no-such-key"});
+  if (serves_etcd_kv(all_endpoints())) {  // As etcdctl: no key found is no error.
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "");
+    return;
+  }
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err.rfind("Error: NOT_FOUND: ", 0), 0u) << r.err;
@@ -102,7 +135,11 @@ TEST_F(DkvctlTest, MissingKeyExitsOneWithOneErrorLine) {
 TEST_F(DkvctlTest, ServerRefusalExitsOne) {
   const auto r = ctl({"put", std::string(600, 'k'), "v"});  // Keys are at most 511 bytes.
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err.rfind("Error: INVALID_ARGUMENT: ", 0), 0u) << r.err;
+  if (serves_etcd_kv(all_endpoints())) {
+    EXPECT_EQ(r.err, "Error: etcdserver: request is too large\n");
+  } else {
+    EXPECT_EQ(r.err.rfind("Error: INVALID_ARGUMENT: ", 0), 0u) << r.err;
+  }
 }
 
 TEST_F(DkvctlTest, BadUsageExitsTwo) {
@@ -165,6 +202,7 @@ TEST(DkvctlNoQuorumTest, ShowsTheNodesReasonNotDeadlineExceeded) {
   LocalCluster cluster("dkvctl_no_quorum", 3, {{"DKV_REQUEST_TIMEOUT_MS", "1000"}});
   ASSERT_TRUE(cluster.start_all(30s));
   ASSERT_GE(cluster.wait_for_leader({0, 1, 2}, 20s), 0);
+  const bool etcd = serves_etcd_kv("127.0.0.1:" + std::to_string(cluster.rpc_port(0)));
   for (int i : {1, 2}) {
     cluster.process(i).signal(SIGKILL);
     ASSERT_EQ(cluster.process(i).wait_exit(10s), 128 + SIGKILL);
@@ -195,6 +233,11 @@ TEST(DkvctlNoQuorumTest, ShowsTheNodesReasonNotDeadlineExceeded) {
       args.insert(args.end(), command.begin(), command.end());
       const auto r = run_dkvctl(args);
       EXPECT_EQ(r.exit_code, 1) << endpoints << " " << command[0];
+      if (etcd) {  // etcd's reason, in etcd's words.
+        EXPECT_NE(r.err.find("etcdserver: "), std::string::npos) << endpoints << ": " << r.err;
+        EXPECT_EQ(r.err.find("DEADLINE_EXCEEDED"), std::string::npos) << r.err;
+        continue;
+      }
       EXPECT_EQ(r.err.rfind("Error: UNAVAILABLE: ", 0), 0u) << endpoints << ": " << r.err;
       EXPECT_NE(r.err.find("no leader or no quorum"), std::string::npos) << r.err;
       EXPECT_NE(r.err.find(ep(0)), std::string::npos) << r.err;
@@ -399,7 +442,8 @@ TEST_F(DkvctlTest, SnapshotSaveThenRestoreIntoANewCluster) {
   }
   std::cout << "backup holds seq-0..seq-" << present - 1 << " of " << acked << " acked\n";
   r = run_dkvctl({"--endpoints", restored.endpoints(), "get", "after-backup"});
-  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.out.find("after-backup"), std::string::npos) << r.out;
+  EXPECT_EQ(r.exit_code, serves_etcd_kv(restored.endpoints()) ? 0 : 1) << r.err;
   // The new cluster takes writes, and is not the old one.
   r = run_dkvctl({"--endpoints", restored.endpoints(), "put", "new", "cluster"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

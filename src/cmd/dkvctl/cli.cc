@@ -54,22 +54,28 @@ using Leaves = std::vector<std::pair<CLI::App*, Command>>;
 
 void add_kv_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
   auto* put = app.add_subcommand("put", "Stores VALUE under KEY");
-  put->add_option("KEY", inv->key, "key (raw string, or base64 with --base64)")->required();
-  put->add_option("VALUE", inv->value, "value (raw string, or base64 with --base64)")->required();
-  put->add_flag("--base64", inv->base64, "KEY and VALUE are base64");
+  add_put_args(put, &inv->kv);
   leaves->emplace_back(put, Command::kPut);
 
-  auto* get = app.add_subcommand("get", "Reads KEY (linearizable unless --serializable)");
-  get->add_option("KEY", inv->key, "key")->required();
-  get->add_flag("--serializable", inv->serializable, "read the endpoint's replica (may be stale)");
-  get->add_flag("--print-value-only", inv->print_value_only, "print only the value");
-  get->add_flag("--base64", inv->base64, "KEY is base64; print key and value in base64");
+  auto* get = app.add_subcommand("get", "Reads KEY or the keys in [KEY, RANGE_END)");
+  add_get_args(get, &inv->kv);
   leaves->emplace_back(get, Command::kGet);
 
-  auto* del = app.add_subcommand("del", "Deletes KEY; prints how many keys were deleted (0 or 1)");
-  del->add_option("KEY", inv->key, "key")->required();
-  del->add_flag("--base64", inv->base64, "KEY is base64");
+  auto* del = app.add_subcommand("del", "Deletes KEY or the keys in [KEY, RANGE_END)");
+  add_del_args(del, &inv->kv);
   leaves->emplace_back(del, Command::kDel);
+
+  auto* txn = app.add_subcommand(
+      "txn", "Runs a transaction read from stdin (compares, success and failure requests)");
+  txn->add_flag("-i,--interactive", inv->interactive, "prompt for each section");
+  leaves->emplace_back(txn, Command::kTxn);
+
+  auto* compaction =
+      app.add_subcommand("compaction", "Discards the history before REVISION (etcd's Compact)");
+  compaction->add_option("REVISION", inv->revision, "the revision to compact at")->required();
+  compaction->add_flag("--physical", inv->physical,
+                       "wait until the old revisions are physically removed");
+  leaves->emplace_back(compaction, Command::kCompaction);
 }
 
 void add_member_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
@@ -174,6 +180,26 @@ std::string unknown_command(CLI::App& app, int argc, const char* const* argv) {
   return "";
 }
 
+// Decodes and checks the key-value commands' arguments as their requests
+// will (kv_args.h); a message on bad input.
+std::string check_kv(Invocation* inv) {
+  const Command c = inv->command;
+  if (c != Command::kPut && c != Command::kGet && c != Command::kDel) return "";
+  if (std::string problem = decode_base64_args(&inv->kv); !problem.empty()) return problem;
+  util::Status s;
+  if (c == Command::kPut) {
+    etcdserverpb::PutRequest put;
+    s = make_put(inv->kv, &put);
+  } else if (c == Command::kGet) {
+    etcdserverpb::RangeRequest range;
+    s = make_range(inv->kv, &range);
+  } else {
+    etcdserverpb::DeleteRangeRequest del;
+    s = make_delete(inv->kv, &del);
+  }
+  return s.message();
+}
+
 // Turns the raw strings into the Invocation; a message on bad input.
 std::string finish(const RawFlags& raw, Invocation* inv) {
   static const std::map<std::string, Format> kFormats = {
@@ -191,17 +217,7 @@ std::string finish(const RawFlags& raw, Invocation* inv) {
   inv->global.cacert = raw.cacert;
   inv->global.cert = raw.cert;
   inv->global.key = raw.key;
-  if (inv->base64) {
-    std::string key;
-    if (!decode_base64(inv->key, &key)) return "KEY is not valid base64: " + inv->key;
-    inv->key = std::move(key);
-    if (inv->command == Command::kPut) {
-      std::string value;
-      if (!decode_base64(inv->value, &value)) return "VALUE is not valid base64";
-      inv->value = std::move(value);
-    }
-  }
-  return "";
+  return check_kv(inv);
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kv_args.h"
+
 namespace dkv::ctl {
 
 // Exit codes, as etcdctl's: 0 success, 1 an error (from the server, a
@@ -25,6 +27,8 @@ enum class Command {
   kPut,
   kGet,
   kDel,
+  kTxn,
+  kCompaction,
   kMemberList,
   kMemberAdd,
   kMemberPromote,
@@ -50,12 +54,12 @@ struct GlobalOptions {
 struct Invocation {
   GlobalOptions global;
   Command command = Command::kNone;
-  // put/get/del: raw bytes (already decoded when --base64 was given).
-  std::string key;
-  std::string value;
-  bool base64 = false;        // Arguments are base64; get prints base64.
-  bool serializable = false;  // get: local, possibly stale read.
-  bool print_value_only = false;
+  // put/get/del: etcdctl's arguments and flags; KEY, RANGE_END and VALUE
+  // are raw bytes (already decoded when --base64 was given).
+  KvArgs kv;
+  bool interactive = false;   // txn -i: prompt for each section.
+  std::int64_t revision = 0;  // compaction REVISION.
+  bool physical = false;      // compaction --physical.
   // member add/promote/remove, move-leader: the member's DKV_CLUSTER id.
   std::string name;
   std::string address;   // member add: RPC address host:port.

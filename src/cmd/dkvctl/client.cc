@@ -8,6 +8,7 @@
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "http_probe.h"
 
 namespace dkv::ctl {
@@ -50,9 +51,11 @@ struct Client::Conn {
   std::unique_ptr<v0::KV::Stub> kv;
   std::unique_ptr<v0::Cluster::Stub> cluster;
   std::unique_ptr<v0::Maintenance::Stub> maintenance;
+  std::unique_ptr<etcdserverpb::KV::Stub> etcd_kv;
 };
 
-Client::Client(ClientOptions options) : options_(std::move(options)) {}
+Client::Client(ClientOptions options)
+    : options_(std::move(options)), command_deadline_(Clock::now() + options_.command_timeout) {}
 
 Client::~Client() = default;
 
@@ -70,6 +73,7 @@ Client::Conn& Client::conn(const std::string& endpoint) {
   c->kv = v0::KV::NewStub(c->channel);
   c->cluster = v0::Cluster::NewStub(c->channel);
   c->maintenance = v0::Maintenance::NewStub(c->channel);
+  c->etcd_kv = etcdserverpb::KV::NewStub(c->channel);
   conns_.push_back(std::move(c));
   return *conns_.back();
 }
@@ -99,7 +103,7 @@ util::Status Client::connect(Conn& c, Clock::time_point deadline) {
 // answer is still the better explanation.
 template <typename Call>
 util::Status Client::with_failover(bool repeatable, const Call& call) {
-  const auto deadline = Clock::now() + options_.command_timeout;
+  const auto deadline = command_deadline_;
   const std::size_t n = options_.endpoints.size();
   util::Status last = util::unavailable("no endpoints given");
   util::Status answered;  // The last UNAVAILABLE a node answered with, if any.
@@ -147,6 +151,41 @@ util::Status Client::get(const v0::GetRequest& request, v0::GetResponse* respons
 util::Status Client::del(const v0::DeleteRequest& request, v0::DeleteResponse* response) {
   return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
     return c.kv->Delete(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_range(const etcdserverpb::RangeRequest& request,
+                                etcdserverpb::RangeResponse* response) {
+  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_kv->Range(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_put(const etcdserverpb::PutRequest& request,
+                              etcdserverpb::PutResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_kv->Put(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_delete(const etcdserverpb::DeleteRangeRequest& request,
+                                 etcdserverpb::DeleteRangeResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_kv->DeleteRange(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_txn(const etcdserverpb::TxnRequest& request,
+                              etcdserverpb::TxnResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_kv->Txn(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_compact(const etcdserverpb::CompactionRequest& request,
+                                  etcdserverpb::CompactionResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_kv->Compact(ctx, request, response);
   });
 }
 

@@ -5,6 +5,9 @@
 // the next endpoint is tried, until all were tried or --command-timeout
 // passed. Other errors are the answer. Errors come back as util::Status
 // (gRPC's codes), their message naming the endpoint when it could not be reached.
+// --command-timeout bounds the calls with failover of one Client together,
+// from its construction: one Client serves one command, and a command that
+// makes two calls (dkv.v0 after etcd's API was UNIMPLEMENTED) keeps to it.
 // The only file of dkvctl that includes gRPC headers.
 // Threading: one thread.
 #pragma once
@@ -17,6 +20,7 @@
 
 #include "dkv/v0/cluster.pb.h"
 #include "dkv/v0/kv.pb.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
 #include "util/status.h"
 
 namespace dkv::ctl {
@@ -48,6 +52,20 @@ class Client {
   util::Status member_remove(const v0::MemberRemoveRequest& request,
                              v0::MemberRemoveResponse* response);
   util::Status move_leader(const v0::MoveLeaderRequest& request, v0::MoveLeaderResponse* response);
+  // etcd's KV service (etcdserverpb.KV). Only Range moves on to the next
+  // endpoint after UNAVAILABLE: as clientv3, writes are not repeated once
+  // a node answered, since the first attempt may have been applied.
+  util::Status etcd_range(const etcdserverpb::RangeRequest& request,
+                          etcdserverpb::RangeResponse* response);
+  util::Status etcd_put(const etcdserverpb::PutRequest& request,
+                        etcdserverpb::PutResponse* response);
+  util::Status etcd_delete(const etcdserverpb::DeleteRangeRequest& request,
+                           etcdserverpb::DeleteRangeResponse* response);
+  util::Status etcd_txn(const etcdserverpb::TxnRequest& request,
+                        etcdserverpb::TxnResponse* response);
+  util::Status etcd_compact(const etcdserverpb::CompactionRequest& request,
+                            etcdserverpb::CompactionResponse* response);
+
   // Status of the first endpoint that answers (with failover).
   util::Status status(v0::StatusResponse* response);
 
@@ -75,6 +93,7 @@ class Client {
   util::Status connect(Conn& c, std::chrono::system_clock::time_point deadline);
 
   const ClientOptions options_;
+  const std::chrono::system_clock::time_point command_deadline_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::size_t preferred_ = 0;  // Index into options_.endpoints.
   std::string last_endpoint_;

@@ -8,9 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ostream>
+#include <iostream>
 
 #include "client.h"
+#include "etcd_commands.h"
 #include "node/config.h"
 #include "node/restore.h"
 #include "output.h"
@@ -34,25 +35,26 @@ Client make_client(const Invocation& inv) {
                               inv.global.key});
 }
 
-int run_kv(const Invocation& inv, Client& client, std::ostream& out, std::ostream& err) {
+// put/get/del over dkv.v0, for a node that does not serve etcd's KV API.
+int run_v0_kv(const Invocation& inv, Client& client, std::ostream& out, std::ostream& err) {
   const Format f = inv.global.format;
   if (inv.command == Command::kPut) {
     v0::PutRequest req;
-    req.set_key(inv.key);
-    req.set_value(inv.value);
+    req.set_key(inv.kv.key);
+    req.set_value(inv.kv.value);
     v0::PutResponse resp;
     if (auto s = client.put(req, &resp); !s.is_ok()) return fail(err, s);
     out << format_put(f, resp);
   } else if (inv.command == Command::kGet) {
     v0::GetRequest req;
-    req.set_key(inv.key);
-    req.set_serializable(inv.serializable);
+    req.set_key(inv.kv.key);
+    req.set_serializable(inv.kv.serializable || inv.kv.consistency == "s");
     v0::GetResponse resp;
     if (auto s = client.get(req, &resp); !s.is_ok()) return fail(err, s);
-    out << format_get(f, resp, inv.base64, inv.print_value_only);
+    out << format_get(f, resp, inv.kv.base64, inv.kv.print_value_only);
   } else {
     v0::DeleteRequest req;
-    req.set_key(inv.key);
+    req.set_key(inv.kv.key);
     v0::DeleteResponse resp;
     if (auto s = client.del(req, &resp); !s.is_ok()) return fail(err, s);
     out << format_delete(f, resp);
@@ -320,7 +322,10 @@ int run_command(const Invocation& inv, std::ostream& out, std::ostream& err) {
     case Command::kPut:
     case Command::kGet:
     case Command::kDel:
-      return run_kv(inv, client, out, err);
+    case Command::kTxn:
+    case Command::kCompaction:
+      return run_etcd_kv(inv, client, std::cin, out, err,
+                         [&] { return run_v0_kv(inv, client, out, err); });
     case Command::kEndpointStatus:
     case Command::kEndpointHealth:
       return run_endpoint(inv, client, out, err);
