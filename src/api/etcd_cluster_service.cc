@@ -38,12 +38,6 @@ void fill_members(const google::protobuf::RepeatedPtrField<v0::Member>& in, cons
   for (const auto& m : in) fill_member(m, etcd, out->Add());
 }
 
-// The cluster calls' header: etcd's has no revision on them.
-void fill_cluster_header(const node::Node& node, pb::ResponseHeader* header) {
-  fill_etcd_header(node, header);
-  header->set_revision(0);
-}
-
 const Method* v0_method(const MethodRegistry& registry, const std::string& name) {
   const Method* m = registry.find("dkv.v0.Cluster/" + name);
   DKV_ASSERT(m != nullptr);  // register_services() runs first.
@@ -98,7 +92,7 @@ void add_member_list(MethodRegistry* registry, const google::protobuf::ServiceDe
             request_deadline(ctx, options),
             [node, resp, etcd, done = std::move(done)](util::Status s, node::Membership m) {
               if (!s.is_ok()) return done(etcd_member_error(s));
-              fill_cluster_header(*node, resp->mutable_header());
+              fill_etcd_header(*node, resp->mutable_header());
               v0::MemberListResponse v0;
               for (const auto& a : m.voters()) {
                 auto* member = v0.add_members();
@@ -140,7 +134,7 @@ void add_member_add(MethodRegistry* registry, const google::protobuf::ServiceDes
         call_v0<v0::MemberAddRequest, v0::MemberAddResponse>(
             v0_add, ctx, v0_req, std::move(done),
             [node, resp, etcd](const v0::MemberAddResponse& v0) {
-              fill_cluster_header(*node, resp->mutable_header());
+              fill_etcd_header(*node, resp->mutable_header());
               fill_member(v0.member(), etcd, resp->mutable_member());
               fill_members(v0.members(), etcd, resp->mutable_members());
               log_start_lines(v0);
@@ -162,7 +156,7 @@ void add_change_by_id(MethodRegistry* registry, const google::protobuf::ServiceD
         v0_req->set_id(member);
         call_v0<V0Req, V0Resp>(v0, ctx, v0_req, std::move(done),
                                [node, resp, etcd](const V0Resp& answer) {
-                                 fill_cluster_header(*node, resp->mutable_header());
+                                 fill_etcd_header(*node, resp->mutable_header());
                                  fill_members(answer.members(), etcd, resp->mutable_members());
                                });
       });
@@ -190,7 +184,7 @@ void add_member_update(MethodRegistry* registry, const google::protobuf::Service
             request_deadline(ctx, options),
             [node, resp, etcd, done = std::move(done)](util::Status s, node::Membership m) {
               if (!s.is_ok()) return done(etcd_member_error(s));
-              fill_cluster_header(*node, resp->mutable_header());
+              fill_etcd_header(*node, resp->mutable_header());
               for (const auto& a : m.all()) {
                 v0::Member v0;
                 v0.set_id(a.id);

@@ -1,5 +1,5 @@
-// fill_etcd_header: the ResponseHeader every etcd response carries
-// (cluster_id, member_id, revision, raft_term), from this node.
+// The ResponseHeader every etcd response carries (cluster_id, member_id,
+// revision, raft_term), filled from this node.
 // Threading: any thread (Node's accessors are thread-safe).
 #pragma once
 
@@ -8,13 +8,20 @@
 
 namespace dkv::api {
 
-// member_id is this node's raft id (its etcd member ID), revision the
-// store's current revision.
+// Every field but the revision: member_id is this node's raft id (its etcd
+// member ID). etcd's Cluster responses carry no revision; KV responses
+// carry the one of their own read or write, which the caller sets.
 inline void fill_etcd_header(const node::Node& node, etcdserverpb::ResponseHeader* header) {
   header->set_cluster_id(node.cluster_id());
   header->set_member_id(node.raft_id());
+  header->set_raft_term(node.term());
+}
+
+// And the store's current revision, as etcd's Maintenance responses.
+inline void fill_etcd_header_at_current_revision(const node::Node& node,
+                                                 etcdserverpb::ResponseHeader* header) {
+  fill_etcd_header(node, header);
   header->set_revision(node.current_revision());
-  header->set_raft_term(node.status().term);
 }
 
 }  // namespace dkv::api

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "api/etcd_errors.h"
+#include "api/etcd_header.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
 #include "kv/mvcc_request.h"
 
@@ -151,12 +152,6 @@ bool branch_serializable(const google::protobuf::RepeatedPtrField<pb::RequestOp>
 }
 
 }  // namespace
-
-void fill_etcd_header(const node::Node& node, pb::ResponseHeader* header) {
-  header->set_cluster_id(node.cluster_id());
-  header->set_member_id(node.raft_id());
-  header->set_raft_term(node.term());
-}
 
 bool is_serializable_txn(const pb::TxnRequest& request) {
   return branch_serializable(request.success()) && branch_serializable(request.failure());

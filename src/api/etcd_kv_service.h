@@ -30,9 +30,6 @@ namespace dkv::api {
 void register_etcd_kv_service(MethodRegistry* registry, node::Node* node,
                               const ServiceOptions& options);
 
-// Sets every field of `header` but the revision from `node`.
-void fill_etcd_header(const node::Node& node, etcdserverpb::ResponseHeader* header);
-
 // etcd's isTxnSerializable: a read-only txn whose every top-level op is a
 // serializable Range (also: a txn with no ops) needs no ReadIndex.
 bool is_serializable_txn(const etcdserverpb::TxnRequest& request);

@@ -20,7 +20,7 @@ void add_status(MethodRegistry* registry, const google::protobuf::ServiceDescrip
       [node, etcd](const CallContext&, const pb::StatusRequest&, pb::StatusResponse* resp,
                    UnaryDone done) {
         const node::NodeStatus st = node->status();
-        fill_etcd_header(*node, resp->mutable_header());
+        fill_etcd_header_at_current_revision(*node, resp->mutable_header());
         resp->set_version(etcd.version);
         const auto db_bytes = static_cast<std::int64_t>(node->db_size_bytes());
         resp->set_dbsize(db_bytes);
@@ -70,7 +70,7 @@ void add_alarm(MethodRegistry* registry, const google::protobuf::ServiceDescript
           if (auto s = list_alarms(*node, req.alarm(), resp->mutable_alarms()); !s.is_ok()) {
             return done(std::move(s));
           }
-          fill_etcd_header(*node, resp->mutable_header());
+          fill_etcd_header_at_current_revision(*node, resp->mutable_header());
           return done(util::Status::ok());
         }
         pb::AlarmResponse before;
@@ -81,7 +81,7 @@ void add_alarm(MethodRegistry* registry, const google::protobuf::ServiceDescript
             kv::etcd_command(req), request_deadline(ctx, options),
             [node, resp, req, changes, done = std::move(done)](util::Status s, kv::ApplyResult) {
               if (!s.is_ok()) return done(std::move(s));
-              fill_etcd_header(*node, resp->mutable_header());
+              fill_etcd_header_at_current_revision(*node, resp->mutable_header());
               if (changes) {
                 auto* a = resp->add_alarms();
                 a->set_memberid(req.memberid());
@@ -110,7 +110,7 @@ void add_move_leader(MethodRegistry* registry, const google::protobuf::ServiceDe
         v0_move->handler(ctx, *v0_req, v0_resp.get(),
                          [node, resp, v0_req, v0_resp, done = std::move(done)](util::Status s) {
                            if (!s.is_ok()) return done(etcd_member_error(s));
-                           fill_etcd_header(*node, resp->mutable_header());
+                           fill_etcd_header_at_current_revision(*node, resp->mutable_header());
                            done(util::Status::ok());
                          });
       });
@@ -122,7 +122,7 @@ void add_defragment(MethodRegistry* registry, const google::protobuf::ServiceDes
       service, "Defragment",
       [node](const CallContext&, const pb::DefragmentRequest&, pb::DefragmentResponse* resp,
              UnaryDone done) {
-        fill_etcd_header(*node, resp->mutable_header());
+        fill_etcd_header_at_current_revision(*node, resp->mutable_header());
         done(util::Status::ok());
       });
 }

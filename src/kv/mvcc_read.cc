@@ -151,6 +151,9 @@ void sort_and_limit(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResp
     kvs->DeleteSubrange(static_cast<int>(r.limit()), kvs->size() - static_cast<int>(r.limit()));
     resp->set_more(true);
   }
+  if (r.keys_only()) {
+    for (auto& kv : *kvs) kv.clear_value();
+  }
 }
 
 int compare_ints(std::int64_t a, std::int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
@@ -274,7 +277,9 @@ util::Status range(MDB_txn* txn, const Tables& t, const Revs& revs,
     ++count;
     if (r.count_only() || (fetch > 0 && resp->kvs_size() >= fetch)) return true;
     if (filtered_out(r, h)) return true;
-    fill_kv(key, h, value, r.keys_only(), resp->add_kvs());
+    // Sorting by value needs the values: keys_only drops them after.
+    fill_kv(key, h, value, r.keys_only() && r.sort_target() != etcdserverpb::RangeRequest::VALUE,
+            resp->add_kvs());
     return true;
   };
   const KeyRange kr = key_range(r.key(), r.range_end());

@@ -161,6 +161,10 @@ TEST_F(Mvcc, RangeSortsAndFiltersAsEtcd) {
   EXPECT_EQ(keys(range(r)), "k2,k3,k1");
   r.set_sort_target(R::VALUE);
   EXPECT_EQ(keys(range(r)), "k1,k3,k2");
+  r.set_keys_only(true);  // Still sorted by the values it does not return.
+  EXPECT_EQ(keys(range(r)), "k1,k3,k2");
+  EXPECT_EQ(range(r).kvs(0).value(), "");
+  r.set_keys_only(false);
   r.set_sort_target(R::VERSION);
   r.set_sort_order(R::DESCEND);
   EXPECT_EQ(keys(range(r)).substr(0, 2), "k1");
