@@ -90,6 +90,8 @@ bool all_seen(const GroupState& s, const std::vector<Seen>& seen) {
 
 bool step(const GroupOp& op, const GroupState& before, GroupState* after) {
   *after = before;
+  // A range reads cells of its own (op.cell names none).
+  if (op.kind == OpKind::kRange) return all_seen(before, op.seen);
   const Cell& c = before.cells[op.cell];
   switch (op.kind) {
     case OpKind::kPut:
