@@ -100,9 +100,9 @@ def etcd_api_table(points):
     lines = ["", "Range and CAS over gRPC, through etcd's KV API on both (dkv serves it; one "
              "client code). range: a linearizable Range of a 100-key prefix (256-byte values, "
              "written before each run). cas: a Txn If(mod_revision(key) == the revision the "
-             "client last saw) Then(Put) Else(Range), each client on its own key; \"else\" is "
-             "the share that took the else branch (a client's first txn does when an earlier "
-             "run left its key).", "", head, "|" + "---|" * (head.count("|") - 1)]
+             "client last saw) Then(Put) Else(Range), each client on its own key, fresh in each "
+             "run; \"else\" is the share that took the else branch (0 unless a txn's "
+             "revision was wrong).", "", head, "|" + "---|" * (head.count("|") - 1)]
     return lines + rows, medians
 
 

@@ -135,11 +135,22 @@ void prefill(Driver& driver, const Options& o, int conns) {
   }
 }
 
+// A cas run's keys are its own (bench/cas/<run>/<client>): a key left by an
+// earlier run would send each client's first txn to the else branch, so the
+// else share counts only txns that lost to another writer.
+std::string cas_run_prefix() {
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  return fmt::format("{:x}-{}/", now_ns, ::getpid());
+}
+
 int run(Options& o) {
   if (o.workload.mode != Mode::kReadWrite && o.protocol != "grpc") {
     fmt::print(stderr, "dkv-bench: {} runs over gRPC only (etcd's KV API)\n", o.command);
     return 1;
   }
+  if (o.workload.mode == Mode::kCas) o.workload.key_prefix += cas_run_prefix();
   if (auto bad = check_key_space(o.workload)) {
     fmt::print(stderr, "dkv-bench: {}\n", *bad);
     return 1;
