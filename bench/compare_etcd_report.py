@@ -2,7 +2,9 @@
 """Turns bench/compare-etcd's raw runs into its table and plot.
 
 Input: one dkv-bench --json summary per line, tagged with "system" (dkv |
-etcd), "op" (put | get | fill) and "rep". Each point (op, protocol,
+etcd), "op" (put | get | fill | range | cas) and "rep". range and cas go
+over gRPC through etcd's KV API on both systems and get a table of their
+own, with the share of CAS txns that took the else branch. Each point (op, protocol,
 clients) is the median of its repeats, taken per metric (throughput, p50,
 p99). Writes BASE.md (the table, with the run's conditions) and prints it,
 and writes PLOT_SCRIPT, a gnuplot script drawing BASE.png: throughput and
@@ -16,6 +18,7 @@ from collections import defaultdict
 SYSTEMS = ("etcd", "dkv")
 PROTOCOLS = ("rest", "grpc")
 OPS = ("put", "get")
+ETCD_API_OPS = ("range", "cas")  # Over gRPC, etcd's KV API on both systems.
 
 
 def load(path):
@@ -37,6 +40,8 @@ def median_point(runs):
         "p99": statistics.median(r["latency_us"]["p99"] for r in runs) / 1e3,
         "errors": sum(r["error_ops"] for r in runs),
         "not_found": sum(r["not_found_ops"] for r in runs),
+        "else_pct": 100 * sum(r.get("else_ops", 0) for r in runs)
+        / max(1, sum(r["ok_ops"] for r in runs)),
         "runs": len(runs),
     }
 
@@ -68,6 +73,37 @@ def table(points):
                     f"| {ratio(d['p50'], e['p50'])} | {e['p99']:.2f} | {d['p99']:.2f} "
                     f"| {ratio(d['p99'], e['p99'])} | {e['errors']}/{d['errors']} |")
     return lines, medians, clients
+
+
+def etcd_api_table(points):
+    """range and cas: gRPC, etcd's KV API on both systems."""
+    head = ("| op | clients | etcd ops/s | dkv ops/s | dkv/etcd ops | etcd p50 ms | dkv p50 ms "
+            "| dkv/etcd p50 | etcd p99 ms | dkv p99 ms | dkv/etcd p99 | cas else % etcd/dkv "
+            "| errors etcd/dkv |")
+    rows, medians = [], {}
+    for op in ETCD_API_OPS:
+        for c in sorted({k[3] for k in points if k[1] == op}):
+            e, d = points.get(("etcd", op, "grpc", c)), points.get(("dkv", op, "grpc", c))
+            if not e or not d:
+                continue
+            e, d = median_point(e), median_point(d)
+            medians[("etcd", op, "grpc", c)] = e
+            medians[("dkv", op, "grpc", c)] = d
+            share = f"{e['else_pct']:.2f}/{d['else_pct']:.2f}" if op == "cas" else "-"
+            rows.append(
+                f"| {op} | {c} | {e['ops']:.0f} | {d['ops']:.0f} | {ratio(d['ops'], e['ops'])} "
+                f"| {e['p50']:.2f} | {d['p50']:.2f} | {ratio(d['p50'], e['p50'])} "
+                f"| {e['p99']:.2f} | {d['p99']:.2f} | {ratio(d['p99'], e['p99'])} "
+                f"| {share} | {e['errors']}/{d['errors']} |")
+    if not rows:
+        return [], medians
+    lines = ["", "Range and CAS over gRPC, through etcd's KV API on both (dkv serves it; one "
+             "client code). range: a linearizable Range of a 100-key prefix (256-byte values, "
+             "written before each run). cas: a Txn If(mod_revision(key) == the revision the "
+             "client last saw) Then(Put) Else(Range), each client on its own key, fresh in each "
+             "run; \"else\" is the share that took the else branch (0 unless a txn's "
+             "revision was wrong).", "", head, "|" + "---|" * (head.count("|") - 1)]
+    return lines + rows, medians
 
 
 def h2load_table(path):
@@ -141,6 +177,8 @@ def main():
     a = ap.parse_args()
     points, fill = load(a.results)
     lines, medians, clients = table(points)
+    api_lines, api_medians = etcd_api_table(points)
+    lines += api_lines
     notes = [
         f"# dkv vs etcd {a.etcd_version}",
         "",
@@ -160,10 +198,13 @@ def main():
                         "other (etcd --peer-client-cert-auth, dkv DKV_PEER_*); clients plain."]
     missing = [s for s in SYSTEMS if s in fill and fill[s]["error_ops"]]
     not_found = sum(m["not_found"] for k, m in medians.items() if k[1] == "get")
+    short_ranges = sum(m["not_found"] for k, m in api_medians.items() if k[1] == "range")
     if missing:
         notes.append(f"Warning: the key fill had errors on {', '.join(missing)}.")
     if not_found:
         notes.append(f"Warning: {not_found} gets found no key.")
+    if short_ranges:
+        notes.append(f"Warning: {short_ranges} ranges saw fewer than the 100 keys.")
     if a.h2load:
         lines += h2load_table(a.h2load)
     text = "\n".join(notes + lines) + "\n"

@@ -72,8 +72,7 @@ endif()
 # etcd's v3 API protos from Debian's golang-etcd-server-dev (rpc.proto, kv.proto,
 # auth.proto) and the gogo.proto they import (golang-github-gogo-protobuf-dev);
 # protoc's C++ generator ignores the gogo options. A library of their own, not
-# in dkv_proto: dkv-bench links dkv_proto and its own slice of package
-# etcdserverpb (src/cmd/dkv-bench/proto), which would clash.
+# in dkv_proto, so that targets which need only dkv's protos stay without them.
 set(DKV_ETCD_PROTO_ROOT "/usr/share/gocode/src/go.etcd.io"
     CACHE PATH "Directory holding etcd/etcdserver/etcdserverpb/rpc.proto")
 set(DKV_GOGO_PROTO_ROOT "/usr/share/gocode/src/github.com/gogo/protobuf"

@@ -1,8 +1,9 @@
 // tests/bench/bench_process_test.cc
 // dkv-bench against a real 3-node cluster (LocalCluster): short put, get
 // (after --prefill) and mixed runs over gRPC and REST finish with every
-// request ok, and the JSON summary says so; the same against a real
-// single-node etcd with --target etcd (skipped without /usr/bin/etcd, which
+// request ok, and the JSON summary says so; range and cas likewise over
+// etcd's KV API; the same against a real single-node etcd with --target etcd
+// (skipped without /usr/bin/etcd, which
 // `make compare-etcd` installs). Checks the tool end to end, not the
 // servers' speed: no timing is asserted.
 #include <gtest/gtest.h>
@@ -84,7 +85,36 @@ TEST(BenchProcessTest, PutGetMixedOverGrpcAndRest) {
   }
 }
 
-// Wire compatibility of our minimal etcd proto and of the /v3 REST bodies:
+// range and cas through etcd's KV API, the same client code against dkv and
+// etcd: every range sees the whole 100-key prefix, and every CAS takes the
+// then branch (each client owns its key, fresh in each run): each txn after a
+// client's first succeeds only if the revision the last one returned is the
+// key's mod_revision.
+void expect_range_and_cas(const std::string& common) {
+  BenchRun range = run_bench("range --total 100 " + common);
+  EXPECT_EQ(range.exit_code, 0) << range.out;
+  EXPECT_EQ(field(range.out, "ok_ops"), 100) << range.out;
+  EXPECT_EQ(field(range.out, "not_found_ops"), 0) << range.out;
+  EXPECT_EQ(field(range.out, "error_ops"), 0) << range.out;
+  for (int round : {0, 1}) {  // A second run does not trip over the first's keys.
+    BenchRun cas = run_bench("cas --total 200 " + common);
+    EXPECT_EQ(cas.exit_code, 0) << round << cas.out;
+    EXPECT_EQ(field(cas.out, "ok_ops"), 200) << round << cas.out;
+    EXPECT_EQ(field(cas.out, "error_ops"), 0) << round << cas.out;
+    EXPECT_EQ(field(cas.out, "else_ops"), 0) << round << cas.out;
+  }
+  EXPECT_EQ(run_bench("range --protocol rest --total 1 " + common).exit_code, 1);
+}
+
+TEST(BenchProcessTest, RangeAndCasAgainstDkv) {
+  LocalCluster c("bench_cas", 3);
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  ASSERT_GE(c.wait_for_leader({0, 1, 2}, 10s), 0);
+  expect_range_and_cas("--endpoints " + endpoints(c, false) +
+                       " --clients 8 --conns 2 --max-duration 60s --val-size 256");
+}
+
+// Wire compatibility of etcd's generated stubs and of the /v3 REST bodies:
 // puts succeed, every prefilled key is found, and keys nobody wrote read as
 // not found (so "found" is really read from the answer).
 TEST(BenchProcessTest, EtcdTargetOverGrpcAndRest) {
@@ -133,6 +163,8 @@ TEST(BenchProcessTest, EtcdTargetOverGrpcAndRest) {
     EXPECT_EQ(field(miss.out, "error_ops"), 0) << miss.out;
     EXPECT_GT(field(miss.out, "not_found_ops"), 200) << miss.out;
   }
+  expect_range_and_cas("--target etcd --endpoints 127.0.0.1:" + std::to_string(client_port) +
+                       " --clients 8 --conns 2 --max-duration 60s --val-size 256");
   node.signal(SIGTERM);
   EXPECT_GE(node.wait_exit(10s), 0) << node.log();
 }

@@ -84,6 +84,29 @@ TEST(Options, MixedUsesReadRatio) {
   EXPECT_NE(exit_code({"mixed", "--read-ratio", "1.5"}), 0);
 }
 
+TEST(Options, RangeReadsAPrefilledPrefix) {
+  const Options o = parsed({"range", "--target", "etcd"});
+  EXPECT_EQ(o.command, "range");
+  EXPECT_EQ(o.workload.mode, Mode::kRange);
+  EXPECT_EQ(o.workload.key_space, 100u);  // The 100-key prefix by default.
+  EXPECT_EQ(o.workload.key_prefix, "bench/range/");
+  EXPECT_TRUE(o.prefill);
+  EXPECT_FALSE(o.workload.serializable);
+  EXPECT_EQ(parsed({"range", "--key-space", "10"}).workload.key_space, 10u);
+  EXPECT_TRUE(parsed({"range", "--serializable"}).workload.serializable);
+}
+
+TEST(Options, CasGivesEachClientAKey) {
+  const Options o = parsed({"cas", "--clients", "64"});
+  EXPECT_EQ(o.command, "cas");
+  EXPECT_EQ(o.workload.mode, Mode::kCas);
+  EXPECT_EQ(o.workload.key_space, 64u);
+  EXPECT_EQ(o.workload.key_prefix, "bench/cas/");
+  EXPECT_FALSE(o.prefill);
+  EXPECT_EQ(parsed({"put"}).workload.key_prefix, "");  // Other commands unchanged.
+  EXPECT_EQ(parsed({"put"}).workload.mode, Mode::kReadWrite);
+}
+
 TEST(Options, DefaultEndpointsFollowTargetAndProtocol) {
   EXPECT_EQ(parsed({"put"}).endpoints, "127.0.0.1:7070,127.0.0.1:8080,127.0.0.1:9090");
   EXPECT_EQ(parsed({"put", "--protocol", "rest"}).endpoints,

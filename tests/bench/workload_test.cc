@@ -18,6 +18,30 @@ TEST(Workload, KeysAreZeroPaddedToKeySize) {
   EXPECT_EQ(format_key(7, 1), "7");
 }
 
+TEST(Workload, KeysCarryThePrefix) {
+  Workload w;
+  w.key_prefix = "bench/range/";
+  EXPECT_EQ(workload_key(w, 7), "bench/range/00000007");
+  w.key_prefix.clear();
+  EXPECT_EQ(workload_key(w, 7), "00000007");
+}
+
+TEST(Workload, PrefixRangeEndCoversThePrefixOnly) {
+  EXPECT_EQ(prefix_range_end("bench/range/"), "bench/range0");
+  EXPECT_EQ(prefix_range_end("a\xff"), "b");
+  EXPECT_EQ(prefix_range_end("\xff\xff"), std::string(1, '\0'));
+  EXPECT_EQ(prefix_range_end(""), std::string(1, '\0'));
+  EXPECT_LT(std::string("bench/range/99999999"), prefix_range_end("bench/range/"));
+}
+
+TEST(KeyChooser, RangeAndCasModesChooseTheirKind) {
+  Workload w;
+  w.mode = Mode::kRange;
+  EXPECT_EQ(KeyChooser(w, 0).next_kind(), OpKind::kRange);
+  w.mode = Mode::kCas;
+  EXPECT_EQ(KeyChooser(w, 0).next_kind(), OpKind::kCas);
+}
+
 TEST(Workload, KeySpaceMustFitKeySize) {
   Workload w;
   w.key_size_bytes = 3;

@@ -5,7 +5,9 @@
 // the callback API. A completion records the result and issues the client's
 // next call; no thread per request. An Asio timer thread paces --rate and
 // breaks up deep inline recursion. What a call says is the target's business
-// (grpc_kv.h: dkv's or etcd's KV service).
+// (grpc_kv.h: dkv's or etcd's KV service). A CAS client owns one key (its id
+// under the key prefix) and sends the mod_revision its last txn left, so its
+// txns succeed unless someone else wrote the key.
 #include <grpcpp/grpcpp.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -77,6 +79,9 @@ struct Client {
   GrpcKv& kv;  // Owned by the driver.
   KeyChooser chooser;
   LockedStats stats;
+  // cas: the key's mod_revision as this client last saw it (0: no key).
+  // Written by a completion, read by the next send, never concurrently.
+  std::int64_t cas_revision = 0;
 };
 
 // Everything one run() shares with its callbacks. Leaked on the hard cap,
@@ -87,12 +92,15 @@ struct RunState {
         control(c),
         timeout(t),
         value(make_value(w)),
+        range_start(w.key_prefix),
+        range_end(prefix_range_end(w.key_prefix)),
         guard(asio::make_work_guard(io)) {}
   const Workload& workload;
   RunControl& control;
   const std::chrono::milliseconds timeout;
   const std::string value;
-  asio::io_context io;  // Timers for --rate, and re-posted issues.
+  const std::string range_start, range_end;  // range: every key under the prefix.
+  asio::io_context io;                       // Timers for --rate, and re-posted issues.
   asio::executor_work_guard<asio::io_context::executor_type> guard;
   std::thread io_thread;
   std::vector<std::unique_ptr<Client>> clients;
@@ -109,10 +117,16 @@ void issue_next(Client& c);
 thread_local int g_issue_depth = 0;
 constexpr int kIssueDepthMax = 8;
 
-void on_done(Client& c, Clock::time_point sent, const grpc::Status& status, bool found) {
+void on_done(Client& c, OpKind kind, Clock::time_point sent, const grpc::Status& status,
+             const GrpcKv::Answer& answer) {
   RunState& run = c.run;
   if (status.ok()) {
-    c.stats.record_ok(sent, /*not_found=*/!found, run.control);
+    bool not_found = !answer.found;
+    if (kind == OpKind::kRange) {
+      not_found = static_cast<std::uint64_t>(answer.kvs) < run.workload.key_space;
+    }
+    if (kind == OpKind::kCas) c.cas_revision = answer.revision;
+    c.stats.record_ok(sent, not_found, run.control, answer.else_branch);
   } else {
     c.stats.record_error(code_name(status.error_code()), run.control);
     run.in_flight.fetch_sub(1);
@@ -133,15 +147,29 @@ void on_done(Client& c, Clock::time_point sent, const grpc::Status& status, bool
 void send(Client& c, const Slot& slot) {
   RunState& run = c.run;
   const auto deadline = std::chrono::system_clock::now() + run.timeout;
-  const bool is_get = c.chooser.next_kind() == OpKind::kGet;
-  std::string key = format_key(c.chooser.next_key_index(slot.seq), run.workload.key_size_bytes);
+  const OpKind kind = c.chooser.next_kind();
+  const std::uint64_t index =
+      kind == OpKind::kCas ? static_cast<std::uint64_t>(c.id) : c.chooser.next_key_index(slot.seq);
+  std::string key = workload_key(run.workload, index);
   const Clock::time_point sent = slot.send_at;
   run.in_flight.fetch_add(1);
-  auto done = [&c, sent](const grpc::Status& s, bool found) { on_done(c, sent, s, found); };
-  if (is_get) {
-    c.kv.get(std::move(key), run.workload.serializable, deadline, std::move(done));
-  } else {
-    c.kv.put(std::move(key), run.value, deadline, std::move(done));
+  auto done = [&c, kind, sent](const grpc::Status& s, const GrpcKv::Answer& a) {
+    on_done(c, kind, sent, s, a);
+  };
+  switch (kind) {
+    case OpKind::kGet:
+      c.kv.get(std::move(key), run.workload.serializable, deadline, std::move(done));
+      break;
+    case OpKind::kPut:
+      c.kv.put(std::move(key), run.value, deadline, std::move(done));
+      break;
+    case OpKind::kRange:
+      c.kv.range(run.range_start, run.range_end, run.workload.serializable, deadline,
+                 std::move(done));
+      break;
+    case OpKind::kCas:
+      c.kv.cas(std::move(key), c.cas_revision, run.value, deadline, std::move(done));
+      break;
   }
 }
 

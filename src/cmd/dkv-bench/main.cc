@@ -3,6 +3,8 @@
 //   dkv-bench put   [--clients 16 --conns 4 --total 10000 | --duration 10s]
 //   dkv-bench get   [--serializable] [--prefill]
 //   dkv-bench mixed --read-ratio 0.9 [--prefill]
+//   dkv-bench range [--key-space 100]   (a Range of every key under a prefix)
+//   dkv-bench cas                       (a CAS Txn per op, on the client's own key)
 // over --protocol grpc (default) or rest, against dkv or (--target etcd) an
 // etcd v3 cluster, with the same workload and measurement. Prints the options and seed first
 // (stderr), progress while running (stderr), a summary at the end (stdout;
@@ -105,18 +107,20 @@ void print_settings(const Options& o, int conns, Clock::duration duration) {
              "dkv-bench {} target={} protocol={} endpoints={} conns={} clients={} total={} "
              "duration={:.1f}s "
              "key-size={} val-size={} key-space={} keys={} seed={} read-ratio={} serializable={} "
-             "rate={} prefill={}\n",
+             "rate={} prefill={}{}\n",
              o.command, target_name(o.target), o.protocol, o.endpoints, conns, o.clients,
              o.total_ops, std::chrono::duration<double>(duration).count(),
              o.workload.key_size_bytes, o.workload.value_size_bytes, o.workload.key_space,
              o.workload.sequential_keys ? "sequential" : "random", o.workload.seed,
-             o.workload.read_ratio, o.workload.serializable, o.rate_ops_per_s, o.prefill);
+             o.workload.read_ratio, o.workload.serializable, o.rate_ops_per_s, o.prefill,
+             o.workload.key_prefix.empty() ? "" : " key-prefix=" + o.workload.key_prefix);
 }
 
 // Every key once, in order, so reads find them; not measured. Exits if it
 // was interrupted or left calls behind.
 void prefill(Driver& driver, const Options& o, int conns) {
   Workload fill = o.workload;
+  fill.mode = Mode::kReadWrite;
   fill.read_ratio = 0;
   fill.sequential_keys = true;
   // As fast as it goes, whatever --rate says.
@@ -131,7 +135,22 @@ void prefill(Driver& driver, const Options& o, int conns) {
   }
 }
 
+// A cas run's keys are its own (bench/cas/<run>/<client>): a key left by an
+// earlier run would send each client's first txn to the else branch, so the
+// else share counts only txns that lost to another writer.
+std::string cas_run_prefix() {
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  return fmt::format("{:x}-{}/", now_ns, ::getpid());
+}
+
 int run(Options& o) {
+  if (o.workload.mode != Mode::kReadWrite && o.protocol != "grpc") {
+    fmt::print(stderr, "dkv-bench: {} runs over gRPC only (etcd's KV API)\n", o.command);
+    return 1;
+  }
+  if (o.workload.mode == Mode::kCas) o.workload.key_prefix += cas_run_prefix();
   if (auto bad = check_key_space(o.workload)) {
     fmt::print(stderr, "dkv-bench: {}\n", *bad);
     return 1;

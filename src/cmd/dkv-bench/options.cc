@@ -59,14 +59,22 @@ std::variant<Options, int> parse_options(int argc, const char* const* argv) {
   Options o;
   std::string target = "dkv";
   double read_ratio = 0.9;
-  CLI::App app{"dkv-bench: load generator for dkv or etcd (put, get, mixed over gRPC or REST)"};
+  CLI::App app{
+      "dkv-bench: load generator for dkv or etcd (put, get, mixed over gRPC or REST; range, cas "
+      "over etcd's KV API on gRPC)"};
   app.require_subcommand(1);
   CLI::App* put = app.add_subcommand("put", "write random or sequential keys");
   CLI::App* get = app.add_subcommand("get", "read keys (linearizable unless --serializable)");
   CLI::App* mixed = app.add_subcommand("mixed", "reads and writes, --read-ratio of them reads");
-  for (CLI::App* sub : {put, get, mixed}) add_common(*sub, o, target);
-  for (CLI::App* sub : {get, mixed}) {
+  CLI::App* range = app.add_subcommand(
+      "range", "Range of every key under a prefix (--key-space keys, default 100, written first)");
+  CLI::App* cas = app.add_subcommand(
+      "cas", "Txn If(mod_revision(key)==last seen) Then(Put) Else(Range), one key per client");
+  for (CLI::App* sub : {put, get, mixed, range, cas}) add_common(*sub, o, target);
+  for (CLI::App* sub : {get, mixed, range}) {
     sub->add_flag("--serializable", o.workload.serializable, "local reads, possibly stale");
+  }
+  for (CLI::App* sub : {get, mixed}) {
     sub->add_flag("--prefill", o.prefill, "write every key of --key-space before measuring");
   }
   mixed->add_option("--read-ratio", read_ratio, "fraction of reads")
@@ -83,6 +91,19 @@ std::variant<Options, int> parse_options(int argc, const char* const* argv) {
   } else if (get->parsed()) {
     o.command = "get";
     o.workload.read_ratio = 1;
+  } else if (range->parsed()) {
+    o.command = "range";
+    o.workload.read_ratio = 1;
+    o.workload.mode = Mode::kRange;
+    o.workload.key_prefix = "bench/range/";
+    if (range->count("--key-space") == 0) o.workload.key_space = 100;
+    o.prefill = true;  // The range reads keys written before the run.
+  } else if (cas->parsed()) {
+    o.command = "cas";
+    o.workload.read_ratio = 0;
+    o.workload.mode = Mode::kCas;
+    o.workload.key_prefix = "bench/cas/";
+    o.workload.key_space = static_cast<std::uint64_t>(o.clients);  // Client i owns key i.
   } else {
     o.command = "mixed";
     o.workload.read_ratio = read_ratio;

@@ -1,5 +1,5 @@
 // src/cmd/dkv-bench/options.h
-// dkv-bench's command line: `dkv-bench put|get|mixed [flags]` parsed (CLI11)
+// dkv-bench's command line: `dkv-bench put|get|mixed|range|cas [flags]` parsed (CLI11)
 // into Options. Parsing checks each flag on its own (ranges, choices) and
 // fills in what depends on others (read ratio from the command, default
 // endpoints from --target and --protocol); main.cc checks durations and the
@@ -17,7 +17,7 @@
 namespace dkv::bench {
 
 struct Options {
-  std::string command;  // put | get | mixed
+  std::string command;  // put | get | mixed | range | cas
   Target target = Target::kDkv;
   std::string protocol = "grpc";  // grpc | rest
   std::string endpoints;          // host:port,...; the target's local default if not given.
@@ -32,7 +32,8 @@ struct Options {
   bool json = false;
   int io_threads = 1;
   std::string cacert, cert, key;  // gRPC over TLS (as etcdctl's flags).
-  Workload workload;              // read_ratio: 0 for put, 1 for get, --read-ratio for mixed.
+  // read_ratio: 0 for put and cas, 1 for get and range, --read-ratio for mixed.
+  Workload workload;
 };
 
 // The options, or the exit code once CLI11 has printed --help (0) or a

@@ -60,6 +60,13 @@ std::string format_text(const Summary& s) {
   if (s.stats.not_found_ops > 0)
     out += fmt::format(" ({} ok were NOT_FOUND)", s.stats.not_found_ops);
   out += "\n";
+  if (s.info.workload.mode == Mode::kCas) {
+    const double share = s.stats.ok_ops > 0 ? static_cast<double>(s.stats.else_ops) /
+                                                  static_cast<double>(s.stats.ok_ops)
+                                            : 0;
+    out += fmt::format("  CAS else:    {} ok took the else branch ({:.2f}%)\n", s.stats.else_ops,
+                       share * 100);
+  }
   out += fmt::format("  Requests/s:  {:.1f}\n", throughput_ops_per_s(s));
   if (h.count() > 0) {
     out += fmt::format("  Latency:     min {}  mean {}", format_latency_ns(h.min()),
@@ -91,17 +98,19 @@ std::string format_json(const Summary& s) {
       "{{\"command\":\"{}\",\"target\":\"{}\",\"protocol\":\"{}\",\"endpoints\":\"{}\",\"conns\":{}"
       ",\"clients\":{},"
       "\"key_size_bytes\":{},\"value_size_bytes\":{},\"key_space\":{},\"sequential_keys\":{},"
-      "\"seed\":{},\"serializable\":{},\"read_ratio\":{},\"rate_ops_per_s\":{},"
-      "\"elapsed_s\":{:.3f},\"ok_ops\":{},\"not_found_ops\":{},\"error_ops\":{},"
+      "\"key_prefix\":\"{}\",\"seed\":{},\"serializable\":{},\"read_ratio\":{},\"rate_ops_per_s\":{"
+      "},"
+      "\"elapsed_s\":{:.3f},\"ok_ops\":{},\"not_found_ops\":{},\"else_ops\":{},\"error_ops\":{},"
       "\"errors\":{{{}}},\"abandoned_ops\":{},\"throughput_ops_per_s\":{:.1f},"
       "\"latency_us\":{{\"min\":{:.1f},\"mean\":{:.1f},\"p50\":{:.1f},\"p90\":{:.1f},"
       "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f}}}}}\n",
       s.info.command, s.info.target, s.info.protocol, json_escape(s.info.endpoints), s.info.conns,
-      s.info.clients, w.key_size_bytes, w.value_size_bytes, w.key_space, w.sequential_keys, w.seed,
-      w.serializable, w.read_ratio, s.info.rate_ops_per_s, s.elapsed_s, s.stats.ok_ops,
-      s.stats.not_found_ops, s.stats.error_ops(), errors, s.abandoned_ops, throughput_ops_per_s(s),
-      us(h.min()), h.mean() / 1e3, us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
-      us(h.percentile(99.9)), us(h.max()));
+      s.info.clients, w.key_size_bytes, w.value_size_bytes, w.key_space, w.sequential_keys,
+      json_escape(w.key_prefix), w.seed, w.serializable, w.read_ratio, s.info.rate_ops_per_s,
+      s.elapsed_s, s.stats.ok_ops, s.stats.not_found_ops, s.stats.else_ops, s.stats.error_ops(),
+      errors, s.abandoned_ops, throughput_ops_per_s(s), us(h.min()), h.mean() / 1e3,
+      us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)),
+      us(h.max()));
 }
 
 Progress::Progress(RunControl& control, std::string label, std::FILE* out)

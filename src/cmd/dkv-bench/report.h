@@ -17,7 +17,7 @@ namespace dkv::bench {
 
 // The run's parameters, echoed in the summary.
 struct RunInfo {
-  std::string command;   // put | get | mixed
+  std::string command;   // put | get | mixed | range | cas
   std::string target;    // dkv | etcd
   std::string protocol;  // grpc | rest
   std::string endpoints;

@@ -96,6 +96,18 @@ std::string format_key(std::uint64_t index, std::size_t key_size_bytes) {
   return std::string(key_size_bytes - digits.size(), '0') + digits;
 }
 
+std::string workload_key(const Workload& w, std::uint64_t index) {
+  return w.key_prefix + format_key(index, w.key_size_bytes);
+}
+
+std::string prefix_range_end(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (end.empty()) return std::string(1, '\0');
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
 std::string make_value(const Workload& w) {
   std::mt19937_64 rng(w.seed ^ 0x76616c7565ULL);  // "value"
   std::uniform_int_distribution<int> letter('a', 'z');
@@ -108,6 +120,8 @@ KeyChooser::KeyChooser(const Workload& w, int client_id)
     : workload_(w), rng_(w.seed * 0x9e3779b97f4a7c15ULL + static_cast<std::uint64_t>(client_id)) {}
 
 OpKind KeyChooser::next_kind() {
+  if (workload_.mode == Mode::kRange) return OpKind::kRange;
+  if (workload_.mode == Mode::kCas) return OpKind::kCas;
   if (workload_.read_ratio <= 0) return OpKind::kPut;
   if (workload_.read_ratio >= 1) return OpKind::kGet;
   return std::uniform_real_distribution<double>(0, 1)(rng_) < workload_.read_ratio ? OpKind::kGet
@@ -157,6 +171,7 @@ void ClientStats::merge(const ClientStats& other) {
   latency_ns.merge(other.latency_ns);
   ok_ops += other.ok_ops;
   not_found_ops += other.not_found_ops;
+  else_ops += other.else_ops;
   for (const auto& [cause, n] : other.errors) errors[cause] += n;
 }
 
@@ -166,7 +181,8 @@ std::uint64_t ClientStats::error_ops() const {
   return n;
 }
 
-void LockedStats::record_ok(Clock::time_point sent, bool not_found, RunControl& control) {
+void LockedStats::record_ok(Clock::time_point sent, bool not_found, RunControl& control,
+                            bool else_branch) {
   const auto elapsed = Clock::now() - sent;
   const auto elapsed_ns = std::max<std::int64_t>(
       0, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
@@ -175,6 +191,7 @@ void LockedStats::record_ok(Clock::time_point sent, bool not_found, RunControl& 
     stats_.latency_ns.record(static_cast<std::uint64_t>(elapsed_ns));
     stats_.ok_ops++;
     if (not_found) stats_.not_found_ops++;
+    if (else_branch) stats_.else_ops++;
   }
   control.completed_ops.fetch_add(1, std::memory_order_relaxed);
 }

@@ -25,9 +25,16 @@ namespace dkv::bench {
 
 using Clock = std::chrono::steady_clock;
 
-enum class OpKind { kPut, kGet };
+enum class OpKind { kPut, kGet, kRange, kCas };
+
+// What a run's operations are: puts and gets (by read_ratio), a Range of the
+// whole key space under key_prefix, or a CAS txn on the client's own key.
+enum class Mode { kReadWrite, kRange, kCas };
 
 struct Workload {
+  Mode mode = Mode::kReadWrite;
+  // Put before every key (range and cas keep their keys apart this way).
+  std::string key_prefix;
   // The fraction of operations that are gets: 0 for `put`, 1 for `get`.
   double read_ratio = 0;
   // Gets read the local replica (may be stale) instead of a ReadIndex read.
@@ -58,6 +65,13 @@ std::optional<std::string> check_key_space(const Workload& w);
 
 // The key for index `index`: zero-padded decimal, key_size_bytes long.
 std::string format_key(std::uint64_t index, std::size_t key_size_bytes);
+
+// The key a workload sends for `index`: key_prefix, then format_key.
+std::string workload_key(const Workload& w, std::uint64_t index);
+
+// etcd's range_end for every key starting with `prefix` (the prefix with its
+// last byte below 0xff incremented, the rest dropped; "\0" for all keys).
+std::string prefix_range_end(const std::string& prefix);
 
 // The value every put writes: value_size_bytes printable bytes from the seed.
 std::string make_value(const Workload& w);
@@ -125,8 +139,11 @@ class RunControl {
 struct ClientStats {
   LatencyHistogram latency_ns;  // Successful operations only.
   std::uint64_t ok_ops = 0;
-  // Gets of a key nobody wrote: counted as successes, reported apart.
+  // Gets of a key nobody wrote, or ranges that found fewer keys than the key
+  // space holds: counted as successes, reported apart.
   std::uint64_t not_found_ops = 0;
+  // CAS txns whose compare failed (the Else branch ran): successes too.
+  std::uint64_t else_ops = 0;
   // Failed operations by cause: a gRPC code name, "HTTP 503", "connect: ...".
   std::map<std::string, std::uint64_t> errors;
 
@@ -138,7 +155,8 @@ struct ClientStats {
 // the main thread at the end (or at the hard cap, while calls may still run).
 class LockedStats {
  public:
-  void record_ok(Clock::time_point sent, bool not_found, RunControl& control);
+  void record_ok(Clock::time_point sent, bool not_found, RunControl& control,
+                 bool else_branch = false);
   void record_error(const std::string& cause, RunControl& control);
   ClientStats snapshot() const;
 
