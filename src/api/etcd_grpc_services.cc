@@ -1,4 +1,5 @@
 #include "api/etcd_grpc_services.h"
+#include "api/grpc_dispatch.h"
 
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
@@ -14,45 +15,12 @@ namespace {
 
 namespace pb = etcdserverpb;
 
-constexpr char kForwardedMetadata[] = "dkv-forwarded";  // As grpc_server.cc.
-// etcd's rpctypes.MetadataRequireLeaderKey / MetadataHasLeader.
-constexpr char kRequireLeaderKey[] = "hasleader";
-constexpr char kHasLeader[] = "true";
 constexpr std::size_t kSnapshotChunkBytes = 256u << 10;
 constexpr int kSnapshotStreamsMax = 2;  // Each pins an LMDB read transaction.
 
-CallContext context_of(grpc::CallbackServerContext* ctx) {
-  CallContext call;
-  const auto deadline = ctx->deadline();  // system_clock; far future when unset.
-  const auto now_sys = std::chrono::system_clock::now();
-  if (deadline < now_sys + std::chrono::hours(24 * 365)) {
-    call.deadline =
-        std::chrono::steady_clock::now() +
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now_sys);
-  }
-  const auto& md = ctx->client_metadata();
-  call.forwarded = md.count(kForwardedMetadata) > 0;
-  const auto leader = md.find(kRequireLeaderKey);
-  call.require_leader = leader != md.end() && leader->second == kHasLeader;
-  return call;
-}
-
-// Runs the registered handler `m` and finishes the call with its status.
-template <typename Req, typename Resp>
-grpc::ServerUnaryReactor* dispatch(const Method* m, grpc::CallbackServerContext* ctx,
-                                   const Req* req, Resp* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  m->handler(context_of(ctx), *req, resp, [reactor](util::Status s) {
-    reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
-  });
-  return reactor;
-}
-
-const Method* must_find(const MethodRegistry& r, const std::string& name) {
-  const Method* m = r.find(name);
-  DKV_ASSERT(m != nullptr);
-  return m;
-}
+using grpc_dispatch::context_of;
+using grpc_dispatch::dispatch;
+using grpc_dispatch::must_find;
 
 #define DKV_ETCD_UNARY(Name, member)                                                             \
   grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* ctx, const pb::Name##Request* req, \

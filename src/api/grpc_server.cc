@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/etcd_grpc_services.h"
+#include "api/grpc_dispatch.h"
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
 #include "util/assert.h"
@@ -19,41 +20,10 @@
 namespace dkv::api {
 namespace {
 
-constexpr char kForwardedMetadata[] = "dkv-forwarded";
-
-grpc::Status to_grpc(const util::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
-}
-
-CallContext context_of(grpc::CallbackServerContext* ctx) {
-  CallContext call;
-  const auto deadline = ctx->deadline();  // system_clock; far future when unset.
-  const auto now_sys = std::chrono::system_clock::now();
-  if (deadline < now_sys + std::chrono::hours(24 * 365)) {
-    call.deadline =
-        std::chrono::steady_clock::now() +
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - now_sys);
-  }
-  const auto& md = ctx->client_metadata();
-  call.forwarded = md.find(kForwardedMetadata) != md.end();
-  return call;
-}
-
-// Runs the registered handler of `method` and finishes the call with its status.
-template <typename Req, typename Resp>
-grpc::ServerUnaryReactor* dispatch(const Method* method, grpc::CallbackServerContext* ctx,
-                                   const Req* req, Resp* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  method->handler(context_of(ctx), *req, resp,
-                  [reactor](util::Status s) { reactor->Finish(to_grpc(s)); });
-  return reactor;
-}
-
-const Method* must_find(const MethodRegistry& registry, const std::string& name) {
-  const Method* m = registry.find(name);
-  DKV_ASSERT(m != nullptr);
-  return m;
-}
+using grpc_dispatch::dispatch;
+using grpc_dispatch::kForwardedMetadata;
+using grpc_dispatch::must_find;
+using grpc_dispatch::to_grpc;
 
 class KvService final : public v0::KV::CallbackService {
  public:
