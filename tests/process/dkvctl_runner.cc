@@ -24,16 +24,22 @@ std::string slurp(const std::string& path) {
 
 std::string dkvctl_binary() { return DKVCTL_BINARY_PATH; }
 
-CommandResult run_dkvctl(const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env,
-                         std::chrono::milliseconds timeout) {
+CommandResult run_program(const std::string& binary, const std::vector<std::string>& args,
+                          const std::map<std::string, std::string>& env,
+                          const std::string& stdin_text, std::chrono::milliseconds timeout) {
   CommandResult result;
-  char out_tmpl[] = "/tmp/dkvctl_out_XXXXXX";
-  char err_tmpl[] = "/tmp/dkvctl_err_XXXXXX";
+  char in_tmpl[] = "/tmp/dkv_test_in_XXXXXX";
+  char out_tmpl[] = "/tmp/dkv_test_out_XXXXXX";
+  char err_tmpl[] = "/tmp/dkv_test_err_XXXXXX";
+  const int in_fd = ::mkstemp(in_tmpl);
   const int out_fd = ::mkstemp(out_tmpl);
   const int err_fd = ::mkstemp(err_tmpl);
-  if (out_fd < 0 || err_fd < 0) return result;
-  std::string binary = dkvctl_binary();
+  if (in_fd < 0 || out_fd < 0 || err_fd < 0) return result;
+  if (::write(in_fd, stdin_text.data(), stdin_text.size()) !=
+      static_cast<ssize_t>(stdin_text.size())) {
+    return result;
+  }
+  ::lseek(in_fd, 0, SEEK_SET);
   std::vector<std::string> argv_strings = {binary};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<std::string> env_strings = {"PATH=/usr/bin:/bin"};
@@ -44,9 +50,9 @@ CommandResult run_dkvctl(const std::vector<std::string>& args,
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::dup2(in_fd, STDIN_FILENO);
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
     sigset_t none;
@@ -55,14 +61,14 @@ CommandResult run_dkvctl(const std::vector<std::string>& args,
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
+  ::close(in_fd);
   ::close(out_fd);
   ::close(err_fd);
   if (pid > 0) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     int status = 0;
     for (;;) {
-      const pid_t r = ::waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
         result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         break;
       }
@@ -76,9 +82,16 @@ CommandResult run_dkvctl(const std::vector<std::string>& args,
   }
   result.out = slurp(out_tmpl);
   result.err = slurp(err_tmpl);
+  ::unlink(in_tmpl);
   ::unlink(out_tmpl);
   ::unlink(err_tmpl);
   return result;
+}
+
+CommandResult run_dkvctl(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env,
+                         std::chrono::milliseconds timeout) {
+  return run_program(dkvctl_binary(), args, env, "", timeout);
 }
 
 }  // namespace dkv::testing

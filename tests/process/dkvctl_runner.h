@@ -1,4 +1,4 @@
-// Runs the real ./build/dkvctl for process tests: fork/exec with the given
+// Runs the real ./build/dkvctl (or any program) for process tests: fork/exec with the given
 // arguments and environment, stdout and stderr captured, the exit code
 // returned. A run that outlives its timeout is SIGKILLed (exit code -1).
 // Threading: any thread; each call is independent.
@@ -19,6 +19,13 @@ struct CommandResult {
 
 // Path of the dkvctl binary under test (set by CMake).
 std::string dkvctl_binary();
+
+// Runs `binary` with `args`, `stdin_text` on its standard input; its
+// environment holds only `env` (and PATH).
+CommandResult run_program(const std::string& binary, const std::vector<std::string>& args,
+                          const std::map<std::string, std::string>& env,
+                          const std::string& stdin_text,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // Runs dkvctl with `args`; its environment holds only `env` (and PATH).
 CommandResult run_dkvctl(const std::vector<std::string>& args,

@@ -17,13 +17,6 @@
 
 namespace dkv::testing {
 
-// Runs `binary` with `args`, `stdin_text` on its stdin and only `env` (and
-// PATH) in its environment; a run that outlives `timeout` is killed.
-CommandResult run_program(const std::string& binary, const std::vector<std::string>& args,
-                          const std::map<std::string, std::string>& env,
-                          const std::string& stdin_text,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
-
 std::string read_text_file(const std::string& path);
 
 // A cluster of real etcd 3.4 processes on free loopback ports (members
