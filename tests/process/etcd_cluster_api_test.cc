@@ -8,19 +8,18 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <thread>
 
+#include "etcdctl_runner.h"
 #include "harness.h"
 
 namespace dkv::testing {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr char kEtcdctl[] = "/usr/bin/etcdctl";
-
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
@@ -30,23 +29,25 @@ struct ShellRun {
   std::string out;  // stdout and stderr.
 };
 
+ShellRun joined(const CommandResult& r) { return {r.exit_code, r.out + r.err}; }
+
 // Runs a shell command line, stdout and stderr together.
 ShellRun sh(const std::string& command) {
-  ShellRun r;
-  FILE* f = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
-  if (f == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(f);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return joined(run_program("/bin/sh", {"-c", command}, {}, ""));
+}
+
+// The words of a command line without quotes.
+std::vector<std::string> words(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
 }
 
 class EtcdctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kEtcdctl, X_OK) != 0) GTEST_SKIP() << "no " << kEtcdctl << " (etcd-client)";
+    if (!etcdctl_installed()) GTEST_SKIP() << "no " << kEtcdctl << " (etcd-client)";
     cluster_ = std::make_unique<LocalCluster>("etcdctl", 3, env_);
     ASSERT_TRUE(cluster_->start_all(60s));
     ASSERT_GE(cluster_->wait_for_leader({0, 1, 2}, 30s), 0);
@@ -55,8 +56,7 @@ class EtcdctlTest : public ::testing::Test {
   std::string endpoint(int i) { return "127.0.0.1:" + std::to_string(cluster_->rpc_port(i)); }
   std::string all_endpoints() { return endpoint(0) + "," + endpoint(1) + "," + endpoint(2); }
   ShellRun etcdctl(const std::string& args, const std::string& endpoints = "") {
-    return sh("env ETCDCTL_API=3 " + std::string(kEtcdctl) +
-              " --endpoints=" + (endpoints.empty() ? endpoint(0) : endpoints) + " " + args);
+    return joined(run_etcdctl(endpoints.empty() ? endpoint(0) : endpoints, words(args)));
   }
   // The hex ID `member list` shows for the member named `name`, or "".
   std::string member_id(const std::string& name) {

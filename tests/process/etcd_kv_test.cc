@@ -6,19 +6,15 @@
 // key, too many txn ops, a duplicate key in a txn, no leader). count_only,
 // which etcdctl 3.4 cannot ask for, and the "hasleader" metadata go through
 // the generated gRPC stub. Skips if etcdctl is not installed.
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "etcdctl_runner.h"
 #include "harness.h"
 
 namespace dkv::testing {
@@ -26,55 +22,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kEtcdctl[] = "/usr/bin/etcdctl";
-
-struct EtcdctlRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Runs etcdctl against 127.0.0.1:port with `args`, `input` on its stdin.
-EtcdctlRun etcdctl(std::uint16_t port, std::vector<std::string> args,
-                   const std::string& input = "") {
-  EtcdctlRun result;
-  TempDir dir("etcdctl");
-  const std::string in_path = dir.path() + "/in", out_path = dir.path() + "/out",
-                    err_path = dir.path() + "/err";
-  std::ofstream(in_path, std::ios::binary) << input;
-  std::vector<std::string> argv_strings = {
-      kEtcdctl, "--endpoints=127.0.0.1:" + std::to_string(port), "--dial-timeout=5s"};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::string env_api = "ETCDCTL_API=3", env_path = "PATH=/usr/bin:/bin";
-  char* envp[] = {env_api.data(), env_path.data(), nullptr};
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int in = ::open(in_path.c_str(), O_RDONLY);
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(in, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    ::execve(kEtcdctl, argv.data(), envp);
-    ::_exit(127);
-  }
-  int status = 0;
-  if (pid > 0 && ::waitpid(pid, &status, 0) == pid) {
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  result.out = slurp(out_path);
-  result.err = slurp(err_path);
-  return result;
+CommandResult etcdctl(std::uint16_t port, const std::vector<std::string>& args,
+                      const std::string& input = "") {
+  return run_etcdctl("127.0.0.1:" + std::to_string(port), args, input);
 }
 
 // The number after "name": in etcdctl's -w json output (0 if absent).
@@ -92,7 +43,7 @@ std::unique_ptr<etcdserverpb::KV::Stub> kv_stub(std::uint16_t port) {
 class EtcdKvTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kEtcdctl, X_OK) != 0) GTEST_SKIP() << "etcdctl (Debian's etcd-client) missing";
+    if (!etcdctl_installed()) GTEST_SKIP() << "etcdctl (Debian's etcd-client) missing";
     cluster_ = std::make_unique<LocalCluster>("etcd_kv", 3);
     ASSERT_TRUE(cluster_->start_all(30s)) << cluster_->process(0).log();
     leader_ = cluster_->wait_for_leader({0, 1, 2}, 10s);
@@ -102,7 +53,7 @@ class EtcdKvTest : public ::testing::Test {
   std::uint16_t port(int i) const { return cluster_->rpc_port(i); }
   // A put through etcdctl -w json: the header's revision.
   std::uint64_t put(int node, const std::string& key, const std::string& value) {
-    const EtcdctlRun r = etcdctl(port(node), {"put", "-w", "json", key, value});
+    const CommandResult r = etcdctl(port(node), {"put", "-w", "json", key, value});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return json_number(r.out, "revision");
   }
@@ -113,7 +64,7 @@ class EtcdKvTest : public ::testing::Test {
 };
 
 TEST_F(EtcdKvTest, EtcdctlPutGetDelTxnAndCompaction) {
-  const EtcdctlRun ok = etcdctl(port(leader_), {"put", "a", "1"});
+  const CommandResult ok = etcdctl(port(leader_), {"put", "a", "1"});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ok.out, "OK\n");
   const std::uint64_t rev_a =
@@ -129,13 +80,13 @@ TEST_F(EtcdKvTest, EtcdctlPutGetDelTxnAndCompaction) {
   EXPECT_EQ(
       etcdctl(port(leader_), {"get", "--prefix", "a", "--sort-by=CREATE", "--order=DESCEND"}).out,
       "ab\n4\na\n11\n");
-  const EtcdctlRun limited =
+  const CommandResult limited =
       etcdctl(port(follower_), {"get", "--prefix", "", "--limit=2", "-w", "json"});
   EXPECT_NE(limited.out.find("\"more\":true"), std::string::npos) << limited.out;
   EXPECT_EQ(json_number(limited.out, "count"), 4u);
   // Full headers: one cluster, each member its own id, the current revision.
-  const EtcdctlRun on_leader = etcdctl(port(leader_), {"get", "-w", "json", "a"});
-  const EtcdctlRun on_follower = etcdctl(port(follower_), {"get", "-w", "json", "a"});
+  const CommandResult on_leader = etcdctl(port(leader_), {"get", "-w", "json", "a"});
+  const CommandResult on_follower = etcdctl(port(follower_), {"get", "-w", "json", "a"});
   EXPECT_EQ(json_number(on_leader.out, "revision"), rev_a + 4);
   EXPECT_EQ(json_number(on_follower.out, "revision"), rev_a + 4);
   EXPECT_NE(json_number(on_leader.out, "cluster_id"), 0u);
@@ -155,9 +106,10 @@ TEST_F(EtcdKvTest, EtcdctlPutGetDelTxnAndCompaction) {
       "FAILURE\n\nb\n22\n\n1\n");
 
   const std::uint64_t now = put(leader_, "d", "4");
-  const EtcdctlRun compacted = etcdctl(port(follower_), {"compaction", std::to_string(now)});
+  const CommandResult compacted = etcdctl(port(follower_), {"compaction", std::to_string(now)});
   EXPECT_EQ(compacted.out, "compacted revision " + std::to_string(now) + "\n") << compacted.err;
-  const EtcdctlRun below = etcdctl(port(leader_), {"get", "--rev=" + std::to_string(now - 1), "b"});
+  const CommandResult below =
+      etcdctl(port(leader_), {"get", "--rev=" + std::to_string(now - 1), "b"});
   EXPECT_NE(below.exit_code, 0);
   EXPECT_NE(below.err.find("Error: etcdserver: mvcc: required revision has been compacted"),
             std::string::npos)
@@ -178,7 +130,7 @@ TEST_F(EtcdKvTest, EtcdctlPutGetDelTxnAndCompaction) {
 }
 
 // etcdctl prints an error as "Error: <message>" on stderr and exits 1.
-void expect_error(const EtcdctlRun& r, const std::string& message) {
+void expect_error(const CommandResult& r, const std::string& message) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("Error: " + message + "\n"), std::string::npos) << r.err;
 }
