@@ -16,10 +16,13 @@
 #include "node/background.h"
 #include "node/node.h"
 #include "node/snapshot_transfer.h"
+#include "rng.h"
 #include "wal/mem_file_system.h"
 
 namespace dkv::node_sim {
 namespace {
+
+using sim::Rng;
 
 using Time = std::int64_t;  // Simulated nanoseconds.
 constexpr Time kMs = 1'000'000;
@@ -28,24 +31,6 @@ constexpr Time kStart = 1000 * kMs;  // Not 0: Node::step takes 0 as "no tick ye
 std::chrono::steady_clock::time_point at(Time t) {
   return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(t));
 }
-
-// splitmix64.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool permille(int p) { return static_cast<int>(below(1000)) < p; }
-  bool percent(int p) { return static_cast<int>(below(100)) < p; }
-
- private:
-  std::uint64_t state_;
-};
 
 struct Failure {
   std::string what;

@@ -14,6 +14,7 @@
 #include "kv/mvcc_request.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
+#include "rng.h"
 #include "store_oracle.h"
 
 namespace dkv::sim {
@@ -43,24 +44,6 @@ constexpr int kLivenessTicks = 60 * kElectionTicks;
 
 struct Failure {
   std::string what;
-};
-
-// splitmix64: small, fast, and good enough for schedules.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool permille(int p) { return static_cast<int>(below(1000)) < p; }
-  bool percent(int p) { return static_cast<int>(below(100)) < p; }
-
- private:
-  std::uint64_t state_;
 };
 
 // The keys the clients write and read: two prefixes, for DeleteRange of a prefix.
