@@ -134,6 +134,8 @@ std::vector<std::string> EtcdCluster::endpoints() const {
 
 std::string EtcdCluster::log(int i) const { return processes_[i]->log(); }
 
+void EtcdCluster::kill(int i) { processes_[i]->signal(SIGKILL); }
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
