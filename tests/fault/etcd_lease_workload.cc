@@ -34,6 +34,28 @@ bool refused(const grpc::Status& s) {
 
 }  // namespace
 
+std::string etcd_service_missing(const std::string& endpoint, const std::string& service) {
+  auto ch = channel_to(endpoint);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::Status s;
+  if (service == "lease") {
+    etcdserverpb::LeaseLeasesResponse resp;
+    s = etcdserverpb::Lease::NewStub(ch)->LeaseLeases(&ctx, {}, &resp);
+  } else {
+    auto stream = etcdserverpb::Watch::NewStub(ch)->Watch(&ctx);
+    etcdserverpb::WatchRequest create;
+    create.mutable_create_request()->set_key("probe");
+    etcdserverpb::WatchResponse resp;
+    if (stream->Write(create) && stream->Read(&resp)) return "";  // The created response.
+    s = stream->Finish();
+  }
+  // Only UNIMPLEMENTED says the service is missing: a node still starting
+  // (UNAVAILABLE) must not make a fault test skip.
+  if (s.error_code() != grpc::StatusCode::UNIMPLEMENTED) return "";
+  return "etcd " + service + " answered UNIMPLEMENTED " + s.error_message();
+}
+
 struct LeaseWorkload::State {
   EtcdWorkloadOptions o;
   Clock::time_point epoch;

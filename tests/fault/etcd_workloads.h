@@ -47,6 +47,10 @@ struct EtcdWorkloadOptions {
   std::chrono::milliseconds expiry_wait_extra{8000};
 };
 
+// Why the server at `endpoint` does not serve etcd's `service` ("watch" or
+// "lease"): it answered UNIMPLEMENTED; "" otherwise (any other answer).
+std::string etcd_service_missing(const std::string& endpoint, const std::string& service);
+
 class WatchWorkload {
  public:
   WatchWorkload(const EtcdWorkloadOptions& options, std::chrono::steady_clock::time_point epoch);
