@@ -1,11 +1,12 @@
 // The watch and lease workloads (etcd_workloads.h) against etcd itself:
 // Debian's etcd-server 3.4 as a 3-member cluster on loopback ports
 // (EtcdCluster, tests/process). etcd is the reference: its histories must
-// pass the checkers, also when a member is killed under the watchers (they
-// resume on another member), and the same history made wrong on purpose
+// pass the checkers, also when a member is paused or killed under the
+// watchers (they resume on another member), and the same history made wrong on purpose
 // (an event dropped; an expiry observed earlier) must fail them.
-// Skips without /usr/bin/etcd. Label fault (~30 s).
+// Skips without /usr/bin/etcd. Label fault (~35 s).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <thread>
@@ -35,29 +36,39 @@ std::string violations(const WatchCheckResult& r) {
   return out;
 }
 
-TEST(EtcdWorkloadsTest, WatchersResumeAfterAMemberDiesAndPassTheChecker) {
+TEST(EtcdWorkloadsTest, WatchersResumeAfterAPauseAndAKillAndPassTheChecker) {
   if (::access("/usr/bin/etcd", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/etcd";
   testing::EtcdCluster etcd("watch_workload", 3);
   ASSERT_TRUE(etcd.start(60s)) << etcd.log(0);
   const auto epoch = Clock::now();
   WatchWorkload workload(options_for(etcd), epoch);
-  std::this_thread::sleep_for(3s);  // Load before the fault (a schedule, not synchronisation).
-  etcd.kill(0);                     // Watcher 0 (and 3...) watched member 0.
-  std::this_thread::sleep_for(4s);  // Load after it.
+  // The fault schedule (sleeps pace it; they synchronise nothing): member 1
+  // paused longer than the stall timeout (3 s), so watcher 1 resumes
+  // elsewhere; then member 0 killed under watcher 0.
+  std::this_thread::sleep_for(2s);
+  etcd.signal(1, SIGSTOP);
+  std::this_thread::sleep_for(5s);
+  etcd.signal(1, SIGCONT);
+  std::this_thread::sleep_for(2s);
+  etcd.kill(0);
+  std::this_thread::sleep_for(3s);
   workload.stop(15s);
   const auto watchers = workload.watchers();
   const auto writes = workload.writes();
   const WatchCheckResult r = check_watch(watchers, writes);
   EXPECT_TRUE(r.ok()) << violations(r);
   EXPECT_GT(r.events, 50);
-  EXPECT_GE(r.resumes, 1);
+  EXPECT_GE(r.resumes, 2);
   EXPECT_GT(r.progress, 0);
   std::printf("watch: %zu writes, %lld events, %lld resumes, %lld progress notifications\n",
               writes.size(), static_cast<long long>(r.events), static_cast<long long>(r.resumes),
               static_cast<long long>(r.progress));
-  // The resumed watcher continued on another member.
+  // The resumed watchers continued on another member: 1 after its stall, 0 after its death.
+  ASSERT_GE(watchers[1].sessions.size(), 2u);
+  EXPECT_NE(watchers[1].sessions[1].member, "etcd-1");
+  EXPECT_EQ(watchers[1].sessions[0].end.rfind("stalled", 0), 0u) << watchers[1].sessions[0].end;
   ASSERT_GE(watchers[0].sessions.size(), 2u);
-  EXPECT_NE(watchers[0].sessions[1].member, "etcd-0");
+  EXPECT_NE(watchers[0].sessions.back().member, "etcd-0");
 
   // Canary: the same history with one delivered event dropped.
   auto broken = watchers;

@@ -136,6 +136,8 @@ std::string EtcdCluster::log(int i) const { return processes_[i]->log(); }
 
 void EtcdCluster::kill(int i) { processes_[i]->signal(SIGKILL); }
 
+void EtcdCluster::signal(int i, int sig) { processes_[i]->signal(sig); }
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

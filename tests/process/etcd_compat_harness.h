@@ -33,6 +33,8 @@ class EtcdCluster {
   std::string log(int i) const;
   // kill -9 of member i (a fault test's member death); it stays down.
   void kill(int i);
+  // Sends `sig` to member i (SIGSTOP/SIGCONT: a paused member).
+  void signal(int i, int sig);
 
  private:
   std::unique_ptr<TempDir> dir_;
