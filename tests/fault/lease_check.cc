@@ -78,6 +78,28 @@ void check_kept(const LeaseRecord& l, const LeaseCheckOptions& options, LeaseChe
 
 }  // namespace
 
+std::string describe_lease_history(const std::vector<LeaseRecord>& leases) {
+  auto call = [](const char* what, const LeaseCall& c) {
+    return std::string("  ") + what + " [" + ms(c.invoke_ns) + ", " + ms(c.complete_ns) + "] " +
+           (c.acknowledged ? "ttl " + std::to_string(c.ttl_s)
+            : c.unknown    ? "unknown"
+                           : "no") +
+           "\n";
+  };
+  std::string out;
+  for (const auto& l : leases) {
+    out += "lease " + hex(l.id) + " client " + std::to_string(l.client) + "\n" +
+           call("grant", l.grant);
+    for (const auto& k : l.keepalives) out += call("keepalive", k);
+    if (l.revoked) out += call("revoke", l.revoke);
+    for (const auto& o : l.observations) {
+      out += "  seen " + std::string(o.alive ? "alive" : "gone") + " [" + ms(o.invoke_ns) + ", " +
+             ms(o.complete_ns) + "] " + o.how + "\n";
+    }
+  }
+  return out;
+}
+
 LeaseCheckResult check_leases(const std::vector<LeaseRecord>& leases,
                               const LeaseCheckOptions& options) {
   LeaseCheckResult out;

@@ -70,6 +70,10 @@ struct LeaseCheckResult {
   bool ok() const { return violations.empty(); }
 };
 
+// The history as text, for a report: one block per lease, its calls and
+// observations with their times.
+std::string describe_lease_history(const std::vector<LeaseRecord>& leases);
+
 LeaseCheckResult check_leases(const std::vector<LeaseRecord>& leases,
                               const LeaseCheckOptions& options = {});
 

@@ -55,6 +55,14 @@ TEST(LeaseCheckTest, CleanHistoriesPass) {
   EXPECT_EQ(r.renewals, 5);
 }
 
+TEST(LeaseCheckTest, HistoryReadsAsText) {
+  const std::string text = describe_lease_history({clean()});
+  EXPECT_NE(text.find("lease 0000000000001234 client 0\n  grant [0.000s, 0.005s] ttl 5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  seen gone [9.000s, 9.010s] get absent\n"), std::string::npos) << text;
+}
+
 TEST(LeaseCheckTest, CanaryExpiredBeforeTtlAfterAKeepaliveIsFlagged) {
   LeaseRecord l = clean();
   l.observations.push_back(gone(7 * kS));  // The keepalive sent at 3 s holds it to 8 s.

@@ -879,6 +879,9 @@ void report(const RunOptions& o, LocalCluster& c, RunResult& r, const CheckResul
     write_text(std::filesystem::path(r.report_dir) / ("node-" + c.id(i) + ".log"),
                c.process(i).log());
   }
+  if (!r.workload_history.empty()) {
+    write_text(std::filesystem::path(r.report_dir) / "workload-history.txt", r.workload_history);
+  }
   write_text(std::filesystem::path(r.report_dir) / "schedule.txt",
              "seed=" + std::to_string(o.seed) + "\n" + r.schedule + "error: " + r.error + "\n");
 }
@@ -974,6 +977,7 @@ void check_etcd_workload(const RunOptions& o, const Clients& clients, RunResult&
   std::vector<std::pair<std::string, std::string>> found;  // Rule, detail.
   if (const WatchWorkload* w = clients.watch(); w != nullptr) {
     const WatchCheckResult checked = check_watch(w->watchers(), w->writes());
+    r.workload_history = describe_watch_history(w->watchers(), w->writes());
     for (const auto& v : checked.violations) {
       found.emplace_back(v.rule, "watcher " + std::to_string(v.watcher) + ": " + v.detail);
     }
@@ -993,6 +997,7 @@ void check_etcd_workload(const RunOptions& o, const Clients& clients, RunResult&
                            : 3000ms + o.fault_hold_max + 2 * std::chrono::milliseconds(election_ms);
     const LeaseCheckResult checked =
         check_leases(l->leases(), {std::chrono::nanoseconds(slack).count()});
+    r.workload_history = describe_lease_history(l->leases());
     for (const auto& v : checked.violations) found.emplace_back(v.rule, v.detail);
     r.workload_summary = std::to_string(checked.leases) + " leases, " +
                          std::to_string(checked.renewals) + " renewals, " +

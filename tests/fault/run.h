@@ -153,8 +153,10 @@ struct RunResult {
   // kCasCounter: the counter's final value, the acknowledged successful
   // txns and those of unknown outcome (counter_check.h).
   std::int64_t counter_final = -1, cas_acknowledged = 0, cas_uncertain = 0;
-  // kWatch, kLease: what the checker saw ("3984 events, 2 resumes, ...").
+  // kWatch, kLease: what the checker saw ("3984 events, 2 resumes, ...")
+  // and the recorded history as text (workload-history.txt of a report).
   std::string workload_summary;
+  std::string workload_history;
   bool passed() const { return error.empty() && verdict == Verdict::kOk && converged && live; }
 };
 

@@ -248,6 +248,35 @@ bool WatchResponseRecord::is_progress_notify() const {
   return events.empty() && !created && !canceled && compact_revision == 0 && header_revision != 0;
 }
 
+std::string describe_watch_history(const std::vector<Watcher>& watchers,
+                                   const std::vector<WriteRecord>& writes) {
+  std::string out;
+  for (const auto& w : writes) {
+    out += "w rev=" + std::to_string(w.revision) + (w.acknowledged ? " ack" : " unknown");
+    for (const auto& k : w.keys) out += " " + signature({k.key, 0, k.is_delete, k.value});
+    out += "\n";
+  }
+  for (const auto& w : watchers) {
+    for (std::size_t s = 0; s < w.sessions.size(); ++s) {
+      const WatchSession& session = w.sessions[s];
+      out += "watcher " + std::to_string(w.id) + " session " + std::to_string(s) + " on " +
+             session.member + " from " + std::to_string(session.start_revision) + " (" +
+             session.end + ")\n";
+      for (const auto& r : session.responses) {
+        out += "  @" + std::to_string(r.received_ns / 1'000'000) +
+               "ms rev=" + std::to_string(r.header_revision) + (r.created ? " created" : "") +
+               (r.canceled ? " canceled" : "") + (r.is_progress_notify() ? " progress" : "") + " [";
+        for (std::size_t i = 0; i < r.events.size(); ++i) {
+          out += (i > 0 ? ", " : "") + signature(r.events[i]) + "@" +
+                 std::to_string(r.events[i].mod_revision);
+        }
+        out += "]\n";
+      }
+    }
+  }
+  return out;
+}
+
 bool in_watch_range(const std::string& key, const std::string& start, const std::string& end) {
   if (end.empty()) return key == start;
   if (end == std::string(1, '\0')) return key >= start;

@@ -100,6 +100,12 @@ struct WatchCheckResult {
 WatchCheckResult check_watch(const std::vector<Watcher>& watchers,
                              const std::vector<WriteRecord>& writes);
 
+// The history as text, for a report: each write ("w rev=12 ack put w1=c0-3
+// put w0=c0-3b"), then each watcher's sessions and responses ("watcher 1
+// session 0 on n0 from 1 (stalled: ...)", "  @t=1.234s rev=14 [put w1@12 ...]").
+std::string describe_watch_history(const std::vector<Watcher>& watchers,
+                                   const std::vector<WriteRecord>& writes);
+
 // Whether `key` lies in [key, range_end) as etcd reads it ("" end: the one
 // key; "\0": every key >= key).
 bool in_watch_range(const std::string& key, const std::string& start, const std::string& end);

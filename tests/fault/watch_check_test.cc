@@ -76,6 +76,13 @@ TEST(WatchCheckTest, CleanHistoryWithResumeAndProgressPasses) {
   EXPECT_EQ(r.progress, 2);
 }
 
+TEST(WatchCheckTest, HistoryReadsAsText) {
+  const std::string text = describe_watch_history({clean_watcher()}, writes());
+  EXPECT_NE(text.find("w rev=4 ack put w1=c put w2=d\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("watcher 1 session 1 on n1 from 4 (stopped)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("rev=6 progress []\n"), std::string::npos) << text;
+}
+
 TEST(WatchCheckTest, OneKeyAndFromKeyRanges) {
   EXPECT_TRUE(in_watch_range("a", "a", ""));
   EXPECT_FALSE(in_watch_range("ab", "a", ""));
