@@ -144,8 +144,8 @@ TEST_F(CliTest, UnknownCommandIsNamed) {
   auto p = parse({"frobnicate", "x"});
   EXPECT_EQ(p.rc, kExitUsage);
   EXPECT_EQ(p.err, "Error: unknown command \"frobnicate\" (see dkvctl --help)\n");
-  p = parse({"--endpoints", "h:1", "-w", "json", "lease", "grant"});
-  EXPECT_EQ(p.err, "Error: unknown command \"lease\" (see dkvctl --help)\n");
+  p = parse({"--endpoints", "h:1", "-w", "json", "lease", "renew", "1"});
+  EXPECT_EQ(p.err, "Error: unknown command \"lease renew\" (see dkvctl --help)\n");
   p = parse({"member", "rename", "a", "b"});
   EXPECT_EQ(p.rc, kExitUsage);
   EXPECT_EQ(p.err, "Error: unknown command \"member rename\" (see dkvctl --help)\n");

@@ -3,7 +3,7 @@
 //   fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N]
 //                [--faults=kill-leader,pause-leader,...] [--at-once=N]
 //                [--report-root=DIR] [--report-always] [--peer-tls]
-//                [--workload=registers|cas-counter]
+//                [--workload=registers|cas-counter|watch|lease]
 // --seconds is each run's fault phase; run i uses seed+i. With no --seed (or
 // DKV_FAULT_SEED) the first seed is random; it is printed first. --faults
 // picks from kill-random, kill-leader, pause-random, pause-leader,
@@ -123,8 +123,12 @@ int main(int argc, char** argv) {
       report_always = true;
     } else if (a == "--peer-tls") {
       peer_tls = true;
-    } else if (flag(a, "workload", &v) && (v == "registers" || v == "cas-counter")) {
-      workload = v == "cas-counter" ? Workload::kCasCounter : Workload::kRegisters;
+    } else if (flag(a, "workload", &v) &&
+               (v == "registers" || v == "cas-counter" || v == "watch" || v == "lease")) {
+      workload = v == "cas-counter" ? Workload::kCasCounter
+                 : v == "watch"     ? Workload::kWatch
+                 : v == "lease"     ? Workload::kLease
+                                    : Workload::kRegisters;
     } else if (flag(a, "at-once", &v)) {
       at_once = std::atoi(v.c_str());
     } else if (flag(a, "nodes", &v)) {
@@ -138,7 +142,7 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: fault_runner [--seconds=N] [--runs=N] [--seed=N] [--nodes=N] "
                    "[--faults=a,b,...] [--at-once=N] [--report-root=DIR] [--report-always] "
-                   "[--peer-tls] [--workload=registers|cas-counter] | "
+                   "[--peer-tls] [--workload=registers|cas-counter|watch|lease] | "
                    "[--report-root=DIR] "
                    "--check=FILE\n";
       return 2;
@@ -168,6 +172,10 @@ int main(int argc, char** argv) {
             << " workload=" << to_string(workload)
             << (cas ? " counter=k0 clients=" + std::to_string(cas_clients * nodes) + " (" +
                           std::to_string(cas_clients) + " etcd per node)"
+                : workload == Workload::kWatch
+                    ? std::string(" prefix=w writers=2 watchers=3 (etcd Watch, resuming)")
+                : workload == Workload::kLease
+                    ? std::string(" lease clients=3 (etcd Lease: grant, keepalive, expiry)")
                     : " keys=5 clients=" + std::to_string(2 * nodes) +
                           " (1 rest + 1 grpc per node)")
             << " faults=" << fault_names << " at-once=" << at_once << (peer_tls ? " peer-tls" : "")
@@ -185,12 +193,12 @@ int main(int argc, char** argv) {
     o.faults = faults;
     o.workload = workload;
     o.report_root = report_root;
-    o.replay = env_line.substr(1) + " " + std::string(argv[0]) +
-               " --seconds=" + std::to_string(seconds) +
-               " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
-               " --at-once=" + std::to_string(at_once) +
-               (faults_arg.empty() ? "" : " --faults=" + faults_arg) +
-               (peer_tls ? " --peer-tls" : "") + (cas ? " --workload=cas-counter" : "");
+    o.replay =
+        env_line.substr(1) + " " + std::string(argv[0]) + " --seconds=" + std::to_string(seconds) +
+        " --runs=1 --seed=" + std::to_string(o.seed) + " --nodes=" + std::to_string(nodes) +
+        " --at-once=" + std::to_string(at_once) +
+        (faults_arg.empty() ? "" : " --faults=" + faults_arg) + (peer_tls ? " --peer-tls" : "") +
+        (workload == Workload::kRegisters ? "" : " --workload=" + std::string(to_string(workload)));
     o.progress = [](const std::string& line) { std::cout << "  " << line << std::endl; };
     std::cout << "run " << i + 1 << "/" << runs << " seed=" << o.seed << std::endl;
     results.push_back(run_fault(o));
@@ -203,6 +211,7 @@ int main(int argc, char** argv) {
                 << " acknowledged increments, " << r.cas_uncertain << " of unknown outcome"
                 << std::endl;
     }
+    if (!r.workload_summary.empty()) std::cout << "  " << r.workload_summary << std::endl;
     if (!r.passed()) std::cout << "  replay: " << o.replay << std::endl;
   }
   bool all = true;

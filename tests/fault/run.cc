@@ -17,6 +17,7 @@
 
 #include "clients.h"
 #include "counter_check.h"
+#include "etcd_workloads.h"
 #include "harness.h"
 #include "netns.h"
 #include "wal/failpoints.h"
@@ -74,7 +75,16 @@ const char* to_string(Fault f) {
 }
 
 const char* to_string(Workload w) {
-  return w == Workload::kCasCounter ? "cas-counter" : "registers";
+  switch (w) {
+    case Workload::kCasCounter:
+      return "cas-counter";
+    case Workload::kWatch:
+      return "watch";
+    case Workload::kLease:
+      return "lease";
+    default:
+      return "registers";
+  }
 }
 
 bool is_membership(Fault f) {
@@ -104,6 +114,7 @@ constexpr const char* kCounterKey = "k0";
 class Clients {
  public:
   Clients(const RunOptions& o, LocalCluster& c, Clock::time_point epoch) : epoch_(epoch) {
+    start_etcd_workload(o, c);
     int id = 0;
     for (int node = 0; o.workload == Workload::kCasCounter && node < c.size(); ++node) {
       for (int k = 0; k < o.cas_clients_per_node; ++k) {
@@ -141,8 +152,14 @@ class Clients {
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
     }
+    if (watch_) watch_->stop(10s);  // Watchers catch up with the last write.
+    if (lease_) lease_->stop(30s);  // Clients follow their lease to its end.
   }
-  std::uint64_t ops() const { return ops_.load(); }
+  std::uint64_t ops() const {
+    return ops_.load() + (watch_ ? watch_->ops() : 0) + (lease_ ? lease_->ops() : 0);
+  }
+  const WatchWorkload* watch() const { return watch_.get(); }
+  const LeaseWorkload* lease() const { return lease_.get(); }
   // After stop(): every client's ops.
   std::vector<Op> history() const {
     std::vector<Op> all;
@@ -190,7 +207,22 @@ class Clients {
     }
   }
 
+  void start_etcd_workload(const RunOptions& o, LocalCluster& c) {
+    if (o.workload != Workload::kWatch && o.workload != Workload::kLease) return;
+    EtcdWorkloadOptions w;
+    for (int i = 0; i < c.size(); ++i) {
+      w.endpoints.push_back(c.host(i) + ":" + std::to_string(c.rpc_port(i)));
+      w.members.push_back(c.id(i));
+    }
+    w.seed = o.seed;
+    w.client_timeout = o.client_timeout;
+    if (o.workload == Workload::kWatch) watch_ = std::make_unique<WatchWorkload>(w, epoch_);
+    if (o.workload == Workload::kLease) lease_ = std::make_unique<LeaseWorkload>(w, epoch_);
+  }
+
   Clock::time_point epoch_;
+  std::unique_ptr<WatchWorkload> watch_;
+  std::unique_ptr<LeaseWorkload> lease_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> ops_{0};
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -847,6 +879,9 @@ void report(const RunOptions& o, LocalCluster& c, RunResult& r, const CheckResul
     write_text(std::filesystem::path(r.report_dir) / ("node-" + c.id(i) + ".log"),
                c.process(i).log());
   }
+  if (!r.workload_history.empty()) {
+    write_text(std::filesystem::path(r.report_dir) / "workload-history.txt", r.workload_history);
+  }
   write_text(std::filesystem::path(r.report_dir) / "schedule.txt",
              "seed=" + std::to_string(o.seed) + "\n" + r.schedule + "error: " + r.error + "\n");
 }
@@ -936,6 +971,48 @@ void finish(const RunOptions& o, LocalCluster& c, Clock::time_point epoch, int f
 
 namespace {
 
+// kWatch, kLease: their checker over the recorded history. Violations go
+// to the schedule (schedule.txt of the report), the first one to the error.
+void check_etcd_workload(const RunOptions& o, const Clients& clients, RunResult& r) {
+  std::vector<std::pair<std::string, std::string>> found;  // Rule, detail.
+  if (const WatchWorkload* w = clients.watch(); w != nullptr) {
+    const WatchCheckResult checked = check_watch(w->watchers(), w->writes());
+    r.workload_history = describe_watch_history(w->watchers(), w->writes());
+    for (const auto& v : checked.violations) {
+      found.emplace_back(v.rule, "watcher " + std::to_string(v.watcher) + ": " + v.detail);
+    }
+    r.workload_summary = std::to_string(w->writes().size()) + " writes, " +
+                         std::to_string(checked.events) + " events delivered, " +
+                         std::to_string(checked.resumes) + " resumes, " +
+                         std::to_string(checked.progress) + " progress notifications";
+    if (checked.events == 0 && found.empty()) found.emplace_back("watch", "no event was delivered");
+  }
+  if (const LeaseWorkload* l = clients.lease(); l != nullptr) {
+    std::int64_t election_ms = 1000;
+    if (const auto e = o.env.find("DKV_ELECTION_MS"); e != o.env.end()) {
+      election_ms = std::atoll(e->second.c_str());
+    }
+    const auto slack = o.lease_kept_slack.count() > 0
+                           ? o.lease_kept_slack
+                           : 3000ms + o.fault_hold_max + 2 * std::chrono::milliseconds(election_ms);
+    const LeaseCheckResult checked =
+        check_leases(l->leases(), {std::chrono::nanoseconds(slack).count()});
+    r.workload_history = describe_lease_history(l->leases());
+    for (const auto& v : checked.violations) found.emplace_back(v.rule, v.detail);
+    r.workload_summary = std::to_string(checked.leases) + " leases, " +
+                         std::to_string(checked.renewals) + " renewals, " +
+                         std::to_string(checked.expired_seen) + " seen expired, kept slack " +
+                         std::to_string(slack.count()) + " ms";
+    if (checked.expired_seen == 0 && found.empty()) {
+      found.emplace_back("lease", "no lease was seen to expire or be revoked");
+    }
+  }
+  for (const auto& [rule, detail] : found) r.schedule += rule + " violation: " + detail + "\n";
+  if (!found.empty() && r.error.empty()) {
+    r.error = found.front().first + " violation: " + found.front().second;
+  }
+}
+
 // A peer CA and a member certificate it signs, in `dir`; their DKV_PEER_*
 // variables into *env. False if openssl failed.
 bool make_peer_pki(const std::string& dir, std::map<std::string, std::string>* env) {
@@ -959,7 +1036,7 @@ bool make_peer_pki(const std::string& dir, std::map<std::string, std::string>* e
 
 RunResult run_fault(const RunOptions& options) {
   RunOptions o = options;
-  if (o.workload == Workload::kCasCounter) o.keys = 1;  // The counter, k0.
+  if (o.workload != Workload::kRegisters) o.keys = 1;  // The counter, k0 (unused by watch, lease).
   RunResult r;
   r.seed = o.seed;
   // Partitions need the nodes in network namespaces; the network outlives
@@ -1035,6 +1112,7 @@ RunResult run_fault(const RunOptions& options) {
   clients.stop();
   r.seconds = std::chrono::duration<double>(Clock::now() - epoch).count();
   r.history = clients.history();
+  check_etcd_workload(o, clients, r);
   finish(o, c, epoch, clients.size(), r);
   return r;
 }

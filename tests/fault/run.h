@@ -80,6 +80,12 @@ enum class Workload {
   // reads k0 and its mod_revision r, then Txn If(mod_revision(k0) == r)
   // Then(Put n+1) Else(Range k0) (counter_check.h). Needs the etcd API.
   kCasCounter,
+  // etcd's Watch (etcd_workloads.h): writers and watchers that resume on
+  // another member from the last delivered revision + 1; watch_check.h.
+  kWatch,
+  // etcd's Lease: grant, put with the lease, renew, revoke or let expire,
+  // observing the key; lease_check.h with `lease_kept_slack`.
+  kLease,
 };
 const char* to_string(Workload w);
 
@@ -87,6 +93,11 @@ struct RunOptions {
   std::uint64_t seed = 1;
   Workload workload = Workload::kRegisters;
   int cas_clients_per_node = 3;  // kCasCounter: etcd clients per node.
+  // kLease: a lease is never kept past TTL + this after its last renewal.
+  // 0: 3 s (the bound with a stable leader) + fault_hold_max (no leader,
+  // nothing expires) + 2 x DKV_ELECTION_MS (an election, then the new
+  // leader's extension by an election timeout); tests/fault/README.md.
+  std::chrono::milliseconds lease_kept_slack{0};
   int nodes = 3;
   int keys = 5;
   int rest_clients_per_node = 1;
@@ -142,6 +153,10 @@ struct RunResult {
   // kCasCounter: the counter's final value, the acknowledged successful
   // txns and those of unknown outcome (counter_check.h).
   std::int64_t counter_final = -1, cas_acknowledged = 0, cas_uncertain = 0;
+  // kWatch, kLease: what the checker saw ("3984 events, 2 resumes, ...")
+  // and the recorded history as text (workload-history.txt of a report).
+  std::string workload_summary;
+  std::string workload_history;
   bool passed() const { return error.empty() && verdict == Verdict::kOk && converged && live; }
 };
 

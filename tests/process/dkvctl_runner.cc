@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,7 +27,8 @@ std::string dkvctl_binary() { return DKVCTL_BINARY_PATH; }
 
 CommandResult run_program(const std::string& binary, const std::vector<std::string>& args,
                           const std::map<std::string, std::string>& env,
-                          const std::string& stdin_text, std::chrono::milliseconds timeout) {
+                          const std::string& stdin_text, std::chrono::milliseconds timeout,
+                          std::chrono::milliseconds quiet_stop) {
   CommandResult result;
   char in_tmpl[] = "/tmp/dkv_test_in_XXXXXX";
   char out_tmpl[] = "/tmp/dkv_test_out_XXXXXX";
@@ -67,12 +69,21 @@ CommandResult run_program(const std::string& binary, const std::vector<std::stri
   if (pid > 0) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     int status = 0;
+    off_t out_size = 0;
+    auto out_changed = std::chrono::steady_clock::now();
     for (;;) {
       if (::waitpid(pid, &status, WNOHANG) == pid) {
         result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         break;
       }
-      if (std::chrono::steady_clock::now() >= until) {
+      const auto now = std::chrono::steady_clock::now();
+      struct stat st {};
+      if (quiet_stop.count() > 0 && ::stat(out_tmpl, &st) == 0 && st.st_size != out_size) {
+        out_size = st.st_size;
+        out_changed = now;
+      }
+      const bool quiet = quiet_stop.count() > 0 && out_size > 0 && now - out_changed >= quiet_stop;
+      if (now >= until || quiet) {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
         break;

@@ -25,7 +25,11 @@ std::string dkvctl_binary();
 CommandResult run_program(const std::string& binary, const std::vector<std::string>& args,
                           const std::map<std::string, std::string>& env,
                           const std::string& stdin_text,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                          std::chrono::milliseconds quiet_stop = std::chrono::milliseconds(0));
+// quiet_stop > 0: a program that runs until stopped (a watch) is also
+// SIGKILLed (exit code -1) once it has written to stdout and then written
+// nothing more for this long.
 
 // Runs dkvctl with `args`; its environment holds only `env` (and PATH).
 CommandResult run_dkvctl(const std::vector<std::string>& args,

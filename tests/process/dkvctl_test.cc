@@ -293,9 +293,12 @@ TEST_F(DkvctlTest, RestPortIsRecognised) {
 
 // An unknown word is named.
 TEST_F(DkvctlTest, UnknownCommandIsNamed) {
-  const auto r = ctl({"lease", "grant", "10"});
+  auto r = ctl({"frobnicate", "10"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "Error: unknown command \"lease\" (see dkvctl --help)\n");
+  EXPECT_EQ(r.err, "Error: unknown command \"frobnicate\" (see dkvctl --help)\n");
+  r = ctl({"lease", "renew", "10"});  // lease is a command; renew is not one of its.
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "Error: unknown command \"lease renew\" (see dkvctl --help)\n");
 }
 
 TEST_F(DkvctlTest, EndpointHealthInEachFormat) {

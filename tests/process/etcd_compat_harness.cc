@@ -31,6 +31,9 @@ std::vector<std::string> fill_placeholders(const std::vector<std::string>& args,
     for (std::size_t i = 0; i < facts.endpoints.size(); ++i) {
       a = replace_all(a, "${ENDPOINT_" + std::to_string(i) + "}", facts.endpoints[i]);
     }
+    for (std::size_t i = 0; i < facts.leases.size(); ++i) {
+      a = replace_all(a, "${LEASE_" + std::to_string(i) + "}", facts.leases[i]);
+    }
     out.push_back(a);
   }
   return out;
@@ -131,6 +134,10 @@ std::vector<std::string> EtcdCluster::endpoints() const {
 
 std::string EtcdCluster::log(int i) const { return processes_[i]->log(); }
 
+void EtcdCluster::kill(int i) { processes_[i]->signal(SIGKILL); }
+
+void EtcdCluster::signal(int i, int sig) { processes_[i]->signal(sig); }
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -189,17 +196,34 @@ ClusterFacts learn_cluster(const std::vector<std::string>& endpoints) {
   return facts;
 }
 
-std::string run_script(const std::vector<ScriptLine>& script, const ClusterFacts& facts,
+std::string run_script(const std::vector<ScriptLine>& script, const ClusterFacts& cluster,
                        Tool tool) {
+  // A watch or keep-alive runs until stopped: once it printed something
+  // and then nothing for kQuietFor (a replay comes in one burst), or after
+  // kStreamFor (a watch that prints nothing).
+  constexpr std::chrono::milliseconds kStreamFor{3000};
+  constexpr std::chrono::milliseconds kQuietFor{400};
+  ClusterFacts facts = cluster;
   std::string transcript;
   for (const auto& line : script) {
     if (tool == Tool::kDkvctl && !is_kv_command(line.text)) continue;
     bool names_endpoints = false;
     std::vector<std::string> args = fill_placeholders(line.args, facts, &names_endpoints);
     if (!names_endpoints) args.insert(args.begin(), "--endpoints=" + facts.endpoints[0]);
-    const CommandResult r = tool == Tool::kEtcdctl
-                                ? run_program(kEtcdctl, args, etcdctl_env(), line.stdin_text)
-                                : run_program(dkvctl_binary(), args, {}, line.stdin_text);
+    const bool streaming = is_streaming_command(line.text);
+    const auto timeout = streaming ? kStreamFor : std::chrono::milliseconds(60000);
+    const auto quiet = streaming ? kQuietFor : std::chrono::milliseconds(0);
+    CommandResult r =
+        tool == Tool::kEtcdctl
+            ? run_program(kEtcdctl, args, etcdctl_env(), line.stdin_text, timeout, quiet)
+            : run_program(dkvctl_binary(), args, {}, line.stdin_text, timeout, quiet);
+    if (streaming && r.exit_code == -1) {
+      r.exit_code = 0;
+      r.out += "(stopped)\n";
+    }
+    if (const std::string lease = granted_lease(r.out); !lease.empty()) {
+      facts.leases.push_back(lease);
+    }
     transcript += transcript_block(line.text, r, facts);
   }
   return transcript;

@@ -31,6 +31,10 @@ class EtcdCluster {
   std::string endpoint(int i) const;  // 127.0.0.1:port, its client (gRPC) port.
   std::vector<std::string> endpoints() const;
   std::string log(int i) const;
+  // kill -9 of member i (a fault test's member death); it stays down.
+  void kill(int i);
+  // Sends `sig` to member i (SIGSTOP/SIGCONT: a paused member).
+  void signal(int i, int sig);
 
  private:
   std::unique_ptr<TempDir> dir_;

@@ -48,6 +48,39 @@ std::string sort_json_array(const std::string& line) {
   return "[{" + join_on(items, "},{") + "}]";
 }
 
+// Sorts the `sep`-separated items of group 1 of each match of `pattern`
+// (the order a map on the server handed them out in).
+std::string sort_items(const std::string& text, const std::string& pattern,
+                       const std::string& sep) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(pattern))) return text;
+  std::vector<std::string> items = split_on(m[1].str(), sep);
+  std::sort(items.begin(), items.end());
+  return m.prefix().str() +
+         m[0].str().replace(m.position(1) - m.position(0), m.length(1), join_on(items, sep)) +
+         m.suffix().str();
+}
+
+// Lease outputs: the remaining TTL is a matter of timing; etcd lists leases
+// and attached keys in its maps' (random) order.
+std::vector<std::string> apply_lease_rules(const std::string& command,
+                                           std::vector<std::string> lines) {
+  if (command.find("lease timetolive") != std::string::npos) {
+    for (auto& l : lines) {
+      l = std::regex_replace(l, std::regex(R"(remaining\(\d+s\))"), "remaining(<ttl>s)");
+      l = std::regex_replace(l, std::regex(R"("ttl":[1-9]\d*)"), R"("ttl":<ttl>)");
+      l = sort_items(l, R"(attached keys\(\[([^\]]*)\]\))", " ");
+      l = sort_items(l, R"("keys":\[([^\]]*)\])", ",");
+    }
+  } else if (command.find("lease list") != std::string::npos) {
+    if (lines.size() > 1 && lines[0].rfind("found ", 0) == 0) {
+      std::sort(lines.begin() + 1, lines.end());
+    }
+    for (auto& l : lines) l = sort_items(l, R"("leases":\[\{(.*)\}\])", "},{");
+  }
+  return lines;
+}
+
 std::string apply_command_rules(const std::string& command, std::string out) {
   out = std::regex_replace(out, std::regex(R"("raft_term":\d+)"), R"("raft_term":<raft-term>)");
   std::vector<std::string> lines = split_lines(out);
@@ -69,7 +102,7 @@ std::string apply_command_rules(const std::string& command, std::string out) {
   } else if (command.find("member list") != std::string::npos) {
     std::sort(lines.begin(), lines.end());  // etcd lists members by id.
   }
-  return join_lines(lines);
+  return join_lines(apply_lease_rules(command, lines));
 }
 
 // The ids, URLs and endpoints of the cluster, as placeholders.
@@ -92,6 +125,11 @@ std::string replace_cluster_facts(std::string out, const ClusterFacts& facts) {
     out = replace_word(out, id, placeholder);
     out = replace_word(out, to_hex(id), placeholder);
   };
+  for (std::size_t i = 0; i < facts.leases.size(); ++i) {
+    const std::string lease = "<lease-" + std::to_string(i) + ">";
+    out = replace_word(out, facts.leases[i], lease);
+    out = replace_word(out, std::to_string(std::stoull(facts.leases[i], nullptr, 16)), lease);
+  }
   replace_id(facts.cluster_id, "<cluster-id>");
   for (std::size_t i = 0; i < facts.member_ids.size(); ++i) {
     replace_id(facts.member_ids[i], "<member-" + std::to_string(i) + ">");
@@ -181,10 +219,26 @@ bool starts_with_words(const std::string& command, const std::string& words) {
 }
 
 bool is_kv_command(const std::string& command) {
-  for (const char* word : {"put ", "get ", "del ", "txn", "compaction "}) {
+  for (const char* word : {"put ", "get ", "del ", "txn", "compaction ", "watch ", "lease "}) {
     if (starts_with_words(command, word)) return true;
   }
   return false;
+}
+
+bool is_streaming_command(const std::string& command) {
+  if (starts_with_words(command, "watch ")) return true;
+  return starts_with_words(command, "lease keep-alive ") &&
+         command.find("--once") == std::string::npos;
+}
+
+std::string granted_lease(const std::string& output) {
+  const std::string hex =
+      first_match(output, R"(^lease ([0-9a-f]{16}) granted with TTL\(\d+s\)\n)");
+  if (!hex.empty()) return hex;
+  const std::string decimal = first_match(output, R"("ID":(\d+),"TTL":\d+,"Error")");
+  if (decimal.empty()) return "";
+  const std::string hex_id = to_hex(decimal);
+  return std::string(16 - std::min<std::size_t>(hex_id.size(), 16), '0') + hex_id;  // %016x.
 }
 
 std::string transcript_block(const std::string& command, const CommandResult& r,

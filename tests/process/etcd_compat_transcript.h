@@ -26,6 +26,9 @@ struct ClusterFacts {
   // ","). A dkv member has one address for both.
   std::vector<std::string> peer_urls;
   std::vector<std::string> client_urls;
+  // Lease IDs (16 hex digits) in the order the script granted them: script
+  // lines name them ${LEASE_i}; outputs show them as <lease-i>.
+  std::vector<std::string> leases;
 };
 
 // Replaces what legitimately differs between clusters with placeholders.
@@ -38,8 +41,16 @@ std::string normalize_output(const std::string& command, const std::string& outp
 std::string transcript_block(const std::string& command, const CommandResult& result,
                              const ClusterFacts& facts);
 
-// Whether dkvctl runs this script line: put, get, del, txn, compaction.
+// Whether dkvctl runs this script line: put, get, del, txn, compaction,
+// watch and lease.
 bool is_kv_command(const std::string& command);
+
+// A command that runs until stopped (watch, lease keep-alive without
+// --once): the harness stops it after a short while.
+bool is_streaming_command(const std::string& command);
+
+// The ID a `lease grant` printed (simple or json), as 16 hex digits; "".
+std::string granted_lease(const std::string& output);
 
 // The blocks of a transcript that came from the commands dkvctl runs.
 std::string kv_lines_only(const std::string& transcript);

@@ -78,6 +78,34 @@ void add_kv_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
   leaves->emplace_back(compaction, Command::kCompaction);
 }
 
+void add_watch_lease_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
+  auto* watch = app.add_subcommand(
+      "watch", "Prints the events on KEY, a [KEY, RANGE_END) range or a --prefix (etcd's Watch)");
+  add_watch_args(watch, &inv->watch);
+  leaves->emplace_back(watch, Command::kWatch);
+
+  auto* lease = app.add_subcommand("lease", "Leases: grant, revoke, keep-alive, timetolive, list");
+  lease->require_subcommand(1);
+  auto* grant = lease->add_subcommand("grant", "Creates a lease of TTL seconds");
+  grant->add_option("TTL", inv->lease.ttl, "time to live, in seconds")->required();
+  leaves->emplace_back(grant, Command::kLeaseGrant);
+  auto* revoke = lease->add_subcommand("revoke", "Revokes a lease, deleting its keys");
+  add_lease_id_arg(revoke, &inv->lease);
+  leaves->emplace_back(revoke, Command::kLeaseRevoke);
+  auto* keep = lease->add_subcommand("keep-alive", "Keeps a lease alive (until interrupted)");
+  add_lease_id_arg(keep, &inv->lease);
+  keep->add_flag("--once", inv->lease.once, "renew once, then exit");
+  keep->add_option("--stop-after", inv->lease.stop_after_text,
+                   "dkvctl: exit (0) after this long, e.g. 10s (default: until interrupted)");
+  leaves->emplace_back(keep, Command::kLeaseKeepAlive);
+  auto* ttl = lease->add_subcommand("timetolive", "Prints a lease's TTL and remaining time");
+  add_lease_id_arg(ttl, &inv->lease);
+  ttl->add_flag("--keys", inv->lease.keys, "also the keys attached to it");
+  leaves->emplace_back(ttl, Command::kLeaseTimeToLive);
+  auto* list = lease->add_subcommand("list", "Lists every lease");
+  leaves->emplace_back(list, Command::kLeaseList);
+}
+
 void add_member_commands(CLI::App& app, Invocation* inv, Leaves* leaves) {
   auto* member = app.add_subcommand("member", "Membership: list, add, promote, remove");
   member->require_subcommand(1);
@@ -200,6 +228,26 @@ std::string check_kv(Invocation* inv) {
   return s.message();
 }
 
+// Checks the watch and lease commands' arguments as their requests will
+// (watch_lease_args.h); a message on bad input.
+std::string check_watch_lease(const Invocation& inv) {
+  std::int64_t n = 0;
+  switch (inv.command) {
+    case Command::kWatch: {
+      etcdserverpb::WatchCreateRequest req;
+      return make_watch(inv.watch, &req).message();
+    }
+    case Command::kLeaseGrant:
+      return parse_lease_ttl(inv.lease.ttl, &n).message();
+    case Command::kLeaseRevoke:
+    case Command::kLeaseKeepAlive:
+    case Command::kLeaseTimeToLive:
+      return parse_lease_id(inv.lease.id, &n).message();
+    default:
+      return "";
+  }
+}
+
 // Turns the raw strings into the Invocation; a message on bad input.
 std::string finish(const RawFlags& raw, Invocation* inv) {
   static const std::map<std::string, Format> kFormats = {
@@ -217,6 +265,12 @@ std::string finish(const RawFlags& raw, Invocation* inv) {
   inv->global.cacert = raw.cacert;
   inv->global.cert = raw.cert;
   inv->global.key = raw.key;
+  if (!parse_stop_after(inv->watch.stop_after_text, &inv->watch.stop_after) ||
+      !parse_stop_after(inv->lease.stop_after_text, &inv->lease.stop_after)) {
+    return "--stop-after: " +
+           duration_check(inv->watch.stop_after_text + inv->lease.stop_after_text);
+  }
+  if (std::string problem = check_watch_lease(*inv); !problem.empty()) return problem;
   return check_kv(inv);
 }
 
@@ -233,6 +287,7 @@ int parse_args(int argc, const char* const* argv, Invocation* out, std::ostream&
   Leaves leaves;
   add_global_flags(app, &raw);
   add_kv_commands(app, &inv, &leaves);
+  add_watch_lease_commands(app, &inv, &leaves);
   add_member_commands(app, &inv, &leaves);
   add_endpoint_commands(app, &inv, &leaves);
   add_snapshot_commands(app, &inv, &leaves);

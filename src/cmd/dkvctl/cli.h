@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kv_args.h"
+#include "watch_lease_args.h"
 
 namespace dkv::ctl {
 
@@ -40,6 +41,12 @@ enum class Command {
   kSnapshotRestore,
   kSnapshotStatus,
   kVersion,
+  kWatch,
+  kLeaseGrant,
+  kLeaseRevoke,
+  kLeaseKeepAlive,
+  kLeaseTimeToLive,
+  kLeaseList,
 };
 
 struct GlobalOptions {
@@ -71,6 +78,9 @@ struct Invocation {
   std::string data_dir;
   std::string node_name;  // restore --name
   std::string initial_cluster;
+  // watch and lease (watch_lease_args.h).
+  WatchArgs watch;
+  LeaseArgs lease;
 };
 
 // Parses argv into *out. Returns -1 to go on and run the command, otherwise

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
@@ -52,6 +53,8 @@ struct Client::Conn {
   std::unique_ptr<v0::Cluster::Stub> cluster;
   std::unique_ptr<v0::Maintenance::Stub> maintenance;
   std::unique_ptr<etcdserverpb::KV::Stub> etcd_kv;
+  std::unique_ptr<etcdserverpb::Lease::Stub> etcd_lease;
+  std::unique_ptr<etcdserverpb::Watch::Stub> etcd_watch;
 };
 
 Client::Client(ClientOptions options)
@@ -74,6 +77,8 @@ Client::Conn& Client::conn(const std::string& endpoint) {
   c->cluster = v0::Cluster::NewStub(c->channel);
   c->maintenance = v0::Maintenance::NewStub(c->channel);
   c->etcd_kv = etcdserverpb::KV::NewStub(c->channel);
+  c->etcd_lease = etcdserverpb::Lease::NewStub(c->channel);
+  c->etcd_watch = etcdserverpb::Watch::NewStub(c->channel);
   conns_.push_back(std::move(c));
   return *conns_.back();
 }
@@ -187,6 +192,106 @@ util::Status Client::etcd_compact(const etcdserverpb::CompactionRequest& request
   return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
     return c.etcd_kv->Compact(ctx, request, response);
   });
+}
+
+util::Status Client::etcd_lease_grant(const etcdserverpb::LeaseGrantRequest& request,
+                                      etcdserverpb::LeaseGrantResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_lease->LeaseGrant(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_lease_revoke(const etcdserverpb::LeaseRevokeRequest& request,
+                                       etcdserverpb::LeaseRevokeResponse* response) {
+  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_lease->LeaseRevoke(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_lease_timetolive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                           etcdserverpb::LeaseTimeToLiveResponse* response) {
+  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_lease->LeaseTimeToLive(ctx, request, response);
+  });
+}
+
+util::Status Client::etcd_lease_leases(etcdserverpb::LeaseLeasesResponse* response) {
+  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
+    return c.etcd_lease->LeaseLeases(ctx, etcdserverpb::LeaseLeasesRequest(), response);
+  });
+}
+
+util::Status Client::stream_conn(Conn** out) {
+  const std::size_t n = options_.endpoints.size();
+  util::Status last = util::unavailable("no endpoints given");
+  for (std::size_t attempt = 0; attempt < n; ++attempt) {
+    Conn& c = conn(options_.endpoints[(preferred_ + attempt) % n]);
+    if (auto s = connect(c, Clock::now() + options_.dial_timeout); !s.is_ok()) {
+      last = s;
+      continue;
+    }
+    last_endpoint_ = c.endpoint;
+    *out = &c;
+    return util::Status::ok();
+  }
+  return last;
+}
+
+util::Status Client::etcd_keepalive(
+    std::int64_t id, bool once,
+    const std::function<bool(const etcdserverpb::LeaseKeepAliveResponse&)>& on_response,
+    Clock::time_point stop_at) {
+  Conn* c = nullptr;
+  if (auto s = stream_conn(&c); !s.is_ok()) return s;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(once ? std::min(stop_at, command_deadline_) : stop_at);
+  auto stream = c->etcd_lease->LeaseKeepAlive(&ctx);
+  etcdserverpb::LeaseKeepAliveRequest req;
+  req.set_id(id);
+  etcdserverpb::LeaseKeepAliveResponse resp;
+  while (stream->Write(req) && stream->Read(&resp)) {
+    if (!on_response(resp) || once || resp.ttl() <= 0) break;
+    // clientv3's pace: the next renewal a third of the TTL after an answer.
+    const auto next = Clock::now() +
+                      std::chrono::milliseconds(std::max<std::int64_t>(resp.ttl() * 1000 / 3, 500));
+    std::this_thread::sleep_until(std::min(next, stop_at));
+    if (Clock::now() >= stop_at) break;
+  }
+  ctx.TryCancel();
+  const grpc::Status gs = stream->Finish();
+  if (gs.error_code() == grpc::StatusCode::CANCELLED || Clock::now() >= stop_at) {
+    return util::Status::ok();
+  }
+  return from_grpc(gs);
+}
+
+util::Status Client::etcd_watch(
+    const etcdserverpb::WatchCreateRequest& create,
+    const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response,
+    Clock::time_point stop_at) {
+  Conn* c = nullptr;
+  if (auto s = stream_conn(&c); !s.is_ok()) return s;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(stop_at);
+  ctx.AddMetadata("hasleader", "true");  // clientv3.WithRequireLeader, as etcdctl.
+  auto stream = c->etcd_watch->Watch(&ctx);
+  etcdserverpb::WatchRequest req;
+  *req.mutable_create_request() = create;
+  etcdserverpb::WatchResponse resp;
+  bool stopped = false;
+  if (stream->Write(req)) {
+    while (stream->Read(&resp)) {
+      if (!on_response(resp)) {
+        stopped = true;
+        break;
+      }
+    }
+  }
+  ctx.TryCancel();
+  const grpc::Status gs = stream->Finish();
+  if (stopped || Clock::now() >= stop_at) return util::Status::ok();
+  if (gs.ok()) return util::unavailable("the server closed the watch stream");
+  return from_grpc(gs);
 }
 
 util::Status Client::member_list(v0::MemberListResponse* response) {

@@ -66,6 +66,33 @@ class Client {
   util::Status etcd_compact(const etcdserverpb::CompactionRequest& request,
                             etcdserverpb::CompactionResponse* response);
 
+  // etcd's Lease service. Grant and Revoke are not repeated after
+  // UNAVAILABLE (as writes above); TimeToLive and Leases are.
+  util::Status etcd_lease_grant(const etcdserverpb::LeaseGrantRequest& request,
+                                etcdserverpb::LeaseGrantResponse* response);
+  util::Status etcd_lease_revoke(const etcdserverpb::LeaseRevokeRequest& request,
+                                 etcdserverpb::LeaseRevokeResponse* response);
+  util::Status etcd_lease_timetolive(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                     etcdserverpb::LeaseTimeToLiveResponse* response);
+  util::Status etcd_lease_leases(etcdserverpb::LeaseLeasesResponse* response);
+
+  // Streams on the first endpoint that connects (no failover once a stream
+  // is open), until `on_response` returns false, the stream ends, or
+  // `stop_at` passes (then OK; time_point::max(): never). The command
+  // timeout does not apply: these run until stopped.
+  // KeepAlive: sends a renewal of `id` at once, then every TTL/3 after each
+  // answer (as clientv3), until an answer has TTL <= 0 (lease gone).
+  util::Status etcd_keepalive(
+      std::int64_t id, bool once,
+      const std::function<bool(const etcdserverpb::LeaseKeepAliveResponse&)>& on_response,
+      std::chrono::system_clock::time_point stop_at);
+  // Watch: sends `create` with etcd's "hasleader" metadata (as etcdctl:
+  // no events without a leader) and hands on every response.
+  util::Status etcd_watch(
+      const etcdserverpb::WatchCreateRequest& create,
+      const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response,
+      std::chrono::system_clock::time_point stop_at);
+
   // Status of the first endpoint that answers (with failover).
   util::Status status(v0::StatusResponse* response);
 
@@ -91,6 +118,8 @@ class Client {
   util::Status with_failover(bool repeatable, const Call& call);
   Conn& conn(const std::string& endpoint);
   util::Status connect(Conn& c, std::chrono::system_clock::time_point deadline);
+  // The first endpoint that connects (for streams), or the error.
+  util::Status stream_conn(Conn** out);
 
   const ClientOptions options_;
   const std::chrono::system_clock::time_point command_deadline_;

@@ -17,6 +17,7 @@
 #include "output.h"
 #include "util/crc32c.h"
 #include "wal/file.h"
+#include "watch_lease_commands.h"
 
 namespace dkv::ctl {
 namespace {
@@ -329,6 +330,14 @@ int run_command(const Invocation& inv, std::ostream& out, std::ostream& err) {
     case Command::kEndpointStatus:
     case Command::kEndpointHealth:
       return run_endpoint(inv, client, out, err);
+    case Command::kWatch:
+      return run_watch(inv, client, out, err);
+    case Command::kLeaseGrant:
+    case Command::kLeaseRevoke:
+    case Command::kLeaseKeepAlive:
+    case Command::kLeaseTimeToLive:
+    case Command::kLeaseList:
+      return run_lease(inv, client, out, err);
     case Command::kSnapshotSave: {
       SnapshotSaved saved;
       if (auto s = save_snapshot(client, inv.file, &saved); !s.is_ok()) return fail(err, s);

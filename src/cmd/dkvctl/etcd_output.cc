@@ -206,6 +206,8 @@ std::string go_json(const Message& message) {
   return out;
 }
 
+std::string go_json_string(const std::string& s) { return go_string(s); }
+
 std::string format_etcd_put(Format format, const etcdserverpb::PutResponse& r, KvStyle style) {
   if (format == Format::kJson) return go_json(r) + "\n";
   std::string out = "OK\n";

@@ -32,6 +32,8 @@ struct KvStyle {
 
 // Go's json.Marshal of the Go struct etcd generates for `message`.
 std::string go_json(const google::protobuf::Message& message);
+// A Go string as encoding/json writes it, quotes included.
+std::string go_json_string(const std::string& s);
 
 std::string format_etcd_put(Format format, const etcdserverpb::PutResponse& r, KvStyle style);
 std::string format_etcd_get(Format format, const etcdserverpb::RangeResponse& r, KvStyle style);
