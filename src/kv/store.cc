@@ -451,7 +451,6 @@ util::Status Store::apply(std::span<const Command> commands, std::uint64_t appli
 util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t applied_index,
                               std::vector<ApplyResult>* results) {
   results->assign(commands.size(), ApplyResult{});
-  lease_changes_.clear();
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
   if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -492,7 +491,8 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   if (writer.revs().compact != env_->compact_rev.load()) env_->compaction_pending = true;
   env_->compact_rev = writer.revs().compact;
   if (writer.alarms_changed()) env_->nospace = mvcc::has_nospace(alarms);
-  lease_changes_ = writer.lease_changes();
+  lease_changes_.insert(lease_changes_.end(), writer.lease_changes().begin(),
+                        writer.lease_changes().end());
   return util::Status::ok();
 }
 

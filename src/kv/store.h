@@ -128,8 +128,12 @@ class Store {
   // null) gets the keys attached to it, in key order.
   util::Status lease(std::int64_t id, LeaseInfo* out, std::vector<std::string>* keys) const;
   util::Status leases(std::vector<LeaseInfo>* out) const;
-  // What the last apply() did to leases. Writer thread, between applies.
-  const std::vector<LeaseChange>& lease_changes() const { return lease_changes_; }
+  // What apply() did to leases since the last call, in order: moved to
+  // *out. Writer thread, between applies.
+  void take_lease_changes(std::vector<LeaseChange>* out) {
+    out->clear();
+    out->swap(lease_changes_);
+  }
 
   // Physical compaction: one bounded batch (visiting at most max_records
   // history records) in its own write transaction, resuming where the last
@@ -284,7 +288,7 @@ class Store {
 
   const StoreOptions options_;
   std::unique_ptr<Env> env_;
-  std::vector<LeaseChange> lease_changes_;  // Of the last apply(); writer thread.
+  std::vector<LeaseChange> lease_changes_;  // Not taken yet; writer thread.
 };
 
 }  // namespace dkv::kv
