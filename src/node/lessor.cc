@@ -112,6 +112,9 @@ Lessor::Work Lessor::on_turn(LeaseClock::time_point now, bool leader, std::uint6
   if (options_.checkpoint_interval.count() > 0 && now >= next_checkpoint_) {
     next_checkpoint_ = now + options_.checkpoint_interval;
     work.checkpoint = leases_to_checkpoint(leases_, now, options_.checkpoint_interval);
+    // Counted as stored from now on: a renewal before the entry applies
+    // must clear it after (the clear is proposed later, so applies later).
+    for (const auto& [id, remaining] : work.checkpoint) leases_[id].stored_remaining = remaining;
   }
   return work;
 }

@@ -109,11 +109,14 @@ TEST_F(LessorTest, CheckpointsRecordStaleRemainingTtls) {
   EXPECT_TRUE(turn(t0 + seconds(4)).checkpoint.empty());  // Not due yet.
   Lessor::Work w = turn(t0 + seconds(6));
   EXPECT_EQ(w.checkpoint, (std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 55}}));
+  // A renewal before that checkpoint applies must clear it after it.
+  EXPECT_TRUE(lessor.renew(1, t0 + seconds(6)).clear_checkpoint);
+  lessor.renew(1, t0);  // Deadline t0 + 60 s from here on.
   lessor.on_applied({{kv::LeaseChange::Kind::kCheckpointed, {1, 60, 55}}}, t0);
   EXPECT_TRUE(turn(t0 + seconds(8)).checkpoint.empty());  // Not due.
   EXPECT_EQ(turn(t0 + seconds(11)).checkpoint,
-            (std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 50}}));
-  lessor.on_applied({{kv::LeaseChange::Kind::kCheckpointed, {1, 60, 50}}}, t0);
+            (std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 49}}));
+  lessor.on_applied({{kv::LeaseChange::Kind::kCheckpointed, {1, 60, 49}}}, t0);
   // Renewed (and its checkpoint cleared): less than an interval below its TTL.
   EXPECT_TRUE(lessor.renew(1, t0 + seconds(12)).clear_checkpoint);
   lessor.on_applied({{kv::LeaseChange::Kind::kCheckpointed, {1, 60, 0}}}, t0);
