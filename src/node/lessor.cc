@@ -67,6 +67,7 @@ void Lessor::promote(LeaseClock::time_point now, std::uint64_t term,
   }
   primary_term_ = term;
   next_checkpoint_ = now + options_.checkpoint_interval;
+  next_scan_ = now;
   revoke_tokens_ = 0;
   tokens_at_ = now;
   spdlog::info("lessor: primary in term {} with {} leases (deadlines extended by {} ms)", term,
@@ -104,6 +105,8 @@ Lessor::Work Lessor::on_turn(LeaseClock::time_point now, bool leader, std::uint6
     }
     promote(now, term, stored);
   }
+  if (now < next_scan_) return {};
+  next_scan_ = now + kExpiryScanInterval;
   Work work;
   work.term = term;
   work.revoke = leases_to_revoke(leases_, now, options_.election_timeout, take_revoke_budget(now));

@@ -41,11 +41,12 @@ TEST_F(LessorTest, PromotionExtendsDeadlinesByAnElectionTimeout) {
   EXPECT_EQ(lessor.primary_term(), 2u);
   EXPECT_EQ(lessor.remaining(1, t0), 6);  // 5 s + 1 s.
   EXPECT_EQ(lessor.remaining(2, t0), 4);  // 3 s + 1 s: the checkpoint, not 60.
-  EXPECT_TRUE(turn(t0 + milliseconds(3999)).revoke.empty());
+  EXPECT_TRUE(turn(t0 + milliseconds(3900)).revoke.empty());
   Lessor::Work w = turn(t0 + seconds(4));
   EXPECT_EQ(w.revoke, std::vector<std::int64_t>{2});
   EXPECT_EQ(w.term, 2u);
   // Not proposed again within an election timeout; then again.
+  EXPECT_TRUE(turn(t0 + milliseconds(4050)).revoke.empty());  // Not scanned yet.
   EXPECT_TRUE(turn(t0 + milliseconds(4500)).revoke.empty());
   EXPECT_EQ(turn(t0 + seconds(6)).revoke, (std::vector<std::int64_t>{2, 1}));
 }
