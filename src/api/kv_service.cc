@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "api/etcd_kv_service.h"
+#include "api/etcd_lease_service.h"
 #include "dkv/v0/cluster.pb.h"
 #include "dkv/v0/kv.pb.h"
 #include "kv/limits.h"
@@ -131,6 +132,7 @@ void register_services(MethodRegistry* registry, node::Node* node, ServiceOption
 
   register_membership_services(registry, node, options);
   register_etcd_kv_service(registry, node, options);
+  register_etcd_lease_service(registry, node, options);
 }
 
 }  // namespace dkv::api

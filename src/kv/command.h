@@ -24,6 +24,9 @@ struct Command {
   Op op = Op::kPut;
   std::string key;
   std::string value;  // Empty for kDelete; the request payload for kEtcd.
+  // Not encoded: the raft term of the entry that carried it, set by the
+  // applier (a lease revoke compares it with its proposer's: kv/lease.h).
+  std::uint64_t term = 0;
 
   bool operator==(const Command&) const = default;
 };

@@ -11,6 +11,8 @@
 //         main revision), "compact_rev" (reads below it are refused),
 //         "compact_done" (a RevKey: physical compaction has processed every
 //         hist record up to it), "format" ("2").
+//   lease id (u64 BE, 8 B) -> ttl (i64 LE) | remaining_ttl checkpoint (i64 LE)
+//   lkeys (MDB_DUPSORT) id (u64 BE) -> user key: the keys attached to it
 //
 // Invariants (checked by tests, asserted where cheap):
 // - every key in kv has its latest version in hist and kidx, with the same
@@ -18,6 +20,8 @@
 // - hist holds every record above compact_done, and at or below it only the
 //   newest PUT <= compact_rev of each key that was alive at compact_rev;
 // - compact_done.main <= compact_rev <= rev.
+// - a key in kv has KeyHeader.lease L != 0 exactly when lkeys holds (L, key),
+//   and then lease holds L (kv/lease_table.h).
 // Values live in BOTH kv and hist: a latest read is one B-tree lookup, as
 // before the MVCC engine (docs/performance.md has the measurement).
 // Integers in KeyHeader are little-endian; RevKeys are big-endian so that
@@ -38,6 +42,8 @@ struct Tables {
   MDB_dbi hist = 0;
   MDB_dbi kidx = 0;
   MDB_dbi meta = 0;
+  MDB_dbi lease = 0;  // kv/lease_table.h
+  MDB_dbi lkeys = 0;
 };
 
 // A revision: `main` is the cluster-wide counter a writing request bumps

@@ -30,7 +30,10 @@ enum class EtcdKind : std::uint8_t {
   kDeleteRange = 2,
   kTxn = 3,
   kCompaction = 4,
-  kAlarm = 5,  // etcdserverpb.AlarmRequest: raise or clear an alarm (kv/alarms.h).
+  kAlarm = 5,       // etcdserverpb.AlarmRequest: raise or clear an alarm (kv/alarms.h).
+  kLeaseGrant = 6,  // kv/lease.h has the three lease kinds' payloads.
+  kLeaseRevoke = 7,
+  kLeaseCheckpoint = 8,
 };
 
 Command etcd_command(const etcdserverpb::PutRequest& request);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kv/alarms.h"
+#include "kv/lease_table.h"
 
 namespace dkv::kv::mvcc {
 namespace {
@@ -76,6 +77,7 @@ util::Status Writer::put(std::string_view key, std::string_view value, std::int6
   }
   h.mod_revision = main_;
   h.version += 1;
+  if (auto s = move_key_lease(txn_, t_, key, h.lease, lease); !s.is_ok()) return s;
   h.lease = lease;
   encode_kv_value(h, value, &kv_buf_);
   k = as_val(key);
@@ -89,7 +91,7 @@ util::Status Writer::put(std::string_view key, std::string_view value, std::int6
 }
 
 util::Status Writer::remove(std::string_view key, const KeyHeader& old) {
-  (void)old;
+  if (auto s = move_key_lease(txn_, t_, key, old.lease, 0); !s.is_ok()) return s;
   MDB_val k = as_val(key);
   if (const int rc = mdb_del(txn_, t_.kv, &k, nullptr); rc != 0) return lmdb_error("kv del", rc);
   util::Status s = record(EventType::kDelete, key, KeyHeader{0, main_, 0, 0}, "");
@@ -117,11 +119,14 @@ util::Status Writer::legacy_delete(std::string_view key, std::int64_t* deleted) 
 }
 
 util::Status Writer::check_put(const etcdserverpb::PutRequest& r, util::Status* refusal) {
-  // No lessor yet: every lease id is unknown (leases come with the Lease
-  // service; the lease table is mvcc_format.h's next addition).
-  if (r.lease() != 0) {
-    *refusal = util::not_found(etcd_error::kLeaseNotFound);
-    return util::Status::ok();
+  if (r.lease() != 0) {  // etcd: the lease must exist when the put applies.
+    LeaseInfo lease;
+    util::Status s = read_lease(txn_, t_, r.lease(), &lease);
+    if (s.code() == util::Code::kNotFound) {
+      *refusal = util::not_found(etcd_error::kLeaseNotFound);
+      return util::Status::ok();
+    }
+    if (!s.is_ok()) return s;
   }
   if (!r.ignore_value() && !r.ignore_lease()) return util::Status::ok();
   KeyHeader h;
@@ -162,10 +167,10 @@ util::Status Writer::do_put(const etcdserverpb::PutRequest& r, etcdserverpb::Put
 
 util::Status Writer::do_delete_range(const etcdserverpb::DeleteRangeRequest& r,
                                      etcdserverpb::DeleteRangeResponse* resp) {
-  std::vector<std::string> keys;
+  std::vector<std::pair<std::string, KeyHeader>> keys;
   util::Status s = for_each_latest(txn_, t_, key_range(r.key(), r.range_end()),
                                    [&](std::string_view k, const KeyHeader& h, std::string_view v) {
-                                     keys.emplace_back(k);
+                                     keys.emplace_back(k, h);
                                      if (!r.prev_kv()) return true;
                                      auto* kv = resp->add_prev_kvs();
                                      kv->set_key(k.data(), k.size());
@@ -177,8 +182,8 @@ util::Status Writer::do_delete_range(const etcdserverpb::DeleteRangeRequest& r,
                                      return true;
                                    });
   if (!s.is_ok()) return s;
-  for (const std::string& k : keys) {
-    if (s = remove(k, KeyHeader{}); !s.is_ok()) return s;
+  for (const auto& [k, h] : keys) {
+    if (s = remove(k, h); !s.is_ok()) return s;
   }
   resp->set_deleted(static_cast<std::int64_t>(keys.size()));
   resp->mutable_header()->set_revision(keys.empty() ? visible_rev() : main_);
@@ -192,7 +197,8 @@ util::Status Writer::do_range(const etcdserverpb::RangeRequest& r,
   return range(txn_, t_, seen, r, resp);
 }
 
-util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out) {
+util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out,
+                                std::uint64_t entry_term) {
   *out = EtcdResult{};
   begin_request();
   const auto kind = payload.empty() ? EtcdKind{} : static_cast<EtcdKind>(payload.front());
@@ -245,6 +251,11 @@ util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out) {
       alarms_changed_ = true;
       break;
     }
+    case EtcdKind::kLeaseGrant:
+    case EtcdKind::kLeaseRevoke:
+    case EtcdKind::kLeaseCheckpoint:
+      s = apply_lease(kind, payload, entry_term, &parsed, &refusal);
+      break;
   }
   if (!parsed) refusal = util::invalid_argument("malformed etcd request in the log");
   if (!s.is_ok()) return s;

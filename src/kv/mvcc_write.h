@@ -10,7 +10,9 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "kv/lease.h"
 #include "kv/mvcc_format.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
@@ -31,8 +33,9 @@ class Writer {
   // /v0 Put and Delete: one request each. *deleted: 1 if the key existed.
   util::Status legacy_put(std::string_view key, std::string_view value);
   util::Status legacy_delete(std::string_view key, std::int64_t* deleted);
-  // One Op::kEtcd command's payload (mvcc_request.h).
-  util::Status apply_etcd(std::string_view payload, EtcdResult* out);
+  // One Op::kEtcd command's payload (mvcc_request.h), from an entry of
+  // raft term `entry_term` (lease revokes compare it: kv/lease.h).
+  util::Status apply_etcd(std::string_view payload, EtcdResult* out, std::uint64_t entry_term = 0);
   // Records the revision counter in meta and closes the writer's cursors;
   // call once, after the batch and before the transaction commits.
   util::Status finish();
@@ -40,6 +43,8 @@ class Writer {
   const Revs& revs() const { return revs_; }
   // An alarm was raised or cleared in this batch (kv/alarms.h).
   bool alarms_changed() const { return alarms_changed_; }
+  // What this batch did to leases, in order (kv/lease.h).
+  const std::vector<LeaseChange>& lease_changes() const { return lease_changes_; }
 
  private:
   void begin_request() {
@@ -71,6 +76,12 @@ class Writer {
   util::Status do_txn(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
                       std::size_t* at, etcdserverpb::TxnResponse* resp);
   util::Status do_compaction(const etcdserverpb::CompactionRequest& r, EtcdResult* out);
+  // Leases (lease_write.cc). `refusal`: etcd's error, nothing written.
+  util::Status apply_lease(EtcdKind kind, std::string_view payload, std::uint64_t entry_term,
+                           bool* parsed, util::Status* refusal);
+  util::Status do_lease_grant(const etcdserverpb::LeaseGrantRequest& r, util::Status* refusal);
+  util::Status do_lease_revoke(std::int64_t id, util::Status* refusal);
+  util::Status do_lease_checkpoint(const etcdserverpb::LeaseCheckpointRequest& r);
 
   MDB_txn* txn_;
   const Tables& t_;
@@ -78,6 +89,7 @@ class Writer {
   std::int64_t main_ = 0;
   std::int64_t sub_ = 0;
   bool alarms_changed_ = false;
+  std::vector<LeaseChange> lease_changes_;
   MDB_cursor* kv_cursor_ = nullptr;  // Opened by the first put, for the batch.
   // Encoding buffers, reused across the batch's writes (no allocation per
   // put once they have grown).

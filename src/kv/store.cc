@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "kv/alarms.h"
+#include "kv/lease_table.h"
 #include "kv/limits.h"
 #include "kv/map_gate.h"
 #include "kv/mvcc_format.h"
@@ -86,6 +87,9 @@ class TxnGuard {
 //   bytes, kv/alarms.h). kidx is not carried: restore() rebuilds it from
 //   hist. (A reader older than the alarms refuses an image with them as
 //   "trailing bytes": only a cluster with an alarm raised sends one.)
+//   Between the hist table and the alarms, only while a lease exists:
+//   kLeasesTag and the lease and lkeys tables' pairs (a reader older than
+//   leases refuses it the same way; see append_leases_section).
 // The magic stays "DKVSNAP1" (node/restore.cc rewrites the header with it);
 // the body says which format it is. restore() reads both: format-1 pairs are
 // imported as keys created at revision 1 (version 1).
@@ -149,6 +153,12 @@ util::Status open_tables(MDB_txn* txn, mvcc::Tables* t) {
   }
   if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &t->meta)) != 0) {
     return lmdb_error("open meta", rc);
+  }
+  if ((rc = mdb_dbi_open(txn, "lease", MDB_CREATE, &t->lease)) != 0) {
+    return lmdb_error("open lease", rc);
+  }
+  if ((rc = mdb_dbi_open(txn, "lkeys", MDB_CREATE | MDB_DUPSORT, &t->lkeys)) != 0) {
+    return lmdb_error("open lkeys", rc);
   }
   return util::Status::ok();
 }
@@ -322,7 +332,7 @@ struct Store::Env {
     map_bytes_max = options.quota_bytes + headroom;
     rc = mdb_env_set_mapsize(env, std::min(options.initial_map_bytes, map_bytes_max));
     if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
-    rc = mdb_env_set_maxdbs(env, 4);
+    rc = mdb_env_set_maxdbs(env, 6);
     if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
     // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
     // one pwrite per dirty page (~40 syscalls per applied batch of random
@@ -454,7 +464,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
     util::Status s;
     if (c.op == Op::kEtcd) {
       auto result = std::make_shared<EtcdResult>();
-      s = writer.apply_etcd(c.value, result.get());
+      s = writer.apply_etcd(c.value, result.get(), c.term);
       (*results)[i].etcd = std::move(result);
     } else {
       DKV_ASSERT(c.key.size() >= kKeyBytesMin);
@@ -481,6 +491,8 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   if (writer.revs().compact != env_->compact_rev.load()) env_->compaction_pending = true;
   env_->compact_rev = writer.revs().compact;
   if (writer.alarms_changed()) env_->nospace = mvcc::has_nospace(alarms);
+  lease_changes_.insert(lease_changes_.end(), writer.lease_changes().begin(),
+                        writer.lease_changes().end());
   return util::Status::ok();
 }
 
@@ -564,6 +576,19 @@ util::Status Store::read_only_txn(const etcdserverpb::TxnRequest& request,
   return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
     return mvcc::read_only_txn(txn, env_->tables, revs, request, response);
   });
+}
+
+util::Status Store::lease(std::int64_t id, LeaseInfo* out, std::vector<std::string>* keys) const {
+  return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs&) {
+    if (auto s = mvcc::read_lease(txn, env_->tables, id, out); !s.is_ok()) return s;
+    if (keys == nullptr) return util::Status::ok();
+    return mvcc::read_lease_keys(txn, env_->tables, id, keys);
+  });
+}
+
+util::Status Store::leases(std::vector<LeaseInfo>* out) const {
+  return env_->in_read_view(
+      [&](MDB_txn* txn, const mvcc::Revs&) { return mvcc::read_leases(txn, env_->tables, out); });
 }
 
 util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const {
@@ -689,6 +714,34 @@ util::Status append_alarms_section(std::string* out, MDB_txn* txn, const mvcc::T
   return util::Status::ok();
 }
 
+// After format 2's tables (before the alarms), only if a lease exists:
+// kLeasesTag | "lease" pairs (id, ttl | remaining) | varint 0 | "lkeys"
+// pairs (id, user key) | varint 0. Built in memory: its size is that of
+// the leases and their keys' names.
+constexpr std::string_view kLeasesTag = "LEASES";
+
+util::Status append_leases_section(std::string* out, MDB_txn* txn, const mvcc::Tables& t) {
+  MDB_stat st;
+  if (const int rc = mdb_stat(txn, t.lease, &st); rc != 0) return lmdb_error("lease stat", rc);
+  if (st.ms_entries == 0) return util::Status::ok();
+  out->append(kLeasesTag);
+  for (const MDB_dbi dbi : {t.lease, t.lkeys}) {
+    MDB_cursor* c = nullptr;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc != 0) return lmdb_error("cursor", rc);
+    MDB_val k;
+    MDB_val v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      append_image_pair(out, k, v);
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
+    put_varint(out, 0);
+  }
+  return util::Status::ok();
+}
+
 // Format 2's preamble after the header: format 1's end marker, the tag, the
 // revision counters and the physical compaction's position.
 util::Status append_mvcc_preamble(std::string* out, MDB_txn* txn, const mvcc::Tables& t) {
@@ -746,6 +799,7 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   for (const MDB_dbi dbi : {env_->tables.kv, env_->tables.hist}) {
     if (auto s = dump_table(txn, dbi, &piece, out); !s.is_ok()) return s;
   }
+  if (auto s = append_leases_section(&piece, txn, env_->tables); !s.is_ok()) return s;
   if (auto s = append_alarms_section(&piece, txn, env_->tables); !s.is_ok()) return s;
   return out(piece);
 }
@@ -798,6 +852,7 @@ util::Status Store::ImageReader::start() {
     if (rc != MDB_NOTFOUND) return lmdb_error("cursor scan", rc);
     pairs_bytes += 1;  // The table's end marker (varint 0).
   }
+  if (auto s = append_leases_section(&alarms_section_, txn, t); !s.is_ok()) return s;
   if (auto s = append_alarms_section(&alarms_section_, txn, t); !s.is_ok()) return s;
   size_bytes_ = pending_.size() + pairs_bytes + alarms_section_.size();
   return util::Status::ok();
@@ -957,7 +1012,8 @@ struct Store::Restore {
 
   // Empties the tables and the revision counters.
   util::Status clear() {
-    for (const MDB_dbi dbi : {env.tables.kv, env.tables.hist, env.tables.kidx}) {
+    for (const MDB_dbi dbi :
+         {env.tables.kv, env.tables.hist, env.tables.kidx, env.tables.lease, env.tables.lkeys}) {
       if (const int rc = mdb_drop(txn(), dbi, 0); rc != 0) return lmdb_error("clear table", rc);
     }
     for (const char* name : {"rev", "compact_rev", "compact_done", mvcc::kAlarmsKey}) {
@@ -1084,6 +1140,27 @@ util::Status restore_format2_tables(ImageParser& p, Store::Restore& r, const mvc
   return util::Status::ok();
 }
 
+// The leases section's pairs (after its tag): "lease", then "lkeys".
+util::Status restore_leases_section(ImageParser& p, Store::Restore& r, const mvcc::Tables& t) {
+  for (const bool is_lkeys : {false, true}) {
+    for (;;) {
+      std::string_view key_view;
+      std::string_view v;
+      if (auto s = p.bytes(8, "lease id", &key_view); !s.is_ok()) return s;
+      if (key_view.empty()) break;
+      const std::string k(key_view);
+      if (auto s = p.bytes(is_lkeys ? kKeyBytesMax : 16, "lease value", &v); !s.is_ok()) return s;
+      LeaseInfo lease;
+      if (k.size() != 8 || (!is_lkeys && !mvcc::decode_lease(k, v, &lease))) {
+        return bad_image("malformed lease");
+      }
+      if (auto s = r.put(is_lkeys ? t.lkeys : t.lease, k, v, 0); !s.is_ok()) return s;
+      if (auto s = r.wrote(k.size() + v.size()); !s.is_ok()) return s;
+    }
+  }
+  return util::Status::ok();
+}
+
 }  // namespace
 
 util::Status Store::restore(const ImageIn& in) {
@@ -1122,6 +1199,11 @@ util::Status Store::restore(const ImageIn& in) {
     revs = {static_cast<std::int64_t>(current), static_cast<std::int64_t>(compact)};
     compact_done.assign(done);
     if (auto s = restore_format2_tables(p, r, env_->tables); !s.is_ok()) return s;
+    if (auto s = p.fill(kLeasesTag.size()); !s.is_ok()) return s;
+    if (p.view().substr(0, kLeasesTag.size()) == kLeasesTag) {
+      p.consume(kLeasesTag.size());
+      if (auto s = restore_leases_section(p, r, env_->tables); !s.is_ok()) return s;
+    }
     if (auto s = p.fill(1); !s.is_ok()) return s;
     if (!p.at_end()) {
       if (auto s = p.fill(kAlarmsTag.size()); !s.is_ok()) return s;

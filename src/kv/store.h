@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "kv/command.h"
+#include "kv/lease.h"
 #include "util/status.h"
 
 namespace etcdserverpb {
@@ -122,6 +123,18 @@ class Store {
   // A NOSPACE alarm is raised, as of the last commit. Any thread.
   bool nospace_alarm() const;
 
+  // Leases (kv/lease.h), each call in its own read transaction. Any thread.
+  // lease(): NOT_FOUND (etcd's message) if there is none; `keys` (may be
+  // null) gets the keys attached to it, in key order.
+  util::Status lease(std::int64_t id, LeaseInfo* out, std::vector<std::string>* keys) const;
+  util::Status leases(std::vector<LeaseInfo>* out) const;
+  // What apply() did to leases since the last call, in order: moved to
+  // *out. Writer thread, between applies.
+  void take_lease_changes(std::vector<LeaseChange>* out) {
+    out->clear();
+    out->swap(lease_changes_);
+  }
+
   // Physical compaction: one bounded batch (visiting at most max_records
   // history records) in its own write transaction, resuming where the last
   // one stopped (also after a restart). The writer thread, between apply()
@@ -141,7 +154,8 @@ class Store {
   // the membership, all from one read transaction) for a raft snapshot.
   // Writers keep going meanwhile (LMDB readers never block the writer).
   // Format (kv/store.cc): magic, applied index, membership, then the
-  // tables (format 2: kv and hist; kidx is rebuilt from hist).
+  // tables (format 2: kv and hist, then lease and lkeys when a lease
+  // exists; kidx is rebuilt from hist).
   // Holds the whole image in memory: for tests and small stores; snapshots
   // stream with the ImageOut/ImageIn forms below.
   util::Status dump(std::string* image, std::uint64_t* applied_index,
@@ -274,6 +288,7 @@ class Store {
 
   const StoreOptions options_;
   std::unique_ptr<Env> env_;
+  std::vector<LeaseChange> lease_changes_;  // Not taken yet; writer thread.
 };
 
 }  // namespace dkv::kv

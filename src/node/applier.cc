@@ -73,6 +73,7 @@ util::Status Applier::apply(const std::vector<raft::Entry>& entries,
       return util::Status(
           s.code(), "undecodable committed entry " + std::to_string(e.index) + ": " + s.message());
     }
+    c.term = e.term;  // Lease revokes compare it (kv/lease.h).
     commands_.push_back(std::move(c));
     request_ids_.push_back(id);
     indexes_.push_back(e.index);

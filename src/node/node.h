@@ -50,6 +50,7 @@
 #include "node/background.h"
 #include "node/config.h"
 #include "node/event_log.h"
+#include "node/lessor.h"
 #include "node/membership.h"
 #include "node/membership_changes.h"
 #include "node/membership_checks.h"
@@ -97,6 +98,8 @@ struct NodeOptions {
   std::uint64_t snapshot_catchup_entries = 5'000;
   // DKV_AUTO_COMPACTION_*: when the leader proposes compactions.
   AutoCompactionOptions auto_compaction;
+  // How often the leader checkpoints leases' remaining TTLs (lessor.h).
+  std::chrono::milliseconds lease_checkpoint_interval{5000};
   // Writes queued and not yet applied; beyond this, RESOURCE_EXHAUSTED.
   std::size_t pending_writes_max = 100'000;
   // TEST ONLY (DKV_TEST_STALE_READS): linearizable reads read locally.
@@ -256,6 +259,9 @@ class Node {
                                  std::unique_ptr<kv::Store::ImageReader>* reader) const {
     return store_->open_image_reader(chunk_bytes, reader);
   }
+  // The leader's lease deadlines (lessor.h); its renew() and remaining()
+  // are thread-safe, the rest is driven by the raft thread (node_lessor.cc).
+  Lessor& lessor() { return lessor_; }
   // /readyz: a known, recently confirmed leader and applied not lagging
   // (readiness.h has the exact definition).
   bool ready() const;
@@ -336,6 +342,9 @@ class Node {
   void expire_requests(std::chrono::steady_clock::time_point now);
   // A leader proposes a CompactionRequest when auto-compaction says so.
   void propose_auto_compaction(std::chrono::steady_clock::time_point now);
+  // The lessor's turn: promotion, demotion, expiry revokes, checkpoints
+  // (node_lessor.cc).
+  void run_lessor(std::chrono::steady_clock::time_point now);
   void nudge_leader_while_rejoining();
   // The core says this node, which lost its log, caught up: drop the marker.
   void finish_rejoining();
@@ -371,6 +380,10 @@ class Node {
   std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
   Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
   AutoCompactor auto_compactor_{options_.auto_compaction};  // The leader's Compact proposals.
+  Lessor lessor_{LessorOptions{std::chrono::milliseconds(options_.election_ms),
+                               options_.lease_checkpoint_interval}};
+  std::uint64_t applied_term_ = 0;  // The term of the last applied entry (the lessor's check).
+  std::chrono::steady_clock::time_point turn_now_{};  // The current turn's time.
   // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
   // context), one per election timeout, tell the index a linearizable read
   // would wait for.

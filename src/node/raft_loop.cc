@@ -66,6 +66,7 @@ void Node::step(std::chrono::steady_clock::time_point now) {
 }
 
 void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point now) {
+  turn_now_ = now;
   process_inbox(inbox);
   if (tick) on_tick(now);
   while (raw_->has_ready()) {
@@ -74,6 +75,7 @@ void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point n
   }
   read_server_->post(reads_->take_servable(store_->applied_index()));
   propose_auto_compaction(now);
+  run_lessor(now);
   // Physical compaction runs here, between Readies, one bounded step per
   // turn (run() does not sleep while some remains), not in the apply batch.
   if (auto s = applier_->compact_history(); !s.is_ok()) fatal("compacting history", s);
@@ -273,6 +275,10 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
     return util::Status::ok();
   });
   if (!s.is_ok()) fatal("apply failed", s);
+  if (!entries.empty()) applied_term_ = std::max(applied_term_, entries.back().term);
+  std::vector<kv::LeaseChange> lease_changes;
+  store_->take_lease_changes(&lease_changes);
+  lessor_.on_applied(lease_changes, turn_now_);
 }
 
 void Node::fail_everything(const util::Status& s) {

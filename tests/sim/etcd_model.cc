@@ -55,6 +55,7 @@ void fill_kv(const std::string& key, const ModelKey& k, mvccpb::KeyValue* out) {
   out->set_create_revision(k.create_revision);
   out->set_mod_revision(k.mod_revision);
   out->set_version(k.version);
+  out->set_lease(k.lease);
 }
 
 void describe_kv(std::ostringstream& s, const mvccpb::KeyValue& kv) {
@@ -77,6 +78,7 @@ std::uint64_t key_hash(const std::string& key, const ModelKey& k) {
   mix_int(k.create_revision);
   mix_int(k.mod_revision);
   mix_int(k.version);
+  mix_int(k.lease);
   return h;
 }
 
@@ -99,6 +101,7 @@ class EtcdModel::Writer {
     k.mod_revision = main();
     ++k.version;
     k.value = p.value();
+    if (!p.ignore_lease()) k.lease = p.lease();
     m_.keys_hash_ ^= key_hash(p.key(), k);
     wrote_ = true;
   }
@@ -118,6 +121,20 @@ class EtcdModel::Writer {
       wrote_ = true;
     }
     if (m_.canary_ == ModelCanary::kDeleteNothingBumpsRevision) wrote_ = true;
+  }
+
+  // A lease's revoke: its keys go in this one revision.
+  void revoke(std::int64_t id) {
+    for (auto it = m_.keys_.begin(); it != m_.keys_.end();) {
+      if (it->second.lease != id) {
+        ++it;
+        continue;
+      }
+      m_.keys_hash_ ^= key_hash(it->first, it->second);
+      it = m_.keys_.erase(it);
+      wrote_ = true;
+    }
+    m_.leases_.erase(id);
   }
 
   void range(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* out) const {
@@ -197,6 +214,23 @@ ParsedCommand parse_command(const kv::Command& command) {
     case 3:
       p.refused = !p.txn.ParseFromArray(body.data(), static_cast<int>(body.size()));
       break;
+    case 6:
+      p.refused = !p.grant.ParseFromArray(body.data(), static_cast<int>(body.size()));
+      break;
+    case 7: {  // proposer term (8 bytes, little-endian) | LeaseRevokeRequest.
+      etcdserverpb::LeaseRevokeRequest r;
+      p.refused =
+          body.size() < 8 || !r.ParseFromArray(body.data() + 8, static_cast<int>(body.size() - 8));
+      for (int i = 0; i < 8 && !p.refused; ++i) {
+        p.proposer_term |= static_cast<std::uint64_t>(static_cast<unsigned char>(body[i]))
+                           << (8 * i);
+      }
+      p.revoke_id = r.id();
+      break;
+    }
+    case 8:
+      p.refused = !p.checkpoint.ParseFromArray(body.data(), static_cast<int>(body.size()));
+      break;
     default:
       p.refused = true;
   }
@@ -222,15 +256,47 @@ ModelResult EtcdModel::apply(const ParsedCommand& parsed, bool responses) {
     w.delete_range(d, &r);
     result.deleted = w.deleted();
   } else if (parsed.etcd_kind == 1) {
-    w.put(parsed.put, result.etcd.mutable_response_put());
+    if (parsed.put.lease() != 0 && leases_.count(parsed.put.lease()) == 0) {
+      result.refused = true;  // "etcdserver: requested lease not found"
+    } else {
+      w.put(parsed.put, result.etcd.mutable_response_put());
+    }
   } else if (parsed.etcd_kind == 2) {
     w.delete_range(parsed.delete_range, result.etcd.mutable_response_delete_range());
   } else if (parsed.etcd_kind == 3) {
     w.txn(parsed.txn, result.etcd.mutable_response_txn());
+  } else {
+    result.refused = !apply_lease(parsed, w);
   }
   if (w.wrote()) rev_ = w.main();
   result.revision = rev_;
   return result;
+}
+
+// A lease entry; false if refused (nothing changes).
+bool EtcdModel::apply_lease(const ParsedCommand& parsed, Writer& w) {
+  if (parsed.etcd_kind == 6) {
+    const auto& g = parsed.grant;
+    if (g.id() <= 0 || leases_.count(g.id()) > 0 || g.ttl() > 9'000'000'000) return false;
+    leases_[g.id()] = ModelLease{g.ttl(), 0};
+    return true;
+  }
+  if (parsed.etcd_kind == 7) {
+    if (parsed.proposer_term != 0 && parsed.proposer_term != parsed.command.term) return false;
+    if (leases_.count(parsed.revoke_id) == 0) return false;
+    w.revoke(parsed.revoke_id);
+    return true;
+  }
+  if (parsed.etcd_kind == 8) {
+    for (const auto& cp : parsed.checkpoint.checkpoints()) {
+      auto it = leases_.find(cp.id());
+      if (it == leases_.end()) continue;
+      const std::int64_t r = cp.remaining_ttl();
+      it->second.remaining = r <= 0 || r >= it->second.ttl ? 0 : r;
+    }
+    return true;
+  }
+  return false;  // Compaction and alarms: not modelled (the simulator sends none).
 }
 
 std::string EtcdModel::describe_key(const std::string& key) const {
@@ -238,25 +304,37 @@ std::string EtcdModel::describe_key(const std::string& key) const {
   if (it == keys_.end()) return "";
   const ModelKey& k = it->second;
   return k.value + "|" + std::to_string(k.create_revision) + "|" + std::to_string(k.mod_revision) +
-         "|" + std::to_string(k.version);
+         "|" + std::to_string(k.version) + "|" + std::to_string(k.lease);
 }
 
 std::string EtcdModel::digest() const {
   std::string s = "rev " + std::to_string(rev_) + "\n";
   for (const auto& [key, k] : keys_) s += key + "=" + describe_key(key) + "\n";
+  for (const auto& [id, l] : leases_) {
+    s += "lease " + std::to_string(id) + " ttl " + std::to_string(l.ttl) + " remaining " +
+         std::to_string(l.remaining) + "\n";
+  }
   return s;
 }
 
 std::uint64_t EtcdModel::hash() const {
-  return keys_hash_ ^ (static_cast<std::uint64_t>(rev_) * 0x9e3779b97f4a7c15ULL);
+  std::uint64_t leases_hash = 0;
+  for (const auto& [id, l] : leases_) {
+    leases_hash = (leases_hash ^ static_cast<std::uint64_t>(id)) * 0x100000001b3ULL;
+    leases_hash = (leases_hash ^ static_cast<std::uint64_t>(l.ttl)) * 0x100000001b3ULL;
+    leases_hash = (leases_hash ^ static_cast<std::uint64_t>(l.remaining)) * 0x100000001b3ULL;
+  }
+  return keys_hash_ ^ leases_hash ^ (static_cast<std::uint64_t>(rev_) * 0x9e3779b97f4a7c15ULL);
 }
 
 std::string EtcdModel::encode() const {
   std::ostringstream s;
   s << rev_ << "\n";
+  for (const auto& [id, l] : leases_)
+    s << "\tlease\t" << id << " " << l.ttl << " " << l.remaining << "\n";
   for (const auto& [key, k] : keys_) {
     s << key << "\t" << k.value << "\t" << k.create_revision << "\t" << k.mod_revision << "\t"
-      << k.version << "\n";
+      << k.version << " " << k.lease << "\n";
   }
   return s.str();
 }
@@ -271,8 +349,17 @@ EtcdModel EtcdModel::decode(const std::string& image, ModelCanary canary) {
     std::string key;
     ModelKey k;
     std::getline(f, key, '\t');
+    if (key.empty()) {  // "\tlease\tid ttl remaining": keys are never empty.
+      std::string tag;
+      std::getline(f, tag, '\t');
+      std::int64_t id = 0;
+      ModelLease l;
+      f >> id >> l.ttl >> l.remaining;
+      m.leases_[id] = l;
+      continue;
+    }
     std::getline(f, k.value, '\t');
-    f >> k.create_revision >> k.mod_revision >> k.version;
+    f >> k.create_revision >> k.mod_revision >> k.version >> k.lease;
     m.keys_[key] = k;
     m.keys_hash_ ^= key_hash(key, k);
   }

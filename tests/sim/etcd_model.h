@@ -12,7 +12,12 @@
 //     revision of the last write, version + 1 per put, all gone on delete;
 //   - txn compares see the state before the txn, ranges inside it see its
 //     earlier writes; a missing key compares as the zero KeyValue, except
-//     that a VALUE compare on it is false.
+//     that a VALUE compare on it is false;
+//   - leases (kv/lease.h's entries): a grant of an existing id is refused
+//     and creates no revision; a put with an unknown lease is refused; a
+//     put without one, or a delete, detaches the key; a revoke deletes the
+//     lease's keys in one revision, and is ignored when its proposer's term
+//     is not 0 and differs from its entry's term (Command::term).
 // Test code: pure, no I/O. Threading: one thread per model.
 #pragma once
 
@@ -30,7 +35,16 @@ struct ModelKey {
   std::int64_t create_revision = 0;
   std::int64_t mod_revision = 0;
   std::int64_t version = 0;
+  std::int64_t lease = 0;  // The lease the key is attached to (0: none).
   bool operator==(const ModelKey&) const = default;
+};
+
+// A lease (etcd's lessor state that is replicated: id, TTL, the last
+// remaining-TTL checkpoint). Its keys are the keys whose `lease` is its id.
+struct ModelLease {
+  std::int64_t ttl = 0;
+  std::int64_t remaining = 0;
+  bool operator==(const ModelLease&) const = default;
 };
 
 // Test only: a broken rule, to prove the checks against kv::Store bite.
@@ -54,7 +68,11 @@ struct ParsedCommand {
   etcdserverpb::PutRequest put;
   etcdserverpb::DeleteRangeRequest delete_range;
   etcdserverpb::TxnRequest txn;
-  int etcd_kind = 0;  // The payload's kind byte (1 Put, 2 DeleteRange, 3 Txn).
+  int etcd_kind = 0;  // The payload's kind byte (1 Put, 2 DeleteRange, 3 Txn, 6-8 leases).
+  etcdserverpb::LeaseGrantRequest grant;
+  std::int64_t revoke_id = 0;
+  std::uint64_t proposer_term = 0;  // A revoke's (0: a client's).
+  etcdserverpb::LeaseCheckpointRequest checkpoint;
 };
 ParsedCommand parse_command(const kv::Command& command);
 
@@ -69,6 +87,7 @@ class EtcdModel {
 
   std::int64_t revision() const { return rev_; }
   const std::map<std::string, ModelKey>& keys() const { return keys_; }
+  const std::map<std::int64_t, ModelLease>& leases() const { return leases_; }
 
   // One line per key and the revision: equal models have equal digests.
   std::string digest() const;
@@ -84,11 +103,13 @@ class EtcdModel {
 
  private:
   class Writer;  // One request's writes (etcd_model.cc).
+  bool apply_lease(const ParsedCommand& parsed, Writer& w);
 
   ModelCanary canary_;
   std::int64_t rev_ = 1;
   std::map<std::string, ModelKey> keys_;
   std::uint64_t keys_hash_ = 0;  // XOR of every key's hash (etcd_model.cc key_hash).
+  std::map<std::int64_t, ModelLease> leases_;
 };
 
 // Canonical text of a response op (kvs with their revisions, counts,

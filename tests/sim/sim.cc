@@ -11,6 +11,7 @@
 
 #include "etcd_model.h"
 #include "kv/command.h"
+#include "kv/lease.h"
 #include "kv/mvcc_request.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
@@ -117,6 +118,7 @@ class Sim {
   void step_faults();
   void step_clients();
   std::string client_write(const Node& n);
+  std::string lease_write(const Node& n, const std::string& key, const std::string& value);
   void partition();
   void membership();
   void snapshot(Node& n);
@@ -456,6 +458,7 @@ void Sim::first_apply(const Entry& e) {
     const auto it = commands_.find(write_number(e.data));
     if (it == commands_.end()) fail("an entry with no command: " + e.data);
     if (!kv::decode_command(it->second, &command).is_ok()) fail("a command that does not decode");
+    command.term = e.term;  // As node::Applier sets it (lease revokes compare it).
   }
   parsed_.push_back(data ? std::make_unique<ParsedCommand>(parse_command(command)) : nullptr);
   const std::string why = oracle_.apply(e.index, parsed_.back().get());
@@ -788,6 +791,7 @@ std::string Sim::client_write(const Node& n) {
     if (workload_rng_.percent(75)) return kv::encode_command({kv::Op::kPut, key, value});
     return kv::encode_command({kv::Op::kDelete, key, ""});
   }
+  if (workload_rng_.percent(o_.etcd_write_pct / 4 + 1)) return lease_write(n, key, value);
   const auto kind = workload_rng_.below(100);
   if (kind < 25) {
     etcdserverpb::PutRequest p;
@@ -835,6 +839,37 @@ std::string Sim::client_write(const Node& n) {
   range->set_range_end(prefix_end);
   range->set_limit(static_cast<std::int64_t>(workload_rng_.below(3)));
   return kv::encode_command(kv::etcd_command(t));
+}
+
+// Leases (kv/lease.h), ids 1-3: a grant (of an id that may exist: refused),
+// a put attached to one (refused if it is gone), a client's revoke, and the
+// lessor's expiry revoke as the node proposing it would tag it: with its
+// own term, so that a revoke a deposed leader proposed and another node's
+// leader committed in a later term is ignored by every replica.
+std::string Sim::lease_write(const Node& n, const std::string& key, const std::string& value) {
+  const auto id = static_cast<std::int64_t>(1 + workload_rng_.below(3));
+  const auto kind = workload_rng_.below(100);
+  if (kind < 25) {
+    etcdserverpb::LeaseGrantRequest g;
+    g.set_id(id);
+    g.set_ttl(static_cast<std::int64_t>(2 + workload_rng_.below(10)));
+    return kv::encode_command(kv::lease_grant_command(g));
+  }
+  if (kind < 60) {
+    etcdserverpb::PutRequest p;
+    p.set_key(key);
+    p.set_value(value);
+    p.set_lease(id);
+    return kv::encode_command(kv::etcd_command(p));
+  }
+  if (kind < 70) {
+    return kv::encode_command(kv::lease_checkpoint_command({{id, 1 + workload_rng_.below(5)}}));
+  }
+  if (kind < 80) return kv::encode_command(kv::lease_revoke_command(id, 0));
+  const std::uint64_t term = n.raft->raft().term();
+  // A deposed leader's revoke, carried on by the next leader, or this node's own.
+  if (kind < 90 && term > 1) return kv::encode_command(kv::lease_revoke_command(id, term - 1));
+  return kv::encode_command(kv::lease_revoke_command(id, term));
 }
 
 // After healing: a leader emerges, a new write commits on every live member,

@@ -132,10 +132,22 @@ std::string StoreOracle::compare_state() const {
   std::string have;
   for (const auto& kv : got.kvs()) {
     have += kv.key() + "=" + kv.value() + "|" + std::to_string(kv.create_revision()) + "|" +
-            std::to_string(kv.mod_revision()) + "|" + std::to_string(kv.version()) + "\n";
+            std::to_string(kv.mod_revision()) + "|" + std::to_string(kv.version()) + "|" +
+            std::to_string(kv.lease()) + "\n";
+  }
+  std::vector<kv::LeaseInfo> leases;
+  if (const util::Status ls = store_->leases(&leases); !ls.is_ok())
+    return "leases: " + ls.to_string();
+  for (const auto& l : leases) {
+    have += "lease " + std::to_string(l.id) + " ttl " + std::to_string(l.ttl) + " remaining " +
+            std::to_string(l.remaining_ttl) + "\n";
   }
   std::string want;
   for (const auto& [key, k] : model_.keys()) want += key + "=" + model_.describe_key(key) + "\n";
+  for (const auto& [id, l] : model_.leases()) {
+    want += "lease " + std::to_string(id) + " ttl " + std::to_string(l.ttl) + " remaining " +
+            std::to_string(l.remaining) + "\n";
+  }
   if (have != want) return "keys differ:\nstore:\n" + have + "model:\n" + want;
   return "";
 }

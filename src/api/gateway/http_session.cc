@@ -224,6 +224,10 @@ void HttpSession::on_call_done(const std::shared_ptr<Call>& call, util::Status s
     spdlog::error("REST gateway: {}: {}", call->method->descriptor->full_name(), st.to_string());
     return reply_error(st);
   }
+  // A streaming method served once per request (etcd's LeaseKeepAlive: one
+  // renewal per request body) answers as grpc-gateway streams: one
+  // newline-delimited {"result": ...} object.
+  if (call->method->descriptor->server_streaming()) body = "{\"result\":" + body + "}\n";
   reply_json(200, std::move(body));
 }
 

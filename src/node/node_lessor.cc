@@ -1,0 +1,34 @@
+// The raft thread's side of the Lessor (lessor.h): each turn, tell it
+// whether this node is the confirmed leader, and propose what it asks for.
+#include <spdlog/spdlog.h>
+
+#include "kv/lease.h"
+#include "node/entry_codec.h"
+#include "node/node.h"
+#include "raft/raw_node.h"
+
+namespace dkv::node {
+
+void Node::run_lessor(std::chrono::steady_clock::time_point now) {
+  const raft::RaftStatus st = raw_->basic_status();
+  const bool leader = st.soft_state.state == raft::StateType::kLeader;
+  const std::uint64_t term = st.hard_state.term;
+  // Confirmed: an entry of this term (the new leader's own no-op first) is
+  // applied here, so a quorum accepted this node as leader of `term`.
+  const bool confirmed = leader && applied_term_ == term;
+  Lessor::Work work =
+      lessor_.on_turn(now, leader, term, confirmed,
+                      [this](std::vector<kv::LeaseInfo>* out) { return store_->leases(out); });
+  // No waiters: request id 0. A refused proposal (a leadership transfer)
+  // is proposed again by a later turn.
+  for (std::int64_t id : work.revoke) {
+    if (raw_->propose(encode_entry(0, kv::lease_revoke_command(id, work.term))).is_ok()) {
+      spdlog::debug("lessor: lease {:x} expired; revoke proposed", id);
+    }
+  }
+  if (!work.checkpoint.empty()) {
+    (void)raw_->propose(encode_entry(0, kv::lease_checkpoint_command(work.checkpoint)));
+  }
+}
+
+}  // namespace dkv::node
