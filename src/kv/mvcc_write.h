@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "kv/history.h"
 #include "kv/mvcc_format.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
@@ -38,6 +39,9 @@ class Writer {
   util::Status finish();
 
   const Revs& revs() const { return revs_; }
+  // Every record the writer makes from now on is also appended to `*out`
+  // (the watch hub's feed: kv/history.h). Null: none (the default).
+  void capture_history(std::vector<HistoryEvent>* out) { captured_ = out; }
   // An alarm was raised or cleared in this batch (kv/alarms.h).
   bool alarms_changed() const { return alarms_changed_; }
 
@@ -78,7 +82,8 @@ class Writer {
   std::int64_t main_ = 0;
   std::int64_t sub_ = 0;
   bool alarms_changed_ = false;
-  MDB_cursor* kv_cursor_ = nullptr;  // Opened by the first put, for the batch.
+  std::vector<HistoryEvent>* captured_ = nullptr;  // capture_history().
+  MDB_cursor* kv_cursor_ = nullptr;                // Opened by the first put, for the batch.
   // Encoding buffers, reused across the batch's writes (no allocation per
   // put once they have grown).
   std::string kv_buf_;

@@ -58,6 +58,8 @@
 #include "node/readiness.h"
 #include "node/ready_driver.h"
 #include "node/snapshotter.h"
+#include "node/watch_catchup.h"
+#include "node/watch_hub.h"
 #include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -256,6 +258,8 @@ class Node {
                                  std::unique_ptr<kv::Store::ImageReader>* reader) const {
     return store_->open_image_reader(chunk_bytes, reader);
   }
+  // This member's watchers, fed from its applied history (watch_hub.h).
+  WatchHub& watch_hub() { return *watch_hub_; }
   // /readyz: a known, recently confirmed leader and applied not lagging
   // (readiness.h has the exact definition).
   bool ready() const;
@@ -362,12 +366,16 @@ class Node {
   std::unique_ptr<wal::Log> log_;
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<raft::RawNode> raw_;
-  std::unique_ptr<ReadyDriver> driver_;         // Persist, send, hand off.
-  std::unique_ptr<Applier> applier_;            // Store writes, write waiters.
-  std::unique_ptr<ReadPath> reads_;             // ReadIndex batches.
-  std::unique_ptr<StoreReader> store_reader_;   // The store, for reads.
-  std::unique_ptr<ReadServer> read_server_;     // Serves reads off the raft thread.
-  std::unique_ptr<Snapshotter> snapshotter_;    // Compaction, leader snapshots.
+  std::unique_ptr<ReadyDriver> driver_;        // Persist, send, hand off.
+  std::unique_ptr<Applier> applier_;           // Store writes, write waiters.
+  std::unique_ptr<ReadPath> reads_;            // ReadIndex batches.
+  std::unique_ptr<StoreReader> store_reader_;  // The store, for reads.
+  std::unique_ptr<ReadServer> read_server_;    // Serves reads off the raft thread.
+  std::unique_ptr<Snapshotter> snapshotter_;   // Compaction, leader snapshots.
+  // Watches: the hub the store's commits feed, and its catch-up thread
+  // (none with NodeOptions::background). Declared after store_: gone first.
+  std::unique_ptr<WatchHub> watch_hub_;
+  std::unique_ptr<WatchCatchup> watch_catchup_;
   std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
   Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
   AutoCompactor auto_compactor_{options_.auto_compaction};  // The leader's Compact proposals.
