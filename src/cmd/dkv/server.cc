@@ -20,6 +20,8 @@
 #include "api/dashboard/routes.h"
 #include "api/etcd_cluster_service.h"
 #include "api/etcd_maintenance_service.h"
+#include "api/etcd_watch_rest.h"
+#include "api/etcd_watch_service.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
@@ -327,6 +329,10 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
   grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
     dkv::transport::Transport::configure_server(b);
   };
+  dkv::api::WatchOptions watch_options;
+  watch_options.progress_notify_interval =
+      std::chrono::milliseconds(config.watch_progress_notify_ms);
+  grpc_options.make_services = dkv::api::etcd_watch_service_maker(node, watch_options);
   grpc_options.open_snapshot = [node](std::size_t chunk_bytes, auto* reader) {
     return node->open_backup_image(chunk_bytes, reader);
   };
@@ -385,8 +391,8 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
 
 // Starts REST (and HTTPS with client TLS) with the probes and metrics
 // beside the API. Returns 0 or an exit code.
-int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
-               std::function<bool()> ready, Ports* ports) {
+int serve_rest(const dkv::node::Config& config, dkv::node::Node* node, std::function<bool()> ready,
+               Ports* ports) {
   dkv::api::Gateway& gateway = *ports->gateway;
   gateway.add_plain_route("GET", "/livez", [] {
     return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
@@ -412,6 +418,11 @@ int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
     auto health = dkv::api::etcd_health(*node);
     return dkv::api::PlainResponse{health.status, "application/json", std::move(health.body)};
   });
+  dkv::api::WatchOptions watch_options;  // etcd's Watch (api/etcd_watch_rest.h).
+  watch_options.progress_notify_interval =
+      std::chrono::milliseconds(config.watch_progress_notify_ms);
+  gateway.add_stream_route("POST", "/v3/watch",
+                           dkv::api::etcd_watch_rest_handler(node, watch_options));
   if (auto s = gateway.start(); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;

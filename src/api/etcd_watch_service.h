@@ -1,0 +1,27 @@
+// etcd's Watch service (etcdserverpb.Watch/Watch, a bidi stream) on the
+// public gRPC port: one WatchSession (etcd_watch_session.h) per stream, its
+// responses written by one shared WatchSender thread. "hasleader" metadata:
+// a stream opened without a leader fails with "etcdserver: no leader".
+// Threading: gRPC's callback threads. Lifetime: `node` must outlive the
+// services (the gRPC server is shut down before the node stops).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "api/etcd_watch_session.h"
+#include "node/node.h"
+
+namespace grpc {
+class Service;
+}  // namespace grpc
+
+namespace dkv::api {
+
+// A maker of the Watch service, one per gRPC server side (a service serves
+// one server); all share one WatchSender.
+std::function<std::vector<std::unique_ptr<grpc::Service>>()> etcd_watch_service_maker(
+    node::Node* node, const WatchOptions& options);
+
+}  // namespace dkv::api
