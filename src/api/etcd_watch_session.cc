@@ -269,12 +269,33 @@ bool WatchSession::take_head(Item* item) {
       *item = std::move(head);
       queued_bytes_ -= item->bytes;
       queue_.pop_front();
+      merge_following(item);
       return true;
     }
     queued_bytes_ -= head.bytes;
     queue_.pop_front();
   }
   return false;
+}
+
+// A watcher that fell behind has several revisions queued: one response
+// carries them (each revision whole), up to etcd's request limit. Other
+// watchers' items in between keep their places (no order across watchers).
+void WatchSession::merge_following(Item* item) {
+  if (item->kind != Item::Kind::kEvents) return;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->watch_id != item->watch_id) {
+      ++it;
+      continue;
+    }
+    if (it->kind != Item::Kind::kEvents) return;  // Its cancel or progress stays after.
+    if (item->bytes + it->bytes > kv::kRequestBytesMax) return;
+    item->events.insert(item->events.end(), it->events.begin(), it->events.end());
+    item->bytes += it->bytes;
+    item->revision = it->revision;
+    queued_bytes_ -= it->bytes;
+    it = queue_.erase(it);
+  }
 }
 
 void WatchSession::pump() {

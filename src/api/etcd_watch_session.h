@@ -124,6 +124,7 @@ class WatchSession final : public node::WatchSink,
   // The response for the queue's head (prev_kv reads happen here).
   void build(Item item, etcdserverpb::WatchResponse* out);
   bool take_head(Item* item) DKV_REQUIRES(mu_);
+  void merge_following(Item* item) DKV_REQUIRES(mu_);
   void fill_prev_kv(mvccpb::Event* event);
   void enqueue(Item item) DKV_REQUIRES(mu_);
 
