@@ -36,6 +36,17 @@ void WatchSender::schedule(std::shared_ptr<WatchSession> session) {
   wake_.notify_one();
 }
 
+void WatchSender::end_all(const util::Status& status) {
+  std::vector<std::shared_ptr<WatchSession>> live;
+  {
+    util::MutexLock lock(mu_);
+    for (const auto& w : sessions_) {
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->end(status);
+}
+
 void WatchSender::run() {
   auto next_tick = std::chrono::steady_clock::now() + tick_;
   for (;;) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "util/mutex.h"
+#include "util/status.h"
 #include "util/thread_annotations.h"
 
 namespace dkv::api {
@@ -29,6 +30,9 @@ class WatchSender {
   void add(std::weak_ptr<WatchSession> session);
   // Pumps `session` soon.
   void schedule(std::shared_ptr<WatchSession> session);
+  // Ends every live session's stream with `status` once its queue is
+  // written (the server is stopping).
+  void end_all(const util::Status& status);
 
  private:
   void run();

@@ -74,14 +74,19 @@ class EtcdWatchService final : public pb::Watch::CallbackService {
 
 }  // namespace
 
-std::function<std::vector<std::unique_ptr<grpc::Service>>()> etcd_watch_service_maker(
-    node::Node* node, const WatchOptions& options) {
+EtcdWatchServices etcd_watch_services(node::Node* node, const WatchOptions& options) {
   auto sender = std::make_shared<WatchSender>();
-  return [node, options, sender] {
+  EtcdWatchServices out;
+  out.make = [node, options, sender] {
     std::vector<std::unique_ptr<grpc::Service>> services;
     services.push_back(std::make_unique<EtcdWatchService>(node, options, sender));
     return services;
   };
+  std::weak_ptr<WatchSender> weak = sender;
+  out.end_streams = [weak] {
+    if (auto s = weak.lock()) s->end_all(util::unavailable(etcd_error::kStopped));
+  };
+  return out;
 }
 
 }  // namespace dkv::api

@@ -19,9 +19,15 @@ class Service;
 
 namespace dkv::api {
 
-// A maker of the Watch service, one per gRPC server side (a service serves
-// one server); all share one WatchSender.
-std::function<std::vector<std::unique_ptr<grpc::Service>>()> etcd_watch_service_maker(
-    node::Node* node, const WatchOptions& options);
+struct EtcdWatchServices {
+  // Makes the Watch service, once per gRPC server side (a service serves
+  // one server); all share one WatchSender.
+  std::function<std::vector<std::unique_ptr<grpc::Service>>()> make;
+  // Ends every open watch stream ("etcdserver: server stopped", which etcd
+  // clients retry elsewhere): call before the gRPC server's shutdown, which
+  // would otherwise wait for them until its deadline.
+  std::function<void()> end_streams;
+};
+EtcdWatchServices etcd_watch_services(node::Node* node, const WatchOptions& options);
 
 }  // namespace dkv::api

@@ -101,6 +101,8 @@ struct Ports {
   // The REST port's server; with client TLS it listens on an ephemeral
   // loopback port behind tls.rest_listener, which holds DKV_REST_PORT.
   std::unique_ptr<dkv::api::Gateway> gateway;
+  // Ends etcd's open watch streams, so that shutdown need not wait for them.
+  std::function<void()> end_watch_streams;
 
   // Stops and frees them, each listener before what it feeds.
   void close() {
@@ -332,7 +334,9 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
   dkv::api::WatchOptions watch_options;
   watch_options.progress_notify_interval =
       std::chrono::milliseconds(config.watch_progress_notify_ms);
-  grpc_options.make_services = dkv::api::etcd_watch_service_maker(node, watch_options);
+  dkv::api::EtcdWatchServices watch = dkv::api::etcd_watch_services(node, watch_options);
+  grpc_options.make_services = std::move(watch.make);
+  ports->end_watch_streams = std::move(watch.end_streams);
   grpc_options.open_snapshot = [node](std::size_t chunk_bytes, auto* reader) {
     return node->open_backup_image(chunk_bytes, reader);
   };
@@ -455,6 +459,7 @@ void shut_down(dkv::node::Node* node, dkv::transport::Transport* transport, Port
     std::lock_guard lock(ports->adopt_mu);
     ports->adopt_open = false;
   }
+  if (ports->end_watch_streams) ports->end_watch_streams();
   ports->grpc_server->shutdown(deadline);
   rest_stop.join();
   ports->tls.stop();  // After the servers behind it drained.
