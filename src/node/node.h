@@ -366,19 +366,19 @@ class Node {
   std::unique_ptr<wal::Log> log_;
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<raft::RawNode> raw_;
-  std::unique_ptr<ReadyDriver> driver_;        // Persist, send, hand off.
-  std::unique_ptr<Applier> applier_;           // Store writes, write waiters.
-  std::unique_ptr<ReadPath> reads_;            // ReadIndex batches.
-  std::unique_ptr<StoreReader> store_reader_;  // The store, for reads.
-  std::unique_ptr<ReadServer> read_server_;    // Serves reads off the raft thread.
-  std::unique_ptr<Snapshotter> snapshotter_;   // Compaction, leader snapshots.
+  std::unique_ptr<ReadyDriver> driver_;         // Persist, send, hand off.
+  std::unique_ptr<Applier> applier_;            // Store writes, write waiters.
+  std::unique_ptr<ReadPath> reads_;             // ReadIndex batches.
+  std::unique_ptr<StoreReader> store_reader_;   // The store, for reads.
+  std::unique_ptr<ReadServer> read_server_;     // Serves reads off the raft thread.
+  std::unique_ptr<Snapshotter> snapshotter_;    // Compaction, leader snapshots.
+  std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
+  Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
+  AutoCompactor auto_compactor_{options_.auto_compaction};  // The leader's Compact proposals.
   // Watches: the hub the store's commits feed, and its catch-up thread
   // (none with NodeOptions::background). Declared after store_: gone first.
   std::unique_ptr<WatchHub> watch_hub_;
   std::unique_ptr<WatchCatchup> watch_catchup_;
-  std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
-  Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
-  AutoCompactor auto_compactor_{options_.auto_compaction};  // The leader's Compact proposals.
   // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
   // context), one per election timeout, tell the index a linearizable read
   // would wait for.
