@@ -178,9 +178,10 @@ TEST_F(EtcdWatchTest, RevReplaysHistoryOnAMemberRestartedInBetween) {
   etcdctl(port(leader_), {"del", "h/a"});
   const std::int64_t last = put(leader_, "h/c", "3");
   ASSERT_TRUE(cluster_->start(member));
+  // Ready: it knows a leader (etcdctl asks for one: "hasleader").
+  ASSERT_TRUE(cluster_->wait_ready(member, 30s)) << cluster_->process(member).log();
   // A start revision ahead of the member: it waits, it does not fail.
   Etcdctl ahead(port(member), {"watch", "h/z", "--rev", std::to_string(last + 1)});
-  ASSERT_TRUE(cluster_->wait_ready(member, 30s)) << cluster_->process(member).log();
   Etcdctl replay(port(member), {"watch", "--prefix", "h/", "--rev", std::to_string(start)});
   const std::string want =
       put_lines("h/a", "1") + put_lines("h/b", "2") + "DELETE\nh/a\n\n" + put_lines("h/c", "3");
