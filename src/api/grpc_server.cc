@@ -193,6 +193,9 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
     builder.RegisterService(side->maintenance.get());
   }
   side->etcd = make_etcd_grpc_services(registry, options.open_snapshot);
+  if (options.make_services) {
+    for (auto& service : options.make_services()) side->etcd.push_back(std::move(service));
+  }
   for (auto& service : side->etcd) builder.RegisterService(service.get());
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.configure_builder) options.configure_builder(builder);

@@ -64,6 +64,9 @@ struct GrpcServerOptions {
   // transport::Transport::configure_server (peers' message size and
   // keepalive ping policy).
   std::function<void(grpc::ServerBuilder&)> configure_builder;
+  // Makes more public services (e.g. etcd's Watch: etcd_watch_service.h),
+  // called once per server side: a service serves one server.
+  std::function<std::vector<std::unique_ptr<grpc::Service>>()> make_services;
   // When set, dkv.v0.Maintenance/Snapshot streams the images it opens
   // (api/snapshot_service.h); else that service is not offered.
   OpenSnapshot open_snapshot;

@@ -54,6 +54,11 @@ util::Status Writer::record(EventType type, std::string_view key, const KeyHeade
   const std::string rk = encode_rev_key({main_, sub_});
   encode_hist_record(type, key, h, value, &hist_buf_);
   if (auto s = put_val(txn_, t_.hist, rk, hist_buf_, "hist put", MDB_APPEND); !s.is_ok()) return s;
+  if (captured_ != nullptr) {
+    captured_->push_back(HistoryEvent{main_, sub_, type == EventType::kDelete, std::string(key),
+                                      std::string(value), h.create_revision, h.mod_revision,
+                                      h.version, h.lease});
+  }
   return put_val(txn_, t_.kidx, key, encode_kidx_entry({main_, sub_}, type), "kidx put",
                  MDB_APPENDDUP);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kv/lease.h"
+#include "kv/history.h"
 #include "kv/mvcc_format.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
@@ -41,6 +42,9 @@ class Writer {
   util::Status finish();
 
   const Revs& revs() const { return revs_; }
+  // Every record the writer makes from now on is also appended to `*out`
+  // (the watch hub's feed: kv/history.h). Null: none (the default).
+  void capture_history(std::vector<HistoryEvent>* out) { captured_ = out; }
   // An alarm was raised or cleared in this batch (kv/alarms.h).
   bool alarms_changed() const { return alarms_changed_; }
   // What this batch did to leases, in order (kv/lease.h).
@@ -90,7 +94,8 @@ class Writer {
   std::int64_t sub_ = 0;
   bool alarms_changed_ = false;
   std::vector<LeaseChange> lease_changes_;
-  MDB_cursor* kv_cursor_ = nullptr;  // Opened by the first put, for the batch.
+  std::vector<HistoryEvent>* captured_ = nullptr;  // capture_history().
+  MDB_cursor* kv_cursor_ = nullptr;                // Opened by the first put, for the batch.
   // Encoding buffers, reused across the batch's writes (no allocation per
   // put once they have grown).
   std::string kv_buf_;

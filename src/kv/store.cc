@@ -15,6 +15,7 @@
 #include "kv/limits.h"
 #include "kv/map_gate.h"
 #include "kv/mvcc_format.h"
+#include "kv/mvcc_history.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
 #include "kv/mvcc_write.h"
@@ -248,6 +249,7 @@ struct Store::Env {
   }
   // A restore committed part of an image and has not finished: get() refuses.
   std::atomic<bool> restoring{false};
+  HistoryListener history_listener;  // set_history_listener(); writer thread.
   // A NOSPACE alarm is raised (kv/alarms.h), as of the last commit.
   std::atomic<bool> nospace{false};
 
@@ -459,6 +461,8 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   mvcc::Revs revs;
   if (auto s = mvcc::read_revs(txn, env_->tables, &revs); !s.is_ok()) return s;
   mvcc::Writer writer(txn, env_->tables, revs);
+  CommittedHistory history;
+  if (env_->history_listener) writer.capture_history(&history.events);
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& c = commands[i];
     util::Status s;
@@ -488,12 +492,31 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   env_->refresh_used();
   env_->applied_index = applied_index;
   env_->current_rev = writer.revs().current;
-  if (writer.revs().compact != env_->compact_rev.load()) env_->compaction_pending = true;
+  const bool compact_moved = writer.revs().compact != env_->compact_rev.load();
+  if (compact_moved) env_->compaction_pending = true;
   env_->compact_rev = writer.revs().compact;
   if (writer.alarms_changed()) env_->nospace = mvcc::has_nospace(alarms);
   lease_changes_.insert(lease_changes_.end(), writer.lease_changes().begin(),
                         writer.lease_changes().end());
+  if (env_->history_listener && (!history.events.empty() || compact_moved)) {
+    history.current_revision = writer.revs().current;
+    history.compact_revision = writer.revs().compact;
+    env_->history_listener(std::move(history));
+  }
   return util::Status::ok();
+}
+
+void Store::set_history_listener(HistoryListener listener) {
+  env_->history_listener = std::move(listener);
+}
+
+util::Status Store::read_history(std::int64_t from_rev, std::int64_t to_rev, std::size_t max_bytes,
+                                 std::vector<HistoryEvent>* out, std::int64_t* through) const {
+  return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
+    if (from_rev <= revs.compact) return compacted_error();
+    return mvcc::read_history(txn, env_->tables, from_rev, std::min(to_rev, revs.current),
+                              max_bytes, out, through);
+  });
 }
 
 bool Store::nospace_alarm() const { return env_->nospace.load(); }
@@ -1218,7 +1241,11 @@ util::Status Store::restore(const ImageIn& in) {
     if (auto s = p.fill(1); !s.is_ok()) return s;
     if (!p.at_end()) return bad_image("trailing bytes");
   }
-  return r.finish(index, membership, revs, compact_done, alarms);
+  if (auto s = r.finish(index, membership, revs, compact_done, alarms); !s.is_ok()) return s;
+  if (env_->history_listener) {
+    env_->history_listener(CommittedHistory{{}, revs.current, revs.compact, /*restored=*/true});
+  }
+  return util::Status::ok();
 }
 
 std::uint64_t Store::applied_index() const { return env_->applied_index.load(); }

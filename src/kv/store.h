@@ -46,6 +46,7 @@
 
 #include "kv/command.h"
 #include "kv/lease.h"
+#include "kv/history.h"
 #include "util/status.h"
 
 namespace etcdserverpb {
@@ -134,6 +135,17 @@ class Store {
     out->clear();
     out->swap(lease_changes_);
   }
+  // Watches (kv/history.h). The listener gets every commit's history right
+  // after the commit, on the writer thread (also after restore()). Set it
+  // before the first apply(); it must outlive the Store's writes.
+  void set_history_listener(HistoryListener listener);
+  // The hist records with from_rev <= main <= min(to_rev, current), whole
+  // revisions, about max_bytes of keys and values at most (see
+  // mvcc::read_history), in its own read transaction. *through: all
+  // records up to it were read. OUT_OF_RANGE (etcd's compacted error) if
+  // from_rev <= the compact revision: history there may be gone. Any thread.
+  util::Status read_history(std::int64_t from_rev, std::int64_t to_rev, std::size_t max_bytes,
+                            std::vector<HistoryEvent>* out, std::int64_t* through) const;
 
   // Physical compaction: one bounded batch (visiting at most max_records
   // history records) in its own write transaction, resuming where the last

@@ -206,6 +206,9 @@ const std::vector<Row>& rows() {
       // At least 1 MiB; at most 64 GiB, far beyond a small machine's needs.
       number("DKV_QUOTA_BYTES", "--quota-bytes", 1ull << 20, 64ull << 30, DKV_FIELD(quota_bytes),
              "database size quota (default 2147483648)"),
+      number("DKV_WATCH_PROGRESS_NOTIFY_MS", "--watch-progress-notify-ms", 10, 86'400'000,
+             DKV_FIELD(watch_progress_notify_ms),
+             "interval of watch progress notifications (default 600000, etcd's)"),
       number("DKV_SNAPSHOT_ENTRIES", "--snapshot-entries", 1, 100'000'000,
              DKV_FIELD(snapshot_entries), "log entries between snapshots (default 100000)"),
       number("DKV_SNAPSHOT_BYTES", "--snapshot-bytes", 1ull << 20, 64ull << 30,

@@ -56,6 +56,8 @@ struct Config {
   std::uint64_t snapshot_entries = 100000;  // DKV_SNAPSHOT_ENTRIES (etcd's default)
   std::uint64_t snapshot_bytes = 64 << 20;  // DKV_SNAPSHOT_BYTES
   std::string etcd_version = "3.4.23";      // DKV_ETCD_VERSION (etcd API's Status, /version)
+  // DKV_WATCH_PROGRESS_NOTIFY_MS: etcd's 10 minutes.
+  std::uint32_t watch_progress_notify_ms = 600'000;
   // DKV_AUTO_COMPACTION_MODE (periodic|revision) and _RETENTION, etcd's
   // settings (node/auto_compactor.h). Revision mode keeps
   // auto_compaction_revisions revisions; periodic mode the history of the

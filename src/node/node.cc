@@ -118,6 +118,17 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
   reads_ = std::make_unique<ReadPath>(election_ticks_, canaries.read_before_applied);
   store_reader_ = std::make_unique<StoreReader>(*store_);
   read_server_ = std::make_unique<ReadServer>(*store_reader_, options_.background);
+  watch_hub_ = std::make_unique<WatchHub>(store_->current_revision(), store_->compact_revision());
+  store_->set_history_listener(
+      [hub = watch_hub_.get()](kv::CommittedHistory&& h) { hub->publish(std::move(h)); });
+  if (options_.background == nullptr) {
+    watch_catchup_ = std::make_unique<WatchCatchup>(
+        *watch_hub_,
+        [store = store_.get()](std::int64_t from, std::int64_t to, std::size_t bytes,
+                               std::vector<kv::HistoryEvent>* out, std::int64_t* through) {
+          return store->read_history(from, to, bytes, out, through);
+        });
+  }
   const SnapshotPolicy policy{options_.snapshot_entries, options_.snapshot_bytes,
                               options_.snapshot_catchup_entries};
   auto post_snapshot = [this](SnapshotDone done) {
@@ -404,6 +415,7 @@ void Node::stop() {
   cv_.notify_all();
   role_changed_.notify_all();
   if (raft_thread_.joinable()) raft_thread_.join();
+  if (watch_catchup_ != nullptr) watch_catchup_->stop();
   // What run() does last; not if start_raft() failed before the raft state existed.
   if (options_.background != nullptr && changes_ != nullptr) finish_raft_thread();
 }

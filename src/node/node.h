@@ -59,6 +59,8 @@
 #include "node/readiness.h"
 #include "node/ready_driver.h"
 #include "node/snapshotter.h"
+#include "node/watch_catchup.h"
+#include "node/watch_hub.h"
 #include "raft/types.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
@@ -262,6 +264,8 @@ class Node {
   // The leader's lease deadlines (lessor.h); its renew() and remaining()
   // are thread-safe, the rest is driven by the raft thread (node_lessor.cc).
   Lessor& lessor() { return lessor_; }
+  // This member's watchers, fed from its applied history (watch_hub.h).
+  WatchHub& watch_hub() { return *watch_hub_; }
   // /readyz: a known, recently confirmed leader and applied not lagging
   // (readiness.h has the exact definition).
   bool ready() const;
@@ -384,6 +388,10 @@ class Node {
                                options_.lease_checkpoint_interval}};
   std::uint64_t applied_term_ = 0;  // The term of the last applied entry (the lessor's check).
   std::chrono::steady_clock::time_point turn_now_{};  // The current turn's time.
+  // Watches: the hub the store's commits feed, and its catch-up thread
+  // (none with NodeOptions::background). Declared after store_: gone first.
+  std::unique_ptr<WatchHub> watch_hub_;
+  std::unique_ptr<WatchCatchup> watch_catchup_;
   // Readiness (readiness.h): ReadIndex rounds of its own ("ready:"
   // context), one per election timeout, tell the index a linearizable read
   // would wait for.

@@ -93,6 +93,15 @@ Gateway::Gateway(const MethodRegistry& registry, GatewayOptions options)
 
 Gateway::~Gateway() { stop(); }
 
+void Gateway::add_stream_route(std::string http_method, std::string path, StreamHandler handler) {
+  impl_->state.stream_handlers[static_cast<int>(impl_->state.plain_handlers.size())] =
+      std::move(handler);
+  add_plain_route(std::move(http_method), std::move(path),
+                  PlainRequestHandler([](const PlainRequest&) {
+                    return PlainResponse{500, "text/plain", ""};
+                  }));
+}
+
 void Gateway::add_plain_route(std::string http_method, std::string path, PlainHandler handler) {
   DKV_ASSERT(handler != nullptr);
   add_plain_route(std::move(http_method), std::move(path),

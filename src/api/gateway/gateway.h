@@ -84,6 +84,23 @@ struct PlainRequest {
 using PlainHandler = std::function<PlainResponse()>;
 using PlainRequestHandler = std::function<PlainResponse(const PlainRequest&)>;
 
+// A streaming route's output (etcd's POST /v3/watch): one 200 response of
+// HTTP/1.1 chunks that stays open, then the connection closes.
+// Thread-safe; `done` runs on the connection's I/O thread.
+class StreamOut {
+ public:
+  virtual ~StreamOut() = default;
+  // Sends `data` as one chunk; `done(ok)` once written (!ok: the client is
+  // gone, or the gateway stops). One write at a time.
+  virtual void write(std::string data, std::function<void(bool ok)> done) = 0;
+  // Ends the response and closes the connection.
+  virtual void finish() = 0;
+};
+// Runs on an I/O thread with the request's body; must not block. Returns
+// what to call once when the client goes away or the connection closes.
+using StreamHandler =
+    std::function<std::function<void()>(std::string body, std::shared_ptr<StreamOut> out)>;
+
 class Gateway {
  public:
   Gateway(const MethodRegistry& registry, GatewayOptions options);
@@ -96,6 +113,10 @@ class Gateway {
   void add_plain_route(std::string http_method, std::string path, PlainHandler handler);
   // The same, for a handler that looks at the request (static assets).
   void add_plain_route(std::string http_method, std::string path, PlainRequestHandler handler);
+
+  // Serves `handler` for `http_method` on the literal `path` as a stream
+  // (StreamOut). Before start() only.
+  void add_stream_route(std::string http_method, std::string path, StreamHandler handler);
 
   // Binds and listens now, before the routes exist (a busy port is found
   // before anything else is set up); connections wait in the backlog until

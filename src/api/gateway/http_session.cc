@@ -50,7 +50,10 @@ HttpSession::HttpSession(Socket&& socket, ServerState& state)
   state_.sessions_alive.fetch_add(1);
 }
 
-HttpSession::~HttpSession() { state_.sessions_alive.fetch_sub(1); }
+HttpSession::~HttpSession() {
+  if (stream_closed_) stream_closed_();
+  state_.sessions_alive.fetch_sub(1);
+}
 
 void HttpSession::run() {
   net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -59,7 +62,7 @@ void HttpSession::run() {
 void HttpSession::shutdown() {
   shutting_down_ = true;
   // An idle connection closes now; a busy one after its reply (send()).
-  if (phase_ == Phase::kReading) close();
+  if (phase_ == Phase::kReading || phase_ == Phase::kStreaming) close();
 }
 
 void HttpSession::abort_call() {
@@ -153,6 +156,10 @@ void HttpSession::handle_request() {
   }
   if (match.route->method != nullptr) return start_call(match, query);
 
+  if (const auto it = state_.stream_handlers.find(match.route->plain_id);
+      it != state_.stream_handlers.end()) {
+    return start_stream(it->second);
+  }
   const PlainRequest plain_request{path, query, req[http::field::accept_encoding]};
   PlainResponse plain = state_.plain_handlers.at(match.route->plain_id)(plain_request);
   if (has_body(plain.status) && plain.headers.empty()) {

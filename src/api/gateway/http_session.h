@@ -25,7 +25,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,7 +69,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
-  enum class Phase { kReading, kCalling, kWriting, kClosing };
+  enum class Phase { kReading, kCalling, kWriting, kStreaming, kClosing };
+  class Stream;  // StreamOut of a streaming route (http_stream.cc).
   using TimePoint = std::chrono::steady_clock::time_point;
   static constexpr TimePoint kNever = TimePoint::max();
 
@@ -99,6 +103,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send_beast(Response res);
   void on_write(bool close, bool linger, boost::beast::error_code ec, size_t bytes);
 
+  // A streaming route (http_stream.cc): the head, then chunks.
+  void start_stream(const StreamHandler& handler);
+  void stream_write(std::string bytes, std::function<void(bool)> done);
+  void stream_write_next();
+  void stream_watch_for_close();
+  void stream_gone();
+
   void close();
   void linger_close();
   void drain();
@@ -122,6 +133,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   TimePoint timer_at_ = kNever;
   bool timer_armed_ = false;
   std::unique_ptr<char[]> drain_buf_;
+  // Streaming: writes not yet done (bytes, then who to tell), the one in
+  // flight first; what to call when the client goes.
+  std::deque<std::pair<std::string, std::function<void(bool)>>> stream_out_;
+  bool stream_writing_ = false;
+  std::function<void()> stream_closed_;
+  std::array<char, 256> stream_read_buf_{};
   Phase phase_ = Phase::kReading;
   unsigned request_version_ = 11;
   bool keep_alive_ = false;

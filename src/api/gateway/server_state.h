@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -65,6 +66,8 @@ struct ServerState {
   const GatewayOptions options;
   RouteTable routes;                                // Filled in start(), then read-only.
   std::vector<PlainRequestHandler> plain_handlers;  // Indexed by Route::plain_id.
+  // Streaming routes: plain routes whose plain_id is a key here.
+  std::map<int, StreamHandler> stream_handlers;
   std::shared_ptr<CallTracker> calls = std::make_shared<CallTracker>();
   // Set by stop(): connections finish their current request, then close.
   std::atomic<bool> stopping{false};

@@ -20,6 +20,8 @@
 #include "api/dashboard/routes.h"
 #include "api/etcd_cluster_service.h"
 #include "api/etcd_maintenance_service.h"
+#include "api/etcd_watch_rest.h"
+#include "api/etcd_watch_service.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
@@ -99,6 +101,8 @@ struct Ports {
   // The REST port's server; with client TLS it listens on an ephemeral
   // loopback port behind tls.rest_listener, which holds DKV_REST_PORT.
   std::unique_ptr<dkv::api::Gateway> gateway;
+  // Ends etcd's open watch streams, so that shutdown need not wait for them.
+  std::function<void()> end_watch_streams;
 
   // Stops and frees them, each listener before what it feeds.
   void close() {
@@ -327,6 +331,12 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
   grpc_options.configure_builder = [](grpc::ServerBuilder& b) {
     dkv::transport::Transport::configure_server(b);
   };
+  dkv::api::WatchOptions watch_options;
+  watch_options.progress_notify_interval =
+      std::chrono::milliseconds(config.watch_progress_notify_ms);
+  dkv::api::EtcdWatchServices watch = dkv::api::etcd_watch_services(node, watch_options);
+  grpc_options.make_services = std::move(watch.make);
+  ports->end_watch_streams = std::move(watch.end_streams);
   grpc_options.open_snapshot = [node](std::size_t chunk_bytes, auto* reader) {
     return node->open_backup_image(chunk_bytes, reader);
   };
@@ -385,8 +395,8 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
 
 // Starts REST (and HTTPS with client TLS) with the probes and metrics
 // beside the API. Returns 0 or an exit code.
-int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
-               std::function<bool()> ready, Ports* ports) {
+int serve_rest(const dkv::node::Config& config, dkv::node::Node* node, std::function<bool()> ready,
+               Ports* ports) {
   dkv::api::Gateway& gateway = *ports->gateway;
   gateway.add_plain_route("GET", "/livez", [] {
     return dkv::api::PlainResponse{200, "text/plain", "ok\n"};
@@ -412,6 +422,11 @@ int serve_rest(const dkv::node::Config& config, const dkv::node::Node* node,
     auto health = dkv::api::etcd_health(*node);
     return dkv::api::PlainResponse{health.status, "application/json", std::move(health.body)};
   });
+  dkv::api::WatchOptions watch_options;  // etcd's Watch (api/etcd_watch_rest.h).
+  watch_options.progress_notify_interval =
+      std::chrono::milliseconds(config.watch_progress_notify_ms);
+  gateway.add_stream_route("POST", "/v3/watch",
+                           dkv::api::etcd_watch_rest_handler(node, watch_options));
   if (auto s = gateway.start(); !s.is_ok()) {
     spdlog::critical("{}", s.message());
     return 1;
@@ -444,6 +459,7 @@ void shut_down(dkv::node::Node* node, dkv::transport::Transport* transport, Port
     std::lock_guard lock(ports->adopt_mu);
     ports->adopt_open = false;
   }
+  if (ports->end_watch_streams) ports->end_watch_streams();
   ports->grpc_server->shutdown(deadline);
   rest_stop.join();
   ports->tls.stop();  // After the servers behind it drained.
