@@ -14,6 +14,7 @@
 #include "kv/limits.h"
 #include "kv/map_gate.h"
 #include "kv/mvcc_format.h"
+#include "kv/mvcc_hash.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
 #include "kv/mvcc_write.h"
@@ -563,6 +564,15 @@ util::Status Store::read_only_txn(const etcdserverpb::TxnRequest& request,
   DKV_ASSERT(is_read_only(request));
   return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
     return mvcc::read_only_txn(txn, env_->tables, revs, request, response);
+  });
+}
+
+util::Status Store::hash_kv(std::int64_t revision, std::uint32_t* hash, std::int64_t* current,
+                            std::int64_t* compact) const {
+  return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
+    *current = revs.current;
+    *compact = revs.compact;
+    return mvcc::hash_kv(txn, env_->tables, revs, revision, hash);
   });
 }
 

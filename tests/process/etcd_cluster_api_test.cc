@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "harness.h"
@@ -180,6 +181,39 @@ TEST_F(EtcdctlTest, AddsPromotesAndRemovesALearnerThatJoins) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "Member " + id + " removed from cluster ")) << r.out;
   EXPECT_EQ(member_id("d"), "");
+}
+
+// `endpoint hashkv`: every member's hash of the same revision is the same,
+// after a compaction that each member carries out at its own pace.
+TEST_F(EtcdctlTest, HashKvAgreesAcrossMembers) {
+  for (int i = 0; i < 20; ++i) {  // Revisions 2..21.
+    ASSERT_EQ(etcdctl("put k" + std::to_string(i % 5) + " v" + std::to_string(i)).exit_code, 0);
+  }
+  ASSERT_EQ(etcdctl("del k3").exit_code, 0);  // 22.
+  ASSERT_EQ(etcdctl("compaction 10").exit_code, 0);
+  ASSERT_EQ(etcdctl("put k9 last").exit_code, 0);  // 23.
+  // Poll until every member has applied revision 23 (no future-revision
+  // error): then three lines "<endpoint>, <hash>" with one hash.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  std::set<std::string> hashes;
+  ShellRun r;
+  do {
+    r = etcdctl("endpoint hashkv --rev=23", all_endpoints());
+    hashes.clear();
+    std::size_t lines = 0;
+    for (std::size_t at = r.out.find(", "); at != std::string::npos;
+         at = r.out.find(", ", at + 1)) {
+      hashes.insert(r.out.substr(at + 2, r.out.find('\n', at) - at - 2));
+      ++lines;
+    }
+    if (r.exit_code == 0 && lines == 3) break;
+    std::this_thread::sleep_for(200ms);  // Poll pacing.
+  } while (std::chrono::steady_clock::now() < until);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(hashes.size(), 1u) << r.out;
+  EXPECT_NE(*hashes.begin(), "0") << r.out;
+  r = etcdctl("endpoint hashkv --rev=5");
+  EXPECT_TRUE(contains(r.out, "required revision has been compacted")) << r.out;
 }
 
 TEST_F(EtcdctlTest, NamesAMemberFromItsAddressAndAnswersEtcdsErrors) {
