@@ -246,11 +246,14 @@ TEST(CheckerRevisionTest, LongCounterHistoriesGetAVerdict) {
     ASSERT_EQ(r.keys.size(), 1u);
     EXPECT_EQ(r.verdict, Verdict::kOk);
     EXPECT_TRUE(check_counter(h, "counter").ok) << check_counter(h, "counter").why;
-    const CheckResult r0 = check(without_headers(h), bounded);
-    EXPECT_EQ(r0.verdict, Verdict::kOk);
-    std::printf("  %zu ops: %llu steps; %llu without header revisions\n", r.keys[0].ops,
-                static_cast<unsigned long long>(r.keys[0].steps),
-                static_cast<unsigned long long>(r0.keys[0].steps));
+    std::printf("  %zu ops: %llu steps\n", r.keys[0].ops,
+                static_cast<unsigned long long>(r.keys[0].steps));
+    if (seed == 1) {  // What the header revisions save (not asserted: informative).
+      const CheckResult r0 = check(without_headers(h), bounded);
+      EXPECT_EQ(r0.verdict, Verdict::kOk);
+      std::printf("  without header revisions: %llu steps\n",
+                  static_cast<unsigned long long>(r0.keys[0].steps));
+    }
     EXPECT_EQ(verdict(CounterRun(seed, 16).run(10'000, 1), bounded), Verdict::kViolation);
   }
 }
