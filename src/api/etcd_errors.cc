@@ -17,6 +17,11 @@ bool contains(std::string_view text, std::string_view part) {
 
 util::Status etcd_no_leader() { return util::unavailable(etcd_error::kNoLeader); }
 
+util::Status etcd_learner_check(bool node_is_learner, bool allowed_on_learner) {
+  if (!node_is_learner || allowed_on_learner) return util::Status::ok();
+  return util::unavailable(etcd_error::kNotSupportedForLearner);
+}
+
 util::Status etcd_request_too_large() {
   return util::invalid_argument(kv::etcd_error::kRequestTooLarge);
 }

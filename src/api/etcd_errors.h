@@ -16,10 +16,17 @@ inline constexpr char kStopped[] = "etcdserver: server stopped";
 inline constexpr char kTimeout[] = "etcdserver: request timed out";
 inline constexpr char kNoSpace[] = "etcdserver: mvcc: database space exceeded";
 inline constexpr char kTooManyRequests[] = "etcdserver: too many requests";
+// rpctypes.ErrGPRCNotSupportedForLearner (sic), UNAVAILABLE.
+inline constexpr char kNotSupportedForLearner[] = "etcdserver: rpc not supported for learner";
 }  // namespace etcd_error
 
 util::Status etcd_no_leader();          // UNAVAILABLE, kNoLeader.
 util::Status etcd_request_too_large();  // INVALID_ARGUMENT, "etcdserver: request is too large".
+// etcd's unary interceptor on a learner: every request but Status and a
+// serializable Range (v3rpc isRPCSupportedForLearner) -> UNAVAILABLE,
+// kNotSupportedForLearner. OK if `node_is_learner` is false or the request
+// is `allowed_on_learner`.
+util::Status etcd_learner_check(bool node_is_learner, bool allowed_on_learner);
 
 // The etcd error for a status of the node or the store:
 //   an "etcdserver: ..." message: unchanged;

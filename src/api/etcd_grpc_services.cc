@@ -177,12 +177,14 @@ class EtcdMaintenanceService final : public pb::Maintenance::CallbackService {
         alarm_(must_find(r, "etcdserverpb.Maintenance/Alarm")),
         move_leader_(must_find(r, "etcdserverpb.Maintenance/MoveLeader")),
         defragment_(must_find(r, "etcdserverpb.Maintenance/Defragment")),
+        hash_kv_(must_find(r, "etcdserverpb.Maintenance/HashKV")),
         open_(std::move(open)) {}
 
   DKV_ETCD_UNARY(Status, status_)
   DKV_ETCD_UNARY(Alarm, alarm_)
   DKV_ETCD_UNARY(MoveLeader, move_leader_)
   DKV_ETCD_UNARY(Defragment, defragment_)
+  DKV_ETCD_UNARY(HashKV, hash_kv_)
 
   grpc::ServerWriteReactor<pb::SnapshotResponse>* Snapshot(grpc::CallbackServerContext*,
                                                            const pb::SnapshotRequest*) override {
@@ -205,6 +207,7 @@ class EtcdMaintenanceService final : public pb::Maintenance::CallbackService {
   const Method* alarm_;
   const Method* move_leader_;
   const Method* defragment_;
+  const Method* hash_kv_;
   const OpenSnapshot open_;
   std::atomic<int> streams_{0};
 };

@@ -16,8 +16,12 @@ namespace pb = etcdserverpb;
 // header to fill.
 using TakeResponse = std::function<pb::ResponseHeader*(kv::EtcdResult& result)>;
 
-// Refusals that come before any work, as etcd's unary interceptor.
-util::Status precheck(const CallContext& ctx, const node::Node& node) {
+// Refusals that come before any work, as etcd's unary interceptor: a
+// learner serves only serializable Ranges (`allowed_on_learner`), then
+// the client's require-leader.
+util::Status precheck(const CallContext& ctx, const node::Node& node,
+                      bool allowed_on_learner = false) {
+  if (auto s = etcd_learner_check(node.is_learner(), allowed_on_learner); !s.is_ok()) return s;
   if (ctx.require_leader && !node.has_leader()) return etcd_no_leader();
   return util::Status::ok();
 }
@@ -62,7 +66,9 @@ void register_range(MethodRegistry* registry, node::Node* node, const ServiceOpt
       kv_service(), "Range",
       [node, options](const CallContext& ctx, const pb::RangeRequest& req, pb::RangeResponse* resp,
                       UnaryDone done) {
-        if (auto s = precheck(ctx, *node); !s.is_ok()) return done(std::move(s));
+        if (auto s = precheck(ctx, *node, req.serializable()); !s.is_ok()) {
+          return done(std::move(s));
+        }
         if (auto s = kv::check_range(req); !s.is_ok()) return done(std::move(s));
         serve_read(
             node, [&req, resp](const kv::Store& store) { return store.range(req, resp); },

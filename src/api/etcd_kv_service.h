@@ -7,6 +7,8 @@
 //     raft proposals) and answered with the applied EtcdResult;
 //   Range and a read-only Txn skip the log (Node::read_store): linearizable
 //     by ReadIndex, served on the read thread, or serializable at once.
+// On a learner, everything but a serializable Range is refused as etcd
+// does ("etcdserver: rpc not supported for learner", UNAVAILABLE).
 // Every answer carries a full ResponseHeader: cluster_id (Node::cluster_id),
 // member_id (this member's raft id: FNV-1a of its name, stable across
 // restarts and a wiped member's rejoin), revision (a write's: the revision

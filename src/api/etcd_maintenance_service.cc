@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "api/etcd_errors.h"
 #include "api/etcd_header.h"
 #include "dkv/v0/cluster.pb.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
@@ -127,6 +128,38 @@ void add_defragment(MethodRegistry* registry, const google::protobuf::ServiceDes
       });
 }
 
+// etcd's HashKV (kv/mvcc_hash.h), served from this member's store without
+// the log, as etcd's; refused on a learner, as etcd's interceptor does.
+void add_hash_kv(MethodRegistry* registry, const google::protobuf::ServiceDescriptor* service,
+                 node::Node* node, const ServiceOptions& options) {
+  registry->add<pb::HashKVRequest, pb::HashKVResponse>(
+      service, "HashKV",
+      [node, options](const CallContext& ctx, const pb::HashKVRequest& req,
+                      pb::HashKVResponse* resp, UnaryDone done) {
+        if (auto s = etcd_learner_check(node->is_learner(), false); !s.is_ok()) {
+          return done(std::move(s));
+        }
+        const std::int64_t revision = req.revision();
+        node->read_store(
+            [revision, resp](const kv::Store& store) {
+              std::uint32_t hash = 0;
+              std::int64_t current = 0, compact = 0;
+              util::Status s = store.hash_kv(revision, &hash, &current, &compact);
+              if (!s.is_ok()) return s;
+              resp->set_hash(hash);
+              resp->set_compact_revision(compact);
+              resp->mutable_header()->set_revision(current);
+              return util::Status::ok();
+            },
+            /*serializable=*/true, request_deadline(ctx, options),
+            [node, resp, done = std::move(done)](util::Status s) {
+              if (!s.is_ok()) return done(etcd_error_of(s));
+              fill_etcd_header(*node, resp->mutable_header());
+              done(util::Status::ok());
+            });
+      });
+}
+
 }  // namespace
 
 void register_etcd_maintenance_service(MethodRegistry* registry, node::Node* node,
@@ -136,6 +169,7 @@ void register_etcd_maintenance_service(MethodRegistry* registry, node::Node* nod
   add_alarm(registry, service, node, options);
   add_move_leader(registry, service, node);
   add_defragment(registry, service, node);
+  add_hash_kv(registry, service, node, options);
 }
 
 std::string etcd_version_json(const std::string& version) {

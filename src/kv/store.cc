@@ -16,6 +16,7 @@
 #include "kv/map_gate.h"
 #include "kv/mvcc_format.h"
 #include "kv/mvcc_history.h"
+#include "kv/mvcc_hash.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
 #include "kv/mvcc_write.h"
@@ -612,6 +613,15 @@ util::Status Store::lease(std::int64_t id, LeaseInfo* out, std::vector<std::stri
 util::Status Store::leases(std::vector<LeaseInfo>* out) const {
   return env_->in_read_view(
       [&](MDB_txn* txn, const mvcc::Revs&) { return mvcc::read_leases(txn, env_->tables, out); });
+}
+
+util::Status Store::hash_kv(std::int64_t revision, std::uint32_t* hash, std::int64_t* current,
+                            std::int64_t* compact) const {
+  return env_->in_read_view([&](MDB_txn* txn, const mvcc::Revs& revs) {
+    *current = revs.current;
+    *compact = revs.compact;
+    return mvcc::hash_kv(txn, env_->tables, revs, revision, hash);
+  });
 }
 
 util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const {

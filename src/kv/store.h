@@ -116,6 +116,12 @@ class Store {
   // compares and ranges in one read transaction.
   util::Status read_only_txn(const etcdserverpb::TxnRequest& request,
                              etcdserverpb::TxnResponse* response) const;
+  // etcd's HashKV at `revision` (0: current; kv/mvcc_hash.h says what it
+  // covers) in its own read transaction; *current and *compact get the
+  // revision counters that transaction saw. Any thread. Errors: OUT_OF_RANGE
+  // with etcd's compacted / future revision messages.
+  util::Status hash_kv(std::int64_t revision, std::uint32_t* hash, std::int64_t* current,
+                       std::int64_t* compact) const;
   // The revision counters as of the last commit. Any thread.
   std::int64_t current_revision() const;
   std::int64_t compact_revision() const;

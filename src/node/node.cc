@@ -150,6 +150,7 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
   status_.node_id = options_.node_id;
   status_.applied_index = store_->applied_index();
   for (const auto& name : membership_.removed()) removed_ids_.insert(node_id_of(name));
+  learner_ = membership_.is_learner(raft_id_);
   if (membership_.find(raft_id_) == nullptr && membership_.was_removed(raft_id_)) {
     removed_ = true;
     spdlog::warn("this node is not a member of the cluster (it was removed): serving nothing");

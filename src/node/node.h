@@ -272,6 +272,8 @@ class Node {
   // True once this node applied its own removal: it serves nothing more
   // (until it applies a change that adds it back under the same name).
   bool removed() const { return removed_.load(); }
+  // True while the applied membership lists this node as a learner.
+  bool is_learner() const { return learner_.load(); }
   // Another member says this node was removed (a node removed while down
   // or cut off never gets the entry that removes it): stop serving.
   void mark_removed(const std::string& why);
@@ -428,6 +430,7 @@ class Node {
   std::atomic<std::uint64_t> next_request_id_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> removed_{false};
+  std::atomic<bool> learner_{false};          // is_learner(); written with membership_.
   std::atomic<bool> raising_nospace_{false};  // A NOSPACE alarm is being proposed.
   std::thread raft_thread_;
   // The next tick (step(), with a Background). Raft thread.

@@ -49,6 +49,7 @@ void Node::set_membership(Membership m) {
     std::lock_guard lock(mu_);
     membership_ = m;
   }
+  learner_ = m.is_learner(raft_id_);
   if (gone && !removed_) {
     removed_ = true;
     ready_ = false;

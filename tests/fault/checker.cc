@@ -150,6 +150,10 @@ std::string label(const Op& op) {
       if (op.outcome == Outcome::kOk) s += op.found ? " -> 1" : " -> 0";
       break;
   }
+  const bool read = op.kind == OpKind::kRange || op.kind == OpKind::kGet ||
+                    (op.kind == OpKind::kCas && !op.succeeded);
+  if (read && op.outcome == Outcome::kOk && op.header_revision != 0)
+    s += " @" + std::to_string(op.header_revision);
   if (op.outcome == Outcome::kUnknown) s += " ?";
   if (op.outcome == Outcome::kFailed) s += " (failed)";
   return s;
@@ -178,6 +182,13 @@ bool parse_ms(const std::string& s, std::int64_t* ns) {
   return true;
 }
 
+// A read's "@h" (its header revision) at t[i], if there.
+void parse_header_revision(const std::vector<std::string>& t, std::size_t i, Op* op) {
+  if (i + 1 < t.size() && t[i].size() > 1 && t[i][0] == '@') {
+    op->header_revision = std::atoll(t[i].c_str() + 1);
+  }
+}
+
 // The label of a kCas or kRange op, as label() writes it; `t` are the
 // line's tokens ("c1", "key:", kind, ..., outcome).
 bool parse_etcd_op(const std::vector<std::string>& t, Op* op) {
@@ -185,8 +196,9 @@ bool parse_etcd_op(const std::vector<std::string>& t, Op* op) {
     if (t.size() < 5 || t[3].rfind("end=", 0) != 0) return false;
     op->kind = OpKind::kRange;
     op->range_end = unescape(t[3].substr(4));
-    if (t.size() >= 7 && t[4] == "->") return parse_kvs(t[5], &op->kvs);
-    return true;
+    if (t.size() < 7 || t[4] != "->") return true;
+    parse_header_revision(t, 6, op);
+    return parse_kvs(t[5], &op->kvs);
   }
   if (t.size() < 6) return false;
   op->kind = OpKind::kCas;
@@ -206,6 +218,7 @@ bool parse_etcd_op(const std::vector<std::string>& t, Op* op) {
     op->revision = std::atoll(t[7].c_str() + (t[7][0] == '@' ? 1 : 0));
     return true;
   }
+  parse_header_revision(t, 8, op);
   return t[6] == "else" && parse_kvs(t[7], &op->kvs);
 }
 
@@ -244,6 +257,7 @@ bool parse_op(const std::string& line, Op* op) {
     op->kind = OpKind::kGet;
     op->found = has_result && t[4] != "absent";
     if (op->found) op->value = t[4];
+    if (has_result) parse_header_revision(t, 5, op);
   } else if (t[2] == "delete") {
     op->kind = OpKind::kDelete;
     op->found = has_result && t[4] == "1";
@@ -305,7 +319,9 @@ bool step(const SearchOp& op, int state, int* next) {
       return op.found ? state == op.value_id : state == 0;
     case OpKind::kDelete:
       *next = 0;
-      if (op.outcome == Outcome::kUnknown) return true;
+      // An unknown delete of nothing changes nothing: never linearized
+      // (as checker_group.cc's step, which says why).
+      if (op.outcome == Outcome::kUnknown) return state != 0;
       return op.found ? state != 0 : state == 0;
     case OpKind::kCas:
     case OpKind::kRange:

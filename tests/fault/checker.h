@@ -14,7 +14,10 @@
 // that saw its value, so values should be unique per key (the workloads
 // make them so); a write whose revision nobody saw compares unequal to every
 // reported one. Writes with reported revisions must also be linearized in
-// revision order. Groups without CAS or range ops keep the register model.
+// revision order, and a read that reports its header revision h after every
+// write at or below h and before every write above it: known before the
+// search, these orders cut it (search.h's Precedence). Groups without CAS or range ops keep the
+// register model.
 //
 // Algorithm: Wing & Gong's search over linearization points with Lowe's
 // memoization, as in porcupine (anishathalye/porcupine) and Knossos: a DFS
@@ -73,6 +76,12 @@ struct Op {
   // kPut with kOk, kCas with kOk and succeeded: the revision the write
   // created (the response header's), 0 if not reported.
   std::int64_t revision = 0;
+  // kRange, kGet and kCas that did not succeed, with kOk: the response
+  // header's revision, the store's revision the read saw (0: not reported,
+  // as /v0 reads). With `revision`, it orders the ops of a group for the
+  // checker: a read at h comes after the writes at revisions <= h and
+  // before those above it.
+  std::int64_t header_revision = 0;
   // kCas: If(compare) Then(Put key = value) Else(Range key).
   CasCompare compare = CasCompare::kModRevision;
   std::int64_t compare_revision = 0;  // kModRevision: equal to this.
@@ -99,6 +108,9 @@ bool parse_op(const std::string& line, Op* op);
 struct CheckOptions {
   // A key with more ops (kOk + kUnknown) than this is not searched: kUnknown.
   std::size_t ops_per_key_max = 50000;
+  // The same for a group whose writes report revisions: they order most of
+  // its ops before the search, which then walks about one step per op.
+  std::size_t ordered_ops_per_key_max = 2'000'000;
   // DFS steps per key before giving up with kUnknown.
   std::uint64_t steps_per_key_max = 20'000'000;
 };

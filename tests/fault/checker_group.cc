@@ -1,6 +1,8 @@
 #include "checker_group.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -61,6 +63,9 @@ struct GroupOp {
   std::int64_t compare_revision = 0;
   bool succeeded = false;
   std::vector<Seen> seen;  // Range: every cell in range; cas else: its cell.
+  // A read's header revision (range, get, cas else; 0: not reported): the
+  // model's writes so far must be at or below it.
+  std::int64_t read_revision = 0;
   std::int64_t invoke_ns = 0;
   std::int64_t complete_ns = 0;
   std::uint64_t zobrist[2] = {0, 0};
@@ -90,6 +95,7 @@ bool all_seen(const GroupState& s, const std::vector<Seen>& seen) {
 
 bool step(const GroupOp& op, const GroupState& before, GroupState* after) {
   *after = before;
+  if (op.read_revision != 0 && before.last_revision > op.read_revision) return false;
   // A range reads cells of its own (op.cell names none).
   if (op.kind == OpKind::kRange) return all_seen(before, op.seen);
   const Cell& c = before.cells[op.cell];
@@ -100,7 +106,10 @@ bool step(const GroupOp& op, const GroupState& before, GroupState* after) {
       return op.found ? c.value == op.value : c.value == 0;
     case OpKind::kDelete:
       after->cells[op.cell] = Cell{};
-      if (op.outcome == Outcome::kUnknown) return true;
+      // An unknown op that would change nothing is never linearized:
+      // leaving it out is the same history, and linearizing it anyway
+      // makes 2^n sets of such ops that the memo cannot merge.
+      if (op.outcome == Outcome::kUnknown) return c.value != 0;
       return op.found ? c.value != 0 : c.value == 0;
     case OpKind::kRange:
       return all_seen(before, op.seen);
@@ -109,7 +118,7 @@ bool step(const GroupOp& op, const GroupState& before, GroupState* after) {
                              ? c.value != 0 && c.value == op.compare_value
                              : c.token == op.compare_revision;
       if (op.outcome == Outcome::kUnknown)
-        return !holds || write(after, op.cell, op.value, op.token);
+        return holds && write(after, op.cell, op.value, op.token);
       if (holds != op.succeeded) return false;
       if (op.succeeded) return write(after, op.cell, op.value, op.token);
       return all_seen(before, op.seen);
@@ -186,6 +195,7 @@ class Builder {
     g.outcome = op.outcome;
     g.invoke_ns = op.invoke_ns;
     g.complete_ns = op.outcome == Outcome::kUnknown ? kInfinity : op.complete_ns;
+    if (op.outcome == Outcome::kOk) g.read_revision = op.header_revision;
     if (op.kind == OpKind::kRange) {
       g.seen = seen(op);
       return g;
@@ -201,7 +211,9 @@ class Builder {
       g.compare_revision = op.compare_revision;
       g.succeeded = op.succeeded;
       if (op.outcome == Outcome::kOk && !op.succeeded) g.seen = seen(op);
+      if (op.succeeded) g.read_revision = 0;  // Header: the write's revision.
     }
+    if (op.kind == OpKind::kPut || op.kind == OpKind::kDelete) g.read_revision = 0;
     return g;
   }
 
@@ -235,6 +247,37 @@ class Builder {
   std::map<std::pair<int, int>, std::int64_t> revisions_;  // (cell, value) -> revision.
 };
 
+// The orders revisions give (search.h's Precedence), over ops that certainly
+// took effect (kOk) and reported their revision: writes in revision order,
+// a read at h after the last write at or below h and before the first
+// write above it. The chain gives the rest by transitivity, so there are
+// O(ops) edges.
+search_detail::Precedence revision_order(const std::vector<GroupOp>& ops,
+                                         const std::vector<Op>& history) {
+  std::vector<std::pair<std::int64_t, int>> writes;  // (revision, op).
+  for (int i = 0; i < static_cast<int>(ops.size()); ++i) {
+    const Op& op = history[ops[i].history_index];
+    if (op.outcome != Outcome::kOk || op.revision <= 0) continue;
+    if (op.kind == OpKind::kPut || (op.kind == OpKind::kCas && op.succeeded))
+      writes.push_back({op.revision, i});
+  }
+  search_detail::Precedence p;
+  if (writes.empty()) return p;
+  p.successors.resize(ops.size());
+  std::stable_sort(writes.begin(), writes.end());
+  for (std::size_t w = 1; w < writes.size(); ++w) {
+    p.successors[writes[w - 1].second].push_back(writes[w].second);
+  }
+  for (int i = 0; i < static_cast<int>(ops.size()); ++i) {
+    const std::int64_t h = ops[i].read_revision;
+    if (h <= 0 || ops[i].outcome != Outcome::kOk) continue;
+    const auto above = std::upper_bound(writes.begin(), writes.end(), std::make_pair(h, INT32_MAX));
+    if (above != writes.begin()) p.successors[std::prev(above)->second].push_back(i);
+    if (above != writes.end()) p.successors[i].push_back(above->second);
+  }
+  return p;
+}
+
 }  // namespace
 
 bool in_range(const std::string& key, const std::string& begin, const std::string& end) {
@@ -253,7 +296,10 @@ KeyResult check_group(const std::string& name, const std::vector<std::string>& k
   });
   kr.op_indexes = indexes;
   kr.ops = indexes.size();
-  if (kr.ops > options.ops_per_key_max) {
+  const bool ordered = std::any_of(indexes.begin(), indexes.end(), [&](std::size_t i) {
+    return history[i].outcome == Outcome::kOk && history[i].revision > 0;
+  });
+  if (kr.ops > (ordered ? options.ordered_ops_per_key_max : options.ops_per_key_max)) {
     kr.verdict = Verdict::kUnknown;
     return kr;
   }
@@ -261,12 +307,13 @@ KeyResult check_group(const std::string& name, const std::vector<std::string>& k
   GroupState initial;
   initial.cells.resize(builder.cells());
   std::vector<GroupOp> ops = builder.build(indexes, /*prune=*/true);
-  SearchResult sr = search_detail::search(ops, initial, step, options);
+  SearchResult sr =
+      search_detail::search(ops, initial, step, options, revision_order(ops, history));
   if (sr.verdict != Verdict::kOk) {
     // Maybe an unknown delete or unseen write explains the history: search all.
     const std::uint64_t pruned_steps = sr.steps;
     ops = builder.build(indexes, /*prune=*/false);
-    sr = search_detail::search(ops, initial, step, options);
+    sr = search_detail::search(ops, initial, step, options, revision_order(ops, history));
     sr.steps += pruned_steps;
   }
   kr.verdict = sr.verdict;

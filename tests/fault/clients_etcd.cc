@@ -1,10 +1,12 @@
 // The etcd v3 client of the fault suite's CAS workload (see clients.h):
 // etcd's own KV service (etcdserverpb.KV, the generated stubs), so the same
 // client runs against dkv and against etcd itself.
-//   kRange: Range [key, range_end), every key with its mod_revision;
+//   kRange: Range [key, range_end), every key with its mod_revision, and
+//           the header revision (the store's revision the read saw);
 //   kCas:   Txn If(mod_revision(key) == compare_revision, or value(key) ==
 //           compare_value) Then(Put key = value) Else(Range key); a success
-//           records the header revision (the revision the put created);
+//           records the header revision (the revision the put created),
+//           a failure too (the revision its Range saw);
 //   kPut:   Put, recording the header revision;
 //   kGet:   Range of the key.
 #include <grpcpp/grpcpp.h>
@@ -82,6 +84,7 @@ class EtcdClient : public KvClient {
     const grpc::Status s = stub_->Range(&ctx, req, &resp);
     if (!s.ok()) return s;
     if (op.kind == OpKind::kRange) read_kvs(resp, op);
+    op.header_revision = resp.header().revision();
     op.found = resp.kvs_size() > 0;
     if (op.kind == OpKind::kGet) op.value = op.found ? resp.kvs(0).value() : "";
     return s;
@@ -108,6 +111,7 @@ class EtcdClient : public KvClient {
     if (!s.ok()) return s;
     op.succeeded = resp.succeeded();
     op.revision = op.succeeded ? resp.header().revision() : 0;
+    op.header_revision = op.succeeded ? 0 : resp.header().revision();
     op.kvs.clear();
     if (!op.succeeded && resp.responses_size() == 1 && resp.responses(0).has_response_range()) {
       read_kvs(resp.responses(0).response_range(), op);

@@ -124,6 +124,15 @@ class EventList {
   std::vector<bool> call_;
 };
 
+// Orders that the model knows before the search (e.g. from revisions): op
+// `b` in successors[a] can be linearized only once `a` is. Only ops that
+// certainly took effect may carry edges. Eligibility depends on the set of
+// linearized ops alone, which the memoized configuration holds, so Lowe's
+// cache stays sound. Indexes are into the search ops.
+struct Precedence {
+  std::vector<std::vector<int>> successors;  // Empty: no order known.
+};
+
 struct SearchResult {
   Verdict verdict = Verdict::kOk;
   std::uint64_t steps = 0;
@@ -136,11 +145,22 @@ struct SearchResult {
 // Ops: a vector of anything with outcome, invoke_ns, complete_ns (kInfinity
 // for kUnknown) and zobrist[2]. Step: bool(const Op&, const State& before,
 // State* after), true if the op can take effect in `before`.
+// `precedence` (optional) cuts the search: an op waits for its predecessors.
 template <typename State, typename Ops, typename Step>
-SearchResult search(const Ops& ops, State initial, const Step& step, const CheckOptions& options) {
+SearchResult search(const Ops& ops, State initial, const Step& step, const CheckOptions& options,
+                    const Precedence& precedence = {}) {
   SearchResult r;
   std::size_t ok_total = 0;
   for (const auto& op : ops) ok_total += op.outcome == Outcome::kOk;
+  // blocked[i]: predecessors of op i not linearized yet.
+  std::vector<int> blocked(ops.size(), 0);
+  for (const auto& succ : precedence.successors) {
+    for (int b : succ) ++blocked[b];
+  }
+  auto release = [&](int op_index, int delta) {
+    if (precedence.successors.empty()) return;
+    for (int b : precedence.successors[op_index]) blocked[b] += delta;
+  };
   EventList list(ops);
   struct Frame {
     int call;
@@ -176,12 +196,13 @@ SearchResult search(const Ops& ops, State initial, const Step& step, const Check
     if (list.is_call(e)) {
       const auto& op = ops[list.op(e)];
       State next_state{};
-      if (step(op, cur.state, &next_state)) {
+      if (blocked[list.op(e)] == 0 && step(op, cur.state, &next_state)) {
         Config<State> c{cur.h0 ^ op.zobrist[0], cur.h1 ^ op.zobrist[1], std::move(next_state)};
         if (seen.insert(c).second) {
           stack.push_back({e, std::move(cur.state)});
           cur = std::move(c);
           ok_linearized += op.outcome == Outcome::kOk;
+          release(list.op(e), -1);
           list.lift(e);
           e = list.first();
           continue;
@@ -202,6 +223,7 @@ SearchResult search(const Ops& ops, State initial, const Step& step, const Check
     const auto& op = ops[list.op(f.call)];
     cur = Config<State>{cur.h0 ^ op.zobrist[0], cur.h1 ^ op.zobrist[1], std::move(f.state_before)};
     ok_linearized -= op.outcome == Outcome::kOk;
+    release(list.op(f.call), +1);
     list.unlift(f.call);
     e = list.next(f.call);
   }

@@ -1,7 +1,7 @@
 // Debian's etcdctl 3.4 (/usr/bin/etcdctl, ETCDCTL_API=3) against a 3-node
 // dkv: member list, endpoint status, member add/promote/remove of a learner
-// that really joins, etcd's error strings, alarm list/disarm, snapshot save
-// (the file ends with the SHA-256 of the image), move-leader; and curl's
+// that really joins (and refuses what etcd's learners refuse), etcd's error strings, alarm
+// list/disarm, snapshot save (the file ends with the SHA-256 of the image), move-leader; and curl's
 // view: GET /version, GET /health, POST /v3/maintenance/status and
 // /v3/cluster/member/list. Skips if etcdctl is not installed.
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "etcdctl_runner.h"
@@ -150,16 +151,69 @@ TEST_F(EtcdctlTest, AddsPromotesAndRemovesALearnerThatJoins) {
 
   cluster_->set_env(d, "DKV_CLUSTER_STATE", "existing");
   ASSERT_TRUE(cluster_->start(d));
+  // A learner serves serializable Ranges only, as etcd's (v3rpc
+  // isRPCSupportedForLearner); everything else gets etcd's error.
+  ASSERT_EQ(etcdctl("put k v").exit_code, 0);
+  r = etcdctl_until("get k --consistency=s", "k\nv", endpoint(d));
+  EXPECT_TRUE(contains(r.out, "k\nv")) << r.out;
+  for (const std::string refused : {"put k w", "get k", "del k", "compaction 1"}) {
+    r = etcdctl(refused, endpoint(d));
+    EXPECT_NE(r.exit_code, 0) << refused;
+    EXPECT_TRUE(contains(r.out, "etcdserver: rpc not supported for learner")) << refused << r.out;
+  }
+  r = sh("printf '\\nput k x\\n\\n\\n' | env ETCDCTL_API=3 " + std::string(kEtcdctl) +
+         " --endpoints=" + endpoint(d) + " txn");
+  EXPECT_TRUE(contains(r.out, "etcdserver: rpc not supported for learner")) << r.out;
+  r = sh("curl -s -X POST http://127.0.0.1:" + std::to_string(cluster_->rest_port(d)) +
+         "/v3/kv/put -d '{\"key\":\"aw==\",\"value\":\"dw==\"}'");
+  EXPECT_TRUE(contains(r.out, R"("error":"etcdserver: rpc not supported for learner","code":14)"))
+      << r.out;
   r = etcdctl_until("member promote " + id, "promoted");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "Member " + id + " promoted in cluster ")) << r.out;
   r = etcdctl("member list");
   EXPECT_TRUE(contains(r.out, id + ", started, d, " + d_url + ", " + d_url + ", false")) << r.out;
+  // A voter now: it takes writes (once it applied its promotion).
+  r = etcdctl_until("put k w", "OK", endpoint(d));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
 
   r = etcdctl("member remove " + id);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "Member " + id + " removed from cluster ")) << r.out;
   EXPECT_EQ(member_id("d"), "");
+}
+
+// `endpoint hashkv`: every member's hash of the same revision is the same,
+// after a compaction that each member carries out at its own pace.
+TEST_F(EtcdctlTest, HashKvAgreesAcrossMembers) {
+  for (int i = 0; i < 20; ++i) {  // Revisions 2..21.
+    ASSERT_EQ(etcdctl("put k" + std::to_string(i % 5) + " v" + std::to_string(i)).exit_code, 0);
+  }
+  ASSERT_EQ(etcdctl("del k3").exit_code, 0);  // 22.
+  ASSERT_EQ(etcdctl("compaction 10").exit_code, 0);
+  ASSERT_EQ(etcdctl("put k9 last").exit_code, 0);  // 23.
+  // Poll until every member has applied revision 23 (no future-revision
+  // error): then three lines "<endpoint>, <hash>" with one hash.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  std::set<std::string> hashes;
+  ShellRun r;
+  do {
+    r = etcdctl("endpoint hashkv --rev=23", all_endpoints());
+    hashes.clear();
+    std::size_t lines = 0;
+    for (std::size_t at = r.out.find(", "); at != std::string::npos;
+         at = r.out.find(", ", at + 1)) {
+      hashes.insert(r.out.substr(at + 2, r.out.find('\n', at) - at - 2));
+      ++lines;
+    }
+    if (r.exit_code == 0 && lines == 3) break;
+    std::this_thread::sleep_for(200ms);  // Poll pacing.
+  } while (std::chrono::steady_clock::now() < until);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(hashes.size(), 1u) << r.out;
+  EXPECT_NE(*hashes.begin(), "0") << r.out;
+  r = etcdctl("endpoint hashkv --rev=5");
+  EXPECT_TRUE(contains(r.out, "required revision has been compacted")) << r.out;
 }
 
 TEST_F(EtcdctlTest, NamesAMemberFromItsAddressAndAnswersEtcdsErrors) {
