@@ -122,7 +122,7 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
                               options_.snapshot_catchup_entries};
   auto post_snapshot = [this](SnapshotDone done) {
     {
-      std::lock_guard lock(mu_);
+      util::MutexLock lock(mu_);
       inbox_.snapshot_done = std::move(done);
     }
     cv_.notify_one();
@@ -204,7 +204,7 @@ util::Status Node::start_raft(raft::Index applied) {
 }
 
 Membership Node::membership() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return membership_;
 }
 
@@ -224,7 +224,7 @@ void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   w.done = std::move(done);
   util::Status refused;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) {
       refused = util::unavailable("node is shutting down");
     } else if (!pending_writes_.try_add()) {
@@ -250,7 +250,7 @@ void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone 
   }
   bool refused = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) {
       refused = true;
     } else {
@@ -266,7 +266,7 @@ void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone 
 
 void Node::receive(raft::Message message) {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     inbox_.messages.push_back(std::move(message));
   }
@@ -276,7 +276,7 @@ void Node::receive(raft::Message message) {
 void Node::receive(std::vector<raft::Message> messages) {
   if (messages.empty()) return;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     if (inbox_.messages.empty()) {
       inbox_.messages.swap(messages);
@@ -289,7 +289,7 @@ void Node::receive(std::vector<raft::Message> messages) {
 
 void Node::report_unreachable(raft::NodeId peer) {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     inbox_.unreachable.push_back(peer);
   }
   cv_.notify_one();
@@ -297,14 +297,14 @@ void Node::report_unreachable(raft::NodeId peer) {
 
 void Node::report_snapshot(raft::NodeId peer, bool ok) {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     inbox_.snapshot_status.emplace_back(peer, ok);
   }
   cv_.notify_one();
 }
 
 NodeStatus Node::status() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   NodeStatus st = status_;
   st.members = membership_.all();
   for (const auto& l : membership_.learners()) st.learner_ids.push_back(l.id);
@@ -326,7 +326,7 @@ void Node::list_members(Deadline deadline, MembersDone done) {
   };
   bool refused = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) {
       refused = true;
     } else {
@@ -339,7 +339,7 @@ void Node::list_members(Deadline deadline, MembersDone done) {
 
 template <typename T>
 bool Node::enqueue(std::vector<T> Inbox::*queue, T& item) {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   if (stopping_) return false;
   (inbox_.*queue).push_back(std::move(item));
   cv_.notify_one();
@@ -357,12 +357,12 @@ void Node::read_store(StoreReadFn fn, bool serializable, Deadline deadline, Stor
 }
 
 std::uint64_t Node::term() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return status_.term;
 }
 
 bool Node::has_leader() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return !status_.leader_id.empty();
 }
 
@@ -385,18 +385,21 @@ void Node::hand_off_before_removal(ChangeRequest request, Deadline deadline, Lea
 }
 
 bool Node::transfer_leadership(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  util::MutexLock lock(mu_);
   if (status_.role != "leader") return true;
   if (membership_.voters().size() < 2) return false;  // Nobody to hand over to.
   inbox_.transfer_leadership = true;
   cv_.notify_one();
-  return role_changed_.wait_for(lock, timeout,
-                                [&] { return stopping_ || status_.role != "leader"; });
+  while (!stopping_ && status_.role == "leader") {
+    if (!role_changed_.wait_until(mu_, deadline)) break;
+  }
+  return stopping_ || status_.role != "leader";
 }
 
 void Node::stop() {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
   }
