@@ -1,12 +1,9 @@
 #include "node/node.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <random>
@@ -19,6 +16,7 @@
 #include "util/assert.h"
 #include "util/thread_name.h"
 #include "wal/failpoints.h"
+#include "wal/file.h"
 #include "wal/log.h"
 
 namespace dkv::node {
@@ -28,27 +26,11 @@ namespace {
 // rejoining): written, durably, before the WAL exists; removed once caught up.
 std::string rejoining_marker(const std::string& db_path) { return db_path + "/rejoining"; }
 
-util::Status sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return util::Status(util::Code::kInternal, dir + ": " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return util::Status(util::Code::kInternal, dir + ": fsync: " + std::strerror(errno));
-  return util::Status::ok();
-}
-
 util::Status write_rejoining_marker(const std::string& db_path) {
-  std::error_code ec;
-  std::filesystem::create_directories(db_path, ec);
-  const std::string path = rejoining_marker(db_path);
-  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) return util::Status(util::Code::kInternal, path + ": " + std::strerror(errno));
-  static const char kText[] = "this node lost its data and rejoins: no votes until caught up\n";
-  const bool ok = ::write(fd, kText, sizeof kText - 1) == static_cast<ssize_t>(sizeof kText - 1) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return util::Status(util::Code::kInternal, path + ": " + std::strerror(errno));
-  return sync_dir(db_path);
+  wal::FileSystem& fs = wal::posix_file_system();
+  if (auto s = wal::ensure_dir(fs, db_path); !s.is_ok()) return s;
+  return wal::atomic_write_file(fs, rejoining_marker(db_path),
+                                "this node lost its data and rejoins: no votes until caught up\n");
 }
 
 }  // namespace
@@ -59,7 +41,7 @@ void Node::finish_rejoining() {
   std::filesystem::remove(rejoining_marker(options_.db_path), ec);
   // Best effort: a marker that survives a crash only keeps the node out of
   // elections until a leader catches it up again (the safe side).
-  if (ec || !sync_dir(options_.db_path).is_ok()) {
+  if (ec || !wal::posix_file_system().sync_dir(options_.db_path).is_ok()) {
     spdlog::warn("could not remove {}: {}", rejoining_marker(options_.db_path), ec.message());
   }
   spdlog::info("caught up after losing its data: this node votes again");
