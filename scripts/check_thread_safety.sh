@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Checks the lock annotations (util/thread_annotations.h, util/mutex.h) with
 # clang's -Wthread-safety -Werror, syntax only: every src/ .cc file that
-# includes an annotated header, directly or through one header of its own
-# module, in parallel. Run by ctest (test thread_safety) and by hand:
+# includes an annotated header, directly or through other headers, in
+# parallel. Run by ctest (test thread_safety) and by hand:
 #   scripts/check_thread_safety.sh BUILD_DIR [FILE.cc...]
 # BUILD_DIR must hold the generated protobuf headers (BUILD_DIR/gen), i.e.
 # a configured and built tree. GCC ignores the annotations; this is where
-# they bite.
+# they bite. With no FILE, it also fails if an annotated file is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:?usage: $0 BUILD_DIR [FILE.cc...]}
@@ -15,28 +15,38 @@ shift
 clangxx=${CLANGXX:-clang++}
 command -v "$clangxx" >/dev/null || { echo "$clangxx not found (make deps installs clang)" >&2; exit 2; }
 
-# Headers whose annotations are not checked yet, seen as system headers so
-# their warnings stay quiet. node/node.h still guards with std::mutex: the
-# Node split converts it to util::Mutex.
-unchecked=(node/node.h)
-# .cc files left out for the same reason (the Node's own files).
-skip='^src/node/(node[a-z_]*|raft_loop|snapshots|restore)\.cc$'
-
 if (($# == 0)); then
-  # Annotated headers, then the .cc files that include one of them or
-  # annotate themselves.
-  mapfile -t headers < <(grep -rlE '#include "util/(thread_annotations|mutex)\.h"' src --include='*.h' |
-    sed 's#^src/##')
-  names=(util/thread_annotations.h util/mutex.h "${headers[@]}")
-  pattern=$(printf '%s|' "${names[@]//./\\.}")
-  mapfile -t files < <(grep -rlE "#include \"(${pattern%|})\"" src --include='*.cc' | grep -vE "$skip" | sort)
+  # The headers that include an annotated one, directly or through others
+  # (to a fixed point), then the .cc files that include any of them.
+  names=(util/thread_annotations.h util/mutex.h)
+  while true; do
+    pattern=$(printf '%s|' "${names[@]//./\\.}")
+    mapfile -t more < <(grep -rlE "#include \"(${pattern%|})\"" src --include='*.h' |
+      sed 's#^src/##' | sort -u)
+    mapfile -t grown < <(printf '%s\n' "${names[@]}" "${more[@]}" | sort -u)
+    ((${#grown[@]} == ${#names[@]})) && break
+    names=("${grown[@]}")
+  done
+  mapfile -t files < <(grep -rlE "#include \"(${pattern%|})\"" src --include='*.cc' | sort)
   set -- "${files[@]}"
+  # Nothing annotated goes unchecked: each file that uses an annotation is
+  # a checked .cc or a header that one of them includes.
+  unchecked=0
+  while read -r annotated; do
+    case "$annotated" in
+      src/util/thread_annotations.h) continue ;;
+      *.cc) printf '%s\n' "${files[@]}" | grep -qxF "$annotated" && continue ;;
+      *.h) grep -qF "#include \"${annotated#src/}\"" "${files[@]}" && continue ;;
+    esac
+    echo "thread-safety: $annotated is annotated but no checked file includes it" >&2
+    unchecked=1
+  done < <(grep -rlE 'DKV_[A-Z_]*(GUARDED_BY|REQUIRES|ACQUIRE|RELEASE|EXCLUDES|CAPABILITY)' src)
+  ((unchecked == 0)) || exit 1
 fi
 
 flags=(-fsyntax-only -std=c++20 -Wthread-safety -Wthread-safety-beta -Werror
        -DNDEBUG -DDKV_TEST_HOOKS=1 -DFMT_SHARED -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL
        -DSPDLOG_SHARED_LIB -Isrc -isystem "$build/gen")
-for h in "${unchecked[@]}"; do flags+=("--system-header-prefix=$h"); done
 
 echo "thread-safety: checking $# files with $clangxx"
 printf '%s\n' "$@" | xargs -P "$(nproc)" -I{} "$clangxx" "${flags[@]}" {}

@@ -1,12 +1,9 @@
 #include "node/node.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <random>
@@ -19,6 +16,7 @@
 #include "util/assert.h"
 #include "util/thread_name.h"
 #include "wal/failpoints.h"
+#include "wal/file.h"
 #include "wal/log.h"
 
 namespace dkv::node {
@@ -28,27 +26,11 @@ namespace {
 // rejoining): written, durably, before the WAL exists; removed once caught up.
 std::string rejoining_marker(const std::string& db_path) { return db_path + "/rejoining"; }
 
-util::Status sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return util::Status(util::Code::kInternal, dir + ": " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return util::Status(util::Code::kInternal, dir + ": fsync: " + std::strerror(errno));
-  return util::Status::ok();
-}
-
 util::Status write_rejoining_marker(const std::string& db_path) {
-  std::error_code ec;
-  std::filesystem::create_directories(db_path, ec);
-  const std::string path = rejoining_marker(db_path);
-  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) return util::Status(util::Code::kInternal, path + ": " + std::strerror(errno));
-  static const char kText[] = "this node lost its data and rejoins: no votes until caught up\n";
-  const bool ok = ::write(fd, kText, sizeof kText - 1) == static_cast<ssize_t>(sizeof kText - 1) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return util::Status(util::Code::kInternal, path + ": " + std::strerror(errno));
-  return sync_dir(db_path);
+  wal::FileSystem& fs = wal::posix_file_system();
+  if (auto s = wal::ensure_dir(fs, db_path); !s.is_ok()) return s;
+  return wal::atomic_write_file(fs, rejoining_marker(db_path),
+                                "this node lost its data and rejoins: no votes until caught up\n");
 }
 
 }  // namespace
@@ -59,7 +41,7 @@ void Node::finish_rejoining() {
   std::filesystem::remove(rejoining_marker(options_.db_path), ec);
   // Best effort: a marker that survives a crash only keeps the node out of
   // elections until a leader catches it up again (the safe side).
-  if (ec || !sync_dir(options_.db_path).is_ok()) {
+  if (ec || !wal::posix_file_system().sync_dir(options_.db_path).is_ok()) {
     spdlog::warn("could not remove {}: {}", rejoining_marker(options_.db_path), ec.message());
   }
   spdlog::info("caught up after losing its data: this node votes again");
@@ -133,7 +115,7 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
                               options_.snapshot_catchup_entries};
   auto post_snapshot = [this](SnapshotDone done) {
     {
-      std::lock_guard lock(mu_);
+      util::MutexLock lock(mu_);
       inbox_.snapshot_done = std::move(done);
     }
     cv_.notify_one();
@@ -216,7 +198,7 @@ util::Status Node::start_raft(raft::Index applied) {
 }
 
 Membership Node::membership() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return membership_;
 }
 
@@ -236,7 +218,7 @@ void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   w.done = std::move(done);
   util::Status refused;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) {
       refused = util::unavailable("node is shutting down");
     } else if (!pending_writes_.try_add()) {
@@ -262,7 +244,7 @@ void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone 
   }
   bool refused = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) {
       refused = true;
     } else {
@@ -278,7 +260,7 @@ void Node::read(std::string key, bool serializable, Deadline deadline, ReadDone 
 
 void Node::receive(raft::Message message) {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     inbox_.messages.push_back(std::move(message));
   }
@@ -288,7 +270,7 @@ void Node::receive(raft::Message message) {
 void Node::receive(std::vector<raft::Message> messages) {
   if (messages.empty()) return;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     if (inbox_.messages.empty()) {
       inbox_.messages.swap(messages);
@@ -301,7 +283,7 @@ void Node::receive(std::vector<raft::Message> messages) {
 
 void Node::report_unreachable(raft::NodeId peer) {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     inbox_.unreachable.push_back(peer);
   }
   cv_.notify_one();
@@ -309,14 +291,14 @@ void Node::report_unreachable(raft::NodeId peer) {
 
 void Node::report_snapshot(raft::NodeId peer, bool ok) {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     inbox_.snapshot_status.emplace_back(peer, ok);
   }
   cv_.notify_one();
 }
 
 NodeStatus Node::status() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   NodeStatus st = status_;
   st.members = membership_.all();
   for (const auto& l : membership_.learners()) st.learner_ids.push_back(l.id);
@@ -338,7 +320,7 @@ void Node::list_members(Deadline deadline, MembersDone done) {
   };
   bool refused = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) {
       refused = true;
     } else {
@@ -351,7 +333,7 @@ void Node::list_members(Deadline deadline, MembersDone done) {
 
 template <typename T>
 bool Node::enqueue(std::vector<T> Inbox::*queue, T& item) {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   if (stopping_) return false;
   (inbox_.*queue).push_back(std::move(item));
   cv_.notify_one();
@@ -369,12 +351,12 @@ void Node::read_store(StoreReadFn fn, bool serializable, Deadline deadline, Stor
 }
 
 std::uint64_t Node::term() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return status_.term;
 }
 
 bool Node::has_leader() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   return !status_.leader_id.empty();
 }
 
@@ -397,18 +379,21 @@ void Node::hand_off_before_removal(ChangeRequest request, Deadline deadline, Lea
 }
 
 bool Node::transfer_leadership(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  util::MutexLock lock(mu_);
   if (status_.role != "leader") return true;
   if (membership_.voters().size() < 2) return false;  // Nobody to hand over to.
   inbox_.transfer_leadership = true;
   cv_.notify_one();
-  return role_changed_.wait_for(lock, timeout,
-                                [&] { return stopping_ || status_.role != "leader"; });
+  while (!stopping_ && status_.role == "leader") {
+    if (!role_changed_.wait_until(mu_, deadline)) break;
+  }
+  return stopping_ || status_.role != "leader";
 }
 
 void Node::stop() {
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
   }

@@ -31,12 +31,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -62,6 +60,7 @@
 #include "node/watch_catchup.h"
 #include "node/watch_hub.h"
 #include "raft/types.h"
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/thread_annotations.h"
 
@@ -412,9 +411,9 @@ class Node {
 
   // Shared with other threads.
   EventLog events_;  // Thread-safe itself.
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable role_changed_;  // Signalled when status_.role changes.
+  mutable util::Mutex mu_;
+  util::CondVar cv_;            // Wakes the raft thread: work queued, stopping.
+  util::CondVar role_changed_;  // Signalled when status_.role changes.
   Inbox inbox_ DKV_GUARDED_BY(mu_);
   bool stopping_ DKV_GUARDED_BY(mu_) = false;
   Membership membership_ DKV_GUARDED_BY(mu_);

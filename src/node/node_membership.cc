@@ -39,14 +39,14 @@ void Node::set_membership(Membership m) {
   removed_ids_.clear();
   for (const auto& name : m.removed()) removed_ids_.insert(node_id_of(name));
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     for (const auto& p : catch_up_peers_) removed_ids_.erase(node_id_of(p.id));
   }
   // Removed only by a change that names us: a joining node installs a
   // snapshot taken before its own addition, which does not list it yet.
   const bool gone = m.find(raft_id_) == nullptr && m.was_removed(raft_id_);
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     membership_ = m;
   }
   learner_ = m.is_learner(raft_id_);
@@ -68,7 +68,7 @@ void Node::set_membership(Membership m) {
 }
 
 std::vector<MemberAddress> Node::peer_members() const {
-  std::lock_guard lock(mu_);
+  util::MutexLock lock(mu_);
   std::vector<MemberAddress> out = membership_.all();
   for (const auto& p : catch_up_peers_) {
     if (membership_.find(node_id_of(p.id)) == nullptr) out.push_back(p);
@@ -79,7 +79,7 @@ std::vector<MemberAddress> Node::peer_members() const {
 void Node::end_snapshot_catch_up() {
   Membership m;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (catch_up_peers_.empty()) return;
     catch_up_peers_.clear();
     m = membership_;
@@ -98,7 +98,7 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
   events_.record("snapshot",
                  "installed snapshot at index " + std::to_string(snapshot.metadata.index));
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     for (const auto& known : membership_.all()) {
       const raft::NodeId id = node_id_of(known.id);
       if (id == raft_id_ || m.find(id) != nullptr) continue;

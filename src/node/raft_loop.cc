@@ -23,10 +23,11 @@ void Node::run() {
   for (;;) {
     Inbox inbox;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait_until(lock, next_tick, [&] {
-        return stopping_ || !inbox_.empty() || raw_->has_ready() || applier_->compaction_pending();
-      });
+      util::MutexLock lock(mu_);
+      while (!stopping_ && inbox_.empty() && !raw_->has_ready() &&
+             !applier_->compaction_pending()) {
+        if (!cv_.wait_until(mu_, next_tick)) break;  // The next tick is due.
+      }
       if (stopping_) break;
       std::swap(inbox, inbox_);
     }
@@ -53,7 +54,7 @@ void Node::step(std::chrono::steady_clock::time_point now) {
   if (next_tick_ == std::chrono::steady_clock::time_point{}) next_tick_ = now + tick_interval;
   Inbox inbox;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (stopping_) return;
     std::swap(inbox, inbox_);
   }
@@ -194,7 +195,7 @@ bool Node::on_soft_state(const raft::SoftState& soft) {
   const std::string leader = membership().name_of(soft.lead);
   bool leader_changed = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     if (status_.leader_id != leader) {
       leader_changed = true;
       spdlog::info("leader is now {} (term {})", leader.empty() ? "unknown" : leader,
@@ -244,7 +245,7 @@ void Node::after_advance() {
   if (rejoining_ && !st.rejoining) finish_rejoining();
   bool caught_up = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     const raft::HardState& hs = st.hard_state;
     status_.term = hs.term;
     status_.commit_index = hs.commit;
@@ -263,7 +264,7 @@ void Node::after_advance() {
 void Node::update_readiness() {
   bool leader_known = false;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     leader_known = !status_.leader_id.empty();
   }
   ready_ = readiness_.evaluate(leader_known, store_->applied_index(), tick_count_);
@@ -284,7 +285,7 @@ void Node::apply_committed(const std::vector<raft::Entry>& entries) {
 void Node::fail_everything(const util::Status& s) {
   Inbox rest;
   {
-    std::lock_guard lock(mu_);
+    util::MutexLock lock(mu_);
     std::swap(rest, inbox_);
   }
   for (auto& w : rest.writes) w.done(s, {});

@@ -207,9 +207,9 @@ util::Status restore_data_dir(const RestoreOptions& options, std::string_view im
     return s;
   }
   if (fs::exists(target, ec)) fs::remove(target, ec);  // Empty, checked above.
-  fs::rename(tmp, target, ec);
-  if (ec) return util::internal_error("rename " + tmp.string() + ": " + ec.message());
-  if (auto s = wal::posix_file_system().sync_dir(target.parent_path().string()); !s.is_ok()) {
+  // build_data_dir made its content durable: now the name.
+  if (auto s = wal::rename_durably(wal::posix_file_system(), tmp.string(), target.string());
+      !s.is_ok()) {
     return s;
   }
   result->index = index;

@@ -87,11 +87,11 @@ class FileSnapshotSink final : public transport::SnapshotSink {
                               "/" + std::to_string(meta.marker.term) + ", the message says " +
                               std::to_string(marker_.index) + "/" + std::to_string(marker_.term));
     }
-    if (auto s = fs.rename(tmp_path_, wal::snapshot_path(snap_dir_, marker_)); !s.is_ok()) {
+    if (auto s = wal::rename_durably(fs, tmp_path_, wal::snapshot_path(snap_dir_, marker_));
+        !s.is_ok()) {
       return s;
     }
     finished_ = true;
-    if (auto s = fs.sync_dir(snap_dir_); !s.is_ok()) return s;
     msg->snapshot->data.clear();  // Metadata only: the image is in the file.
     return util::Status::ok();
   }

@@ -9,7 +9,9 @@
 //     what compaction writes, what the transport streams to a follower and
 //     what recovery restores from; the WAL's snapshot marker names it;
 //   - a backup (restore.h): a store image plus CRC32C that `dkvctl snapshot
-//     save` writes; not this class's.
+//     save` writes; not this class's. etcd's Maintenance.Snapshot stream
+//     (api/etcd_grpc_services.h) is the same image in etcd's framing (a
+//     SHA-256 trailer), the file `etcdctl snapshot save` writes: a backup too.
 // It owns when to take a snapshot (every `entries` applied entries or
 // `bytes` applied bytes), the background thread that writes the snapshot
 // file, and the WAL / raft storage compaction that follows; and restoring

@@ -29,9 +29,10 @@
 // and TCP_USER_TIMEOUT are set on both ends as well.
 //
 // Threading: a StreamWriter is used by one thread at a time (the peer's
-// sender, or send() writing directly: the transport's Peer serialises them
-// with a mutex of its own) except interrupt(), which any thread may call. StreamReaders runs one
-// thread per accepted stream; its methods are thread-safe.
+// sender, or send() writing directly: DirectWrite's write lock serialises
+// them, direct_write.h) except interrupt(), which any thread may call.
+// StreamReaders runs one thread per accepted stream; its methods are
+// thread-safe.
 #pragma once
 
 #include <chrono>

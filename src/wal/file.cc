@@ -41,4 +41,22 @@ util::Status ensure_dir(FileSystem& fs, const std::string& dir) {
   return fs.sync_dir(parent);
 }
 
+util::Status rename_durably(FileSystem& fs, const std::string& from, const std::string& to) {
+  if (auto s = fs.rename(from, to); !s.is_ok()) return s;
+  return fs.sync_dir(parent_dir(to));
+}
+
+util::Status atomic_write_file(FileSystem& fs, const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  std::unique_ptr<File> file;
+  util::Status s = fs.open(tmp, OpenMode::kCreate, &file);
+  if (s.is_ok()) s = file->truncate(0);
+  if (s.is_ok()) s = file->write_at(0, data);
+  if (s.is_ok()) s = file->sync();
+  file.reset();
+  if (s.is_ok()) s = rename_durably(fs, tmp, path);
+  if (!s.is_ok()) (void)fs.remove(tmp);  // Gone already once renamed.
+  return s;
+}
+
 }  // namespace dkv::wal

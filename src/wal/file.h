@@ -87,4 +87,22 @@ util::Status read_whole_file(File& file, std::string* out);
 // each directory it created, and of `dir` itself in any case.
 util::Status ensure_dir(FileSystem& fs, const std::string& dir);
 
+// Atomic file creation: a name appears with its whole content, durably, or
+// not at all. One way, in two steps:
+//   1. the content goes to a temporary name in the same directory and is
+//      made durable (File::sync());
+//   2. rename_durably() gives it its name: rename, then sync_dir() of the
+//      parent, so that the name survives a crash too.
+// atomic_write_file() does both for content held in memory. Writers that
+// stream their content (snapshot files, received snapshots, backups) or
+// check it between the steps do step 1 themselves and call rename_durably().
+//
+// Renames `from` (complete and durable; a file or a directory) to `to`, in
+// the same directory, and syncs that directory.
+util::Status rename_durably(FileSystem& fs, const std::string& from, const std::string& to);
+// Writes `data` to `path` atomically and durably: `path` + ".tmp" (created
+// or truncated), sync, rename_durably(). On failure `path` is untouched and
+// the temporary file removed (best effort).
+util::Status atomic_write_file(FileSystem& fs, const std::string& path, std::string_view data);
+
 }  // namespace dkv::wal

@@ -546,8 +546,9 @@ util::Status Log::switch_segment() {
     if (auto s = prepare_next_segment(); !s.is_ok()) return s;
   }
   const std::string path = join_path(wal_dir_, format::segment_file_name(next_seq_));
-  if (auto s = fs_.rename(path + std::string(format::kTmpSuffix), path); !s.is_ok()) return fail(s);
-  if (auto s = fs_.sync_dir(wal_dir_); !s.is_ok()) return fail(s);
+  if (auto s = rename_durably(fs_, path + std::string(format::kTmpSuffix), path); !s.is_ok()) {
+    return fail(s);
+  }
   segments_.push_back({next_seq_, path, 0});
   active_ = std::move(next_);
   active_offset_bytes_ = next_header_bytes_;

@@ -116,10 +116,9 @@ util::Status SnapshotWriter::finish() {
   // Data first, then the name, then the name durable: a .snap file is
   // always complete.
   if (auto s = file_->sync(); !s.is_ok()) return fail(s);
-  if (auto s = fs_.rename(tmp_path_, path_); !s.is_ok()) return fail(s);
-  finished_ = true;
   file_.reset();
-  if (auto s = fs_.sync_dir(snap_dir_); !s.is_ok()) return fail(s);
+  if (auto s = rename_durably(fs_, tmp_path_, path_); !s.is_ok()) return fail(s);
+  finished_ = true;
   return util::Status::ok();
 }
 

@@ -259,12 +259,11 @@ util::Status save_snapshot(Client& client, const std::string& file, SnapshotSave
   if (s.is_ok() && ::fsync(fd) != 0) s = io_error("fsync", part);
   if (::close(fd) != 0 && s.is_ok()) s = io_error("close", part);
   if (s.is_ok()) s = verify_file(part, received, crc);
-  if (s.is_ok() && ::rename(part.c_str(), file.c_str()) != 0) s = io_error("rename", part);
+  if (s.is_ok()) s = wal::rename_durably(wal::posix_file_system(), part, file);
   if (!s.is_ok()) {
-    ::unlink(part.c_str());
+    ::unlink(part.c_str());  // Gone already if the rename was done.
     return s;
   }
-  if (auto ds = wal::posix_file_system().sync_dir(wal::parent_dir(file)); !ds.is_ok()) return ds;
   saved->file = file;
   saved->size_bytes = received + node::kBackupTrailerBytes;
   saved->crc32c = crc;
