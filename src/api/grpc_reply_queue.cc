@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/reply_batch.h"
+
 namespace dkv::api::grpc_dispatch {
 namespace {
 
@@ -25,11 +27,18 @@ class ReplyQueue {
     thread_.detach();
   }
 
-  void push(grpc::ServerUnaryReactor* reactor, grpc::Status status) {
+  // Takes `replies` (leaves it empty).
+  void push(std::vector<Reply>* replies) {
     bool wake = false;
     {
       std::lock_guard lock(mu_);
-      queue_.push_back(Reply{reactor, std::move(status)});
+      if (queue_.empty()) {
+        queue_.swap(*replies);
+      } else {
+        queue_.insert(queue_.end(), std::make_move_iterator(replies->begin()),
+                      std::make_move_iterator(replies->end()));
+        replies->clear();
+      }
       wake = idle_;
       idle_ = false;
     }
@@ -65,6 +74,21 @@ ReplyQueue& reply_queue() {
   return *queue;
 }
 
+// Answers deferred to the end of this thread's util::ReplyBatch.
+thread_local std::vector<Reply> batched;
+
+// At the end of a ReplyBatch: a single answer is sent at once (no hand-off:
+// a lone client's latency), several go to the reply thread together.
+void flush_batched() {
+  if (batched.size() == 1) {
+    Reply r = std::move(batched.front());
+    batched.clear();
+    r.reactor->Finish(std::move(r.status));
+    return;
+  }
+  reply_queue().push(&batched);
+}
+
 }  // namespace
 
 InlineScope::InlineScope() : outer_(inside_dispatch) { inside_dispatch = true; }
@@ -75,7 +99,12 @@ void finish(grpc::ServerUnaryReactor* reactor, grpc::Status status) {
     reactor->Finish(std::move(status));
     return;
   }
-  reply_queue().push(reactor, std::move(status));
+  if (util::ReplyBatch::defer_to_end(&flush_batched)) {
+    batched.push_back(Reply{reactor, std::move(status)});
+    return;
+  }
+  std::vector<Reply> one{Reply{reactor, std::move(status)}};
+  reply_queue().push(&one);
 }
 
 }  // namespace dkv::api::grpc_dispatch

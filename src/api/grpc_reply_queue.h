@@ -9,8 +9,12 @@
 // the next batch. So finish() queues such answers for one thread of its own
 // here, which the node's thread wakes at most once per batch (only when the
 // queue's thread is idle), as the REST gateway posts its answers to its I/O
-// threads. Answers given inside dispatch() (bad requests, serializable
-// reads, Status) finish at once on gRPC's thread.
+// threads. Inside a util::ReplyBatch (the applier's and the read path's
+// loops) answers wait for the loop's end: a lone answer is then finished at
+// once on the node's thread (a hand-off would add a wake-up to a single
+// client's latency), several go to the queue together. Answers given inside
+// dispatch() (bad requests, serializable reads, Status) finish at once on
+// gRPC's thread.
 //
 // Internal to dkv_grpc_server (it includes gRPC).
 // Threading: finish() from any thread; the queue's thread runs for the rest
@@ -34,8 +38,9 @@ class InlineScope {
   bool outer_;
 };
 
-// Finishes `reactor`'s call with `status`: at once inside an InlineScope,
-// else on the queue's thread, in the order of the calls.
+// Finishes `reactor`'s call with `status`: at once inside an InlineScope;
+// at the end of the thread's ReplyBatch if one is open (at once there if it
+// was the batch's only answer); else on the queue's thread, in call order.
 void finish(grpc::ServerUnaryReactor* reactor, grpc::Status status);
 
 }  // namespace dkv::api::grpc_dispatch
