@@ -106,29 +106,67 @@ def etcd_api_table(points):
     return lines + rows, medians
 
 
-def h2load_table(path):
-    """The h2load points: median req/s and mean latency per (op, clients)."""
+def h2load_table(path, fdatasync_ms):
+    """The h2load points: median req/s and mean latency per (op, clients),
+    dkv through dkv.v0.KV and through its etcd KV service, and issue 19's
+    targets against them."""
     runs = defaultdict(list)
     for line in open(path):
         r = json.loads(line)
-        runs[(r["system"], r["op"], r["clients"])].append(r)
-    head = ("| op | clients | etcd req/s | dkv req/s | dkv/etcd | etcd mean ms | dkv mean ms "
-            "| failed etcd/dkv | non-OK gRPC codes etcd/dkv |")
+        system = r["system"] + ("-etcd-api" if r.get("api") == "etcd" else "")
+        runs[(system, r["op"], r["clients"])].append(r)
+    head = ("| op | clients | etcd req/s | dkv req/s | dkv/etcd | dkv etcd-API req/s | its /etcd "
+            "| etcd mean ms | dkv mean ms | dkv etcd-API mean ms "
+            "| failed etcd/dkv/etcd-API | non-OK gRPC codes etcd/dkv/etcd-API |")
     lines = ["", "gRPC by h2load (nghttp2-client): raw gRPC frames to the leader, one key, "
-             "256-byte values; gets are dkv Get / etcd Range, linearizable. Mean latency is "
-             "h2load's \"time for request\"; non-OK codes come from each server's metrics.",
+             "256-byte values; gets are dkv Get / etcd Range, linearizable; \"dkv etcd-API\" "
+             "sends etcd's frames (etcdserverpb.KV Put / Range) to dkv. Mean latency is "
+             "h2load's \"time for request\"; non-OK codes come from each server's metrics "
+             "(etcd's include the calls h2load cancels when its time is up).",
              "", head, "|" + "---|" * (head.count("|") - 1)]
+    ratios = {}
     for op in OPS:
         for c in sorted({k[2] for k in runs if k[1] == op}):
             e, d = runs.get(("etcd", op, c)), runs.get(("dkv", op, c))
             if not e or not d:
                 continue
-            eo, do = (statistics.median(r["ops"] for r in x) for x in (e, d))
-            em, dm = (statistics.median(r["mean_ms"] for r in x) for x in (e, d))
-            ef, df = (sum(r["failed"] for r in x) for x in (e, d))
-            eg, dg = (sum(r["grpc_failed"] for r in x) for x in (e, d))
-            lines.append(f"| {op} | {c} | {eo:.0f} | {do:.0f} | {ratio(do, eo)} | {em:.2f} "
-                         f"| {dm:.2f} | {ef}/{df} | {eg}/{dg} |")
+            x = runs.get(("dkv-etcd-api", op, c)) or []
+            eo, do = (statistics.median(r["ops"] for r in y) for y in (e, d))
+            em, dm = (statistics.median(r["mean_ms"] for r in y) for y in (e, d))
+            xo = statistics.median(r["ops"] for r in x) if x else None
+            xm = statistics.median(r["mean_ms"] for r in x) if x else None
+            fails = "/".join(str(sum(r["failed"] for r in y)) for y in (e, d, x))
+            codes = "/".join(str(sum(r["grpc_failed"] for r in y)) for y in (e, d, x))
+            ratios[(op, c)] = (do / eo if eo else 0, xo / eo if eo and xo else None, em, dm, xm)
+            lines.append(f"| {op} | {c} | {eo:.0f} | {do:.0f} | {ratio(do, eo)} "
+                         f"| {f'{xo:.0f}' if xo else '-'} | {ratio(xo, eo) if xo else '-'} "
+                         f"| {em:.2f} | {dm:.2f} | {f'{xm:.2f}' if xm else '-'} "
+                         f"| {fails} | {codes} |")
+    return lines + h2load_targets(ratios, fdatasync_ms)
+
+
+def h2load_targets(ratios, fdatasync_ms):
+    """Issue 19's targets, read off the h2load table (dkv.v0 / etcd API)."""
+    lines = ["", "Issue 19's targets by h2load (dkv.v0 / dkv's etcd API):", ""]
+    def mark(v, goal):
+        return "-" if v is None else f"{v:.2f} {'met' if v >= goal else 'NOT met'}"
+    for op, goal, clients in (("put", 3.0, (16, 64, 256)), ("get", 5.0, (16, 64))):
+        for c in clients:
+            if (op, c) in ratios:
+                r = ratios[(op, c)]
+                lines.append(f"- {op} at {c} clients at least {goal:g}x etcd: "
+                             f"{mark(r[0], goal)} / {mark(r[1], goal)}")
+    if ("put", 1) in ratios:
+        _, _, em, dm, xm = ratios[("put", 1)]
+        try:
+            floor = 3 * float(fdatasync_ms)
+        except ValueError:
+            floor = 0.0
+        bound = max(em / 2, floor)
+        def lat(v):
+            return "-" if v is None else f"{v:.2f} ms {'met' if v <= bound else 'NOT met'}"
+        lines.append(f"- single-client put mean at most max(half etcd's {em:.2f} ms, 3 "
+                     f"fdatasyncs {floor:.2f} ms) = {bound:.2f} ms: {lat(dm)} / {lat(xm)}")
     return lines
 
 
@@ -206,7 +244,7 @@ def main():
     if short_ranges:
         notes.append(f"Warning: {short_ranges} ranges saw fewer than the 100 keys.")
     if a.h2load:
-        lines += h2load_table(a.h2load)
+        lines += h2load_table(a.h2load, a.fdatasync_ms)
     text = "\n".join(notes + lines) + "\n"
     with open(a.base + ".md", "w") as f:
         f.write(text)

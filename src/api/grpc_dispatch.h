@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 
+#include "api/grpc_reply_queue.h"
 #include "api/method_registry.h"
 #include "util/assert.h"
 
@@ -42,13 +43,16 @@ inline CallContext context_of(grpc::CallbackServerContext* ctx) {
   return call;
 }
 
-// Runs the registered handler of `method` and finishes the call with its status.
+// Runs the registered handler of `method` and finishes the call with its
+// status: at once when the handler answers before it returns, else through
+// the reply queue (grpc_reply_queue.h) from the node thread that answers.
 template <typename Req, typename Resp>
 grpc::ServerUnaryReactor* dispatch(const Method* method, grpc::CallbackServerContext* ctx,
                                    const Req* req, Resp* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  InlineScope inline_answers;
   method->handler(context_of(ctx), *req, resp,
-                  [reactor](util::Status s) { reactor->Finish(to_grpc(s)); });
+                  [reactor](util::Status s) { finish(reactor, to_grpc(s)); });
   return reactor;
 }
 

@@ -7,6 +7,7 @@
 #include "node/entry_codec.h"
 #include "node/node_metrics.h"
 #include "util/assert.h"
+#include "util/reply_batch.h"
 
 namespace dkv::node {
 
@@ -103,6 +104,7 @@ util::Status Applier::flush(raft::Index through) {
   DKV_ASSERT(results.size() == request_ids_.size());
   DKV_ASSERT(store_.applied_index() == through);
   std::size_t completed = 0;
+  util::ReplyBatch replies;  // The front ends send these answers together.
   for (std::size_t i = 0; i < results.size(); ++i) {
     auto it = proposed_.find(request_ids_[i]);
     if (it == proposed_.end()) continue;  // Another node's write, or one failed early.

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "util/assert.h"
+#include "util/reply_batch.h"
 
 namespace dkv::node {
 
@@ -83,6 +84,7 @@ void ReadPath::serve(const StateReader& state) {
 void serve_reads(ServableReads& batch, const StateReader& state) {
   // A read is never served before its read index is applied.
   DKV_ASSERT(state.applied_index() >= batch.read_index);
+  util::ReplyBatch replies;  // The front ends send these answers together.
   for (auto& r : batch.reads) {
     if (r.barrier_only) {
       r.done(util::Status::ok(), {});
