@@ -102,7 +102,7 @@ void WatchSession::create(const pb::WatchCreateRequest& r) {
     }
     if (added.compact_revision > 0) {
       watches_.erase(id);
-      Item c{Item::Kind::kCanceled, id, added.revision};
+      Item c{Item::Kind::kCanceled, id, 0};  // etcd's header has no revision here.
       c.compact_revision = added.compact_revision;
       enqueue(std::move(c));
     } else {
@@ -193,7 +193,8 @@ void WatchSession::tick(std::chrono::steady_clock::time_point now) {
   if (progress_due) progress_notify();
 }
 
-bool WatchSession::offer(std::int64_t tag, std::vector<node::WatchEvent>&& events) {
+bool WatchSession::offer(std::int64_t tag, std::vector<node::WatchEvent>&& events,
+                         std::int64_t as_of) {
   util::MutexLock lock(mu_);
   if (watches_.count(tag) == 0) return true;  // Cancelled meanwhile: dropped.
   const std::size_t bytes = bytes_of(events);
@@ -201,7 +202,7 @@ bool WatchSession::offer(std::int64_t tag, std::vector<node::WatchEvent>&& event
     refused_ = true;
     return false;
   }
-  Item item{Item::Kind::kEvents, tag, events.back()->kv().mod_revision()};
+  Item item{Item::Kind::kEvents, tag, as_of};
   item.events = std::move(events);
   item.bytes = bytes;
   enqueue(std::move(item));
@@ -211,7 +212,7 @@ bool WatchSession::offer(std::int64_t tag, std::vector<node::WatchEvent>&& event
 void WatchSession::compacted(std::int64_t tag, std::int64_t compact_revision) {
   util::MutexLock lock(mu_);
   if (watches_.erase(tag) == 0) return;
-  Item c{Item::Kind::kCanceled, tag, node_.current_revision()};
+  Item c{Item::Kind::kCanceled, tag, 0};  // etcd's header has no revision here.
   c.compact_revision = compact_revision;
   enqueue(std::move(c));
 }
@@ -292,7 +293,7 @@ void WatchSession::merge_following(Item* item) {
     if (item->bytes + it->bytes > kv::kRequestBytesMax) return;
     item->events.insert(item->events.end(), it->events.begin(), it->events.end());
     item->bytes += it->bytes;
-    item->revision = it->revision;
+    item->revision = std::max(item->revision, it->revision);
     queued_bytes_ -= it->bytes;
     it = queue_.erase(it);
   }

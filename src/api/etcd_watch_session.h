@@ -89,7 +89,7 @@ class WatchSession final : public node::WatchSink,
   void tick(std::chrono::steady_clock::time_point now);
 
   // node::WatchSink
-  bool offer(std::int64_t tag, std::vector<node::WatchEvent>&& events) override;
+  bool offer(std::int64_t tag, std::vector<node::WatchEvent>&& events, std::int64_t as_of) override;
   void compacted(std::int64_t tag, std::int64_t compact_revision) override;
   void flush() override;
 

@@ -74,7 +74,7 @@ bool WatchHub::publish_to(Watcher& w, const kv::CommittedHistory& h,
     mine.push_back(converted[i]);
   }
   const bool offered = !mine.empty();
-  if (offered && !w.sink->offer(w.tag, std::move(mine))) {
+  if (offered && !w.sink->offer(w.tag, std::move(mine), h.current_revision)) {
     // Over budget: from its next revision on, the catch-up thread reads hist.
     mark_unsynced(w);
     return false;
@@ -162,7 +162,7 @@ WatchHub::Delivered WatchHub::deliver_locked(WatcherId id, std::int64_t from_rev
   DKV_ASSERT(through >= from_rev - 1);
   DKV_ASSERT(through <= published_rev_);
   if (!events.empty()) {
-    if (!w.sink->offer(w.tag, std::move(events))) return Delivered::kSinkFull;
+    if (!w.sink->offer(w.tag, std::move(events), published_rev_)) return Delivered::kSinkFull;
     *offered_to = w.sink;
   }
   w.next_rev = through + 1;

@@ -65,8 +65,11 @@ class WatchSink {
  public:
   virtual ~WatchSink() = default;
   // Events of whole revisions for the watcher the sink registered with
-  // `tag`, ascending. False: over its budget, nothing taken.
-  virtual bool offer(std::int64_t tag, std::vector<WatchEvent>&& events) = 0;
+  // `tag`, ascending. `as_of` is the revision the store was at when they
+  // were taken (etcd's response header revision: the published revision of
+  // a live publish, the current one of a catch-up read). False: over its
+  // budget, nothing taken.
+  virtual bool offer(std::int64_t tag, std::vector<WatchEvent>&& events, std::int64_t as_of) = 0;
   // The hub cancelled that watcher: its next revision was compacted.
   virtual void compacted(std::int64_t tag, std::int64_t compact_revision) = 0;
   // Called after offers, without the hub's lock, once per publish or

@@ -24,12 +24,14 @@ namespace {
 class RecordingSink : public WatchSink {
  public:
   explicit RecordingSink(std::size_t capacity = 1u << 30) : capacity_(capacity) {}
-  bool offer(std::int64_t id, std::vector<WatchEvent>&& events) override {
+  bool offer(std::int64_t id, std::vector<WatchEvent>&& events, std::int64_t as_of) override {
     if (queued_ + events.size() > capacity_ && queued_ > 0) return false;
     queued_ += events.size();
+    last_as_of[id] = as_of;
     offers[id].push_back(std::move(events));
     return true;
   }
+  std::map<std::int64_t, std::int64_t> last_as_of;  // The latest offer's as_of, per watcher.
   void compacted(std::int64_t id, std::int64_t compact_revision) override {
     compacted_at[id] = compact_revision;
   }
@@ -150,6 +152,7 @@ TEST_F(WatchHubTest, SyncedWatcherGetsItsRangeInOrderOneRevisionPerOffer) {
   EXPECT_EQ(sink.seen(w), (std::vector<std::string>{"2:p/a", "4:p/b", "4:p/c", "5:-p/a"}));
   ASSERT_EQ(sink.offers[w].size(), 3u);
   EXPECT_EQ(sink.offers[w][1].size(), 2u);  // Atomic: revision 4 in one offer.
+  EXPECT_EQ(sink.last_as_of[w], 5);         // A live offer is as of its own revision.
   EXPECT_EQ(hub_->unsynced_count(), 0u);
 }
 
@@ -176,6 +179,7 @@ TEST_F(WatchHubTest, StartRevisionReplaysHistoryThenJoinsWithoutGapOrRepeat) {
   put("p/late");  // rev 7, published while it is unsynced: not offered.
   EXPECT_TRUE(sink.seen(w).empty());
   catch_up();
+  EXPECT_EQ(sink.last_as_of[w], 7);  // History read as of the published revision (etcd's header).
   EXPECT_EQ(hub_->unsynced_count(), 0u);
   put("p/after");  // rev 8, published.
   EXPECT_EQ(sink.seen(w), (std::vector<std::string>{"3:p/1", "4:p/2", "5:p/3", "6:p/4", "7:p/late",

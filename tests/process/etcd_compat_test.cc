@@ -28,11 +28,6 @@ const std::string kScriptPath = ETCD_COMPAT_DIR "/etcd_compat_script.txt";
 const std::string kPythonPath = ETCD_COMPAT_DIR "/etcd_compat_client.py";
 const std::string kWatchLeaseScriptPath = ETCD_COMPAT_DIR "/etcd_compat_watch_lease_script.txt";
 
-// THE SWITCH: turn on once dkv serves etcd's Watch and Lease services
-// (issue 18); DkvMatchesEtcd of the watch and lease section then runs
-// (it skips, saying so, while this is false).
-constexpr bool kDkvServesWatchAndLease = false;
-
 class EtcdCompatTest : public ::testing::Test {
  protected:
   // The reference: etcdctl's and python3-etcd3's transcripts on etcd.
@@ -163,10 +158,6 @@ TEST_F(EtcdWatchLeaseCompatTest, DkvctlPrintsWhatEtcdctlPrints) {
 }
 
 TEST_F(EtcdWatchLeaseCompatTest, DkvMatchesEtcd) {
-  if (!kDkvServesWatchAndLease) {
-    GTEST_SKIP() << "kDkvServesWatchAndLease is off in etcd_compat_test.cc: turn it on once dkv "
-                    "serves etcd's Watch and Lease services";
-  }
   LocalCluster dkv("etcd_compat_watch_lease", 3);
   ASSERT_TRUE(dkv.start_all(60s));
   std::vector<std::string> endpoints;
