@@ -202,6 +202,20 @@ util::Status Writer::do_range(const etcdserverpb::RangeRequest& r,
   return range(txn_, t_, seen, r, resp);
 }
 
+// A txn: its checks, the path its compares choose, the checks of the ops on
+// that path, then its writes; *refusal is the client's error, if any.
+util::Status Writer::checked_txn(const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* resp,
+                                 util::Status* refusal) {
+  *refusal = check_txn(r);
+  if (!refusal->is_ok()) return util::Status::ok();
+  std::vector<bool> path;
+  if (auto s = txn_path(r, &path); !s.is_ok()) return s;
+  std::size_t at = 0;
+  if (auto s = check_txn_ops(r, path, &at, refusal); !s.is_ok() || !refusal->is_ok()) return s;
+  at = 0;
+  return do_txn(r, path, &at, resp);
+}
+
 util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out,
                                 std::uint64_t entry_term) {
   *out = EtcdResult{};
@@ -230,15 +244,7 @@ util::Status Writer::apply_etcd(std::string_view payload, EtcdResult* out,
     case EtcdKind::kTxn: {
       etcdserverpb::TxnRequest r;
       if (!(parsed = r.ParseFromArray(payload.data(), static_cast<int>(payload.size())))) break;
-      refusal = check_txn(r);
-      std::vector<bool> path;
-      if (refusal.is_ok()) s = txn_path(r, &path);
-      std::size_t at = 0;
-      if (s.is_ok() && refusal.is_ok()) s = check_txn_ops(r, path, &at, &refusal);
-      at = 0;
-      if (s.is_ok() && refusal.is_ok()) {
-        s = do_txn(r, path, &at, out->response.mutable_response_txn());
-      }
+      s = checked_txn(r, out->response.mutable_response_txn(), &refusal);
       break;
     }
     case EtcdKind::kCompaction: {

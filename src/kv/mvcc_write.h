@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "kv/lease.h"
 #include "kv/history.h"
+#include "kv/lease.h"
 #include "kv/mvcc_format.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
@@ -74,6 +74,8 @@ class Writer {
   util::Status do_delete_range(const etcdserverpb::DeleteRangeRequest& r,
                                etcdserverpb::DeleteRangeResponse* resp);
   util::Status do_range(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* resp);
+  util::Status checked_txn(const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* resp,
+                           util::Status* refusal);
   util::Status txn_path(const etcdserverpb::TxnRequest& r, std::vector<bool>* path);
   util::Status check_txn_ops(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
                              std::size_t* at, util::Status* refusal);

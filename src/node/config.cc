@@ -181,6 +181,7 @@ constexpr const char* kUnsetIt = "is empty (unset it instead)";
 // Every variable the server reads, in the order they are checked (the first
 // bad one is the error). Defaults are the Config's own, or set by the checks
 // below where they depend on other variables.
+// Long: one row per variable, a table read top to bottom.
 const std::vector<Row>& rows() {
   static const std::vector<Row> table = {
       {{"DKV_NODE_ID", "--node-id", "this node's id in DKV_CLUSTER (default a)"}, parse_node_id},

@@ -8,6 +8,7 @@
 
 #include "clients.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "etcd_channel.h"
 #include "etcd_workloads.h"
 
 namespace dkv::fault {
@@ -15,23 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-std::shared_ptr<grpc::Channel> channel_to(const std::string& endpoint) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);  // As clients_etcd.cc.
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
-}
-
-// Certainly not applied: refused before it reached the cluster.
-bool refused(const grpc::Status& s) {
-  const auto c = s.error_code();
-  return c == grpc::StatusCode::INVALID_ARGUMENT || c == grpc::StatusCode::UNIMPLEMENTED ||
-         c == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-         (c == grpc::StatusCode::UNAVAILABLE &&
-          s.error_message().find("failed to connect to all addresses") != std::string::npos);
-}
 
 WatchEvent from_event(const mvccpb::Event& e) {
   return {e.kv().key(), e.kv().mod_revision(), e.type() == mvccpb::Event::DELETE, e.kv().value()};

@@ -319,9 +319,12 @@ dkv::transport::TransportCallbacks transport_callbacks(dkv::node::Node* n,
 // plain without peer TLS). With peer TLS the terminator's peer side hands
 // members' raft streams and gRPC on, and nothing plain reaches the peer
 // services. Returns 0 or an exit code.
-int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& registry,
-              dkv::node::Node* node, dkv::transport::Transport* transport,
-              dkv::transport::PeerAdmission* admission, Ports* ports) {
+// The gRPC server's settings: peers' and strangers' services beside the
+// API, etcd's Watch, and backups; `ports` keeps the watch streams' ender.
+dkv::api::GrpcServerOptions grpc_server_options(const dkv::node::Config& config,
+                                                dkv::node::Node* node,
+                                                dkv::transport::Transport* transport,
+                                                Ports* ports) {
   dkv::api::GrpcServerOptions grpc_options;
   grpc_options.listen = false;
   grpc_options.host = config.listen_host;
@@ -340,6 +343,14 @@ int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& r
   grpc_options.open_snapshot = [node](std::size_t chunk_bytes, auto* reader) {
     return node->open_backup_image(chunk_bytes, reader);
   };
+  return grpc_options;
+}
+
+int serve_rpc(const dkv::node::Config& config, const dkv::api::MethodRegistry& registry,
+              dkv::node::Node* node, dkv::transport::Transport* transport,
+              dkv::transport::PeerAdmission* admission, Ports* ports) {
+  const dkv::api::GrpcServerOptions grpc_options =
+      grpc_server_options(config, node, transport, ports);
   if (auto s = dkv::api::GrpcServer::start(registry, grpc_options, &ports->grpc_server);
       !s.is_ok()) {
     spdlog::critical("{}", s.message());
