@@ -9,10 +9,9 @@
 // integer if VALUE is one, to try a setting before giving it to dkv),
 // except these of its own:
 //   dkv.style=dkv|callback|sync|async  the API style: dkv (the default)
-//                  is dkv's own api::GrpcServer as above (the async API for
-//                  KV Put and Get, etcd's Range, Put and Txn; callback for
-//                  the rest); the others are bare servers of one style
-//                  (grpc_noop_styles.h)
+//                  is dkv's own api::GrpcServer as above (callback API,
+//                  through the MethodRegistry); the others are bare servers
+//                  of one style (grpc_noop_styles.h)
 //   dkv.cqs=N      async: completion queues, one polling thread each;
 //                  sync: gRPC's NUM_CQS (default 2, the cores here)
 //   dkv.slots=N    async: calls requested ahead per method and queue (8)
