@@ -16,8 +16,11 @@ namespace {
 thread_local bool inside_dispatch = false;
 
 struct Reply {
-  grpc::ServerUnaryReactor* reactor;
+  void* call;
+  FinishCall finish_call;
   grpc::Status status;
+
+  void send() { finish_call(call, std::move(status)); }
 };
 
 class ReplyQueue {
@@ -57,7 +60,7 @@ class ReplyQueue {
         }
         batch.swap(queue_);
       }
-      for (Reply& r : batch) r.reactor->Finish(std::move(r.status));
+      for (Reply& r : batch) r.send();
       batch.clear();
     }
   }
@@ -83,7 +86,7 @@ void flush_batched() {
   if (batched.size() == 1) {
     Reply r = std::move(batched.front());
     batched.clear();
-    r.reactor->Finish(std::move(r.status));
+    r.send();
     return;
   }
   reply_queue().push(&batched);
@@ -94,16 +97,16 @@ void flush_batched() {
 InlineScope::InlineScope() : outer_(inside_dispatch) { inside_dispatch = true; }
 InlineScope::~InlineScope() { inside_dispatch = outer_; }
 
-void finish(grpc::ServerUnaryReactor* reactor, grpc::Status status) {
+void finish(void* call, FinishCall finish_call, grpc::Status status) {
   if (inside_dispatch) {
-    reactor->Finish(std::move(status));
+    finish_call(call, std::move(status));
     return;
   }
   if (util::ReplyBatch::defer_to_end(&flush_batched)) {
-    batched.push_back(Reply{reactor, std::move(status)});
+    batched.push_back(Reply{call, finish_call, std::move(status)});
     return;
   }
-  std::vector<Reply> one{Reply{reactor, std::move(status)}};
+  std::vector<Reply> one{Reply{call, finish_call, std::move(status)}};
   reply_queue().push(&one);
 }
 
