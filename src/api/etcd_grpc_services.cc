@@ -1,5 +1,4 @@
 #include "api/etcd_grpc_services.h"
-#include "api/grpc_async_unary.h"
 #include "api/grpc_dispatch.h"
 
 #include <grpcpp/grpcpp.h>
@@ -32,13 +31,7 @@ using grpc_dispatch::must_find;
     return dispatch(member, ctx, req, resp);                                                     \
   }
 
-// Range, Put and Txn on the async API (grpc_async_unary.h), the others on
-// the callback API.
-using EtcdKvBase = pb::KV::WithAsyncMethod_Range<
-    pb::KV::WithAsyncMethod_Put<pb::KV::WithAsyncMethod_Txn<pb::KV::WithCallbackMethod_DeleteRange<
-        pb::KV::WithCallbackMethod_Compact<pb::KV::Service>>>>>;
-
-class EtcdKvService final : public EtcdKvBase {
+class EtcdKvService final : public pb::KV::CallbackService {
  public:
   explicit EtcdKvService(const MethodRegistry& r)
       : range_(must_find(r, "etcdserverpb.KV/Range")),
@@ -47,14 +40,10 @@ class EtcdKvService final : public EtcdKvBase {
         txn_(must_find(r, "etcdserverpb.KV/Txn")),
         compact_(must_find(r, "etcdserverpb.KV/Compact")) {}
 
-  // The first calls of Range, Put and Txn on `queue`.
-  void request_calls(grpc_async::Queues* queues, grpc::ServerCompletionQueue* queue) {
-    grpc_async::request_calls(queues, this, &EtcdKvService::RequestRange, range_, queue);
-    grpc_async::request_calls(queues, this, &EtcdKvService::RequestPut, put_, queue);
-    grpc_async::request_calls(queues, this, &EtcdKvService::RequestTxn, txn_, queue);
-  }
-
+  DKV_ETCD_UNARY(Range, range_)
+  DKV_ETCD_UNARY(Put, put_)
   DKV_ETCD_UNARY(DeleteRange, delete_range_)
+  DKV_ETCD_UNARY(Txn, txn_)
 
   // Its request type is not named after the method.
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
@@ -333,11 +322,6 @@ std::vector<std::unique_ptr<grpc::Service>> make_etcd_grpc_services(const Method
     services.push_back(std::make_unique<EtcdMaintenanceService>(registry, std::move(open)));
   }
   return services;
-}
-
-void request_etcd_async_calls(grpc::Service* service, grpc_async::Queues* queues,
-                              grpc::ServerCompletionQueue* queue) {
-  if (auto* kv = dynamic_cast<EtcdKvService*>(service)) kv->request_calls(queues, queue);
 }
 
 }  // namespace dkv::api

@@ -11,8 +11,7 @@
 // writes that file; etcd's `snapshot restore` cannot read it (it is not a
 // bolt database): dkvctl's `snapshot restore` can (node/restore.h).
 //
-// Threading: gRPC's callback threads (KV's Range, Put and Txn: the async
-// queue threads of grpc_async_unary.h). Lifetime: `registry` and `open` must
+// Threading: gRPC's callback threads. Lifetime: `registry` and `open` must
 // outlive the services.
 #pragma once
 
@@ -24,12 +23,7 @@
 
 namespace grpc {
 class Service;
-class ServerCompletionQueue;
 }  // namespace grpc
-
-namespace dkv::api::grpc_async {
-class Queues;
-}  // namespace dkv::api::grpc_async
 
 namespace dkv::api {
 
@@ -38,11 +32,5 @@ namespace dkv::api {
 // `open`, Snapshot answers UNIMPLEMENTED.
 std::vector<std::unique_ptr<grpc::Service>> make_etcd_grpc_services(const MethodRegistry& registry,
                                                                     OpenSnapshot open);
-
-// Requests the first calls of `service`'s async methods (KV's Range, Put and
-// Txn: grpc_async_unary.h) on `queue`, if it is the KV service made above;
-// any other service has none.
-void request_etcd_async_calls(grpc::Service* service, grpc_async::Queues* queues,
-                              grpc::ServerCompletionQueue* queue);
 
 }  // namespace dkv::api

@@ -3,7 +3,7 @@
 // etcd_grpc_services.cc's etcd ones): the call's deadline and metadata
 // become a CallContext, the handler's status finishes the call.
 // Internal to dkv_grpc_server (it includes gRPC).
-// Threading: gRPC's callback threads (and grpc_async_unary.h's queue threads).
+// Threading: gRPC's callback threads.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -27,10 +27,7 @@ inline grpc::Status to_grpc(const util::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
-// A call's CallContext, from its grpc::CallbackServerContext (callback API)
-// or grpc::ServerContext (async API, grpc_async_unary.h).
-template <typename ServerContext>
-CallContext context_of(const ServerContext* ctx) {
+inline CallContext context_of(grpc::CallbackServerContext* ctx) {
   CallContext call;
   const auto deadline = ctx->deadline();  // system_clock; far future when unset.
   const auto now_sys = std::chrono::system_clock::now();

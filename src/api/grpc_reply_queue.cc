@@ -16,11 +16,8 @@ namespace {
 thread_local bool inside_dispatch = false;
 
 struct Reply {
-  void* call;
-  FinishCall finish_call;
+  grpc::ServerUnaryReactor* reactor;
   grpc::Status status;
-
-  void send() { finish_call(call, std::move(status)); }
 };
 
 class ReplyQueue {
@@ -60,7 +57,7 @@ class ReplyQueue {
         }
         batch.swap(queue_);
       }
-      for (Reply& r : batch) r.send();
+      for (Reply& r : batch) r.reactor->Finish(std::move(r.status));
       batch.clear();
     }
   }
@@ -86,7 +83,7 @@ void flush_batched() {
   if (batched.size() == 1) {
     Reply r = std::move(batched.front());
     batched.clear();
-    r.send();
+    r.reactor->Finish(std::move(r.status));
     return;
   }
   reply_queue().push(&batched);
@@ -97,16 +94,16 @@ void flush_batched() {
 InlineScope::InlineScope() : outer_(inside_dispatch) { inside_dispatch = true; }
 InlineScope::~InlineScope() { inside_dispatch = outer_; }
 
-void finish(void* call, FinishCall finish_call, grpc::Status status) {
+void finish(grpc::ServerUnaryReactor* reactor, grpc::Status status) {
   if (inside_dispatch) {
-    finish_call(call, std::move(status));
+    reactor->Finish(std::move(status));
     return;
   }
   if (util::ReplyBatch::defer_to_end(&flush_batched)) {
-    batched.push_back(Reply{call, finish_call, std::move(status)});
+    batched.push_back(Reply{reactor, std::move(status)});
     return;
   }
-  std::vector<Reply> one{Reply{call, finish_call, std::move(status)}};
+  std::vector<Reply> one{Reply{reactor, std::move(status)}};
   reply_queue().push(&one);
 }
 

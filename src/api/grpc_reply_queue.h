@@ -23,8 +23,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <utility>
-
 namespace dkv::api::grpc_dispatch {
 
 // Marks the running thread as inside gRPC's call of a handler, for its
@@ -40,24 +38,9 @@ class InlineScope {
   bool outer_;
 };
 
-// Sends a call's answer: the callback API's ServerUnaryReactor::Finish, or
-// an async call's responder (grpc_async_unary.h).
-using FinishCall = void (*)(void* call, grpc::Status status);
-
-// Finishes `call` with `status` through `finish_call`: at once inside an
-// InlineScope; at the end of the thread's ReplyBatch if one is open (at
-// once there if it was the batch's only answer); else on the queue's
-// thread, in call order.
-void finish(void* call, FinishCall finish_call, grpc::Status status);
-
-// The same for a callback-API call.
-inline void finish(grpc::ServerUnaryReactor* reactor, grpc::Status status) {
-  finish(
-      reactor,
-      [](void* r, grpc::Status s) {
-        static_cast<grpc::ServerUnaryReactor*>(r)->Finish(std::move(s));
-      },
-      std::move(status));
-}
+// Finishes `reactor`'s call with `status`: at once inside an InlineScope;
+// at the end of the thread's ReplyBatch if one is open (at once there if it
+// was the batch's only answer); else on the queue's thread, in call order.
+void finish(grpc::ServerUnaryReactor* reactor, grpc::Status status);
 
 }  // namespace dkv::api::grpc_dispatch

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "api/etcd_grpc_services.h"
-#include "api/grpc_async_unary.h"
 #include "api/grpc_dispatch.h"
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "dkv/v0/kv.grpc.pb.h"
@@ -28,23 +27,21 @@ using grpc_dispatch::kForwardedMetadata;
 using grpc_dispatch::must_find;
 using grpc_dispatch::to_grpc;
 
-// Put and Get on the async API (grpc_async_unary.h), Delete on the callback API.
-using KvBase = v0::KV::WithAsyncMethod_Put<
-    v0::KV::WithAsyncMethod_Get<v0::KV::WithCallbackMethod_Delete<v0::KV::Service>>>;
-
-class KvService final : public KvBase {
+class KvService final : public v0::KV::CallbackService {
  public:
   explicit KvService(const MethodRegistry& r)
       : put_(must_find(r, "dkv.v0.KV/Put")),
         get_(must_find(r, "dkv.v0.KV/Get")),
         delete_(must_find(r, "dkv.v0.KV/Delete")) {}
 
-  // The first calls of Put and Get on `queue`.
-  void request_calls(grpc_async::Queues* queues, grpc::ServerCompletionQueue* queue) {
-    grpc_async::request_calls(queues, this, &KvService::RequestPut, put_, queue);
-    grpc_async::request_calls(queues, this, &KvService::RequestGet, get_, queue);
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v0::PutRequest* req,
+                                v0::PutResponse* resp) override {
+    return dispatch(put_, ctx, req, resp);
   }
-
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v0::GetRequest* req,
+                                v0::GetResponse* resp) override {
+    return dispatch(get_, ctx, req, resp);
+  }
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v0::DeleteRequest* req,
                                    v0::DeleteResponse* resp) override {
     return dispatch(delete_, ctx, req, resp);
@@ -173,13 +170,7 @@ struct ServerSide {
   std::unique_ptr<grpc::Service> maintenance;        // Null without options.open_snapshot.
   std::vector<std::unique_ptr<grpc::Service>> etcd;  // etcd_grpc_services.h
   std::unique_ptr<grpc::Server> server;
-  std::shared_ptr<grpc_async::Queues> queues;  // The async methods' (grpc_async_unary.h).
 };
-
-// Completion queues (one polling thread each) per server for the async
-// methods: the cores of the machine dkv was measured on
-// (docs/performance.md).
-constexpr int kUnaryQueues = 2;
 
 // Builds and starts one side: the public services, plus `services` (the
 // peer or the stranger ones). `listen`: bind options' host:port too.
@@ -210,16 +201,10 @@ util::Status start_side(const MethodRegistry& registry, const GrpcServerOptions&
   for (auto& service : side->etcd) builder.RegisterService(service.get());
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.configure_builder) options.configure_builder(builder);
-  side->queues = grpc_async::Queues::add_to(builder, kUnaryQueues);
   side->server = builder.BuildAndStart();
   if (!side->server || (listen && bound_port == 0)) {
-    side->queues->stop();
     return util::unavailable("cannot listen for gRPC on " + address);
   }
-  side->queues->start([side, queues = side->queues.get()](grpc::ServerCompletionQueue* queue) {
-    side->kv->request_calls(queues, queue);
-    for (auto& service : side->etcd) request_etcd_async_calls(service.get(), queues, queue);
-  });
   return util::Status::ok();
 }
 
@@ -253,7 +238,6 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
   if (!s.is_ok()) {
     for (ServerSide* side : {&impl->peers, &impl->clients}) {
       if (side->server) side->server->Shutdown(std::chrono::system_clock::now());
-      if (side->queues) side->queues->stop();
     }
     return s;
   }
@@ -296,7 +280,6 @@ void GrpcServer::shutdown(std::chrono::system_clock::time_point deadline) {
   impl_->peers.server->Shutdown(deadline);
   clients.join();
   for (ServerSide* side : {&impl_->peers, &impl_->clients}) {
-    side->queues->stop();  // Before the server goes: no more requests of calls.
     side->server->Wait();
     side->server.reset();
   }
