@@ -15,6 +15,7 @@
 //   dkv.cqs=N      async: completion queues, one polling thread each;
 //                  sync: gRPC's NUM_CQS (default 2, the cores here)
 //   dkv.slots=N    async: calls requested ahead per method and queue (8)
+//   dkv.bare=1     callback, sync, async: no health or reflection service
 // Threading: main waits for a signal; gRPC's threads (or, async, one
 // polling thread per completion queue) run the handlers.
 #include <google/protobuf/descriptor.h>
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
       style = value;
     } else if (arg.rfind("dkv.cqs=", 0) == 0) {
       options.cqs = std::atoi(value.c_str());
+    } else if (arg.rfind("dkv.bare=", 0) == 0) {
+      options.bare = value == "1";
     } else if (arg.rfind("dkv.slots=", 0) == 0) {
       options.slots = std::atoi(value.c_str());
     } else {

@@ -16,8 +16,10 @@ namespace {
 
 // The settings every style shares (grpc_server.cc's, without its services).
 void configure(const NoopStyleOptions& options, grpc::ServerBuilder* b, int* bound_port) {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (!options.bare) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
   b->AddListeningPort(options.address, grpc::InsecureServerCredentials(), bound_port);
   b->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   b->SetMaxReceiveMessageSize(2 * 1024 * 1024);

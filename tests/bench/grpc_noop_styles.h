@@ -22,6 +22,9 @@ struct NoopStyleOptions {
   std::string address;  // host:port
   int cqs = 2;          // async: completion queues (= polling threads); sync: NUM_CQS.
   int slots = 8;        // async: requested calls per method and queue.
+  // No health or reflection service: the health service runs on the
+  // callback API, whose polling threads then share the transport's work.
+  bool bare = false;
   std::function<void(grpc::ServerBuilder&)> configure_builder;
 };
 
