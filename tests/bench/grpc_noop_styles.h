@@ -1,5 +1,5 @@
 // The no-op server of grpc_noop_server.cc in gRPC C++'s three API styles,
-// bare (no MethodRegistry, no other service), to compare their cost per
+// without the MethodRegistry or dkv's other services, to compare their cost per
 // call: dkv.v0.KV (Put, Get, Delete) and etcdserverpb.KV (Range, Put)
 // answering OK at once, with dkv's server settings (message sizes, the
 // transport's ping policy, no SO_REUSEPORT, health and reflection).
