@@ -16,6 +16,11 @@ import sys
 def snap(pids):
     out = {}
     for pid in pids:
+        # The process's own total also counts threads that ended meanwhile
+        # (gRPC's sync server starts and ends its threads as load changes).
+        stat = open(f"/proc/{pid}/stat").read()
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[f"{pid}/process"] = ("(process)", int(fields[11]) + int(fields[12]), 0)
         for tid in os.listdir(f"/proc/{pid}/task"):
             try:
                 stat = open(f"/proc/{pid}/task/{tid}/stat").read()
@@ -32,13 +37,18 @@ def snap(pids):
 
 def diff(a, b, n, label):
     tick = os.sysconf("SC_CLK_TCK")
-    cpu, switches = collections.Counter(), 0
+    cpu, switches, process = collections.Counter(), 0, 0
     for key, (name, ticks, sw) in b.items():
         _, ticks0, sw0 = a.get(key, (name, 0, 0))
+        if name == "(process)":
+            process += ticks - ticks0
+            continue
         cpu[re.sub(r"[0-9]+$", "", name)] += ticks - ticks0
         switches += sw - sw0
     us = {name: v / tick * 1e6 / n for name, v in cpu.most_common() if v}
-    print(f"  {label}: {sum(us.values()):.1f} us CPU/req, {switches / n:.1f} switches/req; "
+    total = process / tick * 1e6 / n
+    print(f"  {label}: {total:.1f} us CPU/req ({sum(us.values()):.1f} in live threads), "
+          f"{switches / n:.1f} switches/req; "
           + "  ".join(f"{name} {v:.1f}" for name, v in us.items()))
 
 

@@ -1,6 +1,7 @@
 #include "api/grpc_server.h"
 
 #include <absl/synchronization/mutex.h>
+#include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -248,6 +249,15 @@ util::Status GrpcServer::start(const MethodRegistry& registry, const GrpcServerO
 void GrpcServer::adopt(int fd, bool from_member) {
   grpc::Server* server = (from_member ? impl_->peers : impl_->clients).server.get();
   if (server == nullptr) {
+    ::close(fd);
+    return;
+  }
+  // gRPC's endpoint reads until EAGAIN: on a blocking socket its polling
+  // thread would sleep in recvmsg once the client is quiet, and with it
+  // every read, write and timer that thread was to run (clients waiting
+  // for answers saw none until their deadline).
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     ::close(fd);
     return;
   }

@@ -89,7 +89,8 @@ class GrpcServer {
                             std::unique_ptr<GrpcServer>* out);
   ~GrpcServer();
 
-  // Serves the accepted connection `fd` (owned from now on; non-blocking)
+  // Serves the accepted connection `fd` (owned from now on; made
+  // non-blocking here if it is not)
   // as if it had come to a listening port of this server: on the peer
   // server if `from_member`, else the client server. Must not race with
   // shutdown(): stop what calls it first.
