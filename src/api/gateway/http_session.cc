@@ -8,6 +8,7 @@
 #include <array>
 #include <string_view>
 
+#include "api/gateway/completion_batch.h"
 #include "api/gateway/json_mapping.h"
 #include "api/gateway/request_builder.h"
 #include "api/gateway/response_head.h"
@@ -205,17 +206,17 @@ void HttpSession::start_call(const RouteMatch& match, std::string_view query) {
 
   // `done` holds the Call (so the messages outlive the handler's use) but
   // only a weak reference to the session: the pending timer keeps it alive.
+  // The completion posted to the I/O thread holds no more than that either:
+  // a completion dropped elsewhere (the Gateway stopped) must not be the
+  // session's last owner off its thread.
   std::weak_ptr<HttpSession> weak = weak_from_this();
-  UnaryDone done = [weak, call, calls = state_.calls](util::Status status) {
+  UnaryDone done = [weak, call, calls = state_.calls,
+                    executor = socket_.get_executor()](util::Status status) {
     const bool first = !call->done.exchange(true);
     DKV_ASSERT(first);  // A handler calls `done` exactly once.
     calls->release();
-    calls->run_if_open([&] {
-      auto self = weak.lock();
-      if (self == nullptr) return;
-      net::post(self->socket_.get_executor(), [self, call, status = std::move(status)]() mutable {
-        self->on_call_done(call, std::move(status));
-      });
+    post_completion(calls, executor, [weak, call, status = std::move(status)]() {
+      if (auto self = weak.lock()) self->on_call_done(call, status);
     });
   };
   method.handler(call->context, *call->request, call->response.get(), std::move(done));

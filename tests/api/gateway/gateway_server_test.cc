@@ -18,6 +18,7 @@
 
 #include "dkv/v0/cluster.pb.h"
 #include "dkv/v0/kv.pb.h"
+#include "util/reply_batch.h"
 
 namespace dkv::api {
 namespace {
@@ -313,6 +314,36 @@ TEST_F(GatewayServerTest, AnswersAHandlerThatCompletesLaterOnAnotherThread) {
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_EQ(res.body(), R"({"key":"cGFyaw==","value":"bGF0ZQ=="})");
   EXPECT_EQ(c.call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
+}
+
+// The applier answers a batch of writes inside a util::ReplyBatch: the
+// completions go to the I/O threads together when it closes
+// (completion_batch.h), each to its own connection.
+TEST_F(GatewayServerTest, AnswersEveryCompletionOfAReplyBatchOnItsConnection) {
+  start();
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<Parked> parked;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(std::make_unique<Client>(gateway_->port()));
+    clients.back()->send(http::verb::get, "/v0/kv/key/cGFyaw==");  // "park"
+    parked.push_back(services_.take_parked());
+  }
+  std::thread([&] {
+    util::ReplyBatch batch;
+    for (std::size_t i = 0; i < parked.size(); ++i) {
+      parked[i].response->set_key("park");
+      parked[i].response->set_value("v" + std::to_string(i));
+      parked[i].done({});
+    }
+  }).join();
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    auto res = clients[i]->read();
+    EXPECT_EQ(res.result_int(), 200u);
+    // "v0".."v4" in base64: each answer reached the connection that asked.
+    const std::string value_b64[] = {"djA=", "djE=", "djI=", "djM=", "djQ="};
+    EXPECT_EQ(res.body(), R"({"key":"cGFyaw==","value":")" + value_b64[i] + R"("})");
+  }
+  EXPECT_EQ(clients[0]->call(http::verb::get, "/v0/kv/key/aGVsbG8=").result_int(), 200u);
 }
 
 TEST_F(GatewayServerTest, ReadsBodiesThatArriveWithTheHeaderOrAfterIt) {
