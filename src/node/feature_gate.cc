@@ -11,22 +11,23 @@
 namespace dkv::node {
 
 std::optional<kv::FeatureLevel> feature_gate_proposal(
-    kv::FeatureLevel committed, const std::vector<MemberFeatureLevels>& members,
+    kv::FeatureLevel committed, const std::vector<MemberFeatureLevels>& members, bool new_term,
     bool catch_up_allowed) {
   std::vector<kv::FeatureLevel> advertised;
-  for (const auto& m : members)
+  for (const auto& m : members) {
     advertised.push_back(m.answered ? m.supported : kv::FeatureLevel::kNone);
+  }
   const kv::FeatureLevel target = kv::decide_feature_level(committed, advertised);
   if (target > committed) return target;
-  if (committed == kv::FeatureLevel::kNone || !catch_up_allowed || members.empty()) {
-    return std::nullopt;
-  }
+  if (committed == kv::FeatureLevel::kNone || members.empty()) return std::nullopt;
   const bool all_apply = std::all_of(members.begin(), members.end(), [&](const auto& m) {
     return m.answered && m.supported >= committed;
   });
+  if (!all_apply) return std::nullopt;
+  if (new_term) return committed;
   const bool one_lags = std::any_of(members.begin(), members.end(),
                                     [&](const auto& m) { return m.committed < committed; });
-  if (all_apply && one_lags) return committed;
+  if (catch_up_allowed && one_lags) return committed;
   return std::nullopt;
 }
 
@@ -38,8 +39,10 @@ void FeatureGate::tick() {
   const auto now = std::chrono::steady_clock::now();
   if (now < next_round_ || running_.load()) return;
   const bool below = node_->feature_level() < node_->feature_level_supported();
-  next_round_ = now + (below ? kRoundInterval : kIdleRoundInterval);
-  if (node_->removed() || node_->status().role != "leader") return;
+  const bool leads = !node_->removed() && node_->status().role == "leader";
+  // Not leading: look again soon, so that a new leader's first round is prompt.
+  next_round_ = now + (below || !leads ? kRoundInterval : kIdleRoundInterval);
+  if (!leads) return;
   if (thread_.joinable()) thread_.join();
   running_ = true;
   thread_ = std::thread([this] {
@@ -53,9 +56,14 @@ void FeatureGate::round() {
   const std::vector<MemberFeatureLevels> members = ask_members(&holding_back);
   const kv::FeatureLevel committed = node_->feature_level();
   const auto now = std::chrono::steady_clock::now();
+  const std::uint64_t term = node_->term();
   const bool catch_up_allowed = now - last_catch_up_ >= kCatchUpInterval;
-  const auto level = feature_gate_proposal(committed, members, catch_up_allowed);
-  if (level.has_value()) return propose(*level, *level == committed);
+  const auto level =
+      feature_gate_proposal(committed, members, term != affirmed_term_, catch_up_allowed);
+  if (level.has_value()) {
+    if (propose(*level, *level == committed)) affirmed_term_ = term;
+    return;
+  }
   if (committed < node_->feature_level_supported() && holding_back != last_holding_back_) {
     spdlog::info("feature gate: level {} ({}) stays until every member applies more; {}",
                  static_cast<std::uint32_t>(committed), kv::feature_level_name(committed),
@@ -86,11 +94,11 @@ std::vector<MemberFeatureLevels> FeatureGate::ask_members(std::string* holding_b
   return out;
 }
 
-void FeatureGate::propose(kv::FeatureLevel level, bool catch_up) {
-  if (catch_up) {
+bool FeatureGate::propose(kv::FeatureLevel level, bool again) {
+  if (again) {
     last_catch_up_ = std::chrono::steady_clock::now();
-    spdlog::info("feature gate: a member has not recorded level {}; proposing it again",
-                 static_cast<std::uint32_t>(level));
+    spdlog::debug("feature gate: proposing the committed level {} again",
+                  static_cast<std::uint32_t>(level));
   } else {
     spdlog::info("feature gate: every member applies level {} ({}); proposing it",
                  static_cast<std::uint32_t>(level), kv::feature_level_name(level));
@@ -105,12 +113,14 @@ void FeatureGate::propose(kv::FeatureLevel level, bool catch_up) {
   if (done.wait_for(kProposeTimeout + std::chrono::seconds(1)) != std::future_status::ready) {
     spdlog::warn("feature gate: no answer to the proposal of level {}",
                  static_cast<std::uint32_t>(level));
-    return;
+    return false;
   }
   if (const util::Status s = done.get(); !s.is_ok()) {
     spdlog::warn("feature gate: proposing level {} failed: {}", static_cast<std::uint32_t>(level),
                  s.to_string());
+    return false;
   }
+  return true;
 }
 
 }  // namespace dkv::node

@@ -5,10 +5,12 @@
 // Op::kSetFeatureLevel(n) once all of them apply n and n is above the
 // committed level. A member that does not answer counts as level 0 (it may
 // run an older dkv): it holds the gate shut. It also proposes the committed
-// level again (at most once per kCatchUpInterval) when every member applies
-// it but one has not recorded it: a member that joined by replaying the log,
-// or whose store was rebuilt from the WAL, never saw the level a new
-// cluster bootstraps with (it is not an entry), and would refuse etcd writes.
+// level again, when every member applies it: once per term (so that the
+// log holds it from the first leader's term on: a member that joins by
+// replaying the log from index 1, or whose store is rebuilt from the WAL,
+// never sees the level a new cluster bootstraps with, which is not an
+// entry), and at most once per kCatchUpInterval while a member reports
+// that it has not recorded it (e.g. one restored from an older image).
 // Proposals go through Node::write, i.e. the log; nothing else is written.
 //
 // Threading: tick() from one thread (cmd/dkv's serve loop, every 100 ms);
@@ -44,10 +46,12 @@ using FeatureLevelQuery = std::function<util::Status(
     const std::string& address, std::chrono::milliseconds timeout, MemberFeatureLevels* out)>;
 
 // The leader's decision after a round (pure): the level to propose, or none.
-// `members` includes the leader. `catch_up_allowed`: a catch-up proposal of
-// the committed level may be made now.
+// `members` includes the leader. `new_term`: the committed level was not
+// proposed again in this term yet. `catch_up_allowed`: a catch-up proposal
+// of the committed level, for a member that reports it has not recorded
+// it, may be made now.
 std::optional<kv::FeatureLevel> feature_gate_proposal(
-    kv::FeatureLevel committed, const std::vector<MemberFeatureLevels>& members,
+    kv::FeatureLevel committed, const std::vector<MemberFeatureLevels>& members, bool new_term,
     bool catch_up_allowed);
 
 class FeatureGate {
@@ -69,7 +73,8 @@ class FeatureGate {
  private:
   void round();
   std::vector<MemberFeatureLevels> ask_members(std::string* holding_back);
-  void propose(kv::FeatureLevel level, bool catch_up);
+  // True once applied here. `again`: the committed level, proposed again.
+  bool propose(kv::FeatureLevel level, bool again);
 
   Node* const node_;
   const FeatureLevelQuery query_;
@@ -78,6 +83,7 @@ class FeatureGate {
   std::thread thread_;
   // The round thread's (one round at a time).
   std::chrono::steady_clock::time_point last_catch_up_{};
+  std::uint64_t affirmed_term_ = 0;  // The committed level was proposed again in it.
   std::string last_holding_back_;
 };
 

@@ -16,41 +16,49 @@ using L = kv::FeatureLevel;
 MemberFeatureLevels at(L supported, L committed) { return {true, supported, committed}; }
 MemberFeatureLevels silent() { return {}; }
 
+// Within a term whose committed level was proposed again already.
+std::optional<L> proposal(L committed, const std::vector<MemberFeatureLevels>& members,
+                          bool catch_up_allowed) {
+  return feature_gate_proposal(committed, members, /*new_term=*/false, catch_up_allowed);
+}
+
 TEST(FeatureGateDecisionTest, ProposesOnceEveryMemberAppliesTheLevel) {
-  EXPECT_EQ(
-      feature_gate_proposal(L::kNone, {at(L::kLeases, L::kNone), at(L::kLeases, L::kNone)}, true),
-      L::kLeases);
+  EXPECT_EQ(proposal(L::kNone, {at(L::kLeases, L::kNone), at(L::kLeases, L::kNone)}, true),
+            L::kLeases);
   // An older member (0, or a dkv before the gate) holds it shut.
-  EXPECT_EQ(
-      feature_gate_proposal(L::kNone, {at(L::kLeases, L::kNone), at(L::kNone, L::kNone)}, true),
-      std::nullopt);
-  // So does a member that does not answer: it may be an older one.
-  EXPECT_EQ(feature_gate_proposal(L::kNone, {at(L::kLeases, L::kNone), silent()}, true),
+  EXPECT_EQ(proposal(L::kNone, {at(L::kLeases, L::kNone), at(L::kNone, L::kNone)}, true),
             std::nullopt);
+  // So does a member that does not answer: it may be an older one.
+  EXPECT_EQ(proposal(L::kNone, {at(L::kLeases, L::kNone), silent()}, true), std::nullopt);
   // The lowest member decides.
-  EXPECT_EQ(feature_gate_proposal(L::kNone,
-                                  {at(L::kLeases, L::kNone), at(L::kMvccRequests, L::kNone)}, true),
+  EXPECT_EQ(proposal(L::kNone, {at(L::kLeases, L::kNone), at(L::kMvccRequests, L::kNone)}, true),
             L::kMvccRequests);
   // Nothing once committed.
-  EXPECT_EQ(feature_gate_proposal(L::kLeases,
-                                  {at(L::kLeases, L::kLeases), at(L::kLeases, L::kLeases)}, true),
+  EXPECT_EQ(proposal(L::kLeases, {at(L::kLeases, L::kLeases), at(L::kLeases, L::kLeases)}, true),
             std::nullopt);
 }
 
 TEST(FeatureGateDecisionTest, ProposesTheCommittedLevelAgainForAMemberThatNeverRecordedIt) {
   const std::vector<MemberFeatureLevels> joiner = {at(L::kLeases, L::kLeases),
                                                    at(L::kLeases, L::kNone)};
-  EXPECT_EQ(feature_gate_proposal(L::kLeases, joiner, true), L::kLeases);
-  EXPECT_EQ(feature_gate_proposal(L::kLeases, joiner, /*catch_up_allowed=*/false), std::nullopt);
+  EXPECT_EQ(proposal(L::kLeases, joiner, true), L::kLeases);
+  EXPECT_EQ(proposal(L::kLeases, joiner, /*catch_up_allowed=*/false), std::nullopt);
   // Not while a member cannot apply it (a downgraded one) or is silent.
-  EXPECT_EQ(feature_gate_proposal(
-                L::kLeases, {at(L::kLeases, L::kLeases), at(L::kMvccRequests, L::kNone)}, true),
-            std::nullopt);
-  EXPECT_EQ(feature_gate_proposal(
-                L::kLeases, {at(L::kLeases, L::kLeases), at(L::kLeases, L::kNone), silent()}, true),
+  EXPECT_EQ(
+      proposal(L::kLeases, {at(L::kLeases, L::kLeases), at(L::kMvccRequests, L::kNone)}, true),
+      std::nullopt);
+  EXPECT_EQ(
+      proposal(L::kLeases, {at(L::kLeases, L::kLeases), at(L::kLeases, L::kNone), silent()}, true),
+      std::nullopt);
+  // Once per term when every member applies it, so that the log holds it.
+  const std::vector<MemberFeatureLevels> all = {at(L::kLeases, L::kLeases),
+                                                at(L::kLeases, L::kLeases)};
+  EXPECT_EQ(feature_gate_proposal(L::kLeases, all, /*new_term=*/true, false), L::kLeases);
+  EXPECT_EQ(feature_gate_proposal(L::kLeases, all, /*new_term=*/false, true), std::nullopt);
+  EXPECT_EQ(feature_gate_proposal(L::kLeases, {all[0], silent()}, /*new_term=*/true, true),
             std::nullopt);
   // At level 0 there is nothing to catch up on.
-  EXPECT_EQ(feature_gate_proposal(L::kNone, {at(L::kNone, L::kNone)}, true), std::nullopt);
+  EXPECT_EQ(proposal(L::kNone, {at(L::kNone, L::kNone)}, true), std::nullopt);
 }
 
 TEST(FeatureGateDecisionTest, TestFeatureLevelVariableOnlyWithTestHooks) {
