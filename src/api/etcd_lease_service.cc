@@ -195,7 +195,9 @@ void register_leases(MethodRegistry* registry, node::Node* node, const ServiceOp
 
 }  // namespace
 
-util::Status lease_entries_allowed(const node::Node&) { return util::Status::ok(); }
+util::Status lease_entries_allowed(const node::Node& node) {
+  return kv::check_proposal(kv::lease_revoke_command(0, 0), node.feature_level());
+}
 
 void register_etcd_lease_service(MethodRegistry* registry, node::Node* node,
                                  const ServiceOptions& options) {

@@ -34,10 +34,12 @@ void register_etcd_lease_service(MethodRegistry* registry, node::Node* node,
                                  const ServiceOptions& options);
 
 // Whether this node may propose lease entries now (kv/lease.h: kinds 6-8,
-// which a member built before them refuses, stopping). The one place a
-// cluster feature gate decides it: Grant and Revoke ask here; the Lessor
-// proposes revokes and checkpoints only for leases a Grant created. Today
-// always OK; refused, it is an UNAVAILABLE the client retries.
+// which a member built before them refuses, stopping): the feature gate's
+// check (kv::check_proposal, which Node::write also applies to every
+// write) against the committed level, asked before any work so that Grant
+// draws no id for nothing. Refused: UNAVAILABLE "etcdserver: not capable",
+// which clients retry. The Lessor proposes revokes and checkpoints only for
+// leases a Grant created.
 util::Status lease_entries_allowed(const node::Node& node);
 
 }  // namespace dkv::api

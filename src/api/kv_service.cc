@@ -74,6 +74,8 @@ void fill_status(const node::Node& node, v0::StatusResponse* resp) {
   resp->set_db_size_bytes(node.db_size_bytes());
   resp->set_version(std::string(util::version()));
   resp->set_cluster_id(hex_id(node.cluster_id()));
+  resp->set_feature_level(static_cast<std::uint32_t>(node.feature_level_supported()));
+  resp->set_committed_feature_level(static_cast<std::uint32_t>(node.feature_level()));
 }
 
 }  // namespace

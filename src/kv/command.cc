@@ -20,7 +20,7 @@ util::Status decode_command(std::string_view data, Command* out) {
   if (data.empty()) return util::invalid_argument("empty command");
   const auto op = static_cast<Op>(data.front());
   data.remove_prefix(1);
-  if (op != Op::kPut && op != Op::kDelete && op != Op::kEtcd)
+  if (op != Op::kPut && op != Op::kDelete && op != Op::kEtcd && op != Op::kSetFeatureLevel)
     return util::invalid_argument("unknown command op");
   std::uint64_t key_len = 0;
   if (!get_varint(&data, &key_len) || key_len > data.size()) {
@@ -32,6 +32,13 @@ util::Status decode_command(std::string_view data, Command* out) {
   if (op == Op::kDelete && !data.empty()) return util::invalid_argument("delete with a value");
   if (op == Op::kEtcd && (key_len != 0 || data.empty())) {
     return util::invalid_argument("malformed etcd request command");
+  }
+  if (op == Op::kSetFeatureLevel) {
+    std::uint64_t level = 0;
+    std::string_view rest = data;
+    if (key_len != 0 || !get_varint(&rest, &level) || !rest.empty() || level > UINT32_MAX) {
+      return util::invalid_argument("malformed feature level command");
+    }
   }
   out->value.assign(data);
   return util::Status::ok();

@@ -2,7 +2,9 @@
 // v3 request) and its binary encoding, which is what a Raft log entry
 // carries. The encoding is ours and versioned by its first byte (the op):
 //   op (1 byte) | varint key length | key bytes | value bytes (not delete)
-// kEtcd has an empty key and its value is kv/mvcc_request.h's payload.
+// kEtcd has an empty key and its value is kv/mvcc_request.h's payload;
+// kSetFeatureLevel has an empty key and its value is one varint, the level
+// (kv/feature_level.h).
 // Decoding untrusted bytes never crashes: a malformed encoding is an error.
 #pragma once
 
@@ -18,6 +20,9 @@ enum class Op : std::uint8_t {
   kPut = 1,
   kDelete = 2,
   kEtcd = 3,  // An etcd v3 write request (kv/mvcc_request.h).
+  // The cluster's feature level rises (kv/feature_level.h): proposed only
+  // by the leader's feature gate (node/feature_gate.h).
+  kSetFeatureLevel = 4,
 };
 
 struct Command {

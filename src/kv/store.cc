@@ -11,12 +11,13 @@
 #include <filesystem>
 
 #include "kv/alarms.h"
+#include "kv/feature_meta.h"
 #include "kv/lease_table.h"
 #include "kv/limits.h"
 #include "kv/map_gate.h"
 #include "kv/mvcc_format.h"
-#include "kv/mvcc_history.h"
 #include "kv/mvcc_hash.h"
+#include "kv/mvcc_history.h"
 #include "kv/mvcc_read.h"
 #include "kv/mvcc_request.h"
 #include "kv/mvcc_write.h"
@@ -91,7 +92,11 @@ class TxnGuard {
 //   "trailing bytes": only a cluster with an alarm raised sends one.)
 //   Between the hist table and the alarms, only while a lease exists:
 //   kLeasesTag and the lease and lkeys tables' pairs (a reader older than
-//   leases refuses it the same way; see append_leases_section).
+//   leases refuses it the same way; see append_leases_section). After the
+//   alarms, only while the committed feature level is above 0:
+//   kFeatureLevelTag | varint level (kv/feature_meta.h; a reader older
+//   than the gate refuses it the same way, and a cluster reaches a level
+//   above 0 only once every member runs a dkv that reads it).
 // The magic stays "DKVSNAP1" (node/restore.cc rewrites the header with it);
 // the body says which format it is. restore() reads both: format-1 pairs are
 // imported as keys created at revision 1 (version 1).
@@ -253,6 +258,8 @@ struct Store::Env {
   HistoryListener history_listener;  // set_history_listener(); writer thread.
   // A NOSPACE alarm is raised (kv/alarms.h), as of the last commit.
   std::atomic<bool> nospace{false};
+  // The committed feature level (kv/feature_meta.h), as of the last commit.
+  std::atomic<FeatureLevel> feature_level{FeatureLevel::kNone};
 
   // The map. Read transactions hold `gate`; only the writer thread resizes,
   // between its write transactions, so map_bytes is the writer's alone.
@@ -357,7 +364,23 @@ struct Store::Env {
 
   // Opens (or creates, or upgrades) the tables and reads the revisions and
   // the applied index.
-  util::Status load_state(const std::string& dir) {
+  // The committed feature level, refused above what this binary applies.
+  util::Status load_feature_level(MDB_txn* txn, const StoreOptions& options) {
+    FeatureLevel level = FeatureLevel::kNone;
+    if (auto s = mvcc::read_feature_level(txn, tables, &level); !s.is_ok()) return s;
+    feature_level = level;
+    if (level <= options.feature_level_supported) return util::Status::ok();
+    return {util::Code::kFailedPrecondition,
+            "the data is at feature level " + std::to_string(static_cast<std::uint32_t>(level)) +
+                " (" + feature_level_name(level) + "), above the " +
+                std::to_string(static_cast<std::uint32_t>(options.feature_level_supported)) + " (" +
+                feature_level_name(options.feature_level_supported) +
+                ") this dkv applies: a downgrade; run a dkv at least as new as the cluster's "
+                "(README, Upgrades)"};
+  }
+
+  util::Status load_state(const StoreOptions& options) {
+    const std::string& dir = options.dir;
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env, nullptr, 0, &txn);
     if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -373,6 +396,7 @@ struct Store::Env {
     etcdserverpb::AlarmResponse alarms;
     if (auto s = mvcc::read_alarms(txn, tables, &alarms); !s.is_ok()) return s;
     nospace = mvcc::has_nospace(alarms);
+    if (auto s = load_feature_level(txn, options); !s.is_ok()) return s;
     MDB_val key = as_val(kAppliedIndexKey);
     MDB_val val;
     rc = mdb_get(txn, meta, &key, &val);
@@ -428,10 +452,35 @@ util::Status Store::open(const StoreOptions& options, std::unique_ptr<Store>* ou
   auto env = std::make_unique<Env>();
   if (auto s = env->discard_if_torn(options); !s.is_ok()) return s;
   if (auto s = env->open_lmdb(options); !s.is_ok()) return s;
-  if (auto s = env->load_state(options.dir); !s.is_ok()) return s;
+  if (auto s = env->load_state(options); !s.is_ok()) return s;
   out->reset(new Store(options, std::move(env)));
   return util::Status::ok();
 }
+
+namespace {
+
+// Op::kSetFeatureLevel: the level only grows. A level above this binary's
+// is recorded all the same (every replica holds the same state), loudly:
+// the entries it allows will stop this member, and so will its next start.
+util::Status apply_set_feature_level(MDB_txn* txn, const mvcc::Tables& t, const Command& c,
+                                     FeatureLevel supported, FeatureLevel* after) {
+  FeatureLevel level = FeatureLevel::kNone;
+  if (auto s = decode_feature_level(c, &level); !s.is_ok()) return s;
+  const FeatureLevel before = *after;
+  if (auto s = mvcc::raise_feature_level(txn, t, level, after); !s.is_ok()) return s;
+  if (*after == before) return util::Status::ok();
+  if (*after > supported) {
+    spdlog::error("the cluster committed feature level {} ({}), above this dkv's {}: upgrade it",
+                  static_cast<std::uint32_t>(*after), feature_level_name(*after),
+                  static_cast<std::uint32_t>(supported));
+  } else {
+    spdlog::info("feature level {} ({}) committed", static_cast<std::uint32_t>(*after),
+                 feature_level_name(*after));
+  }
+  return util::Status::ok();
+}
+
+}  // namespace
 
 util::Status Store::apply(std::span<const Command> commands, std::uint64_t applied_index,
                           std::vector<ApplyResult>* results) {
@@ -464,6 +513,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   mvcc::Writer writer(txn, env_->tables, revs);
   CommittedHistory history;
   if (env_->history_listener) writer.capture_history(&history.events);
+  FeatureLevel feature_level = env_->feature_level.load();
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& c = commands[i];
     util::Status s;
@@ -471,6 +521,9 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
       auto result = std::make_shared<EtcdResult>();
       s = writer.apply_etcd(c.value, result.get(), c.term);
       (*results)[i].etcd = std::move(result);
+    } else if (c.op == Op::kSetFeatureLevel) {
+      s = apply_set_feature_level(txn, env_->tables, c, options_.feature_level_supported,
+                                  &feature_level);
     } else {
       DKV_ASSERT(c.key.size() >= kKeyBytesMin);
       DKV_ASSERT(c.key.size() <= kKeyBytesMax);
@@ -497,6 +550,7 @@ util::Status Store::apply_txn(std::span<const Command> commands, std::uint64_t a
   if (compact_moved) env_->compaction_pending = true;
   env_->compact_rev = writer.revs().compact;
   if (writer.alarms_changed()) env_->nospace = mvcc::has_nospace(alarms);
+  env_->feature_level = feature_level;
   lease_changes_.insert(lease_changes_.end(), writer.lease_changes().begin(),
                         writer.lease_changes().end());
   if (env_->history_listener && (!history.events.empty() || compact_moved)) {
@@ -525,6 +579,23 @@ bool Store::nospace_alarm() const { return env_->nospace.load(); }
 util::Status Store::alarms(etcdserverpb::AlarmResponse* out) const {
   return env_->in_read_view(
       [&](MDB_txn* txn, const mvcc::Revs&) { return mvcc::read_alarms(txn, env_->tables, out); });
+}
+
+FeatureLevel Store::feature_level() const { return env_->feature_level.load(); }
+
+util::Status Store::set_feature_level(FeatureLevel level) {
+  if (auto s = env_->make_room(2 * kPutOverheadBytes); !s.is_ok()) return s;
+  MDB_txn* txn = nullptr;
+  if (const int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn); rc != 0) {
+    return lmdb_error("mdb_txn_begin", rc);
+  }
+  TxnGuard guard(txn);
+  FeatureLevel after = FeatureLevel::kNone;
+  if (auto s = mvcc::raise_feature_level(txn, env_->tables, level, &after); !s.is_ok()) return s;
+  if (auto s = env_->commit(&guard); !s.is_ok()) return s;
+  env_->refresh_used();
+  env_->feature_level = after;
+  return util::Status::ok();
 }
 
 util::Status Store::set_membership(const std::string& membership, std::uint64_t applied_index) {
@@ -747,6 +818,20 @@ util::Status append_alarms_section(std::string* out, MDB_txn* txn, const mvcc::T
   return util::Status::ok();
 }
 
+// After the alarms, only if the committed feature level is above kNone (so
+// that images of a cluster still at kNone read as before on members built
+// before the gate): kFeatureLevelTag | varint level (kv/feature_meta.h).
+constexpr std::string_view kFeatureLevelTag = "FLEVEL";
+
+util::Status append_feature_level_section(std::string* out, MDB_txn* txn, const mvcc::Tables& t) {
+  FeatureLevel level = FeatureLevel::kNone;
+  if (auto s = mvcc::read_feature_level(txn, t, &level); !s.is_ok()) return s;
+  if (level == FeatureLevel::kNone) return util::Status::ok();
+  out->append(kFeatureLevelTag);
+  out->append(mvcc::encode_feature_level(level));
+  return util::Status::ok();
+}
+
 // After format 2's tables (before the alarms), only if a lease exists:
 // kLeasesTag | "lease" pairs (id, ttl | remaining) | varint 0 | "lkeys"
 // pairs (id, user key) | varint 0. Built in memory: its size is that of
@@ -834,6 +919,7 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   }
   if (auto s = append_leases_section(&piece, txn, env_->tables); !s.is_ok()) return s;
   if (auto s = append_alarms_section(&piece, txn, env_->tables); !s.is_ok()) return s;
+  if (auto s = append_feature_level_section(&piece, txn, env_->tables); !s.is_ok()) return s;
   return out(piece);
 }
 
@@ -887,6 +973,7 @@ util::Status Store::ImageReader::start() {
   }
   if (auto s = append_leases_section(&alarms_section_, txn, t); !s.is_ok()) return s;
   if (auto s = append_alarms_section(&alarms_section_, txn, t); !s.is_ok()) return s;
+  if (auto s = append_feature_level_section(&alarms_section_, txn, t); !s.is_ok()) return s;
   size_bytes_ = pending_.size() + pairs_bytes + alarms_section_.size();
   return util::Status::ok();
 }
@@ -1049,7 +1136,8 @@ struct Store::Restore {
          {env.tables.kv, env.tables.hist, env.tables.kidx, env.tables.lease, env.tables.lkeys}) {
       if (const int rc = mdb_drop(txn(), dbi, 0); rc != 0) return lmdb_error("clear table", rc);
     }
-    for (const char* name : {"rev", "compact_rev", "compact_done", mvcc::kAlarmsKey}) {
+    for (const char* name :
+         {"rev", "compact_rev", "compact_done", mvcc::kAlarmsKey, mvcc::kFeatureLevelKey}) {
       MDB_val k = as_val(name);
       const int rc = mdb_del(txn(), env.tables.meta, &k, nullptr);
       if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("clear meta", rc);
@@ -1090,7 +1178,8 @@ struct Store::Restore {
   }
 
   util::Status finish(std::uint64_t index, const std::string& membership, mvcc::Revs revs,
-                      std::string_view compact_done, std::string_view alarms) {
+                      std::string_view compact_done, std::string_view alarms,
+                      FeatureLevel feature_level) {
     const auto as_bytes = [](const auto& v) {
       return std::string_view(reinterpret_cast<const char*>(&v), sizeof v);
     };
@@ -1108,12 +1197,17 @@ struct Store::Restore {
     if (!alarms.empty()) {
       if (auto s = put(env.meta, mvcc::kAlarmsKey, alarms, 0); !s.is_ok()) return s;
     }
+    if (feature_level != FeatureLevel::kNone) {
+      const std::string level = mvcc::encode_feature_level(feature_level);
+      if (auto s = put(env.meta, mvcc::kFeatureLevelKey, level, 0); !s.is_ok()) return s;
+    }
     if (auto s = env.commit(guard.get()); !s.is_ok()) return s;
     env.refresh_used();
     env.applied_index = index;
     env.current_rev = revs.current;
     env.compact_rev = revs.compact;
     env.nospace = mvcc::has_nospace(parsed);
+    env.feature_level = feature_level;
     env.compaction_pending = true;
     env.restoring = false;
     return util::Status::ok();
@@ -1194,6 +1288,28 @@ util::Status restore_leases_section(ImageParser& p, Store::Restore& r, const mvc
   return util::Status::ok();
 }
 
+// The optional sections after the leases, in this order: the alarms, then
+// the feature level (the caller then expects the image's end).
+util::Status restore_tail_sections(ImageParser& p, std::string* alarms,
+                                   FeatureLevel* feature_level) {
+  if (auto s = p.fill(kAlarmsTag.size()); !s.is_ok()) return s;
+  if (p.view().substr(0, kAlarmsTag.size()) == kAlarmsTag) {
+    p.consume(kAlarmsTag.size());
+    std::string_view section;
+    if (auto s = p.bytes(1u << 20, "alarms", &section); !s.is_ok()) return s;
+    alarms->assign(section);
+  }
+  if (auto s = p.fill(kFeatureLevelTag.size()); !s.is_ok()) return s;
+  if (p.view().substr(0, kFeatureLevelTag.size()) == kFeatureLevelTag) {
+    p.consume(kFeatureLevelTag.size());
+    std::uint64_t level = 0;
+    if (auto s = p.varint("feature level", &level); !s.is_ok()) return s;
+    if (level == 0 || level > UINT32_MAX) return bad_image("bad feature level");
+    *feature_level = static_cast<FeatureLevel>(level);
+  }
+  return util::Status::ok();
+}
+
 }  // namespace
 
 util::Status Store::restore(const ImageIn& in) {
@@ -1215,6 +1331,7 @@ util::Status Store::restore(const ImageIn& in) {
   mvcc::Revs revs;
   std::string compact_done;
   std::string alarms;
+  FeatureLevel feature_level = FeatureLevel::kNone;
   if (first != kFormat2Marker) {
     if (auto s = restore_format1(p, r, env_->tables); !s.is_ok()) return s;
   } else {
@@ -1237,21 +1354,20 @@ util::Status Store::restore(const ImageIn& in) {
       p.consume(kLeasesTag.size());
       if (auto s = restore_leases_section(p, r, env_->tables); !s.is_ok()) return s;
     }
-    if (auto s = p.fill(1); !s.is_ok()) return s;
-    if (!p.at_end()) {
-      if (auto s = p.fill(kAlarmsTag.size()); !s.is_ok()) return s;
-      if (p.view().substr(0, kAlarmsTag.size()) != kAlarmsTag) return bad_image("trailing bytes");
-      p.consume(kAlarmsTag.size());
-      std::string_view section;
-      if (auto s = p.bytes(1u << 20, "alarms", &section); !s.is_ok()) return s;
-      alarms.assign(section);
-    }
+    if (auto s = restore_tail_sections(p, &alarms, &feature_level); !s.is_ok()) return s;
   }
   if (!p.at_end()) {
     if (auto s = p.fill(1); !s.is_ok()) return s;
     if (!p.at_end()) return bad_image("trailing bytes");
   }
-  if (auto s = r.finish(index, membership, revs, compact_done, alarms); !s.is_ok()) return s;
+  if (auto s = r.finish(index, membership, revs, compact_done, alarms, feature_level); !s.is_ok()) {
+    return s;
+  }
+  if (feature_level > options_.feature_level_supported) {
+    spdlog::error("restored an image at feature level {}, above this dkv's {}: upgrade it",
+                  static_cast<std::uint32_t>(feature_level),
+                  static_cast<std::uint32_t>(options_.feature_level_supported));
+  }
   if (env_->history_listener) {
     env_->history_listener(CommittedHistory{{}, revs.current, revs.compact, /*restored=*/true});
   }

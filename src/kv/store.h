@@ -45,8 +45,9 @@
 #include <vector>
 
 #include "kv/command.h"
-#include "kv/lease.h"
+#include "kv/feature_level.h"
 #include "kv/history.h"
+#include "kv/lease.h"
 #include "util/status.h"
 
 namespace etcdserverpb {
@@ -70,6 +71,10 @@ struct StoreOptions {
   // The memory map's first size; it grows with the data (tests lower it to
   // see many growth steps with little data).
   std::uint64_t initial_map_bytes = 64ull << 20;
+  // The highest feature level this binary applies (kv/feature_level.h;
+  // tests lower it): open() refuses, FAILED_PRECONDITION, a store whose
+  // committed level is above it (a downgrade).
+  FeatureLevel feature_level_supported = kFeatureLevelSupported;
   // Tests only: stands for the kernel's boot id (empty: read it). Without a
   // boot id, kDeferred falls back to kSyncEachCommit.
   std::string boot_id;
@@ -103,6 +108,13 @@ class Store {
   util::Status set_membership(const std::string& membership, std::uint64_t applied_index);
   // NOT_FOUND if none was ever recorded (a new data directory).
   util::Status membership(std::string* out) const;
+
+  // The committed feature level (kv/feature_meta.h), as of the last
+  // commit. Any thread.
+  FeatureLevel feature_level() const;
+  // Raises it to `level` in a transaction of its own, outside the log: only
+  // for a data directory bootstrapped from DKV_CLUSTER (node/recovery.cc).
+  util::Status set_feature_level(FeatureLevel level);
 
   // NOT_FOUND if the key is absent.
   util::Status get(std::string_view key, std::string* value) const;

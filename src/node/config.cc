@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "kv/feature_level.h"
 #include "wal/failpoints.h"
 
 namespace dkv::node {
@@ -272,6 +273,9 @@ const std::vector<Row>& test_rows() {
       two_words("DKV_TEST_ACK_BEFORE_PERSIST", "", "1", "0", DKV_FIELD(test_ack_before_persist),
                 ""),
       {{"DKV_TEST_FAILPOINTS", "", ""}, parse_failpoints_row},
+      number("DKV_TEST_FEATURE_LEVEL", "", 0,
+             static_cast<std::uint32_t>(kv::kFeatureLevelSupported), DKV_FIELD(test_feature_level),
+             ""),
   };
   return table;
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,10 @@ struct Config {
   // wal/failpoints.h) and the store is rebuilt from the WAL at start, so a
   // kill -9 loses acknowledged writes: the fault suite's canary.
   bool test_ack_before_persist = false;
+  // DKV_TEST_FEATURE_LEVEL=n: this node applies and advertises feature
+  // level n only (kv/feature_level.h), to play an older dkv in the feature
+  // gate's tests. Unset: the binary's level.
+  std::optional<std::uint32_t> test_feature_level;
   std::vector<std::string> test_variables_ignored;
   // DKV_CLUSTER_STATE: "new" (default) bootstraps a new data directory from
   // DKV_CLUSTER; "existing" joins the running cluster whose members are

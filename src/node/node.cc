@@ -62,6 +62,7 @@ util::Status Node::open(NodeOptions options, std::unique_ptr<Node>* out) {
   options.test_failpoints.clear();
   options.test_ack_before_persist = false;
   options.test_canaries = NodeCanaries{};
+  options.feature_level_supported = kv::kFeatureLevelSupported;
 #endif
   std::error_code ec;
   if (options.rejoining && !std::filesystem::exists(options.db_path + "/wal", ec)) {
@@ -211,6 +212,11 @@ util::Status removed_error() {
 void Node::write(kv::Command command, Deadline deadline, WriteDone done) {
   if (removed_) return done(removed_error(), {});
   if (auto s = admit_space(command); !s.is_ok()) return done(std::move(s), {});
+  // The feature gate's one check (kv/feature_level.h): what an older member
+  // could not apply is never proposed.
+  if (auto s = kv::check_proposal(command, store_->feature_level()); !s.is_ok()) {
+    return done(std::move(s), {});
+  }
   PendingWrite w;
   w.request_id = next_request_id_.fetch_add(1);
   w.data = encode_entry(w.request_id, command);

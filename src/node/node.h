@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "kv/command.h"
+#include "kv/feature_level.h"
 #include "kv/store.h"
 #include "node/applier.h"
 #include "node/auto_compactor.h"
@@ -149,6 +150,10 @@ struct NodeOptions {
   std::string boot_id;
   // TEST ONLY, honoured only in a DKV_TEST_HOOKS build (background.h).
   NodeCanaries test_canaries;
+  // The highest feature level this node applies and advertises
+  // (kv/feature_level.h); lowered only by DKV_TEST_FEATURE_LEVEL in a
+  // DKV_TEST_HOOKS build, to play an older binary.
+  kv::FeatureLevel feature_level_supported = kv::kFeatureLevelSupported;
 };
 
 struct NodeStatus {
@@ -249,6 +254,11 @@ class Node {
   std::uint64_t db_size_bytes() const { return store_->used_bytes(); }
   // The store's current revision (etcd's header revision), as of its last commit.
   std::int64_t current_revision() const { return store_->current_revision(); }
+  // The feature gate (kv/feature_level.h, node/feature_gate.h): the level
+  // committed, as applied here (write() refuses what needs more), and the
+  // level this node applies (what its Status advertises).
+  kv::FeatureLevel feature_level() const { return store_->feature_level(); }
+  kv::FeatureLevel feature_level_supported() const { return options_.feature_level_supported; }
   // The raised alarms (etcd's Maintenance.Alarm; node_alarms.cc), as
   // applied here. Raised and cleared by writing kv::etcd_command(AlarmRequest).
   util::Status alarms(etcdserverpb::AlarmResponse* out) const { return store_->alarms(out); }

@@ -142,9 +142,12 @@ void Node::propose_auto_compaction(std::chrono::steady_clock::time_point now) {
   if (rev == 0) return;
   etcdserverpb::CompactionRequest request;
   request.set_revision(rev);
-  // No waiter: request id 0. Refused (a leadership transfer): the next
+  // No waiter: request id 0. Refused (a leadership transfer, or the
+  // feature gate: the cluster's level is below kMvccRequests): the next
   // check proposes again.
-  if (raw_->propose(encode_entry(0, kv::etcd_command(request))).is_ok()) {
+  const kv::Command command = kv::etcd_command(request);
+  if (!kv::check_proposal(command, store_->feature_level()).is_ok()) return;
+  if (raw_->propose(encode_entry(0, command)).is_ok()) {
     spdlog::debug("auto-compaction: proposed compaction to revision {}", rev);
   }
 }

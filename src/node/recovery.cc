@@ -48,6 +48,7 @@ util::Status open_store(const NodeOptions& options, const wal::Recovered& recove
   // snapshot, then by replaying the WAL from there (kv/store.h).
   store_options.durability = kv::StoreOptions::Durability::kDeferred;
   store_options.boot_id = options.boot_id;
+  store_options.feature_level_supported = options.feature_level_supported;
   if (options.test_ack_before_persist) {
     // The canary's WAL loses acknowledged entries on a crash, but LMDB kept
     // what it applied (page cache): rebuild the store from the WAL, as if it
@@ -153,6 +154,21 @@ util::Status load_membership(const NodeOptions& options, kv::Store& store, Membe
   return util::Status::ok();
 }
 
+// Phase 4, a new directory bootstrapped from DKV_CLUSTER (a new cluster,
+// whose members run this dkv): it starts at this binary's feature level,
+// so etcd writes are served at once. Not a joining or rejoining node (it
+// gets the level in the leader's snapshot, or from the leader's feature
+// gate), and not a store rebuilt from the WAL (its WAL is not new).
+util::Status bootstrap_feature_level(const NodeOptions& options, bool new_directory,
+                                     kv::Store& store) {
+  if (!new_directory || options.join) return util::Status::ok();
+  if (auto s = store.set_feature_level(options.feature_level_supported); !s.is_ok()) return s;
+  spdlog::info("bootstrapped at feature level {} ({})",
+               static_cast<std::uint32_t>(options.feature_level_supported),
+               kv::feature_level_name(options.feature_level_supported));
+  return util::Status::ok();
+}
+
 // Phase 5.
 util::Status check_store_within_wal(const kv::Store& store, const wal::Log& log) {
   if (store.applied_index() <= log.last_index()) return util::Status::ok();
@@ -192,6 +208,8 @@ wal::FileSystem& files_of(const NodeOptions& options) {
 }
 
 util::Status recover(const NodeOptions& options, RecoveredState* out) {
+  std::error_code ec;
+  const bool new_directory = !std::filesystem::exists(options.db_path + "/wal", ec);
   wal::Recovered recovered;
   if (auto s = open_wal(options, &out->log, &recovered); !s.is_ok()) return s;
   if (auto s = open_store(options, recovered, &out->store); !s.is_ok()) return s;
@@ -202,6 +220,7 @@ util::Status recover(const NodeOptions& options, RecoveredState* out) {
     return s;
   }
   if (auto s = load_membership(options, store, &out->membership); !s.is_ok()) return s;
+  if (auto s = bootstrap_feature_level(options, new_directory, store); !s.is_ok()) return s;
   if (auto s = check_store_within_wal(store, *out->log); !s.is_ok()) return s;
   if (options.force_new_cluster) {
     const ForceNewCluster force{options.node_id, options.db_path, options.members};

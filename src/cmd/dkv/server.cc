@@ -22,11 +22,13 @@
 #include "api/etcd_maintenance_service.h"
 #include "api/etcd_watch_rest.h"
 #include "api/etcd_watch_service.h"
+#include "api/feature_gate_query.h"
 #include "api/gateway/gateway.h"
 #include "api/grpc_server.h"
 #include "api/kv_service.h"
 #include "cmd/dkv/client_tls.h"
 #include "node/cluster_discovery.h"
+#include "node/feature_gate.h"
 #include "node/membership.h"
 #include "node/snapshot_transfer.h"
 #include "tls/credentials.h"
@@ -190,6 +192,13 @@ dkv::node::NodeOptions node_options_of(const dkv::node::Config& config) {
     spdlog::warn(
         "DKV_TEST_ACK_BEFORE_PERSIST=1: writes are acknowledged before they are durable "
         "(test canary only)");
+  }
+  if (config.test_feature_level) {
+    o.feature_level_supported = static_cast<dkv::kv::FeatureLevel>(*config.test_feature_level);
+    spdlog::warn(
+        "DKV_TEST_FEATURE_LEVEL={}: this node plays a dkv that applies only that level "
+        "(test only)",
+        *config.test_feature_level);
   }
   for (const auto& name : config.test_variables_ignored) {
     spdlog::warn("{} ignored: this dkv was built without test hooks (DKV_TEST_HOOKS=OFF)", name);
@@ -507,6 +516,8 @@ struct Server::Parts {
   PeerSync peer_sync;
   std::unique_ptr<dkv::node::Node> node;
   std::unique_ptr<dkv::transport::Transport> transport;
+  // The forwarder's channels to other members (also the feature gate's).
+  decltype(dkv::api::ServiceOptions::forward) forward;
 };
 
 Server::Server(const dkv::node::Config& config) : config_(config), p_(std::make_unique<Parts>()) {
@@ -552,6 +563,7 @@ int Server::start() {
       dkv::api::make_grpc_forwarder([peer_tls = p_->peer_tls](const std::string& address) {
         return dkv::transport::make_peer_channel(address, peer_tls);
       });
+  p_->forward = service_options.forward;
   dkv::api::register_services(&p_->registry, p_->node.get(), service_options);
   dkv::api::dashboard::register_dashboard_service(&p_->registry, p_->node.get(), service_options);
   const dkv::api::EtcdOptions etcd{config_.etcd_version, config_.tls.client_tls()};
@@ -573,8 +585,11 @@ int Server::serve_until_signal() {
   bool serving = ready();
   p_->ports.grpc_server->set_serving(serving);
   dkv::node::RemovalProbe removal_probe(p_->node.get(), member_query(p_->peer_tls));
+  dkv::node::FeatureGate feature_gate(p_->node.get(),
+                                      dkv::api::make_feature_level_query(p_->forward));
   const int sig = wait_for_signal([&] {
     removal_probe.tick();
+    feature_gate.tick();
     p_->peer_sync.admission().refresh();  // Membership changes take effect within 100 ms.
     if (ready() != serving) {
       serving = !serving;
