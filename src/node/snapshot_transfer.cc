@@ -17,7 +17,7 @@ wal::SnapshotMarker marker_of(const raft::Message& msg) {
   return {msg.snapshot->metadata.index, msg.snapshot->metadata.term};
 }
 
-class FileSnapshotSource final : public transport::SnapshotSource {
+class FileSnapshotSource final : public wal::SnapshotSource {
  public:
   FileSnapshotSource(std::unique_ptr<wal::File> file, std::uint64_t size_bytes)
       : file_(std::move(file)), size_bytes_(size_bytes) {}
@@ -41,7 +41,7 @@ class FileSnapshotSource final : public transport::SnapshotSource {
   std::uint64_t offset_bytes_ = 0;  // Invariant: <= size_bytes_.
 };
 
-class FileSnapshotSink final : public transport::SnapshotSink {
+class FileSnapshotSink final : public wal::SnapshotSink {
  public:
   FileSnapshotSink(wal::FileSystem& fs, std::string snap_dir, wal::SnapshotMarker marker,
                    std::string tmp_path, std::unique_ptr<wal::File> file, std::uint64_t total_bytes,
@@ -111,8 +111,7 @@ class FileSnapshotSink final : public transport::SnapshotSink {
 }  // namespace
 
 util::Status open_snapshot_source(const std::string& db_path, const raft::Message& msg,
-                                  std::unique_ptr<transport::SnapshotSource>* out,
-                                  wal::FileSystem& fs) {
+                                  std::unique_ptr<wal::SnapshotSource>* out, wal::FileSystem& fs) {
   const std::string path = wal::snapshot_path(wal::snap_dir_path(db_path), marker_of(msg));
   std::unique_ptr<wal::File> file;
   if (auto s = fs.open(path, wal::OpenMode::kRead, &file); !s.is_ok()) {
@@ -124,11 +123,11 @@ util::Status open_snapshot_source(const std::string& db_path, const raft::Messag
   return util::Status::ok();
 }
 
-std::unique_ptr<transport::SnapshotSink> make_snapshot_sink(const std::string& db_path,
-                                                            const raft::Message& header,
-                                                            std::uint64_t total_bytes,
-                                                            wal::FileSystem& fs,
-                                                            const NodeCanaries& canaries) {
+std::unique_ptr<wal::SnapshotSink> make_snapshot_sink(const std::string& db_path,
+                                                      const raft::Message& header,
+                                                      std::uint64_t total_bytes,
+                                                      wal::FileSystem& fs,
+                                                      const NodeCanaries& canaries) {
   static std::atomic<std::uint64_t> next_id{0};
 #ifdef DKV_TEST_HOOKS
   const bool skip_fsync = canaries.snapshot_before_fsync;

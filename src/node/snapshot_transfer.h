@@ -1,4 +1,4 @@
-// The node's ends of a snapshot transfer (transport/transport.h streams the
+// The node's ends of a snapshot transfer (the transport streams the
 // chunks): snapshots go from file to file and are never whole in memory.
 //   open_snapshot_source  (leader) the raw bytes of the snapshot file the
 //                         kSnap's index and term name, read a chunk at a
@@ -24,20 +24,20 @@
 
 #include "node/background.h"
 #include "raft/types.h"
-#include "transport/transport.h"
 #include "util/status.h"
 #include "wal/file.h"
+#include "wal/snapshot_stream.h"
 
 namespace dkv::node {
 
 // `fs`: where the node's snapshot files live (NodeOptions::wal_fs).
 util::Status open_snapshot_source(const std::string& db_path, const raft::Message& msg,
-                                  std::unique_ptr<transport::SnapshotSource>* out,
+                                  std::unique_ptr<wal::SnapshotSource>* out,
                                   wal::FileSystem& fs = wal::posix_file_system());
 
 // Null (after logging why) if the temporary file cannot be created.
 // `canaries`: TEST ONLY (background.h), honoured in DKV_TEST_HOOKS builds.
-std::unique_ptr<transport::SnapshotSink> make_snapshot_sink(
+std::unique_ptr<wal::SnapshotSink> make_snapshot_sink(
     const std::string& db_path, const raft::Message& header, std::uint64_t total_bytes,
     wal::FileSystem& fs = wal::posix_file_system(), const NodeCanaries& canaries = {});
 

@@ -63,6 +63,7 @@
 #include "raft/types.h"
 #include "tls/peer_files.h"
 #include "util/status.h"
+#include "wal/snapshot_stream.h"
 
 struct ssl_st;  // OpenSSL's SSL.
 
@@ -114,20 +115,11 @@ struct TransportOptions {
   tls::PeerTlsFiles peer_tls;
 };
 
-// Where an incoming snapshot's data goes while it arrives. The default keeps
-// it in memory; the node's streams it to a file under its data directory and
-// finish() leaves the message with metadata only.
-// Threading: one sink serves one stream, called from one thread at a time.
-class SnapshotSink {
- public:
-  virtual ~SnapshotSink() = default;
-  // Appends the next bytes of the data, in order. Non-OK aborts the transfer
-  // (the sender sees a failure); the sink is then destroyed.
-  virtual util::Status write(std::string_view data) = 0;
-  // All the data arrived: complete `msg` (the kSnap message, snapshot data
-  // empty) so that it can be delivered to on_message.
-  virtual util::Status finish(raft::Message* msg) = 0;
-};
+// The byte-stream interfaces of a snapshot transfer live beside the
+// snapshot files (wal/snapshot_stream.h), so that node/ implements them
+// without depending on the transport.
+using SnapshotSink = wal::SnapshotSink;
+using SnapshotSource = wal::SnapshotSource;
 
 // Makes the sink for an incoming snapshot. `header` is the kSnap message with
 // empty snapshot data; `total_bytes` the size of the data to come.
@@ -136,18 +128,6 @@ using SnapshotSinkFactory = std::function<std::unique_ptr<SnapshotSink>(const ra
 
 // A sink that accumulates the data in memory and moves it into the message.
 std::unique_ptr<SnapshotSink> make_memory_snapshot_sink(std::uint64_t total_bytes);
-
-// Where an outgoing snapshot's data comes from, read in chunks on the peer's
-// snapshot thread. Threading: one source serves one stream.
-class SnapshotSource {
- public:
-  virtual ~SnapshotSource() = default;
-  // Size of the whole data, announced to the receiver first.
-  virtual std::uint64_t total_bytes() const = 0;
-  // Sets *data to the next bytes: at most max_bytes, and at least one byte
-  // while any remain. Non-OK aborts the transfer (reported as failed).
-  virtual util::Status read(std::uint64_t max_bytes, std::string* data) = 0;
-};
 
 // Opens the data of the kSnap message `msg` (by its metadata).
 using SnapshotSourceFactory =

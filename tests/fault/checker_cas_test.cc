@@ -7,21 +7,14 @@
 #include <random>
 
 #include "checker.h"
+#include "checker_test_ops.h"
 #include "counter_check.h"
 
 namespace dkv::fault {
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
-Op timed(int client, std::int64_t from_ms, std::int64_t to_ms, Outcome outcome) {
-  Op op;
-  op.client = client;
-  op.outcome = outcome;
-  op.invoke_ns = from_ms * kMs;
-  op.complete_ns = to_ms * kMs;
-  return op;
-}
+using test_ops::kMs;
+using test_ops::timed;
 
 // A range of [key, end) that returned `kvs`.
 Op range(int client, std::int64_t from_ms, std::int64_t to_ms, const std::string& key,

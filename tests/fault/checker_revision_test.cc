@@ -11,21 +11,14 @@
 #include <tuple>
 
 #include "checker.h"
+#include "checker_test_ops.h"
 #include "counter_check.h"
 
 namespace dkv::fault {
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
-Op timed(int client, std::int64_t from_ms, std::int64_t to_ms, Outcome outcome) {
-  Op op;
-  op.client = client;
-  op.outcome = outcome;
-  op.invoke_ns = from_ms * kMs;
-  op.complete_ns = to_ms * kMs;
-  return op;
-}
+using test_ops::kMs;
+using test_ops::timed;
 
 // A range of "counter" that saw `value`@mod ("" absent) at header revision h.
 Op read_at(int client, std::int64_t from_ms, std::int64_t to_ms, const std::string& value,

@@ -44,7 +44,7 @@ class SnapshotTransferTest : public ::testing::Test {
   // Streams the leader's file for msg_ to the follower's sink, passing each
   // chunk through `mangle`; returns finish()'s status (or the first error).
   util::Status transfer(const std::function<void(std::uint64_t offset, std::string*)>& mangle) {
-    std::unique_ptr<transport::SnapshotSource> source;
+    std::unique_ptr<wal::SnapshotSource> source;
     if (auto s = open_snapshot_source(leader_, msg_, &source); !s.is_ok()) return s;
     auto sink = make_snapshot_sink(follower_, msg_, source->total_bytes());
     EXPECT_NE(sink, nullptr);
@@ -128,7 +128,7 @@ TEST_F(SnapshotTransferTest, AFileForAnotherSnapshotIsRefused) {
 
 TEST_F(SnapshotTransferTest, AMissingSourceFileIsAnError) {
   msg_.snapshot->metadata.index = 39;
-  std::unique_ptr<transport::SnapshotSource> source;
+  std::unique_ptr<wal::SnapshotSource> source;
   EXPECT_FALSE(open_snapshot_source(leader_, msg_, &source).is_ok());
 }
 

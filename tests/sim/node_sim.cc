@@ -249,7 +249,7 @@ void World::deliver_snapshot(const Delivery& d) {
   Machine& from = *machines_[d.from];
   Machine& to = *machines_[d.to];
   bool ok = false;
-  std::unique_ptr<transport::SnapshotSource> source;
+  std::unique_ptr<wal::SnapshotSource> source;
   const bool cut = faulty_ && (d.from == isolated_ || d.to == isolated_);
   if (to.node && !cut &&
       node::open_snapshot_source(from.db_path, d.message, &source, *from.fs).is_ok()) {
