@@ -48,6 +48,18 @@ void check_early(const LeaseRecord& l, LeaseCheckResult& out) {
   }
 }
 
+// The latest a lease renewed by `renewed` may be seen alive: TTL + slack,
+// extended by every leader-change window that began before it (chained).
+std::int64_t kept_bound(std::int64_t renewed, std::int64_t ttl_ns,
+                        const LeaseCheckOptions& options) {
+  std::int64_t bound = renewed + ttl_ns + options.kept_slack_ns;
+  for (const auto& [start, end] : options.leader_change_windows) {
+    if (start > bound) break;
+    bound = std::max(bound, end + options.leader_change_ns + ttl_ns + options.kept_slack_ns);
+  }
+  return bound;
+}
+
 void check_kept(const LeaseRecord& l, const LeaseCheckOptions& options, LeaseCheckResult& out) {
   std::int64_t ttl_s = l.grant.ttl_s;
   for (const auto& k : l.keepalives) ttl_s = std::max(ttl_s, k.ttl_s);
@@ -66,13 +78,14 @@ void check_kept(const LeaseRecord& l, const LeaseCheckOptions& options, LeaseChe
       if (r->invoke_ns < o.complete_ns) latest = std::max(latest, r->complete_ns);
     }
     if (latest < 0) continue;  // Alive before any renewal we know of: the grant's answer was lost.
-    const std::int64_t bound = latest + ttl_s * kNsPerS + options.kept_slack_ns;
+    const std::int64_t bound = kept_bound(latest, ttl_s * kNsPerS, options);
     if (o.invoke_ns <= bound) continue;
-    out.violations.push_back({"kept", l.id,
-                              "lease " + hex(l.id) + " seen alive (" + o.how + ", sent at " +
-                                  ms(o.invoke_ns) + ") past its bound " + ms(bound) +
-                                  ": last renewal by " + ms(latest) + ", TTL " +
-                                  std::to_string(ttl_s) + "s, slack " + ms(options.kept_slack_ns)});
+    out.violations.push_back(
+        {"kept", l.id,
+         "lease " + hex(l.id) + " seen alive (" + o.how + ", sent at " + ms(o.invoke_ns) +
+             ") past its bound " + ms(bound) + ": last renewal by " + ms(latest) + ", TTL " +
+             std::to_string(ttl_s) + "s, slack " + ms(options.kept_slack_ns) +
+             (options.leader_change_windows.empty() ? "" : ", leader-change windows chained")});
   }
 }
 
