@@ -34,7 +34,7 @@ void check_early(const LeaseRecord& l, LeaseCheckResult& out) {
   for (const auto& o : l.observations) {
     if (o.alive) continue;
     // A revoke sent before it ended explains the expiry.
-    if (l.revoked && l.revoke.invoke_ns < o.complete_ns) continue;
+    if ((l.revoked || l.revoke_sent) && l.revoke.invoke_ns < o.complete_ns) continue;
     for (const LeaseCall* r : renewals(l, true)) {
       const std::int64_t lower = r->invoke_ns + r->ttl_s * kNsPerS;
       if (lower <= o.complete_ns) continue;
@@ -104,7 +104,7 @@ std::string describe_lease_history(const std::vector<LeaseRecord>& leases) {
     out += "lease " + hex(l.id) + " client " + std::to_string(l.client) + "\n" +
            call("grant", l.grant);
     for (const auto& k : l.keepalives) out += call("keepalive", k);
-    if (l.revoked) out += call("revoke", l.revoke);
+    if (l.revoked || l.revoke_sent) out += call("revoke", l.revoke);
     for (const auto& o : l.observations) {
       out += "  seen " + std::string(o.alive ? "alive" : "gone") + " [" + ms(o.invoke_ns) + ", " +
              ms(o.complete_ns) + "] " + o.how + "\n";

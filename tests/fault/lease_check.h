@@ -57,6 +57,9 @@ struct LeaseRecord {
   LeaseCall grant;
   std::vector<LeaseCall> keepalives;
   bool revoked = false;  // An acknowledged revoke: `revoke` is its call.
+  // A revoke was sent, acknowledged or not (its answer lost: it may have
+  // happened); `revoke` is its call. Explains an expiry seen after it.
+  bool revoke_sent = false;
   LeaseCall revoke;
   std::vector<LeaseObservation> observations;
 };

@@ -111,6 +111,17 @@ TEST(LeaseCheckTest, LeaderChangeWindowsExtendTheBoundChained) {
   EXPECT_TRUE(flags(check_leases({l}, o), "kept"));
 }
 
+// A revoke whose answer was lost may have happened: an expiry seen after
+// it is no violation (seed 129326602: the revoke's member was killed).
+TEST(LeaseCheckTest, RevokeOfUnknownOutcomeExplainsAnExpiry) {
+  LeaseRecord l = clean();
+  l.observations = {alive(1 * kS), alive(3100 * kMs), gone(3300 * kMs)};
+  EXPECT_TRUE(flags(check_leases({l}), "early"));
+  l.revoke_sent = true;
+  l.revoke = {3200 * kMs, 3250 * kMs, false, true, 0};
+  EXPECT_TRUE(check_leases({l}).ok()) << details(check_leases({l}));
+}
+
 TEST(LeaseCheckTest, CanaryAliveAfterAnAcknowledgedRevokeIsFlagged) {
   LeaseRecord l = clean();
   l.revoked = true;
