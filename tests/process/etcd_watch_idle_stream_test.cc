@@ -73,6 +73,11 @@ TEST(EtcdIdleStreamTest, IdleWatchAndKeepAliveStreamsSurviveClientPings) {
   ASSERT_TRUE(keep->Write(renew) && keep->Read(&renewed));
   ASSERT_GT(renewed.ttl(), 0);
 
+  // A read pending on the watch, as an etcd client's: the channel then
+  // handles ping acks and keeps pinging (with nothing pending a sync client
+  // leaves its one ping unacknowledged and sends no more).
+  bool watch_read = false;
+  std::thread reader([&] { watch_read = watch->Read(&w); });
   std::this_thread::sleep_for(kIdleFor);  // Both streams idle; the channel pings.
 
   grpc::ClientContext put_ctx;
@@ -80,9 +85,11 @@ TEST(EtcdIdleStreamTest, IdleWatchAndKeepAliveStreamsSurviveClientPings) {
   put.set_key("idle/k");
   put.set_value("after-idle");
   etcdserverpb::PutResponse put_resp;
-  ASSERT_TRUE(writer->Put(&put_ctx, put, &put_resp).ok());
-  ASSERT_TRUE(watch->Read(&w)) << "the idle watch stream was closed: "
-                               << watch->Finish().error_message();
+  const grpc::Status put_status = writer->Put(&put_ctx, put, &put_resp);
+  reader.join();
+  ASSERT_TRUE(put_status.ok()) << put_status.error_message();
+  ASSERT_TRUE(watch_read) << "the idle watch stream was closed: "
+                          << watch->Finish().error_message();
   ASSERT_EQ(w.events_size(), 1);
   EXPECT_EQ(w.events(0).kv().value(), "after-idle");
   EXPECT_EQ(w.events(0).kv().mod_revision(), put_resp.header().revision());
