@@ -6,7 +6,6 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-
 #include <atomic>
 #include <chrono>
 
