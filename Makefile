@@ -157,7 +157,8 @@ bench-storage: check-deps $(BUILD)/build.ninja
 # membership changes with FAULTS=member-replace,member-move-leader)
 # checked for linearizability, longer than the ones in `make test`:
 # `make chaos [SECONDS=60] [RUNS=3] [SEED=N] [NODES=3] [FAULTS=kill-leader,...] [AT_ONCE=1] [TLS=1]
-#   [WORKLOAD=cas-counter|watch|lease]` (TLS=1: members talk peer mutual TLS; WORKLOAD=cas-counter:
+#   [WORKLOAD=cas-counter|watch|lease]` (FAULTS=membership or partitions: the mixes of
+# tests/fault/README.md; TLS=1: members talk peer mutual TLS; WORKLOAD=cas-counter:
 # clients increment one counter with etcd Txns; watch: etcd watchers resuming across members;
 # lease: etcd leases kept alive and expiring; tests/fault/README.md)
 # (run i uses SEED+i; no SEED: a random one, printed first). Progress lines,

@@ -1,11 +1,10 @@
 #include "api/etcd_grpc_services.h"
+#include "api/etcd_lease_keepalive_stream.h"
 #include "api/grpc_dispatch.h"
 
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-
-#include <grpcpp/alarm.h>
 
 #include <atomic>
 #include <chrono>
@@ -212,66 +211,6 @@ class EtcdMaintenanceService final : public pb::Maintenance::CallbackService {
   std::atomic<int> streams_{0};
 };
 
-// One LeaseKeepAlive stream: each request read is renewed through the
-// registry's LeaseKeepAlive handler (etcd_lease_service.h: on the leader,
-// or forwarded to it), answered, and only then is the next one read, so at
-// most one of a read, a renewal, a retry alarm or a write is pending and
-// Finish is called from the completion of that one. A renewal that fails
-// with UNAVAILABLE or DEADLINE_EXCEEDED (no leader yet, the leader died,
-// not yet confirmed) is tried again every kRetryEvery for the request
-// timeout before the stream ends with the error: clients keep their
-// stream across a leader change. A forwarded call (one message, from
-// another member) is not retried here: its sender retries.
-class KeepAliveReactor final
-    : public grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse> {
- public:
-  static constexpr std::chrono::milliseconds kRetryEvery{100};
-  static constexpr std::chrono::milliseconds kAttemptMax{1000};
-
-  KeepAliveReactor(const Method* renew, CallContext ctx, std::chrono::milliseconds retry_for)
-      : renew_(renew), ctx_(ctx), retry_for_(retry_for) {
-    StartRead(&request_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status::OK);  // The client is done (or gone).
-    retry_until_ = std::chrono::steady_clock::now() + retry_for_;
-    attempt();
-  }
-  void OnWriteDone(bool ok) override {
-    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "keepalive stream closed"));
-    StartRead(&request_);
-  }
-  void OnDone() override { delete this; }
-
- private:
-  void attempt() {
-    response_.Clear();
-    CallContext c = ctx_;
-    const auto now = std::chrono::steady_clock::now();
-    c.deadline = std::min(ctx_.deadline, ctx_.forwarded ? retry_until_ : now + kAttemptMax);
-    renew_->handler(c, request_, &response_, [this](util::Status s) { on_renewed(s); });
-  }
-  void on_renewed(const util::Status& s) {
-    if (s.is_ok()) return StartWrite(&response_);
-    const bool retriable =
-        s.code() == util::Code::kUnavailable || s.code() == util::Code::kDeadlineExceeded;
-    if (retriable && !ctx_.forwarded && std::chrono::steady_clock::now() < retry_until_) {
-      alarm_.Set(std::chrono::system_clock::now() + kRetryEvery, [this](bool) { attempt(); });
-      return;
-    }
-    Finish(grpc_dispatch::to_grpc(s));
-  }
-
-  const Method* renew_;
-  const CallContext ctx_;
-  const std::chrono::milliseconds retry_for_;
-  std::chrono::steady_clock::time_point retry_until_;
-  pb::LeaseKeepAliveRequest request_;
-  pb::LeaseKeepAliveResponse response_;
-  grpc::Alarm alarm_;
-};
-
 class EtcdLeaseService final : public pb::Lease::CallbackService {
  public:
   EtcdLeaseService(const MethodRegistry& r, std::chrono::milliseconds retry_for)
@@ -289,7 +228,7 @@ class EtcdLeaseService final : public pb::Lease::CallbackService {
 
   grpc::ServerBidiReactor<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>* LeaseKeepAlive(
       grpc::CallbackServerContext* ctx) override {
-    return new KeepAliveReactor(keep_alive_, context_of(ctx), retry_for_);
+    return new_keep_alive_stream(keep_alive_, context_of(ctx), retry_for_);
   }
 
  private:

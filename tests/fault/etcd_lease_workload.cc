@@ -143,9 +143,13 @@ bool LeaseWorkload::State::one_lease(int id, std::uint64_t n, std::mt19937_64& r
     req.set_id(l->id);
     etcdserverpb::LeaseRevokeResponse resp;
     l->revoke.invoke_ns = since_ns(epoch);
-    l->revoked = lease[next_member()]->LeaseRevoke(rctx.get(), req, &resp).ok();
+    const grpc::Status rs = lease[next_member()]->LeaseRevoke(rctx.get(), req, &resp);
     l->revoke.complete_ns = since_ns(epoch);
+    l->revoked = rs.ok();
     l->revoke.acknowledged = l->revoked;
+    // An answer lost (the member died mid-call): the revoke may have happened.
+    l->revoke.unknown = !rs.ok() && !refused(rs);
+    l->revoke_sent = l->revoked || l->revoke.unknown;
     observe(next_member(), key, l);
     return true;
   }

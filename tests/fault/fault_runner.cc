@@ -9,7 +9,8 @@
 // picks from kill-random, kill-leader, pause-random, pause-leader,
 // restart-all, disk-fsync-fail, disk-torn-write (default: all of them),
 // partition-* (root) and member-replace, member-move-leader (not together
-// with partitions);
+// with partitions); "membership" and "partitions" stand for the mixes of
+// tests/fault/README.md (each with kill -9 and pause of the leader);
 // --at-once=N applies up to N of them
 // together at each step (default 1).
 //   fault_runner [--report-root=DIR] --check=history.txt
@@ -41,6 +42,20 @@ bool parse_faults(const std::string& list, std::vector<dkv::fault::Fault>* out) 
   while (at <= list.size()) {
     const std::size_t end = std::min(list.find(',', at), list.size());
     const std::string name = list.substr(at, end - at);
+    // Shorthands: the membership and partition mixes the watch and lease
+    // runs use (tests/fault/README.md), each with kill -9 and pause.
+    if (name == "membership" || name == "partitions") {
+      const std::vector<Fault> mix =
+          name == "membership"
+              ? std::vector<Fault>{Fault::kMemberReplace, Fault::kMemberMoveLeader,
+                                   Fault::kKillLeader, Fault::kPauseLeader, Fault::kKillRandom}
+              : std::vector<Fault>{Fault::kPartitionHalves,     Fault::kPartitionLeader,
+                                   Fault::kPartitionAsymmetric, Fault::kPartitionBridge,
+                                   Fault::kKillLeader,          Fault::kPauseLeader};
+      out->insert(out->end(), mix.begin(), mix.end());
+      at = end + 1;
+      continue;
+    }
     bool known = false;
     for (Fault f : {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom,
                     Fault::kPauseLeader, Fault::kRestartAll, Fault::kPartitionHalves,

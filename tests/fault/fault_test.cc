@@ -246,35 +246,92 @@ bool dkv_lacks(const std::string& service, std::string* why) {
   return !why->empty();
 }
 
-// The watch workload (Workload::kWatch) under kill -9 and pause: every
+// The watch workload (Workload::kWatch) under kill -9, pause and
+// membership changes (a member-replace first: a voter removed, wiped, added
+// back and caught up by log or snapshot; leadership moves): every
 // watcher's events ordered, unique, atomic, without gaps, resumed on
 // another member exactly where they stopped (watch_check.h). Skips while
 // dkv does not serve etcd's Watch service.
-TEST(FaultTest, WatchKillAndPauseUnderLoad) {
+TEST(FaultTest, WatchKillPauseAndMembersUnderLoad) {
   std::string why;
   if (dkv_lacks("watch", &why)) GTEST_SKIP() << "no etcd Watch service on dkv yet: " << why;
-  RunOptions o = options_for("WatchKillAndPauseUnderLoad");
+  RunOptions o = options_for("WatchKillPauseAndMembersUnderLoad");
+  o.workload = Workload::kWatch;
+  o.nemesis_duration = 10s;
+  o.first_faults = {Fault::kMemberReplace};
+  o.faults = {Fault::kKillRandom,  Fault::kKillLeader,    Fault::kPauseRandom,
+              Fault::kPauseLeader, Fault::kMemberReplace, Fault::kMemberMoveLeader};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << "\n" << r.workload_summary << "\n" << r.schedule << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GE(r.member_replaces, 1) << summary(r) << "\n" << r.schedule;
+}
+
+// The watch workload under network partitions (nodes in network
+// namespaces; needs root, skipped otherwise): the leader cut off first,
+// then random halves, one-way cuts and bridges, held past an election
+// timeout. A watcher on a cut-off member stalls (no progress answer for
+// 3 s) and resumes elsewhere; the same rules hold.
+TEST(FaultTest, WatchPartitionsUnderLoad) {
+  if (const std::string why = testing::TestNetwork::unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  std::string why;
+  if (dkv_lacks("watch", &why)) GTEST_SKIP() << "no etcd Watch service on dkv yet: " << why;
+  RunOptions o = options_for("WatchPartitionsUnderLoad");
   o.workload = Workload::kWatch;
   o.nemesis_duration = 8s;
-  o.faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseRandom, Fault::kPauseLeader};
+  o.fault_hold_min = 1000ms;
+  o.fault_hold_max = 3500ms;
+  o.first_faults = {Fault::kPartitionLeader};
+  o.faults = {Fault::kPartitionLeader, Fault::kPartitionHalves, Fault::kPartitionAsymmetric,
+              Fault::kPartitionBridge};
   const RunResult r = run_fault(o);
-  std::cout << summary(r) << "\n" << r.workload_summary << std::endl;
+  std::cout << summary(r) << "\n" << r.workload_summary << "\n" << r.schedule << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
 }
 
 // The lease workload (Workload::kLease) under kill -9 and pause of the
-// leader: no lease expires before TTL after its last acknowledged renewal,
-// none is kept past TTL + the documented slack (lease_check.h, README).
-// Skips while dkv does not serve etcd's Lease service.
-TEST(FaultTest, LeaseKillAndPauseUnderLoad) {
+// leader and membership changes (the leader too may be removed and
+// replaced, leadership moves): no lease expires before TTL after its last
+// acknowledged renewal, none is kept past TTL + the documented slack
+// (lease_check.h, README). Skips while dkv does not serve etcd's Lease
+// service.
+TEST(FaultTest, LeaseKillPauseAndMembersUnderLoad) {
   std::string why;
   if (dkv_lacks("lease", &why)) GTEST_SKIP() << "no etcd Lease service on dkv yet: " << why;
-  RunOptions o = options_for("LeaseKillAndPauseUnderLoad");
+  RunOptions o = options_for("LeaseKillPauseAndMembersUnderLoad");
+  o.workload = Workload::kLease;
+  o.nemesis_duration = 10s;
+  o.first_faults = {Fault::kMemberReplace};
+  o.faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseLeader, Fault::kMemberReplace,
+              Fault::kMemberMoveLeader};
+  const RunResult r = run_fault(o);
+  std::cout << summary(r) << "\n" << r.workload_summary << "\n" << r.schedule << std::endl;
+  EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
+  EXPECT_GE(r.member_replaces, 1) << summary(r) << "\n" << r.schedule;
+}
+
+// The lease workload under network partitions (root; skipped otherwise):
+// the leader cut off first (its renewals cannot be confirmed, a new leader
+// extends every deadline), then halves, one-way cuts and bridges. The
+// kept bound's slack grows with the longest hold (README).
+TEST(FaultTest, LeasePartitionsUnderLoad) {
+  if (const std::string why = testing::TestNetwork::unavailable(); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  std::string why;
+  if (dkv_lacks("lease", &why)) GTEST_SKIP() << "no etcd Lease service on dkv yet: " << why;
+  RunOptions o = options_for("LeasePartitionsUnderLoad");
   o.workload = Workload::kLease;
   o.nemesis_duration = 8s;
-  o.faults = {Fault::kKillRandom, Fault::kKillLeader, Fault::kPauseLeader};
+  o.fault_hold_min = 1000ms;
+  o.fault_hold_max = 3500ms;
+  o.first_faults = {Fault::kPartitionLeader};
+  o.faults = {Fault::kPartitionLeader, Fault::kPartitionHalves, Fault::kPartitionAsymmetric,
+              Fault::kPartitionBridge};
   const RunResult r = run_fault(o);
-  std::cout << summary(r) << "\n" << r.workload_summary << std::endl;
+  std::cout << summary(r) << "\n" << r.workload_summary << "\n" << r.schedule << std::endl;
   EXPECT_TRUE(r.passed()) << summary(r) << "\nreplay: " << o.replay;
 }
 

@@ -34,7 +34,7 @@ void check_early(const LeaseRecord& l, LeaseCheckResult& out) {
   for (const auto& o : l.observations) {
     if (o.alive) continue;
     // A revoke sent before it ended explains the expiry.
-    if (l.revoked && l.revoke.invoke_ns < o.complete_ns) continue;
+    if ((l.revoked || l.revoke_sent) && l.revoke.invoke_ns < o.complete_ns) continue;
     for (const LeaseCall* r : renewals(l, true)) {
       const std::int64_t lower = r->invoke_ns + r->ttl_s * kNsPerS;
       if (lower <= o.complete_ns) continue;
@@ -46,6 +46,18 @@ void check_early(const LeaseRecord& l, LeaseCheckResult& out) {
       break;
     }
   }
+}
+
+// The latest a lease renewed by `renewed` may be seen alive: TTL + slack,
+// extended by every leader-change window that began before it (chained).
+std::int64_t kept_bound(std::int64_t renewed, std::int64_t ttl_ns,
+                        const LeaseCheckOptions& options) {
+  std::int64_t bound = renewed + ttl_ns + options.kept_slack_ns;
+  for (const auto& [start, end] : options.leader_change_windows) {
+    if (start > bound) break;
+    bound = std::max(bound, end + options.leader_change_ns + ttl_ns + options.kept_slack_ns);
+  }
+  return bound;
 }
 
 void check_kept(const LeaseRecord& l, const LeaseCheckOptions& options, LeaseCheckResult& out) {
@@ -66,13 +78,14 @@ void check_kept(const LeaseRecord& l, const LeaseCheckOptions& options, LeaseChe
       if (r->invoke_ns < o.complete_ns) latest = std::max(latest, r->complete_ns);
     }
     if (latest < 0) continue;  // Alive before any renewal we know of: the grant's answer was lost.
-    const std::int64_t bound = latest + ttl_s * kNsPerS + options.kept_slack_ns;
+    const std::int64_t bound = kept_bound(latest, ttl_s * kNsPerS, options);
     if (o.invoke_ns <= bound) continue;
-    out.violations.push_back({"kept", l.id,
-                              "lease " + hex(l.id) + " seen alive (" + o.how + ", sent at " +
-                                  ms(o.invoke_ns) + ") past its bound " + ms(bound) +
-                                  ": last renewal by " + ms(latest) + ", TTL " +
-                                  std::to_string(ttl_s) + "s, slack " + ms(options.kept_slack_ns)});
+    out.violations.push_back(
+        {"kept", l.id,
+         "lease " + hex(l.id) + " seen alive (" + o.how + ", sent at " + ms(o.invoke_ns) +
+             ") past its bound " + ms(bound) + ": last renewal by " + ms(latest) + ", TTL " +
+             std::to_string(ttl_s) + "s, slack " + ms(options.kept_slack_ns) +
+             (options.leader_change_windows.empty() ? "" : ", leader-change windows chained")});
   }
 }
 
@@ -91,7 +104,7 @@ std::string describe_lease_history(const std::vector<LeaseRecord>& leases) {
     out += "lease " + hex(l.id) + " client " + std::to_string(l.client) + "\n" +
            call("grant", l.grant);
     for (const auto& k : l.keepalives) out += call("keepalive", k);
-    if (l.revoked) out += call("revoke", l.revoke);
+    if (l.revoked || l.revoke_sent) out += call("revoke", l.revoke);
     for (const auto& o : l.observations) {
       out += "  seen " + std::string(o.alive ? "alive" : "gone") + " [" + ms(o.invoke_ns) + ", " +
              ms(o.complete_ns) + "] " + o.how + "\n";

@@ -15,13 +15,21 @@
 //           invoked later than that + `kept_bound` that saw the lease alive
 //           is a violation; also one invoked after an acknowledged revoke
 //           completed. `kept_bound` is TTL + slack: the slack is a
-//           parameter (3 s with a stable leader, the bound; the
-//           fault runs argue theirs in tests/fault/README.md).
+//           parameter (3 s with a stable leader, the bound). Leader
+//           changes extend it (README, Leases: a new leader starts every
+//           deadline at the remaining TTL, or the whole TTL without a
+//           checkpoint, + an election timeout): for each window in which
+//           leaders may have changed (a fault and its healing) that began
+//           before the bound so far, the bound becomes at least the
+//           window's end + `leader_change_ns` (an election, then the new
+//           leader's extension) + TTL + slack. Windows chain: a lease kept
+//           alive by one leader change may meet the next.
 // Pure functions, no I/O, clocks or threads. Threading: any thread.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dkv::fault {
@@ -49,6 +57,9 @@ struct LeaseRecord {
   LeaseCall grant;
   std::vector<LeaseCall> keepalives;
   bool revoked = false;  // An acknowledged revoke: `revoke` is its call.
+  // A revoke was sent, acknowledged or not (its answer lost: it may have
+  // happened); `revoke` is its call. Explains an expiry seen after it.
+  bool revoke_sent = false;
   LeaseCall revoke;
   std::vector<LeaseObservation> observations;
 };
@@ -60,8 +71,13 @@ struct LeaseViolation {
 };
 
 struct LeaseCheckOptions {
-  // Kept at most TTL + this after the last renewal.
+  // Kept at most TTL + this after the last renewal (with a stable leader).
   std::int64_t kept_slack_ns = 3'000'000'000;
+  // [start, end] of each window in which leaders may have changed, ordered
+  // by start, on the history's clock.
+  std::vector<std::pair<std::int64_t, std::int64_t>> leader_change_windows;
+  // After a window's end: an election, then the new leader's extension.
+  std::int64_t leader_change_ns = 0;
 };
 
 struct LeaseCheckResult {

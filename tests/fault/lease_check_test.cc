@@ -82,11 +82,44 @@ TEST(LeaseCheckTest, CanaryKeptPastTheBoundIsFlagged) {
   EXPECT_TRUE(flags(r, "kept")) << details(r);
   EXPECT_FALSE(flags(r, "early"));
   // A wider slack (as under faults) accepts it.
-  EXPECT_TRUE(check_leases({l}, {5 * kS}).ok());
+  LeaseCheckOptions wide;
+  wide.kept_slack_ns = 5 * kS;
+  EXPECT_TRUE(check_leases({l}, wide).ok());
   // An unanswered keepalive may have renewed it up to when the client gave up.
   LeaseRecord maybe = l;
   maybe.keepalives.push_back({4 * kS, 4500 * kMs, false, true, 0});
   EXPECT_TRUE(check_leases({maybe}).ok()) << details(check_leases({maybe}));
+}
+
+// Leader changes extend the bound (a new leader starts the whole TTL + an
+// election timeout), chained; a window that began after the bound does not.
+TEST(LeaseCheckTest, LeaderChangeWindowsExtendTheBoundChained) {
+  LeaseRecord l = clean();  // Last renewal by 3.005 s: bound 11.005 s.
+  l.observations.push_back(alive(20 * kS));
+  LeaseCheckOptions o;
+  o.leader_change_ns = 2 * kS;
+  // A fault 9-10 s: 10 + 2 + 5 + 3 = 20 s. Alive at 20 s is within it.
+  o.leader_change_windows = {{9 * kS, 10 * kS}};
+  EXPECT_TRUE(check_leases({l}, o).ok()) << details(check_leases({l}, o));
+  // Seen alive at 21 s: past it, unless a second change came before 20 s.
+  l.observations.push_back(alive(21 * kS));
+  EXPECT_TRUE(flags(check_leases({l}, o), "kept"));
+  o.leader_change_windows.push_back({19 * kS, 19500 * kMs});
+  EXPECT_TRUE(check_leases({l}, o).ok()) << details(check_leases({l}, o));
+  // The first window after the bound: no extension at all.
+  o.leader_change_windows = {{11500 * kMs, 12 * kS}};
+  EXPECT_TRUE(flags(check_leases({l}, o), "kept"));
+}
+
+// A revoke whose answer was lost may have happened: an expiry seen after
+// it is no violation (seed 129326602: the revoke's member was killed).
+TEST(LeaseCheckTest, RevokeOfUnknownOutcomeExplainsAnExpiry) {
+  LeaseRecord l = clean();
+  l.observations = {alive(1 * kS), alive(3100 * kMs), gone(3300 * kMs)};
+  EXPECT_TRUE(flags(check_leases({l}), "early"));
+  l.revoke_sent = true;
+  l.revoke = {3200 * kMs, 3250 * kMs, false, true, 0};
+  EXPECT_TRUE(check_leases({l}).ok()) << details(check_leases({l}));
 }
 
 TEST(LeaseCheckTest, CanaryAliveAfterAnAcknowledgedRevokeIsFlagged) {

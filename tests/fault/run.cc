@@ -908,6 +908,7 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
     const int at_once = 1 + static_cast<int>(nemesis.rng()() % std::max(o.faults_at_once_max, 1));
     const auto hold_for = uniform(nemesis.rng(), o.fault_hold_min, o.fault_hold_max);
     const double at = std::chrono::duration<double>(Clock::now() - epoch).count();
+    const std::int64_t injected_ns = since_ns(epoch);
     std::string applied;
     for (int k = 0; k < at_once; ++k) {
       const std::size_t drawn = nemesis.rng()() % o.faults.size();
@@ -924,6 +925,7 @@ void nemesis_phase(const RunOptions& o, Nemesis& nemesis, Clock::time_point epoc
     hold(hold_for, tick);
     tick();
     healed(nemesis.heal(&r.schedule), r);
+    if (!applied.empty()) r.fault_windows_ns.emplace_back(injected_ns, since_ns(epoch));
   }
   hold(std::max<std::chrono::milliseconds>(
            std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()), 0ms),
@@ -992,17 +994,18 @@ void check_etcd_workload(const RunOptions& o, const Clients& clients, RunResult&
     if (const auto e = o.env.find("DKV_ELECTION_MS"); e != o.env.end()) {
       election_ms = std::atoll(e->second.c_str());
     }
-    const auto slack = o.lease_kept_slack.count() > 0
-                           ? o.lease_kept_slack
-                           : 3000ms + o.fault_hold_max + 2 * std::chrono::milliseconds(election_ms);
-    const LeaseCheckResult checked =
-        check_leases(l->leases(), {std::chrono::nanoseconds(slack).count()});
+    const auto slack = o.lease_kept_slack;
+    const LeaseCheckResult checked = check_leases(
+        l->leases(),
+        {std::chrono::nanoseconds(slack).count(), r.fault_windows_ns,
+         std::chrono::nanoseconds(2 * std::chrono::milliseconds(election_ms)).count()});
     r.workload_history = describe_lease_history(l->leases());
     for (const auto& v : checked.violations) found.emplace_back(v.rule, v.detail);
     r.workload_summary = std::to_string(checked.leases) + " leases, " +
                          std::to_string(checked.renewals) + " renewals, " +
                          std::to_string(checked.expired_seen) + " seen expired, kept slack " +
-                         std::to_string(slack.count()) + " ms";
+                         std::to_string(slack.count()) + " ms + leader changes over " +
+                         std::to_string(r.fault_windows_ns.size()) + " fault windows";
     if (checked.expired_seen == 0 && found.empty()) {
       found.emplace_back("lease", "no lease was seen to expire or be revoked");
     }

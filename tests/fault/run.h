@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checker.h"
@@ -93,11 +94,13 @@ struct RunOptions {
   std::uint64_t seed = 1;
   Workload workload = Workload::kRegisters;
   int cas_clients_per_node = 3;  // kCasCounter: etcd clients per node.
-  // kLease: a lease is never kept past TTL + this after its last renewal.
-  // 0: 3 s (the bound with a stable leader) + fault_hold_max (no leader,
-  // nothing expires) + 2 x DKV_ELECTION_MS (an election, then the new
-  // leader's extension by an election timeout); tests/fault/README.md.
-  std::chrono::milliseconds lease_kept_slack{0};
+  // kLease: a lease is never kept past TTL + this after its last renewal
+  // (the bound with a stable leader), each fault window (injection to end of
+  // healing) that began before that bound extending it to the window's end
+  // + 2 x DKV_ELECTION_MS (an election, then the new leader's extension by
+  // an election timeout) + TTL + this, chained (lease_check.h,
+  // tests/fault/README.md).
+  std::chrono::milliseconds lease_kept_slack{3000};
   int nodes = 3;
   int keys = 5;
   int rest_clients_per_node = 1;
@@ -150,6 +153,8 @@ struct RunResult {
   std::string error;         // Why the run failed, if it did ("" on success).
   std::string report_dir;    // Non-empty if a report was written.
   std::string schedule;      // The faults injected, one per line.
+  // [injected, healed] of each fault step, ns since the clients' epoch.
+  std::vector<std::pair<std::int64_t, std::int64_t>> fault_windows_ns;
   // kCasCounter: the counter's final value, the acknowledged successful
   // txns and those of unknown outcome (counter_check.h).
   std::int64_t counter_final = -1, cas_acknowledged = 0, cas_uncertain = 0;
