@@ -10,7 +10,8 @@ THREADS_JSON: {"leader": {"grpc": [TID...], "raft": TID, "recv": [TID...]},
                "followers": [{"raft": TID, "recv": TID}...]} where a
 follower's recv is its reader of the leader's stream (thread recv-<leader>),
 and the leader's grpc its gRPC threads (pollers and executors).
-One cycle runs from the client's wake-up (a reply) to the next one. Prints each stage's median and quartiles in us.
+One cycle runs from the client's wake-up (a reply) to the next one. Prints
+each stage's median and quartiles in us.
 """
 import json
 import re
@@ -113,8 +114,9 @@ def main():
             continue
         q = statistics.quantiles(v, n=4)
         print(f"  {name:50s} {statistics.median(v):6.0f} ({q[0]:.0f}-{q[2]:.0f}), {len(v)}")
-    busy = sum(1 for r in rows if "request" in r and "raft_woken" not in r)
-    print(f"  requests that found the leader's raft thread already awake: {busy} of {len(rows)}")
+    found = [r for r in rows if "request" in r]
+    busy = sum(1 for r in found if "raft_woken" not in r)
+    print(f"  requests that found the leader's raft thread already awake: {busy} of {len(found)}")
     print(f"  replies sent by the raft thread itself: {sum(1 for a in anchors if evs[a][2] == lead['raft'])} of {len(anchors)}")
     cyc = [r["reply"] for r in rows if "reply" in r]
     if cyc:
