@@ -34,6 +34,7 @@
 #include "tls/credentials.h"
 #include "transport/admission.h"
 #include "transport/port_listener.h"
+#include "transport/transport.h"
 #include "util/metrics.h"
 
 namespace dkv::cmd {
