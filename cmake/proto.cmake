@@ -22,8 +22,13 @@ foreach(p ${DKV_GOOGLE_PROTOS} ${DKV_OWN_PROTOS})
   list(APPEND DKV_PROTO_SRCS "${DKV_PROTO_OUT}/${base}.pb.cc")
 endforeach()
 
+# The headers are outputs too: an object that includes one (known to Ninja
+# from its depfile) is then rebuilt in the same run that regenerates it, not
+# left compiled against the old message layout (a changed proto once left a
+# test reading a smaller StatusResponse than the library built).
+list(TRANSFORM DKV_PROTO_SRCS REPLACE "\\.pb\\.cc$" ".pb.h" OUTPUT_VARIABLE DKV_PROTO_HDRS)
 add_custom_command(
-  OUTPUT ${DKV_PROTO_SRCS}
+  OUTPUT ${DKV_PROTO_SRCS} ${DKV_PROTO_HDRS}
   COMMAND ${PROTOC} -I "${CMAKE_SOURCE_DIR}/proto" -I "${DKV_GOOGLEAPIS_DIR}"
           --cpp_out "${DKV_PROTO_OUT}" ${DKV_GOOGLE_PROTOS} ${DKV_OWN_PROTOS}
   DEPENDS ${DKV_OWN_PROTOS_ABS}
@@ -50,8 +55,9 @@ if(NOT DKV_UNIT_ONLY)
       list(APPEND DKV_GRPC_SRCS "${DKV_PROTO_OUT}/${base}.grpc.pb.cc")
     endif()
   endforeach()
+  list(TRANSFORM DKV_GRPC_SRCS REPLACE "\\.grpc\\.pb\\.cc$" ".grpc.pb.h" OUTPUT_VARIABLE DKV_GRPC_HDRS)
   add_custom_command(
-    OUTPUT ${DKV_GRPC_SRCS}
+    OUTPUT ${DKV_GRPC_SRCS} ${DKV_GRPC_HDRS}
     COMMAND ${PROTOC} -I "${CMAKE_SOURCE_DIR}/proto" -I "${DKV_GOOGLEAPIS_DIR}"
             --grpc_out "${DKV_PROTO_OUT}" --plugin=protoc-gen-grpc=${GRPC_CPP_PLUGIN}
             ${DKV_SERVICE_PROTOS}
