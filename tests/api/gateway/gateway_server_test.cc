@@ -227,7 +227,8 @@ TEST_F(GatewayServerTest, ServesTheOriginalCurlLinesOnOneKeptAliveConnection) {
       status.body(),
       R"({"nodeId":"a","leaderId":"a","term":"3","role":"leader","commitIndex":"0",)"
       R"("appliedIndex":"0","members":[{"id":"a","address":"127.0.0.1:7070","isLearner":false}],)"
-      R"("dbSizeBytes":"0","version":"","clusterId":"","rejoining":false})");
+      R"("dbSizeBytes":"0","version":"","clusterId":"","rejoining":false,)"
+      R"("featureLevel":0,"committedFeatureLevel":0})");
 
   const auto reqs = services_.requests();
   ASSERT_EQ(reqs.size(), 3u);

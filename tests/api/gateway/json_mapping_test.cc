@@ -28,7 +28,8 @@ TEST(JsonMapping, PrintsLowerCamelCaseInt64AsStringAndUnpopulatedFields) {
       message_to_json(status),
       R"({"nodeId":"a","leaderId":"","term":"7","role":"","commitIndex":"18446744073709551615",)"
       R"("appliedIndex":"0","members":[{"id":"a","address":"127.0.0.1:7070","isLearner":false}],)"
-      R"("dbSizeBytes":"0","version":"","clusterId":"","rejoining":false})");
+      R"("dbSizeBytes":"0","version":"","clusterId":"","rejoining":false,)"
+      R"("featureLevel":0,"committedFeatureLevel":0})");
 }
 
 TEST(JsonMapping, PrintsBytesAsStandardBase64AndEmptyValueAsEmptyString) {
