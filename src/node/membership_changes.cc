@@ -134,6 +134,10 @@ void MembershipChanges::start_change(PendingChange c) {
   const raft::RaftStatus st = raw_.basic_status();
   c.index = st.last_index;
   c.term = st.hard_state.term;
+  // Invariant: at most one change in flight, and it has its entry's index
+  // (on_applied matches on it; 0 would match nothing and leak the waiter
+  // until its deadline).
+  DKV_ASSERT(!in_flight_ && c.index > 0 && c.term > 0);
   spdlog::info("proposed membership change at index {}: {} {}{}", c.index, change_name(cc.type),
                cc.context, c.request.force ? " (forced)" : "");
   in_flight_ = std::move(c);

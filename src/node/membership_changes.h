@@ -28,6 +28,7 @@
 
 #include "node/membership.h"
 #include "node/membership_checks.h"
+#include "node/once.h"
 #include "raft/types.h"
 #include "util/status.h"
 
@@ -45,10 +46,12 @@ using MembersDone = std::function<void(util::Status, Membership)>;
 using LeaderDone = std::function<void(util::Status, std::string leader_id)>;
 
 // A membership change asked of this leader, until it is applied here.
+// Its `done` completes exactly once (Once asserts), whatever becomes of it:
+// applied, refused, expired, lost in a leader change or failed at shutdown.
 struct PendingChange {
   ChangeRequest request;
   Deadline deadline;
-  MembersDone done;
+  Once<util::Status, Membership> done;
   raft::Index index = 0;  // Of its entry, once proposed.
   raft::Term term = 0;
 };
@@ -57,7 +60,7 @@ struct PendingChange {
 struct PendingMove {
   std::string id;
   Deadline deadline;
-  LeaderDone done;
+  Once<util::Status, std::string> done;  // Exactly once, as PendingChange's.
   // hand_off_before_removal: the removal to check; the target is chosen
   // on the raft thread.
   std::optional<ChangeRequest> removal;

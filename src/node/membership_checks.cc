@@ -64,7 +64,7 @@ util::Status check_names(const Membership& m, const ChangeRequest& r) {
 bool quorum_active(const std::vector<raft::NodeId>& voters, const std::set<raft::NodeId>& active) {
   const auto up = std::count_if(voters.begin(), voters.end(),
                                 [&](raft::NodeId id) { return active.count(id) > 0; });
-  return static_cast<std::size_t>(up) >= voters.size() / 2 + 1;
+  return static_cast<std::size_t>(up) >= raft::majority(voters.size());
 }
 
 util::Status check_change(const ClusterView& view, const ChangeRequest& r) {
@@ -96,7 +96,7 @@ util::Status check_change(const ClusterView& view, const ChangeRequest& r) {
     for (raft::NodeId v : after) up += view.active.count(v);
     return refuse("after this change only " + std::to_string(up) + " of " +
                   std::to_string(after.size()) + " voters would be up; a quorum needs " +
-                  std::to_string(after.size() / 2 + 1));
+                  std::to_string(raft::majority(after.size())));
   }
   return util::Status::ok();
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "node/node_metrics.h"
+#include "util/assert.h"
 
 namespace dkv::node {
 
@@ -30,6 +31,9 @@ util::Status ReadyDriver::handle(raft::Ready& rd, const char** failed) {
 }
 
 util::Status ReadyDriver::persist(const raft::Ready& rd, const char** failed) {
+  // Invariant: new entries are fsynced before anything that acknowledges
+  // them leaves (messages_after_persist); the core marks such a Ready.
+  DKV_ASSERT(rd.entries.empty() || rd.must_sync);
   if (!rd.snapshot.empty()) hooks_.install_snapshot(rd.snapshot);
   if (!rd.hard_state && rd.entries.empty()) return util::Status::ok();
   const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;

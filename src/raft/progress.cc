@@ -204,7 +204,7 @@ Index ProgressTracker::committed_index(NodeId not_counted) const {
 bool ProgressTracker::quorum_active() const {
   std::size_t active = 0;
   for (NodeId id : conf_.voters) active += progress_.at(id).recent_active ? 1 : 0;
-  return active > conf_.voters.size() / 2;
+  return active >= majority(conf_.voters.size());
 }
 
 void ProgressTracker::record_vote(NodeId id, bool granted) { votes_.emplace(id, granted); }
@@ -217,7 +217,7 @@ VoteResult ProgressTracker::tally_votes() const {
     if (it == votes_.end()) continue;
     (it->second ? granted : rejected)++;
   }
-  const std::size_t q = conf_.voters.size() / 2 + 1;
+  const std::size_t q = majority(conf_.voters.size());
   if (granted >= q) return VoteResult::kWon;
   if (rejected >= q) return VoteResult::kLost;
   return VoteResult::kPending;
@@ -229,7 +229,7 @@ bool ProgressTracker::has_quorum(const std::vector<NodeId>& acks) const {
     const Progress* pr = get(id);
     n += is_voter(id) && pr != nullptr && pr->rejoin_target == 0 ? 1 : 0;
   }
-  return n > conf_.voters.size() / 2;
+  return n >= majority(conf_.voters.size());
 }
 
 }  // namespace dkv::raft

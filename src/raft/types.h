@@ -5,6 +5,7 @@
 // Threading: plain values, no sharing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,6 +54,11 @@ struct ConfState {
 
   bool operator==(const ConfState&) const = default;
 };
+
+// How many of `voters` make a quorum: the one majority rule, used by the
+// core's commit, vote, ReadIndex and CheckQuorum counts and by the node's
+// membership policy for a proposed configuration.
+constexpr std::size_t majority(std::size_t voters) { return voters / 2 + 1; }
 
 struct SnapshotMetadata {
   Index index = 0;       // Last log index the snapshot covers.

@@ -105,6 +105,14 @@ TEST_F(ReadyDriverTest, ACommitOnlyReadyIsAppliedBeforeItsMessages) {
   EXPECT_EQ(storage_.hard_state().commit, 1u);
 }
 
+TEST_F(ReadyDriverTest, NewEntriesWithoutAnFsyncAreABug) {
+  raft::Ready rd;
+  rd.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
+  rd.messages_after_persist = {to(2)};  // Would acknowledge an unsynced entry.
+  const char* failed = "";
+  EXPECT_DEATH((void)driver_->handle(rd, &failed), "rd.must_sync");
+}
+
 TEST_F(ReadyDriverTest, AConfChangeKeepsTheUsualOrder) {
   raft::Ready rd;
   rd.committed_entries = {{1, 1, raft::EntryType::kConfChange, "cc"}};
