@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "image_stream.h"
 #include "kv/mvcc_request.h"
 #include "kv/store.h"
 
@@ -95,18 +96,7 @@ TEST_F(AlarmsTest, ImagesCarryAlarmsAndImagesWithoutThemAreUnchanged) {
   std::string image;
   ASSERT_TRUE(source->dump(&image, &index, &membership).is_ok());
   EXPECT_GT(image.size(), before.size());
-  for (std::size_t chunk_bytes : {std::size_t{1}, std::size_t{7}, std::size_t{1} << 20}) {
-    std::unique_ptr<Store::ImageReader> reader;
-    ASSERT_TRUE(source->open_image_reader(chunk_bytes, &reader).is_ok());
-    EXPECT_EQ(reader->size_bytes(), image.size());
-    std::string streamed;
-    for (bool done = false; !done;) {
-      std::string chunk;
-      ASSERT_TRUE(reader->next(&chunk, &done).is_ok());
-      streamed += chunk;
-    }
-    EXPECT_EQ(streamed, image) << chunk_bytes;
-  }
+  expect_streams_as(*source, image, {1, 7, std::size_t{1} << 20});
 
   auto copy = open_store("copy");
   ASSERT_TRUE(copy->restore(image).is_ok());

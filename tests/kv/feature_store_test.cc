@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "image_stream.h"
 #include "kv/feature_level.h"
 #include "kv/store.h"
 
@@ -110,18 +111,7 @@ TEST_F(FeatureStoreTest, ImagesCarryTheLevelAndImagesWithoutItRestoreLevelZero) 
   EXPECT_GT(image.size(), before.size());
   EXPECT_NE(image.find("FLEVEL"), std::string::npos);
   EXPECT_EQ(before.find("FLEVEL"), std::string::npos);
-  for (std::size_t chunk_bytes : {std::size_t{1}, std::size_t{5}, std::size_t{1} << 20}) {
-    std::unique_ptr<Store::ImageReader> reader;
-    ASSERT_TRUE(source->open_image_reader(chunk_bytes, &reader).is_ok());
-    EXPECT_EQ(reader->size_bytes(), image.size());
-    std::string streamed;
-    for (bool done = false; !done;) {
-      std::string chunk;
-      ASSERT_TRUE(reader->next(&chunk, &done).is_ok());
-      streamed += chunk;
-    }
-    EXPECT_EQ(streamed, image) << chunk_bytes;
-  }
+  expect_streams_as(*source, image, {1, 5, std::size_t{1} << 20});
 
   auto copy = open_store("copy");
   ASSERT_TRUE(copy->restore(image).is_ok());

@@ -2,6 +2,7 @@
 // one revision, the proposer-term check, checkpoints, images.
 #include <gtest/gtest.h>
 
+#include "image_stream.h"
 #include "kv/lease.h"
 #include "mvcc_fixture.h"
 
@@ -160,15 +161,7 @@ TEST_F(LeaseTest, ImagesCarryLeasesAndTheirKeys) {
   EXPECT_EQ(all, (std::vector<LeaseInfo>{{8, 30, 0}, {9, 40, 11}}));
   EXPECT_EQ(keys_of(8), std::vector<std::string>{"x"});
   // The streamed form (backups) is the same image.
-  std::unique_ptr<Store::ImageReader> reader;
-  ASSERT_TRUE(store_->open_image_reader(7, &reader).is_ok());
-  std::string streamed;
-  for (bool done = false; !done;) {
-    std::string chunk;
-    ASSERT_TRUE(reader->next(&chunk, &done).is_ok());
-    streamed += chunk;
-  }
-  EXPECT_EQ(streamed, image);
+  EXPECT_EQ(streamed_image(*store_, 7), image);
 }
 
 TEST(LeaseGrantTest, TheProposerClampsTheTtlAndPicksAnId) {

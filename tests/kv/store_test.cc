@@ -1,4 +1,5 @@
 #include "kv/store.h"
+#include "image_stream.h"
 
 #include <gtest/gtest.h>
 
@@ -498,15 +499,7 @@ TEST_F(StoreTest, ImageReaderStreamsTheDumpAtOneIndex) {
 
 TEST_F(StoreTest, ImageReaderOfAnEmptyStoreIsAValidImage) {
   auto store = open_store();
-  std::unique_ptr<Store::ImageReader> reader;
-  ASSERT_TRUE(store->open_image_reader(64, &reader).is_ok());
-  std::string streamed;
-  for (bool done = false; !done;) {
-    std::string chunk;
-    ASSERT_TRUE(reader->next(&chunk, &done).is_ok());
-    streamed += chunk;
-  }
-  EXPECT_EQ(streamed.size(), reader->size_bytes());
+  const std::string streamed = streamed_image(*store, 64);
   std::uint64_t index = 1;
   std::string membership = "x";
   ASSERT_TRUE(Store::peek_image(streamed, &index, &membership).is_ok());
