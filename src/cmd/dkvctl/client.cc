@@ -143,82 +143,74 @@ util::Status Client::with_failover(bool repeatable, const Call& call) {
   return last;
 }
 
+// One unary call of `method` on the connection's stub `stub`, with
+// with_failover's rules.
+template <typename Stub, typename Request, typename Response>
+util::Status Client::unary(bool repeatable, std::unique_ptr<Stub> Conn::*stub,
+                           UnaryMethod<Stub, Request, Response> method, const Request& request,
+                           Response* response) {
+  return with_failover(repeatable, [&](Conn& c, grpc::ClientContext* ctx) {
+    return ((*(c.*stub)).*method)(ctx, request, response);
+  });
+}
+
 util::Status Client::put(const v0::PutRequest& request, v0::PutResponse* response) {
-  return with_failover(
-      true, [&](Conn& c, grpc::ClientContext* ctx) { return c.kv->Put(ctx, request, response); });
+  return unary(true, &Conn::kv, &v0::KV::Stub::Put, request, response);
 }
 
 util::Status Client::get(const v0::GetRequest& request, v0::GetResponse* response) {
-  return with_failover(
-      true, [&](Conn& c, grpc::ClientContext* ctx) { return c.kv->Get(ctx, request, response); });
+  return unary(true, &Conn::kv, &v0::KV::Stub::Get, request, response);
 }
 
 util::Status Client::del(const v0::DeleteRequest& request, v0::DeleteResponse* response) {
-  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.kv->Delete(ctx, request, response);
-  });
+  return unary(true, &Conn::kv, &v0::KV::Stub::Delete, request, response);
 }
 
 util::Status Client::etcd_range(const etcdserverpb::RangeRequest& request,
                                 etcdserverpb::RangeResponse* response) {
-  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_kv->Range(ctx, request, response);
-  });
+  return unary(true, &Conn::etcd_kv, &etcdserverpb::KV::Stub::Range, request, response);
 }
 
 util::Status Client::etcd_put(const etcdserverpb::PutRequest& request,
                               etcdserverpb::PutResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_kv->Put(ctx, request, response);
-  });
+  return unary(false, &Conn::etcd_kv, &etcdserverpb::KV::Stub::Put, request, response);
 }
 
 util::Status Client::etcd_delete(const etcdserverpb::DeleteRangeRequest& request,
                                  etcdserverpb::DeleteRangeResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_kv->DeleteRange(ctx, request, response);
-  });
+  return unary(false, &Conn::etcd_kv, &etcdserverpb::KV::Stub::DeleteRange, request, response);
 }
 
 util::Status Client::etcd_txn(const etcdserverpb::TxnRequest& request,
                               etcdserverpb::TxnResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_kv->Txn(ctx, request, response);
-  });
+  return unary(false, &Conn::etcd_kv, &etcdserverpb::KV::Stub::Txn, request, response);
 }
 
 util::Status Client::etcd_compact(const etcdserverpb::CompactionRequest& request,
                                   etcdserverpb::CompactionResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_kv->Compact(ctx, request, response);
-  });
+  return unary(false, &Conn::etcd_kv, &etcdserverpb::KV::Stub::Compact, request, response);
 }
 
 util::Status Client::etcd_lease_grant(const etcdserverpb::LeaseGrantRequest& request,
                                       etcdserverpb::LeaseGrantResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_lease->LeaseGrant(ctx, request, response);
-  });
+  return unary(false, &Conn::etcd_lease, &etcdserverpb::Lease::Stub::LeaseGrant, request, response);
 }
 
 util::Status Client::etcd_lease_revoke(const etcdserverpb::LeaseRevokeRequest& request,
                                        etcdserverpb::LeaseRevokeResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_lease->LeaseRevoke(ctx, request, response);
-  });
+  return unary(false, &Conn::etcd_lease, &etcdserverpb::Lease::Stub::LeaseRevoke, request,
+               response);
 }
 
 util::Status Client::etcd_lease_timetolive(const etcdserverpb::LeaseTimeToLiveRequest& request,
                                            etcdserverpb::LeaseTimeToLiveResponse* response) {
-  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_lease->LeaseTimeToLive(ctx, request, response);
-  });
+  return unary(true, &Conn::etcd_lease, &etcdserverpb::Lease::Stub::LeaseTimeToLive, request,
+               response);
 }
 
 util::Status Client::etcd_lease_leases(etcdserverpb::LeaseLeasesResponse* response) {
-  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.etcd_lease->LeaseLeases(ctx, etcdserverpb::LeaseLeasesRequest(), response);
-  });
+  return unary(true, &Conn::etcd_lease, &etcdserverpb::Lease::Stub::LeaseLeases,
+               etcdserverpb::LeaseLeasesRequest(), response);
 }
 
 util::Status Client::stream_conn(Conn** out) {
@@ -295,43 +287,32 @@ util::Status Client::etcd_watch(
 }
 
 util::Status Client::member_list(v0::MemberListResponse* response) {
-  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.cluster->MemberList(ctx, v0::MemberListRequest(), response);
-  });
+  return unary(true, &Conn::cluster, &v0::Cluster::Stub::MemberList, v0::MemberListRequest(),
+               response);
 }
 
 util::Status Client::member_add(const v0::MemberAddRequest& request,
                                 v0::MemberAddResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.cluster->MemberAdd(ctx, request, response);
-  });
+  return unary(false, &Conn::cluster, &v0::Cluster::Stub::MemberAdd, request, response);
 }
 
 util::Status Client::member_promote(const v0::MemberPromoteRequest& request,
                                     v0::MemberPromoteResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.cluster->MemberPromote(ctx, request, response);
-  });
+  return unary(false, &Conn::cluster, &v0::Cluster::Stub::MemberPromote, request, response);
 }
 
 util::Status Client::member_remove(const v0::MemberRemoveRequest& request,
                                    v0::MemberRemoveResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.cluster->MemberRemove(ctx, request, response);
-  });
+  return unary(false, &Conn::cluster, &v0::Cluster::Stub::MemberRemove, request, response);
 }
 
 util::Status Client::move_leader(const v0::MoveLeaderRequest& request,
                                  v0::MoveLeaderResponse* response) {
-  return with_failover(false, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.cluster->MoveLeader(ctx, request, response);
-  });
+  return unary(false, &Conn::cluster, &v0::Cluster::Stub::MoveLeader, request, response);
 }
 
 util::Status Client::status(v0::StatusResponse* response) {
-  return with_failover(true, [&](Conn& c, grpc::ClientContext* ctx) {
-    return c.cluster->Status(ctx, v0::StatusRequest(), response);
-  });
+  return unary(true, &Conn::cluster, &v0::Cluster::Stub::Status, v0::StatusRequest(), response);
 }
 
 util::Status Client::status_of(const std::string& endpoint, v0::StatusResponse* response) {

@@ -23,6 +23,11 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
 #include "util/status.h"
 
+namespace grpc {
+class ClientContext;
+class Status;
+}  // namespace grpc
+
 namespace dkv::ctl {
 
 struct ClientOptions {
@@ -116,6 +121,12 @@ class Client {
   struct Conn;
   template <typename Call>
   util::Status with_failover(bool repeatable, const Call& call);
+  template <typename Stub, typename Request, typename Response>
+  using UnaryMethod = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&, Response*);
+  template <typename Stub, typename Request, typename Response>
+  util::Status unary(bool repeatable, std::unique_ptr<Stub> Conn::*stub,
+                     UnaryMethod<Stub, Request, Response> method, const Request& request,
+                     Response* response);
   Conn& conn(const std::string& endpoint);
   util::Status connect(Conn& c, std::chrono::system_clock::time_point deadline);
   // The first endpoint that connects (for streams), or the error.
