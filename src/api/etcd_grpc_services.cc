@@ -8,9 +8,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "util/assert.h"
+#include "util/happens_before.h"
+#include "util/mutex.h"
+#include "util/thread_annotations.h"
 
 namespace dkv::api {
 namespace {
@@ -95,34 +99,64 @@ std::string backup_padding(std::uint64_t image_bytes) {
 // One Snapshot stream: the image in chunks, then the padding, the image's
 // length and the SHA-256 of all that as the last blob. Reads the next chunk when the previous write
 // is done (one chunk in memory). Deletes itself in OnDone.
+// Threading: gRPC runs the reactions one at a time, each on any of its
+// threads, ordered by its own synchronisation, which ThreadSanitizer cannot
+// see (libgrpc is not instrumented). Each reaction holds mu_ (never
+// contended) while it touches the stream's state, so that TSan sees those
+// hand-offs too, and starts the write or Finish after releasing it.
 class EtcdSnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
  public:
   EtcdSnapshotReactor(std::unique_ptr<kv::Store::ImageReader> reader, std::atomic<int>* streams)
-      : reader_(std::move(reader)), streams_(streams), sha_(EVP_MD_CTX_new()) {
-    DKV_ASSERT(sha_ != nullptr);
-    DKV_ASSERT(EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) == 1);
-    write_next();
+      : streams_(streams) {
+    Next next;
+    {
+      util::MutexLock lock(mu_);
+      reader_ = std::move(reader);
+      sha_ = EVP_MD_CTX_new();
+      DKV_ASSERT(sha_ != nullptr);
+      DKV_ASSERT(EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) == 1);
+      next = next_chunk();
+    }
+    start(next);
+    util::happens_before(this);  // The hand-off to the reactions (util/happens_before.h).
   }
-  ~EtcdSnapshotReactor() override { EVP_MD_CTX_free(sha_); }
+  ~EtcdSnapshotReactor() override { EVP_MD_CTX_free(sha_); }  // After OnDone's lock.
 
   void OnWriteDone(bool ok) override {
-    if (finished_) return;  // The last write carried the Finish.
-    if (!ok) {              // Cancelled by the client, or the connection broke.
-      finished_ = true;
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream cancelled"));
-      return;
+    util::happens_after(this);
+    Next next;
+    {
+      util::MutexLock lock(mu_);
+      if (finished_) return;  // The last write carried the Finish.
+      if (!ok) {              // Cancelled by the client, or the connection broke.
+        finished_ = true;
+        next.failed = grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream cancelled");
+      } else {
+        next = next_chunk();
+      }
     }
-    write_next();
+    start(next);
   }
 
   void OnDone() override {
-    reader_.reset();  // Ends the read transaction before the count drops.
+    util::happens_after(this);
+    {
+      util::MutexLock lock(mu_);
+      reader_.reset();  // Ends the read transaction before the count drops.
+    }
     streams_->fetch_sub(1);
     delete this;
   }
 
  private:
-  void write_next() {
+  // What the next chunk asks of gRPC: built under mu_, started without it.
+  struct Next {
+    bool last = false;                   // Write response_ and finish the call.
+    std::optional<grpc::Status> failed;  // Finish with this, writing nothing.
+  };
+
+  Next next_chunk() DKV_REQUIRES(mu_) {
+    Next next;
     response_.Clear();
     if (image_done_) {  // The tail: padding, the image's length, the SHA-256.
       std::string tail = backup_padding(sent_bytes_);
@@ -137,36 +171,55 @@ class EtcdSnapshotReactor final : public grpc::ServerWriteReactor<pb::SnapshotRe
       finished_ = true;
       spdlog::info("etcd snapshot stream of {} bytes (+32 of SHA-256) at applied index {} sent",
                    sent_bytes_, reader_->applied_index());
-      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
-      return;
+      next.last = true;
+      return next;
     }
     std::string chunk;
     if (auto s = reader_->next(&chunk, &image_done_); !s.is_ok()) {
       spdlog::error("etcd snapshot stream failed: {}", s.to_string());
       finished_ = true;
-      Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
-      return;
+      next.failed = grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+      return next;
     }
     DKV_ASSERT(EVP_DigestUpdate(sha_, chunk.data(), chunk.size()) == 1);
     sent_bytes_ += chunk.size();
     response_.set_remaining_bytes(reader_->size_bytes() - sent_bytes_);
     response_.set_blob(std::move(chunk));
-    StartWrite(&response_);
+    return next;
   }
 
-  std::unique_ptr<kv::Store::ImageReader> reader_;
-  std::atomic<int>* streams_;
-  EVP_MD_CTX* sha_;
-  pb::SnapshotResponse response_;  // Borrowed by gRPC until OnWriteDone.
-  std::uint64_t sent_bytes_ = 0;
-  bool image_done_ = false;
-  bool finished_ = false;
+  // gRPC serializes response_ inside StartWrite, before it returns; the
+  // next change to it waits for OnWriteDone.
+  void start(const Next& next) DKV_EXCLUDES(mu_) {
+    if (next.failed) {
+      Finish(*next.failed);
+    } else if (next.last) {
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    } else {
+      StartWrite(&response_);
+    }
+  }
+
+  std::atomic<int>* const streams_;
+  util::Mutex mu_;  // Held by each reaction (see the class comment).
+  std::unique_ptr<kv::Store::ImageReader> reader_ DKV_GUARDED_BY(mu_);
+  EVP_MD_CTX* sha_ DKV_GUARDED_BY(mu_) = nullptr;
+  pb::SnapshotResponse response_ DKV_GUARDED_BY(mu_);  // Borrowed by gRPC until OnWriteDone.
+  std::uint64_t sent_bytes_ DKV_GUARDED_BY(mu_) = 0;
+  bool image_done_ DKV_GUARDED_BY(mu_) = false;
+  bool finished_ DKV_GUARDED_BY(mu_) = false;
 };
 
 class Refusal final : public grpc::ServerWriteReactor<pb::SnapshotResponse> {
  public:
-  explicit Refusal(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
+  explicit Refusal(const grpc::Status& status) {
+    Finish(status);
+    util::happens_before(this);  // The hand-off to OnDone (util/happens_before.h).
+  }
+  void OnDone() override {
+    util::happens_after(this);
+    delete this;
+  }
 };
 
 class EtcdMaintenanceService final : public pb::Maintenance::CallbackService {

@@ -15,9 +15,11 @@
 // member) is not retried here: its sender retries.
 // Threading: gRPC's reactions, renewal completions (raft, read, gRPC or
 // caller's thread) and retry alarms may run at once; the stream's state is
-// under one mutex, and handlers are called and gRPC operations started
-// without it. Finish is called once, when no renewal or write is pending;
-// the reactor deletes itself in OnDone. Lifetime: `renew` must outlive it.
+// under one util::Mutex, which each of them holds (also how ThreadSanitizer
+// sees the hand-offs between gRPC's threads), and handlers are called and
+// reads, writes and Finish started without it. Finish is called once, when
+// no renewal or write is pending; the reactor deletes itself in OnDone.
+// Lifetime: `renew` must outlive it.
 #pragma once
 
 #include <grpcpp/grpcpp.h>

@@ -2,13 +2,13 @@
 
 #include <pthread.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "util/mutex.h"
 #include "util/reply_batch.h"
+#include "util/thread_annotations.h"
 
 namespace dkv::api::grpc_dispatch {
 namespace {
@@ -31,7 +31,7 @@ class ReplyQueue {
   void push(std::vector<Reply>* replies) {
     bool wake = false;
     {
-      std::lock_guard lock(mu_);
+      util::MutexLock lock(mu_);
       if (queue_.empty()) {
         queue_.swap(*replies);
       } else {
@@ -42,7 +42,7 @@ class ReplyQueue {
       wake = idle_;
       idle_ = false;
     }
-    if (wake) cv_.notify_one();
+    if (wake) wake_.notify_one();
   }
 
  private:
@@ -50,10 +50,10 @@ class ReplyQueue {
     std::vector<Reply> batch;
     for (;;) {
       {
-        std::unique_lock lock(mu_);
+        util::MutexLock lock(mu_);
         if (queue_.empty()) {
           idle_ = true;
-          cv_.wait(lock, [this] { return !queue_.empty(); });
+          while (queue_.empty()) wake_.wait(mu_);
         }
         batch.swap(queue_);
       }
@@ -62,10 +62,10 @@ class ReplyQueue {
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Reply> queue_;  // Guarded by mu_.
-  bool idle_ = false;         // Guarded by mu_: the thread waits (or is about to).
+  util::Mutex mu_;
+  util::CondVar wake_;
+  std::vector<Reply> queue_ DKV_GUARDED_BY(mu_);
+  bool idle_ DKV_GUARDED_BY(mu_) = false;  // The thread waits (or is about to).
   std::thread thread_;
 };
 

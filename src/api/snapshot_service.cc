@@ -4,9 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <optional>
 
 #include "dkv/v0/cluster.grpc.pb.h"
 #include "util/crc32c.h"
+#include "util/happens_before.h"
+#include "util/mutex.h"
+#include "util/thread_annotations.h"
 
 namespace dkv::api {
 namespace {
@@ -14,37 +18,66 @@ namespace {
 // One Snapshot stream: reads the next chunk when the previous write is done,
 // so at most one chunk is buffered; the last write carries the CRC and
 // finishes the call. Deletes itself in OnDone.
+// Threading: gRPC runs the reactions one at a time, each on any of its
+// threads, ordered by its own synchronisation, which ThreadSanitizer cannot
+// see (libgrpc is not instrumented). Each reaction holds mu_ (never
+// contended) while it touches the stream's state, so that TSan sees those
+// hand-offs too, and starts the write or Finish after releasing it.
 class SnapshotReactor final : public grpc::ServerWriteReactor<v0::SnapshotResponse> {
  public:
   SnapshotReactor(std::unique_ptr<kv::Store::ImageReader> reader, std::atomic<int>* streams)
-      : reader_(std::move(reader)), streams_(streams) {
-    write_next();
+      : streams_(streams) {
+    Next next;
+    {
+      util::MutexLock lock(mu_);
+      reader_ = std::move(reader);
+      next = next_chunk();
+    }
+    start(next);
+    util::happens_before(this);  // The hand-off to the reactions (util/happens_before.h).
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {  // Cancelled by the client, or the connection broke.
-      spdlog::info("snapshot stream cancelled after {} of {} bytes", sent_bytes_,
-                   reader_->size_bytes());
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream cancelled"));
-      return;
+    util::happens_after(this);
+    Next next;
+    {
+      util::MutexLock lock(mu_);
+      if (!ok) {  // Cancelled by the client, or the connection broke.
+        spdlog::info("snapshot stream cancelled after {} of {} bytes", sent_bytes_,
+                     reader_->size_bytes());
+        next.failed = grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream cancelled");
+      } else {
+        next = next_chunk();
+      }
     }
-    write_next();
+    start(next);
   }
 
   void OnDone() override {
-    reader_.reset();  // Ends the read transaction before the count drops.
+    util::happens_after(this);
+    {
+      util::MutexLock lock(mu_);
+      reader_.reset();  // Ends the read transaction before the count drops.
+    }
     streams_->fetch_sub(1);
     delete this;
   }
 
  private:
-  void write_next() {
+  // What the next chunk asks of gRPC: built under mu_, started without it.
+  struct Next {
+    bool last = false;                   // Write response_ and finish the call.
+    std::optional<grpc::Status> failed;  // Finish with this, writing nothing.
+  };
+
+  Next next_chunk() DKV_REQUIRES(mu_) {
+    Next next;
     std::string chunk;
     bool done = false;
     if (auto s = reader_->next(&chunk, &done); !s.is_ok()) {
       spdlog::error("snapshot stream failed: {}", s.to_string());
-      Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message()));
-      return;
+      next.failed = grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+      return next;
     }
     crc_ = util::crc32c::extend(crc_, chunk.data(), chunk.size());
     sent_bytes_ += chunk.size();
@@ -57,18 +90,30 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<v0::SnapshotRespon
       response_.set_crc32c(crc_);
       spdlog::info("snapshot stream of {} bytes at applied index {} sent", sent_bytes_,
                    reader_->applied_index());
+      next.last = true;
+    }
+    return next;
+  }
+
+  // gRPC serializes response_ inside StartWrite, before it returns; the
+  // next change to it waits for OnWriteDone.
+  void start(const Next& next) DKV_EXCLUDES(mu_) {
+    if (next.failed) {
+      Finish(*next.failed);
+    } else if (next.last) {
       StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
     } else {
       StartWrite(&response_);
     }
   }
 
-  std::unique_ptr<kv::Store::ImageReader> reader_;
-  std::atomic<int>* streams_;
-  v0::SnapshotResponse response_;  // Borrowed by gRPC until OnWriteDone.
-  std::uint32_t crc_ = 0;
-  std::uint64_t sent_bytes_ = 0;
-  bool first_ = true;
+  std::atomic<int>* const streams_;
+  util::Mutex mu_;  // Held by each reaction (see the class comment).
+  std::unique_ptr<kv::Store::ImageReader> reader_ DKV_GUARDED_BY(mu_);
+  v0::SnapshotResponse response_ DKV_GUARDED_BY(mu_);  // Borrowed by gRPC until OnWriteDone.
+  std::uint32_t crc_ DKV_GUARDED_BY(mu_) = 0;
+  std::uint64_t sent_bytes_ DKV_GUARDED_BY(mu_) = 0;
+  bool first_ DKV_GUARDED_BY(mu_) = true;
 };
 
 class SnapshotService final : public v0::Maintenance::CallbackService {
@@ -96,8 +141,14 @@ class SnapshotService final : public v0::Maintenance::CallbackService {
   // A reactor that finishes at once with `status`.
   class Refusal final : public grpc::ServerWriteReactor<v0::SnapshotResponse> {
    public:
-    explicit Refusal(const grpc::Status& status) { Finish(status); }
-    void OnDone() override { delete this; }
+    explicit Refusal(const grpc::Status& status) {
+      Finish(status);
+      util::happens_before(this);
+    }
+    void OnDone() override {
+      util::happens_after(this);
+      delete this;
+    }
   };
   static grpc::ServerWriteReactor<v0::SnapshotResponse>* refuse(const grpc::Status& status) {
     return new Refusal(status);

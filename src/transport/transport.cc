@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "dkv/raftpb/raft.grpc.pb.h"
@@ -24,6 +25,7 @@
 #include "transport/peer_checks.h"
 #include "transport/tcp_stream.h"
 #include "util/assert.h"
+#include "util/happens_before.h"
 #include "util/mutex.h"
 #include "util/thread_annotations.h"
 
@@ -109,7 +111,8 @@ util::Status check_client_metadata(const Inbound& in, grpc::CallbackServerContex
 // Threading: gRPC runs the reactions one at a time, but each on whichever
 // of its threads is free, and orders them by its own synchronisation, which
 // ThreadSanitizer cannot see (libgrpc is not instrumented). Each reaction
-// holds mu_ (never contended), so that the hand-off of the reader's state,
+// holds mu_ (never contended; StartRead and Finish start after it is
+// released), so that the hand-off of the reader's state,
 // the sink's buffer above all, is visible to TSan: without it every word of
 // that buffer is a separate false race, and TSan's de-duplication of them
 // (a linear scan per word) made a snapshot of a few MiB take minutes. For
@@ -120,37 +123,31 @@ util::Status check_client_metadata(const Inbound& in, grpc::CallbackServerContex
 class SnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChunk> {
  public:
   SnapshotReader(const Inbound& in, grpc::CallbackServerContext* ctx) : in_(in), ctx_(ctx) {
-    util::MutexLock lk(mu_);
-    const util::Status s = check_client_metadata(in_, ctx, &from_);
-    if (!s.is_ok()) {
-      refuse(s);
-      return;
+    std::optional<grpc::Status> finish;
+    {
+      util::MutexLock lk(mu_);
+      const util::Status s = check_client_metadata(in_, ctx, &from_);
+      if (!s.is_ok()) finish = refuse(s);
     }
-    StartRead(&chunk_);
+    next(finish);
+    util::happens_before(this);  // The hand-off to the reactions (util/happens_before.h).
   }
 
   void OnReadDone(bool ok) override {
-    util::MutexLock lk(mu_);
-    if (!ok) {
-      const util::Status s = complete();
-      if (!s.is_ok()) {
-        refuse(s);
-        return;
-      }
-      Finish(grpc::Status::OK);
-      return;
+    util::happens_after(this);
+    std::optional<grpc::Status> finish;
+    {
+      util::MutexLock lk(mu_);
+      finish = ok ? take_chunk() : end_of_stream();
+      util::happens_before(&in_);  // Before the Transport's destructor (RaftService).
     }
-    const util::Status s = absorb();
-    if (!s.is_ok()) {
-      refuse(s);
-      return;
-    }
-    chunk_ = raftpb::SnapshotChunk();  // Frees the data: see the class comment.
-    StartRead(&chunk_);
+    next(finish);
   }
 
   void OnDone() override {
+    util::happens_after(this);
     { util::MutexLock lk(mu_); }  // After the last reaction, for TSan.
+    util::happens_before(&in_);
     delete this;
   }
 
@@ -219,10 +216,35 @@ class SnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChun
     return util::Status::ok();
   }
 
-  void refuse(const util::Status& s) DKV_REQUIRES(mu_) {
+  // The last chunk was absorbed: the next read. Any error: Finish with it.
+  std::optional<grpc::Status> take_chunk() DKV_REQUIRES(mu_) {
+    const util::Status s = absorb();
+    if (!s.is_ok()) return refuse(s);
+    chunk_ = raftpb::SnapshotChunk();  // Frees the data: see the class comment.
+    return std::nullopt;
+  }
+
+  // The sender half-closed: deliver the snapshot, and Finish.
+  grpc::Status end_of_stream() DKV_REQUIRES(mu_) {
+    const util::Status s = complete();
+    if (!s.is_ok()) return refuse(s);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status refuse(const util::Status& s) DKV_REQUIRES(mu_) {
     spdlog::warn("transport: refused a snapshot stream from node {}: {}", from_, s.to_string());
     sink_.reset();
-    Finish(to_grpc(s));
+    return to_grpc(s);
+  }
+
+  // gRPC operations start without mu_ (gRPC parses the next chunk into
+  // chunk_ before the reaction that reads it starts).
+  void next(const std::optional<grpc::Status>& finish) DKV_EXCLUDES(mu_) {
+    if (finish) {
+      Finish(*finish);
+    } else {
+      StartRead(&chunk_);
+    }
   }
 
   const Inbound& in_;
@@ -237,39 +259,58 @@ class SnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChun
   Clock::time_point started_ DKV_GUARDED_BY(mu_);
 };
 
+// Threading: gRPC's threads. gRPC publishes the service to them when the
+// server starts and waits for them when it shuts down, which TSan cannot
+// see: each call and reaction that reads the Inbound starts with
+// happens_after(&in) and ends with happens_before(&in), paired with the
+// Transport's constructor and destructor (util/happens_before.h).
 class RaftService final : public raftpb::Raft::CallbackService {
  public:
   explicit RaftService(const Inbound& in) : in_(in) {}
 
   grpc::ServerReadReactor<raftpb::SnapshotChunk>* SendSnapshot(grpc::CallbackServerContext* ctx,
                                                                raftpb::SnapshotResponse*) override {
-    return new SnapshotReader(in_, ctx);
+    util::happens_after(&in_);
+    auto* reader = new SnapshotReader(in_, ctx);
+    util::happens_before(&in_);
+    return reader;
   }
   grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const raftpb::JoinRequest* req,
                                  raftpb::JoinResponse* resp) override {
+    util::happens_after(&in_);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (!in_.membership) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "join not served here"));
-      return reactor;
-    }
-    resp->set_cluster_id(in_.cluster_id);
-    resp->set_membership(in_.membership());
-    if (in_.commit_index) resp->set_commit_index(in_.commit_index());
-    spdlog::debug("transport: node {} asked for the membership; told it {}",
-                  req->node_id().substr(0, 64), resp->membership());
-    reactor->Finish(grpc::Status::OK);
+    const bool served = static_cast<bool>(in_.membership);
+    answer_join(*req, resp);
+    util::happens_before(&in_);
+    reactor->Finish(served ? grpc::Status::OK
+                           : grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "join not served here"));
     return reactor;
   }
 
  private:
+  void answer_join(const raftpb::JoinRequest& req, raftpb::JoinResponse* resp) {
+    if (!in_.membership) return;
+    resp->set_cluster_id(in_.cluster_id);
+    resp->set_membership(in_.membership());
+    if (in_.commit_index) resp->set_commit_index(in_.commit_index());
+    spdlog::debug("transport: node {} asked for the membership; told it {}",
+                  req.node_id().substr(0, 64), resp->membership());
+  }
+
   const Inbound& in_;
 };
 
 // Answers a SendSnapshot from a stranger: refused before reading anything.
 class RefusedSnapshotReader final : public grpc::ServerReadReactor<raftpb::SnapshotChunk> {
  public:
-  explicit RefusedSnapshotReader(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
+  explicit RefusedSnapshotReader(const grpc::Status& status) {
+    Finish(status);
+    util::happens_before(this);  // The hand-off to OnDone (util/happens_before.h).
+  }
+  void OnDone() override {
+    util::happens_after(this);
+    delete this;
+  }
 };
 
 // The Raft service as strangers see it (connections from no member's
@@ -395,9 +436,11 @@ Transport::Transport(TransportOptions options, TransportCallbacks callbacks)
              static_cast<std::uint64_t>(kWireMessageBytesMax));
   DKV_ASSERT(impl_->options.backoff_initial_ms > 0);
   DKV_ASSERT(impl_->options.backoff_max_ms >= impl_->options.backoff_initial_ms);
+  util::happens_before(&impl_->inbound);  // Published to gRPC's threads (RaftService).
 }
 
 Transport::~Transport() {
+  util::happens_after(&impl_->inbound);  // Their servers are stopped (RaftService).
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers;
   {
     util::MutexLock lk(impl_->mu);
