@@ -2,6 +2,9 @@
 // of one prefix while one writer puts at a steady rate, against any etcd v3
 // endpoint (dkv or etcd). Also --stall: one watcher that never reads, to
 // measure the server's memory (RSS of --pid) while the writes go by.
+// --prev-kv 1: watchers ask for prev_kv. --replay 1: the writes go first,
+// then the watchers start at the first one's revision and read history
+// (the catch-up path: many events per response).
 // Not a test (bench/watch/run.sh drives it; numbers in docs/performance.md).
 #include <grpcpp/grpcpp.h>
 
@@ -32,6 +35,9 @@ struct Flags {
   int value_bytes = 256;
   bool stall = false;
   int pid = 0;  // --stall: the server whose RSS to report.
+  bool prev_kv = false;
+  bool replay = false;
+  std::int64_t start_revision = 0;  // Set by --replay.
 };
 
 long rss_kib(int pid) {
@@ -50,8 +56,9 @@ std::string prefix_end(std::string p) {
 
 // One stream with `n` watchers of the prefix: counts events until each got
 // `want`; `ready` once all are created.
-void run_stream(std::shared_ptr<grpc::Channel> ch, int n, int want, std::atomic<int>* ready,
-                std::atomic<long>* delivered, std::atomic<int>* streams_done) {
+void run_stream(std::shared_ptr<grpc::Channel> ch, const Flags* f, int n, int want,
+                std::atomic<int>* ready, std::atomic<long>* delivered, std::atomic<long>* responses,
+                std::atomic<int>* streams_done) {
   auto stub = pb::Watch::NewStub(ch);
   grpc::ClientContext ctx;
   auto stream = stub->Watch(&ctx);
@@ -59,6 +66,8 @@ void run_stream(std::shared_ptr<grpc::Channel> ch, int n, int want, std::atomic<
     pb::WatchRequest req;
     req.mutable_create_request()->set_key("bench/");
     req.mutable_create_request()->set_range_end(prefix_end("bench/"));
+    req.mutable_create_request()->set_prev_kv(f->prev_kv);
+    req.mutable_create_request()->set_start_revision(f->start_revision);
     stream->Write(req);
   }
   int created = 0;
@@ -67,11 +76,25 @@ void run_stream(std::shared_ptr<grpc::Channel> ch, int n, int want, std::atomic<
   pb::WatchResponse resp;
   while (got < total && stream->Read(&resp)) {
     if (resp.created() && ++created == n) ready->fetch_add(1);
+    if (resp.canceled()) {  // E.g. its start revision was compacted.
+      std::fprintf(stderr, "watch canceled: %s\n", resp.cancel_reason().c_str());
+      break;
+    }
     got += resp.events_size();
     delivered->fetch_add(resp.events_size());
+    if (resp.events_size() > 0) responses->fetch_add(1);
   }
   streams_done->fetch_add(1);
   ctx.TryCancel();
+}
+
+std::int64_t current_revision(std::shared_ptr<grpc::Channel> ch) {
+  pb::RangeRequest r;
+  r.set_key("bench/");
+  r.set_limit(1);
+  pb::RangeResponse resp;
+  grpc::ClientContext ctx;
+  return pb::KV::NewStub(ch)->Range(&ctx, r, &resp).ok() ? resp.header().revision() : 0;
 }
 
 void write_share(std::shared_ptr<grpc::Channel> ch, const Flags& f, Clock::time_point start,
@@ -156,6 +179,10 @@ int main(int argc, char** argv) {
       f.stall = v == "1";
     else if (k == "--pid")
       f.pid = std::atoi(v.c_str());
+    else if (k == "--prev-kv")
+      f.prev_kv = v == "1";
+    else if (k == "--replay")
+      f.replay = v == "1";
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -169,9 +196,15 @@ int main(int argc, char** argv) {
           ? ch
           : grpc::CreateCustomChannel(f.write_endpoint, grpc::InsecureChannelCredentials(), args);
   if (f.stall) return stall(f, ch, write_ch);
+  Clock::time_point replay_writes_done;
+  if (f.replay) {  // History first: the watchers read it from its start.
+    f.start_revision = current_revision(write_ch) + 1;
+    write_steadily(write_ch, f);
+    replay_writes_done = Clock::now();
+  }
   const int streams = f.streams > 0 ? f.streams : std::min(f.watchers, 50);
   std::atomic<int> ready{0}, streams_done{0};
-  std::atomic<long> delivered{0};
+  std::atomic<long> delivered{0}, responses{0};
   std::vector<std::thread> readers;
   for (int s = 0; s < streams; ++s) {
     const int n = f.watchers / streams + (s < f.watchers % streams ? 1 : 0);
@@ -179,20 +212,27 @@ int main(int argc, char** argv) {
     auto c = s % 4 == 0
                  ? ch
                  : grpc::CreateCustomChannel(f.endpoint, grpc::InsecureChannelCredentials(), args);
-    readers.emplace_back(run_stream, c, n, f.writes, &ready, &delivered, &streams_done);
+    readers.emplace_back(run_stream, c, &f, n, f.writes, &ready, &delivered, &responses,
+                         &streams_done);
   }
-  while (ready.load() < streams) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  const auto start = Clock::now();
-  write_steadily(write_ch, f);
-  const auto writes_done = Clock::now();
+  const auto start = f.replay ? replay_writes_done : Clock::now();
+  if (!f.replay) {
+    while (ready.load() < streams) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto replay_start = Clock::now();
+  if (!f.replay) write_steadily(write_ch, f);
+  const auto writes_done = f.replay ? replay_start : Clock::now();
   for (auto& t : readers) t.join();
   const auto end = Clock::now();
-  const double secs = std::chrono::duration<double>(end - start).count();
+  const double secs =
+      std::chrono::duration<double>(end - (f.replay ? replay_start : start)).count();
   const double lag_ms = std::chrono::duration<double, std::milli>(end - writes_done).count();
   std::printf(
-      "watchers %d streams %d writes %d at %d/s: %ld events in %.2f s = %.0f events/s "
-      "(last delivered %.0f ms after the last put)\n",
-      f.watchers, streams, f.writes, f.rate, delivered.load(), secs, delivered.load() / secs,
-      lag_ms);
+      "watchers %d streams %d writes %d at %d/s%s%s: %ld events in %.2f s = %.0f events/s "
+      "(last delivered %.0f ms after the %s; %.1f events per response)\n",
+      f.watchers, streams, f.writes, f.rate, f.prev_kv ? " prev_kv" : "",
+      f.replay ? " replayed from history" : "", delivered.load(), secs, delivered.load() / secs,
+      lag_ms, f.replay ? "watchers started" : "last put",
+      static_cast<double>(delivered.load()) / std::max(1L, responses.load()));
   return 0;
 }

@@ -39,6 +39,14 @@ struct NodeCanaries {
   // A received snapshot file is renamed into place and installed without
   // its fdatasync.
   bool snapshot_before_fsync = false;
+  // The lessor keeps its deadlines after it stops leading and goes on
+  // proposing revokes for them, tagged with the term it led (a stalled
+  // ex-leader's clock deciding): harmless while apply ignores revokes of
+  // another term (kv/lease.h).
+  bool lessor_after_demotion = false;
+  // The lessor's revokes carry proposer term 0, a client's: apply can no
+  // longer tell an old leader's revoke from a client's.
+  bool revoke_without_term = false;
 };
 
 }  // namespace dkv::node

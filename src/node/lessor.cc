@@ -66,6 +66,7 @@ void Lessor::promote(LeaseClock::time_point now, std::uint64_t term,
                                       {}};
   }
   primary_term_ = term;
+  stale_leases_.clear();
   next_checkpoint_ = now + options_.checkpoint_interval;
   next_scan_ = now;
   revoke_tokens_ = 0;
@@ -77,8 +78,20 @@ void Lessor::promote(LeaseClock::time_point now, std::uint64_t term,
 void Lessor::demote() {
   if (primary_term_ == 0) return;
   spdlog::info("lessor: no longer primary (was in term {})", primary_term_);
+  if (decide_after_demotion_) {
+    stale_term_ = primary_term_;
+    stale_leases_ = std::move(leases_);
+  }
   primary_term_ = 0;
   leases_.clear();
+}
+
+Lessor::Work Lessor::stale_revokes(LeaseClock::time_point now) {
+  Work work;
+  work.term = stale_term_;
+  work.revoke = leases_to_revoke(stale_leases_, now, options_.election_timeout, 1000);
+  for (std::int64_t id : work.revoke) stale_leases_[id].revoke_sent = now;
+  return work;
 }
 
 std::size_t Lessor::take_revoke_budget(LeaseClock::time_point now) {
@@ -93,7 +106,7 @@ Lessor::Work Lessor::on_turn(LeaseClock::time_point now, bool leader, std::uint6
                              bool confirmed, const LoadLeases& load) {
   util::MutexLock lock(mu_);
   if (!leader || (primary_term_ != 0 && primary_term_ != term)) demote();
-  if (!leader || !confirmed) return {};
+  if (!leader || !confirmed) return stale_leases_.empty() ? Work{} : stale_revokes(now);
   if (primary_term_ == 0) {
     std::vector<kv::LeaseInfo> stored;
     lock.unlock();  // The store's read must not hold the renewals up.
@@ -124,7 +137,11 @@ Lessor::Work Lessor::on_turn(LeaseClock::time_point now, bool leader, std::uint6
 
 void Lessor::on_applied(const std::vector<kv::LeaseChange>& changes, LeaseClock::time_point now) {
   if (changes.empty()) return;
+  if (observer_) observer_(changes, now);
   util::MutexLock lock(mu_);
+  for (const kv::LeaseChange& c : changes) {
+    if (c.kind == kv::LeaseChange::Kind::kRevoked) stale_leases_.erase(c.lease.id);
+  }
   if (primary_term_ == 0) return;  // Promotion reads the store.
   for (const kv::LeaseChange& c : changes) {
     switch (c.kind) {

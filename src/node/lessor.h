@@ -22,6 +22,9 @@
 //     before answering, or a later promotion would resume it from the
 //     stale, shorter remaining TTL.
 // The pure decisions are free functions below, with the clock injected.
+// Test hooks (the node simulator, tests/sim/node_sim_leases.h): an observer
+// of applied lease changes, and the canary that keeps deciding expiries
+// after demotion (NodeCanaries::lessor_after_demotion).
 // Threading: on_turn() and on_applied() on the raft thread; renew(),
 // remaining() and the accessors from any thread (a mutex guards the state).
 #pragma once
@@ -92,6 +95,8 @@ class Lessor {
     bool empty() const { return revoke.empty() && checkpoint.empty(); }
   };
   using LoadLeases = std::function<util::Status(std::vector<kv::LeaseInfo>*)>;
+  using AppliedObserver =
+      std::function<void(const std::vector<kv::LeaseChange>&, LeaseClock::time_point)>;
 
   explicit Lessor(LessorOptions options) : options_(options) {}
   Lessor(const Lessor&) = delete;
@@ -120,11 +125,23 @@ class Lessor {
     return kv::min_lease_ttl_seconds(options_.election_timeout.count());
   }
 
+  // TEST ONLY: called with every applied batch's lease changes, on the
+  // raft thread, before the lessor handles them. Set before the node runs.
+  void set_applied_observer(AppliedObserver observer) { observer_ = std::move(observer); }
+  // TEST ONLY (a canary): on demotion keep the deadlines, and go on
+  // proposing revokes for them, tagged with the term it led, as a stalled
+  // ex-leader trusting its own clock would. Apply must ignore them.
+  void set_decide_after_demotion(bool on) {
+    util::MutexLock lock(mu_);
+    decide_after_demotion_ = on;
+  }
+
  private:
   void promote(LeaseClock::time_point now, std::uint64_t term,
                const std::vector<kv::LeaseInfo>& stored) DKV_REQUIRES(mu_);
   void demote() DKV_REQUIRES(mu_);
   std::size_t take_revoke_budget(LeaseClock::time_point now) DKV_REQUIRES(mu_);
+  Work stale_revokes(LeaseClock::time_point now) DKV_REQUIRES(mu_);
 
   const LessorOptions options_;
   mutable util::Mutex mu_;
@@ -135,6 +152,11 @@ class Lessor {
   // Revoke rate limit: a token bucket of kRevokesPerSecond, one second deep.
   double revoke_tokens_ DKV_GUARDED_BY(mu_) = 0;
   LeaseClock::time_point tokens_at_ DKV_GUARDED_BY(mu_);
+  AppliedObserver observer_;  // Set before the node runs; then read-only.
+  // The canary's: deadlines kept from the term it led last.
+  bool decide_after_demotion_ DKV_GUARDED_BY(mu_) = false;
+  std::uint64_t stale_term_ DKV_GUARDED_BY(mu_) = 0;
+  std::map<std::int64_t, LeaseDeadline> stale_leases_ DKV_GUARDED_BY(mu_);
 };
 
 }  // namespace dkv::node

@@ -16,13 +16,17 @@ void Node::run_lessor(std::chrono::steady_clock::time_point now) {
   // Confirmed: an entry of this term (the new leader's own no-op first) is
   // applied here, so a quorum accepted this node as leader of `term`.
   const bool confirmed = leader && applied_term_ == term;
+  const NodeCanaries& canaries = options_.test_canaries;
+  if (canaries.lessor_after_demotion) lessor_.set_decide_after_demotion(true);
   Lessor::Work work =
       lessor_.on_turn(now, leader, term, confirmed,
                       [this](std::vector<kv::LeaseInfo>* out) { return store_->leases(out); });
   // No waiters: request id 0. A refused proposal (a leadership transfer)
   // is proposed again by a later turn.
+  // A follower's proposals (the canary's) are forwarded to the leader.
+  const std::uint64_t proposer_term = canaries.revoke_without_term ? 0 : work.term;
   for (std::int64_t id : work.revoke) {
-    if (raw_->propose(encode_entry(0, kv::lease_revoke_command(id, work.term))).is_ok()) {
+    if (raw_->propose(encode_entry(0, kv::lease_revoke_command(id, proposer_term))).is_ok()) {
       spdlog::debug("lessor: lease {:x} expired; revoke proposed", id);
     }
   }

@@ -79,6 +79,34 @@ TEST_F(LessorTest, AStalledLeaderThatResumesInAnOldTermRevokesNothing) {
   EXPECT_TRUE(turn(t0 + seconds(60), /*leader=*/false, 3).empty());
 }
 
+// The node simulator's canary (NodeCanaries::lessor_after_demotion): an
+// ex-leader that goes on deciding on its own clock, with its old term.
+TEST_F(LessorTest, TheCanaryKeepsDecidingAfterDemotionInItsOldTerm) {
+  stored = {{1, 5, 0}};
+  turn(t0);
+  EXPECT_TRUE(turn(t0 + seconds(1), /*leader=*/false).empty());
+  EXPECT_TRUE(turn(t0 + seconds(100), /*leader=*/false).empty());  // Off: nothing.
+
+  Lessor canary{LessorOptions{kElection, milliseconds(5000)}};
+  canary.set_decide_after_demotion(true);
+  std::vector<kv::LeaseChange> seen;
+  canary.set_applied_observer(
+      [&](const std::vector<kv::LeaseChange>& c, LeaseClock::time_point) { seen = c; });
+  auto load = [this](std::vector<kv::LeaseInfo>* out) {
+    *out = stored;
+    return util::Status::ok();
+  };
+  canary.on_turn(t0, true, 2, true, load);
+  EXPECT_TRUE(canary.on_turn(t0 + seconds(1), false, 3, false, load).empty());
+  const Lessor::Work w = canary.on_turn(t0 + seconds(7), false, 3, false, load);
+  EXPECT_EQ(w.revoke, std::vector<std::int64_t>{1});
+  EXPECT_EQ(w.term, 2u);  // The term it led: apply ignores it in term 3.
+  const std::vector<kv::LeaseChange> revoked = {{kv::LeaseChange::Kind::kRevoked, {1, 0, 0}}};
+  canary.on_applied(revoked, t0 + seconds(8));
+  EXPECT_EQ(seen, revoked);
+  EXPECT_TRUE(canary.on_turn(t0 + seconds(20), false, 3, false, load).empty());
+}
+
 TEST_F(LessorTest, GrantsRenewalsAndRevokesAsApplied) {
   turn(t0);
   lessor.on_applied({{kv::LeaseChange::Kind::kGranted, {9, 10, 0}}}, t0);

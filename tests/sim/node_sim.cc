@@ -16,6 +16,7 @@
 #include "node/background.h"
 #include "node/node.h"
 #include "node/snapshot_transfer.h"
+#include "node_sim_leases.h"
 #include "rng.h"
 #include "wal/mem_file_system.h"
 
@@ -78,7 +79,11 @@ struct Client {
 
 class World {
  public:
-  World(const Options& o, std::string root) : o_(o), rng_(o.seed), root_(std::move(root)) {}
+  World(const Options& o, std::string root)
+      : o_(o),
+        rng_(o.seed),
+        root_(std::move(root)),
+        leases_(o.lease_clients, o.lease_op_permille, &now_) {}
 
   Result run();
   void post_task(int machine, node::Background::Kind kind, std::function<void()> fn) {
@@ -107,6 +112,7 @@ class World {
   void heal_and_check();
   void check_converged();
   void check_history();
+  void check_leases();
   void tear_down();
   int pick_up_node();
   Machine* leader();
@@ -134,6 +140,7 @@ class World {
   bool change_pending_ = false;
   int isolated_ = -1;  // A machine cut off from all others (both ways), or -1.
   int victim_ = -1;
+  LeaseClients leases_;  // After now_: it reads the clock.
   Result result_;
 };
 
@@ -180,12 +187,20 @@ void World::start(Machine& m) {
   m.wiped = false;
   if (canary_on("waiter-before-apply")) opt.test_canaries.waiter_before_apply = true;
   if (canary_on("read-before-applied")) opt.test_canaries.read_before_applied = true;
+  if (o_.canary == "old-leader-revoke") {
+    // The control (--mix-only) keeps the rule: the stale revokes carry
+    // their term and apply ignores them.
+    opt.test_canaries.lessor_after_demotion = true;
+    opt.test_canaries.revoke_without_term = !o_.canary_mix_only;
+  }
   const int from = m.index;
   opt.send = [this, from](std::vector<raft::Message> msgs) {
     send(from, std::move(msgs), faulty_);
   };
   util::Status s = node::Node::open(std::move(opt), &m.node);
   if (!s.is_ok()) throw Failure{m.name + " failed to start: " + s.to_string()};
+  m.node->lessor().set_applied_observer(
+      [this](const std::vector<kv::LeaseChange>& changes, auto) { leases_.on_applied(changes); });
   m.member = true;
   trace(m.name + " started (boot " + std::to_string(m.boot) + ")");
 }
@@ -366,6 +381,11 @@ void World::clients(bool faulty) {
   for (int c = 0; c < o_.clients; ++c) {
     if (!clients_[c].busy && rng_.permille(o_.op_permille)) issue(c);
   }
+  if (o_.lease_clients == 0) return;
+  const int any = pick_up_node();
+  Machine* lead = leader();
+  leases_.tick(rng_, lead ? lead->node.get() : nullptr,
+               any < 0 ? nullptr : machines_[any]->node.get());
 }
 
 // One member at a time loses its data, never the spare (it joined with a
@@ -543,6 +563,24 @@ void World::heal_and_check() {
   }
   advance(2000, false, nullptr);
   check_converged();
+  check_leases();
+}
+
+// Each member's store (its history replayed), then the expiry times.
+void World::check_leases() {
+  if (o_.lease_clients == 0) return;
+  for (auto& m : machines_) {
+    if (!m->node || m->retired) continue;
+    std::string failure;
+    m->node->read_store(
+        [&](const kv::Store& store) {
+          failure = leases_.check_store(m->name, store);
+          return util::Status::ok();
+        },
+        true, {}, [](util::Status) {});
+    if (!failure.empty()) throw Failure{failure};
+  }
+  if (std::string failure = leases_.check_expiries(); !failure.empty()) throw Failure{failure};
 }
 
 // Every node applied the same index and holds the same values.
@@ -589,6 +627,9 @@ Result World::run() {
     heal_and_check();
     tear_down();
     check_history();
+    result_.lease_grants = leases_.grants_ok();
+    result_.keepalives = leases_.keepalives_ok();
+    result_.leases_expired = leases_.expired();
   } catch (const Failure& f) {
     result_.ok = false;
     result_.failure = f.what;
@@ -603,7 +644,7 @@ namespace dkv::node_sim {
 
 bool known_canary(const std::string& name) {
   return name == "waiter-before-apply" || name == "read-before-applied" ||
-         name == "snapshot-before-fsync";
+         name == "snapshot-before-fsync" || name == "old-leader-revoke";
 }
 
 Options derive_options(std::uint64_t seed, const std::string& canary) {
@@ -638,6 +679,16 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
     o.crash_permille = 30 + static_cast<int>(rng.below(40));
     o.machine_crash_pct = 100;
   }
+  // Leases on three seeds in five; the lease canary's mix: leader moves
+  // while clients keep their leases alive on the new leader.
+  o.lease_clients = rng.percent(60) ? 1 + static_cast<int>(rng.below(2)) : 0;
+  o.lease_op_permille = 20 + static_cast<int>(rng.below(100));
+  if (canary == "old-leader-revoke") {
+    o.lease_clients = 2;
+    o.lease_op_permille = 200;
+    o.transfer_permille = 40 + static_cast<int>(rng.below(60));
+    o.crash_permille = 0;
+  }
   return o;
 }
 
@@ -651,7 +702,8 @@ void print_options(std::ostream& out, const Options& o) {
       << " catchup_entries=" << o.catchup_entries
       << " membership_permille=" << o.membership_permille << " wipe_pct=" << o.wipe_pct
       << " transfer_permille=" << o.transfer_permille
-      << " partition_permille=" << o.partition_permille << " heal_permille=" << o.heal_permille;
+      << " partition_permille=" << o.partition_permille << " heal_permille=" << o.heal_permille
+      << " lease_clients=" << o.lease_clients << " lease_op_permille=" << o.lease_op_permille;
   if (!o.canary.empty()) out << " canary=" << o.canary << (o.canary_mix_only ? " (mix only)" : "");
 }
 

@@ -24,6 +24,9 @@
 // (NodeOptions::rejoining), partitions, leader moves, membership changes
 // (a spare machine added as a learner, promoted, another voter removed),
 // snapshots every few entries and their transfers to lagging followers.
+// Lease clients grant, attach keys, keep alive and revoke; expiry is the
+// real Lessor's on the simulated leader's clock, checked by
+// node_sim_leases.h (never early, keys gone in one revision).
 // Clients put, delete and read (linearizable ReadIndex reads) through Node::write
 // and Node::read; the history, with invoke and complete times in simulated
 // time, goes to the fault suite's linearizability checker
@@ -62,6 +65,10 @@ struct Options {
   int wipe_pct = 0;            // Of the crashes: the disk is lost too (rejoins empty).
   int transfer_permille = 0;   // Per 100 ms: the leader hands leadership over.
   int membership_permille = 0;
+  // Lease clients (node_sim_leases.h) and, per client per ms of idle time,
+  // the chance to start a lease operation; 0 clients: no leases.
+  int lease_clients = 0;
+  int lease_op_permille = 50;
   std::uint64_t snapshot_entries = 100'000;  // NodeOptions::snapshot_entries.
   std::uint64_t catchup_entries = 5'000;     // NodeOptions::snapshot_catchup_entries.
   std::string canary;
@@ -87,6 +94,9 @@ struct Result {
   std::uint64_t wipes = 0;
   std::uint64_t transfers = 0;     // Leader moves that completed.
   std::uint64_t conf_changes = 0;  // Removals applied (the script's last step).
+  std::uint64_t lease_grants = 0;
+  std::uint64_t keepalives = 0;      // Acknowledged.
+  std::uint64_t leases_expired = 0;  // Revoked by a leader's clock.
 };
 
 // Runs one seed. `tmp_root`: where the LMDB directories go (removed after).

@@ -119,12 +119,17 @@ void add(dkv::node_sim::Result* total, const dkv::node_sim::Result& r) {
   total->conf_changes += r.conf_changes;
   total->transfers += r.transfers;
   total->wipes += r.wipes;
+  total->lease_grants += r.lease_grants;
+  total->keepalives += r.keepalives;
+  total->leases_expired += r.leases_expired;
 }
 
 void print_counts(const dkv::node_sim::Result& r) {
   std::cout << " puts=" << r.puts_ok << " reads=" << r.reads_ok << " crashes=" << r.crashes
             << " snapshots_sent=" << r.snapshots_sent << " removals=" << r.conf_changes
-            << " transfers=" << r.transfers << " wipes=" << r.wipes << std::endl;
+            << " transfers=" << r.transfers << " wipes=" << r.wipes
+            << " lease_grants=" << r.lease_grants << " keepalives=" << r.keepalives
+            << " expired=" << r.leases_expired << std::endl;
 }
 
 }  // namespace
@@ -134,7 +139,8 @@ int main(int argc, char** argv) {
   Args a;
   if (!parse_args(argc, argv, &a)) {
     std::cerr << "usage: node_sim [--seed=N [--trace]] [--start=S --seeds=N] "
-                 "[--canary=waiter-before-apply|read-before-applied|snapshot-before-fsync "
+                 "[--canary=waiter-before-apply|read-before-applied|snapshot-before-fsync|"
+                 "old-leader-revoke "
                  "[--expect-failure|--mix-only]] [--tmp=DIR]\n";
     return 2;
   }
