@@ -182,7 +182,11 @@ class Raft {
   // appends, and ReadIndex requests that a heartbeat round is due;
   // RawNode::ready() flushes them once, so many proposals between two
   // Readys share one MsgApp per follower (bounded by max_msg_bytes) and many
-  // reads share one heartbeat round (thesis §6.4).
+  // reads share one heartbeat round (thesis §6.4). At most one read round
+  // is in flight, as in etcd's server: requests arriving meanwhile (local
+  // or forwarded) never join it; they wait and share the next round, sent
+  // once it reaches its quorum (or at the next heartbeat tick, which also
+  // retries a round whose messages were lost).
   bool has_unsent() const { return pending_bcast_ || pending_read_round_; }
   void flush();
 
@@ -253,6 +257,8 @@ class Raft {
   void read_index(const Message& m);
   void respond_read(const Message& req, Index index);
   void release_pending_reads();
+  void send_read_round();
+  void answer_reads_confirmed_by(const Message& ack);
 
   void send(Message m);
   void report(const Event& e) const {
@@ -263,7 +269,16 @@ class Raft {
 
   struct ReadRequest {
     Message req;
-    Index index = 0;
+    Index index = 0;        // The commit index when it arrived.
+    std::uint64_t seq = 0;  // Arrival order (next_read_seq_).
+  };
+  // A heartbeat round: its heartbeats carry `id` as their context and were
+  // all sent after every request up to `last_seq` arrived, so a quorum of
+  // acks confirms leadership for those requests (and no later ones). Ids
+  // are the leader's own, never reused: peers' read contexts may collide.
+  struct ReadRound {
+    std::uint64_t id = 0;
+    std::uint64_t last_seq = 0;
     std::vector<NodeId> acks;
   };
 
@@ -302,6 +317,11 @@ class Raft {
   std::uint64_t uncommitted_bytes_ = 0;
   // Leader: ReadIndex requests awaiting their heartbeat quorum, in order.
   std::deque<ReadRequest> pending_reads_;
+  // Leader: read rounds in flight, oldest first (last_seq ascending). New
+  // requests start a round only while this is empty.
+  std::vector<ReadRound> read_rounds_;
+  std::uint64_t next_read_seq_ = 1;
+  std::uint64_t next_read_round_ = 1;
   // Leader: ReadIndex requests received before an entry of this term committed.
   std::vector<Message> reads_before_commit_;
 
