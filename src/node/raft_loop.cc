@@ -232,8 +232,6 @@ void Node::handle_ready(raft::Ready& rd) {
   }
   for (const auto& rs : rd.read_states) on_read_state(rs);
   raw_->advance();
-  // The reads held while a round was unanswered share the next one.
-  reads_->ask_held([this](std::string context) { raw_->read_index(std::move(context)); });
   after_advance();
 }
 

@@ -1,7 +1,6 @@
 #include "node/read_path.h"
 
 #include <algorithm>
-#include <iterator>
 #include <utility>
 
 #include "util/assert.h"
@@ -16,35 +15,11 @@ void ReadPath::ask(Batch batch, const ReadIndexFn& read_index) {
   read_index(std::move(context));
 }
 
-bool ReadPath::round_unanswered() const {
-  return std::any_of(batches_.begin(), batches_.end(),
-                     [](const auto& entry) { return entry.second.read_index == 0; });
-}
-
 void ReadPath::start(std::vector<PendingRead> reads, const ReadIndexFn& read_index) {
   if (reads.empty()) return;
-  if (round_unanswered()) {
-    std::move(reads.begin(), reads.end(), std::back_inserter(held_));
-    return;
-  }
   Batch batch;
   batch.reads = std::move(reads);
   ask(std::move(batch), read_index);
-}
-
-void ReadPath::ask_held(const ReadIndexFn& read_index) {
-  if (held_.empty() || round_unanswered()) return;
-  Batch batch;
-  batch.reads.swap(held_);
-  ask(std::move(batch), read_index);
-}
-
-void ReadPath::expire(std::vector<PendingRead>& reads, Deadline now) {
-  std::erase_if(reads, [&](PendingRead& r) {
-    if (now <= r.deadline) return false;
-    r.done(util::unavailable("no leader or no quorum within the request timeout"), {});
-    return true;
-  });
 }
 
 bool ReadPath::on_read_state(const raft::ReadState& rs) {
@@ -63,10 +38,13 @@ void ReadPath::on_leader_change() {
 
 void ReadPath::on_tick(Deadline now, const ReadIndexFn& read_index) {
   std::vector<Batch> retries;
-  expire(held_, now);
   for (auto it = batches_.begin(); it != batches_.end();) {
     Batch& b = it->second;
-    expire(b.reads, now);
+    std::erase_if(b.reads, [&](PendingRead& r) {
+      if (now <= r.deadline) return false;
+      r.done(util::unavailable("no leader or no quorum within the request timeout"), {});
+      return true;
+    });
     if (b.reads.empty()) {
       it = batches_.erase(it);
       continue;
@@ -80,13 +58,7 @@ void ReadPath::on_tick(Deadline now, const ReadIndexFn& read_index) {
     }
     ++it;
   }
-  if (!retries.empty()) {
-    // The held reads arrived before the retry is asked: they share it.
-    std::move(held_.begin(), held_.end(), std::back_inserter(retries.back().reads));
-    held_.clear();
-  }
   for (auto& b : retries) ask(std::move(b), read_index);
-  ask_held(read_index);  // The unanswered round's reads may all have expired.
 }
 
 std::vector<ServableReads> ReadPath::take_servable(raft::Index applied) {
@@ -135,8 +107,6 @@ void ReadPath::fail_all(const util::Status& s) {
     for (auto& r : b.reads) r.done(s, {});
   }
   batches_.clear();
-  for (auto& r : held_) r.done(s, {});
-  held_.clear();
 }
 
 }  // namespace dkv::node

@@ -1,11 +1,7 @@
 // ReadPath: linearizable reads (ReadIndex, Raft thesis §6.4). It owns the
 // reads waiting for a read index: each inbox's reads share one ReadIndex
-// round (a batch, keyed by the round's context). As in etcd's
-// linearizableReadLoop, at most one round of this path is unanswered: reads
-// arriving meanwhile are held and share the next round, asked once it is
-// answered (on a follower: one forwarded request per round trip to the
-// leader, whose core coalesces its rounds too, raft.h). Once the core
-// answers with a read index and the state machine has applied that index, the batch is
+// round (a batch, keyed by the round's context); once the core answers with
+// a read index and the state machine has applied that index, the batch is
 // served from the local store: a get of a key (/v0), or the read's own
 // callback on the store (StateReadFn: etcd's Range, a read-only Txn). It
 // re-asks a round the leader may have
@@ -101,12 +97,8 @@ class ReadPath {
   ReadPath(const ReadPath&) = delete;
   ReadPath& operator=(const ReadPath&) = delete;
 
-  // Starts one ReadIndex round shared by `reads` (none: nothing happens),
-  // or holds them for the next round while one is unanswered.
+  // Starts one ReadIndex round shared by `reads` (none: nothing happens).
   void start(std::vector<PendingRead> reads, const ReadIndexFn& read_index);
-  // Asks one round for every held read, unless a round is still unanswered.
-  // Call after on_read_state().
-  void ask_held(const ReadIndexFn& read_index);
   // The core answered a round: its batch may be served once applied >=
   // rs.index. False if the context is not one of this path's live rounds
   // (a readiness round, or a round re-asked under a new context).
@@ -114,9 +106,9 @@ class ReadPath {
   // Unanswered rounds may have died with the old leader: re-ask them at the
   // next tick rather than an election timeout later.
   void on_leader_change();
-  // Once per tick: fails reads past `now` (held ones too), re-asks rounds
-  // unanswered for an election timeout (under a new context, with every
-  // held read; a late answer to the old one is ignored).
+  // Once per tick: fails reads past `now`, re-asks rounds unanswered for an
+  // election timeout (under a new context; a late answer to the old one is
+  // ignored).
   void on_tick(Deadline now, const ReadIndexFn& read_index);
   // Takes every batch whose read index `applied` has reached.
   std::vector<ServableReads> take_servable(raft::Index applied);
@@ -126,7 +118,6 @@ class ReadPath {
   void fail_all(const util::Status& s);
 
   std::size_t batch_count() const { return batches_.size(); }
-  std::size_t held_count() const { return held_.size(); }
 
  private:
   struct Batch {
@@ -135,15 +126,10 @@ class ReadPath {
     int ticks_waiting = 0;
   };
   void ask(Batch batch, const ReadIndexFn& read_index);
-  bool round_unanswered() const;
-  void expire(std::vector<PendingRead>& reads, Deadline now);
 
   const int election_ticks_;
   const bool canary_read_before_applied_;
   std::map<std::string, Batch> batches_;  // By ReadIndex context.
-  // Reads that arrived while a round was unanswered: they never join a
-  // round already asked, only the next one. Empty while none is unanswered.
-  std::vector<PendingRead> held_;
   std::uint64_t next_context_ = 1;
 };
 

@@ -1,7 +1,6 @@
 // ReadPath (node/read_path.h) with a fake state machine: a batch is served
 // only once the applied index reaches its read index, every read completes
-// exactly once, unanswered rounds are asked again, and reads arriving while
-// a round is unanswered wait for the next one.
+// exactly once, and unanswered rounds are asked again.
 #include "node/read_path.h"
 #include "node/read_server.h"
 
@@ -194,77 +193,6 @@ TEST_F(ReadPathTest, ExpiresReadsPastTheirDeadlineOnce) {
   EXPECT_EQ(outcomes_["k"].calls, 1);
 }
 
-// Coalescing (etcd's linearizableReadLoop): while a round is unanswered,
-// new reads are held, never join it, and share one next round.
-TEST_F(ReadPathTest, HoldsReadsWhileARoundIsUnansweredThenAsksOneRoundForAll) {
-  std::vector<PendingRead> reads;
-  reads.push_back(read("a", far_));
-  start(std::move(reads));
-  for (const char* key : {"b", "c"}) {
-    reads.clear();
-    reads.push_back(read(key, far_));
-    start(std::move(reads));
-  }
-  ASSERT_EQ(asked_.size(), 1u);  // b and c wait for a's round.
-  EXPECT_EQ(path_.held_count(), 2u);
-  path_.ask_held(asker());
-  EXPECT_EQ(asked_.size(), 1u);  // Still unanswered: nothing asked.
-  ASSERT_TRUE(path_.on_read_state({5, asked_[0]}));
-  path_.ask_held(asker());
-  ASSERT_EQ(asked_.size(), 2u);  // One round for b and c.
-  EXPECT_EQ(path_.held_count(), 0u);
-  state_.applied = 5;
-  path_.serve(state_);
-  EXPECT_EQ(outcomes_["a"].calls, 1);
-  EXPECT_EQ(outcomes_.count("b") + outcomes_.count("c"), 0u);  // Not from a's round.
-  ASSERT_TRUE(path_.on_read_state({7, asked_[1]}));
-  path_.serve(state_);
-  EXPECT_EQ(outcomes_.count("b"), 0u);  // Their read index 7 is not applied.
-  state_.applied = 7;
-  state_.min_applied_for_get = 7;
-  path_.serve(state_);
-  EXPECT_EQ(outcomes_["b"].calls, 1);
-  EXPECT_EQ(outcomes_["c"].calls, 1);
-}
-
-TEST_F(ReadPathTest, HeldReadsShareTheRetryOfTheUnansweredRound) {
-  std::vector<PendingRead> reads;
-  reads.push_back(read("a", far_));
-  start(std::move(reads));
-  reads.clear();
-  reads.push_back(read("b", far_));
-  start(std::move(reads));
-  path_.on_leader_change();  // a's round may have died with the old leader.
-  path_.on_tick(Clock::now(), asker());
-  ASSERT_EQ(asked_.size(), 2u);
-  EXPECT_EQ(path_.held_count(), 0u);
-  ASSERT_TRUE(path_.on_read_state({3, asked_[1]}));
-  state_.applied = 3;
-  path_.serve(state_);
-  EXPECT_EQ(outcomes_["a"].calls, 1);
-  EXPECT_EQ(outcomes_["b"].calls, 1);
-}
-
-TEST_F(ReadPathTest, HeldReadsAreAskedWhenTheUnansweredRoundExpiresAndExpireThemselves) {
-  const auto now = Clock::now();
-  std::vector<PendingRead> reads;
-  reads.push_back(read("a", now));
-  start(std::move(reads));
-  reads.clear();
-  reads.push_back(read("b", far_));
-  reads.push_back(read("late", now));
-  start(std::move(reads));
-  path_.on_tick(now + std::chrono::seconds(1), asker());
-  EXPECT_EQ(outcomes_["a"].status.code(), util::Code::kUnavailable);
-  EXPECT_EQ(outcomes_["late"].status.code(), util::Code::kUnavailable);
-  ASSERT_EQ(asked_.size(), 2u);  // b is not stranded behind a's dead round.
-  ASSERT_TRUE(path_.on_read_state({2, asked_[1]}));
-  state_.applied = 2;
-  path_.serve(state_);
-  EXPECT_EQ(outcomes_["b"].calls, 1);
-  EXPECT_EQ(outcomes_["late"].calls, 1);
-}
-
 TEST_F(ReadPathTest, FailAllAnswersEveryRead) {
   std::vector<PendingRead> reads;
   reads.push_back(read("a", far_));
@@ -272,12 +200,10 @@ TEST_F(ReadPathTest, FailAllAnswersEveryRead) {
   reads.clear();
   reads.push_back(read("b", far_));
   start(std::move(reads));
-  EXPECT_EQ(path_.held_count(), 1u);
   path_.fail_all(util::unavailable("stopping"));
   EXPECT_EQ(outcomes_["a"].status.code(), util::Code::kUnavailable);
   EXPECT_EQ(outcomes_["b"].calls, 1);
   EXPECT_EQ(path_.batch_count(), 0u);
-  EXPECT_EQ(path_.held_count(), 0u);
 }
 
 }  // namespace
