@@ -1021,7 +1021,7 @@ void Raft::flush() {
   if (pending_bcast_ && state_ == StateType::kLeader) bcast_append();
   pending_bcast_ = false;
   if (pending_read_round_ && state_ == StateType::kLeader && !pending_reads_.empty() &&
-      read_rounds_.empty()) {
+      may_start_read_round()) {
     send_read_round();  // One round for every read queued so far.
   }
   pending_read_round_ = false;

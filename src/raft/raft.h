@@ -101,6 +101,13 @@ struct Config {
   bool check_quorum = true;  // Thesis §6.2 (also enables the vote lease of §4.2.3).
   // Followers reject proposals instead of forwarding them to the leader.
   bool disable_proposal_forwarding = false;
+  // Leader: ReadIndex heartbeat rounds in flight at once; 0 = no limit (a
+  // round for every Ready with new requests). 1 is etcd's coalescing: a
+  // request arriving while a round is in flight waits for the next, sent
+  // when that round is answered or at the next heartbeat tick. Measured on
+  // a 3-node loopback cluster (issue 17) it saved ~15% of rounds and cost
+  // ~15% of closed-loop get throughput, so dkv keeps 0.
+  int max_read_rounds_in_flight = 0;
   // This node lost its log and vote (a wiped data directory restarted under
   // the same name, so the same id) and the cluster has made progress. Its
   // old acks may have counted toward commits and it may have voted in a term
@@ -182,11 +189,11 @@ class Raft {
   // appends, and ReadIndex requests that a heartbeat round is due;
   // RawNode::ready() flushes them once, so many proposals between two
   // Readys share one MsgApp per follower (bounded by max_msg_bytes) and many
-  // reads share one heartbeat round (thesis §6.4). At most one read round
-  // is in flight, as in etcd's server: requests arriving meanwhile (local
-  // or forwarded) never join it; they wait and share the next round, sent
-  // once it reaches its quorum (or at the next heartbeat tick, which also
-  // retries a round whose messages were lost).
+  // reads share one heartbeat round (thesis §6.4). A request never joins a
+  // round already sent. With Config::max_read_rounds_in_flight reached,
+  // requests (local or forwarded) wait and share the next round, sent once
+  // a round is answered (or at the next heartbeat tick, which also retries
+  // a round whose messages were lost).
   bool has_unsent() const { return pending_bcast_ || pending_read_round_; }
   void flush();
 
@@ -258,6 +265,7 @@ class Raft {
   void respond_read(const Message& req, Index index);
   void release_pending_reads();
   void send_read_round();
+  bool may_start_read_round() const;
   void answer_reads_confirmed_by(const Message& ack);
 
   void send(Message m);
@@ -317,8 +325,7 @@ class Raft {
   std::uint64_t uncommitted_bytes_ = 0;
   // Leader: ReadIndex requests awaiting their heartbeat quorum, in order.
   std::deque<ReadRequest> pending_reads_;
-  // Leader: read rounds in flight, oldest first (last_seq ascending). New
-  // requests start a round only while this is empty.
+  // Leader: read rounds in flight, oldest first (last_seq ascending).
   std::vector<ReadRound> read_rounds_;
   std::uint64_t next_read_seq_ = 1;
   std::uint64_t next_read_round_ = 1;

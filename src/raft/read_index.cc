@@ -1,8 +1,8 @@
 // Raft's ReadIndex (thesis §6.4): the leader records its commit index for
 // each request and answers it once a heartbeat round sent after the request
-// arrived reached a quorum. Rounds are coalesced as in etcd's server: at
-// most one is in flight (plus heartbeat-tick retries), and every request
-// arriving meanwhile waits for the next round, started when the one in
+// arrived reached a quorum. Every round covers all requests queued when it
+// is sent; with Config::max_read_rounds_in_flight reached (1: etcd's
+// coalescing), new requests wait for the next round, started when one in
 // flight is answered. Part of Raft (raft.h): same threading, no I/O.
 #include <algorithm>
 #include <charconv>
@@ -30,9 +30,14 @@ void Raft::read_index(const Message& m) {
     return;
   }
   pending_reads_.push_back(ReadRequest{m, log_.committed(), next_read_seq_++});
-  // Sent by flush(), shared by all reads until then. While a round is in
-  // flight this request waits: it never joins a round already sent.
-  if (read_rounds_.empty()) pending_read_round_ = true;
+  // Sent by flush(), shared by all reads until then. It never joins a
+  // round already sent; at the limit of rounds in flight it waits.
+  if (may_start_read_round()) pending_read_round_ = true;
+}
+
+bool Raft::may_start_read_round() const {
+  const int limit = config_.max_read_rounds_in_flight;
+  return limit <= 0 || read_rounds_.size() < static_cast<std::size_t>(limit);
 }
 
 void Raft::send_read_round() {
@@ -48,8 +53,8 @@ void Raft::send_read_round() {
 }
 
 // A quorum of a round confirms every request up to its last one (batched);
-// older rounds are then moot. Once no round is in flight, the requests that
-// waited get the next round (flush()).
+// older rounds are then moot. Requests no round covers (they waited at the
+// limit) get the next round (flush()).
 void Raft::answer_reads_confirmed_by(const Message& ack) {
   if (ack.context.empty() || read_rounds_.empty()) return;
   std::uint64_t id = 0;
@@ -70,7 +75,10 @@ void Raft::answer_reads_confirmed_by(const Message& ack) {
     pending_reads_.pop_front();
   }
   for (const ReadRequest& r : ready) respond_read(r.req, r.index);
-  if (read_rounds_.empty() && !pending_reads_.empty()) pending_read_round_ = true;
+  const std::uint64_t covered = read_rounds_.empty() ? last : read_rounds_.back().last_seq;
+  if (!pending_reads_.empty() && pending_reads_.back().seq > covered && may_start_read_round()) {
+    pending_read_round_ = true;
+  }
 }
 
 void Raft::respond_read(const Message& req, Index index) {
