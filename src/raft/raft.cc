@@ -146,6 +146,7 @@ void Raft::reset(Term term) {
   pending_conf_index_ = 0;
   pending_bcast_ = false;
   pending_read_round_ = false;
+  read_rounds_.clear();
   removing_self_ = false;
   uncommitted_bytes_ = 0;
   pending_reads_.clear();
@@ -337,6 +338,7 @@ void Raft::assert_invariants() const {
                config_.canaries.count_leader_before_persist);
   } else {
     DKV_ASSERT(lead_ != id_);
+    DKV_ASSERT(pending_reads_.empty() && read_rounds_.empty());  // Leader's only.
   }
   if (state_ == StateType::kCandidate) DKV_ASSERT(vote_ == id_);
 }
@@ -555,7 +557,13 @@ util::Status Raft::step_follower(const Message& m) {
 util::Status Raft::step_leader(const Message& m) {
   switch (m.type) {
     case MessageType::kBeat:
-      bcast_heartbeat(pending_reads_.empty() ? std::string() : pending_reads_.back().req.context);
+      // A read round for every queued request, in flight or not: it also
+      // retries a round whose heartbeats or answers were lost.
+      if (pending_reads_.empty()) {
+        bcast_heartbeat(std::string());
+      } else {
+        send_read_round();
+      }
       return {};
     case MessageType::kCheckQuorum:
       if (!tracker_.quorum_active()) {
@@ -752,20 +760,7 @@ void Raft::leader_heartbeat_resp(const Message& m, Progress& pr) {
   // A node that lost its log may have forgotten a newer term, so its
   // answer does not vouch for this leader (handle_heartbeat).
   if (m.reject) return;
-  if (m.context.empty() || pending_reads_.empty()) return;
-  // ReadIndex: a heartbeat round confirms leadership for every request
-  // queued up to the acknowledged one (thesis §6.4, batched).
-  auto it = std::find_if(pending_reads_.begin(), pending_reads_.end(),
-                         [&](const ReadRequest& r) { return r.req.context == m.context; });
-  if (it == pending_reads_.end()) return;
-  if (std::find(it->acks.begin(), it->acks.end(), m.from) == it->acks.end()) {
-    it->acks.push_back(m.from);
-  }
-  if (!tracker_.has_quorum(it->acks)) return;
-  const auto done = std::next(it);
-  std::vector<ReadRequest> ready(pending_reads_.begin(), done);
-  pending_reads_.erase(pending_reads_.begin(), done);
-  for (const ReadRequest& r : ready) respond_read(r.req, r.index);
+  answer_reads_confirmed_by(m);
 }
 
 void Raft::leader_transfer(const Message& m) {
@@ -919,45 +914,6 @@ void Raft::send_timeout_now(NodeId to) {
   send(Message{.type = MessageType::kTimeoutNow, .to = to});
 }
 
-// ---- ReadIndex ------------------------------------------------------------------
-
-void Raft::read_index(const Message& m) {
-  // Thesis §6.4 step 1: the leader's commit index is only known to cover
-  // every committed entry once an entry of its own term is committed. That
-  // holds for a single voter too: after a restart its recorded commit index
-  // may lag entries it acknowledged (Ready::must_sync).
-  if (!committed_entry_in_current_term()) {
-    reads_before_commit_.push_back(m);
-    return;
-  }
-  if (tracker_.is_single_voter(id_)) {
-    respond_read(m, log_.committed());
-    return;
-  }
-  if (config_.canaries.read_index_without_heartbeat) {
-    respond_read(m, log_.committed());  // Canary: no leadership check.
-    return;
-  }
-  pending_reads_.push_back(ReadRequest{m, log_.committed(), {id_}});
-  pending_read_round_ = true;  // Sent by flush(), shared by all reads until then.
-}
-
-void Raft::respond_read(const Message& req, Index index) {
-  if (req.from == kNoNode || req.from == id_) {
-    read_states_.push_back({index, req.context});
-    return;
-  }
-  send(Message{
-      .type = MessageType::kReadIndexResp, .to = req.from, .index = index, .context = req.context});
-}
-
-void Raft::release_pending_reads() {
-  if (reads_before_commit_.empty() || !committed_entry_in_current_term()) return;
-  std::vector<Message> reads;
-  reads.swap(reads_before_commit_);
-  for (const Message& m : reads) read_index(m);
-}
-
 // ---- Follower handlers -------------------------------------------------------------
 
 std::string Raft::app_resp_context() const {
@@ -1064,10 +1020,9 @@ void Raft::on_persisted(Index index, Term term) {
 void Raft::flush() {
   if (pending_bcast_ && state_ == StateType::kLeader) bcast_append();
   pending_bcast_ = false;
-  if (pending_read_round_ && state_ == StateType::kLeader && !pending_reads_.empty()) {
-    // One round for every read queued so far: an ack of the newest
-    // confirms all older ones too.
-    bcast_heartbeat(pending_reads_.back().req.context);
+  if (pending_read_round_ && state_ == StateType::kLeader && !pending_reads_.empty() &&
+      may_start_read_round()) {
+    send_read_round();  // One round for every read queued so far.
   }
   pending_read_round_ = false;
 }

@@ -101,6 +101,13 @@ struct Config {
   bool check_quorum = true;  // Thesis §6.2 (also enables the vote lease of §4.2.3).
   // Followers reject proposals instead of forwarding them to the leader.
   bool disable_proposal_forwarding = false;
+  // Leader: ReadIndex heartbeat rounds in flight at once; 0 = no limit (a
+  // round for every Ready with new requests). 1 is etcd's coalescing: a
+  // request arriving while a round is in flight waits for the next, sent
+  // when that round is answered or at the next heartbeat tick. Measured on
+  // a 3-node loopback cluster (issue 17) it saved ~15% of rounds and cost
+  // ~15% of closed-loop get throughput, so dkv keeps 0.
+  int max_read_rounds_in_flight = 0;
   // This node lost its log and vote (a wiped data directory restarted under
   // the same name, so the same id) and the cluster has made progress. Its
   // old acks may have counted toward commits and it may have voted in a term
@@ -182,7 +189,11 @@ class Raft {
   // appends, and ReadIndex requests that a heartbeat round is due;
   // RawNode::ready() flushes them once, so many proposals between two
   // Readys share one MsgApp per follower (bounded by max_msg_bytes) and many
-  // reads share one heartbeat round (thesis §6.4).
+  // reads share one heartbeat round (thesis §6.4). A request never joins a
+  // round already sent. With Config::max_read_rounds_in_flight reached,
+  // requests (local or forwarded) wait and share the next round, sent once
+  // a round is answered (or at the next heartbeat tick, which also retries
+  // a round whose messages were lost).
   bool has_unsent() const { return pending_bcast_ || pending_read_round_; }
   void flush();
 
@@ -253,6 +264,9 @@ class Raft {
   void read_index(const Message& m);
   void respond_read(const Message& req, Index index);
   void release_pending_reads();
+  void send_read_round();
+  bool may_start_read_round() const;
+  void answer_reads_confirmed_by(const Message& ack);
 
   void send(Message m);
   void report(const Event& e) const {
@@ -263,7 +277,16 @@ class Raft {
 
   struct ReadRequest {
     Message req;
-    Index index = 0;
+    Index index = 0;        // The commit index when it arrived.
+    std::uint64_t seq = 0;  // Arrival order (next_read_seq_).
+  };
+  // A heartbeat round: its heartbeats carry `id` as their context and were
+  // all sent after every request up to `last_seq` arrived, so a quorum of
+  // acks confirms leadership for those requests (and no later ones). Ids
+  // are the leader's own, never reused: peers' read contexts may collide.
+  struct ReadRound {
+    std::uint64_t id = 0;
+    std::uint64_t last_seq = 0;
     std::vector<NodeId> acks;
   };
 
@@ -302,6 +325,10 @@ class Raft {
   std::uint64_t uncommitted_bytes_ = 0;
   // Leader: ReadIndex requests awaiting their heartbeat quorum, in order.
   std::deque<ReadRequest> pending_reads_;
+  // Leader: read rounds in flight, oldest first (last_seq ascending).
+  std::vector<ReadRound> read_rounds_;
+  std::uint64_t next_read_seq_ = 1;
+  std::uint64_t next_read_round_ = 1;
   // Leader: ReadIndex requests received before an entry of this term committed.
   std::vector<Message> reads_before_commit_;
 

@@ -21,7 +21,7 @@ TEST(ReadIndex, LeaderAnswersAfterAHeartbeatQuorum) {
   c.heal();
   c[1].node->read_index("r2");
   c.stabilize();
-  // One heartbeat round answers both, in order (batched).
+  // r2's round answers both, in order (batched).
   ASSERT_EQ(c[1].read_states.size(), 2u);
   EXPECT_EQ(c[1].read_states[0], (ReadState{commit, "r1"}));
   EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "r2"}));
@@ -38,6 +38,136 @@ TEST(ReadIndex, ManyReadsShareOneHeartbeatRound) {
   EXPECT_EQ(heartbeats, 2);  // One per follower.
   ASSERT_EQ(c[1].read_states.size(), 50u);
   EXPECT_EQ(c[1].read_states[49].context, "r49");
+}
+
+bool is_heartbeat(const Message& m) { return m.type == MessageType::kHeartbeat; }
+bool is_heartbeat_resp(const Message& m) { return m.type == MessageType::kHeartbeatResp; }
+int heartbeats_in(const std::vector<Message>& history) {
+  int n = 0;
+  for (const Message& m : history) n += is_heartbeat(m) ? 1 : 0;
+  return n;
+}
+
+// By default a request arriving while a round is in flight gets its own
+// round at once, and is never answered from the earlier one.
+TEST(ReadIndex, RequestDuringAnInFlightRoundIsNotAnsweredFromIt) {
+  TestCluster c(3);
+  c.elect(1);
+  const Index commit = c[1].raft().log().committed();
+  c.history.clear();
+  c[1].node->read_index("a");
+  ASSERT_TRUE(c.process_ready(1));  // Round 1's heartbeats.
+  c.deliver_if(is_heartbeat);
+  c.process_ready(2);
+  c.process_ready(3);  // Their acks are queued, not delivered.
+  c[1].node->read_index("b");
+  c.process_ready(1);
+  EXPECT_EQ(heartbeats_in(c.history), 4);  // b's own round.
+  c.deliver_if(is_heartbeat_resp);         // Round 1 reaches its quorum.
+  c.process_ready(1);
+  ASSERT_EQ(c[1].read_states.size(), 1u);  // b needs a round sent after it arrived.
+  EXPECT_EQ(c[1].read_states[0], (ReadState{commit, "a"}));
+  c.stabilize();
+  ASSERT_EQ(c[1].read_states.size(), 2u);
+  EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "b"}));
+}
+
+void coalesce(Config& cfg) { cfg.max_read_rounds_in_flight = 1; }
+
+// Coalescing (etcd's server; Config::max_read_rounds_in_flight = 1): one
+// round in flight; a request arriving meanwhile is not answered from it
+// and starts no round of its own.
+TEST(ReadIndex, CoalescingRequestDuringAnInFlightRoundWaitsForTheNextRound) {
+  TestCluster c(3, coalesce);
+  c.elect(1);
+  const Index commit = c[1].raft().log().committed();
+  c.history.clear();
+  c[1].node->read_index("a");
+  ASSERT_TRUE(c.process_ready(1));  // Round 1's heartbeats.
+  c.deliver_if(is_heartbeat);
+  c.process_ready(2);
+  c.process_ready(3);  // Their acks are queued, not delivered.
+  c[1].node->read_index("b");
+  c.process_ready(1);
+  EXPECT_EQ(heartbeats_in(c.history), 2);  // No second round while one is in flight.
+  c.deliver_if(is_heartbeat_resp);         // Round 1 reaches its quorum.
+  c.process_ready(1);
+  ASSERT_EQ(c[1].read_states.size(), 1u);  // b's confirmation must come from a later round.
+  EXPECT_EQ(c[1].read_states[0], (ReadState{commit, "a"}));
+  EXPECT_EQ(heartbeats_in(c.history), 4);  // b's round starts now.
+  c.stabilize();
+  ASSERT_EQ(c[1].read_states.size(), 2u);
+  EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "b"}));
+}
+
+TEST(ReadIndex, CoalescingQueuedLocalAndForwardedRequestsShareTheNextRound) {
+  TestCluster c(3, coalesce);
+  c.elect(1);
+  c.history.clear();
+  c[1].node->read_index("a");
+  ASSERT_TRUE(c.process_ready(1));  // Round 1 in flight.
+  for (int i = 0; i < 10; ++i) {
+    c[1].node->read_index("l" + std::to_string(i));
+    c.process_ready(1);  // Each in its own Ready: still no new round.
+  }
+  c[2].node->read_index("f2");
+  c[3].node->read_index("f3");
+  c.process_ready(2);
+  c.process_ready(3);
+  c.deliver_if([](const Message& m) { return m.type == MessageType::kReadIndex; });
+  c.process_ready(1);
+  EXPECT_EQ(heartbeats_in(c.history), 2);
+  c.stabilize();
+  EXPECT_EQ(heartbeats_in(c.history), 4);  // Two rounds, one per follower each.
+  ASSERT_EQ(c[1].read_states.size(), 11u);
+  EXPECT_EQ(c[1].read_states[10].context, "l9");
+  ASSERT_EQ(c[2].read_states.size(), 1u);
+  EXPECT_EQ(c[2].read_states[0].context, "f2");
+  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(c[3].read_states[0].context, "f3");
+}
+
+TEST(ReadIndex, CoalescingLostRoundIsRetriedByTheNextHeartbeat) {
+  TestCluster c(3, coalesce);
+  c.elect(1);
+  c[1].node->read_index("a");
+  ASSERT_TRUE(c.process_ready(1));
+  c.drop_if(is_heartbeat);  // Round 1 is lost.
+  c[1].node->read_index("b");
+  c.stabilize();
+  EXPECT_TRUE(c[1].read_states.empty());
+  c.tick(1, c[1].raft().config().heartbeat_ticks);
+  c.stabilize();
+  ASSERT_EQ(c[1].read_states.size(), 2u);
+  EXPECT_EQ(c[1].read_states[1].context, "b");
+}
+
+// Members choose their contexts independently, so they collide; a late ack
+// of an answered round must not confirm a newer request with the same one.
+TEST(ReadIndex, LateAckOfAnAnsweredRoundConfirmsNoNewerRequest) {
+  TestCluster c(3);
+  c.elect(1);
+  c[1].node->read_index("x");
+  ASSERT_TRUE(c.process_ready(1));
+  c.deliver_if(is_heartbeat);
+  c.process_ready(2);
+  c.process_ready(3);
+  c.deliver_if([](const Message& m) { return is_heartbeat_resp(m) && m.from == 2; });
+  c.process_ready(1);
+  ASSERT_EQ(c[1].read_states.size(), 1u);  // 3's ack is still on its way.
+  c[3].node->read_index("x");              // Another request, same context.
+  c.process_ready(3);
+  c.deliver_if([](const Message& m) { return m.type == MessageType::kReadIndex; });
+  c.drop_filter = [](Message& m) { return is_heartbeat(m); };  // Its round is lost.
+  c.process_ready(1);
+  c.deliver_if(is_heartbeat_resp);  // The late ack, sent before 3's request.
+  c.stabilize();
+  EXPECT_TRUE(c[3].read_states.empty());
+  c.drop_filter = nullptr;
+  c.tick(1, c[1].raft().config().heartbeat_ticks);
+  c.stabilize();
+  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(c[3].read_states[0].context, "x");
 }
 
 TEST(ReadIndex, CanaryAnswersWithoutHeartbeatRound) {

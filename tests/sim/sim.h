@@ -55,6 +55,7 @@ struct Options {
   int leader_read_bias = 0;     // Percent of reads sent to a (believed) leader.
   bool pre_vote = true;
   bool check_quorum = true;
+  int max_read_rounds_in_flight = 0;              // raft::Config's; 1 coalesces ReadIndex rounds.
   raft::TestCanaries canaries;                    // Test only: break one rule.
   ModelCanary model_canary = ModelCanary::kNone;  // Test only: break a revision rule.
   bool trace = false;                             // Print every event to stderr.

@@ -1,0 +1,100 @@
+// Raft's ReadIndex (thesis §6.4): the leader records its commit index for
+// each request and answers it once a heartbeat round sent after the request
+// arrived reached a quorum. Every round covers all requests queued when it
+// is sent; with Config::max_read_rounds_in_flight reached (1: etcd's
+// coalescing), new requests wait for the next round, started when one in
+// flight is answered. Part of Raft (raft.h): same threading, no I/O.
+#include <algorithm>
+#include <charconv>
+
+#include "raft/raft.h"
+#include "util/assert.h"
+
+namespace dkv::raft {
+
+void Raft::read_index(const Message& m) {
+  // Thesis §6.4 step 1: the leader's commit index is only known to cover
+  // every committed entry once an entry of its own term is committed. That
+  // holds for a single voter too: after a restart its recorded commit index
+  // may lag entries it acknowledged (Ready::must_sync).
+  if (!committed_entry_in_current_term()) {
+    reads_before_commit_.push_back(m);
+    return;
+  }
+  if (tracker_.is_single_voter(id_)) {
+    respond_read(m, log_.committed());
+    return;
+  }
+  if (config_.canaries.read_index_without_heartbeat) {
+    respond_read(m, log_.committed());  // Canary: no leadership check.
+    return;
+  }
+  pending_reads_.push_back(ReadRequest{m, log_.committed(), next_read_seq_++});
+  // Sent by flush(), shared by all reads until then. It never joins a
+  // round already sent; at the limit of rounds in flight it waits.
+  if (may_start_read_round()) pending_read_round_ = true;
+}
+
+bool Raft::may_start_read_round() const {
+  const int limit = config_.max_read_rounds_in_flight;
+  return limit <= 0 || read_rounds_.size() < static_cast<std::size_t>(limit);
+}
+
+void Raft::send_read_round() {
+  DKV_ASSERT(state_ == StateType::kLeader && !pending_reads_.empty());
+  const std::uint64_t last = pending_reads_.back().seq;
+  // A round covering the same requests is re-sent under its own id: its
+  // acks so far stay valid, all its heartbeats followed those requests.
+  if (read_rounds_.empty() || read_rounds_.back().last_seq != last) {
+    DKV_ASSERT(read_rounds_.empty() || read_rounds_.back().last_seq < last);
+    read_rounds_.push_back(ReadRound{next_read_round_++, last, {id_}});
+  }
+  bcast_heartbeat(std::to_string(read_rounds_.back().id));
+}
+
+// A quorum of a round confirms every request up to its last one (batched);
+// older rounds are then moot. Requests no round covers (they waited at the
+// limit) get the next round (flush()).
+void Raft::answer_reads_confirmed_by(const Message& ack) {
+  if (ack.context.empty() || read_rounds_.empty()) return;
+  std::uint64_t id = 0;
+  const char* end = ack.context.data() + ack.context.size();
+  if (std::from_chars(ack.context.data(), end, id).ptr != end) return;
+  auto round = std::find_if(read_rounds_.begin(), read_rounds_.end(),
+                            [&](const ReadRound& r) { return r.id == id; });
+  if (round == read_rounds_.end()) return;  // Answered already, or stale.
+  if (std::find(round->acks.begin(), round->acks.end(), ack.from) == round->acks.end()) {
+    round->acks.push_back(ack.from);
+  }
+  if (!tracker_.has_quorum(round->acks)) return;
+  const std::uint64_t last = round->last_seq;
+  read_rounds_.erase(read_rounds_.begin(), std::next(round));
+  std::vector<ReadRequest> ready;
+  while (!pending_reads_.empty() && pending_reads_.front().seq <= last) {
+    ready.push_back(std::move(pending_reads_.front()));
+    pending_reads_.pop_front();
+  }
+  for (const ReadRequest& r : ready) respond_read(r.req, r.index);
+  const std::uint64_t covered = read_rounds_.empty() ? last : read_rounds_.back().last_seq;
+  if (!pending_reads_.empty() && pending_reads_.back().seq > covered && may_start_read_round()) {
+    pending_read_round_ = true;
+  }
+}
+
+void Raft::respond_read(const Message& req, Index index) {
+  if (req.from == kNoNode || req.from == id_) {
+    read_states_.push_back({index, req.context});
+    return;
+  }
+  send(Message{
+      .type = MessageType::kReadIndexResp, .to = req.from, .index = index, .context = req.context});
+}
+
+void Raft::release_pending_reads() {
+  if (reads_before_commit_.empty() || !committed_entry_in_current_term()) return;
+  std::vector<Message> reads;
+  reads.swap(reads_before_commit_);
+  for (const Message& m : reads) read_index(m);
+}
+
+}  // namespace dkv::raft
