@@ -17,6 +17,7 @@ util::Status link_hist(MDB_txn* txn, const Tables& t, Relinker* relinker, std::u
   if (rc != 0) return lmdb_error("hist cursor", rc);
   util::Status s;
   std::string stored;
+  std::string key;
   MDB_val k;
   MDB_val v;
   for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
@@ -26,8 +27,12 @@ util::Status link_hist(MDB_txn* txn, const Tables& t, Relinker* relinker, std::u
       s = {util::Code::kDataLoss, "corrupt format-2 hist record"};
       break;
     }
+    // Copied: a record that grows is moved, and LMDB reads the key it is
+    // given after freeing the old node.
+    key.assign(as_view(k));
+    MDB_val ck = as_val(key);
     MDB_val nv = as_val(stored);
-    if (rc = mdb_cursor_put(c, &k, &nv, MDB_CURRENT); rc != 0) break;
+    if (rc = mdb_cursor_put(c, &ck, &nv, MDB_CURRENT); rc != 0) break;
     ++*records;
   }
   mdb_cursor_close(c);
