@@ -405,8 +405,25 @@ struct Store::Env {
                 "(README, Upgrades)"};
   }
 
+  // A format-2 store's migration rewrites every hist page in one
+  // transaction: room for a copy of the whole store first.
+  util::Status room_for_migration() {
+    MDB_txn* txn = nullptr;
+    if (const int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn); rc != 0) {
+      return lmdb_error("mdb_txn_begin", rc);
+    }
+    MDB_dbi dbi = 0;
+    MDB_val fk = as_val(kFormatKey);
+    MDB_val fv;
+    const bool format2 = mdb_dbi_open(txn, "meta", 0, &dbi) == 0 &&
+                         mdb_get(txn, dbi, &fk, &fv) == 0 && as_view(fv) == kFormatKidx;
+    mdb_txn_abort(txn);
+    return format2 ? make_room(used_bytes.load()) : util::Status::ok();
+  }
+
   util::Status load_state(const StoreOptions& options) {
     const std::string& dir = options.dir;
+    if (auto s = room_for_migration(); !s.is_ok()) return s;
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env, nullptr, 0, &txn);
     if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
