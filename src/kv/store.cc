@@ -92,8 +92,9 @@ class TxnGuard {
 //   bytes, kv/alarms.h). hist values are format 2's records (without the
 //   link: mvcc_format.h) and neither links nor dead are carried: restore()
 //   rebuilds them, so that members running dkvs on either side of format 3
-//   exchange the same images. (A reader older than the alarms refuses an image with them as
-//   "trailing bytes": only a cluster with an alarm raised sends one.)
+//   exchange the same images. (A reader older than the alarms refuses an
+//   image with them as "trailing bytes": only a cluster with an alarm
+//   raised sends one.)
 //   Between the hist table and the alarms, only while a lease exists:
 //   kLeasesTag and the lease and lkeys tables' pairs (a reader older than
 //   leases refuses it the same way; see append_leases_section). After the
