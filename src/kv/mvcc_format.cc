@@ -76,24 +76,25 @@ bool decode_rev_key(std::string_view bytes, Revision* rev) {
 }
 
 std::string encode_hist_record(EventType type, std::string_view key, const KeyHeader& header,
-                               std::string_view value) {
+                               std::string_view value, std::int64_t prev) {
   std::string out;
-  encode_hist_record(type, key, header, value, &out);
+  encode_hist_record(type, key, header, value, prev, &out);
   return out;
 }
 
 void encode_hist_record(EventType type, std::string_view key, const KeyHeader& header,
-                        std::string_view value, std::string* out) {
+                        std::string_view value, std::int64_t prev, std::string* out) {
   out->clear();
-  out->reserve(1 + 3 + key.size() + kKeyHeaderBytes + value.size());
+  out->reserve(1 + 3 + key.size() + kKeyHeaderBytes + value.size() + kLinkBytes);
   out->push_back(static_cast<char>(type));
   util::put_varint(out, key.size());
   out->append(key);
   put_header(out, header);
   if (type == EventType::kPut) out->append(value);
+  put_le64(out, prev);
 }
 
-bool decode_hist_record(std::string_view bytes, HistRecord* out) {
+bool decode_hist_record(std::string_view bytes, HistRecord* out, bool linked) {
   if (bytes.empty()) return false;
   const auto type = static_cast<EventType>(bytes.front());
   if (type != EventType::kPut && type != EventType::kDelete) return false;
@@ -103,10 +104,28 @@ bool decode_hist_record(std::string_view bytes, HistRecord* out) {
   out->type = type;
   out->key = bytes.substr(0, key_bytes);
   bytes.remove_prefix(key_bytes);
-  if (bytes.size() < kKeyHeaderBytes) return false;
+  if (bytes.size() < kKeyHeaderBytes + (linked ? kLinkBytes : 0)) return false;
   out->header = get_header(bytes.data());
-  out->value = bytes.substr(kKeyHeaderBytes);
-  return type == EventType::kPut || out->value.empty();
+  bytes.remove_prefix(kKeyHeaderBytes);
+  out->prev = 0;
+  if (linked) {
+    out->prev = get_le64(bytes.data() + bytes.size() - kLinkBytes);
+    bytes.remove_suffix(kLinkBytes);
+  }
+  out->value = bytes;
+  return (type == EventType::kPut || out->value.empty()) && out->prev >= 0;
+}
+
+std::string encode_dead_value(std::int64_t tombstone_main) {
+  std::string out;
+  put_le64(&out, tombstone_main);
+  return out;
+}
+
+bool decode_dead_value(std::string_view bytes, std::int64_t* tombstone_main) {
+  if (bytes.size() != kLinkBytes) return false;
+  *tombstone_main = get_le64(bytes.data());
+  return *tombstone_main > 0;
 }
 
 std::string encode_kidx_entry(Revision rev, EventType type) {

@@ -1,8 +1,10 @@
 #include "kv/mvcc_hash.h"
 
+#include <set>
 #include <string>
 
 #include "etcd/mvcc/mvccpb/kv.pb.h"
+#include "kv/mvcc_chain.h"
 #include "kv/mvcc_request.h"
 #include "util/crc32c.h"
 
@@ -40,29 +42,22 @@ std::string etcd_value_bytes(const HistRecord& rec) {
   return kv.SerializeAsString();
 }
 
-// Whether `rev` is its key's newest record at or below `at`: the key's
-// next kidx entry, if any, is above `at`.
-util::Status newest_at(MDB_cursor* kidx, std::string_view key, Revision rev, EventType type,
-                       std::int64_t at, bool* newest) {
-  const std::string entry = encode_kidx_entry(rev, type);
-  MDB_val k = as_val(key);
-  MDB_val d = as_val(entry);
-  if (mdb_cursor_get(kidx, &k, &d, MDB_GET_BOTH) != 0) {
-    return {util::Code::kDataLoss, "hist record without a kidx entry"};
-  }
-  const int rc = mdb_cursor_get(kidx, &k, &d, MDB_NEXT_DUP);
-  if (rc == MDB_NOTFOUND) {
-    *newest = true;
-    return util::Status::ok();
-  }
-  if (rc != 0) return lmdb_error("kidx next", rc);
-  Revision next;
-  EventType next_type;
-  if (!decode_kidx_entry(as_view(d), &next, &next_type)) {
-    return {util::Code::kDataLoss, "corrupt kidx"};
-  }
-  *newest = next.main > at;
-  return util::Status::ok();
+// etcd's keep set at `rev`: each key's newest record at or below it, if
+// that record is a PUT.
+util::Status keep_set(MDB_txn* txn, const Tables& t, std::int64_t rev, std::set<Revision>* keep) {
+  MDB_cursor* hist = nullptr;
+  if (const int rc = mdb_cursor_open(txn, t.hist, &hist); rc != 0) return lmdb_error("hist", rc);
+  util::Status walk;
+  util::Status s = for_each_head(txn, t, key_range("", std::string(1, '\0')), [&](const Head& h) {
+    Revision at;
+    HistRecord rec;
+    bool found = false;
+    walk = newest_at_or_below(hist, h.key, h.main, rev, &at, &rec, &found);
+    if (found && rec.type == EventType::kPut) keep->insert(at);
+    return walk.is_ok();
+  });
+  mdb_cursor_close(hist);
+  return s.is_ok() ? walk : s;
 }
 
 }  // namespace
@@ -72,18 +67,15 @@ util::Status hash_kv(MDB_txn* txn, const Tables& t, const Revs& revs, std::int64
   if (rev > 0 && rev <= revs.compact) return compacted_error();
   if (rev > revs.current) return future_rev_error();
   if (rev == 0) rev = revs.current;
+  std::set<Revision> keep;
+  if (auto s = keep_set(txn, t, rev, &keep); !s.is_ok()) return s;
   MDB_cursor* hist = nullptr;
-  MDB_cursor* kidx = nullptr;
   if (const int rc = mdb_cursor_open(txn, t.hist, &hist); rc != 0) return lmdb_error("hist", rc);
-  if (const int rc = mdb_cursor_open(txn, t.kidx, &kidx); rc != 0) {
-    mdb_cursor_close(hist);
-    return lmdb_error("kidx", rc);
-  }
   // Two running CRCs: with etcd's keep set, and with every record at or
   // below the compacted revision (used when the keep set is empty).
   std::uint32_t with_keep = util::crc32c::extend(0, "key", 3);
   std::uint32_t with_all = with_keep;
-  bool keep_empty = true;
+  const bool keep_empty = keep.empty();
   util::Status s;
   MDB_val k;
   MDB_val v;
@@ -96,10 +88,7 @@ util::Status hash_kv(MDB_txn* txn, const Tables& t, const Revs& revs, std::int64
       break;
     }
     if (r.main > rev) break;
-    bool newest = false;
-    if (s = newest_at(kidx, rec.key, r, rec.type, rev, &newest); !s.is_ok()) break;
-    const bool kept = newest && rec.type == EventType::kPut;
-    keep_empty = keep_empty && !kept;
+    const bool kept = keep.count(r) != 0;
     const std::string key_bytes = etcd_rev_bytes(r, rec.type);
     const std::string value_bytes = etcd_value_bytes(rec);
     auto extend = [&](std::uint32_t crc) {
@@ -109,7 +98,6 @@ util::Status hash_kv(MDB_txn* txn, const Tables& t, const Revs& revs, std::int64
     with_all = extend(with_all);
     if (r.main > revs.compact || kept) with_keep = extend(with_keep);
   }
-  mdb_cursor_close(kidx);
   mdb_cursor_close(hist);
   if (!s.is_ok()) return s;
   *hash = keep_empty ? with_all : with_keep;

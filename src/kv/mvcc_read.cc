@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kv/mvcc_chain.h"
 #include "kv/mvcc_request.h"
 
 namespace dkv::kv::mvcc {
@@ -48,54 +49,25 @@ void fill_kv(std::string_view key, const KeyHeader& h, std::string_view value, b
   if (!keys_only) kv->set_value(value.data(), value.size());
 }
 
-// The newest kidx entry of the cursor's current key at or below `rev`:
-// false if the key has none. The cursor is on some entry of that key.
-bool newest_at_or_below(MDB_cursor* c, std::string_view key, std::int64_t rev, Revision* out,
-                        EventType* type) {
-  std::string probe = encode_rev_key({rev + 1, 0});
-  probe.push_back('\0');
-  MDB_val k = as_val(key);
-  MDB_val d = as_val(probe);
-  int rc = mdb_cursor_get(c, &k, &d, MDB_GET_BOTH_RANGE);
-  if (rc == 0) {
-    rc = mdb_cursor_get(c, &k, &d, MDB_PREV_DUP);
-  } else {
-    k = as_val(key);
-    rc = mdb_cursor_get(c, &k, &d, MDB_SET);
-    if (rc == 0) rc = mdb_cursor_get(c, &k, &d, MDB_LAST_DUP);
-  }
-  return rc == 0 && decode_kidx_entry(as_view(d), out, type);
-}
-
-// Walks the live keys of `range` as of revision `rev` through kidx and
-// hist; fn gets each key's version at `rev`.
+// Walks the keys of `range` alive at revision `rev` (< current): the
+// heads in kv and dead in key order, each followed back through its chain
+// when it is newer than `rev`; fn gets each key's version at `rev`.
 util::Status for_each_at(MDB_txn* txn, const Tables& t, const KeyRange& range, std::int64_t rev,
                          const LatestFn& fn) {
-  Cursor c(txn, t.kidx);
-  if (c.open_rc() != 0) return lmdb_error("kidx cursor", c.open_rc());
-  MDB_val k = as_val(range.begin);
-  MDB_val d;
-  int rc = mdb_cursor_get(c.get(), &k, &d, MDB_SET_RANGE);
-  while (rc == 0) {
-    const std::string key(as_view(k));
-    if (!range.contains(key)) break;
+  Cursor hist(txn, t.hist);
+  if (hist.open_rc() != 0) return lmdb_error("hist cursor", hist.open_rc());
+  util::Status walk;
+  util::Status s = for_each_head(txn, t, range, [&](const Head& h) {
+    if (h.main <= rev) return h.live ? fn(h.key, h.header, h.value) : true;
     Revision at;
-    EventType type;
-    if (newest_at_or_below(c.get(), key, rev, &at, &type) && type == EventType::kPut) {
-      const std::string hk = encode_rev_key(at);
-      MDB_val hkey = as_val(hk);
-      MDB_val hval;
-      if ((rc = mdb_get(txn, t.hist, &hkey, &hval)) != 0) return lmdb_error("hist lookup", rc);
-      HistRecord rec;
-      if (!decode_hist_record(as_view(hval), &rec)) return {util::Code::kDataLoss, "corrupt hist"};
-      if (!fn(key, rec.header, rec.value)) return util::Status::ok();
-    }
-    k = as_val(key);
-    if ((rc = mdb_cursor_get(c.get(), &k, &d, MDB_SET)) != 0) break;
-    rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT_NODUP);
-  }
-  if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("kidx scan", rc);
-  return util::Status::ok();
+    HistRecord rec;
+    bool found = false;
+    walk = newest_at_or_below(hist.get(), h.key, h.main, rev, &at, &rec, &found);
+    if (!walk.is_ok()) return false;
+    if (found && rec.type == EventType::kPut) return fn(h.key, rec.header, rec.value);
+    return true;
+  });
+  return s.is_ok() ? walk : s;
 }
 
 bool sort_less(const mvccpb::KeyValue& a, const mvccpb::KeyValue& b,

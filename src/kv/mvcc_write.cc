@@ -5,6 +5,7 @@
 
 #include "kv/alarms.h"
 #include "kv/lease_table.h"
+#include "kv/mvcc_chain.h"
 
 namespace dkv::kv::mvcc {
 namespace {
@@ -46,26 +47,42 @@ void Writer::close_cursors() {
 }
 
 // Revisions only grow, so hist is appended to (MDB_APPEND: no search, and
-// full pages instead of half-full ones after a split) and so is each key's
-// kidx list (MDB_APPENDDUP); a revision that is not the largest fails the
-// batch (MDB_KEYEXIST), a bug.
+// full pages instead of half-full ones after a split); a revision that is
+// not the largest fails the batch (MDB_KEYEXIST), a bug. `prev` is the
+// main revision of the key's previous record (0: none).
 util::Status Writer::record(EventType type, std::string_view key, const KeyHeader& h,
-                            std::string_view value) {
+                            std::string_view value, std::int64_t prev) {
   const std::string rk = encode_rev_key({main_, sub_});
-  encode_hist_record(type, key, h, value, &hist_buf_);
+  encode_hist_record(type, key, h, value, prev, &hist_buf_);
   if (auto s = put_val(txn_, t_.hist, rk, hist_buf_, "hist put", MDB_APPEND); !s.is_ok()) return s;
   if (captured_ != nullptr) {
     captured_->push_back(HistoryEvent{main_, sub_, type == EventType::kDelete, std::string(key),
                                       std::string(value), h.create_revision, h.mod_revision,
                                       h.version, h.lease});
   }
-  return put_val(txn_, t_.kidx, key, encode_kidx_entry({main_, sub_}, type), "kidx put",
-                 MDB_APPENDDUP);
+  return util::Status::ok();
+}
+
+// The head of a key absent from kv: its tombstone's main revision if it is
+// in dead (which the put about to recreate it removes), else 0.
+util::Status Writer::take_dead_head(std::string_view key, std::int64_t* prev) {
+  *prev = 0;
+  MDB_val k = as_val(key);
+  MDB_val v;
+  const int rc = mdb_get(txn_, t_.dead, &k, &v);
+  if (rc == MDB_NOTFOUND) return util::Status::ok();
+  if (rc != 0) return lmdb_error("dead get", rc);
+  if (!decode_dead_value(as_view(v), prev)) return {util::Code::kDataLoss, "corrupt dead"};
+  if (const int del = mdb_del(txn_, t_.dead, &k, nullptr); del != 0) {
+    return lmdb_error("dead del", del);
+  }
+  return util::Status::ok();
 }
 
 // A read-modify-write of the key's kv record through one cursor: the
 // lookup positions it, and an overwrite (MDB_CURRENT) needs no second
-// search (in place when the size is unchanged).
+// search (in place when the size is unchanged). The old header's
+// mod_revision is the new record's link.
 util::Status Writer::put(std::string_view key, std::string_view value, std::int64_t lease) {
   MDB_cursor* c = nullptr;
   if (auto s = kv_cursor(&c); !s.is_ok()) return s;
@@ -73,12 +90,16 @@ util::Status Writer::put(std::string_view key, std::string_view value, std::int6
   MDB_val old;
   const int found = mdb_cursor_get(c, &k, &old, MDB_SET_KEY);
   KeyHeader h{main_, main_, 0, 0};
+  std::int64_t prev = 0;
   if (found == 0) {
     std::string_view old_value;
     if (!decode_kv_value(as_view(old), &h, &old_value))
       return {util::Code::kDataLoss, "corrupt kv"};
+    prev = h.mod_revision;
   } else if (found != MDB_NOTFOUND) {
     return lmdb_error("kv get", found);
+  } else if (auto s = take_dead_head(key, &prev); !s.is_ok()) {
+    return s;
   }
   h.mod_revision = main_;
   h.version += 1;
@@ -90,16 +111,20 @@ util::Status Writer::put(std::string_view key, std::string_view value, std::int6
   if (const int rc = mdb_cursor_put(c, &k, &v, found == 0 ? MDB_CURRENT : 0); rc != 0) {
     return lmdb_error("kv put", rc);
   }
-  util::Status s = record(EventType::kPut, key, h, value);
+  util::Status s = record(EventType::kPut, key, h, value, prev);
   ++sub_;
   return s;
 }
 
+// The key moves from kv to dead, its tombstone linked to its last version.
 util::Status Writer::remove(std::string_view key, const KeyHeader& old) {
   if (auto s = move_key_lease(txn_, t_, key, old.lease, 0); !s.is_ok()) return s;
   MDB_val k = as_val(key);
   if (const int rc = mdb_del(txn_, t_.kv, &k, nullptr); rc != 0) return lmdb_error("kv del", rc);
-  util::Status s = record(EventType::kDelete, key, KeyHeader{0, main_, 0, 0}, "");
+  if (auto s = put_val(txn_, t_.dead, key, encode_dead_value(main_), "dead put"); !s.is_ok()) {
+    return s;
+  }
+  util::Status s = record(EventType::kDelete, key, KeyHeader{0, main_, 0, 0}, "", old.mod_revision);
   ++sub_;
   return s;
 }
@@ -379,38 +404,44 @@ class ScopedCursor {
   int rc_ = 0;
 };
 
-// The visit of the record (key, rev): its key's previous record is
-// superseded by it, so no read at or above compact_rev >= rev sees it; a
-// tombstone goes too (a later record <= compact_rev does not need it, and a
-// read at compact_rev or above sees the key deleted without it). `kidx` is
-// the step's cursor over kidx; the previous record is found there (the
-// entry just before this one) and deleted through it.
-util::Status visit_record(MDB_txn* txn, const Tables& t, MDB_cursor* kidx, std::string_view key,
-                          Revision rev, EventType type) {
-  const std::string entry = encode_kidx_entry(rev, type);
-  MDB_val k = as_val(key);
-  MDB_val d = as_val(entry);
-  if (mdb_cursor_get(kidx, &k, &d, MDB_GET_BOTH) != 0) {
-    return {util::Code::kDataLoss, "hist record without a kidx entry"};
-  }
-  Revision prev_rev;
-  EventType prev_type;
-  if (mdb_cursor_get(kidx, &k, &d, MDB_PREV_DUP) == 0 &&
-      decode_kidx_entry(as_view(d), &prev_rev, &prev_type)) {
-    if (const int rc = mdb_cursor_del(kidx, 0); rc != 0) return lmdb_error("kidx del", rc);
-    const std::string prev_key = encode_rev_key(prev_rev);
-    MDB_val hk = as_val(prev_key);
-    if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) {
-      return lmdb_error("hist del", rc);
+util::Status del_hist(MDB_txn* txn, const Tables& t, Revision rev) {
+  const std::string rk = encode_rev_key(rev);
+  MDB_val hk = as_val(rk);
+  if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) return lmdb_error("hist del", rc);
+  return util::Status::ok();
+}
+
+// The visit of the record (key, rev, prev): the record its link names is
+// superseded by it, so no read at or above compact_rev >= rev sees it
+// (already gone if it was a tombstone, which its own visit removed); a
+// tombstone goes too, with the key's dead entry if it is still the head (a
+// later record <= compact_rev does not need it, and a read at compact_rev
+// or above sees the key deleted without it). `hist` is a cursor the visit
+// may move.
+util::Status visit_record(MDB_txn* txn, const Tables& t, MDB_cursor* hist, std::string_view key,
+                          Revision rev, EventType type, std::int64_t prev) {
+  if (prev != 0) {
+    Revision prev_rev;
+    HistRecord prev_rec;
+    bool found = false;
+    if (auto s = find_record(hist, key, prev, rev, &prev_rev, &prev_rec, &found); !s.is_ok()) {
+      return s;
+    }
+    if (found) {
+      if (auto s = del_hist(txn, t, prev_rev); !s.is_ok()) return s;
     }
   }
   if (type != EventType::kDelete) return util::Status::ok();
-  k = as_val(key);
-  d = as_val(entry);
-  if (const int rc = mdb_del(txn, t.kidx, &k, &d); rc != 0) return lmdb_error("kidx del", rc);
-  const std::string own_key = encode_rev_key(rev);
-  MDB_val hk = as_val(own_key);
-  if (const int rc = mdb_del(txn, t.hist, &hk, nullptr); rc != 0) return lmdb_error("hist del", rc);
+  if (auto s = del_hist(txn, t, rev); !s.is_ok()) return s;
+  MDB_val k = as_val(key);
+  MDB_val v;
+  std::int64_t head = 0;
+  int rc = mdb_get(txn, t.dead, &k, &v);
+  if (rc == MDB_NOTFOUND) return util::Status::ok();
+  if (rc != 0) return lmdb_error("dead get", rc);
+  if (!decode_dead_value(as_view(v), &head)) return {util::Code::kDataLoss, "corrupt dead"};
+  if (head != rev.main) return util::Status::ok();
+  if ((rc = mdb_del(txn, t.dead, &k, nullptr)) != 0) return lmdb_error("dead del", rc);
   return util::Status::ok();
 }
 
@@ -425,9 +456,9 @@ util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records
   if (mdb_get(txn, t.meta, &mk, &mv) == 0) from = std::string(as_view(mv)) + '\0';
   *more = false;
   ScopedCursor hist(txn, t.hist);
-  ScopedCursor kidx(txn, t.kidx);
+  ScopedCursor links(txn, t.hist);
   if (hist.open_rc() != 0) return lmdb_error("hist cursor", hist.open_rc());
-  if (kidx.open_rc() != 0) return lmdb_error("kidx cursor", kidx.open_rc());
+  if (links.open_rc() != 0) return lmdb_error("hist cursor", links.open_rc());
   std::string done;
   std::string key;  // Copied: the visit's deletes may move the page it is on.
   for (std::size_t n = 0;; ++n) {
@@ -446,7 +477,9 @@ util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records
       break;
     }
     key.assign(rec.key);
-    if (auto s = visit_record(txn, t, kidx.get(), key, rev, rec.type); !s.is_ok()) return s;
+    if (auto s = visit_record(txn, t, links.get(), key, rev, rec.type, rec.prev); !s.is_ok()) {
+      return s;
+    }
     done = encode_rev_key(rev);
     from = done;
     from.push_back('\0');

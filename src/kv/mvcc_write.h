@@ -63,9 +63,10 @@ class Writer {
   util::Status kv_cursor(MDB_cursor** out);
   void close_cursors();
   // Records one version (or tombstone) of `key` at the current revision in
-  // hist and kidx.
+  // hist, linked to the key's previous record at main revision `prev`.
   util::Status record(EventType type, std::string_view key, const KeyHeader& h,
-                      std::string_view value);
+                      std::string_view value, std::int64_t prev);
+  util::Status take_dead_head(std::string_view key, std::int64_t* prev);
 
   util::Status put(std::string_view key, std::string_view value, std::int64_t lease);
   util::Status remove(std::string_view key, const KeyHeader& old);
@@ -104,13 +105,13 @@ class Writer {
   std::string hist_buf_;
 };
 
-// Physical compaction: removes hist and kidx records that no read at or
-// above compact_rev can see, visiting at most `max_records` hist records per
-// call, in revision order from meta's compact_done (so it resumes after a
-// restart). Each visited record drops its key's previous record, and itself
-// if it is a tombstone: what remains at or below compact_rev is each key's
-// newest PUT if the key was alive there. *more: records at or below
-// compact_rev remain to visit.
+// Physical compaction: removes the hist records (and dead entries) that no
+// read at or above compact_rev can see, visiting at most `max_records` hist
+// records per call, in revision order from meta's compact_done (so it
+// resumes after a restart). Each visited record drops the record its link
+// names, and itself (with its dead entry) if it is a tombstone: what
+// remains at or below compact_rev is each key's newest PUT if the key was
+// alive there. *more: records at or below compact_rev remain to visit.
 util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records, bool* more);
 
 }  // namespace dkv::kv::mvcc

@@ -15,10 +15,12 @@
 #include "kv/lease_table.h"
 #include "kv/limits.h"
 #include "kv/map_gate.h"
+#include "kv/mvcc_chain.h"
 #include "kv/mvcc_format.h"
 #include "kv/mvcc_hash.h"
 #include "kv/mvcc_history.h"
 #include "kv/mvcc_read.h"
+#include "kv/mvcc_relink.h"
 #include "kv/mvcc_request.h"
 #include "kv/mvcc_write.h"
 #include "kv/unsynced_marker.h"
@@ -87,9 +89,12 @@ class TxnGuard {
 //   bytes, a hist key or empty) | "kv" pairs as in format 1 (values carry
 //   their KeyHeader) | varint 0 | "hist" pairs likewise | varint 0, then,
 //   only while alarms are raised, kAlarmsTag | varint n | the alarms (n
-//   bytes, kv/alarms.h). kidx is not carried: restore() rebuilds it from
-//   hist. (A reader older than the alarms refuses an image with them as
-//   "trailing bytes": only a cluster with an alarm raised sends one.)
+//   bytes, kv/alarms.h). hist values are format 2's records (without the
+//   link: mvcc_format.h) and neither links nor dead are carried: restore()
+//   rebuilds them, so that members running dkvs on either side of format 3
+//   exchange the same images. (A reader older than the alarms refuses an
+//   image with them as "trailing bytes": only a cluster with an alarm
+//   raised sends one.)
 //   Between the hist table and the alarms, only while a lease exists:
 //   kLeasesTag and the lease and lkeys tables' pairs (a reader older than
 //   leases refuses it the same way; see append_leases_section). After the
@@ -105,7 +110,8 @@ constexpr std::string_view kMvccTag = "DKVMVCC2";
 constexpr std::uint64_t kFormat2Marker = 1u << 20;
 static_assert(kFormat2Marker > kKeyBytesMax);
 constexpr char kFormatKey[] = "format";
-constexpr char kFormatMvcc[] = "2";
+constexpr char kFormatMvcc[] = "3";  // mvcc_format.h.
+constexpr char kFormatKidx[] = "2";  // Before hist's links: migrated at open.
 
 using util::get_varint;
 using util::put_varint;
@@ -125,6 +131,13 @@ void append_image_header(std::string* out, std::uint64_t applied_index,
   put_varint(out, applied_index);
   put_varint(out, membership.size());
   out->append(membership);
+}
+
+// A table's value as the image carries it: hist records without their
+// link (format 2's encoding).
+MDB_val image_value(const MDB_val& val, bool is_hist) {
+  if (!is_hist) return val;
+  return mvcc::as_val(mvcc::unlinked_record(mvcc::as_view(val)));
 }
 
 // One pair of the image: key length, key, value length, value.
@@ -155,8 +168,8 @@ util::Status open_tables(MDB_txn* txn, mvcc::Tables* t) {
   if ((rc = mdb_dbi_open(txn, "hist", MDB_CREATE, &t->hist)) != 0) {
     return lmdb_error("open hist", rc);
   }
-  if ((rc = mdb_dbi_open(txn, "kidx", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &t->kidx)) != 0) {
-    return lmdb_error("open kidx", rc);
+  if ((rc = mdb_dbi_open(txn, "dead", MDB_CREATE, &t->dead)) != 0) {
+    return lmdb_error("open dead", rc);
   }
   if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &t->meta)) != 0) {
     return lmdb_error("open meta", rc);
@@ -178,24 +191,38 @@ util::Status record_legacy_pair(MDB_txn* txn, const mvcc::Tables& t, std::string
                                 std::string_view value, std::int64_t ordinal) {
   const mvcc::KeyHeader h{1, 1, 1, 0};
   const std::string rk = mvcc::encode_rev_key({1, ordinal});
-  const std::string rec = mvcc::encode_hist_record(mvcc::EventType::kPut, key, h, value);
+  const std::string rec = mvcc::encode_hist_record(mvcc::EventType::kPut, key, h, value, 0);
   MDB_val k = as_val(rk);
   MDB_val v = as_val(rec);
-  int rc = mdb_put(txn, t.hist, &k, &v, MDB_APPEND);
-  if (rc != 0) return lmdb_error("hist put", rc);
-  const std::string entry = mvcc::encode_kidx_entry({1, ordinal}, mvcc::EventType::kPut);
-  k = as_val(key);
-  v = as_val(entry);
-  if ((rc = mdb_put(txn, t.kidx, &k, &v, 0)) != 0) return lmdb_error("kidx put", rc);
+  if (const int rc = mdb_put(txn, t.hist, &k, &v, MDB_APPEND); rc != 0) {
+    return lmdb_error("hist put", rc);
+  }
+  return util::Status::ok();
+}
+
+// A format-2 store (kidx, no links): links hist, fills dead, drops kidx.
+util::Status upgrade_format2(MDB_txn* txn, const mvcc::Tables& t) {
+  std::uint64_t records = 0;
+  std::uint64_t dead = 0;
+  if (auto s = mvcc::migrate_format2(txn, t, &records, &dead); !s.is_ok()) return s;
+  spdlog::info(
+      "store migrated to format {}: {} history records linked, {} deleted keys, kidx "
+      "dropped",
+      kFormatMvcc, records, dead);
+  MDB_val fk = as_val(kFormatKey);
+  MDB_val fv = as_val(kFormatMvcc);
+  if (const int rc = mdb_put(txn, t.meta, &fk, &fv, 0); rc != 0) return lmdb_error("format", rc);
   return util::Status::ok();
 }
 
 // A store written before the MVCC engine (no "format" in meta) has bare
-// values in kv: give each key its KeyHeader and history at revision 1.
-util::Status upgrade_format1(MDB_txn* txn, const mvcc::Tables& t) {
+// values in kv: give each key its KeyHeader and history at revision 1. A
+// format-2 store is migrated; another format is refused.
+util::Status upgrade_format(MDB_txn* txn, const mvcc::Tables& t) {
   MDB_val fk = as_val(kFormatKey);
   MDB_val fv;
   if (mdb_get(txn, t.meta, &fk, &fv) == 0) {
+    if (as_view(fv) == kFormatKidx) return upgrade_format2(txn, t);
     if (as_view(fv) != kFormatMvcc) return {util::Code::kDataLoss, "unknown store format"};
     return util::Status::ok();
   }
@@ -342,7 +369,7 @@ struct Store::Env {
     map_bytes_max = options.quota_bytes + headroom;
     rc = mdb_env_set_mapsize(env, std::min(options.initial_map_bytes, map_bytes_max));
     if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
-    rc = mdb_env_set_maxdbs(env, 6);
+    rc = mdb_env_set_maxdbs(env, 7);  // Six tables, and format 2's kidx to migrate.
     if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
     // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
     // one pwrite per dirty page (~40 syscalls per applied batch of random
@@ -379,8 +406,25 @@ struct Store::Env {
                 "(README, Upgrades)"};
   }
 
+  // A format-2 store's migration rewrites every hist page in one
+  // transaction: room for a copy of the whole store first.
+  util::Status room_for_migration() {
+    MDB_txn* txn = nullptr;
+    if (const int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn); rc != 0) {
+      return lmdb_error("mdb_txn_begin", rc);
+    }
+    MDB_dbi dbi = 0;
+    MDB_val fk = as_val(kFormatKey);
+    MDB_val fv;
+    const bool format2 = mdb_dbi_open(txn, "meta", 0, &dbi) == 0 &&
+                         mdb_get(txn, dbi, &fk, &fv) == 0 && as_view(fv) == kFormatKidx;
+    mdb_txn_abort(txn);
+    return format2 ? make_room(used_bytes.load()) : util::Status::ok();
+  }
+
   util::Status load_state(const StoreOptions& options) {
     const std::string& dir = options.dir;
+    if (auto s = room_for_migration(); !s.is_ok()) return s;
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env, nullptr, 0, &txn);
     if (rc != 0) return lmdb_error("mdb_txn_begin", rc);
@@ -388,7 +432,7 @@ struct Store::Env {
     if (auto s = open_tables(txn, &tables); !s.is_ok()) return s;
     kv = tables.kv;
     meta = tables.meta;
-    if (auto s = upgrade_format1(txn, tables); !s.is_ok()) return s;
+    if (auto s = upgrade_format(txn, tables); !s.is_ok()) return s;
     mvcc::Revs revs;
     if (auto s = mvcc::read_revs(txn, tables, &revs); !s.is_ok()) return s;
     current_rev = revs.current;
@@ -695,7 +739,8 @@ util::Status Store::hash_kv(std::int64_t revision, std::uint32_t* hash, std::int
   });
 }
 
-util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const {
+util::Status Store::history_size(std::uint64_t* hist_records,
+                                 std::uint64_t* chained_records) const {
   MapGateReader in_map(env_->gate);
   MDB_txn* txn = nullptr;
   const int rc = mdb_txn_begin(env_->env, nullptr, MDB_RDONLY, &txn);
@@ -704,9 +749,7 @@ util::Status Store::history_size(std::uint64_t* hist_records, std::uint64_t* kid
   MDB_stat st;
   mdb_stat(txn, env_->tables.hist, &st);
   *hist_records = st.ms_entries;
-  mdb_stat(txn, env_->tables.kidx, &st);
-  *kidx_entries = st.ms_entries;
-  return util::Status::ok();
+  return mvcc::count_chained(txn, env_->tables, chained_records);
 }
 
 std::int64_t Store::current_revision() const { return env_->current_rev.load(); }
@@ -881,7 +924,8 @@ util::Status append_mvcc_preamble(std::string* out, MDB_txn* txn, const mvcc::Ta
 
 // Streams one table's pairs and its end marker into `piece`, handing full
 // pieces to `out`.
-util::Status dump_table(MDB_txn* txn, MDB_dbi dbi, std::string* piece, const Store::ImageOut& out) {
+util::Status dump_table(MDB_txn* txn, MDB_dbi dbi, bool is_hist, std::string* piece,
+                        const Store::ImageOut& out) {
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn, dbi, &cursor);
   if (rc != 0) return lmdb_error("cursor", rc);
@@ -890,7 +934,7 @@ util::Status dump_table(MDB_txn* txn, MDB_dbi dbi, std::string* piece, const Sto
   util::Status status;
   for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-    append_image_pair(piece, key, val);
+    append_image_pair(piece, key, image_value(val, is_hist));
     if (piece->size() >= Store::kImagePieceBytes) {
       if (status = out(*piece); !status.is_ok()) break;
       piece->clear();
@@ -915,7 +959,7 @@ util::Status Store::dump(const ReadView& view, const ImageOut& out) const {
   auto* txn = static_cast<MDB_txn*>(view.txn_);
   if (auto s = append_mvcc_preamble(&piece, txn, env_->tables); !s.is_ok()) return s;
   for (const MDB_dbi dbi : {env_->tables.kv, env_->tables.hist}) {
-    if (auto s = dump_table(txn, dbi, &piece, out); !s.is_ok()) return s;
+    if (auto s = dump_table(txn, dbi, dbi == env_->tables.hist, &piece, out); !s.is_ok()) return s;
   }
   if (auto s = append_leases_section(&piece, txn, env_->tables); !s.is_ok()) return s;
   if (auto s = append_alarms_section(&piece, txn, env_->tables); !s.is_ok()) return s;
@@ -964,6 +1008,7 @@ util::Status Store::ImageReader::start() {
     if (rc != 0) return lmdb_error("cursor", rc);
     for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+      val = image_value(val, dbi == t.hist);
       pairs_bytes +=
           varint_bytes(key.mv_size) + key.mv_size + varint_bytes(val.mv_size) + val.mv_size;
     }
@@ -1003,7 +1048,7 @@ util::Status Store::ImageReader::next(std::string* chunk, bool* done) {
       continue;
     }
     if (rc != 0) return lmdb_error("cursor scan", rc);
-    append_image_pair(&pending_, key, val);
+    append_image_pair(&pending_, key, image_value(val, table_ == 1));
   }
   const std::size_t n = std::min(pending_.size(), chunk_bytes_);
   chunk->assign(pending_, 0, n);
@@ -1133,7 +1178,7 @@ struct Store::Restore {
   // Empties the tables and the revision counters.
   util::Status clear() {
     for (const MDB_dbi dbi :
-         {env.tables.kv, env.tables.hist, env.tables.kidx, env.tables.lease, env.tables.lkeys}) {
+         {env.tables.kv, env.tables.hist, env.tables.dead, env.tables.lease, env.tables.lkeys}) {
       if (const int rc = mdb_drop(txn(), dbi, 0); rc != 0) return lmdb_error("clear table", rc);
     }
     for (const char* name :
@@ -1233,8 +1278,23 @@ util::Status restore_format1(ImageParser& p, Store::Restore& r, const mvcc::Tabl
   }
 }
 
-// Format 2's tables after the tag: kv, then hist (rebuilding kidx).
+// dead's entries, after the hist section.
+util::Status restore_dead(const mvcc::Relinker& relinker, Store::Restore& r,
+                          const mvcc::Tables& t) {
+  for (const auto& [key, main] : relinker.dead_keys()) {
+    if (auto s = r.put(t.dead, key, mvcc::encode_dead_value(main), MDB_APPEND); !s.is_ok()) {
+      return s;
+    }
+    if (auto s = r.wrote(key.size() + mvcc::kLinkBytes); !s.is_ok()) return s;
+  }
+  return util::Status::ok();
+}
+
+// Format 2's tables after the tag: kv, then hist (relinking it, then
+// rebuilding dead).
 util::Status restore_format2_tables(ImageParser& p, Store::Restore& r, const mvcc::Tables& t) {
+  mvcc::Relinker relinker;
+  std::string stored;
   for (const bool is_hist : {false, true}) {
     for (;;) {
       std::string_view key_view;
@@ -1251,20 +1311,15 @@ util::Status restore_format2_tables(ImageParser& p, Store::Restore& r, const mvc
         if (auto s = r.put(t.kv, k, v, MDB_APPEND); !s.is_ok()) return s;
       } else {
         mvcc::Revision rev;
-        mvcc::HistRecord rec;
-        if (!mvcc::decode_rev_key(k, &rev) || !mvcc::decode_hist_record(v, &rec)) {
+        if (!mvcc::decode_rev_key(k, &rev) || !relinker.link(rev, v, &stored)) {
           return bad_image("malformed history record");
         }
-        if (auto s = r.put(t.hist, k, v, MDB_APPEND); !s.is_ok()) return s;
-        if (auto s = r.put(t.kidx, rec.key, mvcc::encode_kidx_entry(rev, rec.type), 0);
-            !s.is_ok()) {
-          return s;
-        }
+        if (auto s = r.put(t.hist, k, stored, MDB_APPEND); !s.is_ok()) return s;
       }
       if (auto s = r.wrote(k.size() + v.size()); !s.is_ok()) return s;
     }
   }
-  return util::Status::ok();
+  return restore_dead(relinker, r, t);
 }
 
 // The leases section's pairs (after its tag): "lease", then "lkeys".
@@ -1394,9 +1449,9 @@ std::uint64_t Store::map_bytes() const { return env_->map_bytes; }
 
 std::uint64_t Store::put_cost_bytes(const Command& command) {
   // kv: key, header, value; hist: revision, record (key, header, value);
-  // kidx: key, entry.
-  return 3 * command.key.size() + 2 * command.value.size() + 2 * mvcc::kKeyHeaderBytes +
-         mvcc::kRevKeyBytes + mvcc::kKidxEntryBytes + kPutOverheadBytes;
+  // its link.
+  return 2 * command.key.size() + 2 * command.value.size() + 2 * mvcc::kKeyHeaderBytes +
+         mvcc::kRevKeyBytes + mvcc::kLinkBytes + kPutOverheadBytes;
 }
 
 }  // namespace dkv::kv

@@ -1,7 +1,8 @@
 // Store: the LMDB state machine, an MVCC engine with etcd's data model. It
 // owns one LMDB environment in a directory (data.mdb + lock.mdb) with the
 // tables of kv/mvcc_format.h: "kv" (latest state), "hist" (every version by
-// revision), "kidx" (each key's revisions) and "meta" (applied index,
+// revision, each record linked to its key's previous one), "dead" (deleted
+// keys' newest tombstones) and "meta" (applied index,
 // membership, current and compact revisions). A batch of commands is applied
 // in ONE write transaction that also records the applied index and the
 // revision, so the data and the index can never disagree after a crash.
@@ -176,16 +177,16 @@ class Store {
   // removed (the compact revision moved, or since open or a restore, until
   // a compact_step() reports no more). Any thread.
   bool compaction_pending() const;
-  // Records in hist and entries in kidx (equal when the store is sound).
-  // Any thread; for tests and metrics.
-  util::Status history_size(std::uint64_t* hist_records, std::uint64_t* kidx_entries) const;
+  // Records in hist, and those reachable on keys' chains from kv and dead
+  // (equal when the store is sound). Any thread; for tests and metrics.
+  util::Status history_size(std::uint64_t* hist_records, std::uint64_t* chained_records) const;
 
   // A consistent image of the whole store (every pair, the applied index and
   // the membership, all from one read transaction) for a raft snapshot.
   // Writers keep going meanwhile (LMDB readers never block the writer).
   // Format (kv/store.cc): magic, applied index, membership, then the
   // tables (format 2: kv and hist, then lease and lkeys when a lease
-  // exists; kidx is rebuilt from hist).
+  // exists; hist's links and dead are rebuilt from hist).
   // Holds the whole image in memory: for tests and small stores; snapshots
   // stream with the ImageOut/ImageIn forms below.
   util::Status dump(std::string* image, std::uint64_t* applied_index,

@@ -122,8 +122,8 @@ bool run(const Params& p, StoreOptions::Durability durability, Result* out) {
   out->sys_us_per_put = (sys1 - sys0) * 1e6 / puts;
   out->wall_us_per_put = std::chrono::duration<double, std::micro>(wall1 - wall0).count() / puts;
   out->pages_per_batch = static_cast<double>(write_bytes() - written0) / 4096.0 / p.batches;
-  std::uint64_t kidx = 0;
-  (void)store->history_size(&out->hist_records, &kidx);
+  std::uint64_t chained = 0;
+  (void)store->history_size(&out->hist_records, &chained);
   store.reset();
   std::filesystem::remove_all(dir);
   return true;

@@ -16,9 +16,9 @@ using Mvcc = MvccFixture;
 
 std::uint64_t hist_records(const Store& store) {
   std::uint64_t hist = 0;
-  std::uint64_t kidx = 0;
-  EXPECT_TRUE(store.history_size(&hist, &kidx).is_ok());
-  EXPECT_EQ(hist, kidx);
+  std::uint64_t chained = 0;
+  EXPECT_TRUE(store.history_size(&hist, &chained).is_ok());
+  EXPECT_EQ(hist, chained);
   return hist;
 }
 

@@ -42,7 +42,6 @@ struct Env {
     mdb_txn_begin(env, nullptr, 0, &txn);
     mdb_dbi_open(txn, "kv", MDB_CREATE, &t.kv);
     mdb_dbi_open(txn, "hist", MDB_CREATE, &t.hist);
-    mdb_dbi_open(txn, "kidx", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &t.kidx);
     mdb_txn_commit(txn);
   }
   ~Env() {
@@ -77,16 +76,17 @@ void apply_batch(Env& e, std::mt19937& rng, bool values_in_kv, const std::string
     KeyHeader h{rev.main, rev.main, 1, 0};
     MDB_val key = as_val(k);
     MDB_val old;
+    std::int64_t prev = 0;  // The hist record's link (format 3).
     if (mdb_get(txn, e.t.kv, &key, &old) == 0) {
       std::string_view v;
       decode_kv_value(as_view(old), &h, &v);
+      prev = h.mod_revision;
       h.mod_revision = rev.main;
       h.version += 1;
     }
     put(txn, e.t.kv, k, encode_kv_value(h, values_in_kv ? value : encode_rev_key(rev)));
-    put(txn, e.t.hist, encode_rev_key(rev), encode_hist_record(EventType::kPut, k, h, value),
+    put(txn, e.t.hist, encode_rev_key(rev), encode_hist_record(EventType::kPut, k, h, value, prev),
         MDB_APPEND);
-    put(txn, e.t.kidx, k, encode_kidx_entry(rev, EventType::kPut));
   }
   mdb_txn_commit(txn);
 }
