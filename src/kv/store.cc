@@ -1437,6 +1437,14 @@ util::Status Store::sync() {
   return env_->marker->clear();
 }
 
+util::Status Store::write_back() const {
+  env_->gate.enter_long();
+  const int rc = mdb_env_sync(env_->env, 1);
+  env_->gate.leave_long();
+  if (rc != 0) return lmdb_error("mdb_env_sync", rc);
+  return util::Status::ok();
+}
+
 bool Store::has_unsynced_commits() const {
   return env_->marker != nullptr && env_->marker->is_set();
 }

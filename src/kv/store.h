@@ -290,6 +290,12 @@ class Store {
   // kDeferred: fsyncs the environment, so that a machine crash from now on
   // needs no rebuild. A no-op when nothing is unsynced. Writer thread only.
   util::Status sync();
+  // Writes the environment's dirty pages back (an fsync of the map) without
+  // touching the unsynced marker, so that a sync() soon after has little
+  // left to write: the node runs it off its raft thread
+  // (node/store_flusher.h). Any thread; holds the map as a long reader, so
+  // a resize that can wait does.
+  util::Status write_back() const;
   bool has_unsynced_commits() const;
   // open() found that the machine went down with unsynced commits and
   // started from an empty environment (applied_index() is 0).

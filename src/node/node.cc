@@ -124,6 +124,7 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
   snapshotter_ =
       std::make_unique<Snapshotter>(files_of(options_), options_.db_path, policy, *store_, *log_,
                                     *storage_, std::move(post_snapshot), options_.background);
+  store_flusher_ = std::make_unique<StoreFlusher>(*store_, options_.background == nullptr);
   // Request ids: a random per-process prefix and a counter, so ids from
   // different nodes and restarts never meet in one log.
   std::random_device rd;

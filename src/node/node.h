@@ -58,6 +58,7 @@
 #include "node/readiness.h"
 #include "node/ready_driver.h"
 #include "node/snapshotter.h"
+#include "node/store_flusher.h"
 #include "node/watch_catchup.h"
 #include "node/watch_hub.h"
 #include "raft/types.h"
@@ -355,6 +356,8 @@ class Node {
   // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
   void end_snapshot_catch_up();
   void expire_requests(std::chrono::steady_clock::time_point now);
+  // Fsyncs LMDB once a second, after the flusher's write-back.
+  void sync_store(std::chrono::steady_clock::time_point now);
   // A leader proposes a CompactionRequest when auto-compaction says so.
   void propose_auto_compaction(std::chrono::steady_clock::time_point now);
   // The lessor's turn: promotion, demotion, expiry revokes, checkpoints
@@ -386,14 +389,15 @@ class Node {
   std::unique_ptr<wal::Log> log_;
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<raft::RawNode> raw_;
-  std::unique_ptr<ReadyDriver> driver_;         // Persist, send, hand off.
-  std::unique_ptr<Applier> applier_;            // Store writes, write waiters.
-  std::unique_ptr<ReadPath> reads_;             // ReadIndex batches.
-  std::unique_ptr<StoreReader> store_reader_;   // The store, for reads.
-  std::unique_ptr<ReadServer> read_server_;     // Serves reads off the raft thread.
-  std::unique_ptr<Snapshotter> snapshotter_;    // Compaction, leader snapshots.
-  std::unique_ptr<MembershipChanges> changes_;  // Conf changes, leader moves (set in start_raft).
-  Deadline next_store_sync_{};                  // When on_tick next fsyncs LMDB.
+  std::unique_ptr<ReadyDriver> driver_;          // Persist, send, hand off.
+  std::unique_ptr<Applier> applier_;             // Store writes, write waiters.
+  std::unique_ptr<ReadPath> reads_;              // ReadIndex batches.
+  std::unique_ptr<StoreReader> store_reader_;    // The store, for reads.
+  std::unique_ptr<ReadServer> read_server_;      // Serves reads off the raft thread.
+  std::unique_ptr<Snapshotter> snapshotter_;     // Compaction, leader snapshots.
+  std::unique_ptr<MembershipChanges> changes_;   // Conf changes, leader moves (set in start_raft).
+  Deadline next_store_sync_{};                   // When on_tick next fsyncs LMDB.
+  std::unique_ptr<StoreFlusher> store_flusher_;  // LMDB's write-back, off this thread.
   AutoCompactor auto_compactor_{options_.auto_compaction};  // The leader's Compact proposals.
   Lessor lessor_{LessorOptions{std::chrono::milliseconds(options_.election_ms),
                                options_.lease_checkpoint_interval}};

@@ -80,6 +80,19 @@ void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point n
   // Physical compaction runs here, between Readies, one bounded step per
   // turn (run() does not sleep while some remains), not in the apply batch.
   if (auto s = applier_->compact_history(); !s.is_ok()) fatal("compacting history", s);
+  sync_store(now);
+}
+
+// LMDB commits are not fsynced (node.cc): fsync them about once a second,
+// so that a machine crash rarely costs a rebuild of the store. The flusher
+// writes the pages back off this thread first (store_flusher.h); checked on
+// every turn, so that the sync follows its write-back closely and finds
+// little left to write.
+void Node::sync_store(std::chrono::steady_clock::time_point now) {
+  if (now < next_store_sync_ || !store_flusher_->ready_to_sync()) return;
+  next_store_sync_ = now + std::chrono::seconds(1);
+  if (auto s = store_flusher_->take_error(); !s.is_ok()) fatal("LMDB fsync failed", s);
+  if (auto s = store_->sync(); !s.is_ok()) fatal("LMDB fsync failed", s);
 }
 
 void Node::process_inbox(Inbox* inbox) {
@@ -125,12 +138,6 @@ void Node::on_tick(std::chrono::steady_clock::time_point now) {
   update_readiness();
   if (applier_->has_parked()) {
     applier_->propose_parked([this](const std::string& data) { return raw_->propose(data); });
-  }
-  // LMDB commits are not fsynced (node.cc): flush them about once a second,
-  // so that a machine crash rarely costs a rebuild of the store.
-  if (now >= next_store_sync_) {
-    next_store_sync_ = now + std::chrono::seconds(1);
-    if (auto s = store_->sync(); !s.is_ok()) fatal("LMDB fsync failed", s);
   }
   expire_requests(now);
 }
