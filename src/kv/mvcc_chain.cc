@@ -2,28 +2,14 @@
 
 #include <string>
 
+#include "kv/mvcc_cursor.h"
+
 namespace dkv::kv::mvcc {
 namespace {
 
 util::Status lmdb_error(const char* what, int rc) {
   return util::internal_error(std::string(what) + ": " + mdb_strerror(rc));
 }
-
-class Cursor {
- public:
-  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
-  ~Cursor() {
-    if (rc_ == 0) mdb_cursor_close(c_);
-  }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  int rc() const { return rc_; }
-  MDB_cursor* get() const { return c_; }
-
- private:
-  MDB_cursor* c_ = nullptr;
-  int rc_ = 0;
-};
 
 // Moves `c` (MDB_SET_RANGE: to range.begin); *valid: it is on a key in
 // `range`.
@@ -83,8 +69,8 @@ util::Status newest_at_or_below(MDB_cursor* hist, std::string_view key, std::int
 util::Status for_each_head(MDB_txn* txn, const Tables& t, const KeyRange& range, const HeadFn& fn) {
   Cursor kv(txn, t.kv);
   Cursor dead(txn, t.dead);
-  if (kv.rc() != 0) return lmdb_error("kv cursor", kv.rc());
-  if (dead.rc() != 0) return lmdb_error("dead cursor", dead.rc());
+  if (kv.open_rc() != 0) return lmdb_error("kv cursor", kv.open_rc());
+  if (dead.open_rc() != 0) return lmdb_error("dead cursor", dead.open_rc());
   MDB_val kk, kvv, dk, dv;
   bool kv_valid = false;
   bool dead_valid = false;
@@ -119,7 +105,7 @@ util::Status for_each_head(MDB_txn* txn, const Tables& t, const KeyRange& range,
 util::Status count_chained(MDB_txn* txn, const Tables& t, std::uint64_t* records) {
   *records = 0;
   Cursor hist(txn, t.hist);
-  if (hist.rc() != 0) return lmdb_error("hist cursor", hist.rc());
+  if (hist.open_rc() != 0) return lmdb_error("hist cursor", hist.open_rc());
   util::Status status;
   util::Status s = for_each_head(txn, t, key_range("", std::string(1, '\0')), [&](const Head& h) {
     Revision below = kNoBound;

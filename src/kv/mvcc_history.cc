@@ -2,24 +2,10 @@
 
 #include <string>
 
+#include "kv/mvcc_cursor.h"
+
 namespace dkv::kv::mvcc {
 namespace {
-
-class Cursor {
- public:
-  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
-  ~Cursor() {
-    if (rc_ == 0) mdb_cursor_close(c_);
-  }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  int rc() const { return rc_; }
-  MDB_cursor* get() const { return c_; }
-
- private:
-  MDB_cursor* c_ = nullptr;
-  int rc_ = 0;
-};
 
 HistoryEvent event_of(Revision rev, const HistRecord& r) {
   return HistoryEvent{rev.main,
@@ -41,8 +27,8 @@ util::Status read_history(MDB_txn* txn, const Tables& t, std::int64_t from_rev, 
   *through = to_rev;
   if (from_rev > to_rev) return util::Status::ok();
   Cursor c(txn, t.hist);
-  if (c.rc() != 0)
-    return {util::Code::kInternal, std::string("hist cursor: ") + mdb_strerror(c.rc())};
+  if (c.open_rc() != 0)
+    return {util::Code::kInternal, std::string("hist cursor: ") + mdb_strerror(c.open_rc())};
   const std::string start = encode_rev_key({from_rev, 0});
   MDB_val k = as_val(start);
   MDB_val v;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kv/mvcc_chain.h"
+#include "kv/mvcc_cursor.h"
 #include "kv/mvcc_request.h"
 
 namespace dkv::kv::mvcc {
@@ -22,22 +23,6 @@ std::int64_t meta_int(MDB_txn* txn, MDB_dbi meta, const char* name, std::int64_t
   std::memcpy(&v, val.mv_data, sizeof v);
   return v;
 }
-
-class Cursor {
- public:
-  Cursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &cursor_); }
-  ~Cursor() {
-    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
-  }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  int open_rc() const { return rc_; }
-  MDB_cursor* get() const { return cursor_; }
-
- private:
-  MDB_cursor* cursor_ = nullptr;
-  int rc_ = 0;
-};
 
 void fill_kv(std::string_view key, const KeyHeader& h, std::string_view value, bool keys_only,
              mvccpb::KeyValue* kv) {

@@ -6,6 +6,7 @@
 #include "kv/alarms.h"
 #include "kv/lease_table.h"
 #include "kv/mvcc_chain.h"
+#include "kv/mvcc_cursor.h"
 
 namespace dkv::kv::mvcc {
 namespace {
@@ -387,23 +388,6 @@ util::Status Writer::finish() {
 
 namespace {
 
-// An open cursor, closed at scope exit (before the transaction ends).
-class ScopedCursor {
- public:
-  ScopedCursor(MDB_txn* txn, MDB_dbi dbi) { rc_ = mdb_cursor_open(txn, dbi, &c_); }
-  ~ScopedCursor() {
-    if (rc_ == 0) mdb_cursor_close(c_);
-  }
-  ScopedCursor(const ScopedCursor&) = delete;
-  ScopedCursor& operator=(const ScopedCursor&) = delete;
-  int open_rc() const { return rc_; }
-  MDB_cursor* get() const { return c_; }
-
- private:
-  MDB_cursor* c_ = nullptr;
-  int rc_ = 0;
-};
-
 util::Status del_hist(MDB_txn* txn, const Tables& t, Revision rev) {
   const std::string rk = encode_rev_key(rev);
   MDB_val hk = as_val(rk);
@@ -455,8 +439,8 @@ util::Status compact_step(MDB_txn* txn, const Tables& t, std::size_t max_records
   std::string from = encode_rev_key({0, 0});
   if (mdb_get(txn, t.meta, &mk, &mv) == 0) from = std::string(as_view(mv)) + '\0';
   *more = false;
-  ScopedCursor hist(txn, t.hist);
-  ScopedCursor links(txn, t.hist);
+  Cursor hist(txn, t.hist);
+  Cursor links(txn, t.hist);
   if (hist.open_rc() != 0) return lmdb_error("hist cursor", hist.open_rc());
   if (links.open_rc() != 0) return lmdb_error("hist cursor", links.open_rc());
   std::string done;
