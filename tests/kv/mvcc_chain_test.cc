@@ -21,14 +21,6 @@ namespace {
 
 using Mvcc = MvccFixture;
 
-std::uint64_t chained_hist(const Store& store) {
-  std::uint64_t hist = 0;
-  std::uint64_t chained = 0;
-  EXPECT_TRUE(store.history_size(&hist, &chained).is_ok());
-  EXPECT_EQ(hist, chained);
-  return hist;
-}
-
 void compact_fully(Store& store, std::size_t step = 1000) {
   bool more = true;
   while (more) ASSERT_TRUE(store.compact_step(&more, step).is_ok());
@@ -61,7 +53,7 @@ TEST_F(Mvcc, RangeAtAnOldRevisionIncludesDeletedKeys) {
   EXPECT_EQ(keys(range(req("b", "", 5))), "");
   EXPECT_EQ(keys(range(req("a", "c", 3))), "a,b");
   EXPECT_EQ(range(req("a", "", 6)).kvs(0).mod_revision(), 2);
-  chained_hist(*store_);
+  hist_records(*store_);
 }
 
 TEST_F(Mvcc, ReputAfterDeleteStartsANewGenerationChainedToTheOld) {
@@ -83,7 +75,7 @@ TEST_F(Mvcc, ReputAfterDeleteStartsANewGenerationChainedToTheOld) {
   EXPECT_EQ(range(req("k", "", 5)).kvs(0).create_revision(), 5);
   EXPECT_EQ(values(range(req("k", "", 6))), "");
   EXPECT_EQ(values(range(req("k", "", 2))), "1");
-  EXPECT_EQ(chained_hist(*store_), 6u);
+  EXPECT_EQ(hist_records(*store_), 6u);
 }
 
 TEST_F(Mvcc, CompactionThroughAChainKeepsEveryReadableRevision) {
@@ -103,19 +95,19 @@ TEST_F(Mvcc, CompactionThroughAChainKeepsEveryReadableRevision) {
     for (std::int64_t r = at; r <= last; ++r) before[r] = state_of(range(req(kNul, kNul, r)));
     ASSERT_TRUE(compact(at).status.is_ok());
     compact_fully(*store_, 1);
-    chained_hist(*store_);
+    hist_records(*store_);
     for (std::int64_t r = at; r <= last; ++r) {
       EXPECT_EQ(state_of(range(req(kNul, kNul, r))), before[r]) << "compact " << at << " rev " << r;
     }
   }
   // Compacted through every record: k's newest version and nothing else.
-  EXPECT_EQ(chained_hist(*store_), 1u);
+  EXPECT_EQ(hist_records(*store_), 1u);
   // x's and y's tombstones went with their dead entries: re-creating them
   // starts fresh chains.
   put("x", "2");
   EXPECT_EQ(range(req("x")).kvs(0).version(), 1);
   EXPECT_EQ(keys(range(req(kNul, kNul, last))), "k");
-  EXPECT_EQ(chained_hist(*store_), 2u);
+  EXPECT_EQ(hist_records(*store_), 2u);
 }
 
 // A workload of puts, deletes, txns and compactions; after each request,
@@ -132,7 +124,7 @@ TEST_F(Mvcc, EveryRevisionReadsAsItsLatestStateDidThroughCompactionAndImages) {
   auto key = [&] { return "k" + std::to_string(rng() % 12); };
   std::map<std::int64_t, std::string> states;
   auto check = [&](const char* when) {
-    chained_hist(*store_);
+    hist_records(*store_);
     for (const auto& [rev, want] : states) {
       if (rev < store_->compact_revision()) continue;
       ASSERT_EQ(state_of(range(req(kNul, kNul, rev))), want) << when << " rev " << rev;
@@ -282,7 +274,7 @@ TEST_F(Mvcc, AFormat2StoreIsMigratedAtOpenAndReadsEveryRevisionAlike) {
     EXPECT_EQ(state_of(range(req(kNul, kNul, r))), before[r]) << "rev " << r;
   }
   // a@2 went (a@4 is newer at 4); the rest stays.
-  EXPECT_EQ(chained_hist(*store_), 9u);
+  EXPECT_EQ(hist_records(*store_), 9u);
   ASSERT_TRUE(store_->hash_kv(0, &hash_after, &cur, &cmp).is_ok());
   EXPECT_EQ(hash_after, hash_before);
   std::string image_after;
@@ -313,14 +305,14 @@ TEST_F(Mvcc, AFormat2StoreOfManyPagesMigratesEveryRecord) {
   const std::int64_t last = store_->current_revision();
   std::map<std::int64_t, std::string> before;
   for (std::int64_t r = 1; r <= last; r += 97) before[r] = state_of(range(req(kNul, kNul, r)));
-  const std::uint64_t records = chained_hist(*store_);
+  const std::uint64_t records = hist_records(*store_);
   std::uint32_t hash_before = 0, hash_after = 0;
   std::int64_t cur = 0, cmp = 0;
   ASSERT_TRUE(store_->hash_kv(last / 2, &hash_before, &cur, &cmp).is_ok());
   store_.reset();
   downgrade_to_format2(dir_.string());
   reopen();
-  EXPECT_EQ(chained_hist(*store_), records);
+  EXPECT_EQ(hist_records(*store_), records);
   for (const auto& [r, want] : before) EXPECT_EQ(state_of(range(req(kNul, kNul, r))), want) << r;
   ASSERT_TRUE(store_->hash_kv(last / 2, &hash_after, &cur, &cmp).is_ok());
   EXPECT_EQ(hash_after, hash_before);

@@ -14,14 +14,6 @@ namespace {
 
 using Mvcc = MvccFixture;
 
-std::uint64_t hist_records(const Store& store) {
-  std::uint64_t hist = 0;
-  std::uint64_t chained = 0;
-  EXPECT_TRUE(store.history_size(&hist, &chained).is_ok());
-  EXPECT_EQ(hist, chained);
-  return hist;
-}
-
 TEST_F(Mvcc, CompactionIsLogicalAtOnceAndRefusesOldReads) {
   put("a", "1");  // 2
   put("a", "2");  // 3

@@ -106,4 +106,14 @@ class MvccFixture : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
+// The records in `store`'s hist table, checking that each is on its key's
+// chain of previous-revision links (none orphaned).
+inline std::uint64_t hist_records(const Store& store) {
+  std::uint64_t hist = 0;
+  std::uint64_t chained = 0;
+  EXPECT_TRUE(store.history_size(&hist, &chained).is_ok());
+  EXPECT_EQ(hist, chained);
+  return hist;
+}
+
 }  // namespace dkv::kv
