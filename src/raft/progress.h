@@ -81,6 +81,9 @@ struct Progress {
   // Its last MsgAppResp was flagged: it does not know yet that it caught up
   // (so it would not campaign if asked to take over leadership).
   bool rejoin_flagged = false;
+  // Leader: the newest ReadIndex round (its id) this peer acked; the
+  // freshest responders get the next round (Raft::read_round_targets).
+  std::uint64_t last_read_ack_round = 0;
   Inflights inflights;
 
   void become_probe();

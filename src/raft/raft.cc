@@ -562,7 +562,7 @@ util::Status Raft::step_leader(const Message& m) {
       if (pending_reads_.empty()) {
         bcast_heartbeat(std::string());
       } else {
-        send_read_round();
+        send_read_round(/*to_all=*/true);
       }
       return {};
     case MessageType::kCheckQuorum:
@@ -1022,7 +1022,7 @@ void Raft::flush() {
   pending_bcast_ = false;
   if (pending_read_round_ && state_ == StateType::kLeader && !pending_reads_.empty() &&
       may_start_read_round()) {
-    send_read_round();  // One round for every read queued so far.
+    send_read_round(/*to_all=*/false);  // One round for every read queued so far.
   }
   pending_read_round_ = false;
 }

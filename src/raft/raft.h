@@ -108,6 +108,15 @@ struct Config {
   // a 3-node loopback cluster (issue 17) it saved ~15% of rounds and cost
   // ~15% of closed-loop get throughput, so dkv keeps 0.
   int max_read_rounds_in_flight = 0;
+  // Leader: a read round sent on a Ready goes to the fewest voters that
+  // make a quorum with the leader, those that acked the newest rounds
+  // first, instead of to every member; the heartbeat tick resends a round
+  // still unanswered to all (a chosen voter that went quiet costs at most a
+  // heartbeat interval). In a 3-node cluster a round is one heartbeat and
+  // one ack instead of two of each (issue 17: a get's cost is mostly its
+  // round's messages). Safety is unchanged: any quorum's acks to heartbeats
+  // sent after a request confirm it.
+  bool read_rounds_to_quorum = true;
   // This node lost its log and vote (a wiped data directory restarted under
   // the same name, so the same id) and the cluster has made progress. Its
   // old acks may have counted toward commits and it may have voted in a term
@@ -264,7 +273,13 @@ class Raft {
   void read_index(const Message& m);
   void respond_read(const Message& req, Index index);
   void release_pending_reads();
-  void send_read_round();
+  // Sends the newest round (a new one if requests arrived since): to every
+  // member if `to_all`, else to read_round_targets().
+  void send_read_round(bool to_all);
+  // Config::read_rounds_to_quorum: the voters, the leader aside, that make a
+  // quorum with it, by the newest round each acked (then by id); every
+  // other member if no such set exists.
+  std::vector<NodeId> read_round_targets() const;
   bool may_start_read_round() const;
   void answer_reads_confirmed_by(const Message& ack);
 

@@ -3,7 +3,9 @@
 // arrived reached a quorum. Every round covers all requests queued when it
 // is sent; with Config::max_read_rounds_in_flight reached (1: etcd's
 // coalescing), new requests wait for the next round, started when one in
-// flight is answered. Part of Raft (raft.h): same threading, no I/O.
+// flight is answered. A round sent on a Ready goes to just a quorum
+// (Config::read_rounds_to_quorum); the heartbeat tick resends to all.
+// Part of Raft (raft.h): same threading, no I/O.
 #include <algorithm>
 #include <charconv>
 
@@ -40,7 +42,7 @@ bool Raft::may_start_read_round() const {
   return limit <= 0 || read_rounds_.size() < static_cast<std::size_t>(limit);
 }
 
-void Raft::send_read_round() {
+void Raft::send_read_round(bool to_all) {
   DKV_ASSERT(state_ == StateType::kLeader && !pending_reads_.empty());
   const std::uint64_t last = pending_reads_.back().seq;
   // A round covering the same requests is re-sent under its own id: its
@@ -49,17 +51,49 @@ void Raft::send_read_round() {
     DKV_ASSERT(read_rounds_.empty() || read_rounds_.back().last_seq < last);
     read_rounds_.push_back(ReadRound{next_read_round_++, last, {id_}});
   }
-  bcast_heartbeat(std::to_string(read_rounds_.back().id));
+  const std::string context = std::to_string(read_rounds_.back().id);
+  if (to_all || !config_.read_rounds_to_quorum) {
+    bcast_heartbeat(context);
+    return;
+  }
+  for (NodeId to : read_round_targets()) send_heartbeat(to, context);
+}
+
+std::vector<NodeId> Raft::read_round_targets() const {
+  std::vector<std::pair<std::uint64_t, NodeId>> voters;  // (newest ack, id)
+  std::vector<NodeId> others;
+  for (const auto& [id, pr] : tracker_.progress()) {
+    if (id == id_) continue;
+    others.push_back(id);
+    if (tracker_.is_voter(id) && pr.rejoin_target == 0) {
+      voters.emplace_back(pr.last_read_ack_round, id);
+    }
+  }
+  std::sort(voters.begin(), voters.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<NodeId> quorum{id_};
+  for (const auto& [round, id] : voters) {
+    if (tracker_.has_quorum(quorum)) break;
+    quorum.push_back(id);
+  }
+  if (!tracker_.has_quorum(quorum)) return others;
+  quorum.erase(quorum.begin());
+  return quorum;
 }
 
 // A quorum of a round confirms every request up to its last one (batched);
 // older rounds are then moot. Requests no round covers (they waited at the
 // limit) get the next round (flush()).
 void Raft::answer_reads_confirmed_by(const Message& ack) {
-  if (ack.context.empty() || read_rounds_.empty()) return;
+  if (ack.context.empty()) return;
   std::uint64_t id = 0;
   const char* end = ack.context.data() + ack.context.size();
   if (std::from_chars(ack.context.data(), end, id).ptr != end) return;
+  if (Progress* pr = tracker_.get(ack.from); pr != nullptr) {
+    pr->last_read_ack_round = std::max(pr->last_read_ack_round, id);
+  }
+  if (read_rounds_.empty()) return;
   auto round = std::find_if(read_rounds_.begin(), read_rounds_.end(),
                             [&](const ReadRound& r) { return r.id == id; });
   if (round == read_rounds_.end()) return;  // Answered already, or stale.

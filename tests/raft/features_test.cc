@@ -35,7 +35,7 @@ TEST(ReadIndex, ManyReadsShareOneHeartbeatRound) {
   c.stabilize();
   int heartbeats = 0;
   for (const Message& m : c.history) heartbeats += m.type == MessageType::kHeartbeat ? 1 : 0;
-  EXPECT_EQ(heartbeats, 2);  // One per follower.
+  EXPECT_EQ(heartbeats, 1);  // One round, to a quorum (read_rounds_to_quorum).
   ASSERT_EQ(c[1].read_states.size(), 50u);
   EXPECT_EQ(c[1].read_states[49].context, "r49");
 }
@@ -62,7 +62,7 @@ TEST(ReadIndex, RequestDuringAnInFlightRoundIsNotAnsweredFromIt) {
   c.process_ready(3);  // Their acks are queued, not delivered.
   c[1].node->read_index("b");
   c.process_ready(1);
-  EXPECT_EQ(heartbeats_in(c.history), 4);  // b's own round.
+  EXPECT_EQ(heartbeats_in(c.history), 2);  // b's own round.
   c.deliver_if(is_heartbeat_resp);         // Round 1 reaches its quorum.
   c.process_ready(1);
   ASSERT_EQ(c[1].read_states.size(), 1u);  // b needs a round sent after it arrived.
@@ -89,12 +89,12 @@ TEST(ReadIndex, CoalescingRequestDuringAnInFlightRoundWaitsForTheNextRound) {
   c.process_ready(3);  // Their acks are queued, not delivered.
   c[1].node->read_index("b");
   c.process_ready(1);
-  EXPECT_EQ(heartbeats_in(c.history), 2);  // No second round while one is in flight.
+  EXPECT_EQ(heartbeats_in(c.history), 1);  // No second round while one is in flight.
   c.deliver_if(is_heartbeat_resp);         // Round 1 reaches its quorum.
   c.process_ready(1);
   ASSERT_EQ(c[1].read_states.size(), 1u);  // b's confirmation must come from a later round.
   EXPECT_EQ(c[1].read_states[0], (ReadState{commit, "a"}));
-  EXPECT_EQ(heartbeats_in(c.history), 4);  // b's round starts now.
+  EXPECT_EQ(heartbeats_in(c.history), 2);  // b's round starts now.
   c.stabilize();
   ASSERT_EQ(c[1].read_states.size(), 2u);
   EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "b"}));
@@ -116,9 +116,9 @@ TEST(ReadIndex, CoalescingQueuedLocalAndForwardedRequestsShareTheNextRound) {
   c.process_ready(3);
   c.deliver_if([](const Message& m) { return m.type == MessageType::kReadIndex; });
   c.process_ready(1);
-  EXPECT_EQ(heartbeats_in(c.history), 2);
+  EXPECT_EQ(heartbeats_in(c.history), 1);
   c.stabilize();
-  EXPECT_EQ(heartbeats_in(c.history), 4);  // Two rounds, one per follower each.
+  EXPECT_EQ(heartbeats_in(c.history), 2);  // Two rounds, each to one follower (a quorum).
   ASSERT_EQ(c[1].read_states.size(), 11u);
   EXPECT_EQ(c[1].read_states[10].context, "l9");
   ASSERT_EQ(c[2].read_states.size(), 1u);
@@ -168,6 +168,64 @@ TEST(ReadIndex, LateAckOfAnAnsweredRoundConfirmsNoNewerRequest) {
   c.stabilize();
   ASSERT_EQ(c[3].read_states.size(), 1u);
   EXPECT_EQ(c[3].read_states[0].context, "x");
+}
+
+// Config::read_rounds_to_quorum: a round on a Ready goes to the fewest
+// voters that make a quorum with the leader; the heartbeat tick resends it
+// to every member.
+TEST(ReadIndex, RoundGoesToAQuorumAndTheTickToAll) {
+  TestCluster c(5);
+  c.elect(1);
+  c.history.clear();
+  c[1].node->read_index("a");
+  ASSERT_TRUE(c.process_ready(1));
+  EXPECT_EQ(heartbeats_in(c.history), 2);  // 2 followers + the leader = 3 of 5.
+  c.drop_if(is_heartbeat);                 // Lost.
+  c.tick(1, c[1].raft().config().heartbeat_ticks);
+  c.stabilize();
+  EXPECT_EQ(heartbeats_in(c.history), 6);  // The tick's resend went to all four.
+  ASSERT_EQ(c[1].read_states.size(), 1u);
+  EXPECT_EQ(c[1].read_states[0].context, "a");
+}
+
+// The chosen follower goes quiet: its round is answered after the tick's
+// resend, and the next round goes to a follower that answered.
+TEST(ReadIndex, QuietChosenFollowerCostsOneHeartbeatInterval) {
+  TestCluster c(3);
+  c.elect(1);
+  c[1].node->read_index("a");
+  c.stabilize();
+  ASSERT_EQ(c[1].read_states.size(), 1u);
+  c.history.clear();
+  c[1].node->read_index("b");
+  ASSERT_TRUE(c.process_ready(1));
+  ASSERT_EQ(heartbeats_in(c.history), 1);
+  const NodeId chosen = c.history.back().to;
+  const NodeId other = chosen == 2 ? 3 : 2;
+  c.isolate(chosen);
+  c.stabilize();
+  EXPECT_EQ(c[1].read_states.size(), 1u);  // b waits: its round's heartbeat is lost.
+  c.tick(1, c[1].raft().config().heartbeat_ticks);
+  c.stabilize();
+  ASSERT_EQ(c[1].read_states.size(), 2u);  // Confirmed by the other follower's ack.
+  EXPECT_EQ(c[1].read_states[1].context, "b");
+  c.history.clear();
+  c[1].node->read_index("c");
+  ASSERT_TRUE(c.process_ready(1));
+  ASSERT_EQ(heartbeats_in(c.history), 1);
+  EXPECT_EQ(c.history.back().to, other);  // The freshest responder.
+  c.stabilize();
+  ASSERT_EQ(c[1].read_states.size(), 3u);
+}
+
+TEST(ReadIndex, RoundsGoToAllWithoutReadRoundsToQuorum) {
+  TestCluster c(3, [](Config& cfg) { cfg.read_rounds_to_quorum = false; });
+  c.elect(1);
+  c.history.clear();
+  c[1].node->read_index("a");
+  c.stabilize();
+  EXPECT_EQ(heartbeats_in(c.history), 2);
+  ASSERT_EQ(c[1].read_states.size(), 1u);
 }
 
 TEST(ReadIndex, CanaryAnswersWithoutHeartbeatRound) {

@@ -207,6 +207,7 @@ void Sim::start_node(Node& n) {
   c.pre_vote = o_.pre_vote;
   c.check_quorum = o_.check_quorum;
   c.max_read_rounds_in_flight = o_.max_read_rounds_in_flight;
+  c.read_rounds_to_quorum = o_.read_rounds_to_quorum;
   c.canaries = o_.canaries;
   c.rejoining = n.rejoining;
   std::uint64_t* state = &n.rng_state;
@@ -1022,6 +1023,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   // From its own stream: the draws above and the canaries' below are unchanged.
   o.etcd_write_pct = 10 + static_cast<int>(Rng(seed ^ 0xe7cdULL).below(50));
   o.max_read_rounds_in_flight = Rng(seed ^ 0x4eadULL).percent(50) ? 1 : 0;
+  o.read_rounds_to_quorum = Rng(seed ^ 0x9e0dULL).percent(75);
   if (canary == "commit_old_term") {
     o.canaries.commit_old_term_by_counting = true;
     o.nodes = 5;
@@ -1092,7 +1094,8 @@ void print_options(std::ostream& out, const Options& o) {
       << "‰ snapshots=" << o.snapshot_permille << "‰ membership=" << o.membership_permille
       << "‰ transfers=" << o.transfer_permille << "‰ wipes=" << o.wipe_pct
       << "% etcd_writes=" << o.etcd_write_pct << "% pre_vote=" << o.pre_vote
-      << " check_quorum=" << o.check_quorum << " read_rounds<=" << o.max_read_rounds_in_flight;
+      << " check_quorum=" << o.check_quorum << " read_rounds<=" << o.max_read_rounds_in_flight
+      << " read_rounds_to_quorum=" << o.read_rounds_to_quorum;
   const auto& c = o.canaries;
   if (c.commit_old_term_by_counting) out << " canary=commit_old_term";
   if (c.forget_vote) out << " canary=forget_vote";
