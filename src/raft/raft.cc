@@ -536,7 +536,10 @@ util::Status Raft::step_follower(const Message& m) {
       {
         Message fwd = m;
         fwd.to = lead_;
-        if (fwd.type == MessageType::kReadIndex) fwd.from = id_;
+        if (fwd.type == MessageType::kReadIndex) {
+          fwd.from = id_;
+          fwd.log_term = term_;  // It followed lead_ in this term when it sent this.
+        }
         send(std::move(fwd));
       }
       return {};

@@ -51,6 +51,10 @@ struct TestCanaries {
   // Answer ReadIndex at once, without the heartbeat round that confirms
   // leadership (breaks thesis §6.4).
   bool read_index_without_heartbeat = false;
+  // Answer a forwarded ReadIndex request at once even where its sender and
+  // the leader are not a quorum (5 voters: breaks Config::
+  // count_read_requester's argument, which needs the two to be a quorum).
+  bool read_requester_is_quorum = false;
   // Let a new leader propose a configuration change before an entry of its
   // own term commits (breaks the fix in Ongaro's 2015 raft-dev note).
   bool skip_conf_change_fix = false;
@@ -117,6 +121,12 @@ struct Config {
   // round's messages). Safety is unchanged: any quorum's acks to heartbeats
   // sent after a request confirm it.
   bool read_rounds_to_quorum = true;
+  // Leader: a follower's forwarded ReadIndex request counts as that
+  // follower's ack of a round (read_index.cc says why it is safe), so where
+  // the leader and the requester make a quorum (3 voters) the request is
+  // answered at once, with no heartbeat round: a follower's linearizable
+  // read costs the leader a request and an answer instead of a round too.
+  bool count_read_requester = true;
   // This node lost its log and vote (a wiped data directory restarted under
   // the same name, so the same id) and the cluster has made progress. Its
   // old acks may have counted toward commits and it may have voted in a term
@@ -280,6 +290,9 @@ class Raft {
   // quorum with it, by the newest round each acked (then by id); every
   // other member if no such set exists.
   std::vector<NodeId> read_round_targets() const;
+  // Config::count_read_requester: the forwarded request `m` with its
+  // sender and this leader alone make a quorum that confirms it.
+  bool requester_confirms(const Message& m) const;
   bool may_start_read_round() const;
   void answer_reads_confirmed_by(const Message& ack);
 

@@ -31,10 +31,33 @@ void Raft::read_index(const Message& m) {
     respond_read(m, log_.committed());  // Canary: no leadership check.
     return;
   }
+  if (requester_confirms(m)) {
+    respond_read(m, log_.committed());
+    return;
+  }
   pending_reads_.push_back(ReadRequest{m, log_.committed(), next_read_seq_++});
   // Sent by flush(), shared by all reads until then. It never joins a
   // round already sent; at the limit of rounds in flight it waits.
   if (may_start_read_round()) pending_read_round_ = true;
+}
+
+// A follower's forwarded request is its sender's ack, as of when it was
+// sent (after the client's read began): the sender was then in this term,
+// following this leader. Every write acknowledged before the read began
+// was committed either in a term <= ours, and so is in this leader's log
+// under its commit index (it committed an entry of its term), or in a
+// later term, by a quorum that was in that term before the read began:
+// such a quorum cannot overlap this leader (still in its term now) or the
+// sender (in this term when it sent). So when the two alone are a quorum
+// (a 3-voter cluster), no heartbeat round is needed.
+bool Raft::requester_confirms(const Message& m) const {
+  if (!config_.count_read_requester) return false;
+  if (m.from == kNoNode || m.from == id_) return false;
+  // Conservative: a sender in an older term (it cannot be in a newer one,
+  // having followed this leader) would do too, as neither it nor this
+  // leader was in any term above this leader's before the read began.
+  if (m.log_term != term_) return false;
+  return config_.canaries.read_requester_is_quorum || tracker_.has_quorum({id_, m.from});
 }
 
 bool Raft::may_start_read_round() const {

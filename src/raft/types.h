@@ -132,7 +132,8 @@ struct Message {
   NodeId from = kNoNode;
   Term term = 0;      // Sender's term; 0 for local messages and kProp.
   Term log_term = 0;  // kApp: term of entry `index`; kVote: last log term;
-                      // rejected kAppResp: term at reject_hint.
+                      // rejected kAppResp: term at reject_hint; kReadIndex
+                      // forwarded by a follower: its term when it sent it.
   Index index = 0;    // kApp: index before `entries`; kAppResp: last matching
                       // index; kVote: last log index; kReadIndexResp: read index.
   std::vector<Entry> entries;

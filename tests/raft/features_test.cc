@@ -72,7 +72,11 @@ TEST(ReadIndex, RequestDuringAnInFlightRoundIsNotAnsweredFromIt) {
   EXPECT_EQ(c[1].read_states[1], (ReadState{commit, "b"}));
 }
 
-void coalesce(Config& cfg) { cfg.max_read_rounds_in_flight = 1; }
+// Forwarded requests wait for rounds too (count_read_requester off).
+void coalesce(Config& cfg) {
+  cfg.max_read_rounds_in_flight = 1;
+  cfg.count_read_requester = false;
+}
 
 // Coalescing (etcd's server; Config::max_read_rounds_in_flight = 1): one
 // round in flight; a request arriving meanwhile is not answered from it
@@ -145,7 +149,7 @@ TEST(ReadIndex, CoalescingLostRoundIsRetriedByTheNextHeartbeat) {
 // Members choose their contexts independently, so they collide; a late ack
 // of an answered round must not confirm a newer request with the same one.
 TEST(ReadIndex, LateAckOfAnAnsweredRoundConfirmsNoNewerRequest) {
-  TestCluster c(3);
+  TestCluster c(3, [](Config& cfg) { cfg.count_read_requester = false; });
   c.elect(1);
   c[1].node->read_index("x");
   ASSERT_TRUE(c.process_ready(1));
@@ -226,6 +230,65 @@ TEST(ReadIndex, RoundsGoToAllWithoutReadRoundsToQuorum) {
   c.stabilize();
   EXPECT_EQ(heartbeats_in(c.history), 2);
   ASSERT_EQ(c[1].read_states.size(), 1u);
+}
+
+// Config::count_read_requester: with 3 voters a follower's forwarded
+// request and the leader are a quorum: answered with no heartbeat round.
+TEST(ReadIndex, FollowerRequestIsAnsweredWithoutARoundWithThreeVoters) {
+  TestCluster c(3);
+  c.elect(1);
+  c.history.clear();
+  c[3].node->read_index("f");
+  c.stabilize();
+  EXPECT_EQ(heartbeats_in(c.history), 0);
+  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(c[3].read_states[0].context, "f");
+  EXPECT_EQ(c[3].read_states[0].index, c[1].raft().log().committed());
+}
+
+// With 5 voters the requester and the leader are not a quorum: a round.
+TEST(ReadIndex, FollowerRequestNeedsARoundWithFiveVoters) {
+  TestCluster c(5);
+  c.elect(1);
+  c.history.clear();
+  c[3].node->read_index("f");
+  c.stabilize();
+  EXPECT_EQ(heartbeats_in(c.history), 2);
+  ASSERT_EQ(c[3].read_states.size(), 1u);
+}
+
+// A request the follower sent in an older term vouches for nothing now.
+TEST(ReadIndex, RequestFromAnOlderTermNeedsARound) {
+  TestCluster c(3, [](Config& cfg) { cfg.check_quorum = false; });  // No vote lease.
+  c.elect(1);
+  c[3].node->read_index("old");
+  ASSERT_TRUE(c.process_ready(3));
+  ASSERT_EQ(c.queue().size(), 1u);
+  Message stale = c.queue().front();  // Sent in 1's term; held back.
+  c.queue().clear();
+  ASSERT_EQ(stale.type, MessageType::kReadIndex);
+  c.elect(2);  // A new term, with its first entry committed.
+  ASSERT_EQ(c.leader(), 2u);
+  ASSERT_LT(stale.log_term, c[2].raft().term());
+  stale.to = 2;
+  c.history.clear();
+  c.queue().push_back(stale);
+  c.deliver_if([](const Message& m) { return m.type == MessageType::kReadIndex; });
+  c.process_ready(2);
+  EXPECT_EQ(heartbeats_in(c.history), 1);  // A round, not an answer at once.
+  c.stabilize();
+  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(c[3].read_states[0].context, "old");
+}
+
+TEST(ReadIndex, FollowerRequestGetsARoundWithoutCountReadRequester) {
+  TestCluster c(3, [](Config& cfg) { cfg.count_read_requester = false; });
+  c.elect(1);
+  c.history.clear();
+  c[3].node->read_index("f");
+  c.stabilize();
+  EXPECT_EQ(heartbeats_in(c.history), 1);
+  ASSERT_EQ(c[3].read_states.size(), 1u);
 }
 
 TEST(ReadIndex, CanaryAnswersWithoutHeartbeatRound) {

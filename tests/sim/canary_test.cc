@@ -20,7 +20,8 @@ namespace {
 // (22%), skip_conf_change_fix 36 (5.5%), count_leader_before_persist 0
 // (74%). The wipe-restarts (issue 14) moved the schedules: first seeds are
 // now 181, 3, 7, 3 and 0, and vote_while_rejoining is caught at 19 (5.7% of
-// seeds 0..299: vote safety and leader completeness). The test is
+// seeds 0..299: vote safety and leader completeness); read_requester_is_quorum
+// at 68 (1.3% of seeds 0..1499: a stale follower read). The test is
 // deterministic; the budget leaves a wide margin for changes that move the
 // schedules.
 constexpr std::uint64_t kSeedBudget = 1500;
@@ -81,13 +82,15 @@ INSTANTIATE_TEST_SUITE_P(Sim, Canary,
                          ::testing::Values("commit_old_term", "forget_vote",
                                            "read_without_heartbeat", "skip_conf_change_fix",
                                            "count_leader_before_persist", "vote_while_rejoining",
-                                           "delete_nothing_bumps_revision"));
+                                           "delete_nothing_bumps_revision",
+                                           "read_requester_is_quorum"));
 
 // And without a canary the same biased schedules pass: the failures above
 // come from the broken rule, not from the bias.
 TEST(Canary, BiasedSchedulesPassWithoutTheCanary) {
-  for (const char* canary : {"commit_old_term", "forget_vote", "read_without_heartbeat",
-                             "skip_conf_change_fix", "vote_while_rejoining"}) {
+  for (const char* canary :
+       {"commit_old_term", "forget_vote", "read_without_heartbeat", "skip_conf_change_fix",
+        "vote_while_rejoining", "read_requester_is_quorum"}) {
     for (std::uint64_t seed = 0; seed < 100; ++seed) {
       Options o = derive_options(seed, canary);
       o.canaries = raft::TestCanaries{};

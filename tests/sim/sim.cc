@@ -208,6 +208,7 @@ void Sim::start_node(Node& n) {
   c.check_quorum = o_.check_quorum;
   c.max_read_rounds_in_flight = o_.max_read_rounds_in_flight;
   c.read_rounds_to_quorum = o_.read_rounds_to_quorum;
+  c.count_read_requester = o_.count_read_requester;
   c.canaries = o_.canaries;
   c.rejoining = n.rejoining;
   std::uint64_t* state = &n.rng_state;
@@ -1024,6 +1025,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.etcd_write_pct = 10 + static_cast<int>(Rng(seed ^ 0xe7cdULL).below(50));
   o.max_read_rounds_in_flight = Rng(seed ^ 0x4eadULL).percent(50) ? 1 : 0;
   o.read_rounds_to_quorum = Rng(seed ^ 0x9e0dULL).percent(75);
+  o.count_read_requester = Rng(seed ^ 0xc0aeULL).percent(75);
   if (canary == "commit_old_term") {
     o.canaries.commit_old_term_by_counting = true;
     o.nodes = 5;
@@ -1052,6 +1054,15 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
     o.leader_read_bias = 80;
     o.read_permille = 600;
     o.write_permille = 600;
+  } else if (canary == "read_requester_is_quorum") {
+    o.canaries.read_requester_is_quorum = true;
+    o.count_read_requester = true;
+    o.nodes = 5;
+    o.partition_permille = 60;
+    o.leader_read_bias = 0;  // Reads at followers, forwarded.
+    o.read_permille = 600;
+    o.write_permille = 600;
+    o.max_delay_substeps = 20;  // Requests that arrive after a new term began.
   } else if (canary == "count_leader_before_persist") {
     o.canaries.count_leader_before_persist = true;
     o.nodes = 3 + 2 * static_cast<int>(r.below(2));
@@ -1095,11 +1106,13 @@ void print_options(std::ostream& out, const Options& o) {
       << "‰ transfers=" << o.transfer_permille << "‰ wipes=" << o.wipe_pct
       << "% etcd_writes=" << o.etcd_write_pct << "% pre_vote=" << o.pre_vote
       << " check_quorum=" << o.check_quorum << " read_rounds<=" << o.max_read_rounds_in_flight
-      << " read_rounds_to_quorum=" << o.read_rounds_to_quorum;
+      << " read_rounds_to_quorum=" << o.read_rounds_to_quorum
+      << " count_read_requester=" << o.count_read_requester;
   const auto& c = o.canaries;
   if (c.commit_old_term_by_counting) out << " canary=commit_old_term";
   if (c.forget_vote) out << " canary=forget_vote";
   if (c.read_index_without_heartbeat) out << " canary=read_without_heartbeat";
+  if (c.read_requester_is_quorum) out << " canary=read_requester_is_quorum";
   if (c.skip_conf_change_fix) out << " canary=skip_conf_change_fix";
   if (c.count_leader_before_persist) out << " canary=count_leader_before_persist";
   if (c.vote_while_rejoining) out << " canary=vote_while_rejoining";
