@@ -3,6 +3,7 @@
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,7 +37,7 @@ constexpr char kMembershipKey[] = "membership";
 // the root, a split): used to keep a batch from reaching the map limit.
 constexpr std::uint64_t kPutOverheadBytes = 4 * 4096;
 
-// The memory map (and, with MDB_WRITEMAP, data.mdb's apparent size) starts
+// The memory map starts
 // at StoreOptions::initial_map_bytes and grows with the data: doubling up to
 // 1 GiB, then by 1 GiB, up to the quota plus headroom. A write transaction
 // first makes room for what it may add plus kRoomSlackBytes (free-list and
@@ -304,6 +305,25 @@ struct Store::Env {
     map_bytes = info.me_mapsize;
   }
 
+  // At open, nothing in flight: a data.mdb longer than its pages in use (a
+  // dkv before session 10 wrote in the map, MDB_WRITEMAP, which sized the
+  // file to the map, up to the quota) is cut back to them; LMDB writes the
+  // pages it adds later. Pages past the last used one hold nothing.
+  util::Status trim_file() {
+    int fd = -1;
+    if (mdb_env_get_fd(env, &fd) != 0) return util::Status::ok();
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+      return {util::Code::kInternal, std::string("fstat data.mdb: ") + std::strerror(errno)};
+    const std::uint64_t used = used_bytes.load();
+    if (static_cast<std::uint64_t>(st.st_size) <= used) return util::Status::ok();
+    if (::ftruncate(fd, static_cast<off_t>(used)) != 0) {
+      return {util::Code::kInternal, std::string("truncate data.mdb: ") + std::strerror(errno)};
+    }
+    spdlog::info("data.mdb cut from {} to {} MiB (the pages in use)", st.st_size >> 20, used >> 20);
+    return util::Status::ok();
+  }
+
   // Writer thread, no transaction open: grows the map ahead of a write
   // transaction that may add up to `txn_bytes` pages. Past half of the map
   // it grows unless a read view is open (a snapshot or backup pins the old
@@ -371,13 +391,15 @@ struct Store::Env {
     if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
     rc = mdb_env_set_maxdbs(env, 7);  // Six tables, and format 2's kidx to migrate.
     if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
-    // MDB_WRITEMAP: a commit writes its pages in the shared map instead of
-    // one pwrite per dirty page (~40 syscalls per applied batch of random
-    // keys, the raft thread's largest cost in issue 8's profile). The file
-    // is then as large as the map (sparse beyond the used pages); a page
-    // that cannot be allocated (disk full) raises SIGBUS, which cmd/dkv
-    // turns into a one-line fatal stop.
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
+    // No MDB_WRITEMAP: a commit writes its dirty pages (LMDB's own malloc'd
+    // copies, reused between transactions) with pwrite. Writing them in the
+    // shared map instead saved those syscalls (issue 8) but write-faults
+    // every page the once-a-second write-back cleaned, and on this VM a
+    // fault costs more than the pwrite: 3 nodes, 64 REST clients, random
+    // puts of 100k keys, ~2 faults per put (a third major) with the map, a
+    // third as many without; -23% CPU per put, +9-22% puts/s
+    // (docs/performance.md, session 10).
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     if (marker != nullptr) flags |= MDB_NOSYNC;
     rc = mdb_env_open(env, options.dir.c_str(), flags, 0644);
     if (rc != 0) return lmdb_error(("open LMDB in " + options.dir).c_str(), rc);
@@ -386,6 +408,7 @@ struct Store::Env {
     mdb_env_stat(env, &stat);
     page_bytes = stat.ms_psize;
     refresh_used();
+    if (auto s = trim_file(); !s.is_ok()) return s;
     return make_room(0);
   }
 

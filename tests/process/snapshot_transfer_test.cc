@@ -40,9 +40,9 @@ std::uint64_t proc_status_bytes(pid_t pid, const std::string& field) {
 }
 
 // Anonymous memory (heap, stacks): what holding a snapshot in memory would
-// grow. Not VmHWM: LMDB writes its pages in a shared map (MDB_WRITEMAP), so
-// every page a restore writes is resident file memory, page cache the
-// kernel reclaims, and counts in RSS.
+// grow. Not VmHWM: LMDB reads its pages through a shared map, so every
+// page a restore writes and reads back is resident file memory, page cache
+// the kernel reclaims, and counts in RSS.
 std::uint64_t anon_bytes(pid_t pid) { return proc_status_bytes(pid, "RssAnon"); }
 
 // Samples anon_bytes(pid) every 20 ms from construction to stop(): the peak
