@@ -3,6 +3,7 @@
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -268,6 +269,7 @@ struct Store::Env {
   // found nothing more.
   std::atomic<bool> compaction_pending{true};
   std::uint64_t page_bytes = 4096;
+  std::string dir;  // The data directory (open()).
   std::atomic<std::uint64_t> applied_index{0};
   // Set in kDeferred mode (with a known boot id): commits are not fsynced.
   std::unique_ptr<UnsyncedMarker> marker;
@@ -278,8 +280,18 @@ struct Store::Env {
     if (marker != nullptr) {
       if (auto s = marker->set(); !s.is_ok()) return s;
     }
-    if (const int rc = guard->commit(); rc != 0) return lmdb_error("commit", rc);
+    if (const int rc = guard->commit(); rc != 0) return commit_error(rc);
     return util::Status::ok();
+  }
+  // LMDB reports a short pwrite (the disk filled mid-write) as EIO: name
+  // the full disk when that is what the store's file system says.
+  util::Status commit_error(int rc) const {
+    struct statvfs fs {};
+    if (rc == EIO && ::statvfs(dir.c_str(), &fs) == 0 &&
+        static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < kRoomSlackBytes) {
+      return lmdb_error("commit (the disk holding the store is full)", ENOSPC);
+    }
+    return lmdb_error("commit", rc);
   }
   // A restore committed part of an image and has not finished: get() refuses.
   std::atomic<bool> restoring{false};
@@ -401,6 +413,7 @@ struct Store::Env {
     // (docs/performance.md, session 10).
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     if (marker != nullptr) flags |= MDB_NOSYNC;
+    dir = options.dir;
     rc = mdb_env_open(env, options.dir.c_str(), flags, 0644);
     if (rc != 0) return lmdb_error(("open LMDB in " + options.dir).c_str(), rc);
     DKV_ASSERT(static_cast<std::size_t>(mdb_env_get_maxkeysize(env)) >= kKeyBytesMax);

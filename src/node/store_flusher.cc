@@ -1,6 +1,4 @@
 #include "node/store_flusher.h"
-#include <spdlog/spdlog.h>
-#include <chrono>
 
 #include <chrono>
 
@@ -62,11 +60,7 @@ void StoreFlusher::loop() {
       if (stopping_) return;
       requested_ = false;
     }
-    auto t0 = std::chrono::steady_clock::now();
     util::Status s = write_back_until_small();
-    spdlog::info("TMP write_back {} us", std::chrono::duration_cast<std::chrono::microseconds>(
-                                             std::chrono::steady_clock::now() - t0)
-                                             .count());
     util::MutexLock lock(mu_);
     if (!s.is_ok() && error_.is_ok()) error_ = s;
     finished_ = true;
