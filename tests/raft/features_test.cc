@@ -222,42 +222,37 @@ TEST(ReadIndex, QuietChosenFollowerCostsOneHeartbeatInterval) {
   ASSERT_EQ(c[1].read_states.size(), 3u);
 }
 
-TEST(ReadIndex, RoundsGoToAllWithoutReadRoundsToQuorum) {
-  TestCluster c(3, [](Config& cfg) { cfg.read_rounds_to_quorum = false; });
+// Elects 1, has `reader` read once, and returns the heartbeats sent until
+// the read was answered.
+int heartbeats_for_a_read(TestCluster& c, NodeId reader) {
   c.elect(1);
   c.history.clear();
-  c[1].node->read_index("a");
+  c[reader].node->read_index("r");
   c.stabilize();
-  EXPECT_EQ(heartbeats_in(c.history), 2);
-  ASSERT_EQ(c[1].read_states.size(), 1u);
+  EXPECT_EQ(c[reader].read_states.size(), 1u);
+  return heartbeats_in(c.history);
+}
+
+TEST(ReadIndex, RoundsGoToAllWithoutReadRoundsToQuorum) {
+  TestCluster c(3, [](Config& cfg) { cfg.read_rounds_to_quorum = false; });
+  EXPECT_EQ(heartbeats_for_a_read(c, 1), 2);
 }
 
 // Config::count_read_requester: with 3 voters a follower's forwarded
 // request and the leader are a quorum: answered with no heartbeat round.
 TEST(ReadIndex, FollowerRequestIsAnsweredWithoutARoundWithThreeVoters) {
   TestCluster c(3);
-  c.elect(1);
-  c.history.clear();
-  c[3].node->read_index("f");
-  c.stabilize();
-  EXPECT_EQ(heartbeats_in(c.history), 0);
+  EXPECT_EQ(heartbeats_for_a_read(c, 3), 0);
   ASSERT_EQ(c[3].read_states.size(), 1u);
-  EXPECT_EQ(c[3].read_states[0].context, "f");
   EXPECT_EQ(c[3].read_states[0].index, c[1].raft().log().committed());
 }
 
 // With 5 voters the requester and the leader are not a quorum: a round.
 TEST(ReadIndex, FollowerRequestNeedsARoundWithFiveVoters) {
   TestCluster c(5);
-  c.elect(1);
-  c.history.clear();
-  c[3].node->read_index("f");
-  c.stabilize();
-  EXPECT_EQ(heartbeats_in(c.history), 2);
-  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(heartbeats_for_a_read(c, 3), 2);
 }
 
-// A request the follower sent in an older term vouches for nothing now.
 TEST(ReadIndex, RequestFromAnOlderTermNeedsARound) {
   TestCluster c(3, [](Config& cfg) { cfg.check_quorum = false; });  // No vote lease.
   c.elect(1);
@@ -283,12 +278,7 @@ TEST(ReadIndex, RequestFromAnOlderTermNeedsARound) {
 
 TEST(ReadIndex, FollowerRequestGetsARoundWithoutCountReadRequester) {
   TestCluster c(3, [](Config& cfg) { cfg.count_read_requester = false; });
-  c.elect(1);
-  c.history.clear();
-  c[3].node->read_index("f");
-  c.stabilize();
-  EXPECT_EQ(heartbeats_in(c.history), 1);
-  ASSERT_EQ(c[3].read_states.size(), 1u);
+  EXPECT_EQ(heartbeats_for_a_read(c, 3), 1);
 }
 
 TEST(ReadIndex, CanaryAnswersWithoutHeartbeatRound) {
