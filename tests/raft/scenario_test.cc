@@ -68,6 +68,9 @@ std::string fmt_msg(const Message& m) {
     case MessageType::kReadIndexResp:
       o << " Index:" << m.index;
       break;
+    case MessageType::kReadIndex:  // Forwarded: the follower's term (count_read_requester).
+      if (m.log_term != 0) o << " SenderTerm:" << m.log_term;
+      break;
     default:
       break;
   }
