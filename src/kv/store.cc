@@ -38,11 +38,10 @@ constexpr char kMembershipKey[] = "membership";
 // the root, a split): used to keep a batch from reaching the map limit.
 constexpr std::uint64_t kPutOverheadBytes = 4 * 4096;
 
-// The memory map starts
-// at StoreOptions::initial_map_bytes and grows with the data: doubling up to
-// 1 GiB, then by 1 GiB, up to the quota plus headroom. A write transaction
-// first makes room for what it may add plus kRoomSlackBytes (free-list and
-// meta pages).
+// The memory map starts at StoreOptions::initial_map_bytes and grows with
+// the data: doubling up to 1 GiB, then by 1 GiB, up to the quota plus
+// headroom. A write transaction first makes room for what it may add plus
+// kRoomSlackBytes (free-list and meta pages).
 constexpr std::uint64_t kMapDoublingLimitBytes = 1ull << 30;
 constexpr std::uint64_t kRoomSlackBytes = 4ull << 20;
 
@@ -325,8 +324,9 @@ struct Store::Env {
     int fd = -1;
     if (mdb_env_get_fd(env, &fd) != 0) return util::Status::ok();
     struct stat st {};
-    if (::fstat(fd, &st) != 0)
+    if (::fstat(fd, &st) != 0) {
       return {util::Code::kInternal, std::string("fstat data.mdb: ") + std::strerror(errno)};
+    }
     const std::uint64_t used = used_bytes.load();
     if (static_cast<std::uint64_t>(st.st_size) <= used) return util::Status::ok();
     if (::ftruncate(fd, static_cast<off_t>(used)) != 0) {
