@@ -2,6 +2,7 @@
 
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -44,6 +45,10 @@ constexpr std::uint64_t kPutOverheadBytes = 4 * 4096;
 // kRoomSlackBytes (free-list and meta pages).
 constexpr std::uint64_t kMapDoublingLimitBytes = 1ull << 30;
 constexpr std::uint64_t kRoomSlackBytes = 4ull << 20;
+// Disk blocks are reserved (fallocate) for the pages in use plus room, in
+// steps of this much ahead: a full disk then fails a reservation, between
+// transactions, instead of a page written in the map (SIGBUS).
+constexpr std::uint64_t kReserveStepBytes = 8ull << 20;
 
 // The map size after growing `map` until `want` fills at most half of it.
 std::uint64_t grown_map_bytes(std::uint64_t map, std::uint64_t want, std::uint64_t max) {
@@ -282,8 +287,8 @@ struct Store::Env {
     if (const int rc = guard->commit(); rc != 0) return commit_error(rc);
     return util::Status::ok();
   }
-  // LMDB reports a short pwrite (the disk filled mid-write) as EIO: name
-  // the full disk when that is what the store's file system says.
+  // A commit writes nothing (pages are written in the map, MDB_NOSYNC)
+  // unless it syncs; a sync that fails with EIO on a full disk names it.
   util::Status commit_error(int rc) const {
     struct statvfs fs {};
     if (rc == EIO && ::statvfs(dir.c_str(), &fs) == 0 &&
@@ -316,35 +321,39 @@ struct Store::Env {
     map_bytes = info.me_mapsize;
   }
 
-  // At open, nothing in flight: a data.mdb longer than its pages in use (a
-  // dkv before session 10 wrote in the map, MDB_WRITEMAP, which sized the
-  // file to the map, up to the quota) is cut back to them; LMDB writes the
-  // pages it adds later. Pages past the last used one hold nothing.
-  util::Status trim_file() {
-    int fd = -1;
-    if (mdb_env_get_fd(env, &fd) != 0) return util::Status::ok();
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      return {util::Code::kInternal, std::string("fstat data.mdb: ") + std::strerror(errno)};
-    }
-    const std::uint64_t used = used_bytes.load();
-    if (static_cast<std::uint64_t>(st.st_size) <= used) return util::Status::ok();
-    if (::ftruncate(fd, static_cast<off_t>(used)) != 0) {
-      return {util::Code::kInternal, std::string("truncate data.mdb: ") + std::strerror(errno)};
-    }
-    spdlog::info("data.mdb cut from {} to {} MiB (the pages in use)", st.st_size >> 20, used >> 20);
-    return util::Status::ok();
-  }
-
   // Writer thread, no transaction open: grows the map ahead of a write
-  // transaction that may add up to `txn_bytes` pages. Past half of the map
-  // it grows unless a read view is open (a snapshot or backup pins the old
-  // map until it ends; point reads take microseconds); past the end it
-  // waits for every reader.
+  // transaction that may add up to `txn_bytes` pages, and reserves their
+  // disk blocks. Past half of the map it grows unless a read view is open
+  // (a snapshot or backup pins the old map until it ends; point reads take
+  // microseconds); past the end it waits for every reader.
   util::Status make_room(std::uint64_t txn_bytes) {
     const std::uint64_t want = used_bytes.load() + txn_bytes + kRoomSlackBytes;
-    if (map_bytes >= map_bytes_max || want <= map_bytes / 2) return util::Status::ok();
-    return grow(want, /*wait=*/want > map_bytes);
+    if (map_bytes < map_bytes_max && want > map_bytes / 2) {
+      if (auto s = grow(want, /*wait=*/want > map_bytes); !s.is_ok()) return s;
+    }
+    return reserve(want);
+  }
+
+  // The file's blocks below reserved_bytes are allocated (or the file
+  // system cannot preallocate): writing a page there in the map cannot
+  // fail for want of space. Writer thread.
+  std::uint64_t reserved_bytes = 0;
+
+  util::Status reserve(std::uint64_t want) {
+    if (want <= reserved_bytes) return util::Status::ok();
+    const std::uint64_t target = std::min(
+        map_bytes, (want + kReserveStepBytes - 1) / kReserveStepBytes * kReserveStepBytes);
+    int fd = -1;
+    if (target <= reserved_bytes || mdb_env_get_fd(env, &fd) != 0) return util::Status::ok();
+    // fallocate, not posix_fallocate: where the file system cannot
+    // preallocate, glibc's fallback would write every block.
+    if (::fallocate(fd, 0, static_cast<off_t>(reserved_bytes),
+                    static_cast<off_t>(target - reserved_bytes)) != 0 &&
+        errno != EOPNOTSUPP) {
+      return lmdb_error("reserve disk blocks for the store", errno);
+    }
+    reserved_bytes = target;
+    return util::Status::ok();
   }
 
   util::Status grow(std::uint64_t want, bool wait) {
@@ -403,15 +412,16 @@ struct Store::Env {
     if (rc != 0) return lmdb_error("mdb_env_set_mapsize", rc);
     rc = mdb_env_set_maxdbs(env, 7);  // Six tables, and format 2's kidx to migrate.
     if (rc != 0) return lmdb_error("mdb_env_set_maxdbs", rc);
-    // No MDB_WRITEMAP: a commit writes its dirty pages (LMDB's own malloc'd
-    // copies, reused between transactions) with pwrite. Writing them in the
-    // shared map instead saved those syscalls (issue 8) but write-faults
-    // every page the once-a-second write-back cleaned, and on this VM a
-    // fault costs more than the pwrite: 3 nodes, 64 REST clients, random
-    // puts of 100k keys, ~2 faults per put (a third major) with the map, a
-    // third as many without; -23% CPU per put, +9-22% puts/s
-    // (docs/performance.md, session 10).
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+    // MDB_WRITEMAP: a commit writes its pages in the shared map, no
+    // syscall; each page costs a write fault only at its first change after
+    // a write-back cleaned it, so the node syncs the store rarely
+    // (NodeOptions::store_sync_interval). Without the flag, LMDB pwrites
+    // every dirty page of every commit: ~2 syscalls per put per node, which
+    // measured 15-25% more CPU per put on a VM where syscalls are dear;
+    // with the flag and a sync every second the faults cost more still
+    // (docs/performance.md, session 11). LMDB sizes data.mdb to the map
+    // (sparse beyond the pages in use; reserve() allocates ahead of them).
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_WRITEMAP;
     if (marker != nullptr) flags |= MDB_NOSYNC;
     dir = options.dir;
     rc = mdb_env_open(env, options.dir.c_str(), flags, 0644);
@@ -421,7 +431,6 @@ struct Store::Env {
     mdb_env_stat(env, &stat);
     page_bytes = stat.ms_psize;
     refresh_used();
-    if (auto s = trim_file(); !s.is_ok()) return s;
     return make_room(0);
   }
 

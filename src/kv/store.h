@@ -13,21 +13,22 @@
 //
 // Durability: kSyncEachCommit fsyncs in every commit. kDeferred (the node's
 // choice: the WAL is the durable record) commits with MDB_NOSYNC and fsyncs
-// only in sync(), which the node calls about once a second: a process crash
+// only in sync(), which the node calls every 10 s: a process crash
 // loses nothing (the page cache survives it), a machine crash may lose or
 // tear the unsynced commits, so open() then discards the environment
 // (rebuilt_after_machine_crash()) and the node rebuilds it from the last
 // snapshot and the WAL. See unsynced_marker.h for how that is detected.
 //
-// Pages are written with pwrite (not in the map: no MDB_WRITEMAP, see
-// store.cc), so data.mdb is as long as its pages in use; a longer file (an
-// older dkv's, sized to its map) is cut back at open. The map starts at 64 MiB and
+// Pages are written in the map (MDB_WRITEMAP, see store.cc): data.mdb is a
+// file as large as the map, sparse beyond the used pages and the blocks
+// reserved ahead of them. The map starts at 64 MiB and
 // grows with the data (doubling, then by 1 GiB) up to the quota plus
 // headroom; a resize needs no read transaction open, so readers pass a
 // MapGate (map_gate.h) and the writer resizes between its transactions.
-// A commit the file system cannot take (disk full) fails with ENOSPC, and
-// the node stops; a page of the map that cannot be read back raises SIGBUS
-// (see cmd/dkv's handler).
+// Before each write transaction the writer reserves disk blocks for what
+// it may add (fallocate): a full disk fails that with ENOSPC and the node
+// stops; a page of the map that cannot be written or read back (an I/O
+// error) raises SIGBUS (see cmd/dkv's handler).
 //
 // Quota: the caller admits puts against quota_bytes() before they are
 // proposed (put_cost_bytes() estimates a put's pages), so that apply() -- which

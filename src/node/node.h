@@ -105,6 +105,13 @@ struct NodeOptions {
   std::chrono::milliseconds lease_checkpoint_interval{5000};
   // Writes queued and not yet applied; beyond this, RESOURCE_EXHAUSTED.
   std::size_t pending_writes_max = 100'000;
+  // How often LMDB's commits are fsynced (after the flusher's write-back).
+  // The WAL is the durable record, so this only bounds what a machine crash
+  // makes the node rebuild; but each sync write-protects every page it
+  // wrote back, and the next change of each faults (MDB_WRITEMAP,
+  // kv/store.cc): a sync a second cost more CPU per put than a sync every
+  // 10 s (docs/performance.md, session 11).
+  std::chrono::milliseconds store_sync_interval{10'000};
   // TEST ONLY (DKV_TEST_STALE_READS): linearizable reads read locally.
   bool test_stale_reads = false;
   // TEST ONLY, honoured only in a DKV_TEST_HOOKS build (node/config.h):
@@ -356,7 +363,7 @@ class Node {
   // Ends the catch-up after a snapshot (see catch_up_peers_), once ready.
   void end_snapshot_catch_up();
   void expire_requests(std::chrono::steady_clock::time_point now);
-  // Fsyncs LMDB once a second, after the flusher's write-back.
+  // Fsyncs LMDB every store_sync_interval, after the flusher's write-back.
   void sync_store(std::chrono::steady_clock::time_point now);
   // A leader proposes a CompactionRequest when auto-compaction says so.
   void propose_auto_compaction(std::chrono::steady_clock::time_point now);

@@ -1,7 +1,7 @@
 // StoreFlusher: writes LMDB's dirty pages back off the raft thread.
 //
 // The node commits LMDB without fsync (kv/store.h, kDeferred: the WAL is the
-// durable record) and fsyncs it about once a second, so that a machine crash
+// durable record) and fsyncs it every 10 s (NodeOptions::store_sync_interval), so that a machine crash
 // rarely costs a rebuild of the store. That fsync ran on the raft thread and
 // wrote a whole second of pages: under 256 clients overwriting 100k keys,
 // tens of MiB that stalled every write behind them for up to ~100 ms, twice

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 // What the directory takes on disk (du), not the files' apparent sizes:
-// (A dkv before session 10 left data.mdb sparse up to the map size.)
+// LMDB's data.mdb is sparse up to the map size (MDB_WRITEMAP).
 std::uint64_t dir_bytes(const fs::path& dir) {
   std::uint64_t total = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {

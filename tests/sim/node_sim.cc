@@ -180,6 +180,9 @@ void World::start(Machine& m) {
   opt.join = m.join;
   opt.wal_fs = m.fs;
   opt.wal_segment_bytes = 64 << 10;
+  // A sync a second of simulated time, as before the server's default
+  // became 10 s: runs are seconds long, and crash points need syncs.
+  opt.store_sync_interval = std::chrono::seconds(1);
   opt.background = &m;
   opt.seed = o_.seed * 1000 + static_cast<std::uint64_t>(++m.starts) * 10 + m.index + 1;
   opt.boot_id = "boot-" + std::to_string(m.boot);

@@ -87,9 +87,10 @@ int load_config(int argc, char** argv, dkv::node::Config* config) {
   return 0;
 }
 
-// LMDB reads its pages through a shared map (kv/store.h): a page the file
-// system cannot read back (an I/O error, a file cut short underneath)
-// faults with SIGBUS. Say so in one line and stop, as for an fsync error;
+// LMDB writes its pages in a shared map (kv/store.h, MDB_WRITEMAP): a page
+// the file system cannot write or read back (an I/O error, a file cut short
+// underneath, a disk that filled past the store's reserve) faults with
+// SIGBUS. Say so in one line and stop, as for an fsync error;
 // acknowledged writes are in the WAL, which a restart replays.
 void on_sigbus(int) {
   static const char kMessage[] =
