@@ -1,8 +1,8 @@
 #include "kv/store.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -341,8 +341,8 @@ struct Store::Env {
 
   util::Status reserve(std::uint64_t want) {
     if (want <= reserved_bytes) return util::Status::ok();
-    const std::uint64_t target = std::min(
-        map_bytes, (want + kReserveStepBytes - 1) / kReserveStepBytes * kReserveStepBytes);
+    const std::uint64_t target =
+        std::min(map_bytes, (want + kReserveStepBytes - 1) / kReserveStepBytes * kReserveStepBytes);
     int fd = -1;
     if (target <= reserved_bytes || mdb_env_get_fd(env, &fd) != 0) return util::Status::ok();
     // fallocate, not posix_fallocate: where the file system cannot
