@@ -30,7 +30,7 @@ util::Status ReadyDriver::handle(raft::Ready& rd, const char** failed) {
   return util::Status::ok();
 }
 
-util::Status ReadyDriver::persist(const raft::Ready& rd, const char** failed) {
+util::Status ReadyDriver::persist(raft::Ready& rd, const char** failed) {
   // Invariant: new entries are fsynced before anything that acknowledges
   // them leaves (messages_after_persist); the core marks such a Ready.
   DKV_ASSERT(rd.entries.empty() || rd.must_sync);
@@ -50,7 +50,7 @@ util::Status ReadyDriver::persist(const raft::Ready& rd, const char** failed) {
   }
   if (!rd.entries.empty()) {
     *failed = "raft storage append";
-    if (auto s = storage_.append(rd.entries); !s.is_ok()) return s;
+    if (auto s = storage_.append(std::move(rd.entries)); !s.is_ok()) return s;
   }
   if (rd.hard_state) storage_.set_hard_state(*rd.hard_state);
   return util::Status::ok();

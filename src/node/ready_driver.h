@@ -59,7 +59,8 @@ class ReadyDriver {
   static bool apply_before_persist(const raft::Ready& rd);
 
  private:
-  util::Status persist(const raft::Ready& rd, const char** failed);
+  // Moves rd.entries into the storage (nothing reads them after).
+  util::Status persist(raft::Ready& rd, const char** failed);
   void send(std::vector<raft::Message>& messages);
 
   wal::Log& log_;

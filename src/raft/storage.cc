@@ -80,6 +80,11 @@ util::Status MemoryStorage::compact(Index compact_index) {
 }
 
 util::Status MemoryStorage::append(const std::vector<Entry>& ents) {
+  std::vector<Entry> copy = ents;
+  return append(std::move(copy));
+}
+
+util::Status MemoryStorage::append(std::vector<Entry>&& ents) {
   if (ents.empty()) return {};
   const Index first = first_index();
   const Index last_new = ents.back().index;
@@ -91,7 +96,7 @@ util::Status MemoryStorage::append(const std::vector<Entry>& ents) {
   entries_.resize(start - entries_[0].index);  // Drop our conflicting suffix.
   for (std::size_t k = skip; k < ents.size(); ++k) {
     DKV_ASSERT(ents[k].index == entries_[0].index + entries_.size());
-    entries_.push_back(ents[k]);
+    entries_.push_back(std::move(ents[k]));
   }
   return {};
 }

@@ -75,8 +75,11 @@ class MemoryStorage : public Storage {
   util::Status compact(Index compact_index);
   // Appends entries; entries that overlap ours replace our suffix from the
   // first overlapping index on (the leader overwrote it, §5.3). The first
-  // entry's index must be <= last_index()+1.
+  // entry's index must be <= last_index()+1. The rvalue form moves them in
+  // (the node's Ready path: a copy of each entry's data was ~5% of a raft
+  // thread's time under puts).
   util::Status append(const std::vector<Entry>& ents);
+  util::Status append(std::vector<Entry>&& ents);
 
  private:
   HardState hard_state_;
