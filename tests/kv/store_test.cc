@@ -2,6 +2,7 @@
 #include "image_stream.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -171,6 +172,29 @@ TEST_F(StoreTest, ReopeningShrinksAFileSizedToTheQuota) {
   std::string value;
   ASSERT_TRUE(store->get("k", &value).is_ok());
   EXPECT_EQ(value, "v");
+}
+
+// The pages LMDB writes in the map are backed by blocks reserved ahead of
+// them (a full disk then fails a reservation, not a page write): the file
+// is sparse up to the map, but its allocated blocks cover the pages in use
+// plus room, and follow the data as it grows.
+TEST_F(StoreTest, DiskBlocksAreReservedAheadOfThePagesInUse) {
+  auto store = open_store(/*quota=*/256ull << 20);
+  auto allocated = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat((dir_ / "data.mdb").c_str(), &st), 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  };
+  EXPECT_GE(allocated(), store->used_bytes() + (4ull << 20));
+  EXPECT_LT(allocated(), std::filesystem::file_size(dir_ / "data.mdb"));
+  std::vector<Command> batch;
+  for (int i = 0; i < 2000; ++i) {
+    batch.push_back({Op::kPut, "key-" + std::to_string(i), std::string(8000, 'v')});
+  }
+  std::vector<ApplyResult> results;
+  ASSERT_TRUE(store->apply(batch, 1, &results).is_ok());
+  EXPECT_GT(store->used_bytes(), 30ull << 20);
+  EXPECT_GE(allocated(), store->used_bytes());
 }
 
 // Writes through several growth steps of the map while other threads read
