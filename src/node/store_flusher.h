@@ -1,11 +1,12 @@
 // StoreFlusher: writes LMDB's dirty pages back off the raft thread.
 //
 // The node commits LMDB without fsync (kv/store.h, kDeferred: the WAL is the
-// durable record) and fsyncs it every 10 s (NodeOptions::store_sync_interval), so that a machine crash
-// rarely costs a rebuild of the store. That fsync ran on the raft thread and
-// wrote a whole second of pages: under 256 clients overwriting 100k keys,
-// tens of MiB that stalled every write behind them for up to ~100 ms, twice
-// the p99 of the same load without it (docs/performance.md, session 9).
+// durable record) and fsyncs it every NodeOptions::store_sync_interval (10
+// s), so that a machine crash rarely costs a rebuild of the store. That
+// fsync ran on the raft thread and wrote every page dirtied since the last
+// one: under 256 clients overwriting 100k keys, with a sync a second, tens
+// of MiB that stalled every write behind them for up to ~100 ms, twice the
+// p99 of the same load without it (docs/performance.md, session 9).
 // Now the raft thread asks the flusher first: its thread writes the pages
 // back (kv::Store::write_back), and only then does the raft thread's
 // Store::sync() run, with little left to write, and clear the unsynced
