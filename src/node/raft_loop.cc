@@ -85,10 +85,9 @@ void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point n
 
 // LMDB commits are not fsynced (node.cc): fsync them every
 // store_sync_interval (NodeOptions), so that a machine crash rarely costs a
-// rebuild of the store. The flusher
-// writes the pages back off this thread first (store_flusher.h); checked on
-// every turn, so that the sync follows its write-back closely and finds
-// little left to write.
+// rebuild of the store. The flusher writes the pages back off this thread
+// first (store_flusher.h); checked on every turn, so that the sync follows
+// its write-back closely and finds little left to write.
 void Node::sync_store(std::chrono::steady_clock::time_point now) {
   if (now < next_store_sync_ || !store_flusher_->ready_to_sync()) return;
   next_store_sync_ = now + options_.store_sync_interval;
