@@ -22,7 +22,7 @@
 // Pages are written in the map (MDB_WRITEMAP, see store.cc): data.mdb is a
 // file as large as the map, sparse beyond the used pages and the blocks
 // reserved ahead of them. The map starts at 64 MiB and
-// grows with the data (doubling, then by 1 GiB) up to the quota plus
+// grows with the data (fourfold, then by 1 GiB) up to the quota plus
 // headroom; a resize needs no read transaction open, so readers pass a
 // MapGate (map_gate.h) and the writer resizes between its transactions.
 // Before each write transaction the writer reserves disk blocks for what
