@@ -71,10 +71,12 @@ tsan: check-deps $(TSAN_BUILD)/build.ninja
 		ctest -L 'unit|transport' --output-on-failure -j $(JOBS)
 
 # Unit tests with sanitizers, then everything else (simulation, process tests)
-# serially on the optimized build. Ends with ctest's summary.
+# one at a time on the optimized build (RESOURCE_LOCK loopback), with the lint and
+# the simulator chunks beside them at nice 19 (tests/CMakeLists.txt). Ends with
+# ctest's summary.
 test: build build-asan
 	cd $(ASAN_BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
-	cd $(BUILD) && ctest -LE unit --output-on-failure
+	cd $(BUILD) && ctest -LE unit --output-on-failure -j $(JOBS)
 
 # Run a local dkv (3 nodes once replication exists) in the foreground.
 cluster: build
