@@ -70,13 +70,17 @@ tsan: check-deps $(TSAN_BUILD)/build.ninja
 	cd $(TSAN_BUILD) && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
 		ctest -L 'unit|transport' --output-on-failure -j $(JOBS)
 
-# Unit tests with sanitizers, then everything else (simulation, process tests)
-# one at a time on the optimized build (RESOURCE_LOCK loopback), with the lint and
-# the simulator chunks beside them at nice 19 (tests/CMakeLists.txt). Ends with
-# ctest's summary.
-test: build build-asan
+# Everything but the unit tests on the optimized build (process, fault and
+# transport tests one at a time, RESOURCE_LOCK loopback; the lint and the
+# simulator beside them at nice 19), while the sanitizer build and its unit
+# tests run behind them at nice 19 (scripts/run_tests.sh). Ends with ctest's
+# summary.
+test: build
+	scripts/run_tests.sh $(BUILD) $(ASAN_BUILD) $(JOBS) "$(MAKE)"
+
+# The unit tests under the sanitizers alone.
+unit-asan: build-asan
 	cd $(ASAN_BUILD) && ctest -L unit --output-on-failure -j $(JOBS)
-	cd $(BUILD) && ctest -LE unit --output-on-failure -j $(JOBS)
 
 # Run a local dkv (3 nodes once replication exists) in the foreground.
 cluster: build
