@@ -18,6 +18,9 @@ mkdir -p "$asan"
 unit_log="$asan/make-test-unit.log"
 front_log="$build/make-test-front.log"
 
+# In a process group of its own (set -m), so that an interrupted make test
+# stops the whole group, compilers included, not only its shell.
+set -m
 (
   set -e
   nice -n 19 $make --no-print-directory build-asan ASAN_BUILD="$asan" JOBS="$jobs"
@@ -25,7 +28,10 @@ front_log="$build/make-test-front.log"
   nice -n 19 ctest -L unit --output-on-failure -j "$jobs"
 ) >"$unit_log" 2>&1 &
 unit_pid=$!
-trap 'kill "$unit_pid" 2>/dev/null' EXIT
+set +m
+trap 'kill -- -"$unit_pid" 2>/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 echo "make test: the sanitizer build and its unit tests run behind these, at nice 19 ($unit_log)"
 
 (cd "$build" && ctest -LE unit --output-on-failure -j "$jobs") 2>&1 | tee "$front_log"
