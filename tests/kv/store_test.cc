@@ -197,10 +197,76 @@ TEST_F(StoreTest, DiskBlocksAreReservedAheadOfThePagesInUse) {
   EXPECT_GE(allocated(), store->used_bytes());
 }
 
+// Readers beside a writer that grows the map: two threads of point reads
+// of keys [0, written) throughout, and one that dumps through read views
+// once `written` reaches `views_from` (a view pins the map, so a growth that
+// cannot wait for it is put off until one must). Counts what reads wrong.
+class ReadersBesideGrowth {
+ public:
+  using KeyFn = std::string (*)(int);
+  ReadersBesideGrowth(Store* store, KeyFn key, KeyFn value, int views_from)
+      : store_(store), key_(key), value_(value), views_from_(views_from) {
+    for (unsigned t = 0; t < 2; ++t) threads_.emplace_back([this, t] { point_reads(t); });
+    threads_.emplace_back([this] { view_dumps(); });
+  }
+  void set_written(int n) { written_ = n; }
+  // Stops the readers; returns how many reads went wrong.
+  int stop() {
+    done_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    return bad_reads_.load();
+  }
+  ~ReadersBesideGrowth() {
+    if (!threads_.empty()) stop();
+  }
+
+ private:
+  void point_reads(unsigned t) {
+    for (unsigned n = 0; !done_.load(); ++n) {
+      const int upto = written_.load();
+      if (upto == 0) continue;
+      const int i = static_cast<int>((n * 7919u + t) % static_cast<unsigned>(upto));
+      std::string v;
+      const auto s = store_->get(key_(i), &v);
+      if (!s.is_ok() || v != value_(i)) {
+        if (bad_reads_++ == 0) ADD_FAILURE() << key_(i) << ": " << s.to_string();
+      }
+    }
+  }
+  void view_dumps() {
+    while (!done_.load()) {
+      if (written_.load() < views_from_) continue;
+      std::unique_ptr<Store::ReadView> view;
+      if (auto s = store_->open_view(&view); !s.is_ok()) {
+        if (bad_reads_++ == 0) ADD_FAILURE() << "view: " << s.to_string();
+        continue;
+      }
+      std::string image;
+      std::uint64_t index = 0;
+      std::string membership;
+      if (!store_->dump(*view, &image, &index, &membership).is_ok()) ++bad_reads_;
+    }
+  }
+
+  Store* store_;
+  KeyFn key_;
+  KeyFn value_;
+  int views_from_;
+  std::atomic<int> written_{0};  // Keys [0, written_) are applied.
+  std::atomic<bool> done_{false};
+  std::atomic<int> bad_reads_{0};
+  std::vector<std::thread> threads_;
+};
+
+std::string growth_key(int i) { return "key-" + std::to_string(i); }
+std::string growth_value(int i) {
+  return std::string(4000 + i % 97, static_cast<char>('a' + i % 26));
+}
+
 // Writes through several growth steps of the map while other threads read
-// (point reads throughout, read views that pin the map until they end from
-// the second quarter on), then reads everything back, before and after a
-// reopen.
+// (point reads throughout, read views from the second quarter on, before
+// the last growth), then reads everything back, before and after a reopen.
 TEST_F(StoreTest, MapGrowsInStepsWhileReadersReadAndKeepsEverything) {
   StoreOptions options;
   options.dir = dir_.string();
@@ -209,45 +275,11 @@ TEST_F(StoreTest, MapGrowsInStepsWhileReadersReadAndKeepsEverything) {
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::open(options, &store).is_ok());
   const std::uint64_t first_map = store->map_bytes();
-  auto key = [](int i) { return "key-" + std::to_string(i); };
-  auto value = [](int i) { return std::string(4000 + i % 97, static_cast<char>('a' + i % 26)); };
+  auto key = growth_key;
+  auto value = growth_value;
   constexpr int kBatches = 800;
   constexpr int kPerBatch = 20;  // About 64 MiB in all.
-  std::atomic<int> written{0};   // Keys [0, written) are applied.
-  std::atomic<bool> done{false};
-  std::atomic<int> bad_reads{0};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 2; ++t) {
-    readers.emplace_back([&, t] {
-      for (int n = 0; !done.load(); ++n) {
-        const int upto = written.load();
-        if (upto == 0) continue;
-        const int i = static_cast<int>((static_cast<unsigned>(n) * 7919u + t) % upto);
-        std::string v;
-        const auto s = store->get(key(i), &v);
-        if (!s.is_ok() || v != value(i)) {
-          if (bad_reads++ == 0) ADD_FAILURE() << key(i) << ": " << s.to_string();
-        }
-      }
-    });
-  }
-  // Read views from the second quarter on (before the last growth): they
-  // pin the map, so a growth that cannot wait for them is put off until
-  // one must.
-  readers.emplace_back([&] {
-    while (!done.load()) {
-      if (written.load() < kBatches * kPerBatch / 4) continue;
-      std::unique_ptr<Store::ReadView> view;
-      if (auto s = store->open_view(&view); !s.is_ok()) {
-        if (bad_reads++ == 0) ADD_FAILURE() << "view: " << s.to_string();
-        continue;
-      }
-      std::string image;
-      std::uint64_t index = 0;
-      std::string membership;
-      if (!store->dump(*view, &image, &index, &membership).is_ok()) ++bad_reads;
-    }
-  });
+  ReadersBesideGrowth readers(store.get(), key, value, kBatches * kPerBatch / 4);
   std::vector<std::uint64_t> maps = {first_map};
   std::vector<ApplyResult> results;
   for (int b = 0; b < kBatches; ++b) {
@@ -257,12 +289,10 @@ TEST_F(StoreTest, MapGrowsInStepsWhileReadersReadAndKeepsEverything) {
     }
     const auto s = store->apply(batch, b + 1, &results);
     ASSERT_TRUE(s.is_ok()) << s.to_string();
-    written = (b + 1) * kPerBatch;
+    readers.set_written((b + 1) * kPerBatch);
     if (store->map_bytes() != maps.back()) maps.push_back(store->map_bytes());
   }
-  done = true;
-  for (auto& r : readers) r.join();
-  EXPECT_EQ(bad_reads.load(), 0);
+  EXPECT_EQ(readers.stop(), 0);
   EXPECT_GE(maps.size(), 3u) << "growth steps";
   EXPECT_TRUE(std::is_sorted(maps.begin(), maps.end()));
   // Grown fourfold once want (the pages in use and a batch's room) passed
