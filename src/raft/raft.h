@@ -137,6 +137,13 @@ struct Config {
   // match; only a MsgApp naming that nonce ("rejoined:<nonce>") ends it. The
   // node persists the flag until rejoining() turns false.
   bool rejoining = false;
+  // A leader's Readies persist asynchronously (Ready::persist_async, in
+  // raw_node.h): it goes on stepping messages and handing out Readies while
+  // its disk syncs earlier entries, and counts its own copy of them, and
+  // applies them, only once the node reports them durable. A follower's,
+  // and any Ready that changes the term or vote, carries a snapshot or
+  // holds a message that vouches for disk, stays synchronous.
+  bool leader_persists_async = false;
   // The only source of randomness. Must be set.
   std::function<std::uint64_t()> rng;
   // Optional: told of elections, votes, rejected appends, snapshots and
@@ -219,6 +226,7 @@ class Raft {
   // Output queues, drained by RawNode::ready().
   std::vector<Message>& msgs() { return msgs_; }
   std::vector<Message>& msgs_after_persist() { return msgs_after_persist_; }
+  const std::vector<Message>& msgs_after_persist() const { return msgs_after_persist_; }
   std::vector<ReadState>& read_states() { return read_states_; }
 
  private:

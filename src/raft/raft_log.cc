@@ -18,6 +18,7 @@ RaftLog::RaftLog(const Storage& storage) : storage_(storage) {
   committed_ = first - 1;
   applied_ = first - 1;
   persisted_ = last;
+  in_progress_ = last;
 }
 
 Index RaftLog::first_index() const {
@@ -101,6 +102,7 @@ Index RaftLog::append(const std::vector<Entry>& ents) {
 void RaftLog::truncate_and_append(const std::vector<Entry>& ents) {
   const Index after = ents.front().index;
   persisted_ = std::min(persisted_, after - 1);
+  in_progress_ = std::min(in_progress_, after - 1);
   if (after == unstable_.offset + unstable_.entries.size()) {
     // Directly after the tail.
   } else if (after <= unstable_.offset) {
@@ -176,15 +178,24 @@ void RaftLog::applied_to(Index i) {
   applied_ = i;
 }
 
-bool RaftLog::has_next_committed_entries() const {
-  const Index lo = std::max(applied_ + 1, first_index());
-  return committed_ + 1 > lo;
+std::vector<Entry> RaftLog::entries_to_persist() const {
+  if (!has_entries_to_persist()) return {};
+  const Index from = std::max(in_progress_ + 1, unstable_.offset);
+  return {unstable_.entries.begin() + static_cast<std::ptrdiff_t>(from - unstable_.offset),
+          unstable_.entries.end()};
 }
 
-std::vector<Entry> RaftLog::next_committed_entries(std::uint64_t max_bytes) const {
+bool RaftLog::has_next_committed_entries(Index apply_limit) const {
   const Index lo = std::max(applied_ + 1, first_index());
-  if (committed_ + 1 <= lo) return {};
-  auto ents = slice(lo, committed_ + 1, max_bytes);
+  return std::min(committed_, apply_limit) + 1 > lo;
+}
+
+std::vector<Entry> RaftLog::next_committed_entries(std::uint64_t max_bytes,
+                                                   Index apply_limit) const {
+  const Index lo = std::max(applied_ + 1, first_index());
+  const Index hi = std::min(committed_, apply_limit);
+  if (hi + 1 <= lo) return {};
+  auto ents = slice(lo, hi + 1, max_bytes);
   DKV_ASSERT(ents.has_value());
   return std::move(*ents);
 }
@@ -199,6 +210,7 @@ void RaftLog::stable_to(Index i, Term t) {
     unstable_.offset = i + 1;
   }
   persisted_ = std::max(persisted_, i);
+  in_progress_ = std::max(in_progress_, persisted_);
   DKV_ASSERT(persisted_ <= last_index());
 }
 
@@ -206,6 +218,7 @@ void RaftLog::stable_snap_to(Index i) {
   if (!unstable_.snapshot || unstable_.snapshot->metadata.index != i) return;
   unstable_.snapshot.reset();
   persisted_ = std::max(persisted_, i);
+  in_progress_ = std::max(in_progress_, persisted_);
 }
 
 Snapshot RaftLog::snapshot() const {
@@ -220,7 +233,8 @@ void RaftLog::restore(const Snapshot& snap) {
   unstable_.offset = i + 1;
   unstable_.entries.clear();
   unstable_.snapshot = snap;
-  persisted_ = 0;  // Nothing of the new log is durable until stable_snap_to.
+  persisted_ = 0;    // Nothing of the new log is durable until stable_snap_to.
+  in_progress_ = i;  // The snapshot goes out in the next Ready, entries after it later.
 }
 
 }  // namespace dkv::raft

@@ -17,7 +17,9 @@
 
 namespace dkv::raft {
 
-// The tail of the log that the node has not persisted yet.
+// The tail of the log that the node has not persisted yet: entries handed
+// out in a Ready whose persistence is still under way (in progress), then
+// entries not handed out yet.
 // Invariant: if snapshot is set, offset == snapshot->metadata.index + 1.
 // Invariant: entries[k].index == offset + k.
 struct Unstable {
@@ -73,8 +75,15 @@ class RaftLog {
   // Ready support.
   const std::vector<Entry>& unstable_entries() const { return unstable_.entries; }
   const std::optional<Snapshot>& unstable_snapshot() const { return unstable_.snapshot; }
-  bool has_next_committed_entries() const;
-  std::vector<Entry> next_committed_entries(std::uint64_t max_bytes) const;
+  // Unstable entries not yet handed out in a Ready, and handing them out:
+  // they stay unstable (readable here) until stable_to().
+  bool has_entries_to_persist() const { return last_index() > in_progress_; }
+  std::vector<Entry> entries_to_persist() const;
+  void mark_in_progress() { in_progress_ = last_index(); }
+  // Committed entries after applied(), up to apply_limit (those not yet
+  // durable here stay out of a Ready that persists asynchronously).
+  bool has_next_committed_entries(Index apply_limit) const;
+  std::vector<Entry> next_committed_entries(std::uint64_t max_bytes, Index apply_limit) const;
   // The node persisted entries through (i, t): drop them from the unstable
   // tail (unless the tail was rewritten since) and advance persisted().
   void stable_to(Index i, Term t);
@@ -98,6 +107,9 @@ class RaftLog {
   Index applied_ = 0;
   // Invariant: persisted_ <= last_index().
   Index persisted_ = 0;
+  // Entries through here were handed out in a Ready (persisted or on their
+  // way). Invariant: persisted_ <= in_progress_ <= last_index().
+  Index in_progress_ = 0;
 };
 
 }  // namespace dkv::raft

@@ -60,13 +60,25 @@ void RawNode::report_snapshot(NodeId id, bool ok) {
   (void)raft_->step(Message{.type = MessageType::kSnapStatus, .from = id, .reject = !ok});
 }
 
+bool RawNode::next_ready_async() const {
+  const Raft& r = *raft_;
+  const HardState hs = r.hard_state();
+  return r.config().leader_persists_async && r.state() == StateType::kLeader &&
+         hs.term == prev_hard_.term && hs.vote == prev_hard_.vote &&
+         !r.log().unstable_snapshot().has_value() && r.msgs_after_persist().empty();
+}
+
+Index RawNode::apply_limit() const {
+  return next_ready_async() ? raft_->log().persisted() : std::numeric_limits<Index>::max();
+}
+
 bool RawNode::has_ready() const {
   DKV_ASSERT(!ready_outstanding_);  // advance() the last Ready first.
   Raft& r = *raft_;
   return r.has_unsent() || r.soft_state() != prev_soft_ || r.hard_state() != prev_hard_ ||
-         r.log().unstable_snapshot().has_value() || !r.log().unstable_entries().empty() ||
+         r.log().unstable_snapshot().has_value() || r.log().has_entries_to_persist() ||
          !r.msgs().empty() || !r.msgs_after_persist().empty() || !r.read_states().empty() ||
-         r.log().has_next_committed_entries();
+         r.log().has_next_committed_entries(apply_limit());
 }
 
 Ready RawNode::ready() {
@@ -74,6 +86,8 @@ Ready RawNode::ready() {
   Raft& r = *raft_;
   r.flush();
   Ready rd;
+  rd.persist_async = next_ready_async();  // Before prev_hard_ moves on.
+  const Index apply_to = apply_limit();
   if (r.soft_state() != prev_soft_) {
     rd.soft_state = r.soft_state();
     prev_soft_ = r.soft_state();
@@ -85,10 +99,12 @@ Ready RawNode::ready() {
     if (r.config().canaries.forget_vote) rd.hard_state->vote = kNoNode;  // Canary.
     prev_hard_ = hs;
   }
-  rd.entries = r.log().unstable_entries();
+  rd.entries = r.log().entries_to_persist();
+  r.log().mark_in_progress();
   if (r.log().unstable_snapshot()) rd.snapshot = *r.log().unstable_snapshot();
   rd.must_sync = term_or_vote_changed || !rd.entries.empty() || !rd.snapshot.empty();
-  rd.committed_entries = r.log().next_committed_entries(r.config().max_committed_bytes_per_ready);
+  rd.committed_entries =
+      r.log().next_committed_entries(r.config().max_committed_bytes_per_ready, apply_to);
   rd.read_states.swap(r.read_states());
   rd.messages.swap(r.msgs());
   rd.messages_after_persist.swap(r.msgs_after_persist());
@@ -101,7 +117,7 @@ Ready RawNode::ready() {
     rd.messages.clear();
   }
   ready_last_entry_.reset();
-  if (!rd.entries.empty()) {
+  if (!rd.entries.empty() && !rd.persist_async) {
     ready_last_entry_ = Entry{.term = rd.entries.back().term, .index = rd.entries.back().index};
   }
   ready_snapshot_index_ = rd.snapshot.metadata.index;
@@ -120,6 +136,8 @@ void RawNode::advance() {
   if (ready_last_entry_) raft_->on_persisted(ready_last_entry_->index, ready_last_entry_->term);
   if (ready_applied_to_ != 0) raft_->log().applied_to(ready_applied_to_);
 }
+
+void RawNode::report_persisted(Index index, Term term) { raft_->on_persisted(index, term); }
 
 namespace {
 

@@ -21,6 +21,20 @@
 //      the core and marks committed_entries applied. Only now does a leader
 //      count itself toward the quorum for those entries.
 //
+// Asynchronous persistence (Config::leader_persists_async; a leader's
+// Readies, Ready::persist_async): steps 2 and 3 leave the loop. The node
+// queues the Ready's hard_state and entries for a writer that persists
+// batches in order, applies committed_entries at once (they are all durable
+// here already) and calls advance(), which then reports no persistence; the
+// loop goes on with the next Ready while the disk syncs. When a batch is
+// durable, and the storage shows its entries, the node calls
+// report_persisted(last index, its term); only then does the leader count
+// itself for them and apply them. A Ready that is not persist_async (a new
+// term or vote, a snapshot, a follower's, a message that vouches for disk)
+// runs steps 1-5 as above, after the writer has finished every queued batch
+// (the node reports those, at any point before or after this Ready's
+// advance()), so that the disk sees every write in Ready order.
+//
 // Starting (the node's side):
 //   - New cluster: an empty MemoryStorage with set_conf_state({voters = the
 //     ids of DKV_CLUSTER}); Config::initial_election_ticks = election_ticks
@@ -90,6 +104,11 @@ struct Ready {
   // MUST be sent only after this Ready's hard_state/entries/snapshot are
   // durable: they vouch for that durable state (votes, acks).
   std::vector<Message> messages_after_persist;
+
+  // Persist hard_state and entries asynchronously, then report_persisted()
+  // (see the contract above); messages_after_persist is then empty,
+  // snapshot empty, and committed_entries all durable on this node.
+  bool persist_async = false;
 
   // Set when the persisted state must be fsynced before messages_after_persist
   // leave: new entries, a snapshot, or a new term or vote. A hard_state that
@@ -176,8 +195,14 @@ class RawNode {
   // The last Ready was handled: persisted (and the Storage given to the
   // constructor already shows its entries and snapshot), sent, applied.
   // Reports persistence to the core (RaftLog::stable_to), which is when a
-  // leader starts counting its own copy of those entries.
+  // leader starts counting its own copy of those entries; for a
+  // persist_async Ready, only that it was handed out and applied.
   void advance();
+  // A persist_async Ready's entries through (index, term) are durable, and
+  // the Storage shows them: the core may count and apply them. In Ready
+  // order; also while a Ready is outstanding. Ignored if the log was
+  // rewritten from index on since.
+  void report_persisted(Index index, Term term);
 
   // The core's state, with the leader's progress of every member.
   RaftStatus status() const;
@@ -187,6 +212,11 @@ class RawNode {
   Raft& raft_for_test() { return *raft_; }
 
  private:
+  // Whether the next Ready would be persist_async.
+  bool next_ready_async() const;
+  // Committed entries past it wait (not yet durable here).
+  Index apply_limit() const;
+
   std::unique_ptr<Raft> raft_;
   SoftState prev_soft_;
   HardState prev_hard_;

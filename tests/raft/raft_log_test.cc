@@ -56,6 +56,30 @@ TEST(RaftLog, StableToIgnoresRewrittenTail) {
   EXPECT_EQ(log.persisted(), 3u);
 }
 
+// Entries handed out in a Ready (in progress) are not handed out again,
+// unless a new leader rewrites them; committed entries stop at a limit.
+TEST(RaftLog, EntriesInProgressAreHandedOutOnce) {
+  MemoryStorage s;
+  RaftLog log(s);
+  log.append(ents(1, {1, 1, 1}));
+  EXPECT_EQ(log.entries_to_persist().size(), 3u);
+  log.mark_in_progress();
+  EXPECT_FALSE(log.has_entries_to_persist());
+  log.append(ents(4, {1, 1}));
+  const auto next = log.entries_to_persist();
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next.front().index, 4u);
+  log.mark_in_progress();
+  log.append(ents(3, {2}));  // A rewrite from 3 on: 3 goes out again.
+  const auto again = log.entries_to_persist();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again.front().term, 2u);
+  log.commit_to(3);
+  EXPECT_TRUE(log.has_next_committed_entries(std::numeric_limits<Index>::max()));
+  EXPECT_FALSE(log.has_next_committed_entries(0));
+  EXPECT_EQ(log.next_committed_entries(~0ULL, 2).size(), 2u);
+}
+
 TEST(RaftLog, TruncationLowersPersisted) {
   MemoryStorage s;
   ASSERT_TRUE(s.append(ents(1, {1, 1, 1})).is_ok());

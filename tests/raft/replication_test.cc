@@ -178,6 +178,95 @@ TEST(AsyncPersistence, FiveNodesCommitWithoutTheLeadersCopy) {
   c[1].node->advance();
 }
 
+// Config::leader_persists_async: a leader hands each entry out once, goes
+// on while its disk syncs, and applies only what its disk holds.
+TEST(AsyncPersistence, LeaderAppliesOnlyWhatItReportedDurable) {
+  TestCluster c(3, [](Config& cfg) { cfg.leader_persists_async = true; });
+  c.elect(1);
+  RawNode& leader = *c[1].node;
+  auto hand_out = [&](const std::string& data) {
+    EXPECT_TRUE(leader.propose(data).is_ok());
+    Ready rd = leader.ready();
+    EXPECT_TRUE(rd.persist_async);
+    EXPECT_TRUE(rd.messages_after_persist.empty());
+    for (const Message& m : rd.messages) c.queue().push_back(m);
+    leader.advance();
+    return rd.entries;
+  };
+  const std::vector<Entry> a = hand_out("a");
+  const std::vector<Entry> b = hand_out("b");  // While a's sync is under way.
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);  // Not a again.
+  EXPECT_EQ(b[0].index, a[0].index + 1);
+  // Both followers ack: committed, but not durable here, so not applied.
+  for (int i = 0; i < 3; ++i) {
+    c.deliver_if([](const Message& m) { return m.to != 1; });
+    c.process_ready(2);
+    c.process_ready(3);
+    c.deliver_if([](const Message& m) { return m.to == 1; });
+  }
+  EXPECT_EQ(leader.raft().log().committed(), b[0].index);
+  auto applied_now = [&] {
+    std::vector<Index> out;
+    while (leader.has_ready()) {
+      Ready rd = leader.ready();
+      for (const Entry& e : rd.committed_entries) out.push_back(e.index);
+      leader.advance();
+    }
+    return out;
+  };
+  EXPECT_TRUE(applied_now().empty());
+  ASSERT_TRUE(c[1].storage->append(a).is_ok());
+  leader.report_persisted(a[0].index, a[0].term);
+  EXPECT_EQ(applied_now(), std::vector<Index>{a[0].index});
+  ASSERT_TRUE(c[1].storage->append(b).is_ok());
+  leader.report_persisted(b[0].index, b[0].term);
+  EXPECT_EQ(applied_now(), std::vector<Index>{b[0].index});
+}
+
+// A leader that learns of a higher term while its writes are on their way
+// persists that term synchronously (and ignores a late report of entries
+// that the new leader's log replaced).
+TEST(AsyncPersistence, ANewTermIsPersistedSynchronously) {
+  TestCluster c(3, [](Config& cfg) { cfg.leader_persists_async = true; });
+  c.elect(1);
+  ASSERT_TRUE(c[1].node->propose("lost").is_ok());
+  Ready rd = c[1].node->ready();
+  ASSERT_TRUE(rd.persist_async);
+  ASSERT_EQ(rd.entries.size(), 1u);
+  const Entry lost = rd.entries[0];
+  c[1].node->advance();  // Its append never leaves: node 1 is cut off.
+  c.isolate(1);
+  NodeId next = kNoNode;
+  for (int i = 0; i < 100 && next == kNoNode; ++i) {
+    c.tick(2);
+    c.tick(3);
+    c.stabilize();
+    for (NodeId id : {2, 3}) next = c[id].raft().state() == StateType::kLeader ? id : next;
+  }
+  ASSERT_NE(next, kNoNode);
+  c.heal();
+  c.tick(next);  // A heartbeat of the new term reaches node 1.
+  c.process_ready(next);
+  c.deliver_if([](const Message& m) { return m.to == 1; });
+  rd = c[1].node->ready();
+  EXPECT_FALSE(rd.persist_async);
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_GT(rd.hard_state->term, lost.term);
+  // The writer finishes the old batch while this Ready is outstanding.
+  ASSERT_TRUE(c[1].storage->append(std::vector<Entry>{lost}).is_ok());
+  c[1].node->report_persisted(lost.index, lost.term);
+  if (rd.hard_state) c[1].storage->set_hard_state(*rd.hard_state);
+  ASSERT_TRUE(c[1].storage->append(rd.entries).is_ok());
+  for (const Message& m : rd.messages_after_persist) c.queue().push_back(m);
+  for (const Message& m : rd.messages) c.queue().push_back(m);
+  c[1].node->advance();
+  c.stabilize();
+  // The new leader's log replaced the entry that was never committed.
+  EXPECT_EQ(c[1].raft().log().committed(), c[next].raft().log().committed());
+  EXPECT_FALSE(c[1].raft().log().match_term(lost.index, lost.term));
+}
+
 // Batching: many proposals become one append, bounded by max_msg_bytes.
 TEST(Batching, ProposalsShareAppendsBoundedByMaxMsgBytes) {
   const std::string payload(100, 'v');

@@ -73,6 +73,10 @@ bool TestCluster::process_ready(NodeId id) {
   }
   for (ReadState& r : rd.read_states) n.read_states.push_back(std::move(r));
   n.node->advance();
+  // Persisted at once, as a synchronous Ready is.
+  if (rd.persist_async && !rd.entries.empty()) {
+    n.node->report_persisted(rd.entries.back().index, rd.entries.back().term);
+  }
   return true;
 }
 

@@ -1,5 +1,6 @@
 // A synchronous in-memory cluster of RawNodes for the raft unit tests:
-// every Ready is persisted at once into the node's MemoryStorage, its
+// every Ready (persist_async ones too) is persisted at once into the node's
+// MemoryStorage, its
 // messages are queued on a lossless network that tests can cut, and
 // stabilize() runs until nothing moves. Deterministic: one seeded RNG.
 #pragma once

@@ -1,7 +1,9 @@
 #include "sim.h"
 
 #include <algorithm>
+#include <deque>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -88,6 +90,15 @@ struct Node {
   Index applied = 0;
   ConfState conf;
   std::optional<Ready> fsyncing;  // Ready whose persistence is under way.
+  // A leader's persist_async Readies on their way to disk, in order; each
+  // reaches `disk` (and is reported) at done_at, or is lost in a crash.
+  struct AsyncWrite {
+    std::vector<Entry> entries;
+    std::optional<raft::HardState> hard_state;
+    bool must_sync = false;
+    std::uint64_t done_at = 0;
+  };
+  std::deque<AsyncWrite> async_writes;
   // A hard state written without fsync (Ready::must_sync false: only the
   // commit index moved); it reaches `disk` with the next fsync.
   std::optional<raft::HardState> unsynced_hard_state;
@@ -129,6 +140,9 @@ class Sim {
   // Nodes.
   void process(Node& n);
   void persist_and_apply(Node& n, Ready& rd);
+  void apply_and_advance(Node& n, Ready& rd);
+  void queue_async_write(Node& n, Ready& rd);
+  void finish_async_writes(Node& n, std::uint64_t until);
   void apply(Node& n, const Entry& e);
   void first_apply(const Entry& e);
   void serve_reads(Node& n);
@@ -209,6 +223,7 @@ void Sim::start_node(Node& n) {
   c.max_read_rounds_in_flight = o_.max_read_rounds_in_flight;
   c.read_rounds_to_quorum = o_.read_rounds_to_quorum;
   c.count_read_requester = o_.count_read_requester;
+  c.leader_persists_async = o_.leader_persists_async;
   c.canaries = o_.canaries;
   c.rejoining = n.rejoining;
   std::uint64_t* state = &n.rng_state;
@@ -228,6 +243,7 @@ void Sim::start_node(Node& n) {
   c.applied = n.applied;
   n.raft = std::make_unique<raft::RawNode>(c, *n.disk);
   n.fsyncing.reset();
+  n.async_writes.clear();
   n.read_points.clear();
   n.last_commit = n.raft->raft().log().committed();
   n.last_term = n.raft->raft().term();
@@ -279,10 +295,12 @@ bool Sim::wipe(Node& n) {
 }
 
 void Sim::crash(Node& n) {
-  trace("crash " + std::to_string(n.id) + (n.fsyncing ? " (losing an unfinished fsync)" : ""));
+  trace("crash " + std::to_string(n.id) + (n.fsyncing ? " (losing an unfinished fsync)" : "") +
+        (n.async_writes.empty() ? "" : " (losing unfinished asynchronous writes)"));
   n.up = false;
   n.raft.reset();
   n.fsyncing.reset();
+  n.async_writes.clear();
   n.unsynced_hard_state.reset();
   n.model = EtcdModel(o_.model_canary);
   n.read_points.clear();
@@ -350,6 +368,7 @@ void Sim::process(Node& n) {
     persist_and_apply(n, rd);
     if (!n.up) return;
   }
+  finish_async_writes(n, now_);
   if (!n.raft->has_ready()) return;
   Ready rd = n.raft->ready();
   if (rd.soft_state)
@@ -358,6 +377,12 @@ void Sim::process(Node& n) {
           " lead=" + std::to_string(rd.soft_state->lead));
   // Thesis 10.2.1: these may leave before (in parallel with) the fsync.
   for (const Message& m : rd.messages) send(m);
+  if (rd.persist_async) {
+    queue_async_write(n, rd);
+    return;
+  }
+  // The disk sees every write in Ready order: the queued ones first.
+  finish_async_writes(n, std::numeric_limits<std::uint64_t>::max());
   if (!rd.must_sync) {
     persist_and_apply(n, rd);
     return;
@@ -368,6 +393,35 @@ void Sim::process(Node& n) {
     Ready done = std::move(*n.fsyncing);
     n.fsyncing.reset();
     persist_and_apply(n, done);
+  }
+}
+
+// A persist_async Ready: its writes join the queue, the rest happens now.
+void Sim::queue_async_write(Node& n, Ready& rd) {
+  if (!rd.entries.empty() || rd.hard_state) {
+    check_entries(n, rd.entries);
+    const std::uint64_t after = n.async_writes.empty() ? now_ : n.async_writes.back().done_at;
+    const std::uint64_t took = rng_.below(static_cast<std::uint64_t>(o_.max_fsync_substeps) + 1);
+    n.async_writes.push_back({.entries = std::move(rd.entries),
+                              .hard_state = rd.hard_state,
+                              .must_sync = rd.must_sync,
+                              .done_at = std::max(after, now_ + took)});
+  }
+  apply_and_advance(n, rd);
+}
+
+// The queued writes done by `until` reach the disk and are reported.
+void Sim::finish_async_writes(Node& n, std::uint64_t until) {
+  while (!n.async_writes.empty() && n.async_writes.front().done_at <= until) {
+    Node::AsyncWrite w = std::move(n.async_writes.front());
+    n.async_writes.pop_front();
+    if (!n.disk->append(w.entries).is_ok()) fail("could not persist entries");
+    if (w.hard_state) n.unsynced_hard_state = *w.hard_state;
+    if (w.must_sync && n.unsynced_hard_state) {
+      n.disk->set_hard_state(*n.unsynced_hard_state);
+      n.unsynced_hard_state.reset();
+    }
+    if (!w.entries.empty()) n.raft->report_persisted(w.entries.back().index, w.entries.back().term);
   }
 }
 
@@ -393,6 +447,10 @@ void Sim::persist_and_apply(Node& n, Ready& rd) {
     n.unsynced_hard_state.reset();
   }
   for (const Message& m : rd.messages_after_persist) send(m);
+  apply_and_advance(n, rd);
+}
+
+void Sim::apply_and_advance(Node& n, Ready& rd) {
   for (const Entry& e : rd.committed_entries) {
     apply(n, e);
     if (!n.up) return;  // Applied its own removal: stopped.
@@ -1026,6 +1084,7 @@ Options derive_options(std::uint64_t seed, const std::string& canary) {
   o.max_read_rounds_in_flight = Rng(seed ^ 0x4eadULL).percent(50) ? 1 : 0;
   o.read_rounds_to_quorum = Rng(seed ^ 0x9e0dULL).percent(75);
   o.count_read_requester = Rng(seed ^ 0xc0aeULL).percent(75);
+  o.leader_persists_async = Rng(seed ^ 0xa51cULL).percent(50);
   if (canary == "commit_old_term") {
     o.canaries.commit_old_term_by_counting = true;
     o.nodes = 5;
@@ -1107,7 +1166,8 @@ void print_options(std::ostream& out, const Options& o) {
       << "% etcd_writes=" << o.etcd_write_pct << "% pre_vote=" << o.pre_vote
       << " check_quorum=" << o.check_quorum << " read_rounds<=" << o.max_read_rounds_in_flight
       << " read_rounds_to_quorum=" << o.read_rounds_to_quorum
-      << " count_read_requester=" << o.count_read_requester;
+      << " count_read_requester=" << o.count_read_requester
+      << " leader_persists_async=" << o.leader_persists_async;
   const auto& c = o.canaries;
   if (c.commit_old_term_by_counting) out << " canary=commit_old_term";
   if (c.forget_vote) out << " canary=forget_vote";

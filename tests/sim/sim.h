@@ -58,6 +58,7 @@ struct Options {
   int max_read_rounds_in_flight = 0;              // raft::Config's; 1 coalesces ReadIndex rounds.
   bool read_rounds_to_quorum = true;              // raft::Config's; rounds to a quorum only.
   bool count_read_requester = true;               // raft::Config's; a forwarded read is an ack.
+  bool leader_persists_async = false;             // raft::Config's; leaders sync off the loop.
   raft::TestCanaries canaries;                    // Test only: break one rule.
   ModelCanary model_canary = ModelCanary::kNone;  // Test only: break a revision rule.
   bool trace = false;                             // Print every event to stderr.
