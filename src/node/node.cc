@@ -92,12 +92,15 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
       membership_(std::move(membership)) {
   const NodeCanaries& canaries = options_.test_canaries;
   applier_ = std::make_unique<Applier>(*store_, pending_writes_, canaries.waiter_before_apply);
+  if (options_.background == nullptr) start_wal_writer();
   driver_ = std::make_unique<ReadyDriver>(
-      *log_, *storage_,
+      *log_, *storage_, wal_writer_.get(),
       ReadyDriver::Hooks{
           .send = options_.send,
           .install_snapshot = [this](const raft::Snapshot& s) { install_snapshot(s); },
-          .apply = [this](const std::vector<raft::Entry>& e) { apply_committed(e); }});
+          .apply = [this](const std::vector<raft::Entry>& e) { apply_committed(e); },
+          .report_persisted = [this](raft::Index i,
+                                     raft::Term t) { raw_->report_persisted(i, t); }});
   reads_ = std::make_unique<ReadPath>(election_ticks_, canaries.read_before_applied);
   store_reader_ = std::make_unique<StoreReader>(*store_);
   read_server_ = std::make_unique<ReadServer>(*store_reader_, options_.background);
@@ -143,6 +146,19 @@ Node::Node(NodeOptions options, std::unique_ptr<kv::Store> store, std::unique_pt
 
 Node::~Node() { stop(); }
 
+void Node::start_wal_writer() {
+  wal_writer_ = std::make_unique<WalWriter>(
+      *log_,
+      [this] {
+        {
+          util::MutexLock lock(mu_);
+          inbox_.wal_written = true;
+        }
+        cv_.notify_one();
+      },
+      [this](const std::string& what, const util::Status& s) { fatal(what, s); });
+}
+
 util::Status Node::start_raft(raft::Index applied) {
   raft::Config config;
   config.id = raft_id_;
@@ -162,6 +178,7 @@ util::Status Node::start_raft(raft::Index applied) {
   config.pre_vote = true;
   config.check_quorum = true;
   config.rejoining = rejoining_;
+  config.leader_persists_async = wal_writer_ != nullptr;
   if (rejoining_) {
     spdlog::warn(
         "this node lost its data: it takes no part in elections until a leader caught it up");

@@ -3,7 +3,8 @@
 // machine (kv::Store), the inbox of work for the raft thread and that
 // thread, and the parts the thread drives, each with its own header:
 //   ReadyDriver  (ready_driver.h) one Ready in the contract's order: send,
-//                persist (one fdatasync), send acks, apply;
+//                persist (one fdatasync), send acks, apply; a leader's
+//                persistence goes to the WalWriter (wal_writer.h) thread;
 //   Applier      (applier.h) the store's write side and the write waiters;
 //   ReadPath     (read_path.h) ReadIndex batches and their waiters, served
 //                on the read thread (read_server.h);
@@ -59,6 +60,7 @@
 #include "node/ready_driver.h"
 #include "node/snapshotter.h"
 #include "node/store_flusher.h"
+#include "node/wal_writer.h"
 #include "node/watch_catchup.h"
 #include "node/watch_hub.h"
 #include "raft/types.h"
@@ -322,10 +324,12 @@ class Node {
     bool transfer_leadership = false;
     // A background snapshot finished (its file is durable) or failed.
     std::optional<SnapshotDone> snapshot_done;
+    // The WalWriter made batches durable (ReadyDriver::land takes them).
+    bool wal_written = false;
     bool empty() const {
       return writes.empty() && reads.empty() && messages.empty() && unreachable.empty() &&
              snapshot_status.empty() && changes.empty() && moves.empty() && !transfer_leadership &&
-             !snapshot_done;
+             !snapshot_done && !wal_written;
     }
   };
 
@@ -336,6 +340,8 @@ class Node {
   template <typename T>
   bool enqueue(std::vector<T> Inbox::*queue, T& item);
   util::Status start_raft(raft::Index applied);
+  // The WalWriter, whose finished batches wake the raft thread.
+  void start_wal_writer();
   void run();
   // After the last turn: fails what is pending, stops the read server.
   void finish_raft_thread();
@@ -384,6 +390,9 @@ class Node {
   util::Status admit_space(const kv::Command& command);
   void raise_nospace_alarm();
   [[noreturn]] void fatal(const std::string& what, const util::Status& s);
+  // Waits for the WalWriter's batches and lands them: the WAL is then this
+  // thread's until the next persist_async Ready.
+  void drain_wal();
 
   const NodeOptions options_;
   const raft::NodeId raft_id_;
@@ -394,6 +403,9 @@ class Node {
 
   // Raft-thread state.
   std::unique_ptr<wal::Log> log_;
+  // A leader's WAL writes off this thread (none with NodeOptions::
+  // background: the simulator's nodes persist every Ready in line).
+  std::unique_ptr<WalWriter> wal_writer_;
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<raft::RawNode> raw_;
   std::unique_ptr<ReadyDriver> driver_;          // Persist, send, hand off.

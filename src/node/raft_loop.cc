@@ -43,6 +43,7 @@ void Node::run() {
 }
 
 void Node::finish_raft_thread() {
+  drain_wal();
   fail_everything(util::unavailable("node is shutting down"));
   read_server_->stop();  // What it holds is applied: served, not failed.
   snapshotter_->join();
@@ -68,6 +69,8 @@ void Node::step(std::chrono::steady_clock::time_point now) {
 
 void Node::turn(Inbox* inbox, bool tick, std::chrono::steady_clock::time_point now) {
   turn_now_ = now;
+  const char* failed = "";
+  if (auto s = driver_->land(&failed); !s.is_ok()) fatal(failed, s);
   process_inbox(inbox);
   if (tick) on_tick(now);
   while (raw_->has_ready()) {
@@ -107,6 +110,7 @@ void Node::process_inbox(Inbox* inbox) {
   for (const auto& [peer, ok] : inbox->snapshot_status) raw_->report_snapshot(peer, ok);
   if (inbox->transfer_leadership) changes_->start_leadership_transfer();
   if (inbox->snapshot_done) {
+    drain_wal();  // finish() writes a marker in the WAL.
     const raft::Index before = snapshotter_->last_index();
     if (auto s = snapshotter_->finish(std::move(*inbox->snapshot_done)); !s.is_ok()) {
       fatal("taking a snapshot", s);
@@ -306,6 +310,11 @@ void Node::fail_everything(const util::Status& s) {
   changes_->fail_all(s);
   applier_->fail_all(s);
   reads_->fail_all(s);
+}
+
+void Node::drain_wal() {
+  const char* failed = "";
+  if (auto s = driver_->drain(&failed); !s.is_ok()) fatal(failed, s);
 }
 
 void Node::fatal(const std::string& what, const util::Status& s) {

@@ -21,6 +21,11 @@ void ReadyDriver::send(std::vector<raft::Message>& messages) {
 }
 
 util::Status ReadyDriver::handle(raft::Ready& rd, const char** failed) {
+  if (rd.persist_async) {
+    handle_async(rd);
+    return util::Status::ok();
+  }
+  if (auto s = drain(failed); !s.is_ok()) return s;  // The WAL sees every write in Ready order.
   const bool apply_first = apply_before_persist(rd);
   if (apply_first) hooks_.apply(rd.committed_entries);                                    // 0.
   send(rd.messages);                                                                      // 1.
@@ -28,6 +33,39 @@ util::Status ReadyDriver::handle(raft::Ready& rd, const char** failed) {
   send(rd.messages_after_persist);                                                        // 3.
   if (!apply_first && !rd.committed_entries.empty()) hooks_.apply(rd.committed_entries);  // 4.
   return util::Status::ok();
+}
+
+void ReadyDriver::handle_async(raft::Ready& rd) {
+  DKV_ASSERT(writer_ != nullptr && rd.snapshot.empty() && rd.messages_after_persist.empty());
+  send(rd.messages);
+  if (rd.hard_state || !rd.entries.empty()) {
+    writer_->submit(WalWriter::Batch{
+        .hard_state = rd.hard_state, .entries = std::move(rd.entries), .must_sync = rd.must_sync});
+  }
+  // Durable already (the core holds back those that are not).
+  if (!rd.committed_entries.empty()) hooks_.apply(rd.committed_entries);
+}
+
+util::Status ReadyDriver::land(const char** failed) {
+  if (writer_ == nullptr) return util::Status::ok();
+  for (WalWriter::Batch& b : writer_->take_done()) {
+    const raft::Entry last = b.entries.empty() ? raft::Entry{}
+                                               : raft::Entry{.term = b.entries.back().term,
+                                                             .index = b.entries.back().index};
+    if (!b.entries.empty()) {
+      *failed = "raft storage append";
+      if (auto s = storage_.append(std::move(b.entries)); !s.is_ok()) return s;
+    }
+    if (b.hard_state) storage_.set_hard_state(*b.hard_state);
+    if (last.index != 0) hooks_.report_persisted(last.index, last.term);
+  }
+  return util::Status::ok();
+}
+
+util::Status ReadyDriver::drain(const char** failed) {
+  if (writer_ == nullptr) return util::Status::ok();
+  writer_->drain();
+  return land(failed);
 }
 
 util::Status ReadyDriver::persist(raft::Ready& rd, const char** failed) {

@@ -9,17 +9,22 @@
 //   3. send Ready::messages_after_persist (votes and acks vouch for disk);
 //   4. apply committed entries (hook).
 // The caller then handles read states and calls RawNode::advance().
+// A persist_async Ready (a leader's, raw_node.h) instead: 1, then its hard
+// state and entries go to the WalWriter, then 4; land() later mirrors the
+// batches the writer made durable in the raft storage and reports them
+// (hook). A Ready that is not waits for the writer (drain()) first.
 // It owns the order and the WAL / raft-storage writes, nothing else: no
 // clock, no thread, no waiters, so a test (and later the node simulator)
 // drives it with any Ready it builds.
 //
 // Threading: not thread-safe; the raft thread only. The hooks run on it.
-// Lifetime: `log` and `storage` must outlive the driver.
+// Lifetime: `log`, `storage` and `writer` must outlive the driver.
 #pragma once
 
 #include <functional>
 #include <vector>
 
+#include "node/wal_writer.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "util/status.h"
@@ -38,10 +43,13 @@ class ReadyDriver {
     std::function<void(const raft::Snapshot&)> install_snapshot;
     // Applies committed entries in order (the Applier, through the Node).
     std::function<void(const std::vector<raft::Entry>&)> apply;
+    // RawNode::report_persisted. Needed with a writer.
+    std::function<void(raft::Index, raft::Term)> report_persisted;
   };
 
-  ReadyDriver(wal::Log& log, raft::MemoryStorage& storage, Hooks hooks)
-      : log_(log), storage_(storage), hooks_(std::move(hooks)) {}
+  // `writer` may be null: no Ready is then persist_async.
+  ReadyDriver(wal::Log& log, raft::MemoryStorage& storage, WalWriter* writer, Hooks hooks)
+      : log_(log), storage_(storage), writer_(writer), hooks_(std::move(hooks)) {}
   ReadyDriver(const ReadyDriver&) = delete;
   ReadyDriver& operator=(const ReadyDriver&) = delete;
 
@@ -58,13 +66,22 @@ class ReadyDriver {
   // loopback each send runs the receiver's TCP path in this thread.
   static bool apply_before_persist(const raft::Ready& rd);
 
+  // The batches the writer made durable since the last call: into the raft
+  // storage, then reported. Errors as handle()'s.
+  util::Status land(const char** failed);
+  // Waits for the writer to finish every batch, then land(); after it, and
+  // until the next persist_async Ready, the WAL is the caller's to use.
+  util::Status drain(const char** failed);
+
  private:
+  void handle_async(raft::Ready& rd);
   // Moves rd.entries into the storage (nothing reads them after).
   util::Status persist(raft::Ready& rd, const char** failed);
   void send(std::vector<raft::Message>& messages);
 
   wal::Log& log_;
   raft::MemoryStorage& storage_;
+  WalWriter* const writer_;
   const Hooks hooks_;
 };
 

@@ -1,11 +1,13 @@
 // ReadyDriver (node/ready_driver.h) over a WAL on the in-memory file system
 // and a fake transport: the contract's order (send, fsync, send acks, apply),
-// commit-only Readies applied first, and a failed fsync that sends no ack.
+// commit-only Readies applied first, a failed fsync that sends no ack, and
+// a leader's Readies persisted by the WalWriter.
 #include "node/ready_driver.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,24 +24,43 @@ class ReadyDriverTest : public ::testing::Test {
       if (op != wal::MemFileSystem::Op::kSync || path.find("/wal/") == std::string::npos) {
         return util::Status::ok();
       }
-      events_.push_back("fsync");
+      record("fsync");  // On the WalWriter's thread, if there is one.
       return fail_fsync_ ? util::Status(util::Code::kInternal, "EIO") : util::Status::ok();
     });
+    make_driver(nullptr);
+  }
+  void TearDown() override { writer_.reset(); }
+  void make_driver(WalWriter* writer) {
     driver_ = std::make_unique<ReadyDriver>(
-        *log_, storage_,
-        ReadyDriver::Hooks{.send =
-                               [this](std::vector<raft::Message> ms) {
-                                 for (const auto& m : ms) {
-                                   events_.push_back("send " + std::to_string(m.to));
-                                 }
-                               },
-                           .install_snapshot = [this](const raft::Snapshot&) {},
-                           .apply =
-                               [this](const std::vector<raft::Entry>& es) {
-                                 for (const auto& e : es) {
-                                   events_.push_back("apply " + std::to_string(e.index));
-                                 }
-                               }});
+        *log_, storage_, writer,
+        ReadyDriver::Hooks{
+            .send =
+                [this](std::vector<raft::Message> ms) {
+                  for (const auto& m : ms) record("send " + std::to_string(m.to));
+                },
+            .install_snapshot = [this](const raft::Snapshot&) {},
+            .apply =
+                [this](const std::vector<raft::Entry>& es) {
+                  for (const auto& e : es) record("apply " + std::to_string(e.index));
+                },
+            .report_persisted = [this](raft::Index i,
+                                       raft::Term) { record("persisted " + std::to_string(i)); }});
+  }
+  void use_writer() {
+    writer_ = std::make_unique<WalWriter>(
+        *log_, [] {},
+        [](const std::string& what, const util::Status& s) {
+          FAIL() << what << ": " << s.to_string();
+        });
+    make_driver(writer_.get());
+  }
+  void record(std::string event) {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    events_.push_back(std::move(event));
+  }
+  std::vector<std::string> events() {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    return events_;
   }
   void open_log() {
     wal::Options options;
@@ -61,7 +82,9 @@ class ReadyDriverTest : public ::testing::Test {
   std::unique_ptr<wal::Log> log_;
   wal::Recovered recovered_;
   raft::MemoryStorage storage_;
+  std::unique_ptr<WalWriter> writer_;
   std::unique_ptr<ReadyDriver> driver_;
+  std::mutex events_mu_;
   std::vector<std::string> events_;
   bool fail_fsync_ = false;
 };
@@ -94,7 +117,7 @@ TEST_F(ReadyDriverTest, ACommitOnlyReadyIsAppliedBeforeItsMessages) {
   first.must_sync = true;
   const char* failed = "";
   ASSERT_TRUE(driver_->handle(first, &failed).is_ok());
-  events_.clear();
+  events_.clear();  // No writer: only this thread records.
   raft::Ready rd;
   rd.hard_state = raft::HardState{1, 1, 1};  // Only the commit index moved.
   rd.committed_entries = first.entries;
@@ -136,6 +159,50 @@ TEST_F(ReadyDriverTest, AFailedFsyncSendsNoAckAndAppliesNothing) {
   EXPECT_STREQ(failed, "WAL fsync failed");
   EXPECT_EQ(events_, (std::vector<std::string>{"fsync"}));
   EXPECT_EQ(storage_.last_index(), 0u);  // Not mirrored either.
+}
+
+// A persist_async Ready: sent and applied at once, its entries reach the
+// raft storage and the core only once the writer made them durable.
+TEST_F(ReadyDriverTest, AnAsyncReadyLandsOnceTheWriterSyncedIt) {
+  use_writer();
+  raft::Ready rd;
+  rd.persist_async = true;
+  rd.hard_state = raft::HardState{1, 1, 0};
+  rd.entries = {{1, 1, raft::EntryType::kNormal, "x"}, {1, 2, raft::EntryType::kNormal, "y"}};
+  rd.messages = {to(2)};
+  rd.must_sync = true;
+  const char* failed = "";
+  ASSERT_TRUE(driver_->handle(rd, &failed).is_ok());
+  ASSERT_TRUE(driver_->drain(&failed).is_ok());
+  EXPECT_EQ(events(), (std::vector<std::string>{"send 2", "fsync", "persisted 2"}));
+  EXPECT_EQ(storage_.last_index(), 2u);
+  writer_.reset();
+  log_.reset();
+  fs_.crash();
+  open_log();
+  EXPECT_EQ(recovered_.entries.size(), 2u);
+}
+
+// A Ready that is not persist_async waits for the writer: the WAL and the
+// raft storage see every write in Ready order.
+TEST_F(ReadyDriverTest, ASyncReadyWaitsForTheWritersBatches) {
+  use_writer();
+  raft::Ready first;
+  first.persist_async = true;
+  first.hard_state = raft::HardState{1, 1, 0};
+  first.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
+  first.must_sync = true;
+  const char* failed = "";
+  ASSERT_TRUE(driver_->handle(first, &failed).is_ok());
+  raft::Ready rd;
+  rd.hard_state = raft::HardState{2, 2, 0};  // A new term, a vote.
+  rd.entries = {{2, 2, raft::EntryType::kNormal, "y"}};
+  rd.messages_after_persist = {to(2)};
+  rd.must_sync = true;
+  ASSERT_TRUE(driver_->handle(rd, &failed).is_ok());
+  EXPECT_EQ(events(), (std::vector<std::string>{"fsync", "persisted 1", "fsync", "send 2"}));
+  EXPECT_EQ(storage_.last_index(), 2u);
+  EXPECT_EQ(log_->last_index(), 2u);
 }
 
 }  // namespace
