@@ -31,7 +31,7 @@ node::Deadline request_deadline(const CallContext& ctx, const ServiceOptions& op
   const auto limit = now + options.request_timeout;
   if (ctx.deadline >= limit) return limit;  // Also: no deadline (time_point::max()).
   const auto left = ctx.deadline > now ? ctx.deadline - now : std::chrono::steady_clock::duration{};
-  const auto margin = std::min<std::chrono::steady_clock::duration>(left / 10, kAnswerMarginMax);
+  const auto margin = std::min<std::chrono::steady_clock::duration>(left / 4, kAnswerMarginMax);
   return ctx.deadline - margin;
 }
 

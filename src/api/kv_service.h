@@ -27,10 +27,13 @@ struct ServiceOptions {
 };
 
 // How long a request may wait for the cluster: DKV_REQUEST_TIMEOUT_MS, and
-// a little less than the client's deadline (a tenth of what is left, at most
-// 250 ms) so that the node's own answer (UNAVAILABLE "no leader or no
+// a little less than the client's deadline (a quarter of what is left, at
+// most 250 ms) so that the node's own answer (UNAVAILABLE "no leader or no
 // quorum ...") reaches the client before its deadline does: otherwise the
-// client only sees DEADLINE_EXCEEDED and never learns why.
+// client only sees DEADLINE_EXCEEDED and never learns why. The raft thread
+// fails an expired request at its next tick (DKV_HEARTBEAT_MS, 100 ms by
+// default), so the margin must cover a tick and the answer's way back: a
+// tenth (100 ms of a 1 s deadline) lost that race under load.
 node::Deadline request_deadline(const CallContext& ctx, const ServiceOptions& options);
 
 // Registers dkv.v0.KV (Put, Get, Delete), dkv.v0.Cluster (Status, and
