@@ -197,15 +197,19 @@ TEST_F(StoreTest, DiskBlocksAreReservedAheadOfThePagesInUse) {
   EXPECT_GE(allocated(), store->used_bytes());
 }
 
+// The growth test's keys and values.
+std::string growth_key(int i) { return "key-" + std::to_string(i); }
+std::string growth_value(int i) {
+  return std::string(4000 + i % 97, static_cast<char>('a' + i % 26));
+}
+
 // Readers beside a writer that grows the map: two threads of point reads
 // of keys [0, written) throughout, and one that dumps through read views
 // once `written` reaches `views_from` (a view pins the map, so a growth that
 // cannot wait for it is put off until one must). Counts what reads wrong.
 class ReadersBesideGrowth {
  public:
-  using KeyFn = std::string (*)(int);
-  ReadersBesideGrowth(Store* store, KeyFn key, KeyFn value, int views_from)
-      : store_(store), key_(key), value_(value), views_from_(views_from) {
+  ReadersBesideGrowth(Store* store, int views_from) : store_(store), views_from_(views_from) {
     for (unsigned t = 0; t < 2; ++t) threads_.emplace_back([this, t] { point_reads(t); });
     threads_.emplace_back([this] { view_dumps(); });
   }
@@ -228,9 +232,9 @@ class ReadersBesideGrowth {
       if (upto == 0) continue;
       const int i = static_cast<int>((n * 7919u + t) % static_cast<unsigned>(upto));
       std::string v;
-      const auto s = store_->get(key_(i), &v);
-      if (!s.is_ok() || v != value_(i)) {
-        if (bad_reads_++ == 0) ADD_FAILURE() << key_(i) << ": " << s.to_string();
+      const auto s = store_->get(growth_key(i), &v);
+      if (!s.is_ok() || v != growth_value(i)) {
+        if (bad_reads_++ == 0) ADD_FAILURE() << growth_key(i) << ": " << s.to_string();
       }
     }
   }
@@ -250,19 +254,12 @@ class ReadersBesideGrowth {
   }
 
   Store* store_;
-  KeyFn key_;
-  KeyFn value_;
   int views_from_;
   std::atomic<int> written_{0};  // Keys [0, written_) are applied.
   std::atomic<bool> done_{false};
   std::atomic<int> bad_reads_{0};
   std::vector<std::thread> threads_;
 };
-
-std::string growth_key(int i) { return "key-" + std::to_string(i); }
-std::string growth_value(int i) {
-  return std::string(4000 + i % 97, static_cast<char>('a' + i % 26));
-}
 
 // Writes through several growth steps of the map while other threads read
 // (point reads throughout, read views from the second quarter on, before
@@ -279,7 +276,7 @@ TEST_F(StoreTest, MapGrowsInStepsWhileReadersReadAndKeepsEverything) {
   auto value = growth_value;
   constexpr int kBatches = 800;
   constexpr int kPerBatch = 20;  // About 64 MiB in all.
-  ReadersBesideGrowth readers(store.get(), key, value, kBatches * kPerBatch / 4);
+  ReadersBesideGrowth readers(store.get(), kBatches * kPerBatch / 4);
   std::vector<std::uint64_t> maps = {first_map};
   std::vector<ApplyResult> results;
   for (int b = 0; b < kBatches; ++b) {

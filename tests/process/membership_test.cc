@@ -75,18 +75,11 @@ bool wait_log_again(DkvProcess& p, const std::string& text, std::size_t seen,
 std::string key(int k) { return base64("key" + std::to_string(k)); }
 std::string value(int k) { return base64("value" + std::to_string(k)); }
 
-TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
-  // Small snapshots: the log the joiner needs is compacted away.
-  LocalCluster c("membership_join", 3, {{"DKV_SNAPSHOT_ENTRIES", "20"}});
-  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
-  ASSERT_EQ(c.wait_for_leader({0, 1, 2}, 10s), 0);
-  for (int k = 0; k < 100; ++k) {
-    ASSERT_EQ(http("POST", c.rest_port(0), "/v0/kv", put_body(key(k), value(k))).status, 200);
-  }
-  ASSERT_TRUE(wait_log(c.process(0), "snapshot at index", 10s));
+// The phases of JoinBySnapshotPromoteRemoveLeaderAndRestart, in order.
 
-  // member add d (a learner), sent to a follower: it forwards to the leader.
-  const int d = c.add_node();
+// member add d (a learner), sent to a follower, which forwards it to the
+// leader; refused twice, and refused promotion while far behind.
+void add_learner_d(LocalCluster& c, int d) {
   auto r = http("POST", c.rest_port(1), "/v0/members", add_body(c, d));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(contains(r.body, R"("id":"d")")) << r.body;
@@ -102,8 +95,11 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   r = http("POST", c.rest_port(0), "/v0/members/d/promote", "{}");
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_TRUE(contains(r.body, "far behind")) << r.body;
+}
 
-  // d joins with the current members plus itself in DKV_CLUSTER.
+// d joins with the current members plus itself in DKV_CLUSTER, catches up
+// by snapshot, and is promoted once caught up.
+void join_and_promote_d(LocalCluster& c, int d) {
   c.set_env(d, "DKV_CLUSTER_STATE", "existing");
   ASSERT_TRUE(c.start(d));
   ASSERT_TRUE(c.wait_ready(d, 30s)) << c.process(d).log();
@@ -111,10 +107,8 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   EXPECT_EQ(c.status_field(d, "role"), "learner");
   EXPECT_EQ(http("GET", c.rest_port(d), "/v0/kv/key/" + key(99)).body,
             R"({"key":")" + key(99) + R"(","value":")" + value(99) + R"("})");
-
-  // Promoted once caught up.
-  r = poll_until_status([&] { return http("POST", c.rest_port(2), "/v0/members/d/promote", "{}"); },
-                        200, 15s);
+  auto r = poll_until_status(
+      [&] { return http("POST", c.rest_port(2), "/v0/members/d/promote", "{}"); }, 200, 15s);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(contains(r.body, R"("isLearner":true)")) << r.body;
   const auto until = std::chrono::steady_clock::now() + 10s;
@@ -122,10 +116,12 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
     std::this_thread::sleep_for(100ms);  // Poll pacing.
   }
   EXPECT_EQ(c.status_field(d, "role"), "follower");
+}
 
-  // Remove the leader a (asked through a follower): it steps down, a new
-  // leader serves, a answers 503.
-  r = http("DELETE", c.rest_port(1), "/v0/members/a");
+// Remove the leader a (asked through a follower): it steps down, a new
+// leader serves, a answers 503.
+void remove_leader_a(LocalCluster& c) {
+  auto r = http("DELETE", c.rest_port(1), "/v0/members/a");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(contains(r.body, R"("id":"a")")) << r.body;
   const int leader = c.wait_for_leader({1, 2, 3}, 15s, 0);
@@ -137,26 +133,24 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   EXPECT_TRUE(contains(r.body, "removed")) << r.body;
   EXPECT_EQ(http("GET", c.rest_port(0), "/readyz").status, 503);
   EXPECT_EQ(http("POST", c.rest_port(0), "/v0/kv", put_body(key(1), value(1))).status, 503);
+}
 
-  // A restart uses the persisted membership, not DKV_CLUSTER.
+// A restart of b uses the persisted membership, not DKV_CLUSTER.
+void restart_b_with_persisted_membership(LocalCluster& c) {
   c.process(1).signal(SIGTERM);
   ASSERT_EQ(c.process(1).wait_exit(15s), 0);
   ASSERT_TRUE(c.start(1));
   ASSERT_TRUE(c.wait_ready(1, 30s)) << c.process(1).log();
   EXPECT_TRUE(contains(c.process(1).log(), "DKV_CLUSTER differs from the persisted membership"));
-  r = http("GET", c.rest_port(1), "/v0/members");
+  const auto r = http("GET", c.rest_port(1), "/v0/members");
   EXPECT_FALSE(contains(r.body, R"("id":"a")")) << r.body;
   EXPECT_TRUE(contains(r.body, R"("id":"d")")) << r.body;
   EXPECT_EQ(http("GET", c.rest_port(1), "/v0/kv/key/" + key(200)).status, 200);
+}
 
-  // Leadership moves to a named voter.
-  const std::string target = c.status_field(1, "leaderId") == "b" ? "c" : "b";
-  r = http("POST", c.rest_port(3), "/v0/leader", R"({"id":")" + target + R"("})");
-  ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.body, R"({"leaderId":")" + target + R"("})");
-
-  // A follower removed while it is down (paused) never receives its
-  // removal; once back it asks the others, learns it, and stops serving.
+// A follower removed while it is down (paused) never receives its
+// removal; once back it asks the others, learns it, and stops serving.
+void remove_paused_follower(LocalCluster& c) {
   const int follower = c.status_field(1, "leaderId") == "c" ? 1 : 2;
   const int leader_index = 3 - follower;
   const std::string lost = "lost the stream to node " + c.id(follower);
@@ -169,7 +163,7 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
   ASSERT_TRUE(wait_log_again(c.process(leader_index), lost, lost_before, 15s))
       << c.process(leader_index).log();
   // (Retried: the new leader accepts changes once its first entry applies.)
-  r = poll_until_status(
+  const auto r = poll_until_status(
       [&] { return http("DELETE", c.rest_port(3), "/v0/members/" + c.id(follower)); }, 200, 10s);
   ASSERT_EQ(r.status, 200) << r.body;
   c.process(follower).signal(SIGCONT);
@@ -177,6 +171,28 @@ TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
       << c.process(follower).log();
   EXPECT_EQ(http("GET", c.rest_port(follower), "/v0/kv/key/" + key(1)).status, 503);
   EXPECT_EQ(http("POST", c.rest_port(3), "/v0/kv", put_body(key(300), value(300))).status, 200);
+}
+
+TEST(MembershipTest, JoinBySnapshotPromoteRemoveLeaderAndRestart) {
+  // Small snapshots: the log the joiner needs is compacted away.
+  LocalCluster c("membership_join", 3, {{"DKV_SNAPSHOT_ENTRIES", "20"}});
+  ASSERT_TRUE(c.start_all(30s)) << c.process(0).log();
+  ASSERT_EQ(c.wait_for_leader({0, 1, 2}, 10s), 0);
+  for (int k = 0; k < 100; ++k) {
+    ASSERT_EQ(http("POST", c.rest_port(0), "/v0/kv", put_body(key(k), value(k))).status, 200);
+  }
+  ASSERT_TRUE(wait_log(c.process(0), "snapshot at index", 10s));
+  const int d = c.add_node();
+  ASSERT_NO_FATAL_FAILURE(add_learner_d(c, d));
+  ASSERT_NO_FATAL_FAILURE(join_and_promote_d(c, d));
+  ASSERT_NO_FATAL_FAILURE(remove_leader_a(c));
+  ASSERT_NO_FATAL_FAILURE(restart_b_with_persisted_membership(c));
+  // Leadership moves to a named voter.
+  const std::string target = c.status_field(1, "leaderId") == "b" ? "c" : "b";
+  const auto r = http("POST", c.rest_port(3), "/v0/leader", R"({"id":")" + target + R"("})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"leaderId":")" + target + R"("})");
+  ASSERT_NO_FATAL_FAILURE(remove_paused_follower(c));
 }
 
 // Removing the leader (issue 14, item 11): it hands leadership to a voter
