@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "node/node_metrics.h"
 #include "util/assert.h"
@@ -38,9 +39,14 @@ util::Status ReadyDriver::handle(raft::Ready& rd, const char** failed) {
 void ReadyDriver::handle_async(raft::Ready& rd) {
   DKV_ASSERT(writer_ != nullptr && rd.snapshot.empty() && rd.messages_after_persist.empty());
   send(rd.messages);
-  if (rd.hard_state || !rd.entries.empty()) {
-    writer_->submit(WalWriter::Batch{
-        .hard_state = rd.hard_state, .entries = std::move(rd.entries), .must_sync = rd.must_sync});
+  if (rd.hard_state) unwritten_hard_state_ = rd.hard_state;
+  // A hard state that only moved the commit index needs no sync (a commit
+  // index lost is learned again): it waits for the next batch with entries
+  // (or drain()) instead of waking the writer for a write of its own.
+  if (!rd.entries.empty() || rd.must_sync) {
+    writer_->submit(WalWriter::Batch{.hard_state = std::exchange(unwritten_hard_state_, {}),
+                                     .entries = std::move(rd.entries),
+                                     .must_sync = rd.must_sync});
   }
   // Durable already (the core holds back those that are not).
   if (!rd.committed_entries.empty()) hooks_.apply(rd.committed_entries);
@@ -65,7 +71,13 @@ util::Status ReadyDriver::land(const char** failed) {
 util::Status ReadyDriver::drain(const char** failed) {
   if (writer_ == nullptr) return util::Status::ok();
   writer_->drain();
-  return land(failed);
+  if (auto s = land(failed); !s.is_ok()) return s;
+  if (!unwritten_hard_state_) return util::Status::ok();
+  *failed = "WAL write failed";
+  if (auto s = log_.save(&*unwritten_hard_state_, {}); !s.is_ok()) return s;
+  storage_.set_hard_state(*unwritten_hard_state_);
+  unwritten_hard_state_.reset();
+  return util::Status::ok();
 }
 
 util::Status ReadyDriver::persist(raft::Ready& rd, const char** failed) {

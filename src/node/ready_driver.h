@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "node/wal_writer.h"
@@ -69,8 +70,9 @@ class ReadyDriver {
   // The batches the writer made durable since the last call: into the raft
   // storage, then reported. Errors as handle()'s.
   util::Status land(const char** failed);
-  // Waits for the writer to finish every batch, then land(); after it, and
-  // until the next persist_async Ready, the WAL is the caller's to use.
+  // Waits for the writer to finish every batch, then land(), and writes a
+  // hard state still held back (unsynced); after it, and until the next
+  // persist_async Ready, the WAL is the caller's to use.
   util::Status drain(const char** failed);
 
  private:
@@ -83,6 +85,9 @@ class ReadyDriver {
   raft::MemoryStorage& storage_;
   WalWriter* const writer_;
   const Hooks hooks_;
+  // A persist_async Ready's hard state not yet handed to the writer: one
+  // that only moved the commit index rides with the next batch.
+  std::optional<raft::HardState> unwritten_hard_state_;
 };
 
 }  // namespace dkv::node

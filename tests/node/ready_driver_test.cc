@@ -183,6 +183,29 @@ TEST_F(ReadyDriverTest, AnAsyncReadyLandsOnceTheWriterSyncedIt) {
   EXPECT_EQ(recovered_.entries.size(), 2u);
 }
 
+// A leader's commit-only Ready wakes no writer: its hard state rides with
+// the next batch, or is written by drain().
+TEST_F(ReadyDriverTest, AnAsyncCommitOnlyHardStateWaitsForTheNextWrite) {
+  use_writer();
+  raft::Ready first;
+  first.persist_async = true;
+  first.hard_state = raft::HardState{1, 1, 0};
+  first.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
+  first.must_sync = true;
+  const char* failed = "";
+  ASSERT_TRUE(driver_->handle(first, &failed).is_ok());
+  ASSERT_TRUE(driver_->drain(&failed).is_ok());
+  raft::Ready commit;
+  commit.persist_async = true;
+  commit.hard_state = raft::HardState{1, 1, 1};
+  commit.committed_entries = {{1, 1, raft::EntryType::kNormal, "x"}};  // first's moved out.
+  ASSERT_TRUE(driver_->handle(commit, &failed).is_ok());
+  EXPECT_EQ(log_->hard_state().commit, 0u);  // Nothing queued: the writer sleeps.
+  ASSERT_TRUE(driver_->drain(&failed).is_ok());
+  EXPECT_EQ(log_->hard_state().commit, 1u);
+  EXPECT_EQ(events(), (std::vector<std::string>{"fsync", "persisted 1", "apply 1"}));
+}
+
 // A Ready that is not persist_async waits for the writer: the WAL and the
 // raft storage see every write in Ready order.
 TEST_F(ReadyDriverTest, ASyncReadyWaitsForTheWritersBatches) {
