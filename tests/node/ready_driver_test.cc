@@ -71,6 +71,15 @@ class ReadyDriverTest : public ::testing::Test {
     ASSERT_TRUE(wal::Log::open("/db", options, &log_, &recovered).is_ok());
     recovered_ = recovered;
   }
+  // A leader's persist_async Ready appending entry 1 (term 1).
+  static raft::Ready leader_append() {
+    raft::Ready rd;
+    rd.persist_async = true;
+    rd.hard_state = raft::HardState{1, 1, 0};
+    rd.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
+    rd.must_sync = true;
+    return rd;
+  }
   static raft::Message to(raft::NodeId id) {
     raft::Message m;
     m.type = raft::MessageType::kApp;
@@ -187,11 +196,7 @@ TEST_F(ReadyDriverTest, AnAsyncReadyLandsOnceTheWriterSyncedIt) {
 // the next batch, or is written by drain().
 TEST_F(ReadyDriverTest, AnAsyncCommitOnlyHardStateWaitsForTheNextWrite) {
   use_writer();
-  raft::Ready first;
-  first.persist_async = true;
-  first.hard_state = raft::HardState{1, 1, 0};
-  first.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
-  first.must_sync = true;
+  raft::Ready first = leader_append();
   const char* failed = "";
   ASSERT_TRUE(driver_->handle(first, &failed).is_ok());
   ASSERT_TRUE(driver_->drain(&failed).is_ok());
@@ -210,11 +215,7 @@ TEST_F(ReadyDriverTest, AnAsyncCommitOnlyHardStateWaitsForTheNextWrite) {
 // raft storage see every write in Ready order.
 TEST_F(ReadyDriverTest, ASyncReadyWaitsForTheWritersBatches) {
   use_writer();
-  raft::Ready first;
-  first.persist_async = true;
-  first.hard_state = raft::HardState{1, 1, 0};
-  first.entries = {{1, 1, raft::EntryType::kNormal, "x"}};
-  first.must_sync = true;
+  raft::Ready first = leader_append();
   const char* failed = "";
   ASSERT_TRUE(driver_->handle(first, &failed).is_ok());
   raft::Ready rd;
