@@ -112,8 +112,12 @@ struct NodeOptions {
   // makes the node rebuild; but each sync write-protects every page it
   // wrote back, and the next change of each faults (MDB_WRITEMAP,
   // kv/store.cc): a sync a second cost more CPU per put than a sync every
-  // 10 s (docs/performance.md, session 11).
-  std::chrono::milliseconds store_sync_interval{10'000};
+  // 10 s (docs/performance.md, session 11), and each sync's write-back and
+  // the fault storm after it cut the put rate for 3-5 s (session 15). 30 s
+  // is the kernel's own expiry of dirty pages (vm.dirty_expire_centisecs),
+  // which writes the map back that often anyway; a shorter interval only
+  // adds storms.
+  std::chrono::milliseconds store_sync_interval{30'000};
   // TEST ONLY (DKV_TEST_STALE_READS): linearizable reads read locally.
   bool test_stale_reads = false;
   // TEST ONLY, honoured only in a DKV_TEST_HOOKS build (node/config.h):

@@ -1,7 +1,7 @@
 // StoreFlusher: writes LMDB's dirty pages back off the raft thread.
 //
 // The node commits LMDB without fsync (kv/store.h, kDeferred: the WAL is the
-// durable record) and fsyncs it every NodeOptions::store_sync_interval (10
+// durable record) and fsyncs it every NodeOptions::store_sync_interval (30
 // s), so that a machine crash rarely costs a rebuild of the store. That
 // fsync ran on the raft thread and wrote every page dirtied since the last
 // one: under 256 clients overwriting 100k keys, with a sync a second, tens

@@ -1,5 +1,5 @@
 // Process tests of a node's data directory: LMDB commits are not fsynced
-// (MDB_NOSYNC, synced about once a second) and the WAL must make up for any
+// (MDB_NOSYNC, synced every 30 s) and the WAL must make up for any
 // loss, down to a torn LMDB after a machine crash; disk use
 // stays bounded under a long overwrite load thanks to snapshots + compaction.
 #include <gtest/gtest.h>
