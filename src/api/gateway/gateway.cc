@@ -116,6 +116,11 @@ void Gateway::add_plain_route(std::string http_method, std::string path,
   impl_->state.plain_handlers.push_back(std::move(handler));
 }
 
+int default_io_threads() {
+  constexpr unsigned kCoresPerThread = 4;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / kCoresPerThread));
+}
+
 util::Status Gateway::start() {
   Impl& impl = *impl_;
   DKV_ASSERT(!impl.started);

@@ -33,6 +33,12 @@
 
 namespace dkv::api {
 
+// One I/O thread per four cores, at least one: a node's raft, WAL, read,
+// receive and gRPC threads share the rest. On 2 cores with three nodes and
+// a load generator, two threads a node cost 10-15% of the linearizable get
+// rate at 64 clients against one (docs/performance.md, session 15).
+int default_io_threads();
+
 struct GatewayOptions {
   // Address to listen on: an IP literal or a host name. All interfaces by
   // default, as the original dkv did (DKV_LISTEN_HOST narrows it).
@@ -40,7 +46,7 @@ struct GatewayOptions {
   // 0 picks a free port; Gateway::port() tells which.
   uint16_t port = 0;
   // I/O threads (each with its own io_context).
-  int threads = 2;
+  int threads = default_io_threads();
   // Largest request body accepted: a 1 MiB value is 1.33 MiB of base64 plus
   // the key and the JSON around them. A bigger body is answered 400.
   size_t body_bytes_max = 2 * 1024 * 1024;
