@@ -4,6 +4,7 @@
 #include <span>
 
 #include "node/node_metrics.h"
+#include "util/assert.h"
 #include "util/thread_name.h"
 
 namespace dkv::node {
@@ -77,7 +78,7 @@ util::Status WalWriter::write(const std::vector<Batch>& group, const char** fail
     if (auto s = log_.save(b.hard_state ? &*b.hard_state : nullptr, b.entries); !s.is_ok()) {
       return s;
     }
-  } else if (auto s = save_together(group, failed); !s.is_ok()) {
+  } else if (auto s = save_together(group); !s.is_ok()) {
     return s;
   }
   if (!must_sync) return util::Status::ok();
@@ -88,23 +89,15 @@ util::Status WalWriter::write(const std::vector<Batch>& group, const char** fail
   return util::Status::ok();
 }
 
-// The entries of consecutive batches are contiguous (a leader only
-// appends), so they go out as one record with the last hard state. A batch
-// that is not (never expected) is saved after a sync of what came before:
-// the Log wants a sync between saves.
-util::Status WalWriter::save_together(const std::vector<Batch>& group, const char** failed) {
+// The entries of consecutive batches are contiguous (only a leader queues
+// batches, and it only appends in its term; any other Ready drains the
+// writer first), so they go out as one record with the last hard state.
+util::Status WalWriter::save_together(const std::vector<Batch>& group) {
   std::vector<raft::Entry> entries;
   const raft::HardState* hard_state = nullptr;
   for (const Batch& b : group) {
-    if (!entries.empty() && !b.entries.empty() &&
-        b.entries.front().index != entries.back().index + 1) {
-      if (auto s = log_.save(hard_state, entries); !s.is_ok()) return s;
-      *failed = "WAL fsync failed";
-      if (auto s = log_.sync(); !s.is_ok()) return s;
-      *failed = "WAL write failed";
-      entries.clear();
-      hard_state = nullptr;
-    }
+    DKV_ASSERT(entries.empty() || b.entries.empty() ||
+               b.entries.front().index == entries.back().index + 1);
     entries.insert(entries.end(), b.entries.begin(), b.entries.end());
     if (b.hard_state) hard_state = &*b.hard_state;
   }

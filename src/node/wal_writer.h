@@ -56,7 +56,7 @@ class WalWriter {
   // Writes `group` (batches in order) with one save() and one fdatasync
   // if any batch asks for it; *failed names a failure.
   util::Status write(const std::vector<Batch>& group, const char** failed);
-  util::Status save_together(const std::vector<Batch>& group, const char** failed);
+  util::Status save_together(const std::vector<Batch>& group);
 
   wal::Log& log_;
   const std::function<void()> on_done_;
