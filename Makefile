@@ -131,11 +131,12 @@ BENCH_DURATION ?= 5s
 bench: build
 	./tests/bench/run_bench.sh $(BUILD) $(BENCH_DURATION)
 
-# dkv against etcd on this machine (bench/compare-etcd): a 3-node etcd, then a
-# 3-node dkv, on loopback, same dkv-bench workload (puts and linearizable gets,
-# 256-byte values, 1/16/64/256 clients, REST and gRPC), each point the median
-# of REPEATS runs of DURATION. Table on the terminal and in
-# bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 5
+# dkv against etcd on this machine (bench/compare-etcd): a 3-node etcd and a
+# 3-node dkv at once, on loopback, loaded in turn with one dkv-bench workload
+# (puts and linearizable gets, 256-byte values, 1/16/64/256 clients, REST and
+# gRPC), each point the median of REPEATS runs of DURATION, each repeat's two
+# runs back to back. Table on the terminal and in
+# bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 11
 # minutes with the defaults. COMPARE_DEPS are installed only for this target.
 # TLS=1: both clusters with peer mutual TLS between members (clients plain).
 COMPARE_DEPS := etcd-server gnuplot-nox python3 curl nghttp2-client
