@@ -13,7 +13,7 @@
 //
 // Durability: kSyncEachCommit fsyncs in every commit. kDeferred (the node's
 // choice: the WAL is the durable record) commits with MDB_NOSYNC and fsyncs
-// only in sync(), which the node calls every 10 s: a process crash
+// only in sync(), which the node calls every 30 s: a process crash
 // loses nothing (the page cache survives it), a machine crash may lose or
 // tear the unsynced commits, so open() then discards the environment
 // (rebuilt_after_machine_crash()) and the node rebuilds it from the last
