@@ -136,7 +136,7 @@ bench: build
 # (puts and linearizable gets, 256-byte values, 1/16/64/256 clients, REST and
 # gRPC), each point the median of REPEATS runs of DURATION, each repeat's two
 # runs back to back. Table on the terminal and in
-# bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 11
+# bench/results/compare-etcd-<date>.md, plot in the .png beside it. About 10
 # minutes with the defaults. COMPARE_DEPS are installed only for this target.
 # TLS=1: both clusters with peer mutual TLS between members (clients plain).
 COMPARE_DEPS := etcd-server gnuplot-nox python3 curl nghttp2-client
